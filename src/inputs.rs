@@ -1,0 +1,222 @@
+//! Variable values for one invocation: `--var`, `--vars-file`, `ROLLOUT_VAR_*` and defaults,
+//! checked against each variable's type and allowed values. Secrets are never read here:
+//! `plan` masks them, and `run` reads them from their source at the moment it needs them.
+
+use std::path::PathBuf;
+
+use crate::runbook::diagnostic::suggest;
+use crate::runbook::duration::parse_duration;
+use crate::runbook::model::{Runbook, SecretSource, VarDecl, VarType, VarValue};
+
+/// Where a value came from, shown in plans so an operator can tell why a value is what it is.
+#[derive(Debug, Clone, PartialEq, Eq, serde::Serialize)]
+#[serde(rename_all = "snake_case", tag = "kind", content = "detail")]
+pub enum Origin {
+    Flag,
+    File(PathBuf),
+    Env(String),
+    Default,
+    Secret(SecretSource),
+}
+
+impl std::fmt::Display for Origin {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        match self {
+            Origin::Flag => f.write_str("--var"),
+            Origin::File(p) => write!(f, "--vars-file {}", p.display()),
+            Origin::Env(name) => write!(f, "${name}"),
+            Origin::Default => f.write_str("default"),
+            Origin::Secret(SecretSource::Env(n)) => write!(f, "secret from ${n}"),
+            Origin::Secret(SecretSource::File(p)) => write!(f, "secret from file {p}"),
+            Origin::Secret(SecretSource::Command(_)) => f.write_str("secret from a command"),
+        }
+    }
+}
+
+#[derive(Debug, Clone)]
+pub struct Resolved {
+    pub name: String,
+    pub ty: VarType,
+    /// `None` for secrets, whose values are never held by a plan.
+    pub value: Option<VarValue>,
+    pub origin: Origin,
+}
+
+#[derive(Debug, Default, Clone)]
+pub struct VarInputs {
+    /// `--var name=value`, in the order given; a later one wins.
+    pub assignments: Vec<String>,
+    /// `--vars-file FILE`, in the order given; a later file wins.
+    pub files: Vec<PathBuf>,
+}
+
+pub fn env_name(var: &str) -> String {
+    format!("ROLLOUT_VAR_{}", var.to_ascii_uppercase())
+}
+
+/// Resolves every variable. Precedence: `--var` > `--vars-file` > `ROLLOUT_VAR_<NAME>` > default.
+pub fn resolve(
+    rb: &Runbook,
+    inputs: &VarInputs,
+    env: &dyn Fn(&str) -> Option<String>,
+) -> Result<Vec<Resolved>, Vec<String>> {
+    let mut errors = Vec::new();
+    let names: Vec<&str> = rb.vars.iter().map(|v| v.name.get_ref().as_str()).collect();
+    let mut given: Vec<(String, String, Origin)> = Vec::new();
+    for path in &inputs.files {
+        match read_vars_file(path) {
+            Ok(pairs) => given.extend(
+                pairs
+                    .into_iter()
+                    .map(|(k, v)| (k, v, Origin::File(path.clone()))),
+            ),
+            Err(e) => errors.push(e),
+        }
+    }
+    for a in &inputs.assignments {
+        match a.split_once('=') {
+            Some((k, v)) if !k.trim().is_empty() => {
+                given.push((k.trim().to_string(), v.to_string(), Origin::Flag));
+            }
+            _ => errors.push(format!("`--var {a}` is not of the form NAME=VALUE")),
+        }
+    }
+    for (name, _, origin) in &given {
+        if !names.contains(&name.as_str()) {
+            let hint = suggest(name, names.iter().copied()).map_or_else(
+                || {
+                    format!(
+                        "the runbook declares: {}",
+                        if names.is_empty() {
+                            "no variables".into()
+                        } else {
+                            names.join(", ")
+                        }
+                    )
+                },
+                |c| format!("did you mean `{c}`?"),
+            );
+            errors.push(format!("unknown variable `{name}` (from {origin}): {hint}"));
+        }
+    }
+    let mut out = Vec::new();
+    for decl in &rb.vars {
+        let name = decl.name.get_ref();
+        if let Some(source) = &decl.secret {
+            if let Some((_, _, origin)) = given.iter().find(|(k, _, _)| k == name) {
+                errors.push(format!(
+                    "`{name}` is a secret and cannot be set with {origin}: it is read from its source ({})",
+                    Origin::Secret(source.clone())
+                ));
+            }
+            out.push(Resolved {
+                name: name.clone(),
+                ty: decl.ty,
+                value: None,
+                origin: Origin::Secret(source.clone()),
+            });
+            continue;
+        }
+        let picked = given
+            .iter()
+            .rev()
+            .find(|(k, _, o)| k == name && *o == Origin::Flag)
+            .or_else(|| given.iter().rev().find(|(k, _, _)| k == name))
+            .map(|(_, v, o)| (v.clone(), o.clone()))
+            .or_else(|| env(&env_name(name)).map(|v| (v, Origin::Env(env_name(name)))));
+        let value = match picked {
+            Some((text, origin)) => match typed(decl, &text) {
+                Ok(v) => Some((v, origin)),
+                Err(why) => {
+                    errors.push(format!("bad value for `{name}` (from {origin}): {why}"));
+                    None
+                }
+            },
+            None => decl.default.clone().map(|v| (v, Origin::Default)),
+        };
+        match value {
+            Some((v, origin)) => out.push(Resolved { name: name.clone(), ty: decl.ty, value: Some(v), origin }),
+            None if errors.iter().any(|e| e.contains(&format!("`{name}`"))) => {}
+            None => errors.push(format!(
+                "variable `{name}` is required{}: set it with `--var {name}=VALUE`, in a `--vars-file`, or with {}",
+                decl.description.as_ref().map(|d| format!(" ({d})")).unwrap_or_default(),
+                env_name(name)
+            )),
+        }
+    }
+    if errors.is_empty() {
+        Ok(out)
+    } else {
+        Err(errors)
+    }
+}
+
+fn typed(decl: &VarDecl, text: &str) -> Result<VarValue, String> {
+    if text.contains('\0') {
+        return Err("the value contains a NUL byte, which no command can receive".into());
+    }
+    let value = match decl.ty {
+        VarType::String => VarValue::String(text.to_string()),
+        VarType::Duration => {
+            parse_duration(text).map_err(|why| format!("`{text}` is not a duration: {why}"))?;
+            VarValue::String(text.to_string())
+        }
+        VarType::Integer => VarValue::Integer(
+            text.trim()
+                .parse()
+                .map_err(|_| format!("`{text}` is not an integer"))?,
+        ),
+        VarType::Boolean => match text.trim() {
+            "true" => VarValue::Boolean(true),
+            "false" => VarValue::Boolean(false),
+            _ => return Err(format!("`{text}` is not `true` or `false`")),
+        },
+    };
+    if !decl.allowed.is_empty() && !decl.allowed.contains(&value) {
+        let allowed: Vec<String> = decl.allowed.iter().map(|v| format!("`{v}`")).collect();
+        let hint = suggest(
+            text,
+            decl.allowed.iter().filter_map(|v| match v {
+                VarValue::String(s) => Some(s.as_str()),
+                _ => None,
+            }),
+        )
+        .map(|c| format!("; did you mean `{c}`?"))
+        .unwrap_or_default();
+        return Err(format!(
+            "`{text}` is not allowed (allowed: {}){hint}",
+            allowed.join(", ")
+        ));
+    }
+    Ok(value)
+}
+
+fn read_vars_file(path: &PathBuf) -> Result<Vec<(String, String)>, String> {
+    let text = std::fs::read_to_string(path)
+        .map_err(|e| format!("cannot read vars file `{}`: {e}", path.display()))?;
+    let table: toml::Table = toml::from_str(&text).map_err(|e| {
+        format!(
+            "vars file `{}` is not valid TOML: {}",
+            path.display(),
+            e.message()
+        )
+    })?;
+    table
+        .into_iter()
+        .map(|(k, v)| {
+            let text = match v {
+                toml::Value::String(s) => s,
+                toml::Value::Integer(i) => i.to_string(),
+                toml::Value::Boolean(b) => b.to_string(),
+                other => {
+                    return Err(format!(
+                        "vars file `{}`: `{k}` must be a string, integer or boolean, found {}",
+                        path.display(),
+                        other.type_str()
+                    ));
+                }
+            };
+            Ok((k, text))
+        })
+        .collect()
+}

@@ -1,0 +1,12 @@
+//! rollout: an interactive runbook executor. The pipeline, one module per stage:
+//!
+//! runbook text --[`runbook`]--> validated model --[`plan`]--> rendered steps --> [`ui`] / JSON
+//!
+//! `main.rs` only parses the command line ([`cli`]) and maps outcomes to [`exit`] codes.
+
+pub mod cli;
+pub mod exit;
+pub mod inputs;
+pub mod plan;
+pub mod runbook;
+pub mod ui;

@@ -1,0 +1,621 @@
+//! Model + variable values -> the ordered, fully rendered steps a run would execute.
+//! `rollout plan` prints this; `rollout run` executes steps rendered by the same
+//! [`Renderer::step`], so a preview cannot differ from the real run.
+
+use std::collections::BTreeMap;
+use std::path::{Path, PathBuf};
+
+use serde::Serialize;
+
+use crate::inputs::{Origin, Resolved, env_name};
+use crate::runbook::Loaded;
+use crate::runbook::condition::Condition;
+use crate::runbook::duration::Duration;
+use crate::runbook::model::{
+    DeadlineAction, FailureAction, JsonExpectation, NoDataPolicy, Phase, Retry, Risk, Sampling,
+    Step, StepKind, VarValue,
+};
+use crate::runbook::template::{RenderError, Tpl};
+
+/// What a plan shows in place of a secret value.
+pub const MASK: &str = "******";
+pub const FORMAT_VERSION: u32 = 1;
+
+#[derive(Debug, Serialize)]
+pub struct Plan {
+    pub format_version: u32,
+    pub runbook: RunbookInfo,
+    pub variables: Vec<PlanVar>,
+    /// Environment every shell and kubectl step receives in addition to its own `env`.
+    pub exported_env: BTreeMap<String, String>,
+    pub phases: Vec<PlanPhase>,
+    /// The runbook-level rollback, run by `rollout rollback` when no run state exists.
+    pub rollback: Vec<PlanStep>,
+}
+
+#[derive(Debug, Serialize)]
+pub struct RunbookInfo {
+    pub name: String,
+    pub description: Option<String>,
+    pub owner: Option<String>,
+    pub risk: Option<&'static str>,
+    pub version: Option<String>,
+    pub path: String,
+    pub digest: String,
+}
+
+#[derive(Debug, Serialize)]
+pub struct PlanVar {
+    pub name: String,
+    /// `None` for secrets.
+    pub value: Option<VarValue>,
+    pub secret: bool,
+    pub origin: Origin,
+}
+
+#[derive(Debug, Serialize)]
+pub struct PlanPhase {
+    pub id: String,
+    pub title: String,
+    pub description: Option<String>,
+    pub on_failure: FailureAction,
+    pub steps: Vec<PlanStep>,
+    pub gate: Vec<PlanStep>,
+    pub abort_when: Vec<PlanAbort>,
+    pub rollback: Vec<PlanStep>,
+}
+
+#[derive(Debug, Serialize)]
+pub struct PlanAbort {
+    pub name: String,
+    pub query: String,
+    pub condition: Condition,
+    #[serde(rename = "for")]
+    pub sustained: Duration,
+    pub every: Duration,
+    pub action: FailureAction,
+    pub prometheus: Option<String>,
+}
+
+#[derive(Debug, Serialize)]
+pub struct PlanStep {
+    pub id: String,
+    pub name: Option<String>,
+    pub description: Option<String>,
+    pub line: usize,
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub when: Option<When>,
+    pub timeout: Option<Duration>,
+    pub retry: Option<Retry>,
+    pub continue_on_error: bool,
+    pub on_failure: FailureAction,
+    pub idempotent: bool,
+    pub capture: Option<String>,
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub deadline: Option<Deadline>,
+    pub action: Action,
+}
+
+#[derive(Debug, Serialize)]
+pub struct Deadline {
+    pub after: Duration,
+    pub then: DeadlineAction,
+}
+
+#[derive(Debug, Serialize)]
+pub struct When {
+    pub expression: String,
+    /// `run`, `skip`, or `at_run_time` when it reads values only a run produces.
+    pub decision: &'static str,
+}
+
+#[derive(Debug, Serialize)]
+pub struct RoleView {
+    pub role: String,
+    pub approvers: Option<Vec<String>>,
+}
+
+#[derive(Debug, Serialize)]
+#[serde(tag = "kind", rename_all = "snake_case")]
+pub enum Action {
+    Run {
+        argv: Vec<String>,
+        command: String,
+        workdir: PathBuf,
+        env: BTreeMap<String, String>,
+    },
+    Kubectl {
+        argv: Vec<String>,
+        env: BTreeMap<String, String>,
+    },
+    Confirm {
+        question: String,
+        type_to_confirm: Option<String>,
+    },
+    Checklist {
+        items: Vec<String>,
+    },
+    Signoff {
+        title: String,
+        roles: Vec<RoleView>,
+        required: usize,
+        exclude_operator: bool,
+    },
+    Metric {
+        query: String,
+        condition: Condition,
+        sampling: Sampling,
+        failure_limit: u32,
+        successes: u32,
+        no_data: NoDataPolicy,
+        prometheus: Option<String>,
+    },
+    Http {
+        method: String,
+        url: String,
+        headers: BTreeMap<String, String>,
+        body: Option<String>,
+        expect_status: Vec<u16>,
+        expect_body: Option<String>,
+        expect_body_regex: Option<String>,
+        expect_json: Option<JsonView>,
+        max_latency: Option<Duration>,
+        every: Duration,
+    },
+    Wait {
+        duration: Duration,
+    },
+    Pause {
+        message: String,
+    },
+    Repeat {
+        target: String,
+        steps: Vec<String>,
+    },
+}
+
+#[derive(Debug, Serialize)]
+pub struct JsonView {
+    pub pointer: String,
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub equals: Option<serde_json::Value>,
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub condition: Option<Condition>,
+}
+
+/// Values a template can read that only exist once a run is under way.
+#[derive(Debug, Clone)]
+pub struct RunInfo {
+    pub id: String,
+    pub operator: String,
+    pub started_at: String,
+}
+
+impl RunInfo {
+    /// Placeholders for a plan, where no run exists yet.
+    pub fn preview(operator: String) -> Self {
+        RunInfo {
+            id: "<run id>".into(),
+            operator,
+            started_at: "<start time>".into(),
+        }
+    }
+}
+
+/// Renders steps. Holds the values; `plan` gives masked secrets and placeholder captures,
+/// `run` gives real ones. Both call [`Renderer::step`].
+pub struct Renderer<'l> {
+    pub loaded: &'l Loaded,
+    base: tera::Context,
+    kubectl: String,
+    runbook_dir: PathBuf,
+    captures: Vec<String>,
+}
+
+/// A step that could not be rendered, located in the runbook.
+#[derive(Debug)]
+pub struct StepRenderError {
+    pub step: String,
+    pub error: RenderError,
+}
+
+impl<'l> Renderer<'l> {
+    pub fn new(
+        loaded: &'l Loaded,
+        vars: &[Resolved],
+        run: &RunInfo,
+        kubectl_env: Option<String>,
+    ) -> Self {
+        let mut base = tera::Context::new();
+        for v in vars {
+            match &v.value {
+                Some(VarValue::String(s)) => base.insert(v.name.clone(), s),
+                Some(VarValue::Integer(i)) => base.insert(v.name.clone(), i),
+                Some(VarValue::Boolean(b)) => base.insert(v.name.clone(), b),
+                None => base.insert(v.name.clone(), MASK),
+            }
+        }
+        let mut run_map = BTreeMap::new();
+        run_map.insert("id", run.id.clone());
+        run_map.insert("operator", run.operator.clone());
+        run_map.insert("started_at", run.started_at.clone());
+        base.insert("run", &run_map);
+        let kubectl = kubectl_env
+            .filter(|k| !k.is_empty())
+            .or_else(|| loaded.runbook.defaults.kubectl.binary.clone())
+            .unwrap_or_else(|| "kubectl".into());
+        let runbook_dir = runbook_dir(&loaded.source.path);
+        let mut r = Renderer {
+            loaded,
+            base,
+            kubectl,
+            runbook_dir,
+            captures: Vec::new(),
+        };
+        let env = r.declared_env(&[]);
+        r.base.insert("env", &env.unwrap_or_default());
+        r
+    }
+
+    /// Sets a captured output (or, in a plan, a placeholder for it).
+    pub fn set_capture(&mut self, name: &str, value: &str) {
+        self.base.insert(name.to_string(), value);
+        self.captures.push(name.to_string());
+    }
+
+    fn render(&self, t: Tpl, ctx: &tera::Context) -> Result<String, RenderError> {
+        self.loaded.templates.render(t, ctx)
+    }
+
+    fn declared_env(
+        &self,
+        extra: &[(String, Tpl)],
+    ) -> Result<BTreeMap<String, String>, RenderError> {
+        let mut env = BTreeMap::new();
+        for (k, t) in self.loaded.runbook.defaults.env.iter().chain(extra) {
+            env.insert(k.clone(), self.render(*t, &self.base)?);
+        }
+        Ok(env)
+    }
+
+    fn context(
+        &self,
+        phase: Option<&Phase>,
+        step: &Step,
+        env: &BTreeMap<String, String>,
+    ) -> tera::Context {
+        let mut ctx = self.base.clone();
+        if let Some(phase) = phase {
+            let mut m = BTreeMap::new();
+            m.insert("id", phase.id.get_ref().as_str());
+            m.insert("title", phase.title.as_str());
+            ctx.insert("phase", &m);
+        }
+        let mut m = BTreeMap::new();
+        m.insert("id", step.id.get_ref().as_str());
+        m.insert("name", step.name.as_deref().unwrap_or(step.id.get_ref()));
+        ctx.insert("step", &m);
+        ctx.insert("env", env);
+        ctx
+    }
+
+    fn opt(&self, t: Option<Tpl>, ctx: &tera::Context) -> Result<Option<String>, RenderError> {
+        t.map(|t| self.render(t, ctx)).transpose()
+    }
+
+    /// Renders one step exactly as it would run.
+    pub fn step(&self, phase: Option<&Phase>, step: &Step) -> Result<PlanStep, StepRenderError> {
+        self.step_inner(phase, step)
+            .map_err(|error| StepRenderError {
+                step: step.id.get_ref().clone(),
+                error,
+            })
+    }
+
+    fn step_inner(&self, phase: Option<&Phase>, step: &Step) -> Result<PlanStep, RenderError> {
+        let rb = &self.loaded.runbook;
+        let step_env = match &step.kind {
+            StepKind::Shell(s) => s.env.as_slice(),
+            StepKind::Kubectl(k) => k.env.as_slice(),
+            _ => &[],
+        };
+        let env = self.declared_env(step_env)?;
+        let ctx = self.context(phase, step, &env);
+        let when = match step.when {
+            Some(t) => {
+                let reads_capture = self
+                    .loaded
+                    .templates
+                    .names(t)
+                    .iter()
+                    .any(|(n, _)| self.captures.contains(n));
+                let decision = if reads_capture {
+                    "at_run_time"
+                } else if self.loaded.templates.truthy(t, &ctx)? {
+                    "run"
+                } else {
+                    "skip"
+                };
+                Some(When {
+                    expression: self.loaded.templates.source(t).to_string(),
+                    decision,
+                })
+            }
+            None => None,
+        };
+        let timed = matches!(
+            step.kind,
+            StepKind::Shell(_) | StepKind::Kubectl(_) | StepKind::Metric(_) | StepKind::Http(_)
+        );
+        let action = match &step.kind {
+            StepKind::Shell(s) => {
+                let command = self.render(s.command, &ctx)?;
+                let mut argv = s.shell.clone().unwrap_or_else(|| rb.defaults.shell.clone());
+                argv.push(command.clone());
+                let workdir = match self.opt(s.workdir.or(rb.defaults.workdir), &ctx)? {
+                    Some(w) => self.runbook_dir.join(w),
+                    None => self.runbook_dir.clone(),
+                };
+                Action::Run {
+                    argv,
+                    command,
+                    workdir,
+                    env,
+                }
+            }
+            StepKind::Kubectl(k) => {
+                let mut argv = vec![self.kubectl.clone()];
+                let context = self.opt(k.context.or(rb.defaults.kubectl.context), &ctx)?;
+                let namespace = self.opt(k.namespace.or(rb.defaults.kubectl.namespace), &ctx)?;
+                for (flag, value) in [("--context", context), ("--namespace", namespace)] {
+                    if let Some(v) = value.filter(|v| !v.is_empty()) {
+                        argv.push(flag.into());
+                        argv.push(v);
+                    }
+                }
+                for a in &k.args {
+                    argv.push(self.render(*a, &ctx)?);
+                }
+                Action::Kubectl { argv, env }
+            }
+            StepKind::Confirm {
+                question,
+                type_to_confirm,
+            } => Action::Confirm {
+                question: self.render(*question, &ctx)?,
+                type_to_confirm: self.opt(*type_to_confirm, &ctx)?,
+            },
+            StepKind::Checklist { items } => Action::Checklist {
+                items: items
+                    .iter()
+                    .map(|t| self.render(*t, &ctx))
+                    .collect::<Result<_, _>>()?,
+            },
+            StepKind::Signoff(s) => Action::Signoff {
+                title: self.render(s.title, &ctx)?,
+                roles: s
+                    .roles
+                    .iter()
+                    .map(|r| RoleView {
+                        role: r.name.get_ref().clone(),
+                        approvers: r
+                            .approvers
+                            .as_ref()
+                            .map(|a| a.iter().map(|x| x.get_ref().clone()).collect()),
+                    })
+                    .collect(),
+                required: *s.required.get_ref(),
+                exclude_operator: s.exclude_operator,
+            },
+            StepKind::Metric(m) => Action::Metric {
+                query: self.render(m.query, &ctx)?,
+                condition: m.condition,
+                sampling: m.sampling,
+                failure_limit: m.failure_limit,
+                successes: m.successes,
+                no_data: m.no_data,
+                prometheus: self.opt(m.prometheus.or(rb.defaults.prometheus), &ctx)?,
+            },
+            StepKind::Http(h) => Action::Http {
+                method: h.method.clone(),
+                url: self.render(h.url, &ctx)?,
+                headers: h
+                    .headers
+                    .iter()
+                    .map(|(k, t)| Ok((k.clone(), self.render(*t, &ctx)?)))
+                    .collect::<Result<_, RenderError>>()?,
+                body: self.opt(h.body, &ctx)?,
+                expect_status: h.expect_status.clone(),
+                expect_body: self.opt(h.expect_body, &ctx)?,
+                expect_body_regex: h.expect_body_regex.clone(),
+                expect_json: h.expect_json.as_ref().map(|(pointer, e)| JsonView {
+                    pointer: pointer.clone(),
+                    equals: match e {
+                        JsonExpectation::Equals(v) => serde_json::to_value(v).ok(),
+                        JsonExpectation::Condition(_) => None,
+                    },
+                    condition: match e {
+                        JsonExpectation::Condition(c) => Some(*c),
+                        JsonExpectation::Equals(_) => None,
+                    },
+                }),
+                max_latency: h.max_latency,
+                every: h.every,
+            },
+            StepKind::Wait { duration } => Action::Wait {
+                duration: *duration,
+            },
+            StepKind::Pause { message } => Action::Pause {
+                message: self.render(*message, &ctx)?,
+            },
+            StepKind::Repeat { target } => Action::Repeat {
+                target: target.get_ref().clone(),
+                steps: self.repeat_targets(target.get_ref()),
+            },
+        };
+        Ok(PlanStep {
+            id: step.id.get_ref().clone(),
+            name: step.name.clone(),
+            description: step.description.clone(),
+            line: self.loaded.source.line_col(step.span.start).0,
+            when,
+            timeout: if timed {
+                Some(step.timeout.unwrap_or(rb.defaults.timeout))
+            } else {
+                None
+            },
+            retry: step.retry,
+            continue_on_error: step.continue_on_error,
+            on_failure: step
+                .on_failure
+                .or(phase.map(|p| p.on_failure))
+                .unwrap_or(FailureAction::Abort),
+            idempotent: step.idempotent,
+            capture: step.capture.as_ref().map(|c| c.get_ref().clone()),
+            deadline: step.deadline.map(|(after, then)| Deadline { after, then }),
+            action,
+        })
+    }
+
+    /// The step ids a `repeat` re-evaluates: one step, or every gate step of a phase.
+    pub fn repeat_targets(&self, target: &str) -> Vec<String> {
+        let rb = &self.loaded.runbook;
+        match rb.phases.iter().find(|p| p.id.get_ref() == target) {
+            Some(p) => p.gate.iter().map(|s| s.id.get_ref().clone()).collect(),
+            None => vec![target.to_string()],
+        }
+    }
+
+    fn steps(
+        &mut self,
+        phase: Option<&Phase>,
+        steps: &[Step],
+        errors: &mut Vec<StepRenderError>,
+    ) -> Vec<PlanStep> {
+        let mut out = Vec::with_capacity(steps.len());
+        for step in steps {
+            match self.step(phase, step) {
+                Ok(s) => out.push(s),
+                Err(e) => errors.push(e),
+            }
+            if let Some(c) = &step.capture {
+                self.set_capture(
+                    c.get_ref(),
+                    &format!("<output of step {}>", step.id.get_ref()),
+                );
+            }
+        }
+        out
+    }
+}
+
+/// The directory relative paths in a runbook are resolved against: the runbook's own.
+pub fn runbook_dir(path: &Path) -> PathBuf {
+    let parent = path
+        .parent()
+        .filter(|p| !p.as_os_str().is_empty())
+        .unwrap_or(Path::new("."));
+    std::fs::canonicalize(parent).unwrap_or_else(|_| parent.to_path_buf())
+}
+
+/// Builds the whole plan. Nothing is executed and nothing is written.
+pub fn build(
+    loaded: &Loaded,
+    vars: &[Resolved],
+    run: &RunInfo,
+    kubectl_env: Option<String>,
+) -> Result<Plan, Vec<StepRenderError>> {
+    let mut r = Renderer::new(loaded, vars, run, kubectl_env);
+    let mut errors = Vec::new();
+    let rb = &loaded.runbook;
+    let mut phases = Vec::with_capacity(rb.phases.len());
+    for phase in &rb.phases {
+        let abort_when = phase
+            .abort_when
+            .iter()
+            .filter_map(|a| {
+                let ctx = r.base.clone();
+                let rendered = r
+                    .render(a.query, &ctx)
+                    .and_then(|q| Ok((q, r.opt(a.prometheus.or(rb.defaults.prometheus), &ctx)?)));
+                match rendered {
+                    Ok((query, prometheus)) => Some(PlanAbort {
+                        name: a.name.clone(),
+                        query,
+                        condition: a.condition,
+                        sustained: a.sustained,
+                        every: a.every,
+                        action: a.action.unwrap_or(match phase.on_failure {
+                            FailureAction::Ask => FailureAction::Pause,
+                            other => other,
+                        }),
+                        prometheus,
+                    }),
+                    Err(error) => {
+                        errors.push(StepRenderError {
+                            step: a.name.clone(),
+                            error,
+                        });
+                        None
+                    }
+                }
+            })
+            .collect();
+        let steps = r.steps(Some(phase), &phase.steps, &mut errors);
+        let gate = r.steps(Some(phase), &phase.gate, &mut errors);
+        let saved = r.captures.len();
+        let rollback = r.steps(Some(phase), &phase.rollback, &mut errors);
+        r.captures.truncate(saved);
+        phases.push(PlanPhase {
+            id: phase.id.get_ref().clone(),
+            title: phase.title.clone(),
+            description: phase.description.clone(),
+            on_failure: phase.on_failure,
+            steps,
+            gate,
+            abort_when,
+            rollback,
+        });
+    }
+    let mut incident = Renderer::new(loaded, vars, run, None);
+    incident.kubectl.clone_from(&r.kubectl);
+    let rollback = incident.steps(None, &rb.rollback, &mut errors);
+    if !errors.is_empty() {
+        return Err(errors);
+    }
+    let exported_env = vars
+        .iter()
+        .map(|v| {
+            (
+                env_name(&v.name),
+                v.value
+                    .as_ref()
+                    .map_or_else(|| MASK.to_string(), ToString::to_string),
+            )
+        })
+        .collect();
+    Ok(Plan {
+        format_version: FORMAT_VERSION,
+        runbook: RunbookInfo {
+            name: rb.meta.name.clone(),
+            description: rb.meta.description.clone(),
+            owner: rb.meta.owner.clone(),
+            risk: rb.meta.risk.map(Risk::name),
+            version: rb.meta.version.clone(),
+            path: loaded.source.name.clone(),
+            digest: loaded.source.digest.clone(),
+        },
+        variables: vars
+            .iter()
+            .map(|v| PlanVar {
+                name: v.name.clone(),
+                value: v.value.clone(),
+                secret: v.value.is_none(),
+                origin: v.origin.clone(),
+            })
+            .collect(),
+        exported_env,
+        phases,
+        rollback,
+    })
+}

@@ -1,0 +1,379 @@
+//! The validated runbook: what the file means, with the spans errors point back to. Built by
+//! `parse`, checked by `validate`; nothing here reads files or runs anything.
+
+use std::ops::Range;
+
+use serde::Serialize;
+use toml::Spanned;
+
+use super::condition::Condition;
+use super::duration::Duration;
+use super::template::Tpl;
+
+#[derive(Debug)]
+pub struct Runbook {
+    pub meta: Meta,
+    pub defaults: Defaults,
+    pub vars: Vec<VarDecl>,
+    pub phases: Vec<Phase>,
+    pub rollback: Vec<Step>,
+}
+
+#[derive(Debug, Default)]
+pub struct Meta {
+    pub name: String,
+    pub description: Option<String>,
+    pub owner: Option<String>,
+    pub risk: Option<Risk>,
+    pub version: Option<String>,
+}
+
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize)]
+#[serde(rename_all = "lowercase")]
+pub enum Risk {
+    Low,
+    Medium,
+    High,
+    Critical,
+}
+
+impl Risk {
+    pub const NAMES: [&'static str; 4] = ["low", "medium", "high", "critical"];
+    pub fn parse(s: &str) -> Option<Risk> {
+        Some(match s {
+            "low" => Risk::Low,
+            "medium" => Risk::Medium,
+            "high" => Risk::High,
+            "critical" => Risk::Critical,
+            _ => return None,
+        })
+    }
+    pub fn name(self) -> &'static str {
+        Self::NAMES[self as usize]
+    }
+}
+
+pub const DEFAULT_SHELL: [&str; 4] = ["bash", "-euo", "pipefail", "-c"];
+pub const DEFAULT_TIMEOUT: Duration = Duration(std::time::Duration::from_secs(30 * 60));
+
+#[derive(Debug)]
+pub struct Defaults {
+    pub shell: Vec<String>,
+    pub workdir: Option<Tpl>,
+    pub env: Vec<(String, Tpl)>,
+    pub timeout: Duration,
+    pub kubectl: KubectlDefaults,
+    pub prometheus: Option<Tpl>,
+}
+
+#[derive(Debug, Default)]
+pub struct KubectlDefaults {
+    pub context: Option<Tpl>,
+    pub namespace: Option<Tpl>,
+    pub binary: Option<String>,
+}
+
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize)]
+#[serde(rename_all = "lowercase")]
+pub enum VarType {
+    String,
+    Integer,
+    Boolean,
+    Duration,
+}
+
+impl VarType {
+    pub const NAMES: [&'static str; 4] = ["string", "integer", "boolean", "duration"];
+    pub fn parse(s: &str) -> Option<VarType> {
+        Some(match s {
+            "string" => VarType::String,
+            "integer" => VarType::Integer,
+            "boolean" => VarType::Boolean,
+            "duration" => VarType::Duration,
+            _ => return None,
+        })
+    }
+    pub fn name(self) -> &'static str {
+        Self::NAMES[self as usize]
+    }
+}
+
+#[derive(Debug, Clone, PartialEq, Serialize)]
+#[serde(untagged)]
+pub enum VarValue {
+    String(String),
+    Integer(i64),
+    Boolean(bool),
+}
+
+impl std::fmt::Display for VarValue {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        match self {
+            VarValue::String(s) => f.write_str(s),
+            VarValue::Integer(i) => write!(f, "{i}"),
+            VarValue::Boolean(b) => write!(f, "{b}"),
+        }
+    }
+}
+
+#[derive(Debug, Clone, PartialEq, Eq, Serialize)]
+#[serde(rename_all = "lowercase")]
+pub enum SecretSource {
+    Env(String),
+    File(String),
+    Command(String),
+}
+
+#[derive(Debug)]
+pub struct VarDecl {
+    pub name: Spanned<String>,
+    pub ty: VarType,
+    pub description: Option<String>,
+    pub required: bool,
+    pub allowed: Vec<VarValue>,
+    pub default: Option<VarValue>,
+    pub secret: Option<SecretSource>,
+}
+
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize)]
+#[serde(rename_all = "lowercase")]
+pub enum FailureAction {
+    Abort,
+    Rollback,
+    Pause,
+    Ask,
+}
+
+impl FailureAction {
+    pub const NAMES: [&'static str; 4] = ["abort", "rollback", "pause", "ask"];
+    pub fn parse(s: &str) -> Option<FailureAction> {
+        Some(match s {
+            "abort" => FailureAction::Abort,
+            "rollback" => FailureAction::Rollback,
+            "pause" => FailureAction::Pause,
+            "ask" => FailureAction::Ask,
+            _ => return None,
+        })
+    }
+}
+
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize)]
+#[serde(rename_all = "lowercase")]
+pub enum DeadlineAction {
+    Abort,
+    Rollback,
+    Hold,
+}
+
+impl DeadlineAction {
+    pub const NAMES: [&'static str; 3] = ["abort", "rollback", "hold"];
+    pub fn parse(s: &str) -> Option<DeadlineAction> {
+        Some(match s {
+            "abort" => DeadlineAction::Abort,
+            "rollback" => DeadlineAction::Rollback,
+            "hold" => DeadlineAction::Hold,
+            _ => return None,
+        })
+    }
+}
+
+#[derive(Debug)]
+pub struct Phase {
+    pub id: Spanned<String>,
+    pub title: String,
+    pub description: Option<String>,
+    pub on_failure: FailureAction,
+    pub steps: Vec<Step>,
+    pub gate: Vec<Step>,
+    pub abort_when: Vec<AbortCriterion>,
+    pub rollback: Vec<Step>,
+    pub span: Range<usize>,
+}
+
+#[derive(Debug, Clone, Copy, PartialEq, Serialize)]
+pub struct Retry {
+    pub attempts: u32,
+    pub delay: Duration,
+    pub backoff: f64,
+    pub max_delay: Option<Duration>,
+}
+
+#[derive(Debug)]
+pub struct Step {
+    pub id: Spanned<String>,
+    pub name: Option<String>,
+    pub description: Option<String>,
+    pub kind: StepKind,
+    pub timeout: Option<Duration>,
+    pub retry: Option<Retry>,
+    pub continue_on_error: bool,
+    pub when: Option<Tpl>,
+    pub capture: Option<Spanned<String>>,
+    pub on_failure: Option<FailureAction>,
+    pub idempotent: bool,
+    pub deadline: Option<(Duration, DeadlineAction)>,
+    /// The step's table in the file, for errors at run time.
+    pub span: Range<usize>,
+}
+
+#[derive(Debug)]
+pub enum StepKind {
+    Shell(ShellStep),
+    Kubectl(KubectlStep),
+    Confirm {
+        question: Tpl,
+        type_to_confirm: Option<Tpl>,
+    },
+    Checklist {
+        items: Vec<Tpl>,
+    },
+    Signoff(Signoff),
+    Metric(MetricCheck),
+    Http(HttpCheck),
+    Wait {
+        duration: Duration,
+    },
+    Pause {
+        message: Tpl,
+    },
+    /// Evaluates again an earlier check or gate step (by step id), or every gate step of an
+    /// earlier phase (by phase id): "all Wave 1 criteria still met".
+    Repeat {
+        target: Spanned<String>,
+    },
+}
+
+impl StepKind {
+    pub fn name(&self) -> &'static str {
+        match self {
+            StepKind::Shell(_) => "run",
+            StepKind::Kubectl(_) => "kubectl",
+            StepKind::Confirm { .. } => "confirm",
+            StepKind::Checklist { .. } => "checklist",
+            StepKind::Signoff(_) => "signoff",
+            StepKind::Metric(_) => "metric",
+            StepKind::Http(_) => "http",
+            StepKind::Wait { .. } => "wait",
+            StepKind::Pause { .. } => "pause",
+            StepKind::Repeat { .. } => "repeat",
+        }
+    }
+}
+
+#[derive(Debug)]
+pub struct ShellStep {
+    pub command: Tpl,
+    pub shell: Option<Vec<String>>,
+    pub env: Vec<(String, Tpl)>,
+    pub workdir: Option<Tpl>,
+}
+
+#[derive(Debug)]
+pub struct KubectlStep {
+    pub args: Vec<Tpl>,
+    pub context: Option<Tpl>,
+    pub namespace: Option<Tpl>,
+    pub env: Vec<(String, Tpl)>,
+}
+
+#[derive(Debug)]
+pub struct Role {
+    pub name: Spanned<String>,
+    pub approvers: Option<Vec<Spanned<String>>>,
+}
+
+#[derive(Debug)]
+pub struct Signoff {
+    pub title: Tpl,
+    pub roles: Vec<Role>,
+    pub required: Spanned<usize>,
+    pub exclude_operator: bool,
+}
+
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize)]
+#[serde(rename_all = "lowercase")]
+pub enum NoDataPolicy {
+    Inconclusive,
+    Fail,
+    Pass,
+}
+
+impl NoDataPolicy {
+    pub const NAMES: [&'static str; 3] = ["inconclusive", "fail", "pass"];
+    pub fn parse(s: &str) -> Option<NoDataPolicy> {
+        Some(match s {
+            "inconclusive" => NoDataPolicy::Inconclusive,
+            "fail" => NoDataPolicy::Fail,
+            "pass" => NoDataPolicy::Pass,
+            _ => return None,
+        })
+    }
+}
+
+/// How many measurements a check takes: one, a count, or as many as fit in a window.
+#[derive(Debug, Clone, Copy, PartialEq, Serialize)]
+#[serde(rename_all = "snake_case", tag = "kind")]
+pub enum Sampling {
+    Once,
+    Count { samples: u32, every: Duration },
+    Window { window: Duration, every: Duration },
+}
+
+#[derive(Debug)]
+pub struct MetricCheck {
+    pub query: Tpl,
+    pub condition: Condition,
+    pub sampling: Sampling,
+    pub failure_limit: u32,
+    pub successes: u32,
+    pub no_data: NoDataPolicy,
+    pub prometheus: Option<Tpl>,
+}
+
+#[derive(Debug)]
+pub enum JsonExpectation {
+    Equals(toml::Value),
+    Condition(Condition),
+}
+
+#[derive(Debug)]
+pub struct HttpCheck {
+    pub url: Tpl,
+    pub method: String,
+    pub headers: Vec<(String, Tpl)>,
+    pub body: Option<Tpl>,
+    pub expect_status: Vec<u16>,
+    pub expect_body: Option<Tpl>,
+    pub expect_body_regex: Option<String>,
+    pub expect_json: Option<(String, JsonExpectation)>,
+    pub max_latency: Option<Duration>,
+    pub every: Duration,
+}
+
+#[derive(Debug)]
+pub struct AbortCriterion {
+    pub name: String,
+    pub query: Tpl,
+    pub condition: Condition,
+    pub sustained: Duration,
+    pub every: Duration,
+    pub action: Option<FailureAction>,
+    pub prometheus: Option<Tpl>,
+    pub span: Range<usize>,
+}
+
+impl Runbook {
+    /// Every step of the runbook in file order, with the phase it belongs to.
+    pub fn all_steps(&self) -> impl Iterator<Item = (Option<&Phase>, &Step)> {
+        self.phases
+            .iter()
+            .flat_map(|ph| {
+                ph.steps
+                    .iter()
+                    .chain(&ph.gate)
+                    .chain(&ph.rollback)
+                    .map(move |s| (Some(ph), s))
+            })
+            .chain(self.rollback.iter().map(|s| (None, s)))
+    }
+}

@@ -1,0 +1,1512 @@
+//! Spanned TOML tree -> [`Runbook`] model. Reads every table through [`Table`] so that unknown
+//! keys, wrong types and bad values are all reported, and registers every templated string.
+//! Cross-references (ids, variables, captures) are checked afterwards by `validate`.
+
+use std::ops::Range;
+
+use toml::Spanned;
+use toml::de::{DeTable, DeValue};
+
+use super::condition::{Condition, parse_condition};
+use super::diagnostic::{Diagnostic, did_you_mean};
+use super::duration::Duration;
+use super::model::{
+    AbortCriterion, DEFAULT_SHELL, DEFAULT_TIMEOUT, DeadlineAction, Defaults, FailureAction,
+    HttpCheck, JsonExpectation, KubectlDefaults, KubectlStep, Meta, MetricCheck, NoDataPolicy,
+    Phase, Retry, Risk, Role, Runbook, Sampling, SecretSource, ShellStep, Signoff, Step, StepKind,
+    VarDecl, VarType, VarValue,
+};
+use super::reader::{Node, Problems, Table, as_string, type_name, wrong_type};
+use super::template::{Flavor, Templates, Tpl};
+
+pub const STEP_KINDS: [&str; 10] = [
+    "run",
+    "kubectl",
+    "confirm",
+    "checklist",
+    "signoff",
+    "metric",
+    "http",
+    "wait",
+    "pause",
+    "repeat",
+];
+const COMMON_KEYS: [&str; 11] = [
+    "id",
+    "name",
+    "description",
+    "timeout",
+    "retry",
+    "continue_on_error",
+    "when",
+    "capture",
+    "on_failure",
+    "idempotent",
+    "deadline",
+];
+
+/// Keys that belong to one step kind only, for "`x` is only valid on ... steps".
+fn kind_keys(kind: &str) -> &'static [&'static str] {
+    match kind {
+        "run" => &["env", "workdir", "shell"],
+        "kubectl" => &["env", "context", "namespace"],
+        "confirm" => &["type_to_confirm", "on_deadline"],
+        "checklist" => &["on_deadline"],
+        "signoff" => &["roles", "required", "exclude_operator", "on_deadline"],
+        "metric" => &[
+            "condition",
+            "for",
+            "every",
+            "samples",
+            "failure_limit",
+            "successes",
+            "no_data",
+            "prometheus",
+        ],
+        "http" => &[
+            "method",
+            "headers",
+            "body",
+            "expect_status",
+            "expect_body",
+            "expect_body_regex",
+            "expect_json",
+            "max_latency",
+            "every",
+        ],
+        _ => &[],
+    }
+}
+
+pub struct Parser<'f> {
+    pub file: &'f str,
+    pub p: Problems,
+    pub templates: Templates,
+}
+
+impl<'f> Parser<'f> {
+    pub fn new(file: &'f str) -> Self {
+        Parser {
+            file,
+            p: Problems::default(),
+            templates: Templates::default(),
+        }
+    }
+
+    fn tpl(&mut self, s: &Spanned<String>, flavor: Flavor) -> Tpl {
+        self.templates.add(s, flavor, self.file)
+    }
+
+    fn tpl_opt(&mut self, t: &mut Table<'_, '_>, key: &'static str, flavor: Flavor) -> Option<Tpl> {
+        let s = t.string(key, &mut self.p)?;
+        Some(self.tpl(&s, flavor))
+    }
+
+    fn non_empty(&mut self, s: &Spanned<String>, key: &str, what: &str) {
+        if s.get_ref().trim().is_empty() {
+            self.p.push(
+                Diagnostic::new(s.span(), format!("`{key}` of {what} is empty")).label("empty"),
+            );
+        }
+    }
+
+    fn choice<T>(
+        &mut self,
+        t: &mut Table<'_, '_>,
+        key: &'static str,
+        names: &[&str],
+        parse: fn(&str) -> Option<T>,
+    ) -> Option<T> {
+        let s = t.string(key, &mut self.p)?;
+        if let Some(v) = parse(s.get_ref()) {
+            return Some(v);
+        }
+        self.p.push(
+            Diagnostic::new(
+                s.span(),
+                format!("`{}` is not a valid `{key}`", s.get_ref()),
+            )
+            .label(format!("expected one of: {}", names.join(", ")))
+            .maybe_help(did_you_mean(s.get_ref(), names)),
+        );
+        None
+    }
+
+    fn condition(&mut self, t: &mut Table<'_, '_>, key: &'static str) -> Option<Condition> {
+        let s = t.string(key, &mut self.p)?;
+        match parse_condition(s.get_ref()) {
+            Ok(c) => Some(c),
+            Err(why) => {
+                self.p.push(
+                    Diagnostic::new(s.span(), format!("bad threshold `{}`: {why}", s.get_ref()))
+                        .label("not a condition")
+                        .help("write a condition like \"< 0.01\", \">= 99.9\" or \"between 0.1 and 0.5\""),
+                );
+                None
+            }
+        }
+    }
+
+    fn count(
+        &mut self,
+        t: &mut Table<'_, '_>,
+        key: &'static str,
+        min: i64,
+    ) -> Option<Spanned<u32>> {
+        let v = t.integer(key, &mut self.p)?;
+        match u32::try_from(*v.get_ref()) {
+            Ok(n) if i64::from(n) >= min => Some(Spanned::new(v.span(), n)),
+            _ => {
+                self.p.push(
+                    Diagnostic::new(v.span(), format!("`{key}` must be at least {min}"))
+                        .label("out of range"),
+                );
+                None
+            }
+        }
+    }
+
+    fn env_table(&mut self, t: &mut Table<'_, '_>, key: &'static str) -> Vec<(String, Tpl)> {
+        let Some(env) = t.table(key, format!("`{key}`"), &mut self.p) else {
+            return Vec::new();
+        };
+        let mut out = Vec::new();
+        for (k, v) in env.entries() {
+            let name = k.get_ref().to_string();
+            if !is_env_name(&name) {
+                self.p.push(
+                    Diagnostic::new(
+                        k.span(),
+                        format!("`{name}` is not a valid environment variable name"),
+                    )
+                    .label("use letters, digits and `_`, not starting with a digit"),
+                );
+            }
+            if let Some(s) = as_string(v, &name, &mut self.p) {
+                let tpl = self.tpl(&s, Flavor::Text);
+                out.push((name, tpl));
+            }
+        }
+        out
+    }
+
+    pub fn runbook(&mut self, root: &Spanned<DeTable<'_>>) -> Runbook {
+        let mut top = Table::new(root.get_ref(), root.span(), "the runbook");
+        let meta = match top.get("runbook") {
+            Some(node) => match Table::of(node, "runbook", "`[runbook]`", &mut self.p) {
+                Some(t) => self.meta(t),
+                None => Meta::default(),
+            },
+            None => {
+                self.p.push(
+                    Diagnostic::new(0..0, "the runbook has no `[runbook]` table")
+                        .label("expected `[runbook]` with at least `name`")
+                        .help("start the file with:\n[runbook]\nname = \"my-deploy\""),
+                );
+                Meta::default()
+            }
+        };
+        let defaults = match top.table("defaults", "`[defaults]`", &mut self.p) {
+            Some(t) => self.defaults(t),
+            None => Defaults {
+                shell: DEFAULT_SHELL.iter().map(ToString::to_string).collect(),
+                workdir: None,
+                env: Vec::new(),
+                timeout: DEFAULT_TIMEOUT,
+                kubectl: KubectlDefaults::default(),
+                prometheus: None,
+            },
+        };
+        let vars = match top.table("vars", "`[vars]`", &mut self.p) {
+            Some(t) => self.vars(&t),
+            None => Vec::new(),
+        };
+        let mut phases = Vec::new();
+        if top.has("phases") {
+            for t in top.tables("phases", &mut self.p) {
+                phases.push(self.phase(t, phases.len() + 1));
+            }
+        } else {
+            let span = top.key_span("runbook").unwrap_or(0..0);
+            self.p.push(
+                Diagnostic::new(span, "the runbook has no phases")
+                    .label("expected at least one `[[phases]]` table")
+                    .help("add a phase:\n[[phases]]\nid = \"deploy\"\ntitle = \"Deploy\""),
+            );
+        }
+        let rollback = self.step_list(&mut top, "rollback", "rollback");
+        top.finish(&mut self.p);
+        Runbook {
+            meta,
+            defaults,
+            vars,
+            phases,
+            rollback,
+        }
+    }
+
+    fn meta(&mut self, mut t: Table<'_, '_>) -> Meta {
+        let t = &mut t;
+        let name = t.required_string("name", &mut self.p);
+        if let Some(n) = &name {
+            self.non_empty(n, "name", "the runbook");
+        }
+        let meta = Meta {
+            name: name.map(Spanned::into_inner).unwrap_or_default(),
+            description: t
+                .string("description", &mut self.p)
+                .map(Spanned::into_inner),
+            owner: t.string("owner", &mut self.p).map(Spanned::into_inner),
+            risk: self.choice(t, "risk", &Risk::NAMES, Risk::parse),
+            version: t.get("version").and_then(|n| match n.get_ref() {
+                DeValue::String(s) => Some(s.to_string()),
+                DeValue::Integer(i) => Some(i.as_str().to_string()),
+                DeValue::Float(f) => Some(f.as_str().to_string()),
+                _ => {
+                    self.p.push(wrong_type(n, "version", "a string"));
+                    None
+                }
+            }),
+        };
+        t.finish(&mut self.p);
+        meta
+    }
+
+    fn defaults(&mut self, mut t: Table<'_, '_>) -> Defaults {
+        let t = &mut t;
+        let shell = self
+            .shell(t)
+            .unwrap_or_else(|| DEFAULT_SHELL.iter().map(ToString::to_string).collect());
+        let workdir = self.tpl_opt(t, "workdir", Flavor::Text);
+        let env = self.env_table(t, "env");
+        let timeout = t
+            .duration("timeout", &mut self.p)
+            .map_or(DEFAULT_TIMEOUT, Spanned::into_inner);
+        let prometheus = self.tpl_opt(t, "prometheus", Flavor::Text);
+        let kubectl = match t.table("kubectl", "`[defaults.kubectl]`", &mut self.p) {
+            Some(mut k) => {
+                let kd = KubectlDefaults {
+                    context: self.tpl_opt(&mut k, "context", Flavor::Arg),
+                    namespace: self.tpl_opt(&mut k, "namespace", Flavor::Arg),
+                    binary: k.string("binary", &mut self.p).map(Spanned::into_inner),
+                };
+                k.finish(&mut self.p);
+                kd
+            }
+            None => KubectlDefaults::default(),
+        };
+        let d = Defaults {
+            shell,
+            workdir,
+            env,
+            timeout,
+            kubectl,
+            prometheus,
+        };
+        t.finish(&mut self.p);
+        d
+    }
+
+    fn shell(&mut self, t: &mut Table<'_, '_>) -> Option<Vec<String>> {
+        let node = t.get("shell")?;
+        let list = match node.get_ref() {
+            DeValue::String(s) => vec![s.to_string(), "-c".to_string()],
+            DeValue::Array(_) => t
+                .string_list("shell", &mut self.p)?
+                .into_iter()
+                .map(Spanned::into_inner)
+                .collect(),
+            _ => {
+                self.p.push(wrong_type(
+                    node,
+                    "shell",
+                    "a program name or an array like [\"bash\", \"-c\"]",
+                ));
+                return None;
+            }
+        };
+        if list.is_empty() || list[0].trim().is_empty() {
+            self.p.push(
+                Diagnostic::new(node.span(), "`shell` is empty")
+                    .label("name a shell, e.g. [\"bash\", \"-c\"]"),
+            );
+            return None;
+        }
+        Some(list)
+    }
+
+    fn vars(&mut self, t: &Table<'_, '_>) -> Vec<VarDecl> {
+        let mut out = Vec::new();
+        for (key, node) in t.entries() {
+            let name = Spanned::new(key.span(), key.get_ref().to_string());
+            if !is_identifier(name.get_ref()) {
+                self.p.push(
+                    Diagnostic::new(key.span(), format!("`{}` is not a valid variable name", name.get_ref()))
+                        .label("use lowercase letters, digits and `_`, starting with a letter")
+                        .help("templates refer to variables as `{{ name }}`, so names must be identifiers"),
+                );
+                continue;
+            }
+            if RESERVED.contains(&name.get_ref().as_str()) {
+                self.p.push(
+                    Diagnostic::new(
+                        key.span(),
+                        format!("`{}` is a reserved name", name.get_ref()),
+                    )
+                    .label("built-in")
+                    .help(format!(
+                        "rollout provides {}; choose another variable name",
+                        RESERVED.join(", ")
+                    )),
+                );
+                continue;
+            }
+            if let DeValue::Table(table) = node.get_ref() {
+                let mut vt =
+                    Table::new(table, node.span(), format!("variable `{}`", name.get_ref()));
+                out.push(self.var_decl(name, &mut vt));
+                vt.finish(&mut self.p);
+            } else if let Some((ty, value)) = self.var_literal(node, name.get_ref()) {
+                out.push(VarDecl {
+                    name,
+                    ty,
+                    description: None,
+                    required: false,
+                    allowed: Vec::new(),
+                    default: Some(value),
+                    secret: None,
+                });
+            }
+        }
+        out
+    }
+
+    fn var_literal(&mut self, node: &Node<'_>, key: &str) -> Option<(VarType, VarValue)> {
+        Some(match node.get_ref() {
+            DeValue::String(s) => (VarType::String, VarValue::String(s.to_string())),
+            DeValue::Boolean(b) => (VarType::Boolean, VarValue::Boolean(*b)),
+            DeValue::Integer(_) => (
+                VarType::Integer,
+                VarValue::Integer(*super::reader::as_integer(node, key, &mut self.p)?.get_ref()),
+            ),
+            _ => {
+                self.p.push(wrong_type(
+                    node,
+                    key,
+                    "a string, integer or boolean (or a table declaring the variable)",
+                ));
+                return None;
+            }
+        })
+    }
+
+    fn typed_value(&mut self, node: &Node<'_>, key: &str, ty: VarType) -> Option<VarValue> {
+        let (found, value) = self.var_literal(node, key)?;
+        let value = match (ty, found, value) {
+            (VarType::Duration, VarType::String, VarValue::String(s)) => {
+                if let Err(why) = super::duration::parse_duration(&s) {
+                    self.p.push(
+                        Diagnostic::new(
+                            node.span(),
+                            format!("bad duration `{s}` for `{key}`: {why}"),
+                        )
+                        .label("not a duration"),
+                    );
+                    return None;
+                }
+                VarValue::String(s)
+            }
+            (want, got, v) if want == got => v,
+            (want, _, _) => {
+                self.p.push(
+                    Diagnostic::new(
+                        node.span(),
+                        format!(
+                            "`{key}` must be {}, found {}",
+                            article(want),
+                            type_name(node.get_ref())
+                        ),
+                    )
+                    .label(format!("the variable's type is `{}`", want.name())),
+                );
+                return None;
+            }
+        };
+        if let VarValue::String(s) = &value {
+            if s.contains('\0') {
+                self.p.push(
+                    Diagnostic::new(node.span(), "a value cannot contain a NUL byte")
+                        .label("NUL byte"),
+                );
+                return None;
+            }
+        }
+        Some(value)
+    }
+
+    fn var_decl(&mut self, name: Spanned<String>, t: &mut Table<'_, '_>) -> VarDecl {
+        let ty = self.choice(t, "type", &VarType::NAMES, VarType::parse);
+        let default_node = t.get("default");
+        let ty = ty.or_else(|| match default_node.map(Spanned::get_ref) {
+            Some(DeValue::Integer(_)) => Some(VarType::Integer),
+            Some(DeValue::Boolean(_)) => Some(VarType::Boolean),
+            _ => None,
+        });
+        let ty = ty.unwrap_or(VarType::String);
+        let default = default_node.and_then(|n| self.typed_value(n, "default", ty));
+        let required = t.boolean("required", &mut self.p).unwrap_or(false);
+        let mut allowed = Vec::new();
+        if let Some((span, items)) = t.array("allowed", &mut self.p) {
+            if items.is_empty() {
+                self.p.push(
+                    Diagnostic::new(span, "`allowed` is empty: no value could ever be accepted")
+                        .label("empty list"),
+                );
+            }
+            for item in items {
+                if let Some(v) = self.typed_value(item, "allowed", ty) {
+                    allowed.push(v);
+                }
+            }
+        }
+        let secret = match t.get("secret") {
+            Some(node) => self.secret(node),
+            None => None,
+        };
+        let description = t
+            .string("description", &mut self.p)
+            .map(Spanned::into_inner);
+        if let (Some(d), Some(node)) = (&default, default_node) {
+            if !allowed.is_empty() && !allowed.contains(d) {
+                self.p.push(
+                    Diagnostic::new(
+                        node.span(),
+                        format!("default `{d}` is not one of the allowed values"),
+                    )
+                    .label("not allowed")
+                    .help(format!(
+                        "allowed: {}",
+                        allowed
+                            .iter()
+                            .map(|v| format!("`{v}`"))
+                            .collect::<Vec<_>>()
+                            .join(", ")
+                    )),
+                );
+            }
+            if required {
+                self.p.push(
+                    Diagnostic::new(
+                        node.span(),
+                        format!(
+                            "variable `{}` is required but has a default",
+                            name.get_ref()
+                        ),
+                    )
+                    .label("a default means the variable never needs to be set")
+                    .help("remove `default` or `required = true`"),
+                );
+            }
+        }
+        if secret.is_some() {
+            for key in ["default", "allowed"] {
+                if let Some(span) = t.key_span(key) {
+                    self.p.push(
+                        Diagnostic::new(span, format!("secret variable `{}` cannot have `{key}`", name.get_ref()))
+                            .label("secrets come only from their source")
+                            .help("a secret is read from `env`, `file` or `command` at run time and never stored"),
+                    );
+                }
+            }
+        }
+        VarDecl {
+            name,
+            ty,
+            description,
+            required,
+            allowed,
+            default,
+            secret,
+        }
+    }
+
+    fn secret(&mut self, node: &Node<'_>) -> Option<SecretSource> {
+        let mut t = Table::of(node, "secret", "`secret`", &mut self.p)?;
+        let env = t.string("env", &mut self.p);
+        let file = t.string("file", &mut self.p);
+        let command = t.string("command", &mut self.p);
+        let count = usize::from(env.is_some())
+            + usize::from(file.is_some())
+            + usize::from(command.is_some());
+        t.finish(&mut self.p);
+        if count != 1 {
+            self.p.push(
+                Diagnostic::new(node.span(), "a secret needs exactly one source")
+                    .label(if count == 0 { "no source" } else { "more than one source" })
+                    .help("write `secret = { env = \"NAME\" }`, `{ file = \"path\" }` or `{ command = \"...\" }`"),
+            );
+            return None;
+        }
+        if let Some(e) = env {
+            if !is_env_name(e.get_ref()) {
+                self.p.push(
+                    Diagnostic::new(
+                        e.span(),
+                        format!("`{}` is not a valid environment variable name", e.get_ref()),
+                    )
+                    .label("invalid name"),
+                );
+            }
+            return Some(SecretSource::Env(e.into_inner()));
+        }
+        if let Some(f) = file {
+            self.non_empty(&f, "file", "the secret");
+            return Some(SecretSource::File(f.into_inner()));
+        }
+        let c = command?;
+        self.non_empty(&c, "command", "the secret");
+        Some(SecretSource::Command(c.into_inner()))
+    }
+
+    fn phase(&mut self, mut t: Table<'_, '_>, position: usize) -> Phase {
+        let t = &mut t;
+        let id = t
+            .required_string("id", &mut self.p)
+            .unwrap_or_else(|| Spanned::new(t.head_span(), format!("phase-{position}")));
+        check_id(&id, "phase", &mut self.p);
+        t.what = format!("phase `{}`", id.get_ref());
+        let title = t
+            .required_string("title", &mut self.p)
+            .map(Spanned::into_inner)
+            .unwrap_or_default();
+        let description = t
+            .string("description", &mut self.p)
+            .map(Spanned::into_inner);
+        let on_failure = self
+            .choice(t, "on_failure", &FailureAction::NAMES, FailureAction::parse)
+            .unwrap_or(FailureAction::Ask);
+        let prefix = id.get_ref().clone();
+        let steps = self.step_list(t, "steps", &prefix);
+        if steps.is_empty() && !t.has("steps") {
+            self.p.push(
+                Diagnostic::new(t.head_span(), format!("phase `{prefix}` has no steps"))
+                    .label("expected `[[phases.steps]]` after this phase")
+                    .help("a phase needs at least one step"),
+            );
+        }
+        let gate = self.step_list(t, "gate", &format!("{prefix}-gate"));
+        let rollback = self.step_list(t, "rollback", &format!("{prefix}-rollback"));
+        let abort_when = t
+            .tables("abort_when", &mut self.p)
+            .into_iter()
+            .enumerate()
+            .filter_map(|(i, mut a)| {
+                a.what = format!("abort criterion {} of phase `{prefix}`", i + 1);
+                let c = self.abort_criterion(&mut a);
+                a.finish(&mut self.p);
+                c
+            })
+            .collect();
+        let phase = Phase {
+            span: t.span.clone(),
+            id,
+            title,
+            description,
+            on_failure,
+            steps,
+            gate,
+            abort_when,
+            rollback,
+        };
+        t.finish(&mut self.p);
+        phase
+    }
+
+    fn step_list(&mut self, t: &mut Table<'_, '_>, key: &'static str, prefix: &str) -> Vec<Step> {
+        let mut steps = Vec::new();
+        for (i, mut st) in t.tables(key, &mut self.p).into_iter().enumerate() {
+            if let Some(step) = self.step(&mut st, &format!("{prefix}-{}", i + 1)) {
+                steps.push(step);
+            }
+        }
+        steps
+    }
+
+    fn abort_criterion(&mut self, t: &mut Table<'_, '_>) -> Option<AbortCriterion> {
+        let name = t.string("name", &mut self.p).map(Spanned::into_inner);
+        let query = t.required_string("metric", &mut self.p);
+        if let Some(q) = &query {
+            self.non_empty(q, "metric", &t.what.clone());
+        }
+        let query = query.map(|q| self.tpl(&q, Flavor::Text));
+        if !t.has("condition") {
+            self.p.push(
+                Diagnostic::new(t.head_span(), format!("{} is missing `condition`", t.what))
+                    .label("e.g. condition = \"> 0.01\""),
+            );
+        }
+        let condition = self.condition(t, "condition");
+        let sustained = t
+            .duration("for", &mut self.p)
+            .map_or(Duration(std::time::Duration::ZERO), Spanned::into_inner);
+        let every = t.duration("every", &mut self.p);
+        if let Some(e) = &every {
+            if e.get_ref().is_zero() {
+                self.p.push(
+                    Diagnostic::new(e.span(), "`every` must be longer than zero")
+                        .label("zero interval"),
+                );
+            }
+        }
+        let action = self.choice(t, "action", &["abort", "rollback", "pause"], |s| match s {
+            "ask" => None,
+            other => FailureAction::parse(other),
+        });
+        let prometheus = self.tpl_opt(t, "prometheus", Flavor::Text);
+        Some(AbortCriterion {
+            name: name.unwrap_or_else(|| format!("criterion at byte {}", t.span.start)),
+            query: query?,
+            condition: condition?,
+            sustained,
+            every: every.map_or(
+                Duration(std::time::Duration::from_secs(15)),
+                Spanned::into_inner,
+            ),
+            action,
+            prometheus,
+            span: t.span.clone(),
+        })
+    }
+
+    fn step(&mut self, t: &mut Table<'_, '_>, default_id: &str) -> Option<Step> {
+        let explicit_id = t.string("id", &mut self.p);
+        if let Some(id) = &explicit_id {
+            check_id(id, "step", &mut self.p);
+        }
+        let id = explicit_id.unwrap_or_else(|| Spanned::new(t.head_span(), default_id.to_string()));
+        t.what = format!("step `{}`", id.get_ref());
+        let present: Vec<&str> = STEP_KINDS.iter().copied().filter(|k| t.has(k)).collect();
+        let kind_name = match present.as_slice() {
+            [one] => *one,
+            [] => {
+                let help = t
+                    .unknown_keys()
+                    .find_map(|(k, _)| did_you_mean(k, &STEP_KINDS))
+                    .unwrap_or_else(|| format!("a step is one of: {}", STEP_KINDS.join(", ")));
+                self.p.push(
+                    Diagnostic::new(
+                        t.head_span(),
+                        format!("{} does not say what it does", t.what),
+                    )
+                    .label(format!(
+                        "expected one of {}",
+                        STEP_KINDS.map(|k| format!("`{k}`")).join(", ")
+                    ))
+                    .help(help),
+                );
+                return None;
+            }
+            [first, second, ..] => {
+                let span = t.key_span(second).unwrap_or_else(|| t.head_span());
+                self.p.push(
+                    Diagnostic::new(
+                        span,
+                        format!("{} has both `{first}` and `{second}`", t.what),
+                    )
+                    .label("a step does exactly one thing")
+                    .help("split it into two steps"),
+                );
+                return None;
+            }
+        };
+        let kind = self.step_kind(t, kind_name);
+        let name = t.string("name", &mut self.p).map(Spanned::into_inner);
+        let description = t
+            .string("description", &mut self.p)
+            .map(Spanned::into_inner);
+        let timeout = t.duration("timeout", &mut self.p).map(Spanned::into_inner);
+        if let (Some(tm), Some(span)) = (timeout, t.key_span("timeout")) {
+            if tm.is_zero() {
+                self.p.push(
+                    Diagnostic::new(span, "`timeout` must be longer than zero")
+                        .label("zero timeout"),
+                );
+            }
+        }
+        let retry = match t.get("retry") {
+            Some(node) => self.retry(node),
+            None => None,
+        };
+        let continue_on_error = t.boolean("continue_on_error", &mut self.p).unwrap_or(false);
+        let when = t.string("when", &mut self.p).map(|w| {
+            self.non_empty(&w, "when", "the step");
+            self.tpl(&w, Flavor::Expr)
+        });
+        let capture = t.string("capture", &mut self.p);
+        if let Some(c) = &capture {
+            if !matches!(kind_name, "run" | "kubectl" | "http") {
+                self.p.push(
+                    Diagnostic::new(
+                        c.span(),
+                        format!("`capture` is not valid on a `{kind_name}` step"),
+                    )
+                    .label("nothing to capture")
+                    .help("only `run`, `kubectl` and `http` steps produce output to capture"),
+                );
+            } else if !is_identifier(c.get_ref()) {
+                self.p.push(
+                    Diagnostic::new(
+                        c.span(),
+                        format!("`{}` is not a valid variable name", c.get_ref()),
+                    )
+                    .label("use lowercase letters, digits and `_`"),
+                );
+            }
+        }
+        let on_failure = self.choice(t, "on_failure", &FailureAction::NAMES, FailureAction::parse);
+        let idempotent = t.boolean("idempotent", &mut self.p).unwrap_or(false);
+        let deadline = t.duration("deadline", &mut self.p);
+        let on_deadline = if matches!(kind_name, "confirm" | "checklist" | "signoff") {
+            self.choice(
+                t,
+                "on_deadline",
+                &DeadlineAction::NAMES,
+                DeadlineAction::parse,
+            )
+        } else {
+            None
+        };
+        if let Some(d) = &deadline {
+            if !matches!(kind_name, "confirm" | "checklist" | "signoff") {
+                self.p.push(
+                    Diagnostic::new(
+                        d.span(),
+                        format!("`deadline` is not valid on a `{kind_name}` step"),
+                    )
+                    .label("only human gates have deadlines")
+                    .help("use `timeout` to bound commands and checks"),
+                );
+            }
+        } else if let Some(span) = t.key_span("on_deadline") {
+            if on_deadline.is_some() {
+                self.p.push(
+                    Diagnostic::new(span, "`on_deadline` needs a `deadline`")
+                        .label("no deadline set"),
+                );
+            }
+        }
+        self.report_misplaced_keys(t, kind_name);
+        let kind = kind?;
+        Some(Step {
+            span: t.span.clone(),
+            id,
+            name,
+            description,
+            kind,
+            timeout,
+            retry,
+            continue_on_error,
+            when,
+            capture,
+            on_failure,
+            idempotent,
+            deadline: deadline
+                .map(|d| (d.into_inner(), on_deadline.unwrap_or(DeadlineAction::Abort))),
+        })
+    }
+
+    /// Unknown keys on a step, with a specific message for keys of another step kind.
+    fn report_misplaced_keys(&mut self, t: &Table<'_, '_>, kind_name: &str) {
+        let unknown: Vec<(String, Range<usize>)> =
+            t.unknown_keys().map(|(k, s)| (k.to_string(), s)).collect();
+        for (key, span) in unknown {
+            let owner = STEP_KINDS
+                .iter()
+                .find(|k| kind_keys(k).contains(&key.as_str()));
+            let d = if let Some(owner) = owner {
+                Diagnostic::new(
+                    span,
+                    format!("`{key}` is not valid on a `{kind_name}` step"),
+                )
+                .label(format!("`{key}` belongs to `{owner}` steps"))
+            } else {
+                let mut known: Vec<&str> = COMMON_KEYS.to_vec();
+                known.extend_from_slice(kind_keys(kind_name));
+                known.push(kind_name);
+                super::reader::unknown_key(&key, span, &t.what, &known)
+            };
+            self.p.push(d);
+        }
+    }
+
+    fn retry(&mut self, node: &Node<'_>) -> Option<Retry> {
+        if let DeValue::Integer(_) = node.get_ref() {
+            let n = super::reader::as_integer(node, "retry", &mut self.p)?;
+            return self.retry_attempts(&n).map(|attempts| Retry {
+                attempts,
+                delay: Duration(std::time::Duration::from_secs(5)),
+                backoff: 2.0,
+                max_delay: None,
+            });
+        }
+        let mut t = Table::of(node, "retry", "`retry`", &mut self.p)?;
+        let attempts = t.integer("attempts", &mut self.p);
+        if attempts.is_none() && !t.has("attempts") {
+            self.p.push(
+                Diagnostic::new(node.span(), "`retry` is missing `attempts`")
+                    .label("e.g. retry = { attempts = 3, delay = \"10s\" }"),
+            );
+        }
+        let attempts = attempts.and_then(|n| self.retry_attempts(&n));
+        let delay = t.duration("delay", &mut self.p).map_or(
+            Duration(std::time::Duration::from_secs(5)),
+            Spanned::into_inner,
+        );
+        let backoff = t.number("backoff", &mut self.p);
+        if let Some(b) = &backoff {
+            if !(1.0..=10.0).contains(b.get_ref()) {
+                self.p.push(
+                    Diagnostic::new(b.span(), "`backoff` must be between 1 and 10")
+                        .label("a multiplier for the delay after each attempt"),
+                );
+            }
+        }
+        let max_delay = t
+            .duration("max_delay", &mut self.p)
+            .map(Spanned::into_inner);
+        t.finish(&mut self.p);
+        Some(Retry {
+            attempts: attempts?,
+            delay,
+            backoff: backoff.map_or(2.0, Spanned::into_inner),
+            max_delay,
+        })
+    }
+
+    fn retry_attempts(&mut self, n: &Spanned<i64>) -> Option<u32> {
+        match u32::try_from(*n.get_ref()) {
+            Ok(a) if (1..=100).contains(&a) => Some(a),
+            _ => {
+                self.p.push(
+                    Diagnostic::new(n.span(), "retry `attempts` must be between 1 and 100")
+                        .label("out of range"),
+                );
+                None
+            }
+        }
+    }
+
+    fn step_kind(&mut self, t: &mut Table<'_, '_>, kind: &str) -> Option<StepKind> {
+        let what = t.what.clone();
+        match kind {
+            "run" => {
+                let command = t.string("run", &mut self.p)?;
+                self.non_empty(&command, "run", &what);
+                let command = self.tpl(&command, Flavor::Shell);
+                let shell = self.shell(t);
+                let env = self.env_table(t, "env");
+                let workdir = self.tpl_opt(t, "workdir", Flavor::Text);
+                Some(StepKind::Shell(ShellStep {
+                    command,
+                    shell,
+                    env,
+                    workdir,
+                }))
+            }
+            "kubectl" => {
+                let (span, items) = t.array("kubectl", &mut self.p)?;
+                if items.is_empty() {
+                    self.p.push(
+                        Diagnostic::new(span, format!("`kubectl` of {what} has no arguments"))
+                            .label("empty")
+                            .help("write the arguments as a list, e.g. kubectl = [\"rollout\", \"status\", \"deployment/web\"]"),
+                    );
+                }
+                let mut args = Vec::new();
+                for item in items {
+                    if let Some(s) = as_string(item, "kubectl", &mut self.p) {
+                        args.push(self.tpl(&s, Flavor::Arg));
+                    }
+                }
+                let context = self.tpl_opt(t, "context", Flavor::Arg);
+                let namespace = self.tpl_opt(t, "namespace", Flavor::Arg);
+                let env = self.env_table(t, "env");
+                Some(StepKind::Kubectl(KubectlStep {
+                    args,
+                    context,
+                    namespace,
+                    env,
+                }))
+            }
+            "confirm" => {
+                let q = t.string("confirm", &mut self.p)?;
+                self.non_empty(&q, "confirm", &what);
+                let question = self.tpl(&q, Flavor::Text);
+                let type_to_confirm = t.string("type_to_confirm", &mut self.p).map(|w| {
+                    self.non_empty(&w, "type_to_confirm", &what);
+                    self.tpl(&w, Flavor::Text)
+                });
+                Some(StepKind::Confirm {
+                    question,
+                    type_to_confirm,
+                })
+            }
+            "checklist" => {
+                let (span, items) = t.array("checklist", &mut self.p)?;
+                if items.is_empty() {
+                    self.p.push(
+                        Diagnostic::new(span, format!("the checklist of {what} has no items"))
+                            .label("empty"),
+                    );
+                }
+                let mut out = Vec::new();
+                for item in items {
+                    if let Some(s) = as_string(item, "checklist", &mut self.p) {
+                        self.non_empty(&s, "checklist item", &what);
+                        out.push(self.tpl(&s, Flavor::Text));
+                    }
+                }
+                Some(StepKind::Checklist { items: out })
+            }
+            "signoff" => self.signoff(t).map(StepKind::Signoff),
+            "metric" => self.metric(t).map(StepKind::Metric),
+            "http" => self.http(t).map(StepKind::Http),
+            "wait" => {
+                let d = t.duration("wait", &mut self.p)?;
+                Some(StepKind::Wait {
+                    duration: d.into_inner(),
+                })
+            }
+            "repeat" => {
+                let target = t.string("repeat", &mut self.p)?;
+                Some(StepKind::Repeat { target })
+            }
+            "pause" => {
+                let m = t.string("pause", &mut self.p)?;
+                Some(StepKind::Pause {
+                    message: self.tpl(&m, Flavor::Text),
+                })
+            }
+            _ => None,
+        }
+    }
+
+    fn signoff(&mut self, t: &mut Table<'_, '_>) -> Option<Signoff> {
+        let title = t.string("signoff", &mut self.p)?;
+        let title = self.tpl(&title, Flavor::Text);
+        let mut roles = Vec::new();
+        let roles_span = match t.array("roles", &mut self.p) {
+            Some((span, items)) => {
+                for item in items {
+                    if let Some(role) = self.role(item) {
+                        roles.push(role);
+                    }
+                }
+                span
+            }
+            None => {
+                if !t.has("roles") {
+                    self.p.push(
+                        Diagnostic::new(t.head_span(), format!("{} is missing `roles`", t.what))
+                            .label("who must sign?")
+                            .help("e.g. roles = [\"Backend Lead\", \"QA Lead\"]"),
+                    );
+                }
+                t.head_span()
+            }
+        };
+        if roles.is_empty() && t.has("roles") {
+            self.p.push(
+                Diagnostic::new(roles_span.clone(), "a sign-off needs at least one role")
+                    .label("empty"),
+            );
+        }
+        for (i, r) in roles.iter().enumerate() {
+            if roles[..i]
+                .iter()
+                .any(|o| o.name.get_ref() == r.name.get_ref())
+            {
+                self.p.push(
+                    Diagnostic::new(
+                        r.name.span(),
+                        format!("role `{}` is listed twice", r.name.get_ref()),
+                    )
+                    .label("duplicate role"),
+                );
+            }
+        }
+        let required = match t.integer("required", &mut self.p) {
+            Some(n) => {
+                let v = usize::try_from(*n.get_ref()).unwrap_or(0);
+                if v == 0 {
+                    self.p.push(
+                        Diagnostic::new(n.span(), "`required` must be at least 1")
+                            .label("no one would need to sign"),
+                    );
+                } else if v > roles.len() && !roles.is_empty() {
+                    self.p.push(
+                        Diagnostic::new(
+                            n.span(),
+                            format!(
+                                "the sign-off needs {v} signers but lists only {} roles",
+                                roles.len()
+                            ),
+                        )
+                        .label("more signers than roles")
+                        .help("each role signs once: lower `required` or add roles"),
+                    );
+                }
+                Spanned::new(n.span(), v)
+            }
+            None => Spanned::new(roles_span, roles.len()),
+        };
+        if roles.iter().all(|r| r.approvers.is_some())
+            && !roles.is_empty()
+            && *required.get_ref() <= roles.len()
+        {
+            let mut people: Vec<&str> = roles
+                .iter()
+                .flat_map(|r| r.approvers.iter().flatten().map(|a| a.get_ref().as_str()))
+                .collect();
+            people.sort_unstable();
+            people.dedup();
+            if people.len() < *required.get_ref() {
+                self.p.push(
+                    Diagnostic::new(
+                        required.span(),
+                        format!(
+                            "the sign-off needs {} signers but only {} {} allowed to sign",
+                            required.get_ref(),
+                            people.len(),
+                            if people.len() == 1 {
+                                "person is"
+                            } else {
+                                "people are"
+                            }
+                        ),
+                    )
+                    .label("can never be satisfied")
+                    .help("one person cannot sign twice: add approvers or lower `required`"),
+                );
+            }
+        }
+        let exclude_operator = t.boolean("exclude_operator", &mut self.p).unwrap_or(false);
+        Some(Signoff {
+            title,
+            roles,
+            required,
+            exclude_operator,
+        })
+    }
+
+    fn role(&mut self, node: &Node<'_>) -> Option<Role> {
+        match node.get_ref() {
+            DeValue::String(s) => {
+                let name = Spanned::new(node.span(), s.to_string());
+                self.non_empty(&name, "role", "the sign-off");
+                Some(Role {
+                    name,
+                    approvers: None,
+                })
+            }
+            DeValue::Table(_) => {
+                let mut t = Table::of(node, "roles", "a sign-off role", &mut self.p)?;
+                let name = t.required_string("role", &mut self.p);
+                let approvers = t.string_list("approvers", &mut self.p);
+                if let (Some(a), Some(span)) = (&approvers, t.key_span("approvers")) {
+                    if a.is_empty() {
+                        self.p.push(
+                            Diagnostic::new(
+                                span,
+                                "`approvers` is empty: nobody could sign for this role",
+                            )
+                            .label("empty list"),
+                        );
+                    }
+                }
+                t.finish(&mut self.p);
+                Some(Role {
+                    name: name?,
+                    approvers,
+                })
+            }
+            _ => {
+                self.p.push(wrong_type(
+                    node,
+                    "roles",
+                    "a role name or { role = \"...\", approvers = [...] }",
+                ));
+                None
+            }
+        }
+    }
+
+    fn metric(&mut self, t: &mut Table<'_, '_>) -> Option<MetricCheck> {
+        let what = t.what.clone();
+        let q = t.string("metric", &mut self.p)?;
+        if q.get_ref().trim().is_empty() {
+            self.p.push(
+                Diagnostic::new(q.span(), format!("the query of {what} is empty"))
+                    .label("empty query")
+                    .help(
+                        "write a PromQL query, e.g. metric = 'sum(rate(http_requests_total[5m]))'",
+                    ),
+            );
+        }
+        let query = self.tpl(&q, Flavor::Text);
+        if !t.has("condition") {
+            self.p.push(
+                Diagnostic::new(t.head_span(), format!("{what} is missing `condition`"))
+                    .label("e.g. condition = \"< 0.01\""),
+            );
+        }
+        let condition = self.condition(t, "condition");
+        let sampling = self.sampling(t);
+        let failure_limit = self
+            .count(t, "failure_limit", 0)
+            .map_or(0, Spanned::into_inner);
+        let successes = self.count(t, "successes", 1).map_or(1, Spanned::into_inner);
+        let no_data = self
+            .choice(t, "no_data", &NoDataPolicy::NAMES, NoDataPolicy::parse)
+            .unwrap_or(NoDataPolicy::Inconclusive);
+        let prometheus = self.tpl_opt(t, "prometheus", Flavor::Text);
+        let total = match sampling {
+            Some(Sampling::Once) => Some(1),
+            Some(Sampling::Count { samples, .. }) => Some(u64::from(samples)),
+            Some(Sampling::Window { window, every }) => Some(
+                u64::try_from(window.0.as_millis() / every.0.as_millis().max(1))
+                    .unwrap_or(u64::MAX)
+                    .max(1),
+            ),
+            None => None,
+        };
+        if let (Some(total), Some(span)) = (total, t.key_span("failure_limit")) {
+            if u64::from(failure_limit) >= total {
+                self.p.push(
+                    Diagnostic::new(span, format!("`failure_limit` of {failure_limit} tolerates every one of the {total} measurements"))
+                        .label("the check could never fail")
+                        .help("lower `failure_limit` or take more measurements"),
+                );
+            }
+        }
+        if let (Some(total), Some(span)) = (total, t.key_span("successes")) {
+            if u64::from(successes) > total {
+                self.p.push(
+                    Diagnostic::new(
+                        span,
+                        format!(
+                            "`successes` of {successes} is more than the {total} measurements taken"
+                        ),
+                    )
+                    .label("can never be met"),
+                );
+            }
+        }
+        Some(MetricCheck {
+            query,
+            condition: condition?,
+            sampling: sampling?,
+            failure_limit,
+            successes,
+            no_data,
+            prometheus,
+        })
+    }
+
+    fn sampling(&mut self, t: &mut Table<'_, '_>) -> Option<Sampling> {
+        let window = t.duration("for", &mut self.p);
+        let samples = self.count(t, "samples", 1);
+        let every = t.duration("every", &mut self.p);
+        if let Some(e) = &every {
+            if e.get_ref().is_zero() {
+                self.p.push(
+                    Diagnostic::new(e.span(), "`every` must be longer than zero")
+                        .label("zero interval"),
+                );
+                return None;
+            }
+        }
+        let every_or = |default: u64| {
+            every
+                .as_ref()
+                .map_or(Duration(std::time::Duration::from_secs(default)), |e| {
+                    *e.get_ref()
+                })
+        };
+        match (window, samples) {
+            (Some(w), Some(s)) => {
+                self.p.push(
+                    Diagnostic::new(
+                        s.span(),
+                        "a check takes either `for` (a window) or `samples` (a count), not both",
+                    )
+                    .label("remove one")
+                    .help(format!("`for` is at {:?}", w.span())),
+                );
+                None
+            }
+            (Some(w), None) => {
+                let every = every_or(30);
+                if w.get_ref() < &every {
+                    self.p.push(
+                        Diagnostic::new(
+                            w.span(),
+                            format!(
+                                "the window `{}` is shorter than the interval `{every}`",
+                                w.get_ref()
+                            ),
+                        )
+                        .label("no room for a second measurement"),
+                    );
+                }
+                Some(Sampling::Window {
+                    window: w.into_inner(),
+                    every,
+                })
+            }
+            (None, Some(s)) => Some(Sampling::Count {
+                samples: s.into_inner(),
+                every: every_or(30),
+            }),
+            (None, None) => Some(Sampling::Once),
+        }
+    }
+
+    fn http(&mut self, t: &mut Table<'_, '_>) -> Option<HttpCheck> {
+        let what = t.what.clone();
+        let url = t.string("http", &mut self.p)?;
+        let raw = url.get_ref().trim();
+        if !(raw.starts_with("http://") || raw.starts_with("https://") || raw.starts_with("{{")) {
+            self.p.push(
+                Diagnostic::new(
+                    url.span(),
+                    format!("the URL of {what} must start with http:// or https://"),
+                )
+                .label("not an HTTP URL"),
+            );
+        }
+        let url = self.tpl(&url, Flavor::Text);
+        let method = match t.string("method", &mut self.p) {
+            Some(m) => {
+                const METHODS: [&str; 7] =
+                    ["GET", "HEAD", "POST", "PUT", "PATCH", "DELETE", "OPTIONS"];
+                if !METHODS.contains(&m.get_ref().as_str()) {
+                    self.p.push(
+                        Diagnostic::new(
+                            m.span(),
+                            format!("`{}` is not an HTTP method", m.get_ref()),
+                        )
+                        .label(format!("expected one of {}", METHODS.join(", ")))
+                        .maybe_help(did_you_mean(&m.get_ref().to_uppercase(), &METHODS)),
+                    );
+                }
+                m.into_inner()
+            }
+            None => "GET".into(),
+        };
+        let headers = self.env_like_headers(t);
+        let body = self.tpl_opt(t, "body", Flavor::Text);
+        let expect_status = match t.get("expect_status") {
+            None => vec![200],
+            Some(node) => {
+                let nodes: Vec<&Node<'_>> = match node.get_ref() {
+                    DeValue::Array(a) => a.iter().collect(),
+                    _ => vec![node],
+                };
+                nodes
+                    .into_iter()
+                    .filter_map(|n| {
+                        let v = super::reader::as_integer(n, "expect_status", &mut self.p)?;
+                        match u16::try_from(*v.get_ref()) {
+                            Ok(code) if (100..=599).contains(&code) => Some(code),
+                            _ => {
+                                self.p.push(
+                                    Diagnostic::new(
+                                        v.span(),
+                                        format!("`{}` is not an HTTP status code", v.get_ref()),
+                                    )
+                                    .label("expected 100..599"),
+                                );
+                                None
+                            }
+                        }
+                    })
+                    .collect()
+            }
+        };
+        let expect_body = self.tpl_opt(t, "expect_body", Flavor::Text);
+        let expect_body_regex = t.string("expect_body_regex", &mut self.p).and_then(|r| {
+            match regex_check(r.get_ref()) {
+                Ok(()) => Some(r.into_inner()),
+                Err(why) => {
+                    self.p.push(
+                        Diagnostic::new(r.span(), format!("bad regular expression: {why}"))
+                            .label("invalid regex"),
+                    );
+                    None
+                }
+            }
+        });
+        let expect_json = match t.table("expect_json", "`expect_json`", &mut self.p) {
+            Some(mut j) => {
+                let pointer = j.required_string("pointer", &mut self.p);
+                if let Some(p) = &pointer {
+                    if !(p.get_ref().is_empty() || p.get_ref().starts_with('/')) {
+                        self.p.push(
+                            Diagnostic::new(
+                                p.span(),
+                                format!("`{}` is not a JSON pointer", p.get_ref()),
+                            )
+                            .label("a JSON pointer starts with `/`, e.g. \"/status\""),
+                        );
+                    }
+                }
+                let equals = j.get("equals").map(|n| toml_value(n.get_ref()));
+                let condition = if j.has("condition") {
+                    self.condition(&mut j, "condition")
+                } else {
+                    None
+                };
+                let expectation = match (equals, condition) {
+                    (Some(v), None) => Some(JsonExpectation::Equals(v)),
+                    (None, Some(c)) => Some(JsonExpectation::Condition(c)),
+                    (None, None) => {
+                        if !j.has("condition") {
+                            self.p.push(
+                                Diagnostic::new(
+                                    j.head_span(),
+                                    "`expect_json` needs `equals` or `condition`",
+                                )
+                                .label("what should the value be?"),
+                            );
+                        }
+                        None
+                    }
+                    (Some(_), Some(_)) => {
+                        self.p.push(
+                            Diagnostic::new(
+                                j.head_span(),
+                                "`expect_json` takes `equals` or `condition`, not both",
+                            )
+                            .label("remove one"),
+                        );
+                        None
+                    }
+                };
+                j.finish(&mut self.p);
+                pointer.zip(expectation).map(|(p, e)| (p.into_inner(), e))
+            }
+            None => None,
+        };
+        let max_latency = t
+            .duration("max_latency", &mut self.p)
+            .map(Spanned::into_inner);
+        let every = t.duration("every", &mut self.p).map_or(
+            Duration(std::time::Duration::from_secs(5)),
+            Spanned::into_inner,
+        );
+        Some(HttpCheck {
+            url,
+            method,
+            headers,
+            body,
+            expect_status,
+            expect_body,
+            expect_body_regex,
+            expect_json,
+            max_latency,
+            every,
+        })
+    }
+
+    fn env_like_headers(&mut self, t: &mut Table<'_, '_>) -> Vec<(String, Tpl)> {
+        let Some(h) = t.table("headers", "`headers`", &mut self.p) else {
+            return Vec::new();
+        };
+        let mut out = Vec::new();
+        for (k, v) in h.entries() {
+            if let Some(s) = as_string(v, k.get_ref(), &mut self.p) {
+                let tpl = self.tpl(&s, Flavor::Text);
+                out.push((k.get_ref().to_string(), tpl));
+            }
+        }
+        out
+    }
+}
+
+pub const RESERVED: [&str; 5] = ["run", "phase", "step", "env", "loop"];
+
+pub fn is_identifier(s: &str) -> bool {
+    let mut chars = s.chars();
+    chars
+        .next()
+        .is_some_and(|c| c.is_ascii_lowercase() || c == '_')
+        && chars.all(|c| c.is_ascii_lowercase() || c.is_ascii_digit() || c == '_')
+}
+
+fn is_env_name(s: &str) -> bool {
+    let mut chars = s.chars();
+    chars
+        .next()
+        .is_some_and(|c| c.is_ascii_alphabetic() || c == '_')
+        && chars.all(|c| c.is_ascii_alphanumeric() || c == '_')
+}
+
+fn check_id(id: &Spanned<String>, what: &str, p: &mut Problems) {
+    let s = id.get_ref();
+    let mut chars = s.chars();
+    let ok = chars
+        .next()
+        .is_some_and(|c| c.is_ascii_lowercase() || c.is_ascii_digit())
+        && chars.all(|c| c.is_ascii_lowercase() || c.is_ascii_digit() || c == '-' || c == '_');
+    if !ok {
+        p.push(
+            Diagnostic::new(id.span(), format!("`{s}` is not a valid {what} id"))
+                .label("use lowercase letters, digits, `-` and `_`")
+                .help("ids appear in commands like `rollout resume` and in the audit log, so they are kept simple"),
+        );
+    }
+}
+
+fn article(t: VarType) -> &'static str {
+    match t {
+        VarType::String => "a string",
+        VarType::Integer => "an integer",
+        VarType::Boolean => "a boolean",
+        VarType::Duration => "a duration string like \"10m\"",
+    }
+}
+
+fn regex_check(pattern: &str) -> Result<(), String> {
+    regex::Regex::new(pattern).map(|_| ()).map_err(|e| {
+        e.to_string()
+            .lines()
+            .last()
+            .unwrap_or_default()
+            .trim()
+            .to_string()
+    })
+}
+
+fn toml_value(v: &DeValue<'_>) -> toml::Value {
+    match v {
+        DeValue::String(s) => toml::Value::String(s.to_string()),
+        DeValue::Integer(i) => i64::from_str_radix(&i.as_str().replace('_', ""), i.radix())
+            .map_or(toml::Value::String(i.as_str().into()), toml::Value::Integer),
+        DeValue::Float(f) => f
+            .as_str()
+            .replace('_', "")
+            .parse()
+            .map_or(toml::Value::String(f.as_str().into()), toml::Value::Float),
+        DeValue::Boolean(b) => toml::Value::Boolean(*b),
+        DeValue::Datetime(d) => toml::Value::Datetime(*d),
+        DeValue::Array(a) => {
+            toml::Value::Array(a.iter().map(|n| toml_value(n.get_ref())).collect())
+        }
+        DeValue::Table(t) => toml::Value::Table(
+            t.iter()
+                .map(|(k, n)| (k.get_ref().to_string(), toml_value(n.get_ref())))
+                .collect(),
+        ),
+    }
+}

@@ -1,0 +1,168 @@
+//! Reading a runbook file into checked text. Owns every byte-level rule (size cap, UTF-8, BOM,
+//! NUL bytes, emptiness) so that the TOML parser only ever sees plain text. No parsing here.
+
+use std::io::Read;
+use std::path::{Path, PathBuf};
+
+use sha2::{Digest, Sha256};
+
+/// The largest runbook rollout reads. A 10,000-step runbook is about 1.5 MiB.
+pub const MAX_RUNBOOK_BYTES: u64 = 8 * 1024 * 1024;
+
+/// A runbook's text, with the name errors show for it and the digest runs are bound to.
+#[derive(Debug)]
+pub struct Source {
+    pub path: PathBuf,
+    pub name: String,
+    pub text: String,
+    pub digest: String,
+}
+
+#[derive(Debug, thiserror::Error)]
+pub enum SourceError {
+    #[error("cannot read `{name}`: {reason}")]
+    Io { name: String, reason: String },
+    #[error("`{name}` is {size} bytes, larger than the {max} byte limit for a runbook")]
+    TooLarge { name: String, size: u64, max: u64 },
+    #[error("`{name}` is empty: a runbook needs at least a [runbook] table and one phase")]
+    Empty { name: String },
+    #[error(
+        "`{name}` starts with a {kind} byte-order mark: save it as UTF-8 without a BOM (e.g. `sed -i '1s/^\\xEF\\xBB\\xBF//' {name}`)"
+    )]
+    Bom { name: String, kind: &'static str },
+    #[error(
+        "`{name}` contains a NUL byte at byte offset {offset} (line {line}, column {column}): it looks like a binary file, not a TOML runbook"
+    )]
+    Nul {
+        name: String,
+        offset: usize,
+        line: usize,
+        column: usize,
+    },
+    #[error(
+        "`{name}` is not valid UTF-8: invalid byte at byte offset {offset} (line {line}, column {column}); save it as UTF-8"
+    )]
+    NotUtf8 {
+        name: String,
+        offset: usize,
+        line: usize,
+        column: usize,
+    },
+}
+
+impl Source {
+    /// Reads and checks the file at `path`. `name` is how messages refer to it.
+    pub fn read(path: &Path) -> Result<Source, SourceError> {
+        let name = path.display().to_string();
+        let io = |e: std::io::Error| SourceError::Io {
+            name: name.clone(),
+            reason: describe_io(&e),
+        };
+        let file = std::fs::File::open(path).map_err(io)?;
+        let meta = file.metadata().map_err(io)?;
+        if meta.is_dir() {
+            return Err(SourceError::Io {
+                name,
+                reason: "it is a directory".into(),
+            });
+        }
+        let mut bytes =
+            Vec::with_capacity(usize::try_from(meta.len().min(MAX_RUNBOOK_BYTES)).unwrap_or(0));
+        file.take(MAX_RUNBOOK_BYTES + 1)
+            .read_to_end(&mut bytes)
+            .map_err(io)?;
+        if bytes.len() as u64 > MAX_RUNBOOK_BYTES {
+            return Err(SourceError::TooLarge {
+                name,
+                size: meta.len().max(bytes.len() as u64),
+                max: MAX_RUNBOOK_BYTES,
+            });
+        }
+        Self::from_bytes(path, name, bytes)
+    }
+
+    pub fn from_bytes(path: &Path, name: String, bytes: Vec<u8>) -> Result<Source, SourceError> {
+        if bytes.is_empty() {
+            return Err(SourceError::Empty { name });
+        }
+        let bom = if bytes.starts_with(&[0xEF, 0xBB, 0xBF]) {
+            Some("UTF-8")
+        } else if bytes.starts_with(&[0xFF, 0xFE]) || bytes.starts_with(&[0xFE, 0xFF]) {
+            Some("UTF-16")
+        } else {
+            None
+        };
+        if let Some(kind) = bom {
+            return Err(SourceError::Bom { name, kind });
+        }
+        if let Some(offset) = bytes.iter().position(|&b| b == 0) {
+            let (line, column) = line_col_bytes(&bytes, offset);
+            return Err(SourceError::Nul {
+                name,
+                offset,
+                line,
+                column,
+            });
+        }
+        let digest = digest_of(&bytes);
+        let text = match String::from_utf8(bytes) {
+            Ok(text) => text,
+            Err(e) => {
+                let offset = e.utf8_error().valid_up_to();
+                let (line, column) = line_col_bytes(e.as_bytes(), offset);
+                return Err(SourceError::NotUtf8 {
+                    name,
+                    offset,
+                    line,
+                    column,
+                });
+            }
+        };
+        if text.trim().is_empty() {
+            return Err(SourceError::Empty { name });
+        }
+        Ok(Source {
+            path: path.to_path_buf(),
+            name,
+            text,
+            digest,
+        })
+    }
+
+    /// 1-based line and column (in characters) of a byte offset.
+    pub fn line_col(&self, offset: usize) -> (usize, usize) {
+        let offset = offset.min(self.text.len());
+        let before = &self.text[..offset];
+        let line = before.matches('\n').count() + 1;
+        let line_start = before.rfind('\n').map_or(0, |i| i + 1);
+        (line, before[line_start..].chars().count() + 1)
+    }
+}
+
+fn line_col_bytes(bytes: &[u8], offset: usize) -> (usize, usize) {
+    let before = &bytes[..offset];
+    let line = before.iter().filter(|&&b| b == b'\n').count() + 1;
+    let line_start = before
+        .iter()
+        .rposition(|&b| b == b'\n')
+        .map_or(0, |i| i + 1);
+    (line, offset - line_start + 1)
+}
+
+fn describe_io(e: &std::io::Error) -> String {
+    match e.kind() {
+        std::io::ErrorKind::NotFound => "no such file".into(),
+        std::io::ErrorKind::PermissionDenied => "permission denied".into(),
+        _ => e.to_string(),
+    }
+}
+
+/// `sha256:<hex>` of some bytes: how runs are bound to the exact runbook text they started from.
+pub fn digest_of(bytes: &[u8]) -> String {
+    use std::fmt::Write;
+    let mut hex = String::from("sha256:");
+    for b in Sha256::digest(bytes) {
+        let _ = write!(hex, "{b:02x}");
+    }
+    hex
+}

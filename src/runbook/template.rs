@@ -1,0 +1,788 @@
+//! Templates in a runbook (tera), compiled once and checked statically, and the one function
+//! that renders them for both `plan` and `run`.
+//!
+//! Injection safety is designed in here, not bolted on:
+//! - in shell commands every interpolated value is shell-quoted by tera's escape hook, and the
+//!   template text around an interpolation must leave it outside quotes, comments and heredocs,
+//!   where a quoted word means exactly one literal word;
+//! - kubectl arguments are rendered one argv element each and never pass through a shell;
+//! - `safe` (which would skip quoting) and template-loading tags are refused;
+//! - a value that would begin a word with `-` is refused, so it cannot become an option;
+//! - NUL bytes, which no process can receive, are refused in values and templates.
+//!
+//! Every escaped value is wrapped in NUL sentinels while rendering, so the renderer knows where
+//! each value landed in the output; the sentinels are removed before anyone sees the text.
+
+use std::io::Write;
+use std::ops::Range;
+
+use tera::{Context, Tera};
+use toml::Spanned;
+
+use super::diagnostic::Diagnostic;
+use super::reader::Problems;
+
+/// Where a template's output goes, which decides how values are escaped.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Flavor {
+    /// A shell command: values are shell-quoted.
+    Shell,
+    /// One argv element (kubectl): values are inserted as they are.
+    Arg,
+    /// Text shown to people or sent to a server (messages, URLs, queries): values as they are.
+    Text,
+    /// A `when` condition: a tera expression.
+    Expr,
+}
+
+/// A handle to a template in [`Templates`].
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub struct Tpl(usize);
+
+#[derive(Debug)]
+struct Entry {
+    source: String,
+    flavor: Flavor,
+    /// The TOML string the template came from.
+    span: Range<usize>,
+    /// File offset of the template's first byte, when the TOML string has no escapes.
+    origin: Option<usize>,
+    /// Bytes added in front of the author's text (for `when` expressions).
+    prefix: usize,
+    literal: bool,
+    broken: bool,
+}
+
+const EXPR_PREFIX: &str = "{% if ";
+const EXPR_SUFFIX: &str = " %}true{% endif %}";
+const ALLOWED_TAGS: [&str; 12] = [
+    "if", "elif", "else", "endif", "for", "endfor", "set", "endset", "raw", "endraw", "break",
+    "continue",
+];
+
+pub struct Templates {
+    entries: Vec<Entry>,
+    shell: Tera,
+    text: Tera,
+}
+
+impl std::fmt::Debug for Templates {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        write!(f, "Templates({})", self.entries.len())
+    }
+}
+
+/// A template that could not be rendered with the values given.
+#[derive(Debug, Clone)]
+pub struct RenderError {
+    pub message: String,
+    pub span: Range<usize>,
+}
+
+fn sentinel_shell(value: &str, out: &mut dyn Write) -> std::io::Result<()> {
+    out.write_all(b"\0")?;
+    out.write_all(shell_quote(value).as_bytes())?;
+    out.write_all(b"\0")
+}
+
+fn sentinel_plain(value: &str, out: &mut dyn Write) -> std::io::Result<()> {
+    out.write_all(b"\0")?;
+    out.write_all(value.as_bytes())?;
+    out.write_all(b"\0")
+}
+
+/// Quotes `value` as one POSIX shell word. Plain words are left readable.
+pub fn shell_quote(value: &str) -> String {
+    let plain = !value.is_empty()
+        && value
+            .bytes()
+            .all(|b| b.is_ascii_alphanumeric() || b"_./:@%+,-".contains(&b));
+    if plain {
+        value.to_string()
+    } else {
+        format!("'{}'", value.replace('\'', r"'\''"))
+    }
+}
+
+fn new_tera(escape: tera::EscapeFn, suffix: &'static str) -> Tera {
+    let mut tera = Tera::new();
+    tera.set_escape_fn(escape);
+    tera.autoescape_on([suffix]);
+    tera
+}
+
+impl Default for Templates {
+    fn default() -> Self {
+        Templates {
+            entries: Vec::new(),
+            shell: new_tera(sentinel_shell, ".sh"),
+            text: new_tera(sentinel_plain, ".txt"),
+        }
+    }
+}
+
+/// Where the decoded text of a TOML string starts in the file, if it maps byte for byte.
+fn origin_of(file: &str, span: &Range<usize>, decoded: &str) -> Option<usize> {
+    let raw = file.get(span.clone())?;
+    for delim in ["\"\"\"", "'''", "\"", "'"] {
+        if raw.len() >= 2 * delim.len() && raw.starts_with(delim) && raw.ends_with(delim) {
+            let inner = &raw[delim.len()..raw.len() - delim.len()];
+            let start = span.start + delim.len();
+            if inner == decoded {
+                return Some(start);
+            }
+            for nl in ["\n", "\r\n"] {
+                if inner.strip_prefix(nl) == Some(decoded) {
+                    return Some(start + nl.len());
+                }
+            }
+            return None;
+        }
+    }
+    None
+}
+
+impl Templates {
+    /// Registers the TOML string `s` as a template of the given flavor.
+    pub fn add(&mut self, s: &Spanned<String>, flavor: Flavor, file: &str) -> Tpl {
+        let text = s.get_ref();
+        let (source, prefix) = if flavor == Flavor::Expr {
+            (
+                format!("{EXPR_PREFIX}{text}{EXPR_SUFFIX}"),
+                EXPR_PREFIX.len(),
+            )
+        } else {
+            (text.clone(), 0)
+        };
+        let literal =
+            flavor != Flavor::Expr && !["{{", "{%", "{#"].iter().any(|d| text.contains(d));
+        self.entries.push(Entry {
+            origin: origin_of(file, &s.span(), text),
+            span: s.span(),
+            source,
+            flavor,
+            prefix,
+            literal,
+            broken: false,
+        });
+        Tpl(self.entries.len() - 1)
+    }
+
+    pub fn source(&self, t: Tpl) -> &str {
+        let e = &self.entries[t.0];
+        &e.source[e.prefix
+            ..e.source.len()
+                - if e.flavor == Flavor::Expr {
+                    EXPR_SUFFIX.len()
+                } else {
+                    0
+                }]
+    }
+
+    pub fn span(&self, t: Tpl) -> Range<usize> {
+        self.entries[t.0].span.clone()
+    }
+
+    pub fn flavor(&self, t: Tpl) -> Flavor {
+        self.entries[t.0].flavor
+    }
+
+    /// Maps a byte range inside a template's source to the file, or falls back to the string.
+    fn file_span(&self, t: Tpl, local: Range<usize>) -> Range<usize> {
+        let e = &self.entries[t.0];
+        match e.origin {
+            Some(origin) if local.start >= e.prefix => {
+                let len = e.source.len()
+                    - e.prefix
+                    - if e.flavor == Flavor::Expr {
+                        EXPR_SUFFIX.len()
+                    } else {
+                        0
+                    };
+                let start = (local.start - e.prefix).min(len);
+                let end = (local.end.saturating_sub(e.prefix)).clamp(start, len);
+                origin + start..origin + end
+            }
+            _ => e.span.clone(),
+        }
+    }
+
+    fn name(t: usize, flavor: Flavor) -> String {
+        match flavor {
+            Flavor::Shell => format!("t{t}.sh"),
+            _ => format!("t{t}.txt"),
+        }
+    }
+
+    /// Checks every template statically and compiles them in one batch per engine.
+    pub fn compile(&mut self, p: &mut Problems) {
+        for i in 0..self.entries.len() {
+            self.lint(Tpl(i), p);
+        }
+        for flavor_shell in [true, false] {
+            loop {
+                let batch: Vec<(String, String)> = self
+                    .entries
+                    .iter()
+                    .enumerate()
+                    .filter(|(_, e)| {
+                        !e.literal && !e.broken && (e.flavor == Flavor::Shell) == flavor_shell
+                    })
+                    .map(|(i, e)| (Self::name(i, e.flavor), e.source.clone()))
+                    .collect();
+                let engine = if flavor_shell {
+                    &mut self.shell
+                } else {
+                    &mut self.text
+                };
+                let Err(err) = engine.add_raw_templates(batch) else {
+                    break;
+                };
+                let Some((index, message, local)) = syntax_error(&err) else {
+                    p.push(Diagnostic::new(0..0, format!("template error: {err}")));
+                    break;
+                };
+                self.entries[index].broken = true;
+                let span = self.file_span(Tpl(index), local);
+                p.push(
+                    Diagnostic::new(
+                        span,
+                        format!("template syntax error: {}", message.to_lowercase()),
+                    )
+                    .label("here")
+                    .help("templates use tera syntax: `{{ name }}`, `{% if cond %}...{% endif %}`"),
+                );
+            }
+        }
+    }
+
+    pub fn is_broken(&self, t: Tpl) -> bool {
+        self.entries[t.0].broken
+    }
+
+    /// Checks what tera's parser does not: forbidden tags and filters, NUL bytes, and for shell
+    /// commands, that every interpolation stands outside quotes, comments and heredocs.
+    fn lint(&self, t: Tpl, p: &mut Problems) {
+        let e = &self.entries[t.0];
+        if let Some(at) = e.source.find('\0') {
+            p.push(
+                Diagnostic::new(
+                    self.file_span(t, at..at + 1),
+                    "a NUL byte cannot be part of a command or message",
+                )
+                .label("NUL byte"),
+            );
+        }
+        if e.literal {
+            return;
+        }
+        for tag in tags(&e.source) {
+            let inner = &e.source[tag.inner.clone()];
+            if tag.kind == TagKind::Block {
+                let word: String = inner
+                    .trim_start()
+                    .chars()
+                    .take_while(|c| c.is_ascii_alphanumeric() || *c == '_')
+                    .collect();
+                if !ALLOWED_TAGS.contains(&word.as_str()) {
+                    p.push(
+                        Diagnostic::new(self.file_span(t, tag.outer.clone()), format!("`{{% {word} %}}` is not allowed in a runbook template"))
+                            .label("not allowed here")
+                            .help("runbook templates may use `if`, `for`, `set` and `raw`; they cannot load other templates"),
+                    );
+                }
+            }
+            if tag.kind != TagKind::Comment {
+                if let Some(at) = find_filter(inner, "safe") {
+                    let at = tag.inner.start + at;
+                    p.push(
+                        Diagnostic::new(self.file_span(t, at..at + 4), "the `safe` filter is not allowed in runbook templates")
+                            .label("would insert the value unquoted")
+                            .help("rollout quotes every value for the shell; to build a command from parts, write the parts in the runbook"),
+                    );
+                }
+            }
+        }
+        if e.flavor == Flavor::Shell {
+            for (at, context) in shell_contexts(&e.source) {
+                let help = match context {
+                    ShellContext::Comment => {
+                        "remove the value from the comment, or move the comment out of the command"
+                    }
+                    _ => {
+                        "write `{{ name }}` outside quotes: rollout quotes the value itself; inside a string use \"$ROLLOUT_VAR_NAME\""
+                    }
+                };
+                p.push(
+                    Diagnostic::new(
+                        self.file_span(t, at..at + 2),
+                        format!(
+                            "interpolation inside {} in a shell command",
+                            context.describe()
+                        ),
+                    )
+                    .label("the value would not be quoted correctly here")
+                    .help(help),
+                );
+            }
+        }
+    }
+
+    /// The top-level names a template reads, each with where it is first used in the file.
+    pub fn names(&self, t: Tpl) -> Vec<(String, Range<usize>)> {
+        let e = &self.entries[t.0];
+        if e.literal || e.broken {
+            return Vec::new();
+        }
+        let engine = if e.flavor == Flavor::Shell {
+            &self.shell
+        } else {
+            &self.text
+        };
+        let Ok(vars) = engine.get_template_variables(&Self::name(t.0, e.flavor)) else {
+            return Vec::new();
+        };
+        let tag_list = tags(&e.source);
+        let mut names: Vec<(String, Range<usize>)> = vars
+            .into_iter()
+            .map(|name| {
+                let local = tag_list
+                    .iter()
+                    .filter(|tag| tag.kind != TagKind::Comment)
+                    .find_map(|tag| {
+                        find_word(&e.source[tag.inner.clone()], name).map(|at| tag.inner.start + at)
+                    })
+                    .map_or(e.prefix..e.source.len(), |at| at..at + name.len());
+                (name.to_string(), self.file_span(t, local))
+            })
+            .collect();
+        names.sort_by_key(|(_, span)| span.start);
+        names
+    }
+
+    /// Attribute reads on a built-in object, e.g. `run.id`, with where each is.
+    pub fn attributes(&self, t: Tpl, object: &str) -> Vec<(String, Range<usize>)> {
+        let e = &self.entries[t.0];
+        if e.literal || e.broken {
+            return Vec::new();
+        }
+        let mut found = Vec::new();
+        for tag in tags(&e.source)
+            .iter()
+            .filter(|tag| tag.kind != TagKind::Comment)
+        {
+            let inner = &e.source[tag.inner.clone()];
+            let mut from = 0;
+            while let Some(at) = find_word(&inner[from..], object) {
+                let after = from + at + object.len();
+                if let Some(rest) = inner[after..].strip_prefix('.') {
+                    let attr: String = rest
+                        .chars()
+                        .take_while(|c| c.is_ascii_alphanumeric() || *c == '_')
+                        .collect();
+                    let start = tag.inner.start + after + 1;
+                    found.push((attr.clone(), self.file_span(t, start..start + attr.len())));
+                }
+                from = after;
+            }
+        }
+        found
+    }
+
+    /// Renders a template with `context`: the single rendering path of `plan` and `run`.
+    pub fn render(&self, t: Tpl, context: &Context) -> Result<String, RenderError> {
+        let e = &self.entries[t.0];
+        if e.literal {
+            return Ok(e.source.clone());
+        }
+        let engine = if e.flavor == Flavor::Shell {
+            &self.shell
+        } else {
+            &self.text
+        };
+        let raw = engine
+            .render(&Self::name(t.0, e.flavor), context)
+            .map_err(|err| {
+                let (message, local) = match err.kind() {
+                    tera::ErrorKind::RenderingError(report)
+                    | tera::ErrorKind::SyntaxError(report) => {
+                        (report.message().to_string(), report.span().range.clone())
+                    }
+                    _ => (err.to_string(), e.prefix..e.source.len()),
+                };
+                RenderError {
+                    message: lower_first(&message),
+                    span: self.file_span(t, local),
+                }
+            })?;
+        self.strip_sentinels(t, &raw)
+    }
+
+    /// Evaluates a `when` expression.
+    pub fn truthy(&self, t: Tpl, context: &Context) -> Result<bool, RenderError> {
+        Ok(self.render(t, context)?.trim() == "true")
+    }
+
+    fn strip_sentinels(&self, t: Tpl, raw: &str) -> Result<String, RenderError> {
+        let e = &self.entries[t.0];
+        let mut out = String::with_capacity(raw.len());
+        for (i, part) in raw.split('\0').enumerate() {
+            let is_value = i % 2 == 1;
+            if is_value
+                && matches!(e.flavor, Flavor::Shell | Flavor::Arg)
+                && begins_word(&out, e.flavor)
+            {
+                let unquoted = part.strip_prefix('\'').unwrap_or(part);
+                if unquoted.starts_with('-')
+                    && unquoted.trim_end_matches('\'').parse::<f64>().is_err()
+                {
+                    return Err(RenderError {
+                        message: "a value inserted here starts with `-`, so the command would read it as an option".into(),
+                        span: e.span.clone(),
+                    });
+                }
+            }
+            out.push_str(part);
+        }
+        Ok(out)
+    }
+}
+
+fn begins_word(before: &str, flavor: Flavor) -> bool {
+    match flavor {
+        Flavor::Arg => before.is_empty(),
+        _ => before
+            .chars()
+            .next_back()
+            .is_none_or(|c| c.is_whitespace() || ";|&()<>".contains(c)),
+    }
+}
+
+fn lower_first(s: &str) -> String {
+    let mut c = s.chars();
+    match c.next() {
+        Some(f) => f.to_lowercase().chain(c).collect(),
+        None => String::new(),
+    }
+}
+
+fn syntax_error(err: &tera::Error) -> Option<(usize, String, Range<usize>)> {
+    let tera::ErrorKind::SyntaxError(report) = err.kind() else {
+        return None;
+    };
+    let index = report
+        .filename()
+        .trim_start_matches('t')
+        .split('.')
+        .next()?
+        .parse()
+        .ok()?;
+    Some((
+        index,
+        report.message().to_string(),
+        report.span().range.clone(),
+    ))
+}
+
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+enum TagKind {
+    Var,
+    Block,
+    Comment,
+}
+
+#[derive(Debug)]
+struct Tag {
+    kind: TagKind,
+    outer: Range<usize>,
+    inner: Range<usize>,
+}
+
+/// The `{{ }}`, `{% %}` and `{# #}` tags of a template, skipping `{% raw %}` bodies.
+fn tags(src: &str) -> Vec<Tag> {
+    let mut out = Vec::new();
+    let mut i = 0;
+    let b = src.as_bytes();
+    let mut in_raw = false;
+    while let Some(rel) = src[i..].find('{') {
+        let start = i + rel;
+        let (kind, close) = match b.get(start + 1) {
+            Some(b'{') => (TagKind::Var, "}}"),
+            Some(b'%') => (TagKind::Block, "%}"),
+            Some(b'#') => (TagKind::Comment, "#}"),
+            _ => {
+                i = start + 1;
+                continue;
+            }
+        };
+        let body = start + 2;
+        let end = src[body..].find(close).map_or(src.len(), |r| body + r);
+        let inner_start = if b.get(body) == Some(&b'-') {
+            body + 1
+        } else {
+            body
+        };
+        let inner_end = if end > inner_start && b.get(end - 1) == Some(&b'-') {
+            end - 1
+        } else {
+            end
+        };
+        let inner = inner_start..inner_end.max(inner_start);
+        let word = src[inner.clone()].trim();
+        if in_raw {
+            if kind == TagKind::Block && word == "endraw" {
+                in_raw = false;
+            }
+        } else {
+            if kind == TagKind::Block && word == "raw" {
+                in_raw = true;
+            }
+            out.push(Tag {
+                kind,
+                outer: start..(end + 2).min(src.len()),
+                inner,
+            });
+        }
+        i = (end + 2).min(src.len());
+        if i >= src.len() {
+            break;
+        }
+    }
+    out
+}
+
+/// Finds `word` as a whole identifier outside string literals.
+fn find_word(text: &str, word: &str) -> Option<usize> {
+    let b = text.as_bytes();
+    let mut quote: Option<u8> = None;
+    let is_ident = |c: u8| c.is_ascii_alphanumeric() || c == b'_';
+    let mut i = 0;
+    while i < b.len() {
+        let c = b[i];
+        if let Some(q) = quote {
+            if c == q {
+                quote = None;
+            }
+        } else if c == b'"' || c == b'\'' || c == b'`' {
+            quote = Some(c);
+        } else if text[i..].starts_with(word)
+            && (i == 0 || (!is_ident(b[i - 1]) && b[i - 1] != b'.'))
+            && b.get(i + word.len()).is_none_or(|&n| !is_ident(n))
+        {
+            return Some(i);
+        }
+        i += 1;
+    }
+    None
+}
+
+/// Finds `| name` (a filter application) in a tag's text.
+fn find_filter(text: &str, name: &str) -> Option<usize> {
+    let mut from = 0;
+    while let Some(at) = find_word(&text[from..], name) {
+        let abs = from + at;
+        if text[..abs].trim_end().ends_with('|') {
+            return Some(abs);
+        }
+        from = abs + name.len();
+    }
+    None
+}
+
+#[derive(Debug, Clone, PartialEq, Eq)]
+enum ShellContext {
+    Normal,
+    Single,
+    Double,
+    AnsiC,
+    Backtick,
+    Comment,
+    Heredoc { delimiter: String, strip_tabs: bool },
+}
+
+impl ShellContext {
+    fn describe(&self) -> &'static str {
+        match self {
+            ShellContext::Normal => "plain text",
+            ShellContext::Single | ShellContext::AnsiC => "single quotes",
+            ShellContext::Double => "double quotes",
+            ShellContext::Backtick => "backticks",
+            ShellContext::Comment => "a comment",
+            ShellContext::Heredoc { .. } => "a heredoc",
+        }
+    }
+}
+
+/// Walks a shell command template and returns each `{{` that is not in plain shell context.
+fn shell_contexts(src: &str) -> Vec<(usize, ShellContext)> {
+    let mut bad = Vec::new();
+    let tag_list = tags(src);
+    let mut state = ShellContext::Normal;
+    let mut pending_heredoc: Option<(String, bool)> = None;
+    let mut line_start = true;
+    let mut pos = 0;
+    let mut segments: Vec<(Range<usize>, Option<&Tag>)> = Vec::new();
+    for tag in &tag_list {
+        segments.push((pos..tag.outer.start, None));
+        segments.push((tag.outer.clone(), Some(tag)));
+        pos = tag.outer.end;
+    }
+    segments.push((pos..src.len(), None));
+    let mut heredoc_line = String::new();
+    for (range, tag) in segments {
+        if let Some(tag) = tag {
+            if tag.kind == TagKind::Var {
+                if state != ShellContext::Normal {
+                    bad.push((tag.outer.start, state.clone()));
+                }
+                line_start = false;
+            }
+            continue;
+        }
+        let text = &src[range];
+        let chars: Vec<char> = text.chars().collect();
+        let mut i = 0;
+        while i < chars.len() {
+            let c = chars[i];
+            match &state {
+                ShellContext::Heredoc {
+                    delimiter,
+                    strip_tabs,
+                } => {
+                    if c == '\n' {
+                        let line = if *strip_tabs {
+                            heredoc_line.trim_start_matches('\t')
+                        } else {
+                            heredoc_line.as_str()
+                        };
+                        if line == delimiter {
+                            state = ShellContext::Normal;
+                        }
+                        heredoc_line.clear();
+                    } else {
+                        heredoc_line.push(c);
+                    }
+                }
+                ShellContext::Single => {
+                    if c == '\'' {
+                        state = ShellContext::Normal;
+                    }
+                }
+                ShellContext::AnsiC => {
+                    if c == '\\' {
+                        i += 1;
+                    } else if c == '\'' {
+                        state = ShellContext::Normal;
+                    }
+                }
+                ShellContext::Double => {
+                    if c == '\\' {
+                        i += 1;
+                    } else if c == '"' {
+                        state = ShellContext::Normal;
+                    }
+                }
+                ShellContext::Backtick => {
+                    if c == '\\' {
+                        i += 1;
+                    } else if c == '`' {
+                        state = ShellContext::Normal;
+                    }
+                }
+                ShellContext::Comment => {
+                    if c == '\n' {
+                        state = ShellContext::Normal;
+                    }
+                }
+                ShellContext::Normal => match c {
+                    '\\' => i += 1,
+                    '\'' => state = ShellContext::Single,
+                    '"' => state = ShellContext::Double,
+                    '`' => state = ShellContext::Backtick,
+                    '$' if chars.get(i + 1) == Some(&'\'') => {
+                        state = ShellContext::AnsiC;
+                        i += 1;
+                    }
+                    '#' if line_start
+                        || i.checked_sub(1)
+                            .and_then(|j| chars.get(j))
+                            .is_some_and(|p| p.is_whitespace() || ";|&(".contains(*p)) =>
+                    {
+                        state = ShellContext::Comment;
+                    }
+                    '<' if chars.get(i + 1) == Some(&'<') && chars.get(i + 2) != Some(&'<') => {
+                        let mut j = i + 2;
+                        let strip_tabs = chars.get(j) == Some(&'-');
+                        if strip_tabs {
+                            j += 1;
+                        }
+                        while chars.get(j).is_some_and(|c| *c == ' ' || *c == '\t') {
+                            j += 1;
+                        }
+                        let word: String = chars[j..]
+                            .iter()
+                            .take_while(|c| !c.is_whitespace() && !";|&<>()".contains(**c))
+                            .filter(|c| !"'\"\\".contains(**c))
+                            .collect();
+                        if !word.is_empty() {
+                            pending_heredoc = Some((word, strip_tabs));
+                        }
+                        i = j.saturating_sub(1);
+                    }
+                    '\n' => {
+                        if let Some((delimiter, strip_tabs)) = pending_heredoc.take() {
+                            state = ShellContext::Heredoc {
+                                delimiter,
+                                strip_tabs,
+                            };
+                            heredoc_line.clear();
+                        }
+                    }
+                    _ => {}
+                },
+            }
+            line_start = chars.get(i) == Some(&'\n');
+            i += 1;
+        }
+    }
+    bad
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn contexts(src: &str) -> Vec<ShellContext> {
+        shell_contexts(src).into_iter().map(|(_, c)| c).collect()
+    }
+
+    #[test]
+    fn shell_context_detection() {
+        assert!(contexts("echo {{ a }} x={{ b }} | grep {{ c }}").is_empty());
+        assert_eq!(contexts("echo '{{ a }}'"), [ShellContext::Single]);
+        assert_eq!(contexts("echo \"x {{ a }}\""), [ShellContext::Double]);
+        assert_eq!(contexts("echo `{{ a }}`"), [ShellContext::Backtick]);
+        assert_eq!(
+            contexts("echo hi # {{ a }}\necho {{ b }}"),
+            [ShellContext::Comment]
+        );
+        assert!(contexts("echo a#{{ b }}").is_empty());
+        assert_eq!(
+            contexts("echo 'it''s' \"q\\\"\" {{ a }} $'x\\'y' {{ b }}"),
+            []
+        );
+        let heredoc = contexts("cat <<EOF\n{{ a }}\nEOF\necho {{ b }}");
+        assert_eq!(heredoc.len(), 1);
+        assert!(matches!(heredoc[0], ShellContext::Heredoc { .. }));
+        assert!(contexts("echo {% raw %}'{% endraw %} {{ a }}").len() == 1);
+    }
+
+    #[test]
+    fn quoting() {
+        assert_eq!(shell_quote("abc-1.2/x:y"), "abc-1.2/x:y");
+        assert_eq!(shell_quote(""), "''");
+        assert_eq!(shell_quote("a b"), "'a b'");
+        assert_eq!(shell_quote("it's"), r"'it'\''s'");
+        assert_eq!(shell_quote("$(x)"), "'$(x)'");
+    }
+}

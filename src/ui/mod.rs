@@ -1,0 +1,16 @@
+//! Everything that writes for people: diagnostics and plan previews. Takes finished data
+//! (diagnostics, plans) and renders it; decides nothing about what runs.
+
+pub mod diagnostics;
+pub mod plan_view;
+
+/// Whether to colour output written to stderr/stdout.
+pub fn use_color(choice: crate::cli::ColorChoice, is_terminal: bool) -> bool {
+    match choice {
+        crate::cli::ColorChoice::Always => true,
+        crate::cli::ColorChoice::Never => false,
+        crate::cli::ColorChoice::Auto => {
+            is_terminal && std::env::var_os("NO_COLOR").is_none_or(|v| v.is_empty())
+        }
+    }
+}

@@ -1,0 +1,428 @@
+//! The text preview of a plan: every phase and step in order, commands fully rendered, kubectl
+//! invocations with their context and namespace, gates with who must sign, checks with their
+//! thresholds and windows, and each phase's rollback.
+
+use std::fmt::Write;
+
+use console::Style;
+
+use crate::plan::{Action, Plan, PlanStep};
+use crate::runbook::model::Sampling;
+use crate::runbook::template::shell_quote;
+
+struct Styles {
+    heading: Style,
+    dim: Style,
+    command: Style,
+    warn: Style,
+}
+
+impl Styles {
+    fn new(color: bool) -> Self {
+        let s = |st: Style| st.force_styling(color);
+        Styles {
+            heading: s(Style::new().bold()),
+            dim: s(Style::new().dim()),
+            command: s(Style::new().cyan()),
+            warn: s(Style::new().yellow()),
+        }
+    }
+}
+
+pub fn render(plan: &Plan, color: bool) -> String {
+    let st = Styles::new(color);
+    let mut o = String::new();
+    let rb = &plan.runbook;
+    let mut title = format!("Plan for runbook `{}`", rb.name);
+    if let Some(v) = &rb.version {
+        let _ = write!(title, " v{v}");
+    }
+    let _ = writeln!(o, "{}", st.heading.apply_to(title));
+    let mut facts = Vec::new();
+    if let Some(r) = rb.risk {
+        facts.push(format!("risk: {r}"));
+    }
+    if let Some(owner) = &rb.owner {
+        facts.push(format!("owner: {owner}"));
+    }
+    facts.push(format!("file: {}", rb.path));
+    let _ = writeln!(o, "  {}", st.dim.apply_to(facts.join("  ·  ")));
+    let _ = writeln!(o, "  {}", st.dim.apply_to(&rb.digest));
+    if let Some(d) = &rb.description {
+        let _ = writeln!(o, "  {}", d.trim());
+    }
+    if !plan.variables.is_empty() {
+        let _ = writeln!(o, "\n{}", st.heading.apply_to("Variables"));
+        let width = plan
+            .variables
+            .iter()
+            .map(|v| v.name.len())
+            .max()
+            .unwrap_or(0);
+        for v in &plan.variables {
+            let value = v
+                .value
+                .as_ref()
+                .map_or_else(|| crate::plan::MASK.to_string(), ToString::to_string);
+            let _ = writeln!(
+                o,
+                "  {:width$} = {}  {}",
+                v.name,
+                value,
+                st.dim.apply_to(format!("({})", v.origin))
+            );
+        }
+    }
+    let total = plan.phases.len();
+    for (i, phase) in plan.phases.iter().enumerate() {
+        let _ = writeln!(
+            o,
+            "\n{}",
+            st.heading.apply_to(format!(
+                "Phase {}/{total}: {} ({})",
+                i + 1,
+                phase.title,
+                phase.id
+            ))
+        );
+        if let Some(d) = &phase.description {
+            let _ = writeln!(o, "  {}", st.dim.apply_to(d.trim()));
+        }
+        for a in &phase.abort_when {
+            let _ = writeln!(
+                o,
+                "  {} {}: `{}` {} for {} (every {}) -> {}",
+                st.warn.apply_to("abort when"),
+                a.name,
+                a.query,
+                a.condition,
+                a.sustained,
+                a.every,
+                serde_json::to_value(a.action)
+                    .ok()
+                    .and_then(|v| v.as_str().map(String::from))
+                    .unwrap_or_default()
+            );
+            if let Some(p) = &a.prometheus {
+                let _ = writeln!(o, "    {}", st.dim.apply_to(format!("prometheus: {p}")));
+            }
+        }
+        steps(&mut o, &st, &phase.steps, "  ");
+        if !phase.gate.is_empty() {
+            let _ = writeln!(
+                o,
+                "  {}",
+                st.heading.apply_to("go/no-go before the next phase:")
+            );
+            steps(&mut o, &st, &phase.gate, "    ");
+        }
+        if !phase.rollback.is_empty() {
+            let _ = writeln!(o, "  {}", st.heading.apply_to("rollback of this phase:"));
+            steps(&mut o, &st, &phase.rollback, "    ");
+        }
+    }
+    if !plan.rollback.is_empty() {
+        let _ = writeln!(
+            o,
+            "\n{}",
+            st.heading
+                .apply_to("Runbook rollback (for incidents, `rollout rollback`)")
+        );
+        steps(&mut o, &st, &plan.rollback, "  ");
+    }
+    let count: usize = plan
+        .phases
+        .iter()
+        .map(|p| p.steps.len() + p.gate.len())
+        .sum();
+    let _ = writeln!(
+        o,
+        "\n{}",
+        st.dim.apply_to(format!(
+            "{total} phase{}, {count} step{}. This is a preview: nothing was executed and nothing was written.",
+            if total == 1 { "" } else { "s" },
+            if count == 1 { "" } else { "s" }
+        ))
+    );
+    o
+}
+
+fn steps(o: &mut String, st: &Styles, steps: &[PlanStep], indent: &str) {
+    for (i, s) in steps.iter().enumerate() {
+        let name = s
+            .name
+            .as_deref()
+            .map(|n| format!(" {n}"))
+            .unwrap_or_default();
+        let mut notes = Vec::new();
+        if let Some(t) = s.timeout {
+            notes.push(format!("timeout {t}"));
+        }
+        if let Some(r) = s.retry {
+            notes.push(format!("retry {}x, delay {}", r.attempts, r.delay));
+        }
+        if s.continue_on_error {
+            notes.push("continue on error".into());
+        }
+        if s.idempotent {
+            notes.push("idempotent".into());
+        }
+        if let Some(d) = &s.deadline {
+            notes.push(format!(
+                "deadline {} then {}",
+                d.after,
+                serde_json::to_value(d.then)
+                    .ok()
+                    .and_then(|v| v.as_str().map(String::from))
+                    .unwrap_or_default()
+            ));
+        }
+        let _ = writeln!(
+            o,
+            "{indent}{}. {}{name}  {}",
+            i + 1,
+            st.heading.apply_to(&s.id),
+            st.dim.apply_to(format!(
+                "line {}{}",
+                s.line,
+                if notes.is_empty() {
+                    String::new()
+                } else {
+                    format!(", {}", notes.join(", "))
+                }
+            ))
+        );
+        let inner = format!("{indent}   ");
+        if let Some(w) = &s.when {
+            let decision = match w.decision {
+                "run" => "true: runs",
+                "skip" => "false: SKIPPED",
+                _ => "decided at run time",
+            };
+            let _ = writeln!(
+                o,
+                "{inner}{} {} ({decision})",
+                st.warn.apply_to("when"),
+                w.expression
+            );
+        }
+        action(o, st, &s.action, &inner);
+        if let Some(c) = &s.capture {
+            let _ = writeln!(
+                o,
+                "{inner}{}",
+                st.dim.apply_to(format!("output captured as `{c}`"))
+            );
+        }
+    }
+}
+
+fn action(o: &mut String, st: &Styles, a: &Action, indent: &str) {
+    match a {
+        Action::Run {
+            argv,
+            command,
+            workdir,
+            env,
+        } => {
+            let shell: Vec<String> = argv[..argv.len() - 1]
+                .iter()
+                .map(|a| shell_quote(a))
+                .collect();
+            let _ = writeln!(
+                o,
+                "{indent}{}",
+                st.dim.apply_to(format!(
+                    "run with `{}` in {}",
+                    shell.join(" "),
+                    workdir.display()
+                ))
+            );
+            for line in command.trim_end().lines() {
+                let _ = writeln!(
+                    o,
+                    "{indent}{} {}",
+                    st.dim.apply_to("$"),
+                    st.command.apply_to(line)
+                );
+            }
+            env_lines(o, st, env, indent);
+        }
+        Action::Kubectl { argv, env } => {
+            let shown: Vec<String> = argv.iter().map(|a| shell_quote(a)).collect();
+            let _ = writeln!(
+                o,
+                "{indent}{} {}",
+                st.dim.apply_to("$"),
+                st.command.apply_to(shown.join(" "))
+            );
+            env_lines(o, st, env, indent);
+        }
+        Action::Confirm {
+            question,
+            type_to_confirm,
+        } => {
+            let _ = writeln!(o, "{indent}confirm: {question} [y/N]");
+            if let Some(w) = type_to_confirm {
+                let _ = writeln!(
+                    o,
+                    "{indent}{}",
+                    st.warn
+                        .apply_to(format!("severe: the operator must type `{w}`"))
+                );
+            }
+        }
+        Action::Checklist { items } => {
+            let _ = writeln!(o, "{indent}checklist, every item must be ticked:");
+            for item in items {
+                let _ = writeln!(o, "{indent}  [ ] {item}");
+            }
+        }
+        Action::Signoff {
+            title,
+            roles,
+            required,
+            exclude_operator,
+        } => {
+            let _ = writeln!(
+                o,
+                "{indent}sign-off: {title} ({required} of {} roles must sign)",
+                roles.len()
+            );
+            for r in roles {
+                let who = r
+                    .approvers
+                    .as_ref()
+                    .map_or_else(|| "anyone".to_string(), |a| a.join(", "));
+                let _ = writeln!(o, "{indent}  - {}: {who}", r.role);
+            }
+            if *exclude_operator {
+                let _ = writeln!(o, "{indent}  the operator who started the run cannot sign");
+            }
+        }
+        Action::Metric {
+            query,
+            condition,
+            sampling,
+            failure_limit,
+            successes,
+            no_data,
+            prometheus,
+        } => {
+            let _ = writeln!(o, "{indent}metric check: {}", st.command.apply_to(query));
+            let how = match sampling {
+                Sampling::Once => "one measurement".to_string(),
+                Sampling::Count { samples, every } => {
+                    format!("{samples} measurements, every {every}")
+                }
+                Sampling::Window { window, every } => format!("for {window}, every {every}"),
+            };
+            let _ = writeln!(
+                o,
+                "{indent}  pass when value {condition}; {how}; failure limit {failure_limit}; {successes} consecutive success(es) required; no data: {}",
+                serde_json::to_value(no_data)
+                    .ok()
+                    .and_then(|v| v.as_str().map(String::from))
+                    .unwrap_or_default()
+            );
+            let _ = writeln!(
+                o,
+                "{indent}  {}",
+                st.dim.apply_to(format!(
+                    "prometheus: {}",
+                    prometheus.as_deref().unwrap_or("(not set)")
+                ))
+            );
+        }
+        Action::Http {
+            method,
+            url,
+            headers,
+            body,
+            expect_status,
+            expect_body,
+            expect_body_regex,
+            expect_json,
+            max_latency,
+            every,
+        } => {
+            let _ = writeln!(
+                o,
+                "{indent}http check: {method} {}",
+                st.command.apply_to(url)
+            );
+            for (k, v) in headers {
+                let _ = writeln!(o, "{indent}  header {k}: {v}");
+            }
+            if let Some(b) = body {
+                let _ = writeln!(o, "{indent}  body: {b}");
+            }
+            let mut expect = vec![format!(
+                "status {}",
+                expect_status
+                    .iter()
+                    .map(ToString::to_string)
+                    .collect::<Vec<_>>()
+                    .join(" or ")
+            )];
+            if let Some(b) = expect_body {
+                expect.push(format!("body contains {b:?}"));
+            }
+            if let Some(r) = expect_body_regex {
+                expect.push(format!("body matches /{r}/"));
+            }
+            if let Some(j) = expect_json {
+                match (&j.equals, &j.condition) {
+                    (Some(v), _) => expect.push(format!("json {} == {v}", j.pointer)),
+                    (_, Some(c)) => expect.push(format!("json {} {c}", j.pointer)),
+                    _ => {}
+                }
+            }
+            if let Some(l) = max_latency {
+                expect.push(format!("latency under {l}"));
+            }
+            let _ = writeln!(
+                o,
+                "{indent}  expect {}; retried every {every}",
+                expect.join(", ")
+            );
+        }
+        Action::Wait { duration } => {
+            let _ = writeln!(o, "{indent}wait {duration}");
+        }
+        Action::Pause { message } => {
+            let _ = writeln!(o, "{indent}pause: {message}");
+            let _ = writeln!(
+                o,
+                "{indent}  {}",
+                st.dim.apply_to("the run stops here until `rollout resume`")
+            );
+        }
+        Action::Repeat { target, steps } => {
+            let _ = writeln!(
+                o,
+                "{indent}repeat `{target}`: evaluates again {}",
+                steps
+                    .iter()
+                    .map(|s| format!("`{s}`"))
+                    .collect::<Vec<_>>()
+                    .join(", ")
+            );
+        }
+    }
+}
+
+fn env_lines(
+    o: &mut String,
+    st: &Styles,
+    env: &std::collections::BTreeMap<String, String>,
+    indent: &str,
+) {
+    for (k, v) in env {
+        let _ = writeln!(
+            o,
+            "{indent}{}",
+            st.dim.apply_to(format!("env {k}={}", shell_quote(v)))
+        );
+    }
+}
