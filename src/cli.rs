@@ -56,6 +56,104 @@ pub enum Command {
         #[arg(long, value_enum, default_value_t = Format::Text, env = "ROLLOUT_FORMAT")]
         format: Format,
     },
+    /// Run a runbook: execute its steps in order, stop at gates, record every step
+    Run {
+        /// The runbook file (TOML)
+        runbook: PathBuf,
+        #[command(flatten)]
+        vars: VarArgs,
+        /// Show the plan instead of running (exactly `rollout plan`)
+        #[arg(long)]
+        dry_run: bool,
+        /// Plan format, with --dry-run
+        #[arg(long, value_enum, default_value_t = Format::Text, requires = "dry_run")]
+        format: Format,
+        #[command(flatten)]
+        run: RunArgs,
+    },
+    /// Continue a paused, waiting or interrupted run from its first unfinished step
+    Resume {
+        /// The run to resume [default: the latest run]
+        run_id: Option<String>,
+        /// Resume even though the runbook file changed since the run started (shows the change)
+        #[arg(long)]
+        allow_changed: bool,
+        /// Run again the step that was in flight when rollout stopped
+        #[arg(long, conflicts_with = "skip_in_doubt")]
+        rerun_in_doubt: bool,
+        /// Treat the step that was in flight when rollout stopped as done
+        #[arg(long)]
+        skip_in_doubt: bool,
+        #[command(flatten)]
+        run: RunArgs,
+    },
+    /// Show where a run stands
+    Status {
+        /// The run [default: the latest run]
+        run_id: Option<String>,
+        /// Where runs are recorded [default: ./.rollout and ./*/.rollout]
+        #[arg(long, value_name = "DIR", env = "ROLLOUT_STATE_DIR")]
+        state_dir: Option<PathBuf>,
+        /// Output format
+        #[arg(long, value_enum, default_value_t = Format::Text)]
+        format: Format,
+    },
+    /// List runs, newest last
+    Runs {
+        /// Where runs are recorded [default: ./.rollout and ./*/.rollout]
+        #[arg(long, value_name = "DIR", env = "ROLLOUT_STATE_DIR")]
+        state_dir: Option<PathBuf>,
+        /// Output format
+        #[arg(long, value_enum, default_value_t = Format::Text)]
+        format: Format,
+    },
+}
+
+#[derive(Debug, Clone, Copy, PartialEq, Eq, ValueEnum)]
+pub enum Output {
+    /// Live terminal view (plain lines when not a terminal).
+    Text,
+    /// One JSON event per line (NDJSON) on stdout; see docs/events.md.
+    Json,
+}
+
+#[derive(Debug, Args, Clone, Default)]
+pub struct GateArgs {
+    /// Answer "yes" to plain confirms. Never satisfies a sign-off or a severe confirm
+    #[arg(long)]
+    pub yes: bool,
+    /// Approve a confirm in advance: `--approve GATE`, or `--approve GATE=WORD` for a severe one
+    #[arg(long, value_name = "GATE[=WORD]")]
+    pub approve: Vec<String>,
+    /// Tick checklist items in advance: `--check GATE` (all), `--check GATE:N`, or the item's text
+    #[arg(long, value_name = "ITEM")]
+    pub check: Vec<String>,
+    /// Sign a sign-off in advance: `--signoff GATE=NAME:ROLE` (repeat for each signer)
+    #[arg(long, value_name = "GATE=NAME:ROLE")]
+    pub signoff: Vec<String>,
+    /// Never prompt, even in a terminal (prompts are also off when CI is set or stdin is not a terminal)
+    #[arg(long, env = "ROLLOUT_NO_INPUT")]
+    pub no_input: bool,
+}
+
+#[derive(Debug, Args, Clone)]
+pub struct RunArgs {
+    /// Where runs are recorded [default: .rollout/ beside the runbook]
+    #[arg(long, value_name = "DIR", env = "ROLLOUT_STATE_DIR")]
+    pub state_dir: Option<PathBuf>,
+    /// How to report progress
+    #[arg(long, value_enum, default_value_t = Output::Text, env = "ROLLOUT_OUTPUT")]
+    pub output: Output,
+    /// Time between interrupt, terminate and kill when stopping a step
+    #[arg(
+        long,
+        value_name = "DURATION",
+        default_value = "5s",
+        env = "ROLLOUT_GRACE"
+    )]
+    pub grace: String,
+    #[command(flatten)]
+    pub gates: GateArgs,
 }
 
 #[derive(Debug, Args, Clone, Default)]

@@ -14,15 +14,36 @@ pub enum ExitCode {
     InvalidRunbook,
     /// The runbook file could not be read as text: missing, too large, binary, not UTF-8, ...
     UnreadableRunbook,
+    /// A step failed and the run stopped.
+    StepFailed,
+    /// A metric or HTTP check failed and the run stopped.
+    CheckFailed,
+    /// A gate or decision needs someone who can answer; the run is saved, waiting.
+    WaitingForApproval,
+    /// The run paused (a pause step, or a failure whose action is pause); resume it later.
+    Paused,
+    /// A failure asked for a rollback; the run stopped.
+    RollbackRequested,
+    /// Stopped by SIGINT (Ctrl-C); saved as paused.
+    Interrupted,
+    /// Stopped by SIGTERM; saved as paused.
+    Terminated,
 }
 
 impl ExitCode {
-    pub const ALL: [ExitCode; 5] = [
+    pub const ALL: [ExitCode; 12] = [
         ExitCode::Ok,
         ExitCode::Internal,
         ExitCode::Usage,
         ExitCode::InvalidRunbook,
         ExitCode::UnreadableRunbook,
+        ExitCode::StepFailed,
+        ExitCode::CheckFailed,
+        ExitCode::WaitingForApproval,
+        ExitCode::Paused,
+        ExitCode::RollbackRequested,
+        ExitCode::Interrupted,
+        ExitCode::Terminated,
     ];
 
     pub fn code(self) -> u8 {
@@ -32,6 +53,13 @@ impl ExitCode {
             ExitCode::Usage => 2,
             ExitCode::InvalidRunbook => 3,
             ExitCode::UnreadableRunbook => 4,
+            ExitCode::StepFailed => 5,
+            ExitCode::CheckFailed => 6,
+            ExitCode::WaitingForApproval => 7,
+            ExitCode::Paused => 8,
+            ExitCode::RollbackRequested => 9,
+            ExitCode::Interrupted => 130,
+            ExitCode::Terminated => 143,
         }
     }
 
@@ -44,6 +72,15 @@ impl ExitCode {
             ExitCode::UnreadableRunbook => {
                 "the runbook file cannot be read as text (missing, empty, too large, binary, not UTF-8, BOM)"
             }
+            ExitCode::StepFailed => "a step failed and the run stopped",
+            ExitCode::CheckFailed => "a metric or HTTP check failed and the run stopped",
+            ExitCode::WaitingForApproval => {
+                "the run waits for an approval or decision; resume it with the approval"
+            }
+            ExitCode::Paused => "the run paused; `rollout resume` continues it",
+            ExitCode::RollbackRequested => "a failure asked for a rollback; the run stopped",
+            ExitCode::Interrupted => "interrupted by Ctrl-C (SIGINT); the run is saved as paused",
+            ExitCode::Terminated => "stopped by SIGTERM; the run is saved as paused",
         }
     }
 }

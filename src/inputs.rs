@@ -17,6 +17,8 @@ pub enum Origin {
     Env(String),
     Default,
     Secret(SecretSource),
+    /// The value the run started with, read back from its journal on resume.
+    Journal,
 }
 
 impl std::fmt::Display for Origin {
@@ -26,6 +28,7 @@ impl std::fmt::Display for Origin {
             Origin::File(p) => write!(f, "--vars-file {}", p.display()),
             Origin::Env(name) => write!(f, "${name}"),
             Origin::Default => f.write_str("default"),
+            Origin::Journal => f.write_str("as the run started"),
             Origin::Secret(SecretSource::Env(n)) => write!(f, "secret from ${n}"),
             Origin::Secret(SecretSource::File(p)) => write!(f, "secret from file {p}"),
             Origin::Secret(SecretSource::Command(_)) => f.write_str("secret from a command"),
@@ -219,4 +222,56 @@ fn read_vars_file(path: &PathBuf) -> Result<Vec<(String, String)>, String> {
             Ok((k, text))
         })
         .collect()
+}
+
+/// Reads a secret from its source, for a run. The value is never printed or stored.
+pub fn read_secret(
+    name: &str,
+    source: &SecretSource,
+    base_dir: &std::path::Path,
+) -> Result<String, String> {
+    let value = match source {
+        SecretSource::Env(var) => std::env::var(var)
+            .map_err(|_| format!("secret `{name}`: the environment variable `{var}` is not set"))?,
+        SecretSource::File(path) => {
+            let path = base_dir.join(path);
+            std::fs::read_to_string(&path)
+                .map_err(|e| {
+                    format!(
+                        "secret `{name}`: cannot read {}: {}",
+                        path.display(),
+                        e.kind()
+                    )
+                })?
+                .trim_end_matches(['\n', '\r'])
+                .to_string()
+        }
+        SecretSource::Command(cmd) => {
+            let out = std::process::Command::new("sh")
+                .args(["-c", cmd])
+                .current_dir(base_dir)
+                .stdin(std::process::Stdio::null())
+                .stderr(std::process::Stdio::inherit())
+                .output()
+                .map_err(|e| format!("secret `{name}`: cannot run its command: {e}"))?;
+            if !out.status.success() {
+                return Err(format!(
+                    "secret `{name}`: its command failed ({})",
+                    out.status
+                ));
+            }
+            String::from_utf8(out.stdout)
+                .map_err(|_| {
+                    format!("secret `{name}`: its command printed something that is not UTF-8")
+                })?
+                .trim_end_matches(['\n', '\r'])
+                .to_string()
+        }
+    };
+    if value.contains('\0') {
+        return Err(format!(
+            "secret `{name}` contains a NUL byte, which no command can receive"
+        ));
+    }
+    Ok(value)
 }

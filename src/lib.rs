@@ -4,9 +4,12 @@
 //!
 //! `main.rs` only parses the command line ([`cli`]) and maps outcomes to [`exit`] codes.
 
+pub mod app;
 pub mod cli;
+pub mod exec;
 pub mod exit;
 pub mod inputs;
 pub mod plan;
 pub mod runbook;
+pub mod state;
 pub mod ui;

@@ -257,6 +257,11 @@ impl<'l> Renderer<'l> {
         r
     }
 
+    /// Gives a secret its real value, for the renderer whose output processes receive.
+    pub fn reveal(&mut self, name: &str, value: &str) {
+        self.base.insert(name.to_string(), value);
+    }
+
     /// Sets a captured output (or, in a plan, a placeholder for it).
     pub fn set_capture(&mut self, name: &str, value: &str) {
         self.base.insert(name.to_string(), value);

@@ -3,6 +3,9 @@
 
 pub mod diagnostics;
 pub mod plan_view;
+pub mod prompt;
+pub mod status;
+pub mod terminal;
 
 /// Whether to colour output written to stderr/stdout.
 pub fn use_color(choice: crate::cli::ColorChoice, is_terminal: bool) -> bool {

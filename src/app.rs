@@ -1,0 +1,521 @@
+//! One function per subcommand: turns validated command-line input into calls on the pipeline
+//! and an exit code. The only place, with `ui`, that writes to the terminal.
+
+use std::io::{IsTerminal, Write};
+use std::path::{Path, PathBuf};
+
+use crate::cli::{ColorChoice, Format, GateArgs, Output, RunArgs, VarArgs};
+use crate::exec::engine::{InDoubt, Interrupts, RunEnd};
+use crate::exec::event::Listener;
+use crate::exec::gates::{Approvals, Prompter};
+use crate::exec::session::{self, Settings};
+use crate::exit::ExitCode;
+use crate::inputs::{self, VarInputs};
+use crate::runbook::{self, LoadError, Loaded};
+use crate::state::{FileStore, RunState, Store};
+use crate::{plan, ui};
+
+pub struct Ctx {
+    pub color: ColorChoice,
+}
+
+impl Ctx {
+    fn color_err(&self) -> bool {
+        ui::use_color(self.color, std::io::stderr().is_terminal())
+    }
+    fn color_out(&self) -> bool {
+        ui::use_color(self.color, std::io::stdout().is_terminal())
+    }
+}
+
+fn load(path: &Path, color: bool) -> Result<Loaded, ExitCode> {
+    runbook::load(path).map_err(|e| match e {
+        LoadError::Unreadable(err) => {
+            eprintln!("error: {err}");
+            ExitCode::UnreadableRunbook
+        }
+        LoadError::Invalid(source, diagnostics) => {
+            eprint!(
+                "{}",
+                ui::diagnostics::render_all(&source, &diagnostics, color)
+            );
+            ExitCode::InvalidRunbook
+        }
+    })
+}
+
+fn resolve_vars(loaded: &Loaded, args: &VarArgs) -> Result<Vec<inputs::Resolved>, ExitCode> {
+    let given = VarInputs {
+        assignments: args.vars.clone(),
+        files: args.files.clone(),
+    };
+    inputs::resolve(&loaded.runbook, &given, &|name| std::env::var(name).ok()).map_err(|errors| {
+        for e in errors {
+            eprintln!("error: {e}");
+        }
+        ExitCode::Usage
+    })
+}
+
+pub fn validate(ctx: &Ctx, path: &Path, vars: &VarArgs) -> ExitCode {
+    let loaded = match load(path, ctx.color_err()) {
+        Ok(l) => l,
+        Err(code) => return code,
+    };
+    if !vars.vars.is_empty() || !vars.files.is_empty() {
+        if let Err(code) = resolve_vars(&loaded, vars) {
+            return code;
+        }
+    }
+    let rb = &loaded.runbook;
+    let steps: usize = rb.phases.iter().map(|p| p.steps.len() + p.gate.len()).sum();
+    println!(
+        "`{}` is valid: runbook `{}`, {} phase{}, {steps} step{}",
+        loaded.source.name,
+        rb.meta.name,
+        rb.phases.len(),
+        if rb.phases.len() == 1 { "" } else { "s" },
+        if steps == 1 { "" } else { "s" }
+    );
+    ExitCode::Ok
+}
+
+pub fn plan(ctx: &Ctx, path: &Path, vars: &VarArgs, format: Format) -> ExitCode {
+    let loaded = match load(path, ctx.color_err()) {
+        Ok(l) => l,
+        Err(code) => return code,
+    };
+    let resolved = match resolve_vars(&loaded, vars) {
+        Ok(v) => v,
+        Err(code) => return code,
+    };
+    let run = plan::RunInfo::preview(operator());
+    let built = match plan::build(&loaded, &resolved, &run, std::env::var("KUBECTL").ok()) {
+        Ok(p) => p,
+        Err(errors) => {
+            let diagnostics: Vec<runbook::Diagnostic> = errors
+                .into_iter()
+                .map(|e| {
+                    runbook::Diagnostic::new(
+                        e.error.span,
+                        format!("cannot render step `{}`: {}", e.step, e.error.message),
+                    )
+                    .label("while rendering this")
+                })
+                .collect();
+            eprint!(
+                "{}",
+                ui::diagnostics::render_all(&loaded.source, &diagnostics, ctx.color_err())
+            );
+            return ExitCode::Usage;
+        }
+    };
+    let text = match format {
+        Format::Text => ui::plan_view::render(&built, ctx.color_out()),
+        Format::Json => match serde_json::to_string_pretty(&built) {
+            Ok(s) => s + "\n",
+            Err(e) => {
+                eprintln!("error: cannot encode the plan as JSON: {e}");
+                return ExitCode::Internal;
+            }
+        },
+    };
+    let mut out = std::io::stdout().lock();
+    if out
+        .write_all(text.as_bytes())
+        .and_then(|()| out.flush())
+        .is_err()
+    {
+        return ExitCode::Internal;
+    }
+    ExitCode::Ok
+}
+
+/// The operator: `ROLLOUT_OPERATOR`, else the OS user.
+pub fn operator() -> String {
+    if let Ok(name) = std::env::var("ROLLOUT_OPERATOR") {
+        if !name.trim().is_empty() {
+            return name;
+        }
+    }
+    nix::unistd::User::from_uid(nix::unistd::getuid())
+        .ok()
+        .flatten()
+        .map(|u| u.name)
+        .or_else(|| std::env::var("USER").ok())
+        .unwrap_or_else(|| "unknown".into())
+}
+
+fn approvals(g: &GateArgs) -> Approvals {
+    Approvals {
+        yes: g.yes,
+        approve: g.approve.clone(),
+        checks: g.check.clone(),
+        signoffs: g.signoff.clone(),
+    }
+}
+
+fn grace(run: &RunArgs) -> Result<std::time::Duration, ExitCode> {
+    runbook::duration::parse_duration(&run.grace)
+        .map(|d| d.0)
+        .map_err(|why| {
+            eprintln!("error: bad `--grace {}`: {why}", run.grace);
+            ExitCode::Usage
+        })
+}
+
+fn listener(ctx: &Ctx, output: Output) -> Box<dyn Listener> {
+    match output {
+        Output::Json => Box::new(ui::terminal::JsonLines),
+        Output::Text => Box::new(ui::terminal::TerminalView::new(
+            std::io::stderr().is_terminal(),
+            ctx.color_err(),
+        )),
+    }
+}
+
+fn runtime() -> Result<tokio::runtime::Runtime, ExitCode> {
+    tokio::runtime::Builder::new_current_thread()
+        .enable_all()
+        .build()
+        .map_err(|e| {
+            eprintln!("error: cannot start the async runtime: {e}");
+            ExitCode::Internal
+        })
+}
+
+/// Ctrl-C once: stop the step gracefully and pause. Twice: kill it now. SIGTERM: stop and pause.
+fn watch_signals(interrupts: &Interrupts) {
+    use tokio::signal::unix::{SignalKind, signal};
+    let ints = interrupts.clone();
+    let (Ok(mut int), Ok(mut term)) = (
+        signal(SignalKind::interrupt()),
+        signal(SignalKind::terminate()),
+    ) else {
+        return;
+    };
+    tokio::spawn(async move {
+        loop {
+            let sig = tokio::select! {
+                _ = int.recv() => 2,
+                _ = term.recv() => 15,
+            };
+            if ints.record(sig) == 1 {
+                ints.cancel.interrupt();
+            } else {
+                ints.cancel.kill();
+            }
+        }
+    });
+}
+
+fn exit_for(end: &RunEnd) -> ExitCode {
+    match end {
+        RunEnd::Succeeded => ExitCode::Ok,
+        RunEnd::Failed { check: true, .. } => ExitCode::CheckFailed,
+        RunEnd::Failed { .. } => ExitCode::StepFailed,
+        RunEnd::RollbackRequested { .. } => ExitCode::RollbackRequested,
+        RunEnd::Paused { .. } => ExitCode::Paused,
+        RunEnd::WaitingForApproval { .. } => ExitCode::WaitingForApproval,
+        RunEnd::Interrupted { signal: 15 } => ExitCode::Terminated,
+        RunEnd::Interrupted { .. } => ExitCode::Interrupted,
+    }
+}
+
+fn report(result: Result<session::Report, session::SessionError>) -> ExitCode {
+    match result {
+        Ok(r) => exit_for(&r.end),
+        Err(session::SessionError::Secret(msg)) => {
+            eprintln!("error: {msg}");
+            ExitCode::Usage
+        }
+        Err(session::SessionError::Store(e)) => {
+            eprintln!("error: {e}");
+            ExitCode::Internal
+        }
+    }
+}
+
+pub fn run(ctx: &Ctx, path: &Path, vars: &VarArgs, run: &RunArgs) -> ExitCode {
+    let loaded = match load(path, ctx.color_err()) {
+        Ok(l) => l,
+        Err(code) => return code,
+    };
+    let resolved = match resolve_vars(&loaded, vars) {
+        Ok(v) => v,
+        Err(code) => return code,
+    };
+    // Refuse before any side effect if any step cannot be rendered with these values.
+    if let Err(errors) = plan::build(
+        &loaded,
+        &resolved,
+        &plan::RunInfo::preview(operator()),
+        std::env::var("KUBECTL").ok(),
+    ) {
+        let diagnostics: Vec<runbook::Diagnostic> = errors
+            .into_iter()
+            .map(|e| {
+                runbook::Diagnostic::new(
+                    e.error.span,
+                    format!("cannot render step `{}`: {}", e.step, e.error.message),
+                )
+                .label("while rendering this")
+            })
+            .collect();
+        eprint!(
+            "{}",
+            ui::diagnostics::render_all(&loaded.source, &diagnostics, ctx.color_err())
+        );
+        return ExitCode::Usage;
+    }
+    let grace = match grace(run) {
+        Ok(g) => g,
+        Err(code) => return code,
+    };
+    let store = FileStore::new(session::state_dir_for(
+        &loaded.source.path,
+        run.state_dir.clone(),
+    ));
+    let settings = Settings {
+        grace,
+        in_doubt: InDoubt::Ask,
+        approvals: approvals(&run.gates),
+        operator: operator(),
+    };
+    let rt = match runtime() {
+        Ok(rt) => rt,
+        Err(code) => return code,
+    };
+    crate::exec::process::become_subreaper();
+    let mut view = listener(ctx, run.output);
+    let mut prompter = ui::prompt::TerminalPrompter::if_interactive(run.gates.no_input);
+    let interrupts = Interrupts::default();
+    let result = rt.block_on(async {
+        watch_signals(&interrupts);
+        session::start(
+            &loaded,
+            resolved,
+            &store,
+            settings,
+            view.as_mut(),
+            prompter.as_mut().map(|p| p as &mut dyn Prompter),
+            interrupts.clone(),
+        )
+        .await
+    });
+    report(result)
+}
+
+/// State directories to look in when none is given: `./.rollout` and `./*/.rollout`.
+fn state_dirs(flag: Option<&PathBuf>) -> Vec<PathBuf> {
+    if let Some(dir) = flag {
+        return vec![dir.clone()];
+    }
+    let mut dirs = vec![PathBuf::from(".rollout")];
+    if let Ok(entries) = std::fs::read_dir(".") {
+        let mut subs: Vec<PathBuf> = entries
+            .filter_map(Result::ok)
+            .map(|e| e.path().join(".rollout"))
+            .filter(|p| p.is_dir())
+            .collect();
+        subs.sort();
+        dirs.extend(subs);
+    }
+    dirs.retain(|d| d.is_dir());
+    dirs
+}
+
+/// Finds a run (or the latest) in the state directories.
+fn find_run(flag: Option<&PathBuf>, run_id: Option<&str>) -> Result<(FileStore, String), ExitCode> {
+    let dirs = state_dirs(flag);
+    let mut latest: Option<(PathBuf, String)> = None;
+    for dir in &dirs {
+        let store = FileStore::new(dir.clone());
+        let Ok(ids) = store.list() else { continue };
+        match run_id {
+            Some(id) if ids.iter().any(|i| i == id) => return Ok((store, id.to_string())),
+            Some(_) => {}
+            None => {
+                if let Some(last) = ids.last() {
+                    if latest.as_ref().is_none_or(|(_, l)| last > l) {
+                        latest = Some((dir.clone(), last.clone()));
+                    }
+                }
+            }
+        }
+    }
+    if let Some((dir, id)) = latest {
+        return Ok((FileStore::new(dir), id));
+    }
+    let looked: Vec<String> = if dirs.is_empty() {
+        vec!["./.rollout".into()]
+    } else {
+        dirs.iter().map(|d| d.display().to_string()).collect()
+    };
+    match run_id {
+        Some(id) => eprintln!(
+            "error: no run `{id}` in {}; give `--state-dir DIR` if the runs are elsewhere",
+            looked.join(", ")
+        ),
+        None => eprintln!(
+            "error: no runs in {}; give `--state-dir DIR` if the runs are elsewhere",
+            looked.join(", ")
+        ),
+    }
+    Err(ExitCode::Usage)
+}
+
+pub fn resume(
+    ctx: &Ctx,
+    run_id: Option<&str>,
+    allow_changed: bool,
+    in_doubt: InDoubt,
+    run: &RunArgs,
+) -> ExitCode {
+    let (store, id) = match find_run(run.state_dir.as_ref(), run_id) {
+        Ok(found) => found,
+        Err(code) => return code,
+    };
+    let (journal, loaded_log) = match store.open(&id) {
+        Ok(j) => j,
+        Err(e) => {
+            eprintln!("error: {e}");
+            return ExitCode::Usage;
+        }
+    };
+    if let Some(r) = &loaded_log.recovery {
+        eprintln!(
+            "warning: the journal of run `{id}` was damaged: {}; recovered its first {} records and set {} damaged bytes aside",
+            r.detail, r.good_records, r.dropped_bytes
+        );
+    }
+    let state = RunState::fold(&loaded_log.records);
+    if state.run_id.is_empty() {
+        eprintln!("error: run `{id}` has no start record; it cannot be resumed");
+        return ExitCode::Usage;
+    }
+    if state.is_finished() {
+        eprintln!(
+            "error: run `{id}` has already finished; nothing to resume (see `rollout status {id}`)"
+        );
+        return ExitCode::Usage;
+    }
+    let path = PathBuf::from(&state.runbook);
+    let loaded = match load(&path, ctx.color_err()) {
+        Ok(l) => l,
+        Err(code) => return code,
+    };
+    if loaded.source.digest != state.digest {
+        let before = store.runbook_snapshot(&id).unwrap_or_default();
+        let diff = similar::TextDiff::from_lines(&before, &loaded.source.text)
+            .unified_diff()
+            .context_radius(2)
+            .header("runbook when the run started", "runbook now")
+            .to_string();
+        eprintln!(
+            "the runbook `{}` changed since run `{id}` started:\n{diff}",
+            loaded.source.name
+        );
+        if !allow_changed {
+            eprintln!(
+                "error: refusing to resume a run whose runbook changed; pass `--allow-changed` to resume with the new runbook"
+            );
+            return ExitCode::Usage;
+        }
+        eprintln!("warning: resuming with the changed runbook (--allow-changed)");
+    }
+    let grace = match grace(run) {
+        Ok(g) => g,
+        Err(code) => return code,
+    };
+    let settings = Settings {
+        grace,
+        in_doubt,
+        approvals: approvals(&run.gates),
+        operator: operator(),
+    };
+    let rt = match runtime() {
+        Ok(rt) => rt,
+        Err(code) => return code,
+    };
+    crate::exec::process::become_subreaper();
+    let mut view = listener(ctx, run.output);
+    let mut prompter = ui::prompt::TerminalPrompter::if_interactive(run.gates.no_input);
+    let interrupts = Interrupts::default();
+    let result = rt.block_on(async {
+        watch_signals(&interrupts);
+        session::resume(
+            &loaded,
+            journal,
+            state,
+            &store,
+            settings,
+            view.as_mut(),
+            prompter.as_mut().map(|p| p as &mut dyn Prompter),
+            interrupts.clone(),
+        )
+        .await
+    });
+    report(result)
+}
+
+pub fn status(
+    _ctx: &Ctx,
+    run_id: Option<&str>,
+    state_dir: Option<&PathBuf>,
+    format: Format,
+) -> ExitCode {
+    let (store, id) = match find_run(state_dir, run_id) {
+        Ok(found) => found,
+        Err(code) => return code,
+    };
+    let log = match store.read(&id) {
+        Ok(l) => l,
+        Err(e) => {
+            eprintln!("error: {e}");
+            return ExitCode::Usage;
+        }
+    };
+    let state = RunState::fold(&log.records);
+    let view = ui::status::RunView::new(
+        &state,
+        store.is_locked(&id),
+        &store.root(),
+        log.recovery.as_ref(),
+    );
+    match format {
+        Format::Json => println!(
+            "{}",
+            serde_json::to_string_pretty(&view).unwrap_or_default()
+        ),
+        Format::Text => print!("{}", ui::status::render(&view)),
+    }
+    ExitCode::Ok
+}
+
+pub fn runs(_ctx: &Ctx, state_dir: Option<&PathBuf>, format: Format) -> ExitCode {
+    let mut views = Vec::new();
+    for dir in state_dirs(state_dir) {
+        let store = FileStore::new(dir.clone());
+        for id in store.list().unwrap_or_default() {
+            if let Ok(log) = store.read(&id) {
+                let state = RunState::fold(&log.records);
+                views.push(ui::status::RunView::new(
+                    &state,
+                    store.is_locked(&id),
+                    &dir,
+                    log.recovery.as_ref(),
+                ));
+            }
+        }
+    }
+    views.sort_by(|a, b| a.run_id.cmp(&b.run_id));
+    match format {
+        Format::Json => println!(
+            "{}",
+            serde_json::to_string_pretty(&views).unwrap_or_default()
+        ),
+        Format::Text => print!("{}", ui::status::render_list(&views)),
+    }
+    ExitCode::Ok
+}

@@ -1,0 +1,429 @@
+//! Health checks against live systems. HTTP checks are retried until they pass or their
+//! deadline runs out; every attempt is reported as an event.
+
+use std::time::{Duration, Instant};
+
+use crate::exec::engine::Interrupts;
+use crate::exec::event::{Event, Level, Listener};
+use crate::plan::Action;
+
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub enum CheckOutcome {
+    Passed(String),
+    Failed(String),
+    /// Not enough usable data to say: never a pass.
+    Inconclusive(String),
+    Interrupted(i32),
+}
+
+/// Runs an HTTP check until it passes or `deadline` is spent.
+pub async fn http(
+    action: &Action,
+    deadline: Duration,
+    interrupts: &Interrupts,
+    listener: &mut dyn Listener,
+    step: &str,
+) -> CheckOutcome {
+    let Action::Http {
+        method,
+        url,
+        headers,
+        body,
+        expect_status,
+        expect_body,
+        expect_body_regex,
+        expect_json,
+        max_latency,
+        every,
+    } = action
+    else {
+        return CheckOutcome::Failed("not an HTTP check".into());
+    };
+    let client = match reqwest::Client::builder()
+        .timeout(deadline.min(Duration::from_secs(30)))
+        .build()
+    {
+        Ok(c) => c,
+        Err(e) => return CheckOutcome::Failed(format!("cannot create an HTTP client: {e}")),
+    };
+    let regex = match expect_body_regex
+        .as_deref()
+        .map(regex::Regex::new)
+        .transpose()
+    {
+        Ok(r) => r,
+        Err(e) => return CheckOutcome::Failed(format!("bad regex: {e}")),
+    };
+    let start = Instant::now();
+    let mut attempt = 0;
+    loop {
+        attempt += 1;
+        let method = reqwest::Method::from_bytes(method.as_bytes()).unwrap_or(reqwest::Method::GET);
+        let mut req = client.request(method, url);
+        for (k, v) in headers {
+            req = req.header(k, v);
+        }
+        if let Some(b) = body {
+            req = req.body(b.clone());
+        }
+        let sent = Instant::now();
+        let verdict = match req.send().await {
+            Err(e) => Err(format!("request failed: {}", short_error(&e))),
+            Ok(resp) => {
+                let latency = sent.elapsed();
+                let status = resp.status().as_u16();
+                match resp.text().await {
+                    Err(e) => Err(format!("cannot read the response: {}", short_error(&e))),
+                    Ok(text) => judge(
+                        status,
+                        &text,
+                        latency,
+                        expect_status,
+                        expect_body.as_deref(),
+                        regex.as_ref(),
+                        expect_json.as_ref(),
+                        *max_latency,
+                    ),
+                }
+            }
+        };
+        match verdict {
+            Ok(detail) => return CheckOutcome::Passed(format!("{detail} (attempt {attempt})")),
+            Err(why) => {
+                let left = deadline.saturating_sub(start.elapsed());
+                if left < every.0 {
+                    return CheckOutcome::Failed(format!(
+                        "{why}; gave up after {attempt} attempt(s) in {:.1}s",
+                        start.elapsed().as_secs_f64()
+                    ));
+                }
+                listener.on(&Event::Notice {
+                    level: Level::Info,
+                    message: format!("{step}: attempt {attempt}: {why}; retrying in {every}"),
+                });
+            }
+        }
+        let wake = Instant::now() + every.0;
+        while Instant::now() < wake {
+            if let Some(signal) = interrupts.pending() {
+                return CheckOutcome::Interrupted(signal);
+            }
+            tokio::time::sleep(Duration::from_millis(50).min(wake - Instant::now())).await;
+        }
+    }
+}
+
+fn short_error(e: &reqwest::Error) -> String {
+    let mut msg = e.to_string();
+    let mut source = std::error::Error::source(e);
+    while let Some(s) = source {
+        msg = format!("{msg}: {s}");
+        source = s.source();
+    }
+    msg
+}
+
+#[allow(clippy::too_many_arguments)]
+fn judge(
+    status: u16,
+    body: &str,
+    latency: Duration,
+    expect_status: &[u16],
+    expect_body: Option<&str>,
+    regex: Option<&regex::Regex>,
+    expect_json: Option<&crate::plan::JsonView>,
+    max_latency: Option<crate::runbook::duration::Duration>,
+) -> Result<String, String> {
+    if !expect_status.contains(&status) {
+        return Err(format!(
+            "status {status}, expected {}",
+            expect_status
+                .iter()
+                .map(ToString::to_string)
+                .collect::<Vec<_>>()
+                .join(" or ")
+        ));
+    }
+    if let Some(needle) = expect_body {
+        if !body.contains(needle) {
+            return Err(format!("the body does not contain {needle:?}"));
+        }
+    }
+    if let Some(r) = regex {
+        if !r.is_match(body) {
+            return Err(format!("the body does not match /{}/", r.as_str()));
+        }
+    }
+    if let Some(j) = expect_json {
+        let value: serde_json::Value =
+            serde_json::from_str(body).map_err(|e| format!("the body is not JSON: {e}"))?;
+        let found = value
+            .pointer(&j.pointer)
+            .ok_or_else(|| format!("no JSON value at {}", j.pointer))?;
+        if let Some(want) = &j.equals {
+            if found != want {
+                return Err(format!("JSON {} is {found}, expected {want}", j.pointer));
+            }
+        }
+        if let Some(c) = j.condition {
+            let x = found
+                .as_f64()
+                .ok_or_else(|| format!("JSON {} is {found}, not a number", j.pointer))?;
+            if !c.holds(x) {
+                return Err(format!("JSON {} is {x}, expected {c}", j.pointer));
+            }
+        }
+    }
+    if let Some(max) = max_latency {
+        if latency > max.0 {
+            return Err(format!("took {} ms, more than {max}", latency.as_millis()));
+        }
+    }
+    Ok(format!("status {status} in {} ms", latency.as_millis()))
+}
+
+/// One measurement of a metric check.
+#[derive(Debug, Clone, PartialEq)]
+pub enum Measured {
+    /// Every series met the condition; the values seen.
+    Pass(Vec<(String, f64)>),
+    /// At least one series broke it.
+    Fail(Vec<(String, f64)>),
+    /// No usable answer: no data, NaN, an HTTP error, a timeout, a malformed response.
+    Inconclusive(String),
+}
+
+/// Runs a Prometheus metric check: measurements at the step's interval, judged together.
+pub async fn metric(
+    action: &Action,
+    timeout: Duration,
+    interrupts: &Interrupts,
+    listener: &mut dyn Listener,
+    step: &str,
+    record: &mut dyn FnMut(&Measured),
+) -> CheckOutcome {
+    use crate::runbook::model::{NoDataPolicy, Sampling};
+    let Action::Metric {
+        query,
+        condition,
+        sampling,
+        failure_limit,
+        successes,
+        no_data,
+        prometheus,
+    } = action
+    else {
+        return CheckOutcome::Failed("not a metric check".into());
+    };
+    let Some(base) = prometheus else {
+        return CheckOutcome::Failed(
+            "no Prometheus URL: set `prometheus` on the step or in [defaults]".into(),
+        );
+    };
+    let (count, every) = match *sampling {
+        Sampling::Once => (1, Duration::ZERO),
+        Sampling::Count { samples, every } => (samples, every.0),
+        Sampling::Window { window, every } => (
+            u32::try_from((window.0.as_millis() / every.0.as_millis().max(1)).max(1))
+                .unwrap_or(u32::MAX),
+            every.0,
+        ),
+    };
+    let client = match reqwest::Client::builder()
+        .timeout(timeout.min(Duration::from_secs(30)))
+        .build()
+    {
+        Ok(c) => c,
+        Err(e) => return CheckOutcome::Failed(format!("cannot create an HTTP client: {e}")),
+    };
+    let url = format!("{}/api/v1/query", base.trim_end_matches('/'));
+    let (mut failed, mut inconclusive, mut streak) = (0u32, 0u32, 0u32);
+    let mut last_inconclusive = String::new();
+    for i in 0..count {
+        if i > 0 {
+            let wake = Instant::now() + every;
+            while Instant::now() < wake {
+                if let Some(signal) = interrupts.pending() {
+                    return CheckOutcome::Interrupted(signal);
+                }
+                tokio::time::sleep(Duration::from_millis(50).min(wake - Instant::now())).await;
+            }
+        }
+        let m = measure(&client, &url, query, *condition).await;
+        let m = match (&m, no_data) {
+            (Measured::Inconclusive(_), NoDataPolicy::Pass) => Measured::Pass(Vec::new()),
+            (Measured::Inconclusive(why), NoDataPolicy::Fail) => {
+                listener.on(&Event::Notice {
+                    level: Level::Info,
+                    message: format!("{step}: {why}: counted as a failure (no_data = \"fail\")"),
+                });
+                Measured::Fail(Vec::new())
+            }
+            _ => m,
+        };
+        record(&m);
+        let shown = match &m {
+            Measured::Pass(v) => format!("pass {}", values(v)),
+            Measured::Fail(v) => format!("FAIL {}", values(v)),
+            Measured::Inconclusive(why) => format!("inconclusive: {why}"),
+        };
+        listener.on(&Event::Notice {
+            level: Level::Info,
+            message: format!(
+                "{step}: measurement {}/{count}: {shown} (want {condition})",
+                i + 1
+            ),
+        });
+        match m {
+            Measured::Pass(_) => streak += 1,
+            Measured::Fail(_) => {
+                failed += 1;
+                streak = 0;
+                if failed > *failure_limit {
+                    return CheckOutcome::Failed(format!(
+                        "{failed} of {} measurement(s) broke `{condition}`; failure limit {failure_limit}",
+                        i + 1
+                    ));
+                }
+            }
+            Measured::Inconclusive(why) => {
+                inconclusive += 1;
+                streak = 0;
+                last_inconclusive = why;
+            }
+        }
+    }
+    if inconclusive > 0 {
+        return CheckOutcome::Inconclusive(format!(
+            "{inconclusive} of {count} measurement(s) had no usable value (last: {last_inconclusive}); missing data never passes a check"
+        ));
+    }
+    if streak < *successes {
+        return CheckOutcome::Failed(format!(
+            "only {streak} consecutive passing measurement(s) at the end; {successes} required"
+        ));
+    }
+    CheckOutcome::Passed(format!(
+        "{count} measurement(s), {failed} failed (limit {failure_limit}), condition `{condition}`"
+    ))
+}
+
+fn values(v: &[(String, f64)]) -> String {
+    v.iter()
+        .map(|(s, x)| {
+            if s.is_empty() {
+                format!("{x}")
+            } else {
+                format!("{s}={x}")
+            }
+        })
+        .collect::<Vec<_>>()
+        .join(", ")
+}
+
+async fn measure(
+    client: &reqwest::Client,
+    url: &str,
+    query: &str,
+    condition: crate::runbook::condition::Condition,
+) -> Measured {
+    let url = match reqwest::Url::parse_with_params(url, &[("query", query)]) {
+        Ok(u) => u,
+        Err(e) => return Measured::Inconclusive(format!("bad Prometheus URL: {e}")),
+    };
+    let resp = match client.get(url).send().await {
+        Ok(r) => r,
+        Err(e) => return Measured::Inconclusive(format!("query failed: {}", short_error(&e))),
+    };
+    let status = resp.status();
+    let text = match resp.text().await {
+        Ok(t) => t,
+        Err(e) => {
+            return Measured::Inconclusive(format!("cannot read the response: {}", short_error(&e)));
+        }
+    };
+    if !status.is_success() {
+        return Measured::Inconclusive(format!("Prometheus answered HTTP {}", status.as_u16()));
+    }
+    let body: serde_json::Value = match serde_json::from_str(&text) {
+        Ok(v) => v,
+        Err(_) => return Measured::Inconclusive("the response is not JSON".into()),
+    };
+    if body["status"] != "success" {
+        return Measured::Inconclusive(format!(
+            "Prometheus error: {}",
+            body["error"].as_str().unwrap_or("unknown")
+        ));
+    }
+    let data = &body["data"];
+    let samples: Vec<(String, Option<f64>)> = match data["resultType"].as_str() {
+        Some("scalar") => vec![(String::new(), sample_value(&data["result"]))],
+        Some("vector") => match data["result"].as_array() {
+            Some(series) => series
+                .iter()
+                .map(|s| (series_name(&s["metric"]), sample_value(&s["value"])))
+                .collect(),
+            None => return Measured::Inconclusive("malformed vector result".into()),
+        },
+        Some(other) => {
+            return Measured::Inconclusive(format!(
+                "a `{other}` result cannot be compared; use an instant vector or scalar query"
+            ));
+        }
+        None => return Measured::Inconclusive("malformed response: no resultType".into()),
+    };
+    if samples.is_empty() {
+        return Measured::Inconclusive("no data".into());
+    }
+    let mut seen = Vec::new();
+    for (name, v) in samples {
+        match v {
+            Some(x) if x.is_finite() => seen.push((name, x)),
+            Some(x) => {
+                return Measured::Inconclusive(format!(
+                    "value {x} for {}",
+                    if name.is_empty() { "the query" } else { &name }
+                ));
+            }
+            None => return Measured::Inconclusive("malformed sample".into()),
+        }
+    }
+    if seen.iter().all(|(_, x)| condition.holds(*x)) {
+        Measured::Pass(seen)
+    } else {
+        Measured::Fail(seen)
+    }
+}
+
+fn sample_value(v: &serde_json::Value) -> Option<f64> {
+    let s = v.get(1)?.as_str()?;
+    match s {
+        "NaN" => Some(f64::NAN),
+        "+Inf" => Some(f64::INFINITY),
+        "-Inf" => Some(f64::NEG_INFINITY),
+        _ => s.parse().ok(),
+    }
+}
+
+fn series_name(metric: &serde_json::Value) -> String {
+    let Some(map) = metric.as_object() else {
+        return String::new();
+    };
+    let name = map.get("__name__").and_then(|v| v.as_str()).unwrap_or("");
+    let labels: Vec<String> = map
+        .iter()
+        .filter(|(k, _)| *k != "__name__")
+        .map(|(k, v)| {
+            format!(
+                "{k}={}",
+                v.as_str()
+                    .map_or_else(|| v.to_string(), |s| format!("{s:?}"))
+            )
+        })
+        .collect();
+    if labels.is_empty() {
+        name.to_string()
+    } else {
+        format!("{name}{{{}}}", labels.join(","))
+    }
+}

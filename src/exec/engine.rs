@@ -1,0 +1,928 @@
+//! The run loop: walks phases and steps in order, skips what the journal says is done, renders
+//! each step with the same renderer as `plan`, records "starting" durably before any side effect
+//! and the result after, applies failure actions, and stops cleanly on pause or interrupt.
+//! It emits events and never prints.
+
+use std::sync::Arc;
+use std::sync::atomic::{AtomicU8, Ordering};
+use std::time::{Duration, Instant};
+
+use crate::exec::event::{Event, Level, Listener, OutputStream, PhaseSummary};
+use crate::exec::gates::{self, Approvals, GateOutcome, Prompter};
+use crate::exec::process::{self, Cancel, Outcome, ProcessSpec, Stream};
+use crate::plan::{Action, PlanStep, Renderer};
+use crate::runbook::Loaded;
+use crate::runbook::model::{FailureAction, Phase, Step};
+use crate::state::record::{PhaseStatus, RunStatus, StepStatus};
+use crate::state::{Entry, Journal, RunState, StoreError};
+
+/// Why a run stopped.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub enum RunEnd {
+    Succeeded,
+    /// A step failed and the failure action was abort. `check` when it was a metric/HTTP check.
+    Failed {
+        step: String,
+        reason: String,
+        check: bool,
+    },
+    /// A failed step asked for rollback, which this version cannot do yet.
+    RollbackRequested {
+        step: String,
+        reason: String,
+    },
+    /// Stopped on purpose: a pause step, or a failure whose action is pause.
+    Paused {
+        reason: String,
+    },
+    /// A gate or decision needs someone who is not here.
+    WaitingForApproval {
+        reason: String,
+    },
+    /// SIGINT (2) or SIGTERM (15).
+    Interrupted {
+        signal: i32,
+    },
+}
+
+impl RunEnd {
+    pub fn word(&self) -> &'static str {
+        match self {
+            RunEnd::Succeeded => "succeeded",
+            RunEnd::Failed { .. } => "failed",
+            RunEnd::RollbackRequested { .. } => "rollback_requested",
+            RunEnd::Paused { .. } => "paused",
+            RunEnd::WaitingForApproval { .. } => "waiting_for_approval",
+            RunEnd::Interrupted { .. } => "interrupted",
+        }
+    }
+}
+
+/// How to treat the step that was in flight when rollout last stopped.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum InDoubt {
+    Ask,
+    Rerun,
+    Skip,
+}
+
+pub struct Options {
+    pub grace: Duration,
+    pub in_doubt: InDoubt,
+    pub approvals: Approvals,
+    pub operator: String,
+}
+
+/// Shared with the signal task: how many interrupts arrived, and which signal was last.
+#[derive(Clone, Default)]
+pub struct Interrupts {
+    count: Arc<AtomicU8>,
+    signal: Arc<AtomicU8>,
+    pub cancel: Cancel,
+}
+
+impl Interrupts {
+    pub fn record(&self, signal: i32) -> u8 {
+        self.signal
+            .store(u8::try_from(signal).unwrap_or(2), Ordering::SeqCst);
+        self.count.fetch_add(1, Ordering::SeqCst) + 1
+    }
+    pub fn pending(&self) -> Option<i32> {
+        (self.count.load(Ordering::SeqCst) > 0)
+            .then(|| i32::from(self.signal.load(Ordering::SeqCst)))
+    }
+}
+
+pub struct Engine<'a> {
+    pub loaded: &'a Loaded,
+    /// Renders with secrets masked: what people and the journal see.
+    pub shown: Renderer<'a>,
+    /// Renders with real secret values: what processes receive.
+    pub real: Renderer<'a>,
+    pub secrets: Vec<String>,
+    pub exported_env: Vec<(String, String)>,
+    pub journal: Box<dyn Journal>,
+    pub state: RunState,
+    pub listener: &'a mut dyn Listener,
+    pub prompter: Option<&'a mut dyn Prompter>,
+    pub interrupts: Interrupts,
+    pub options: Options,
+    pub run_id: String,
+}
+
+type StepOutcome = Result<Flow, StoreError>;
+
+/// What the run loop does after a step.
+#[derive(Debug)]
+enum Flow {
+    Next,
+    Stop(RunEnd),
+    /// The operator asked to run the failed step again now.
+    Retry,
+}
+
+impl Engine<'_> {
+    fn emit(&mut self, e: &Event) {
+        self.listener.on(e);
+    }
+
+    fn record(&mut self, entry: Entry) -> Result<(), StoreError> {
+        self.journal.append(entry.clone())?;
+        let rec = crate::state::Record {
+            seq: 0,
+            at: crate::state::now(),
+            event: entry,
+        };
+        self.state.apply(&rec);
+        Ok(())
+    }
+
+    fn redact(&self, text: &str) -> String {
+        let mut out = text.to_string();
+        for s in self.secrets.iter().filter(|s| !s.is_empty()) {
+            out = out.replace(s.as_str(), crate::plan::MASK);
+        }
+        out
+    }
+
+    /// Runs every phase not yet done. Returns why the run stopped.
+    pub async fn run(&mut self) -> Result<(RunEnd, Vec<PhaseSummary>), StoreError> {
+        for (name, value) in self.state.captures.clone() {
+            self.shown.set_capture(&name, &value);
+            self.real.set_capture(&name, &value);
+        }
+        let phases = &self.loaded.runbook.phases;
+        let total = phases.len();
+        let mut summaries: Vec<PhaseSummary> = phases
+            .iter()
+            .map(|p| PhaseSummary {
+                phase: p.id.get_ref().clone(),
+                title: p.title.clone(),
+                status: "not_started",
+                duration_ms: 0,
+            })
+            .collect();
+        for (index, phase) in phases.iter().enumerate() {
+            let id = phase.id.get_ref().clone();
+            if self.state.phases_done.contains(&id) {
+                summaries[index].status = "succeeded";
+                continue;
+            }
+            let started = Instant::now();
+            self.emit(&Event::PhaseStarted {
+                index: index + 1,
+                total,
+                phase: id.clone(),
+                title: phase.title.clone(),
+            });
+            self.record(Entry::PhaseStarted { phase: id.clone() })?;
+            if !phase.abort_when.is_empty() {
+                let names: Vec<&str> = phase.abort_when.iter().map(|a| a.name.as_str()).collect();
+                self.emit(&Event::Notice {
+                    level: Level::Warning,
+                    message: format!(
+                        "abort criteria of phase `{id}` are not watched by this version of rollout: {}",
+                        names.join("; ")
+                    ),
+                });
+            }
+            let mut end = None;
+            for step in phase.steps.iter().chain(&phase.gate) {
+                if let Some(e) = self.step(phase, step).await? {
+                    end = Some(e);
+                    break;
+                }
+            }
+            let ms = millis(started.elapsed());
+            summaries[index].duration_ms = ms;
+            match end {
+                None => {
+                    self.record(Entry::PhaseFinished {
+                        phase: id.clone(),
+                        status: PhaseStatus::Succeeded,
+                    })?;
+                    summaries[index].status = "succeeded";
+                    self.emit(&Event::PhaseFinished {
+                        phase: id,
+                        succeeded: true,
+                        duration_ms: ms,
+                    });
+                }
+                Some(e) => {
+                    let failed =
+                        matches!(e, RunEnd::Failed { .. } | RunEnd::RollbackRequested { .. });
+                    summaries[index].status = if failed { "failed" } else { "stopped" };
+                    if failed {
+                        self.record(Entry::PhaseFinished {
+                            phase: id.clone(),
+                            status: PhaseStatus::Failed,
+                        })?;
+                    }
+                    self.emit(&Event::PhaseFinished {
+                        phase: id,
+                        succeeded: false,
+                        duration_ms: ms,
+                    });
+                    return Ok((e, summaries));
+                }
+            }
+        }
+        Ok((RunEnd::Succeeded, summaries))
+    }
+
+    fn pause_for_signal(&mut self, phase: &Phase, step: Option<&Step>, signal: i32) -> StepOutcome {
+        let reason = format!(
+            "interrupted by {}",
+            if signal == 15 { "SIGTERM" } else { "Ctrl-C" }
+        );
+        self.record(Entry::Paused {
+            phase: Some(phase.id.get_ref().clone()),
+            step: step.map(|s| s.id.get_ref().clone()),
+            reason: reason.clone(),
+            waiting_for_approval: false,
+        })?;
+        Ok(Flow::Stop(RunEnd::Interrupted { signal }))
+    }
+
+    /// Runs one step if it is not done yet. `Some(end)` stops the run.
+    async fn step(&mut self, phase: &Phase, step: &Step) -> Result<Option<RunEnd>, StoreError> {
+        loop {
+            match self.step_once(phase, step).await? {
+                Flow::Next => return Ok(None),
+                Flow::Stop(end) => return Ok(Some(end)),
+                Flow::Retry => {}
+            }
+        }
+    }
+
+    async fn step_once(&mut self, phase: &Phase, step: &Step) -> StepOutcome {
+        let id = step.id.get_ref().clone();
+        let phase_id = phase.id.get_ref().clone();
+        if self.state.done.contains_key(&id) {
+            return Ok(Flow::Next);
+        }
+        if let Some(signal) = self.interrupts.pending() {
+            return self.pause_for_signal(phase, Some(step), signal);
+        }
+        if self.state.in_doubt.as_ref().is_some_and(|(_, s)| *s == id) {
+            if let Flow::Stop(end) = self.resolve_in_doubt(phase, step)? {
+                return Ok(Flow::Stop(end));
+            }
+            if self.state.done.contains_key(&id) {
+                return Ok(Flow::Next);
+            }
+        }
+        let shown = match self.shown.step(Some(phase), step) {
+            Ok(s) => s,
+            Err(e) => return self.render_failure(phase, step, &e.error.message),
+        };
+        if let Some(when) = &shown.when {
+            let run_it = match self.real.step(Some(phase), step) {
+                Ok(real) => real.when.as_ref().is_none_or(|w| w.decision != "skip"),
+                Err(e) => return self.render_failure(phase, step, &e.error.message),
+            };
+            if !run_it {
+                let reason = format!("`when` is false: {}", when.expression);
+                self.record(Entry::StepSkipped {
+                    phase: phase_id.clone(),
+                    step: id.clone(),
+                    reason: reason.clone(),
+                })?;
+                self.emit(&Event::StepSkipped {
+                    phase: phase_id,
+                    step: id,
+                    reason,
+                });
+                return Ok(Flow::Next);
+            }
+        }
+        let real = match self.real.step(Some(phase), step) {
+            Ok(s) => s,
+            Err(e) => return self.render_failure(phase, step, &e.error.message),
+        };
+        let attempts = step.retry.map_or(1, |r| r.attempts);
+        let mut attempt = 1;
+        loop {
+            self.emit(&Event::StepStarted {
+                phase: phase_id.clone(),
+                step: id.clone(),
+                name: step.name.clone(),
+                kind: step.kind.name(),
+                attempt,
+                line: shown.line,
+                display: display_lines(&shown.action),
+            });
+            let result = self.attempt(phase, step, &shown, &real, attempt).await?;
+            let Attempt {
+                status,
+                exit_code,
+                reason,
+                tail,
+                capture,
+                end,
+                duration,
+                unfinished,
+            } = result;
+            if unfinished
+                || matches!(
+                    end,
+                    Some(RunEnd::Interrupted { .. } | RunEnd::WaitingForApproval { .. })
+                )
+            {
+                // The step has no result: interrupted commands stay in doubt, gates stay open,
+                // an inconclusive check is measured again on resume.
+                match end {
+                    Some(RunEnd::Interrupted { signal }) => {
+                        return self.pause_for_signal(phase, Some(step), signal);
+                    }
+                    Some(end) => return Ok(Flow::Stop(end)),
+                    None => return Ok(Flow::Next),
+                }
+            }
+            let final_attempt = status == StepStatus::Ok || attempt >= attempts;
+            let status = if status != StepStatus::Ok && final_attempt && step.continue_on_error {
+                StepStatus::FailedIgnored
+            } else {
+                status
+            };
+            let capture = if status == StepStatus::Ok {
+                capture
+            } else {
+                None
+            };
+            if let Some((name, value)) = &capture {
+                self.shown.set_capture(name, value);
+                self.real.set_capture(name, value);
+            }
+            self.record(Entry::StepFinished {
+                phase: phase_id.clone(),
+                step: id.clone(),
+                attempt,
+                status,
+                exit_code,
+                duration_ms: millis(duration),
+                reason: reason.clone(),
+                output_tail: tail,
+                capture,
+            })?;
+            self.emit(&Event::StepFinished {
+                phase: phase_id.clone(),
+                step: id.clone(),
+                status,
+                exit_code,
+                duration_ms: millis(duration),
+                reason: reason.clone(),
+            });
+            if matches!(status, StepStatus::Ok | StepStatus::FailedIgnored) {
+                return Ok(end.map_or(Flow::Next, Flow::Stop));
+            }
+            if attempt < attempts {
+                let retry = step.retry.expect("attempts > 1 only with retry");
+                let factor = retry
+                    .backoff
+                    .powi(i32::try_from(attempt - 1).unwrap_or(i32::MAX));
+                let mut delay = retry.delay.0.mul_f64(factor);
+                if let Some(max) = retry.max_delay {
+                    delay = delay.min(max.0);
+                }
+                self.emit(&Event::Retrying {
+                    step: id.clone(),
+                    attempt: attempt + 1,
+                    delay_ms: millis(delay),
+                });
+                if let Some(signal) = self.sleep(delay).await {
+                    return self.pause_for_signal(phase, Some(step), signal);
+                }
+                attempt += 1;
+                continue;
+            }
+            let reason = reason.unwrap_or_else(|| "failed".into());
+            return self.fail(phase, step, reason);
+        }
+    }
+
+    fn render_failure(&mut self, phase: &Phase, step: &Step, message: &str) -> StepOutcome {
+        let reason = format!("cannot render the step: {message}");
+        self.emit(&Event::StepFinished {
+            phase: phase.id.get_ref().clone(),
+            step: step.id.get_ref().clone(),
+            status: StepStatus::Failed,
+            exit_code: None,
+            duration_ms: 0,
+            reason: Some(reason.clone()),
+        });
+        self.fail(phase, step, reason)
+    }
+
+    /// Applies the failure action of a step that failed for good.
+    fn fail(&mut self, phase: &Phase, step: &Step, reason: String) -> StepOutcome {
+        let id = step.id.get_ref().clone();
+        let action = step.on_failure.unwrap_or(phase.on_failure);
+        let action = match action {
+            FailureAction::Ask => match self.prompter.as_deref_mut() {
+                Some(p) => {
+                    let q = format!("step `{id}` failed: {reason}. What now?");
+                    match p.choose(
+                        &q,
+                        &[
+                            "pause (fix it, then `rollout resume`)",
+                            "retry now",
+                            "skip this step",
+                            "abort the run",
+                        ],
+                    ) {
+                        Some(1) => return Ok(Flow::Retry),
+                        Some(2) => {
+                            self.record(Entry::StepSkipped {
+                                phase: phase.id.get_ref().clone(),
+                                step: id.clone(),
+                                reason: format!(
+                                    "skipped by {} after failure: {reason}",
+                                    self.options.operator
+                                ),
+                            })?;
+                            return Ok(Flow::Next);
+                        }
+                        Some(3) => FailureAction::Abort,
+                        _ => FailureAction::Pause,
+                    }
+                }
+                None => FailureAction::Pause,
+            },
+            other => other,
+        };
+        match action {
+            FailureAction::Abort => Ok(Flow::Stop(RunEnd::Failed {
+                step: id,
+                reason,
+                check: matches!(
+                    step.kind,
+                    crate::runbook::model::StepKind::Metric(_)
+                        | crate::runbook::model::StepKind::Http(_)
+                ),
+            })),
+            FailureAction::Rollback => {
+                Ok(Flow::Stop(RunEnd::RollbackRequested { step: id, reason }))
+            }
+            FailureAction::Pause | FailureAction::Ask => {
+                let why = format!("step `{id}` failed: {reason}");
+                self.record(Entry::Paused {
+                    phase: Some(phase.id.get_ref().clone()),
+                    step: Some(id),
+                    reason: why.clone(),
+                    waiting_for_approval: false,
+                })?;
+                Ok(Flow::Stop(RunEnd::Paused { reason: why }))
+            }
+        }
+    }
+
+    /// Decides what to do with the step that was in flight when rollout stopped.
+    fn resolve_in_doubt(&mut self, phase: &Phase, step: &Step) -> StepOutcome {
+        let id = step.id.get_ref().clone();
+        let decision = if step.idempotent {
+            Some("rerun (the step is marked idempotent)")
+        } else {
+            match self.options.in_doubt {
+                InDoubt::Rerun => Some("rerun (--rerun-in-doubt)"),
+                InDoubt::Skip => Some("skip (--skip-in-doubt)"),
+                InDoubt::Ask => match self.prompter.as_deref_mut() {
+                    Some(p) => {
+                        let q = format!(
+                            "step `{id}` was running when rollout stopped; it may or may not have finished. What now?"
+                        );
+                        match p.choose(
+                            &q,
+                            &["run it again", "treat it as done and skip it", "stop here"],
+                        ) {
+                            Some(0) => Some("rerun (confirmed by the operator)"),
+                            Some(1) => Some("skip (confirmed by the operator)"),
+                            _ => None,
+                        }
+                    }
+                    None => None,
+                },
+            }
+        };
+        let Some(decision) = decision else {
+            let reason = format!(
+                "step `{id}` was in flight when rollout stopped and may have run: resume with `--rerun-in-doubt` to run it again or `--skip-in-doubt` if it completed"
+            );
+            self.record(Entry::Paused {
+                phase: Some(phase.id.get_ref().clone()),
+                step: Some(id),
+                reason: reason.clone(),
+                waiting_for_approval: true,
+            })?;
+            return Ok(Flow::Stop(RunEnd::WaitingForApproval { reason }));
+        };
+        let short = if decision.starts_with("skip") {
+            "skip"
+        } else {
+            "rerun"
+        };
+        self.emit(&Event::Notice {
+            level: Level::Warning,
+            message: format!("in-doubt step `{id}`: {decision}"),
+        });
+        self.record(Entry::InDoubtResolved {
+            step: id,
+            decision: short.into(),
+        })?;
+        Ok(Flow::Next)
+    }
+
+    async fn sleep(&self, d: Duration) -> Option<i32> {
+        let deadline = Instant::now() + d;
+        loop {
+            if let Some(signal) = self.interrupts.pending() {
+                return Some(signal);
+            }
+            let now = Instant::now();
+            if now >= deadline {
+                return None;
+            }
+            tokio::time::sleep((deadline - now).min(Duration::from_millis(50))).await;
+        }
+    }
+
+    async fn attempt(
+        &mut self,
+        phase: &Phase,
+        step: &Step,
+        shown: &PlanStep,
+        real: &PlanStep,
+        attempt: u32,
+    ) -> Result<Attempt, StoreError> {
+        let started = Instant::now();
+        let phase_id = phase.id.get_ref().clone();
+        let id = step.id.get_ref().clone();
+        match &real.action {
+            Action::Run { argv, env, .. } | Action::Kubectl { argv, env, .. } => {
+                let workdir = workdir_of(&real.action)
+                    .unwrap_or_else(|| crate::plan::runbook_dir(&self.loaded.source.path));
+                let mut full_env: std::collections::BTreeMap<String, String> =
+                    self.exported_env.iter().cloned().collect();
+                full_env.insert("ROLLOUT_RUN_ID".into(), self.run_id.clone());
+                full_env.insert("ROLLOUT_PHASE".into(), phase_id.clone());
+                full_env.insert("ROLLOUT_STEP".into(), id.clone());
+                full_env.extend(env.clone());
+                let spec = ProcessSpec {
+                    argv: argv.clone(),
+                    env: full_env,
+                    workdir,
+                    timeout: real.timeout.map_or(Duration::from_secs(1800), |t| t.0),
+                    grace: self.options.grace,
+                    capture_stdout: step.capture.is_some(),
+                    stdin_null: true,
+                };
+                self.record(Entry::StepStarted {
+                    phase: phase_id,
+                    step: id.clone(),
+                    attempt,
+                })?;
+                let cancel = self.interrupts.cancel.clone();
+                let listener = &mut *self.listener;
+                let secrets = &self.secrets;
+                let mut on_output = |stream: Stream, data: &[u8]| {
+                    let stream = match stream {
+                        Stream::Stdout => OutputStream::Stdout,
+                        Stream::Stderr => OutputStream::Stderr,
+                    };
+                    let data = if secrets.is_empty() {
+                        data.to_vec()
+                    } else {
+                        redact_bytes(data, secrets)
+                    };
+                    listener.on(&Event::Output {
+                        step: id.clone(),
+                        stream,
+                        data,
+                    });
+                };
+                let finished = process::run(&spec, &cancel, &mut on_output).await;
+                let tail = self.redact(&tail_text(&finished.stdout_tail, &finished.stderr_tail));
+                let mut a = Attempt {
+                    status: StepStatus::Ok,
+                    exit_code: None,
+                    reason: None,
+                    tail: Some(tail),
+                    capture: None,
+                    end: None,
+                    duration: finished.duration,
+                    unfinished: false,
+                };
+                match finished.outcome {
+                    Outcome::Exited(0) => {}
+                    Outcome::Exited(code) => {
+                        a.status = StepStatus::Failed;
+                        a.exit_code = Some(code);
+                        a.reason = Some(format!("exited with code {code}"));
+                    }
+                    Outcome::Signaled(sig) => {
+                        a.status = StepStatus::Failed;
+                        a.exit_code = Some(128 + sig);
+                        a.reason = Some(format!("killed by signal {sig}"));
+                    }
+                    Outcome::TimedOut => {
+                        a.status = StepStatus::TimedOut;
+                        a.reason = Some(format!(
+                            "timed out after {}",
+                            real.timeout.map(|t| t.to_string()).unwrap_or_default()
+                        ));
+                    }
+                    Outcome::Interrupted => {
+                        a.status = StepStatus::Interrupted;
+                        a.end = Some(RunEnd::Interrupted {
+                            signal: self.interrupts.pending().unwrap_or(2),
+                        });
+                    }
+                    Outcome::FailedToStart(why) => {
+                        a.status = StepStatus::Failed;
+                        a.reason = Some(why);
+                    }
+                }
+                if a.status == StepStatus::Ok {
+                    if let (Some(name), Some(captured)) = (&step.capture, finished.captured) {
+                        match captured.and_then(capture_text) {
+                            Ok(v) => a.capture = Some((name.get_ref().clone(), v)),
+                            Err(why) => {
+                                a.status = StepStatus::Failed;
+                                a.reason = Some(format!("cannot capture the output: {why}"));
+                            }
+                        }
+                    }
+                }
+                Ok(a)
+            }
+            Action::Wait { duration } => {
+                let signal = self.sleep(duration.0).await;
+                Ok(Attempt {
+                    status: if signal.is_some() {
+                        StepStatus::Interrupted
+                    } else {
+                        StepStatus::Ok
+                    },
+                    end: signal.map(|signal| RunEnd::Interrupted { signal }),
+                    duration: started.elapsed(),
+                    ..Attempt::default()
+                })
+            }
+            Action::Pause { message } => Ok(Attempt {
+                end: Some(RunEnd::Paused {
+                    reason: message.clone(),
+                }),
+                reason: Some(format!("paused: {message}")),
+                duration: started.elapsed(),
+                ..Attempt::default()
+            }),
+            Action::Confirm { .. } | Action::Checklist { .. } | Action::Signoff { .. } => {
+                let outcome = gates::evaluate(
+                    step,
+                    shown,
+                    &self.options.approvals,
+                    self.prompter.as_deref_mut(),
+                    &self.options.operator,
+                    &self.interrupts,
+                );
+                Ok(gate_attempt(outcome, started.elapsed()))
+            }
+            Action::Http { .. } => {
+                let outcome = crate::exec::checks::http(
+                    &real.action,
+                    real.timeout.map_or(Duration::from_secs(60), |t| t.0),
+                    &self.interrupts,
+                    self.listener,
+                    &id,
+                )
+                .await;
+                Ok(check_attempt(outcome, started.elapsed()))
+            }
+            Action::Metric { .. } => {
+                let timeout = real.timeout.map_or(Duration::from_secs(60), |t| t.0);
+                let journal = &mut self.journal;
+                let mut write_error = None;
+                let mut on_measure = |m: &crate::exec::checks::Measured| {
+                    use crate::exec::checks::Measured;
+                    let (verdict, values, detail) = match m {
+                        Measured::Pass(v) => ("pass", v.clone(), None),
+                        Measured::Fail(v) => ("fail", v.clone(), None),
+                        Measured::Inconclusive(why) => {
+                            ("inconclusive", Vec::new(), Some(why.clone()))
+                        }
+                    };
+                    let entry = Entry::Measurement {
+                        step: id.clone(),
+                        verdict: verdict.into(),
+                        values,
+                        detail,
+                    };
+                    if let Err(e) = journal.append(entry) {
+                        write_error.get_or_insert(e);
+                    }
+                };
+                let outcome = crate::exec::checks::metric(
+                    &real.action,
+                    timeout,
+                    &self.interrupts,
+                    self.listener,
+                    &id,
+                    &mut on_measure,
+                )
+                .await;
+                if let Some(e) = write_error {
+                    return Err(e);
+                }
+                let mut a = check_attempt(outcome, started.elapsed());
+                if a.unfinished {
+                    let why = a.reason.clone().unwrap_or_default();
+                    let choice = self.prompter.as_deref_mut().map(|p| {
+                        p.choose(
+                            &format!("check `{id}` is inconclusive: {why}. What now?"),
+                            &["pause the run", "count it as failed"],
+                        )
+                    });
+                    if choice == Some(Some(1)) {
+                        a.unfinished = false;
+                        a.end = None;
+                        a.status = StepStatus::Failed;
+                    } else {
+                        let reason = format!("check `{id}` is inconclusive: {why}");
+                        self.record(Entry::Paused {
+                            phase: Some(phase_id.clone()),
+                            step: Some(id.clone()),
+                            reason: reason.clone(),
+                            waiting_for_approval: false,
+                        })?;
+                        a.end = Some(RunEnd::Paused { reason });
+                    }
+                }
+                Ok(a)
+            }
+            Action::Repeat { .. } => Ok(Attempt {
+                status: StepStatus::Failed,
+                reason: Some(format!(
+                    "`{}` steps are not supported by this version of rollout yet",
+                    step.kind.name()
+                )),
+                duration: started.elapsed(),
+                ..Attempt::default()
+            }),
+        }
+        .map(|mut a: Attempt| {
+            if let Some(r) = a.reason.take() {
+                a.reason = Some(self.redact(&r));
+            }
+            a
+        })
+    }
+}
+
+#[derive(Debug, Default)]
+struct Attempt {
+    status: StepStatus,
+    exit_code: Option<i32>,
+    reason: Option<String>,
+    tail: Option<String>,
+    capture: Option<(String, String)>,
+    end: Option<RunEnd>,
+    duration: Duration,
+    /// The step produced no result to record (an inconclusive check).
+    unfinished: bool,
+}
+
+fn gate_attempt(outcome: GateOutcome, duration: Duration) -> Attempt {
+    match outcome {
+        GateOutcome::Passed(detail) => Attempt {
+            reason: Some(detail),
+            duration,
+            ..Attempt::default()
+        },
+        GateOutcome::Refused(why) => Attempt {
+            status: StepStatus::Failed,
+            reason: Some(why),
+            duration,
+            ..Attempt::default()
+        },
+        GateOutcome::Waiting(why) => Attempt {
+            end: Some(RunEnd::WaitingForApproval { reason: why }),
+            duration,
+            ..Attempt::default()
+        },
+        GateOutcome::Interrupted(signal) => Attempt {
+            status: StepStatus::Interrupted,
+            end: Some(RunEnd::Interrupted { signal }),
+            duration,
+            ..Attempt::default()
+        },
+    }
+}
+
+fn check_attempt(outcome: crate::exec::checks::CheckOutcome, duration: Duration) -> Attempt {
+    use crate::exec::checks::CheckOutcome;
+    match outcome {
+        CheckOutcome::Passed(detail) => Attempt {
+            reason: Some(detail),
+            duration,
+            ..Attempt::default()
+        },
+        CheckOutcome::Failed(why) => Attempt {
+            status: StepStatus::Failed,
+            reason: Some(why),
+            duration,
+            ..Attempt::default()
+        },
+        CheckOutcome::Inconclusive(why) => Attempt {
+            status: StepStatus::Failed,
+            reason: Some(why),
+            duration,
+            unfinished: true,
+            ..Attempt::default()
+        },
+        CheckOutcome::Interrupted(signal) => Attempt {
+            status: StepStatus::Interrupted,
+            end: Some(RunEnd::Interrupted { signal }),
+            duration,
+            ..Attempt::default()
+        },
+    }
+}
+
+fn workdir_of(action: &Action) -> Option<std::path::PathBuf> {
+    match action {
+        Action::Run { workdir, .. } => Some(workdir.clone()),
+        _ => None,
+    }
+}
+
+/// The lines a person sees for a step about to run.
+pub fn display_lines(action: &Action) -> Vec<String> {
+    use crate::runbook::template::shell_quote;
+    match action {
+        Action::Run { command, .. } => command.trim_end().lines().map(String::from).collect(),
+        Action::Kubectl { argv, .. } => vec![
+            argv.iter()
+                .map(|a| shell_quote(a))
+                .collect::<Vec<_>>()
+                .join(" "),
+        ],
+        Action::Confirm { question, .. } => vec![question.clone()],
+        Action::Checklist { items } => items.iter().map(|i| format!("[ ] {i}")).collect(),
+        Action::Signoff { title, .. } => vec![title.clone()],
+        Action::Metric {
+            query, condition, ..
+        } => vec![format!("{query} {condition}")],
+        Action::Http { method, url, .. } => vec![format!("{method} {url}")],
+        Action::Wait { duration } => vec![format!("wait {duration}")],
+        Action::Pause { message } => vec![message.clone()],
+        Action::Repeat { target, .. } => vec![format!("repeat {target}")],
+    }
+}
+
+fn redact_bytes(data: &[u8], secrets: &[String]) -> Vec<u8> {
+    let text = String::from_utf8_lossy(data);
+    let mut out = text.into_owned();
+    for s in secrets.iter().filter(|s| !s.is_empty()) {
+        out = out.replace(s.as_str(), crate::plan::MASK);
+    }
+    out.into_bytes()
+}
+
+const RECORD_TAIL: usize = 4096;
+
+fn tail_text(stdout: &[u8], stderr: &[u8]) -> String {
+    let cut = |b: &[u8]| {
+        String::from_utf8_lossy(&b[b.len().saturating_sub(RECORD_TAIL / 2)..]).into_owned()
+    };
+    let mut out = String::new();
+    if !stdout.is_empty() {
+        out.push_str(&cut(stdout));
+    }
+    if !stderr.is_empty() {
+        if !out.is_empty() && !out.ends_with('\n') {
+            out.push('\n');
+        }
+        out.push_str(&cut(stderr));
+    }
+    out
+}
+
+fn capture_text(bytes: Vec<u8>) -> Result<String, String> {
+    let text = String::from_utf8(bytes).map_err(|_| "the output is not UTF-8 text".to_string())?;
+    if text.contains('\0') {
+        return Err("the output contains a NUL byte".into());
+    }
+    Ok(text.trim_end_matches(['\n', '\r']).to_string())
+}
+
+fn millis(d: Duration) -> u64 {
+    u64::try_from(d.as_millis()).unwrap_or(u64::MAX)
+}
+
+pub fn final_status(end: &RunEnd) -> Option<RunStatus> {
+    match end {
+        RunEnd::Succeeded => Some(RunStatus::Succeeded),
+        RunEnd::Failed { .. } | RunEnd::RollbackRequested { .. } => Some(RunStatus::Failed),
+        _ => None,
+    }
+}

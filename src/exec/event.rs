@@ -1,0 +1,112 @@
+//! What the executor tells the world. The engine emits these and never prints; the terminal
+//! view, the plain line view and `--output json` are listeners that render them.
+
+use serde::Serialize;
+
+use crate::state::record::StepStatus;
+
+#[derive(Debug, Clone, Serialize)]
+#[serde(tag = "event", rename_all = "snake_case")]
+pub enum Event {
+    RunStarted {
+        run_id: String,
+        runbook: String,
+        name: String,
+        resumed: bool,
+        journal: String,
+    },
+    /// Something the operator should know that is not a step's result (a recovered journal,
+    /// a step already done, an in-doubt decision).
+    Notice { level: Level, message: String },
+    PhaseStarted {
+        index: usize,
+        total: usize,
+        phase: String,
+        title: String,
+    },
+    StepStarted {
+        phase: String,
+        step: String,
+        name: Option<String>,
+        kind: &'static str,
+        attempt: u32,
+        line: usize,
+        /// The rendered action as shown to people (secrets masked).
+        display: Vec<String>,
+    },
+    Output {
+        step: String,
+        stream: OutputStream,
+        #[serde(serialize_with = "lossy")]
+        data: Vec<u8>,
+    },
+    StepFinished {
+        phase: String,
+        step: String,
+        status: StepStatus,
+        exit_code: Option<i32>,
+        duration_ms: u64,
+        reason: Option<String>,
+    },
+    StepSkipped {
+        phase: String,
+        step: String,
+        reason: String,
+    },
+    Retrying {
+        step: String,
+        attempt: u32,
+        delay_ms: u64,
+    },
+    PhaseFinished {
+        phase: String,
+        succeeded: bool,
+        duration_ms: u64,
+    },
+    Paused {
+        reason: String,
+        resume_with: String,
+        waiting_for_approval: bool,
+    },
+    /// The run stopped: finished, or paused, waiting or interrupted (see `outcome`).
+    RunFinished {
+        run_id: String,
+        /// `succeeded`, `failed`, `rollback_requested`, `paused`, `waiting_for_approval`, `interrupted`.
+        outcome: &'static str,
+        duration_ms: u64,
+        journal: String,
+        phases: Vec<PhaseSummary>,
+    },
+}
+
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize)]
+#[serde(rename_all = "snake_case")]
+pub enum Level {
+    Info,
+    Warning,
+}
+
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize)]
+#[serde(rename_all = "snake_case")]
+pub enum OutputStream {
+    Stdout,
+    Stderr,
+}
+
+#[derive(Debug, Clone, Serialize)]
+pub struct PhaseSummary {
+    pub phase: String,
+    pub title: String,
+    /// `succeeded`, `failed`, `skipped`, `not_started`, `stopped`.
+    pub status: &'static str,
+    pub duration_ms: u64,
+}
+
+fn lossy<S: serde::Serializer>(data: &[u8], s: S) -> Result<S::Ok, S::Error> {
+    s.serialize_str(&String::from_utf8_lossy(data))
+}
+
+/// Anything that renders or records events.
+pub trait Listener {
+    fn on(&mut self, event: &Event);
+}

@@ -1,0 +1,9 @@
+//! Running steps: the engine walks the plan, processes run commands, gates ask people, checks
+//! measure live systems. Everything here emits events; nothing here prints.
+
+pub mod checks;
+pub mod engine;
+pub mod event;
+pub mod gates;
+pub mod process;
+pub mod session;

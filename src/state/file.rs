@@ -1,0 +1,320 @@
+//! The file backend: `<state dir>/runs/<run id>/` holds `journal.ndjson` (one JSON record a
+//! line, each fsynced before rollout does anything else), `runbook.toml` (the text the run
+//! started from, for showing what changed) and `lock` (held with flock while a process runs it).
+
+use std::fs::{File, OpenOptions};
+use std::io::{Read, Seek, SeekFrom, Write};
+use std::path::{Path, PathBuf};
+
+use nix::fcntl::{Flock, FlockArg};
+
+use super::{Entry, Journal, Loaded, Record, Recovery, Store, StoreError};
+
+pub struct FileStore {
+    root: PathBuf,
+}
+
+struct FileJournal {
+    file: File,
+    path: PathBuf,
+    next_seq: u64,
+    _lock: Flock<File>,
+}
+
+fn io(context: impl std::fmt::Display) -> impl FnOnce(std::io::Error) -> StoreError {
+    move |e| StoreError::Io(format!("{context}: {e}"))
+}
+
+/// Makes a directory entry durable: fsync of the directory itself.
+fn sync_dir(dir: &Path) -> Result<(), StoreError> {
+    File::open(dir)
+        .and_then(|d| d.sync_all())
+        .map_err(io(format!("cannot sync {}", dir.display())))
+}
+
+/// Writes a file atomically: temp file, fsync, rename, fsync of the directory.
+pub fn write_atomic(path: &Path, bytes: &[u8]) -> Result<(), StoreError> {
+    let dir = path.parent().unwrap_or(Path::new("."));
+    let tmp = dir.join(format!(
+        ".{}.tmp",
+        path.file_name().and_then(|n| n.to_str()).unwrap_or("file")
+    ));
+    let mut f = File::create(&tmp).map_err(io(format!("cannot write {}", tmp.display())))?;
+    f.write_all(bytes)
+        .and_then(|()| f.sync_all())
+        .map_err(io(format!("cannot write {}", tmp.display())))?;
+    std::fs::rename(&tmp, path).map_err(io(format!("cannot rename to {}", path.display())))?;
+    sync_dir(dir)
+}
+
+impl FileStore {
+    pub fn new(root: PathBuf) -> Self {
+        FileStore { root }
+    }
+
+    fn run_dir(&self, run_id: &str) -> PathBuf {
+        self.root.join("runs").join(run_id)
+    }
+
+    fn lock(&self, run_id: &str) -> Result<Flock<File>, StoreError> {
+        let path = self.run_dir(run_id).join("lock");
+        let file = OpenOptions::new()
+            .create(true)
+            .truncate(false)
+            .read(true)
+            .write(true)
+            .open(&path)
+            .map_err(io(format!("cannot open {}", path.display())))?;
+        match Flock::lock(file, FlockArg::LockExclusiveNonblock) {
+            Ok(mut lock) => {
+                let _ = lock.set_len(0);
+                let _ = write!(lock, "{}", std::process::id());
+                Ok(lock)
+            }
+            Err((mut file, _)) => {
+                let mut holder = String::new();
+                let _ = file.read_to_string(&mut holder);
+                Err(StoreError::Locked(
+                    run_id.to_string(),
+                    holder.trim().to_string(),
+                ))
+            }
+        }
+    }
+
+    fn journal_path(&self, run_id: &str) -> PathBuf {
+        self.run_dir(run_id).join("journal.ndjson")
+    }
+}
+
+/// Parses journal bytes up to the last complete, valid record.
+fn parse(bytes: &[u8]) -> (Vec<Record>, usize, Option<String>) {
+    let mut records = Vec::new();
+    let mut good_end = 0;
+    let mut problem = None;
+    let mut start = 0;
+    while start < bytes.len() {
+        let Some(nl) = bytes[start..].iter().position(|&b| b == b'\n') else {
+            problem = Some(format!(
+                "the last record is cut short ({} bytes without an end of line)",
+                bytes.len() - start
+            ));
+            break;
+        };
+        let line = &bytes[start..start + nl];
+        match serde_json::from_slice::<Record>(line) {
+            Ok(r) if r.seq == records.len() as u64 + 1 => records.push(r),
+            Ok(r) => {
+                problem = Some(format!(
+                    "record {} is out of sequence (expected {})",
+                    r.seq,
+                    records.len() + 1
+                ));
+                break;
+            }
+            Err(e) => {
+                problem = Some(format!("record {} is damaged ({e})", records.len() + 1));
+                break;
+            }
+        }
+        start += nl + 1;
+        good_end = start;
+    }
+    (records, good_end, problem)
+}
+
+impl Store for FileStore {
+    fn create(&self, run_id: &str, runbook_text: &str) -> Result<Box<dyn Journal>, StoreError> {
+        let dir = self.run_dir(run_id);
+        std::fs::create_dir_all(&dir).map_err(io(format!("cannot create {}", dir.display())))?;
+        if let Some(runs) = dir.parent() {
+            sync_dir(runs)?;
+        }
+        let lock = self.lock(run_id)?;
+        write_atomic(&dir.join("runbook.toml"), runbook_text.as_bytes())?;
+        let path = self.journal_path(run_id);
+        let file = OpenOptions::new()
+            .create_new(true)
+            .append(true)
+            .open(&path)
+            .map_err(io(format!("cannot create {}", path.display())))?;
+        sync_dir(&dir)?;
+        Ok(Box::new(FileJournal {
+            file,
+            path,
+            next_seq: 1,
+            _lock: lock,
+        }))
+    }
+
+    fn open(&self, run_id: &str) -> Result<(Box<dyn Journal>, Loaded), StoreError> {
+        let path = self.journal_path(run_id);
+        if !path.exists() {
+            return Err(StoreError::NotFound(
+                run_id.to_string(),
+                self.root.display().to_string(),
+            ));
+        }
+        let lock = self.lock(run_id)?;
+        let mut file = OpenOptions::new()
+            .read(true)
+            .append(true)
+            .open(&path)
+            .map_err(io(format!("cannot open {}", path.display())))?;
+        let mut bytes = Vec::new();
+        file.read_to_end(&mut bytes)
+            .map_err(io(format!("cannot read {}", path.display())))?;
+        let (records, good_end, problem) = parse(&bytes);
+        let recovery = problem.map(|detail| Recovery {
+            good_records: records.len(),
+            dropped_bytes: (bytes.len() - good_end) as u64,
+            detail,
+        });
+        if recovery.is_some() {
+            // Keep the damaged tail next to the journal for inspection, then cut it off.
+            let tail = path.with_extension(format!("damaged-{}", std::process::id()));
+            std::fs::write(&tail, &bytes[good_end..])
+                .map_err(io(format!("cannot write {}", tail.display())))?;
+            file.set_len(good_end as u64)
+                .map_err(io(format!("cannot truncate {}", path.display())))?;
+            file.sync_all()
+                .map_err(io(format!("cannot sync {}", path.display())))?;
+        }
+        file.seek(SeekFrom::End(0)).map_err(io("seek"))?;
+        let next_seq = records.len() as u64 + 1;
+        Ok((
+            Box::new(FileJournal {
+                file,
+                path,
+                next_seq,
+                _lock: lock,
+            }),
+            Loaded { records, recovery },
+        ))
+    }
+
+    fn read(&self, run_id: &str) -> Result<Loaded, StoreError> {
+        let path = self.journal_path(run_id);
+        let bytes = std::fs::read(&path).map_err(|e| match e.kind() {
+            std::io::ErrorKind::NotFound => {
+                StoreError::NotFound(run_id.to_string(), self.root.display().to_string())
+            }
+            _ => StoreError::Io(format!("cannot read {}: {e}", path.display())),
+        })?;
+        let (records, good_end, problem) = parse(&bytes);
+        let recovery = problem.map(|detail| Recovery {
+            good_records: records.len(),
+            dropped_bytes: (bytes.len() - good_end) as u64,
+            detail,
+        });
+        Ok(Loaded { records, recovery })
+    }
+
+    fn runbook_snapshot(&self, run_id: &str) -> Option<String> {
+        std::fs::read_to_string(self.run_dir(run_id).join("runbook.toml")).ok()
+    }
+
+    fn list(&self) -> Result<Vec<String>, StoreError> {
+        let dir = self.root.join("runs");
+        let entries = match std::fs::read_dir(&dir) {
+            Ok(e) => e,
+            Err(e) if e.kind() == std::io::ErrorKind::NotFound => return Ok(Vec::new()),
+            Err(e) => {
+                return Err(StoreError::Io(format!(
+                    "cannot read {}: {e}",
+                    dir.display()
+                )));
+            }
+        };
+        let mut ids: Vec<String> = entries
+            .filter_map(Result::ok)
+            .filter(|e| e.path().join("journal.ndjson").exists())
+            .filter_map(|e| e.file_name().into_string().ok())
+            .collect();
+        ids.sort();
+        Ok(ids)
+    }
+
+    fn is_locked(&self, run_id: &str) -> bool {
+        let path = self.run_dir(run_id).join("lock");
+        let Ok(file) = OpenOptions::new().read(true).write(true).open(path) else {
+            return false;
+        };
+        Flock::lock(file, FlockArg::LockSharedNonblock).is_err()
+    }
+
+    fn root(&self) -> PathBuf {
+        self.root.clone()
+    }
+}
+
+impl Journal for FileJournal {
+    fn append(&mut self, entry: Entry) -> Result<Record, StoreError> {
+        let record = Record {
+            seq: self.next_seq,
+            at: super::now(),
+            event: entry,
+        };
+        let mut line = serde_json::to_vec(&record)
+            .map_err(|e| StoreError::Io(format!("cannot encode a record: {e}")))?;
+        line.push(b'\n');
+        self.file
+            .write_all(&line)
+            .and_then(|()| self.file.sync_data())
+            .map_err(io(format!(
+                "cannot write the journal {}",
+                self.path.display()
+            )))?;
+        self.next_seq += 1;
+        Ok(record)
+    }
+
+    fn location(&self) -> String {
+        self.path.display().to_string()
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn recovers_from_a_cut_at_any_byte_of_the_last_record() {
+        let dir = tempfile::tempdir().unwrap();
+        let store = FileStore::new(dir.path().to_path_buf());
+        let mut j = store.create("r1", "x").unwrap();
+        for i in 0..3 {
+            j.append(Entry::PhaseStarted {
+                phase: format!("p{i}"),
+            })
+            .unwrap();
+        }
+        drop(j);
+        let path = store.journal_path("r1");
+        let full = std::fs::read(&path).unwrap();
+        let second_end = full
+            .iter()
+            .enumerate()
+            .filter(|(_, b)| **b == b'\n')
+            .nth(1)
+            .unwrap()
+            .0
+            + 1;
+        for cut in second_end..full.len() {
+            std::fs::write(&path, &full[..cut]).unwrap();
+            let (_, loaded) = store.open("r1").unwrap();
+            assert_eq!(loaded.records.len(), 2, "cut at {cut}");
+            assert_eq!(loaded.recovery.is_some(), cut != second_end, "cut at {cut}");
+            assert_eq!(std::fs::read(&path).unwrap(), &full[..second_end]);
+        }
+    }
+
+    #[test]
+    fn a_locked_run_cannot_be_opened_twice() {
+        let dir = tempfile::tempdir().unwrap();
+        let store = FileStore::new(dir.path().to_path_buf());
+        let _j = store.create("r1", "x").unwrap();
+        assert!(store.is_locked("r1"));
+        assert!(matches!(store.open("r1"), Err(StoreError::Locked(..))));
+    }
+}

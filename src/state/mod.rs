@@ -1,0 +1,80 @@
+//! Everything durable about runs: the journal of each run, run ids, locks, and the listing of
+//! runs. Behind the small [`Store`] / [`Journal`] interface so that a shared database backend
+//! can replace the files for teams whose operators work from different machines.
+
+pub mod file;
+pub mod record;
+
+use std::path::PathBuf;
+
+pub use file::FileStore;
+pub use record::{Entry, Record, RunState};
+
+#[derive(Debug, thiserror::Error)]
+pub enum StoreError {
+    #[error("no run `{0}` in {1}")]
+    NotFound(String, String),
+    #[error("no runs in {0}")]
+    NoRuns(String),
+    #[error("run `{0}` is in use by another rollout process (pid {1}); wait for it to stop")]
+    Locked(String, String),
+    #[error("{0}")]
+    Io(String),
+}
+
+/// A journal that was cut short or damaged and has been read up to its last good record.
+#[derive(Debug, Clone)]
+pub struct Recovery {
+    pub good_records: usize,
+    pub dropped_bytes: u64,
+    pub detail: String,
+}
+
+/// A run's records as read back, with what had to be recovered.
+pub struct Loaded {
+    pub records: Vec<Record>,
+    pub recovery: Option<Recovery>,
+}
+
+/// Appends records durably: when `append` returns, the record survives a crash.
+pub trait Journal {
+    fn append(&mut self, entry: Entry) -> Result<Record, StoreError>;
+    /// Where the record lives, for messages ("the record is in ...").
+    fn location(&self) -> String;
+}
+
+pub trait Store {
+    /// Creates a new run and locks it for this process.
+    fn create(&self, run_id: &str, runbook_text: &str) -> Result<Box<dyn Journal>, StoreError>;
+    /// Locks an existing run for appending; truncates a damaged tail to the last good record.
+    fn open(&self, run_id: &str) -> Result<(Box<dyn Journal>, Loaded), StoreError>;
+    /// Reads a run without locking or changing it.
+    fn read(&self, run_id: &str) -> Result<Loaded, StoreError>;
+    /// The runbook text as it was when the run started.
+    fn runbook_snapshot(&self, run_id: &str) -> Option<String>;
+    /// Run ids, oldest first.
+    fn list(&self) -> Result<Vec<String>, StoreError>;
+    /// Whether some process holds the run's lock right now.
+    fn is_locked(&self, run_id: &str) -> bool;
+    fn root(&self) -> PathBuf;
+}
+
+/// A new run id: sortable by start time, unique enough for one state directory.
+pub fn new_run_id() -> String {
+    let now = std::time::SystemTime::now();
+    let stamp = humantime::format_rfc3339_seconds(now).to_string();
+    let compact: String = stamp
+        .chars()
+        .filter(char::is_ascii_digit)
+        .take(14)
+        .collect();
+    let nanos = now
+        .duration_since(std::time::UNIX_EPOCH)
+        .map_or(0, |d| d.subsec_nanos());
+    let salt = (nanos ^ std::process::id().rotate_left(16)) & 0xffff;
+    format!("{}-{}-{salt:04x}", &compact[..8], &compact[8..])
+}
+
+pub fn now() -> String {
+    humantime::format_rfc3339_millis(std::time::SystemTime::now()).to_string()
+}

@@ -1,0 +1,137 @@
+//! Where runs stand, for `rollout status` and `rollout runs`: built from the state folded out
+//! of each run's journal.
+
+use std::fmt::Write;
+use std::path::Path;
+
+use serde::Serialize;
+
+use crate::state::record::Standing;
+use crate::state::{Recovery, RunState};
+
+#[derive(Debug, Serialize)]
+pub struct RunView {
+    pub run_id: String,
+    pub runbook: String,
+    pub name: String,
+    pub operator: String,
+    pub started_at: String,
+    /// `running`, `stopped`, `paused`, `waiting_for_approval`, `succeeded`, `failed`, `aborted`.
+    pub state: String,
+    pub since: String,
+    pub reason: Option<String>,
+    pub phase: Option<String>,
+    pub step: Option<String>,
+    pub in_doubt: Option<String>,
+    pub steps_done: usize,
+    pub state_dir: String,
+    pub journal_damaged: Option<String>,
+}
+
+impl RunView {
+    pub fn new(s: &RunState, locked: bool, dir: &Path, recovery: Option<&Recovery>) -> Self {
+        let (state, since, reason) = match &s.standing {
+            Some(Standing::Running) if locked => ("running".to_string(), s.last_at.clone(), None),
+            Some(Standing::Running) | None => (
+                "stopped".to_string(),
+                s.last_at.clone(),
+                Some("rollout stopped without finishing the run (killed or crashed); `rollout resume` continues it".to_string()),
+            ),
+            Some(Standing::Paused { reason, since, waiting_for_approval }) => (
+                if *waiting_for_approval { "waiting_for_approval" } else { "paused" }.to_string(),
+                since.clone(),
+                Some(reason.clone()),
+            ),
+            Some(Standing::Finished { status, reason, at }) => (
+                serde_json::to_value(status).ok().and_then(|v| v.as_str().map(String::from)).unwrap_or_default(),
+                at.clone(),
+                reason.clone(),
+            ),
+        };
+        RunView {
+            run_id: s.run_id.clone(),
+            runbook: s.runbook.clone(),
+            name: s.runbook_name.clone(),
+            operator: s.operator.clone(),
+            started_at: s.started_at.clone(),
+            state,
+            since,
+            reason,
+            phase: s.current.as_ref().map(|(p, _)| p.clone()),
+            step: s.current.as_ref().map(|(_, st)| st.clone()),
+            in_doubt: s.in_doubt.as_ref().map(|(_, st)| st.clone()),
+            steps_done: s.done.len(),
+            state_dir: dir.display().to_string(),
+            journal_damaged: recovery
+                .map(|r| format!("{} ({} good records)", r.detail, r.good_records)),
+        }
+    }
+}
+
+pub fn render(v: &RunView) -> String {
+    let mut o = String::new();
+    let _ = writeln!(o, "run       {}", v.run_id);
+    let _ = writeln!(o, "runbook   {} ({})", v.name, v.runbook);
+    let _ = writeln!(o, "operator  {}", v.operator);
+    let _ = writeln!(o, "started   {}", v.started_at);
+    let _ = writeln!(
+        o,
+        "state     {} since {}",
+        v.state.replace('_', " "),
+        v.since
+    );
+    if let Some(r) = &v.reason {
+        let _ = writeln!(o, "why       {r}");
+    }
+    if let (Some(p), Some(s)) = (&v.phase, &v.step) {
+        let _ = writeln!(o, "at        phase `{p}`, step `{s}`");
+    }
+    if let Some(s) = &v.in_doubt {
+        let _ = writeln!(
+            o,
+            "in doubt  step `{s}` was running when rollout stopped; resume asks whether to run it again"
+        );
+    }
+    let _ = writeln!(o, "done      {} step(s)", v.steps_done);
+    if let Some(d) = &v.journal_damaged {
+        let _ = writeln!(o, "journal   damaged: {d}; `rollout resume` recovers it");
+    }
+    if matches!(
+        v.state.as_str(),
+        "paused" | "waiting_for_approval" | "stopped"
+    ) {
+        let _ = writeln!(
+            o,
+            "resume    rollout resume {} --state-dir {}",
+            v.run_id, v.state_dir
+        );
+    }
+    o
+}
+
+pub fn render_list(views: &[RunView]) -> String {
+    if views.is_empty() {
+        return "no runs\n".into();
+    }
+    let mut o = String::new();
+    let _ = writeln!(
+        o,
+        "{:22}  {:20}  {:24}  {:25}  where",
+        "run", "runbook", "state", "since"
+    );
+    for v in views {
+        let at = match (&v.phase, &v.step) {
+            (Some(p), Some(s)) => format!("{p}/{s}"),
+            _ => "-".into(),
+        };
+        let _ = writeln!(
+            o,
+            "{:22}  {:20}  {:24}  {:25}  {at}",
+            v.run_id,
+            v.name,
+            v.state.replace('_', " "),
+            v.since
+        );
+    }
+    o
+}

@@ -1,0 +1,292 @@
+//! The run as people see it. In a terminal: a header per phase, a spinner with elapsed time for
+//! the running step, its live output indented under it, and a summary table at the end. When
+//! not a terminal: the same facts as plain lines, and step output passed through untouched.
+//! rollout's own lines go to stderr; step output keeps its stream (stdout or stderr).
+
+use std::io::Write;
+use std::time::Duration;
+
+use console::Style;
+use indicatif::{ProgressBar, ProgressStyle};
+
+use crate::exec::event::{Event, Level, Listener, OutputStream};
+use crate::state::record::StepStatus;
+
+pub struct TerminalView {
+    fancy: bool,
+    bold: Style,
+    dim: Style,
+    green: Style,
+    red: Style,
+    yellow: Style,
+    spinner: Option<ProgressBar>,
+    /// A partial output line waiting for its end (fancy mode indents whole lines).
+    pending: Vec<u8>,
+}
+
+impl TerminalView {
+    /// `fancy` when stderr is a terminal; `color` when colours are wanted.
+    pub fn new(fancy: bool, color: bool) -> Self {
+        let s = |st: Style| st.force_styling(color);
+        TerminalView {
+            fancy,
+            bold: s(Style::new().bold()),
+            dim: s(Style::new().dim()),
+            green: s(Style::new().green()),
+            red: s(Style::new().red()),
+            yellow: s(Style::new().yellow()),
+            spinner: None,
+            pending: Vec::new(),
+        }
+    }
+
+    fn line(&self, text: &str) {
+        match &self.spinner {
+            Some(pb) => pb.suspend(|| eprintln!("{text}")),
+            None => eprintln!("{text}"),
+        }
+    }
+
+    fn stop_spinner(&mut self) {
+        if let Some(pb) = self.spinner.take() {
+            pb.finish_and_clear();
+        }
+    }
+
+    fn flush_pending(&mut self) {
+        if !self.pending.is_empty() {
+            let text = String::from_utf8_lossy(&self.pending).into_owned();
+            self.pending.clear();
+            self.line(&format!("  {} {text}", self.dim.apply_to("│")));
+        }
+    }
+
+    fn output(&mut self, stream: OutputStream, data: &[u8]) {
+        if !self.fancy {
+            let _ = match stream {
+                OutputStream::Stdout => std::io::stdout().lock().write_all(data),
+                OutputStream::Stderr => std::io::stderr().lock().write_all(data),
+            };
+            return;
+        }
+        self.pending.extend_from_slice(data);
+        while let Some(nl) = self.pending.iter().position(|&b| b == b'\n') {
+            let line: Vec<u8> = self.pending.drain(..=nl).collect();
+            let text = String::from_utf8_lossy(&line[..line.len() - 1]).into_owned();
+            self.line(&format!(
+                "  {} {}",
+                self.dim.apply_to("│"),
+                text.trim_end_matches('\r')
+            ));
+        }
+    }
+}
+
+fn secs(ms: u64) -> String {
+    let d = Duration::from_millis(ms);
+    if d.as_secs() >= 60 {
+        format!("{}m{:02}s", d.as_secs() / 60, d.as_secs() % 60)
+    } else {
+        format!("{:.1}s", d.as_secs_f64())
+    }
+}
+
+impl Listener for TerminalView {
+    fn on(&mut self, event: &Event) {
+        match event {
+            Event::RunStarted {
+                run_id,
+                name,
+                resumed,
+                ..
+            } => {
+                let verb = if *resumed { "resuming" } else { "starting" };
+                self.line(&format!(
+                    "{} run {} of `{name}`",
+                    self.bold.apply_to(verb),
+                    self.bold.apply_to(run_id)
+                ));
+            }
+            Event::Notice { level, message } => {
+                let tag = match level {
+                    Level::Warning => self.yellow.apply_to("warning:").to_string(),
+                    Level::Info => self.dim.apply_to("note:").to_string(),
+                };
+                self.line(&format!("{tag} {message}"));
+            }
+            Event::PhaseStarted {
+                index,
+                total,
+                title,
+                phase,
+            } => {
+                self.line(&format!(
+                    "\n{}",
+                    self.bold
+                        .apply_to(format!("phase {index}/{total}: {title} ({phase})"))
+                ));
+            }
+            Event::StepStarted {
+                step,
+                name,
+                attempt,
+                display,
+                kind,
+                ..
+            } => {
+                let label = name
+                    .as_deref()
+                    .map_or_else(|| step.clone(), |n| format!("{step}: {n}"));
+                let again = if *attempt > 1 {
+                    format!(" (attempt {attempt})")
+                } else {
+                    String::new()
+                };
+                let mut header = format!("{} {label}{again}", self.bold.apply_to("▸"));
+                if !self.fancy {
+                    header = format!("--> step {label}{again} [{kind}]");
+                }
+                self.line(&header);
+                for l in display {
+                    let prefix = if matches!(*kind, "run" | "kubectl") {
+                        "$ "
+                    } else {
+                        ""
+                    };
+                    self.line(&format!("  {}", self.dim.apply_to(format!("{prefix}{l}"))));
+                }
+                if self.fancy {
+                    let pb = ProgressBar::new_spinner();
+                    pb.set_style(
+                        ProgressStyle::with_template("  {spinner} {msg} {elapsed}")
+                            .unwrap_or_else(|_| ProgressStyle::default_spinner()),
+                    );
+                    pb.set_message(label);
+                    pb.enable_steady_tick(Duration::from_millis(120));
+                    self.spinner = Some(pb);
+                }
+            }
+            Event::Output { stream, data, .. } => self.output(*stream, data),
+            Event::StepFinished {
+                step,
+                status,
+                duration_ms,
+                reason,
+                ..
+            } => {
+                self.flush_pending();
+                self.stop_spinner();
+                let (mark, word) = match status {
+                    StepStatus::Ok => (self.green.apply_to("✓"), "ok"),
+                    StepStatus::FailedIgnored => (self.yellow.apply_to("!"), "failed, continuing"),
+                    StepStatus::TimedOut => (self.red.apply_to("✗"), "timed out"),
+                    StepStatus::Interrupted => (self.yellow.apply_to("■"), "interrupted"),
+                    StepStatus::Failed => (self.red.apply_to("✗"), "failed"),
+                };
+                let why = reason
+                    .as_deref()
+                    .map(|r| format!(": {r}"))
+                    .unwrap_or_default();
+                let text = if self.fancy {
+                    format!("  {mark} {step} {word} in {}{why}", secs(*duration_ms))
+                } else {
+                    format!("<-- step {step} {word} in {}{why}", secs(*duration_ms))
+                };
+                self.line(&text);
+            }
+            Event::StepSkipped { step, reason, .. } => {
+                self.line(&format!(
+                    "  {} {step} skipped: {reason}",
+                    self.dim.apply_to("-")
+                ));
+            }
+            Event::Retrying {
+                step,
+                attempt,
+                delay_ms,
+            } => {
+                self.line(&format!(
+                    "  {} retrying {step} (attempt {attempt}) in {}",
+                    self.yellow.apply_to("↻"),
+                    secs(*delay_ms)
+                ));
+            }
+            Event::PhaseFinished { .. } => {}
+            Event::Paused {
+                reason,
+                resume_with,
+                waiting_for_approval,
+            } => {
+                self.stop_spinner();
+                let what = if *waiting_for_approval {
+                    "waiting for approval"
+                } else {
+                    "paused"
+                };
+                self.line(&format!(
+                    "\n{} {reason}",
+                    self.yellow.apply_to(format!("{what}:"))
+                ));
+                self.line(&format!("resume with: {}", self.bold.apply_to(resume_with)));
+            }
+            Event::RunFinished {
+                run_id,
+                outcome,
+                duration_ms,
+                journal,
+                phases,
+            } => {
+                self.stop_spinner();
+                let outcome = outcome.replace('_', " ");
+                self.line(&format!(
+                    "\n{}",
+                    self.bold.apply_to(format!(
+                        "run {run_id}: {outcome} after {}",
+                        secs(*duration_ms)
+                    ))
+                ));
+                let width = phases
+                    .iter()
+                    .map(|p| p.phase.len())
+                    .max()
+                    .unwrap_or(5)
+                    .max(5);
+                self.line(&format!(
+                    "  {:width$}  {:11}  {}",
+                    "phase", "status", "duration"
+                ));
+                for p in phases {
+                    let status = match p.status {
+                        "succeeded" => self.green.apply_to(p.status),
+                        "failed" => self.red.apply_to(p.status),
+                        _ => self.dim.apply_to(p.status),
+                    };
+                    self.line(&format!(
+                        "  {:width$}  {:11}  {}",
+                        p.phase,
+                        status,
+                        if p.duration_ms > 0 {
+                            secs(p.duration_ms)
+                        } else {
+                            "-".into()
+                        }
+                    ));
+                }
+                self.line(&format!("record: {journal}"));
+            }
+        }
+    }
+}
+
+/// `--output json`: one JSON object per event, one per line, on stdout.
+pub struct JsonLines;
+
+impl Listener for JsonLines {
+    fn on(&mut self, event: &Event) {
+        if let Ok(line) = serde_json::to_string(event) {
+            let mut out = std::io::stdout().lock();
+            let _ = writeln!(out, "{line}");
+            let _ = out.flush();
+        }
+    }
+}
