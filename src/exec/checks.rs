@@ -23,6 +23,7 @@ pub async fn http(
     interrupts: &Interrupts,
     listener: &mut dyn Listener,
     step: &str,
+    body_out: &mut Option<String>,
 ) -> CheckOutcome {
     let Action::Http {
         method,
@@ -74,16 +75,22 @@ pub async fn http(
                 let status = resp.status().as_u16();
                 match resp.text().await {
                     Err(e) => Err(format!("cannot read the response: {}", short_error(&e))),
-                    Ok(text) => judge(
-                        status,
-                        &text,
-                        latency,
-                        expect_status,
-                        expect_body.as_deref(),
-                        regex.as_ref(),
-                        expect_json.as_ref(),
-                        *max_latency,
-                    ),
+                    Ok(text) => {
+                        let verdict = judge(
+                            status,
+                            &text,
+                            latency,
+                            expect_status,
+                            expect_body.as_deref(),
+                            regex.as_ref(),
+                            expect_json.as_ref(),
+                            *max_latency,
+                        );
+                        if verdict.is_ok() {
+                            *body_out = Some(text);
+                        }
+                        verdict
+                    }
                 }
             }
         };
@@ -339,7 +346,10 @@ async fn measure(
     let text = match resp.text().await {
         Ok(t) => t,
         Err(e) => {
-            return Measured::Inconclusive(format!("cannot read the response: {}", short_error(&e)));
+            return Measured::Inconclusive(format!(
+                "cannot read the response: {}",
+                short_error(&e)
+            ));
         }
     };
     if !status.is_success() {

@@ -688,15 +688,27 @@ impl Engine<'_> {
                 Ok(gate_attempt(outcome, started.elapsed()))
             }
             Action::Http { .. } => {
+                let mut body = None;
                 let outcome = crate::exec::checks::http(
                     &real.action,
                     real.timeout.map_or(Duration::from_secs(60), |t| t.0),
                     &self.interrupts,
                     self.listener,
                     &id,
+                    &mut body,
                 )
                 .await;
-                Ok(check_attempt(outcome, started.elapsed()))
+                let mut a = check_attempt(outcome, started.elapsed());
+                if let (Some(name), Some(body), StepStatus::Ok) = (&step.capture, body, a.status) {
+                    match capture_text(body.into_bytes()) {
+                        Ok(v) => a.capture = Some((name.get_ref().clone(), v)),
+                        Err(why) => {
+                            a.status = StepStatus::Failed;
+                            a.reason = Some(format!("cannot capture the response: {why}"));
+                        }
+                    }
+                }
+                Ok(a)
             }
             Action::Metric { .. } => {
                 let timeout = real.timeout.map_or(Duration::from_secs(60), |t| t.0);
