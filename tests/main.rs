@@ -1,1 +1,11 @@
-//! placeholder
+//! The one integration-test binary. Every test runs the real `rollout` binary in its own temp
+//! directory with HOME, CI and every ROLLOUT_* variable cleared.
+
+mod harness;
+
+mod files;
+mod injection;
+mod plan;
+mod run;
+mod runbooks;
+mod validate;

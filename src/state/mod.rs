@@ -59,20 +59,21 @@ pub trait Store {
     fn root(&self) -> PathBuf;
 }
 
-/// A new run id: sortable by start time, unique enough for one state directory.
+/// A new run id: sortable by start time (to the millisecond), unique enough for one state
+/// directory: `20261121-233700123-a1b2`.
 pub fn new_run_id() -> String {
     let now = std::time::SystemTime::now();
-    let stamp = humantime::format_rfc3339_seconds(now).to_string();
-    let compact: String = stamp
+    let stamp = humantime::format_rfc3339_millis(now).to_string();
+    let digits: String = stamp
         .chars()
         .filter(char::is_ascii_digit)
-        .take(14)
+        .take(17)
         .collect();
     let nanos = now
         .duration_since(std::time::UNIX_EPOCH)
         .map_or(0, |d| d.subsec_nanos());
     let salt = (nanos ^ std::process::id().rotate_left(16)) & 0xffff;
-    format!("{}-{}-{salt:04x}", &compact[..8], &compact[8..])
+    format!("{}-{}-{salt:04x}", &digits[..8], &digits[8..])
 }
 
 pub fn now() -> String {
