@@ -2,6 +2,7 @@
 //! captures, conditions, failure actions, kubectl argv, pauses, gates without a terminal,
 //! interruption and resume after a crash.
 
+use std::fmt::Write as _;
 use std::path::Path;
 use std::process::Stdio;
 use std::time::{Duration, Instant};
@@ -526,7 +527,10 @@ fn resume_after_kill_9_never_reruns_a_completed_step() {
     const KILLS: usize = 210;
     let mut steps = String::new();
     for i in 0..STEPS {
-        steps.push_str(&format!("[[phases.steps]]\nid = \"s{i}\"\nrun = \"echo s{i} >> trace; sleep 0.0$((RANDOM % 3))\"\n"));
+        let _ = writeln!(
+            steps,
+            "[[phases.steps]]\nid = \"s{i}\"\nrun = \"echo s{i} >> trace; sleep 0.0$((RANDOM % 3))\""
+        );
     }
     let rb = tracing_runbook(&steps);
     let t = Test::new().runbook(&rb);

@@ -261,6 +261,11 @@ pub async fn run(
 /// the dead. Meant for the end of a run; processes of a step that is still in [`run`] are
 /// left alone.
 pub fn sweep_descendants(grace: Duration) {
+    sweep(grace, |_| true);
+}
+
+/// [`sweep_descendants`], restricted to the descendants `chosen` accepts.
+fn sweep(grace: Duration, chosen: impl Fn(&Proc) -> bool) {
     let targets = || {
         let live = live_pids().clone();
         let me = own_pid();
@@ -273,6 +278,7 @@ pub fn sweep_descendants(grace: Duration) {
                     && !p.zombie
                     && !live.contains(&p.pid)
                     && !live.contains(&p.pgrp)
+                    && chosen(p)
             })
             .map(|p| p.pid)
             .collect::<Vec<_>>()
@@ -831,19 +837,6 @@ fn descendants(table: &[Proc], root: i32) -> BTreeSet<i32> {
 #[cfg(test)]
 mod tests {
     use super::*;
-    use std::sync::{RwLock, RwLockReadGuard, RwLockWriteGuard};
-
-    /// Tests that start processes share this; the test of the global sweep takes it alone,
-    /// since it kills every descendant of the test binary.
-    static PROCESSES: RwLock<()> = RwLock::new(());
-
-    fn shared() -> RwLockReadGuard<'static, ()> {
-        PROCESSES.read().unwrap_or_else(PoisonError::into_inner)
-    }
-
-    fn exclusive() -> RwLockWriteGuard<'static, ()> {
-        PROCESSES.write().unwrap_or_else(PoisonError::into_inner)
-    }
 
     fn block_on<F: Future>(future: F) -> F::Output {
         become_subreaper();
@@ -916,7 +909,6 @@ mod tests {
 
     #[test]
     fn exit_codes_and_signals() {
-        let _guard = shared();
         assert_eq!(run_sh("exit 0").finished.outcome, Outcome::Exited(0));
         assert_eq!(run_sh("exit 3").finished.outcome, Outcome::Exited(3));
         assert_eq!(
@@ -927,7 +919,6 @@ mod tests {
 
     #[test]
     fn missing_program_and_workdir_fail_to_start() {
-        let _guard = shared();
         let dir = tempfile::tempdir().unwrap();
         let mut spec = sh(dir.path(), "true");
         spec.argv = vec!["rollout-no-such-program".into()];
@@ -948,7 +939,6 @@ mod tests {
 
     #[test]
     fn streams_are_separate_and_env_and_workdir_apply() {
-        let _guard = shared();
         let dir = tempfile::tempdir().unwrap();
         let mut spec = sh(
             dir.path(),
@@ -967,7 +957,6 @@ mod tests {
 
     #[test]
     fn output_arrives_while_the_process_runs() {
-        let _guard = shared();
         let dir = tempfile::tempdir().unwrap();
         let mut spec = sh(dir.path(), "echo first; sleep 20");
         spec.grace = Duration::from_millis(200);
@@ -979,14 +968,12 @@ mod tests {
 
     #[test]
     fn stdin_is_null() {
-        let _guard = shared();
         let ran = run_sh("cat; echo done");
         assert_eq!(ran.stdout, b"done\n");
     }
 
     #[test]
     fn tail_keeps_the_last_64_kib() {
-        let _guard = shared();
         let ran = run_sh("seq 1 1000000; seq 1 1000 >&2");
         assert!(ran.stdout.len() > 5_000_000);
         let tail = &ran.finished.stdout_tail;
@@ -1012,7 +999,6 @@ mod tests {
 
     #[test]
     fn capture_is_bounded() {
-        let _guard = shared();
         let dir = tempfile::tempdir().unwrap();
         let captured = |script: &str| {
             let mut spec = sh(dir.path(), script);
@@ -1035,7 +1021,6 @@ mod tests {
 
     #[test]
     fn timeout_stops_a_sleep_quickly() {
-        let _guard = shared();
         let dir = tempfile::tempdir().unwrap();
         let mut spec = sh(dir.path(), "sleep 100");
         spec.timeout = Duration::from_millis(300);
@@ -1050,7 +1035,6 @@ mod tests {
 
     #[test]
     fn an_interrupt_before_the_start_runs_nothing() {
-        let _guard = shared();
         let dir = tempfile::tempdir().unwrap();
         let cancel = Cancel::new();
         cancel.interrupt();
@@ -1111,7 +1095,6 @@ time.sleep(100)
 
     #[test]
     fn timeout_stops_stubborn_and_escaped_descendants() {
-        let _guard = shared();
         let dir = tempfile::tempdir().unwrap();
         let grace = Duration::from_millis(300);
         let mut spec = stubborn(dir.path(), grace);
@@ -1130,7 +1113,6 @@ time.sleep(100)
 
     #[test]
     fn interrupt_stops_stubborn_and_escaped_descendants() {
-        let _guard = shared();
         let dir = tempfile::tempdir().unwrap();
         let grace = Duration::from_millis(300);
         let spec = stubborn(dir.path(), grace);
@@ -1148,7 +1130,6 @@ time.sleep(100)
 
     #[test]
     fn kill_skips_the_grace_period() {
-        let _guard = shared();
         let dir = tempfile::tempdir().unwrap();
         let spec = stubborn(dir.path(), Duration::from_secs(60));
         let cancel = Cancel::new();
@@ -1171,7 +1152,6 @@ time.sleep(100)
 
     #[test]
     fn a_background_process_holding_the_pipe_neither_hangs_nor_dies() {
-        let _guard = shared();
         let dir = tempfile::tempdir().unwrap();
         let started = std::time::Instant::now();
         let ran = collect(
@@ -1194,8 +1174,7 @@ time.sleep(100)
     }
 
     #[test]
-    fn sweep_descendants_stops_what_steps_left_behind() {
-        let _guard = exclusive();
+    fn sweep_stops_what_steps_left_behind() {
         let dir = tempfile::tempdir().unwrap();
         let script = r#"
             setsid sh -c 'trap "" TERM; echo $$ >> pids; exec sleep 100' &
@@ -1208,7 +1187,8 @@ time.sleep(100)
         let pids = read_pids(dir.path());
         assert!(pids.iter().all(|&pid| exists(pid)));
         let started = std::time::Instant::now();
-        sweep_descendants(Duration::from_millis(200));
+        // Only this test's processes: other tests of this binary run concurrently.
+        sweep(Duration::from_millis(200), |p| pids.contains(&p.pid));
         assert!(started.elapsed() < Duration::from_secs(5));
         for pid in pids {
             assert!(!exists(pid), "pid {pid} survived: {:?}", read_proc(pid));
@@ -1228,7 +1208,6 @@ time.sleep(100)
     #[ignore = "benchmark: streams 1 GiB"]
     fn passthrough_1gib() {
         const GIB: u64 = 1 << 30;
-        let _guard = shared();
         let dir = tempfile::tempdir().unwrap();
         let mut spec = sh(dir.path(), "head -c 1073741824 /dev/zero");
         spec.timeout = Duration::from_secs(120);

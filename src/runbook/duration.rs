@@ -46,6 +46,9 @@ pub fn parse_duration(text: &str) -> Result<Duration, String> {
             "h" => 3_600_000,
             "d" => 86_400_000,
             "" => return Err(format!("`{}` has no unit (ms, s, m, h or d)", &s)),
+            fraction if fraction.starts_with(['.', ',']) => {
+                return Err("use whole numbers: write \"1h30m\", not \"1.5h\"".into());
+            }
             other => return Err(format!("unknown unit `{other}` (use ms, s, m, h or d)")),
         };
         total = total.saturating_add(number.saturating_mul(millis));

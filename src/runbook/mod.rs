@@ -46,14 +46,26 @@ pub fn load_source(source: Source) -> Result<Loaded, LoadError> {
     let (runbook, templates, mut problems) = {
         let (root, errors) = DeTable::parse_recoverable(&source.text);
         if !errors.is_empty() {
-            let list = errors
-                .into_iter()
-                .map(|e| {
-                    let span = e.span().unwrap_or(0..0);
-                    Diagnostic::new(span, format!("invalid TOML: {}", toml_message(e.message())))
-                        .label("here")
-                })
-                .collect();
+            // After a syntax error the parser resynchronises at the next line; further errors
+            // on the same line are echoes of the first, so only the first is shown.
+            let mut lines_seen = Vec::new();
+            let mut list = Vec::new();
+            for e in errors {
+                let span = e.span().unwrap_or(0..0);
+                let line = source.line_col(span.start).0;
+                if lines_seen.contains(&line) {
+                    continue;
+                }
+                lines_seen.push(line);
+                let mut message = toml_message(e.message());
+                if message == "duplicate key" {
+                    if let Some(key) = source.text.get(span.clone()) {
+                        message = format!("duplicate key `{key}`");
+                    }
+                }
+                list.push(Diagnostic::new(span, format!("invalid TOML: {message}")).label("here"));
+            }
+            list.sort_by_key(|d| d.span.start);
             return Err(LoadError::Invalid(Box::new(source), list));
         }
         let mut parser = parse::Parser::new(&source.text);

@@ -222,19 +222,27 @@ impl<'f> Parser<'f> {
             None => Vec::new(),
         };
         let mut phases = Vec::new();
-        if top.has("phases") {
-            for t in top.tables("phases", &mut self.p) {
-                phases.push(self.phase(t, phases.len() + 1));
-            }
-        } else {
-            let span = top.key_span("runbook").unwrap_or(0..0);
+        let no_phases = top
+            .get("phases")
+            .is_none_or(|n| matches!(n.get_ref(), DeValue::Array(a) if a.is_empty()));
+        if no_phases {
+            let span = top
+                .key_span("phases")
+                .or_else(|| top.key_span("runbook"))
+                .unwrap_or(0..0);
             self.p.push(
                 Diagnostic::new(span, "the runbook has no phases")
                     .label("expected at least one `[[phases]]` table")
                     .help("add a phase:\n[[phases]]\nid = \"deploy\"\ntitle = \"Deploy\""),
             );
         }
+        if top.has("phases") {
+            for t in top.tables("phases", &mut self.p) {
+                phases.push(self.phase(t, phases.len() + 1));
+            }
+        }
         let rollback = self.step_list(&mut top, "rollback", "rollback");
+        self.misplaced_top_keys(&mut top);
         top.finish(&mut self.p);
         Runbook {
             meta,
@@ -242,6 +250,40 @@ impl<'f> Parser<'f> {
             vars,
             phases,
             rollback,
+        }
+    }
+
+    /// Keys of `[runbook]` or `[defaults]` written above the first table header, where TOML
+    /// puts them at the top level: a common slip, so it gets its own message.
+    fn misplaced_top_keys(&mut self, top: &mut Table<'_, '_>) {
+        const HOMES: [(&str, &str); 11] = [
+            ("name", "[runbook]"),
+            ("description", "[runbook]"),
+            ("owner", "[runbook]"),
+            ("risk", "[runbook]"),
+            ("version", "[runbook]"),
+            ("shell", "[defaults]"),
+            ("workdir", "[defaults]"),
+            ("timeout", "[defaults]"),
+            ("env", "[defaults]"),
+            ("prometheus", "[defaults]"),
+            ("kubectl", "[defaults]"),
+        ];
+        let unknown: Vec<(String, Range<usize>)> = top
+            .unknown_keys()
+            .map(|(k, s)| (k.to_string(), s))
+            .collect();
+        for (key, span) in unknown {
+            if let Some((known, home)) = HOMES.iter().find(|(k, _)| *k == key) {
+                top.get(known);
+                self.p.push(
+                    Diagnostic::new(span, format!("`{key}` belongs in the `{home}` table"))
+                        .label(format!("this is outside `{home}`"))
+                        .help(format!(
+                            "TOML puts keys written above the first `[table]` line at the top level; move `{key}` below the `{home}` line"
+                        )),
+                );
+            }
         }
     }
 
@@ -570,6 +612,7 @@ impl<'f> Parser<'f> {
 
     fn phase(&mut self, mut t: Table<'_, '_>, position: usize) -> Phase {
         let t = &mut t;
+        t.what = format!("phase {position}");
         let id = t
             .required_string("id", &mut self.p)
             .unwrap_or_else(|| Spanned::new(t.head_span(), format!("phase-{position}")));
@@ -587,7 +630,10 @@ impl<'f> Parser<'f> {
             .unwrap_or(FailureAction::Ask);
         let prefix = id.get_ref().clone();
         let steps = self.step_list(t, "steps", &prefix);
-        if steps.is_empty() && !t.has("steps") {
+        let no_steps = t
+            .get("steps")
+            .is_none_or(|n| matches!(n.get_ref(), DeValue::Array(a) if a.is_empty()));
+        if no_steps {
             self.p.push(
                 Diagnostic::new(t.head_span(), format!("phase `{prefix}` has no steps"))
                     .label("expected `[[phases.steps]]` after this phase")
@@ -692,7 +738,9 @@ impl<'f> Parser<'f> {
                 let help = t
                     .unknown_keys()
                     .find_map(|(k, _)| did_you_mean(k, &STEP_KINDS))
-                    .unwrap_or_else(|| format!("a step is one of: {}", STEP_KINDS.join(", ")));
+                    .unwrap_or_else(|| {
+                        "add exactly one of these keys, e.g. `run = \"make deploy\"` for a shell command".into()
+                    });
                 self.p.push(
                     Diagnostic::new(
                         t.head_span(),
@@ -760,6 +808,15 @@ impl<'f> Parser<'f> {
                         format!("`{}` is not a valid variable name", c.get_ref()),
                     )
                     .label("use lowercase letters, digits and `_`"),
+                );
+            } else if RESERVED.contains(&c.get_ref().as_str()) {
+                self.p.push(
+                    Diagnostic::new(c.span(), format!("`{}` is a reserved name", c.get_ref()))
+                        .label("built-in")
+                        .help(format!(
+                            "rollout provides {}; choose another name for the captured output",
+                            RESERVED.join(", ")
+                        )),
                 );
             }
         }
@@ -1048,8 +1105,9 @@ impl<'f> Parser<'f> {
                         Diagnostic::new(
                             n.span(),
                             format!(
-                                "the sign-off needs {v} signers but lists only {} roles",
-                                roles.len()
+                                "the sign-off needs {v} signers but lists only {} role{}",
+                                roles.len(),
+                                if roles.len() == 1 { "" } else { "s" }
                             ),
                         )
                         .label("more signers than roles")
@@ -1058,9 +1116,11 @@ impl<'f> Parser<'f> {
                 }
                 Spanned::new(n.span(), v)
             }
-            None => Spanned::new(roles_span, roles.len()),
+            None => Spanned::new(t.key_span("roles").unwrap_or(roles_span), roles.len()),
         };
-        if roles.iter().all(|r| r.approvers.is_some())
+        if roles
+            .iter()
+            .all(|r| r.approvers.as_ref().is_some_and(|a| !a.is_empty()))
             && !roles.is_empty()
             && *required.get_ref() <= roles.len()
         {
@@ -1075,8 +1135,9 @@ impl<'f> Parser<'f> {
                     Diagnostic::new(
                         required.span(),
                         format!(
-                            "the sign-off needs {} signers but only {} {} allowed to sign",
+                            "the sign-off needs {} signer{} but only {} {} allowed to sign",
                             required.get_ref(),
+                            if *required.get_ref() == 1 { "" } else { "s" },
                             people.len(),
                             if people.len() == 1 {
                                 "person is"
@@ -1241,7 +1302,11 @@ impl<'f> Parser<'f> {
                         "a check takes either `for` (a window) or `samples` (a count), not both",
                     )
                     .label("remove one")
-                    .help(format!("`for` is at {:?}", w.span())),
+                    .help(format!(
+                        "keep `for = \"{}\"` to measure for a window, or `samples = {}` to take a fixed number of measurements",
+                        w.get_ref(),
+                        s.get_ref()
+                    )),
                 );
                 None
             }

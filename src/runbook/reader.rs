@@ -196,13 +196,18 @@ impl<'d, 'a> Table<'d, 'a> {
             .collect()
     }
 
-    /// The span to point at when the table as a whole is at fault: its first key, or its header.
+    /// The span to point at when the table as a whole is at fault: its header (`[[phases]]`) or
+    /// opening brace when it has one, else its first key.
     pub fn head_span(&self) -> Range<usize> {
-        self.table
+        let first_key = self
+            .table
             .iter()
             .map(|(k, _)| k.span())
-            .min_by_key(|s| s.start)
-            .unwrap_or_else(|| self.span.clone())
+            .min_by_key(|s| s.start);
+        match first_key {
+            Some(key) if self.span.is_empty() || self.span.start > key.start => key,
+            _ => self.span.clone(),
+        }
     }
 
     pub fn unknown_keys(&self) -> impl Iterator<Item = (&'d str, Range<usize>)> + '_ {
@@ -283,6 +288,13 @@ pub fn as_number(node: &Node<'_>, key: &str, p: &mut Problems) -> Option<Spanned
 }
 
 pub fn as_duration(node: &Node<'_>, key: &str, p: &mut Problems) -> Option<Spanned<Duration>> {
+    if !matches!(node.get_ref(), DeValue::String(_)) {
+        p.push(
+            wrong_type(node, key, "a duration string")
+                .help("write a duration in quotes, like \"30s\", \"10m\", \"1h30m\" or \"500ms\""),
+        );
+        return None;
+    }
     let s = as_string(node, key, p)?;
     match parse_duration(s.get_ref()) {
         Ok(d) => Some(Spanned::new(s.span(), d)),

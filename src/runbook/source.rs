@@ -27,9 +27,17 @@ pub enum SourceError {
     #[error("`{name}` is empty: a runbook needs at least a [runbook] table and one phase")]
     Empty { name: String },
     #[error(
-        "`{name}` starts with a {kind} byte-order mark: save it as UTF-8 without a BOM (e.g. `sed -i '1s/^\\xEF\\xBB\\xBF//' {name}`)"
+        "`{name}` contains only whitespace: a runbook needs at least a [runbook] table and one phase"
     )]
-    Bom { name: String, kind: &'static str },
+    Blank { name: String },
+    #[error(
+        "`{name}` starts with a UTF-8 byte-order mark: save it as UTF-8 without a BOM (e.g. `sed -i '1s/^\\xEF\\xBB\\xBF//' {name}`)"
+    )]
+    Utf8Bom { name: String },
+    #[error(
+        "`{name}` is encoded as UTF-16 (it starts with a UTF-16 byte-order mark): save it as UTF-8 (e.g. `iconv -f UTF-16 -t UTF-8 {name} > {name}.utf8`)"
+    )]
+    Utf16 { name: String },
     #[error(
         "`{name}` contains a NUL byte at byte offset {offset} (line {line}, column {column}): it looks like a binary file, not a TOML runbook"
     )]
@@ -85,15 +93,11 @@ impl Source {
         if bytes.is_empty() {
             return Err(SourceError::Empty { name });
         }
-        let bom = if bytes.starts_with(&[0xEF, 0xBB, 0xBF]) {
-            Some("UTF-8")
-        } else if bytes.starts_with(&[0xFF, 0xFE]) || bytes.starts_with(&[0xFE, 0xFF]) {
-            Some("UTF-16")
-        } else {
-            None
-        };
-        if let Some(kind) = bom {
-            return Err(SourceError::Bom { name, kind });
+        if bytes.starts_with(&[0xEF, 0xBB, 0xBF]) {
+            return Err(SourceError::Utf8Bom { name });
+        }
+        if bytes.starts_with(&[0xFF, 0xFE]) || bytes.starts_with(&[0xFE, 0xFF]) {
+            return Err(SourceError::Utf16 { name });
         }
         if let Some(offset) = bytes.iter().position(|&b| b == 0) {
             let (line, column) = line_col_bytes(&bytes, offset);
@@ -119,7 +123,7 @@ impl Source {
             }
         };
         if text.trim().is_empty() {
-            return Err(SourceError::Empty { name });
+            return Err(SourceError::Blank { name });
         }
         Ok(Source {
             path: path.to_path_buf(),

@@ -214,10 +214,14 @@ impl Templates {
         }
     }
 
-    /// Checks every template statically and compiles them in one batch per engine.
+    /// Checks every template statically and compiles them in one batch per engine. A template
+    /// with a problem is set aside (marked broken) so that every other one is still compiled and
+    /// checked: one bad template must not hide the problems of the rest.
     pub fn compile(&mut self, p: &mut Problems) {
         for i in 0..self.entries.len() {
-            self.lint(Tpl(i), p);
+            if self.lint(Tpl(i), p) {
+                self.entries[i].broken = true;
+            }
         }
         for flavor_shell in [true, false] {
             loop {
@@ -238,22 +242,116 @@ impl Templates {
                 let Err(err) = engine.add_raw_templates(batch) else {
                     break;
                 };
-                let Some((index, message, local)) = syntax_error(&err) else {
-                    p.push(Diagnostic::new(0..0, format!("template error: {err}")));
+                let found: Vec<TemplateError> = self
+                    .template_errors(&err)
+                    .into_iter()
+                    .filter(|f| !self.entries[f.index].broken)
+                    .collect();
+                if found.is_empty() {
+                    let first = err.to_string();
+                    let first = first.lines().next().unwrap_or_default();
+                    p.push(
+                        Diagnostic::new(
+                            0..0,
+                            format!(
+                                "template error: {}",
+                                lower_first(first.trim_start_matches("error: "))
+                            ),
+                        )
+                        .label("in a template of this runbook"),
+                    );
                     break;
-                };
-                self.entries[index].broken = true;
-                let span = self.file_span(Tpl(index), local);
-                p.push(
-                    Diagnostic::new(
-                        span,
-                        format!("template syntax error: {}", message.to_lowercase()),
-                    )
-                    .label("here")
-                    .help("templates use tera syntax: `{{ name }}`, `{% if cond %}...{% endif %}`"),
-                );
+                }
+                for mut f in found {
+                    if self.entries[f.index].flavor == Flavor::Expr {
+                        // `when` is wrapped in `{% if ... %}`: the end of the author's text is
+                        // what tera calls `%}`.
+                        f.message = f.message.replace("`%}`", "the end of the expression");
+                    }
+                    self.entries[f.index].broken = true;
+                    let span = self.file_span(Tpl(f.index), f.local.clone());
+                    p.push(f.diagnostic(span));
+                }
             }
         }
+    }
+
+    /// The located errors in a failed batch: one syntax error, or every unknown filter, test and
+    /// function (which tera reports together, as text).
+    fn template_errors(&self, err: &tera::Error) -> Vec<TemplateError> {
+        let index_of = |filename: &str| -> Option<usize> {
+            let index: usize = filename
+                .strip_prefix('t')?
+                .split('.')
+                .next()?
+                .parse()
+                .ok()?;
+            (index < self.entries.len()).then_some(index)
+        };
+        if let tera::ErrorKind::SyntaxError(report) | tera::ErrorKind::RenderingError(report) =
+            err.kind()
+        {
+            return index_of(report.filename())
+                .map(|index| TemplateError {
+                    index,
+                    syntax: true,
+                    message: report.message().to_string(),
+                    local: report.span().range.clone(),
+                })
+                .into_iter()
+                .collect();
+        }
+        let text = err.to_string();
+        let lines: Vec<&str> = text.lines().collect();
+        let mut out = Vec::new();
+        for (i, line) in lines.iter().enumerate() {
+            let Some(message) = line.strip_prefix("error: ") else {
+                continue;
+            };
+            let Some(locus) = lines
+                .get(i + 1)
+                .and_then(|l| l.trim_start().strip_prefix("--> "))
+            else {
+                continue;
+            };
+            let mut parts = locus.rsplitn(3, ':');
+            let (Some(col), Some(row), Some(filename)) = (parts.next(), parts.next(), parts.next())
+            else {
+                continue;
+            };
+            let (Ok(col), Ok(row), Some(index)) = (
+                col.parse::<usize>(),
+                row.parse::<usize>(),
+                index_of(filename),
+            ) else {
+                continue;
+            };
+            let width = lines
+                .get(i + 4)
+                .map_or(1, |l| l.matches('^').count().max(1));
+            let source = &self.entries[index].source;
+            let line_start: usize = source
+                .split_inclusive('\n')
+                .take(row.saturating_sub(1))
+                .map(str::len)
+                .sum();
+            let line_text = source[line_start..].split('\n').next().unwrap_or_default();
+            let byte_at = |chars: usize| {
+                line_text
+                    .char_indices()
+                    .nth(chars)
+                    .map_or(line_text.len(), |(b, _)| b)
+            };
+            let start = line_start + byte_at(col.saturating_sub(1));
+            let end = line_start + byte_at(col.saturating_sub(1) + width);
+            out.push(TemplateError {
+                index,
+                syntax: false,
+                message: message.to_string(),
+                local: start..end,
+            });
+        }
+        out
     }
 
     pub fn is_broken(&self, t: Tpl) -> bool {
@@ -262,8 +360,10 @@ impl Templates {
 
     /// Checks what tera's parser does not: forbidden tags and filters, NUL bytes, and for shell
     /// commands, that every interpolation stands outside quotes, comments and heredocs.
-    fn lint(&self, t: Tpl, p: &mut Problems) {
+    /// Returns whether the template uses a tag that must not reach tera at all.
+    fn lint(&self, t: Tpl, p: &mut Problems) -> bool {
         let e = &self.entries[t.0];
+        let mut refused = false;
         if let Some(at) = e.source.find('\0') {
             p.push(
                 Diagnostic::new(
@@ -274,7 +374,7 @@ impl Templates {
             );
         }
         if e.literal {
-            return;
+            return false;
         }
         for tag in tags(&e.source) {
             let inner = &e.source[tag.inner.clone()];
@@ -285,6 +385,7 @@ impl Templates {
                     .take_while(|c| c.is_ascii_alphanumeric() || *c == '_')
                     .collect();
                 if !ALLOWED_TAGS.contains(&word.as_str()) {
+                    refused = true;
                     p.push(
                         Diagnostic::new(self.file_span(t, tag.outer.clone()), format!("`{{% {word} %}}` is not allowed in a runbook template"))
                             .label("not allowed here")
@@ -305,27 +406,51 @@ impl Templates {
         }
         if e.flavor == Flavor::Shell {
             for (at, context) in shell_contexts(&e.source) {
+                let name = tags(&e.source)
+                    .iter()
+                    .find(|tag| tag.outer.start == at)
+                    .map(|tag| e.source[tag.inner.clone()].trim())
+                    .filter(|name| {
+                        !name.is_empty()
+                            && name
+                                .chars()
+                                .all(|c| c.is_ascii_lowercase() || c.is_ascii_digit() || c == '_')
+                    });
+                let env = name.map_or_else(
+                    || "$ROLLOUT_VAR_<NAME>".to_string(),
+                    |n| format!("$ROLLOUT_VAR_{}", n.to_ascii_uppercase()),
+                );
+                let tag = format!("{{{{ {} }}}}", name.unwrap_or("name"));
                 let help = match context {
+                    ShellContext::Arithmetic => format!(
+                        "the shell evaluates arithmetic after removing quotes, so a value here could run commands; declare the variable with `type = \"integer\"` and write {env} in the arithmetic instead"
+                    ),
+                    ShellContext::AfterBackslash => {
+                        "the backslash would escape the quote rollout puts around the value; remove it"
+                            .to_string()
+                    }
+                    ShellContext::AfterDollar => format!(
+                        "rollout templates are `{tag}`, without `$`; to follow a shell variable, close its name with braces: `${{NAME}}{tag}`"
+                    ),
                     ShellContext::Comment => {
                         "remove the value from the comment, or move the comment out of the command"
+                            .to_string()
                     }
-                    _ => {
-                        "write `{{ name }}` outside quotes: rollout quotes the value itself; inside a string use \"$ROLLOUT_VAR_NAME\""
-                    }
+                    ShellContext::Heredoc { .. } => format!(
+                        "a heredoc body is not split into words, so a quoted value would keep its quotes; write \"{env}\" in the heredoc instead (with an unquoted delimiter)"
+                    ),
+                    _ => format!(
+                        "write `{tag}` outside the quotes (rollout quotes the value itself), or use \"{env}\" in a double-quoted string"
+                    ),
                 };
                 p.push(
-                    Diagnostic::new(
-                        self.file_span(t, at..at + 2),
-                        format!(
-                            "interpolation inside {} in a shell command",
-                            context.describe()
-                        ),
-                    )
-                    .label("the value would not be quoted correctly here")
-                    .help(help),
+                    Diagnostic::new(self.file_span(t, at..at + 2), context.message())
+                        .label("the value would not be quoted correctly here")
+                        .help(help),
                 );
             }
         }
+        refused
     }
 
     /// The top-level names a template reads, each with where it is first used in the file.
@@ -433,8 +558,7 @@ impl Templates {
                 && begins_word(&out, e.flavor)
             {
                 let unquoted = part.strip_prefix('\'').unwrap_or(part);
-                if unquoted.starts_with('-')
-                    && unquoted.trim_end_matches('\'').parse::<f64>().is_err()
+                if unquoted.starts_with('-') && !is_negative_number(unquoted.trim_end_matches('\''))
                 {
                     return Err(RenderError {
                         message: "a value inserted here starts with `-`, so the command would read it as an option".into(),
@@ -451,11 +575,32 @@ impl Templates {
 fn begins_word(before: &str, flavor: Flavor) -> bool {
     match flavor {
         Flavor::Arg => before.is_empty(),
-        _ => before
-            .chars()
-            .next_back()
-            .is_none_or(|c| c.is_whitespace() || ";|&()<>".contains(c)),
+        _ => {
+            // Empty quotes (an empty value renders as `''`) add nothing to a word: `''-rf` is `-rf`.
+            let mut before = before;
+            while let Some(rest) = before
+                .strip_suffix("''")
+                .or_else(|| before.strip_suffix("\"\""))
+            {
+                before = rest.strip_suffix('$').unwrap_or(rest);
+            }
+            before
+                .chars()
+                .next_back()
+                .is_none_or(|c| c.is_whitespace() || ";|&()<>".contains(c))
+        }
     }
+}
+
+/// A negative decimal number such as `-1` or `-2.5`: the one kind of value allowed to begin a
+/// word with `-`. (Not `-nan`, `-inf` or `-1e5`, which commands read as options.)
+fn is_negative_number(s: &str) -> bool {
+    s.strip_prefix('-').is_some_and(|digits| {
+        let (int, frac) = digits.split_once('.').unwrap_or((digits, ""));
+        !(int.is_empty() && frac.is_empty())
+            && int.bytes().all(|b| b.is_ascii_digit())
+            && frac.bytes().all(|b| b.is_ascii_digit())
+    })
 }
 
 fn lower_first(s: &str) -> String {
@@ -466,22 +611,62 @@ fn lower_first(s: &str) -> String {
     }
 }
 
-fn syntax_error(err: &tera::Error) -> Option<(usize, String, Range<usize>)> {
-    let tera::ErrorKind::SyntaxError(report) = err.kind() else {
-        return None;
-    };
-    let index = report
-        .filename()
-        .trim_start_matches('t')
-        .split('.')
-        .next()?
-        .parse()
-        .ok()?;
-    Some((
-        index,
-        report.message().to_string(),
-        report.span().range.clone(),
-    ))
+/// A template problem found by tera, located inside the template's source.
+struct TemplateError {
+    index: usize,
+    syntax: bool,
+    message: String,
+    local: Range<usize>,
+}
+
+/// Tera's built-in filters, tests and functions, for "did you mean" (`safe` is refused).
+const FILTERS: &str = "default upper lower wordcount escape escape_html escape_xml newlines_to_br \
+    pluralize trim trim_start trim_end replace capitalize title truncate indent str int float \
+    length reverse split abs round first last nth join sort unique get values keys pairs group_by";
+const TESTS: &str = "string number map bool array integer float none iterable defined undefined \
+    odd even divisible_by starting_with ending_with containing";
+const FUNCTIONS: &str = "range throw";
+
+impl TemplateError {
+    fn diagnostic(&self, span: Range<usize>) -> Diagnostic {
+        if self.syntax {
+            return Diagnostic::new(
+                span,
+                format!("template syntax error: {}", lower_first(&self.message)),
+            )
+            .label("here")
+            .help("templates use tera syntax: `{{ name }}`, `{% if cond %}...{% endif %}`");
+        }
+        let unknown = |kind: &str| {
+            self.message
+                .strip_prefix(&format!("Unknown {kind} `"))
+                .and_then(|r| r.strip_suffix('`'))
+        };
+        let suggest = |name: &str, known: &str| {
+            let known: Vec<&str> = known.split_whitespace().collect();
+            super::diagnostic::did_you_mean(name, &known)
+                .unwrap_or_else(|| format!("expected one of: {}", known.join(", ")))
+        };
+        let (label, help) = if let Some(name) = unknown("filter") {
+            ("unknown filter", suggest(name, FILTERS))
+        } else if let Some(name) = unknown("test") {
+            ("unknown test", suggest(name, TESTS))
+        } else if let Some(name) = unknown("function") {
+            ("unknown function", suggest(name, FUNCTIONS))
+        } else {
+            (
+                "here",
+                "templates use tera syntax: `{{ name }}`, `{% if cond %}...{% endif %}`"
+                    .to_string(),
+            )
+        };
+        Diagnostic::new(
+            span,
+            format!("template error: {}", lower_first(&self.message)),
+        )
+        .label(label)
+        .help(help)
+    }
 }
 
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
@@ -597,7 +782,31 @@ enum ShellContext {
     AnsiC,
     Backtick,
     Comment,
-    Heredoc { delimiter: String, strip_tabs: bool },
+    Heredoc {
+        delimiter: String,
+        strip_tabs: bool,
+    },
+    /// `$(( ))`, `(( ))`, `$[ ]`, or `[[ ]]` comparing numbers: the shell evaluates the text as
+    /// arithmetic after removing quotes, and `a[$(cmd)]` there runs `cmd`.
+    Arithmetic,
+    /// Right after a backslash, which would escape the quote rollout puts around the value.
+    AfterBackslash,
+    /// Right after `$` or `$NAME`, which would read the value as (part of) an expansion.
+    AfterDollar,
+}
+
+#[derive(Debug, Clone, Copy)]
+enum Arith {
+    /// `$((` or `((`, with the depth of parentheses opened inside.
+    Parens(usize),
+    /// `$[`, with the depth of parentheses opened inside.
+    Brackets(usize),
+}
+
+/// A `[[ ]]` being read: where the interpolations inside it are, and its text.
+struct TestBracket {
+    vars: Vec<usize>,
+    text: String,
 }
 
 impl ShellContext {
@@ -609,8 +818,78 @@ impl ShellContext {
             ShellContext::Backtick => "backticks",
             ShellContext::Comment => "a comment",
             ShellContext::Heredoc { .. } => "a heredoc",
+            ShellContext::Arithmetic => "arithmetic",
+            ShellContext::AfterBackslash => "a backslash escape",
+            ShellContext::AfterDollar => "a `$` expansion",
         }
     }
+
+    fn message(&self) -> String {
+        match self {
+            ShellContext::AfterBackslash => {
+                "interpolation right after a backslash in a shell command".into()
+            }
+            ShellContext::AfterDollar => "interpolation right after `$` in a shell command".into(),
+            _ => format!(
+                "interpolation inside {} in a shell command",
+                self.describe()
+            ),
+        }
+    }
+}
+
+/// Tracks `$(( ))`, `(( ))` and `$[ ]` in plain shell text. When `chars[i]` opens, closes or
+/// nests in one, returns how many characters after it were consumed too.
+fn arithmetic(chars: &[char], i: usize, stack: &mut Vec<Arith>) -> Option<usize> {
+    let next = chars.get(i + 1).copied();
+    let next2 = chars.get(i + 2).copied();
+    match (chars[i], stack.last_mut()) {
+        ('$', _) if next == Some('(') && next2 == Some('(') => {
+            stack.push(Arith::Parens(0));
+            Some(2)
+        }
+        ('$', _) if next == Some('[') => {
+            stack.push(Arith::Brackets(0));
+            Some(1)
+        }
+        ('(', None) if next == Some('(') => {
+            stack.push(Arith::Parens(0));
+            Some(1)
+        }
+        ('(', Some(Arith::Parens(d) | Arith::Brackets(d))) => {
+            *d += 1;
+            Some(0)
+        }
+        (')', Some(Arith::Parens(0))) if next == Some(')') => {
+            stack.pop();
+            Some(1)
+        }
+        (')', Some(Arith::Parens(d) | Arith::Brackets(d))) if *d > 0 => {
+            *d -= 1;
+            Some(0)
+        }
+        (']', Some(Arith::Brackets(0))) => {
+            stack.pop();
+            Some(0)
+        }
+        _ => None,
+    }
+}
+
+/// What a value inserted right after the plain shell text `before` would be glued to: a
+/// backslash escaping its opening quote, or a `$` expansion it would become part of
+/// (`${{ x }}` is `$'...'`, and `$HOME{{ x }}` with `x = "_dir"` reads `$HOME_dir`).
+fn glued_context(before: &str) -> Option<ShellContext> {
+    let odd_backslashes = |s: &str| (s.len() - s.trim_end_matches('\\').len()) % 2 == 1;
+    if odd_backslashes(before) {
+        return Some(ShellContext::AfterBackslash);
+    }
+    let head = before.trim_end_matches(|c: char| c.is_ascii_alphanumeric() || c == '_');
+    let name = &before[head.len()..];
+    let dollar = head.strip_suffix('$')?;
+    let literal = odd_backslashes(dollar) || dollar.ends_with('$');
+    let positional = name.starts_with(|c: char| c.is_ascii_digit());
+    (!literal && !positional).then_some(ShellContext::AfterDollar)
 }
 
 /// Walks a shell command template and returns each `{{` that is not in plain shell context.
@@ -629,21 +908,45 @@ fn shell_contexts(src: &str) -> Vec<(usize, ShellContext)> {
     }
     segments.push((pos..src.len(), None));
     let mut heredoc_line = String::new();
+    let mut arith: Vec<Arith> = Vec::new();
+    let mut bracket: Option<TestBracket> = None;
+    let mut previous_text = 0..0;
     for (range, tag) in segments {
         if let Some(tag) = tag {
             if tag.kind == TagKind::Var {
+                let glued = (previous_text.end == tag.outer.start)
+                    .then(|| glued_context(&src[previous_text.clone()]))
+                    .flatten();
                 if state != ShellContext::Normal {
                     bad.push((tag.outer.start, state.clone()));
+                } else if let Some(glued) = glued {
+                    bad.push((tag.outer.start, glued));
+                } else if !arith.is_empty() {
+                    bad.push((tag.outer.start, ShellContext::Arithmetic));
+                } else if let Some(bracket) = &mut bracket {
+                    bracket.vars.push(tag.outer.start);
+                    bracket.text.push_str(" value ");
                 }
                 line_start = false;
             }
             continue;
         }
+        previous_text = range.clone();
         let text = &src[range];
         let chars: Vec<char> = text.chars().collect();
         let mut i = 0;
         while i < chars.len() {
             let c = chars[i];
+            if let Some(bracket) = &mut bracket {
+                bracket.text.push(c);
+            }
+            if state == ShellContext::Normal {
+                if let Some(consumed) = arithmetic(&chars, i, &mut arith) {
+                    line_start = false;
+                    i += consumed + 1;
+                    continue;
+                }
+            }
             match &state {
                 ShellContext::Heredoc {
                     delimiter,
@@ -693,6 +996,43 @@ fn shell_contexts(src: &str) -> Vec<(usize, ShellContext)> {
                     if c == '\n' {
                         state = ShellContext::Normal;
                     }
+                }
+                // Only ever reported, never the state of the walk.
+                ShellContext::Arithmetic
+                | ShellContext::AfterBackslash
+                | ShellContext::AfterDollar => state = ShellContext::Normal,
+                ShellContext::Normal
+                    if c == '['
+                        && chars.get(i + 1) == Some(&'[')
+                        && bracket.is_none()
+                        && (line_start
+                            || i.checked_sub(1)
+                                .and_then(|j| chars.get(j))
+                                .is_some_and(|p| p.is_whitespace() || ";|&(!".contains(*p))) =>
+                {
+                    bracket = Some(TestBracket {
+                        vars: Vec::new(),
+                        text: String::new(),
+                    });
+                    i += 1;
+                }
+                ShellContext::Normal
+                    if c == ']' && chars.get(i + 1) == Some(&']') && bracket.is_some() =>
+                {
+                    let closed = bracket.take().expect("checked above");
+                    let numeric = closed
+                        .text
+                        .split_whitespace()
+                        .any(|w| ["-eq", "-ne", "-lt", "-le", "-gt", "-ge"].contains(&w));
+                    if numeric {
+                        bad.extend(
+                            closed
+                                .vars
+                                .into_iter()
+                                .map(|at| (at, ShellContext::Arithmetic)),
+                        );
+                    }
+                    i += 1;
                 }
                 ShellContext::Normal => match c {
                     '\\' => i += 1,
@@ -775,6 +1115,52 @@ mod tests {
         assert_eq!(heredoc.len(), 1);
         assert!(matches!(heredoc[0], ShellContext::Heredoc { .. }));
         assert!(contexts("echo {% raw %}'{% endraw %} {{ a }}").len() == 1);
+    }
+
+    #[test]
+    fn arithmetic_and_glued_contexts() {
+        use ShellContext::{AfterBackslash, AfterDollar, Arithmetic};
+        assert_eq!(contexts("sleep $(( {{ n }} * 60 ))"), [Arithmetic]);
+        assert_eq!(contexts("echo $(( $(echo {{ n }}) + 1 ))"), [Arithmetic]);
+        assert_eq!(contexts("(( {{ n }} > 1 )) && echo {{ m }}"), [Arithmetic]);
+        assert_eq!(contexts("echo $[ {{ n }} ]"), [Arithmetic]);
+        assert_eq!(
+            contexts("[[ {{ n }} -gt 3 ]] && [[ {{ m }} == x ]]"),
+            [Arithmetic]
+        );
+        assert!(contexts("echo $(( 1 + 2 )) {{ n }} $(echo {{ m }})").is_empty());
+        assert!(contexts("if [[ -n {{ n }} ]]; then echo {{ n }}; fi").is_empty());
+        assert_eq!(contexts("echo ${{ x }}"), [AfterDollar]);
+        assert_eq!(contexts("echo $HOME{{ x }}"), [AfterDollar]);
+        assert_eq!(contexts("echo \\{{ x }}"), [AfterBackslash]);
+        assert!(
+            contexts("echo ${HOME}{{ x }} $1{{ x }} \\$HOME{{ x }} \\\\{{ x }} $${{ x }}")
+                .is_empty()
+        );
+    }
+
+    #[test]
+    fn options_hidden_behind_empty_quotes_or_numbers() {
+        assert!(begins_word("rm ''", Flavor::Shell));
+        assert!(begins_word("rm ''\"\"$''", Flavor::Shell));
+        assert!(!begins_word("rm 'a'''", Flavor::Shell));
+        assert!(!begins_word("rm x''", Flavor::Shell));
+        for n in ["-1", "-0.5", "-.5", "-5.", "-10"] {
+            assert!(is_negative_number(n), "{n}");
+        }
+        for n in [
+            "-",
+            "-.",
+            "-nan",
+            "-inf",
+            "-Infinity",
+            "-1e5",
+            "-1.2.3",
+            "--1",
+            "-1 ",
+        ] {
+            assert!(!is_negative_number(n), "{n}");
+        }
     }
 
     #[test]

@@ -6,7 +6,7 @@ use std::collections::HashMap;
 use std::ops::Range;
 
 use super::diagnostic::{Diagnostic, suggest};
-use super::model::{Runbook, Step, StepKind};
+use super::model::{Phase, Runbook, Step, StepKind};
 use super::reader::Problems;
 use super::template::{Templates, Tpl};
 
@@ -51,8 +51,10 @@ pub fn validate(runbook: &Runbook, templates: &Templates, p: &mut Problems) {
 impl<'r> Checker<'r, '_> {
     fn unique_ids(&mut self) {
         let mut phases: HashMap<&str, Range<usize>> = HashMap::new();
+        let mut repeated_phases: Vec<&Phase> = Vec::new();
         for phase in &self.runbook.phases {
             if phases.contains_key(phase.id.get_ref().as_str()) {
+                repeated_phases.push(phase);
                 self.p.push(
                     Diagnostic::new(
                         phase.id.span(),
@@ -66,8 +68,17 @@ impl<'r> Checker<'r, '_> {
             }
         }
         let mut steps: HashMap<&str, Range<usize>> = HashMap::new();
-        for (_, step) in self.runbook.all_steps() {
+        for (phase, step) in self.runbook.all_steps() {
             let id = step.id.get_ref().as_str();
+            // A phase whose id is a duplicate gives its unnamed steps duplicate default ids
+            // (`<phase>-<n>`): that is the same problem, already reported.
+            let echo = phase.is_some_and(|ph| {
+                repeated_phases.iter().any(|r| std::ptr::eq(*r, ph))
+                    && id.starts_with(&format!("{}-", ph.id.get_ref()))
+            });
+            if echo {
+                continue;
+            }
             if steps.contains_key(id) {
                 self.p.push(
                     Diagnostic::new(step.id.span(), format!("duplicate step id `{id}`"))
@@ -267,6 +278,22 @@ impl<'r> Checker<'r, '_> {
                 if let StepKind::Repeat { target } = &step.kind {
                     let name = target.get_ref().as_str();
                     let earlier_step = seen_steps.iter().find(|s| s.id.get_ref() == name);
+                    if rb.phases.iter().any(|p| p.id.get_ref() == name)
+                        && rb.all_steps().any(|(_, s)| s.id.get_ref() == name)
+                    {
+                        self.p.push(
+                            Diagnostic::new(
+                                target.span(),
+                                format!("`{name}` is the id of both a phase and a step"),
+                            )
+                            .label("ambiguous")
+                            .help(
+                                "rename the step or the phase so that `repeat` names one of them",
+                            ),
+                        );
+                        seen_steps.push(step);
+                        continue;
+                    }
                     let ok = match earlier_step {
                         Some(s) => {
                             if matches!(
