@@ -209,7 +209,10 @@ pub struct Renderer<'l> {
     base: tera::Context,
     kubectl: String,
     runbook_dir: PathBuf,
-    captures: Vec<String>,
+    /// A preview (plan) holds placeholders for values only a run has: captures and secrets.
+    preview: bool,
+    /// Names whose value is a placeholder: a `when` reading one is decided at run time.
+    placeholders: Vec<String>,
 }
 
 /// A step that could not be rendered, located in the runbook.
@@ -220,6 +223,20 @@ pub struct StepRenderError {
 }
 
 impl<'l> Renderer<'l> {
+    /// A renderer for a run: values are real, every `when` is decided.
+    pub fn for_run(
+        loaded: &'l Loaded,
+        vars: &[Resolved],
+        run: &RunInfo,
+        kubectl_env: Option<String>,
+    ) -> Self {
+        let mut r = Self::new(loaded, vars, run, kubectl_env);
+        r.preview = false;
+        r.placeholders.clear();
+        r
+    }
+
+    /// A renderer for a plan: secrets masked, captures shown as placeholders.
     pub fn new(
         loaded: &'l Loaded,
         vars: &[Resolved],
@@ -250,7 +267,12 @@ impl<'l> Renderer<'l> {
             base,
             kubectl,
             runbook_dir,
-            captures: Vec::new(),
+            preview: true,
+            placeholders: vars
+                .iter()
+                .filter(|v| v.value.is_none())
+                .map(|v| v.name.clone())
+                .collect(),
         };
         let env = r.declared_env(&[]);
         r.base.insert("env", &env.unwrap_or_default());
@@ -265,7 +287,9 @@ impl<'l> Renderer<'l> {
     /// Sets a captured output (or, in a plan, a placeholder for it).
     pub fn set_capture(&mut self, name: &str, value: &str) {
         self.base.insert(name.to_string(), value);
-        self.captures.push(name.to_string());
+        if self.preview {
+            self.placeholders.push(name.to_string());
+        }
     }
 
     fn render(&self, t: Tpl, ctx: &tera::Context) -> Result<String, RenderError> {
@@ -328,13 +352,13 @@ impl<'l> Renderer<'l> {
         let ctx = self.context(phase, step, &env);
         let when = match step.when {
             Some(t) => {
-                let reads_capture = self
+                let reads_placeholder = self
                     .loaded
                     .templates
                     .names(t)
                     .iter()
-                    .any(|(n, _)| self.captures.contains(n));
-                let decision = if reads_capture {
+                    .any(|(n, _)| self.placeholders.contains(n));
+                let decision = if reads_placeholder {
                     "at_run_time"
                 } else if self.loaded.templates.truthy(t, &ctx)? {
                     "run"
@@ -568,9 +592,9 @@ pub fn build(
             .collect();
         let steps = r.steps(Some(phase), &phase.steps, &mut errors);
         let gate = r.steps(Some(phase), &phase.gate, &mut errors);
-        let saved = r.captures.len();
+        let saved = r.placeholders.len();
         let rollback = r.steps(Some(phase), &phase.rollback, &mut errors);
-        r.captures.truncate(saved);
+        r.placeholders.truncate(saved);
         phases.push(PlanPhase {
             id: phase.id.get_ref().clone(),
             title: phase.title.clone(),

@@ -205,6 +205,10 @@ run = "echo slow >> trace"
 id = "only-v12"
 when = "version == 'v1.2'"
 run = "echo v12 >> trace"
+[[phases.steps]]
+id = "only-v13"
+when = "version == 'v1.3'"
+run = "echo v13 >> trace"
 "#,
     );
     let out = Test::new()
@@ -212,7 +216,44 @@ run = "echo v12 >> trace"
         .args(["run", "runbook.toml"])
         .status(0);
     assert_eq!(trace(&out.dir), ["got v1.2", "v12"]);
-    out.stderr_has("only-slow skipped");
+    out.stderr_has("only-slow skipped")
+        .stderr_has("only-v13 skipped");
+}
+
+#[test]
+fn a_when_reading_a_secret_or_capture_is_decided_at_run_time_in_a_plan() {
+    let rb = r#"[runbook]
+name = "w"
+[vars.token]
+secret = { env = "TOKEN" }
+[[phases]]
+id = "p"
+title = "P"
+[[phases.steps]]
+id = "cap"
+run = "echo x"
+capture = "out"
+[[phases.steps]]
+id = "by-secret"
+when = "token == 'abc'"
+run = "echo secret-branch >> trace"
+[[phases.steps]]
+id = "by-capture"
+when = "out == 'x'"
+run = "echo capture-branch >> trace"
+"#;
+    let plan = Test::new()
+        .runbook(rb)
+        .args(["plan", "runbook.toml", "--format", "json"])
+        .status(0);
+    let steps = &plan.json()["phases"][0]["steps"];
+    assert_eq!(steps[1]["when"]["decision"], "at_run_time");
+    assert_eq!(steps[2]["when"]["decision"], "at_run_time");
+    let run = Test::in_dir(&plan.dir)
+        .env("TOKEN", "abc")
+        .args(["run", "runbook.toml"])
+        .status(0);
+    assert_eq!(trace(&run.dir), ["secret-branch", "capture-branch"]);
 }
 
 #[test]
@@ -577,7 +618,7 @@ fn resume_after_kill_9_never_reruns_a_completed_step() {
                 // Killed before the run's first record: nothing ran; start again.
                 Some(2) => {
                     let _ = std::fs::remove_dir_all(dir.join(".rollout"));
-                    assert!(trace(&dir).is_empty());
+                    assert!(trace(&dir).is_empty(), "resume failed: {stderr}");
                     first = true;
                 }
                 _ => {}

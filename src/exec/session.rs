@@ -203,8 +203,8 @@ async fn drive<'a>(
         started_at,
     };
     let kubectl = std::env::var("KUBECTL").ok();
-    let shown = Renderer::new(loaded, &vars, &info, kubectl.clone());
-    let mut real = Renderer::new(loaded, &vars, &info, kubectl);
+    let shown = Renderer::for_run(loaded, &vars, &info, kubectl.clone());
+    let mut real = Renderer::for_run(loaded, &vars, &info, kubectl);
     for (name, value) in &secret_values {
         real.reveal(name, value);
     }

@@ -773,6 +773,23 @@ impl<'f> Parser<'f> {
             .string("description", &mut self.p)
             .map(Spanned::into_inner);
         let timeout = t.duration("timeout", &mut self.p).map(Spanned::into_inner);
+        if let (Some(_), Some(span)) = (timeout, t.key_span("timeout")) {
+            if !matches!(kind_name, "run" | "kubectl" | "metric" | "http") {
+                let hint = if matches!(kind_name, "confirm" | "checklist" | "signoff") {
+                    "a human gate is bounded with `deadline` and `on_deadline`"
+                } else {
+                    "only `run`, `kubectl`, `metric` and `http` steps take a timeout"
+                };
+                self.p.push(
+                    Diagnostic::new(
+                        span,
+                        format!("`timeout` has no effect on a `{kind_name}` step"),
+                    )
+                    .label("would be ignored")
+                    .help(hint),
+                );
+            }
+        }
         if let (Some(tm), Some(span)) = (timeout, t.key_span("timeout")) {
             if tm.is_zero() {
                 self.p.push(

@@ -10,6 +10,9 @@ use nix::fcntl::{Flock, FlockArg};
 
 use super::{Entry, Journal, Loaded, Record, Recovery, Store, StoreError};
 
+/// How long opening a run waits for another process to release it.
+const LOCK_WAIT: std::time::Duration = std::time::Duration::from_millis(1500);
+
 pub struct FileStore {
     root: PathBuf,
 }
@@ -65,19 +68,29 @@ impl FileStore {
             .write(true)
             .open(&path)
             .map_err(io(format!("cannot open {}", path.display())))?;
-        match Flock::lock(file, FlockArg::LockExclusiveNonblock) {
-            Ok(mut lock) => {
-                let _ = lock.set_len(0);
-                let _ = write!(lock, "{}", std::process::id());
-                Ok(lock)
-            }
-            Err((mut file, _)) => {
-                let mut holder = String::new();
-                let _ = file.read_to_string(&mut holder);
-                Err(StoreError::Locked(
-                    run_id.to_string(),
-                    holder.trim().to_string(),
-                ))
+        // A process that just died can hold the lock a moment longer through a child that was
+        // between fork and exec; wait briefly before calling the run busy.
+        let deadline = std::time::Instant::now() + LOCK_WAIT;
+        let mut file = file;
+        loop {
+            match Flock::lock(file, FlockArg::LockExclusiveNonblock) {
+                Ok(mut lock) => {
+                    let _ = lock.set_len(0);
+                    let _ = write!(lock, "{}", std::process::id());
+                    return Ok(lock);
+                }
+                Err((mut back, _)) if std::time::Instant::now() >= deadline => {
+                    let mut holder = String::new();
+                    let _ = back.read_to_string(&mut holder);
+                    return Err(StoreError::Locked(
+                        run_id.to_string(),
+                        holder.trim().to_string(),
+                    ));
+                }
+                Err((back, _)) => {
+                    file = back;
+                    std::thread::sleep(std::time::Duration::from_millis(20));
+                }
             }
         }
     }
