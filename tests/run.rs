@@ -651,3 +651,109 @@ fn resume_after_kill_9_never_reruns_a_completed_step() {
     }
     assert!(finished_runs > 0);
 }
+
+fn alive(pid: i32) -> bool {
+    // A zombie has no threads to run; count it as gone only once it is reaped.
+    Path::new(&format!("/proc/{pid}")).exists()
+}
+
+fn wait_for_file(path: &Path, limit: Duration) -> String {
+    let start = Instant::now();
+    loop {
+        if let Ok(text) = std::fs::read_to_string(path) {
+            if text.ends_with('\n') {
+                return text;
+            }
+        }
+        assert!(start.elapsed() < limit, "{} never appeared", path.display());
+        std::thread::sleep(Duration::from_millis(20));
+    }
+}
+
+/// The step's grandchildren ignore SIGINT and SIGTERM and hold a listening socket; one of them
+/// even leaves the process group with setsid. Ctrl-C must stop them all within the grace
+/// periods, save the run as paused with the step in doubt, and exit 130.
+#[test]
+fn ctrl_c_stops_the_whole_process_tree_and_pauses_the_run() {
+    let rb = tracing_runbook(
+        r#"
+[[phases.steps]]
+id = "stubborn"
+run = '''
+python3 -c 'import os, signal, socket, time
+signal.signal(signal.SIGINT, signal.SIG_IGN)
+signal.signal(signal.SIGTERM, signal.SIG_IGN)
+s = socket.socket(); s.bind(("127.0.0.1", 0)); s.listen()
+open("pids", "a").write("%d\n" % os.getpid()); time.sleep(100)' &
+setsid sh -c 'trap "" INT TERM; echo $$ >> pids; exec sleep 100' &
+sleep 100
+'''
+[[phases.steps]]
+id = "after"
+run = "echo after >> trace"
+"#,
+    );
+    let t = Test::new().runbook(&rb);
+    let dir = t.path().to_path_buf();
+    let mut cmd = t.command();
+    cmd.args(["run", "runbook.toml", "--grace", "300ms"])
+        .stdin(Stdio::null())
+        .stdout(Stdio::piped())
+        .stderr(Stdio::piped());
+    let child = cmd.spawn().unwrap();
+    let start = Instant::now();
+    while std::fs::read_to_string(dir.join("pids"))
+        .unwrap_or_default()
+        .lines()
+        .count()
+        < 2
+    {
+        assert!(
+            start.elapsed() < Duration::from_secs(10),
+            "the step never started its grandchildren"
+        );
+        std::thread::sleep(Duration::from_millis(20));
+    }
+    let pids: Vec<i32> = wait_for_file(&dir.join("pids"), Duration::from_secs(5))
+        .lines()
+        .map(|l| l.parse().unwrap())
+        .collect();
+    nix::sys::signal::kill(
+        nix::unistd::Pid::from_raw(i32::try_from(child.id()).unwrap()),
+        nix::sys::signal::Signal::SIGINT,
+    )
+    .unwrap();
+    let interrupted = Instant::now();
+    let out = wait_bounded(child, Duration::from_secs(10));
+    let stderr = String::from_utf8_lossy(&out.stderr);
+    assert_eq!(out.status.code(), Some(130), "{stderr}");
+    // interrupt -> 300 ms -> terminate -> 300 ms -> kill, plus reaping.
+    assert!(
+        interrupted.elapsed() < Duration::from_secs(3),
+        "took {:?}",
+        interrupted.elapsed()
+    );
+    for pid in &pids {
+        let gone = Instant::now();
+        while alive(*pid) && gone.elapsed() < Duration::from_secs(2) {
+            std::thread::sleep(Duration::from_millis(20));
+        }
+        assert!(!alive(*pid), "grandchild {pid} survived the interrupt");
+    }
+    assert!(stderr.contains("rollout resume"), "{stderr}");
+    let status = Test::in_dir(&dir)
+        .args(["status", "--format", "json"])
+        .status(0);
+    let v = status.json();
+    assert_eq!(v["state"], "paused");
+    assert_eq!(v["in_doubt"], "stubborn");
+    // The interrupted step is in doubt: resume needs a decision; skipping it runs the rest.
+    Test::in_dir(&dir)
+        .args(["resume"])
+        .status(7)
+        .stderr_has("--rerun-in-doubt");
+    Test::in_dir(&dir)
+        .args(["resume", "--skip-in-doubt"])
+        .status(0);
+    assert_eq!(trace(&dir), ["after"]);
+}
