@@ -19,7 +19,7 @@ use std::sync::{Mutex, MutexGuard, PoisonError};
 use std::time::{Duration, SystemTime, UNIX_EPOCH};
 
 use nix::sys::signal::{Signal, kill, killpg};
-use nix::sys::wait::{WaitPidFlag, waitpid};
+use nix::sys::wait::{Id, WaitPidFlag, waitid, waitpid};
 use nix::unistd::{Pid, getpgrp};
 use tokio::io::{AsyncRead, AsyncReadExt};
 use tokio::process::{Child, ChildStderr, ChildStdout, Command};
@@ -37,6 +37,8 @@ const READ_CHUNK: usize = 64 * 1024;
 const DRAIN_AFTER_EXIT: Duration = Duration::from_millis(500);
 /// How often a stop re-reads `/proc` to see whether the step's processes are gone.
 const POLL: Duration = Duration::from_millis(25);
+/// How often a running step's orphaned, dead descendants are reaped.
+const REAP_EVERY: Duration = Duration::from_millis(100);
 /// After SIGKILL, how long to wait for processes stuck in the kernel before giving up on them.
 const KILL_WAIT: Duration = Duration::from_secs(2);
 const TREE_VAR: &str = "ROLLOUT_TREE_ID";
@@ -179,7 +181,10 @@ pub async fn run(
             .unwrap_or_else(|| started + Duration::from_secs(365 * 24 * 3600)),
     );
     let tick = sleep_until(started);
-    tokio::pin!(deadline, tick);
+    // Orphans reparented to rollout (it is their subreaper) become zombies when they die; reap
+    // them while the step runs, so a step polling `kill -0` on a process it killed sees it gone.
+    let reaper = sleep_until(started + REAP_EVERY);
+    tokio::pin!(deadline, tick, reaper);
 
     loop {
         if exit.is_some() && stop.as_ref().is_none_or(|s| s.done) {
@@ -201,6 +206,10 @@ pub async fn run(
         }
         let stopping = stop.as_ref().is_some_and(|s| !s.done);
         tokio::select! {
+            () = &mut reaper => {
+                reap_orphans();
+                reaper.as_mut().reset(Instant::now() + REAP_EVERY);
+            }
             (stream, read) = pipes.read_some(), if pipes.is_open() => {
                 pipes.deliver(stream, read, on_output);
             }
@@ -452,13 +461,23 @@ impl Drop for Registration {
 /// Reap dead children that nobody else will wait for: orphans reparented to rollout. Children
 /// in rollout's own process group belong to other code (checks, hooks) that waits for them.
 fn reap_orphans() {
-    let live = live_pids();
-    let me = own_pid();
+    // Peek at a dead child without reaping it (WNOWAIT), then reap it by pid unless it belongs
+    // to someone else: a step's main child is tokio's to reap, and children in rollout's own
+    // process group belong to a `std::process::Command` waiting for them. One syscall when
+    // there is nothing to reap, instead of reading all of /proc.
     let own_group = getpgrp().as_raw();
-    for p in proc_table() {
-        if p.ppid == me && p.zombie && p.pgrp != own_group && !live.contains(&p.pid) {
-            let _ = waitpid(Pid::from_raw(p.pid), Some(WaitPidFlag::WNOHANG));
+    for _ in 0..256 {
+        let flags = WaitPidFlag::WEXITED | WaitPidFlag::WNOHANG | WaitPidFlag::WNOWAIT;
+        let Ok(status) = waitid(Id::All, flags) else {
+            return;
+        };
+        let Some(pid) = status.pid() else { return };
+        if live_pids().contains(&pid.as_raw())
+            || read_proc(pid.as_raw()).is_some_and(|p| p.pgrp == own_group)
+        {
+            return;
         }
+        let _ = waitpid(pid, Some(WaitPidFlag::WNOHANG));
     }
 }
 
