@@ -757,3 +757,187 @@ run = "echo after >> trace"
         .status(0);
     assert_eq!(trace(&dir), ["after"]);
 }
+
+#[test]
+fn failure_actions_pause_and_rollback_stop_with_their_own_exit_codes() {
+    let rb = tracing_runbook(
+        r#"on_failure = "pause"
+[[phases.steps]]
+id = "flaky"
+run = "echo try >> trace; test -f fixed"
+[[phases.steps]]
+id = "after"
+run = "echo after >> trace"
+"#,
+    );
+    let out = Test::new()
+        .runbook(&rb)
+        .args(["run", "runbook.toml"])
+        .status(8);
+    out.stderr_has("step `flaky` failed");
+    std::fs::write(out.dir.join("fixed"), "").unwrap();
+    // A failed step is not done: resume runs it again, then the rest.
+    Test::in_dir(&out.dir).args(["resume"]).status(0);
+    assert_eq!(trace(&out.dir), ["try", "try", "after"]);
+
+    let rb = tracing_runbook(
+        r#"
+[[phases.steps]]
+id = "bad"
+run = "exit 3"
+on_failure = "rollback"
+"#,
+    );
+    let out = Test::new()
+        .runbook(&rb)
+        .args(["run", "runbook.toml"])
+        .status(9);
+    out.stderr_has("asks for a rollback");
+}
+
+#[test]
+fn an_idempotent_step_in_doubt_reruns_without_asking() {
+    let rb = tracing_runbook(
+        r#"
+[[phases.steps]]
+id = "sync"
+run = "echo sync >> trace; touch started; sleep 30"
+idempotent = true
+"#,
+    );
+    let t = Test::new().runbook(&rb);
+    let dir = t.path().to_path_buf();
+    let mut cmd = t.command();
+    cmd.args(["run", "runbook.toml"])
+        .stdin(Stdio::null())
+        .stdout(Stdio::null())
+        .stderr(Stdio::null());
+    let mut child = cmd.spawn().unwrap();
+    wait_for_path(&dir.join("started"));
+    child.kill().unwrap();
+    let _ = wait_bounded(child, Duration::from_secs(10));
+    // The killed rollout's step is still sleeping in its own process group; make it quick.
+    let rb2 = rb.replace("sleep 30", "true");
+    std::fs::write(dir.join("runbook.toml"), rb2).unwrap();
+    let out = Test::in_dir(&dir)
+        .args(["resume", "--allow-changed"])
+        .status(0);
+    out.stderr_has("in-doubt step `sync`: rerun (the step is marked idempotent)");
+    assert_eq!(trace(&dir), ["sync", "sync"]);
+}
+
+fn wait_for_path(path: &Path) {
+    let start = Instant::now();
+    while !path.exists() {
+        assert!(
+            start.elapsed() < Duration::from_secs(10),
+            "{} never appeared",
+            path.display()
+        );
+        std::thread::sleep(Duration::from_millis(10));
+    }
+}
+
+fn signal(child: &std::process::Child, sig: nix::sys::signal::Signal) {
+    nix::sys::signal::kill(
+        nix::unistd::Pid::from_raw(i32::try_from(child.id()).unwrap()),
+        sig,
+    )
+    .unwrap();
+}
+
+#[test]
+fn sigterm_stops_the_step_and_exits_143_and_a_second_ctrl_c_kills_at_once() {
+    let rb = tracing_runbook(
+        r#"
+[[phases.steps]]
+id = "stubborn"
+run = "trap '' INT TERM; touch started; sleep 30 & wait; sleep 30"
+"#,
+    );
+    let t = Test::new().runbook(&rb);
+    let dir = t.path().to_path_buf();
+    let mut cmd = t.command();
+    cmd.args(["run", "runbook.toml", "--grace", "300ms"])
+        .stdin(Stdio::null())
+        .stdout(Stdio::null())
+        .stderr(Stdio::piped());
+    let child = cmd.spawn().unwrap();
+    wait_for_path(&dir.join("started"));
+    signal(&child, nix::sys::signal::Signal::SIGTERM);
+    let out = wait_bounded(child, Duration::from_secs(10));
+    assert_eq!(
+        out.status.code(),
+        Some(143),
+        "{}",
+        String::from_utf8_lossy(&out.stderr)
+    );
+    assert!(String::from_utf8_lossy(&out.stderr).contains("SIGTERM"));
+
+    // With a long grace, a second Ctrl-C must not wait for it.
+    std::fs::remove_file(dir.join("started")).unwrap();
+    let mut cmd = Test::in_dir(&dir).command();
+    cmd.args(["resume", "--rerun-in-doubt", "--grace", "60s"])
+        .stdin(Stdio::null())
+        .stdout(Stdio::null())
+        .stderr(Stdio::piped());
+    let child = cmd.spawn().unwrap();
+    wait_for_path(&dir.join("started"));
+    let start = Instant::now();
+    signal(&child, nix::sys::signal::Signal::SIGINT);
+    std::thread::sleep(Duration::from_millis(200));
+    signal(&child, nix::sys::signal::Signal::SIGINT);
+    let out = wait_bounded(child, Duration::from_secs(20));
+    assert_eq!(out.status.code(), Some(130));
+    assert!(
+        start.elapsed() < Duration::from_secs(10),
+        "second Ctrl-C waited {:?}",
+        start.elapsed()
+    );
+}
+
+#[test]
+fn a_journal_cut_in_its_last_record_is_recovered_with_a_message() {
+    let rb = tracing_runbook(
+        r#"
+[[phases.steps]]
+id = "one"
+run = "echo one >> trace"
+[[phases.steps]]
+id = "hold"
+pause = "hold"
+[[phases.steps]]
+id = "two"
+run = "echo two >> trace"
+"#,
+    );
+    let out = Test::new()
+        .runbook(&rb)
+        .args(["run", "runbook.toml"])
+        .status(8);
+    let run_dir = std::fs::read_dir(out.dir.join(".rollout/runs"))
+        .unwrap()
+        .next()
+        .unwrap()
+        .unwrap()
+        .path();
+    let journal = run_dir.join("journal.ndjson");
+    let mut bytes = std::fs::read(&journal).unwrap();
+    // Cut the last record (the pause) in the middle.
+    let last_start = bytes[..bytes.len() - 1]
+        .iter()
+        .rposition(|&b| b == b'\n')
+        .unwrap()
+        + 1;
+    bytes.truncate(last_start + (bytes.len() - last_start) / 2);
+    std::fs::write(&journal, &bytes).unwrap();
+    Test::in_dir(&out.dir)
+        .args(["status"])
+        .status(0)
+        .stdout_has("damaged");
+    let resumed = Test::in_dir(&out.dir).args(["resume"]).status(0);
+    resumed
+        .stderr_has("was damaged")
+        .stderr_has("recovered its first");
+    assert_eq!(trace(&out.dir), ["one", "two"]);
+}
