@@ -138,12 +138,7 @@ pub fn operator() -> String {
             return name;
         }
     }
-    nix::unistd::User::from_uid(nix::unistd::getuid())
-        .ok()
-        .flatten()
-        .map(|u| u.name)
-        .or_else(|| std::env::var("USER").ok())
-        .unwrap_or_else(|| "unknown".into())
+    crate::exec::gates::os_user()
 }
 
 fn approvals(g: &GateArgs) -> Approvals {
@@ -185,28 +180,46 @@ fn runtime() -> Result<tokio::runtime::Runtime, ExitCode> {
 }
 
 /// Ctrl-C once: stop the step gracefully and pause. Twice: kill it now. SIGTERM: stop and pause.
+/// Watched on a thread of its own, so a signal is seen even while a prompt blocks the run
+/// loop's thread; returns once the handlers are in place.
 fn watch_signals(interrupts: &Interrupts) {
     use tokio::signal::unix::{SignalKind, signal};
     let ints = interrupts.clone();
-    let (Ok(mut int), Ok(mut term)) = (
-        signal(SignalKind::interrupt()),
-        signal(SignalKind::terminate()),
-    ) else {
-        return;
-    };
-    tokio::spawn(async move {
-        loop {
-            let sig = tokio::select! {
-                _ = int.recv() => 2,
-                _ = term.recv() => 15,
+    let (ready, installed) = std::sync::mpsc::channel::<()>();
+    let watcher = std::thread::Builder::new()
+        .name("signals".into())
+        .spawn(move || {
+            let Ok(rt) = tokio::runtime::Builder::new_current_thread()
+                .enable_all()
+                .build()
+            else {
+                return;
             };
-            if ints.record(sig) == 1 {
-                ints.cancel.interrupt();
-            } else {
-                ints.cancel.kill();
-            }
-        }
-    });
+            rt.block_on(async move {
+                let (Ok(mut int), Ok(mut term)) = (
+                    signal(SignalKind::interrupt()),
+                    signal(SignalKind::terminate()),
+                ) else {
+                    return;
+                };
+                let _ = ready.send(());
+                loop {
+                    let sig = tokio::select! {
+                        _ = int.recv() => 2,
+                        _ = term.recv() => 15,
+                    };
+                    if ints.record(sig) == 1 {
+                        ints.cancel.interrupt();
+                    } else {
+                        ints.cancel.kill();
+                    }
+                }
+            });
+        });
+    if watcher.is_ok() {
+        // Fails only when the watcher could not install its handlers.
+        let _ = installed.recv();
+    }
 }
 
 fn exit_for(end: &RunEnd) -> ExitCode {
@@ -288,8 +301,9 @@ pub fn run(ctx: &Ctx, path: &Path, vars: &VarArgs, run: &RunArgs) -> ExitCode {
     };
     crate::exec::process::become_subreaper();
     let mut view = listener(ctx, run.output);
-    let mut prompter = ui::prompt::TerminalPrompter::if_interactive(run.gates.no_input);
     let interrupts = Interrupts::default();
+    let mut prompter =
+        ui::prompt::TerminalPrompter::if_interactive(run.gates.no_input, &interrupts);
     let result = rt.block_on(async {
         watch_signals(&interrupts);
         session::start(
@@ -440,8 +454,9 @@ pub fn resume(
     };
     crate::exec::process::become_subreaper();
     let mut view = listener(ctx, run.output);
-    let mut prompter = ui::prompt::TerminalPrompter::if_interactive(run.gates.no_input);
     let interrupts = Interrupts::default();
+    let mut prompter =
+        ui::prompt::TerminalPrompter::if_interactive(run.gates.no_input, &interrupts);
     let result = rt.block_on(async {
         watch_signals(&interrupts);
         session::resume(

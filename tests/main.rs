@@ -4,6 +4,7 @@
 mod harness;
 
 mod files;
+mod gates;
 mod injection;
 mod plan;
 mod run;

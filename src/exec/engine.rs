@@ -3,12 +3,14 @@
 //! and the result after, applies failure actions, and stops cleanly on pause or interrupt.
 //! It emits events and never prints.
 
+mod gate_step;
+
 use std::sync::Arc;
 use std::sync::atomic::{AtomicU8, Ordering};
 use std::time::{Duration, Instant};
 
 use crate::exec::event::{Event, Level, Listener, OutputStream, PhaseSummary};
-use crate::exec::gates::{self, Approvals, GateOutcome, Prompter};
+use crate::exec::gates::{Approvals, Prompter};
 use crate::exec::process::{self, Cancel, Outcome, ProcessSpec, Stream};
 use crate::plan::{Action, PlanStep, Renderer};
 use crate::runbook::Loaded;
@@ -71,6 +73,8 @@ pub struct Options {
     pub in_doubt: InDoubt,
     pub approvals: Approvals,
     pub operator: String,
+    /// The OS account rollout runs as, recorded with every gate answer.
+    pub os_user: String,
 }
 
 /// Shared with the signal task: how many interrupts arrived, and which signal was last.
@@ -301,6 +305,14 @@ impl Engine<'_> {
             Err(e) => return self.render_failure(phase, step, &e.error.message),
         };
         let attempts = step.retry.map_or(1, |r| r.attempts);
+        // Signers sign the phase as shown to them: its rendered steps, bound by a digest.
+        let content =
+            matches!(shown.action, Action::Signoff { .. }).then(|| self.phase_content(phase));
+        let mut display = display_lines(&shown.action);
+        if let Some(c) = &content {
+            display.extend(c.lines.iter().cloned());
+        }
+        let digest = content.as_ref().map(|c| c.digest.as_str());
         let mut attempt = 1;
         loop {
             self.emit(&Event::StepStarted {
@@ -310,9 +322,11 @@ impl Engine<'_> {
                 kind: step.kind.name(),
                 attempt,
                 line: shown.line,
-                display: display_lines(&shown.action),
+                display: display.clone(),
             });
-            let result = self.attempt(phase, step, &shown, &real, attempt).await?;
+            let result = self
+                .attempt(phase, step, &shown, &real, attempt, digest)
+                .await?;
             let Attempt {
                 status,
                 exit_code,
@@ -339,8 +353,17 @@ impl Engine<'_> {
                     None => return Ok(Flow::Next),
                 }
             }
-            let final_attempt = status == StepStatus::Ok || attempt >= attempts;
-            let status = if status != StepStatus::Ok && final_attempt && step.continue_on_error {
+            // A gate's deadline decides the outcome itself, whatever `on_failure` says.
+            let decided = matches!(
+                end,
+                Some(RunEnd::Failed { .. } | RunEnd::RollbackRequested { .. })
+            );
+            let final_attempt = status == StepStatus::Ok || attempt >= attempts || decided;
+            let status = if status != StepStatus::Ok
+                && final_attempt
+                && step.continue_on_error
+                && !decided
+            {
                 StepStatus::FailedIgnored
             } else {
                 status
@@ -373,7 +396,7 @@ impl Engine<'_> {
                 duration_ms: millis(duration),
                 reason: reason.clone(),
             });
-            if matches!(status, StepStatus::Ok | StepStatus::FailedIgnored) {
+            if decided || matches!(status, StepStatus::Ok | StepStatus::FailedIgnored) {
                 return Ok(end.map_or(Flow::Next, Flow::Stop));
             }
             if attempt < attempts {
@@ -422,15 +445,18 @@ impl Engine<'_> {
             FailureAction::Ask => match self.prompter.as_deref_mut() {
                 Some(p) => {
                     let q = format!("step `{id}` failed: {reason}. What now?");
-                    match p.choose(
-                        &q,
-                        &[
-                            "pause (fix it, then `rollout resume`)",
-                            "retry now",
-                            "skip this step",
-                            "abort the run",
-                        ],
-                    ) {
+                    match p
+                        .choose(
+                            &q,
+                            &[
+                                "pause (fix it, then `rollout resume`)",
+                                "retry now",
+                                "skip this step",
+                                "abort the run",
+                            ],
+                        )
+                        .ok()
+                    {
                         Some(1) => return Ok(Flow::Retry),
                         Some(2) => {
                             self.record(Entry::StepSkipped {
@@ -491,10 +517,13 @@ impl Engine<'_> {
                         let q = format!(
                             "step `{id}` was running when rollout stopped; it may or may not have finished. What now?"
                         );
-                        match p.choose(
-                            &q,
-                            &["run it again", "treat it as done and skip it", "stop here"],
-                        ) {
+                        match p
+                            .choose(
+                                &q,
+                                &["run it again", "treat it as done and skip it", "stop here"],
+                            )
+                            .ok()
+                        {
                             Some(0) => Some("rerun (confirmed by the operator)"),
                             Some(1) => Some("skip (confirmed by the operator)"),
                             _ => None,
@@ -553,6 +582,7 @@ impl Engine<'_> {
         shown: &PlanStep,
         real: &PlanStep,
         attempt: u32,
+        digest: Option<&str>,
     ) -> Result<Attempt, StoreError> {
         let started = Instant::now();
         let phase_id = phase.id.get_ref().clone();
@@ -656,6 +686,10 @@ impl Engine<'_> {
                 Ok(a)
             }
             Action::Wait { duration } => {
+                self.emit(&Event::Waiting {
+                    step: id.clone(),
+                    duration_ms: millis(duration.0),
+                });
                 let signal = self.sleep(duration.0).await;
                 Ok(Attempt {
                     status: if signal.is_some() {
@@ -677,15 +711,7 @@ impl Engine<'_> {
                 ..Attempt::default()
             }),
             Action::Confirm { .. } | Action::Checklist { .. } | Action::Signoff { .. } => {
-                let outcome = gates::evaluate(
-                    step,
-                    shown,
-                    &self.options.approvals,
-                    self.prompter.as_deref_mut(),
-                    &self.options.operator,
-                    &self.interrupts,
-                );
-                Ok(gate_attempt(outcome, started.elapsed()))
+                self.gate(phase, step, shown, digest, started)
             }
             Action::Http { .. } => {
                 let mut body = None;
@@ -753,6 +779,7 @@ impl Engine<'_> {
                             &format!("check `{id}` is inconclusive: {why}. What now?"),
                             &["pause the run", "count it as failed"],
                         )
+                        .ok()
                     });
                     if choice == Some(Some(1)) {
                         a.unfinished = false;
@@ -801,33 +828,6 @@ struct Attempt {
     duration: Duration,
     /// The step produced no result to record (an inconclusive check).
     unfinished: bool,
-}
-
-fn gate_attempt(outcome: GateOutcome, duration: Duration) -> Attempt {
-    match outcome {
-        GateOutcome::Passed(detail) => Attempt {
-            reason: Some(detail),
-            duration,
-            ..Attempt::default()
-        },
-        GateOutcome::Refused(why) => Attempt {
-            status: StepStatus::Failed,
-            reason: Some(why),
-            duration,
-            ..Attempt::default()
-        },
-        GateOutcome::Waiting(why) => Attempt {
-            end: Some(RunEnd::WaitingForApproval { reason: why }),
-            duration,
-            ..Attempt::default()
-        },
-        GateOutcome::Interrupted(signal) => Attempt {
-            status: StepStatus::Interrupted,
-            end: Some(RunEnd::Interrupted { signal }),
-            duration,
-            ..Attempt::default()
-        },
-    }
 }
 
 fn check_attempt(outcome: crate::exec::checks::CheckOutcome, duration: Duration) -> Attempt {
@@ -880,7 +880,25 @@ pub fn display_lines(action: &Action) -> Vec<String> {
         ],
         Action::Confirm { question, .. } => vec![question.clone()],
         Action::Checklist { items } => items.iter().map(|i| format!("[ ] {i}")).collect(),
-        Action::Signoff { title, .. } => vec![title.clone()],
+        Action::Signoff {
+            title,
+            roles,
+            required,
+            exclude_operator,
+        } => {
+            let roles: Vec<String> = roles
+                .iter()
+                .map(|r| match &r.approvers {
+                    Some(a) => format!("{} ({})", r.role, a.join(", ")),
+                    None => r.role.clone(),
+                })
+                .collect();
+            let mut who = format!("{required} of {} sign: {}", roles.len(), roles.join(", "));
+            if *exclude_operator {
+                who.push_str("; the operator cannot sign");
+            }
+            vec![title.clone(), who]
+        }
         Action::Metric {
             query, condition, ..
         } => vec![format!("{query} {condition}")],

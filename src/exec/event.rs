@@ -53,6 +53,8 @@ pub enum Event {
         step: String,
         reason: String,
     },
+    /// A `wait` step started waiting: the terminal view counts down.
+    Waiting { step: String, duration_ms: u64 },
     Retrying {
         step: String,
         attempt: u32,

@@ -1,10 +1,15 @@
 //! Human gates: confirm, checklist and sign-off. In a terminal they ask through a [`Prompter`];
 //! where nobody can answer they are satisfied only by approvals given on the command line, and
-//! otherwise the run stops and waits: a gate never hangs and never passes by default.
+//! otherwise the run stops and waits: a gate never hangs and never passes by default. A
+//! question that was dismissed, interrupted or cut off by a deadline is never taken as consent.
+//! Every answer comes back with who gave it, when and how, for the journal.
+
+use std::time::{Duration, Instant};
 
 use crate::exec::engine::Interrupts;
-use crate::plan::{Action, PlanStep};
-use crate::runbook::model::Step;
+use crate::plan::{Action, RoleView};
+use crate::state::now;
+use crate::state::record::{GateAnswer, GateKind, How};
 
 /// Answers given in advance on the command line.
 #[derive(Debug, Clone, Default)]
@@ -19,113 +24,325 @@ pub struct Approvals {
     pub signoffs: Vec<String>,
 }
 
+/// Who is answering: for the record and for separation of duties.
+#[derive(Debug, Clone, Default)]
+pub struct Who {
+    /// The name given for this session: `ROLLOUT_OPERATOR`, else the OS user.
+    pub operator: String,
+    /// The OS account rollout runs as.
+    pub os_user: String,
+    /// The operator who started the run (another person may resume it).
+    pub started_by: String,
+}
+
+/// The OS account this process runs as.
+pub fn os_user() -> String {
+    nix::unistd::User::from_uid(nix::unistd::getuid())
+        .ok()
+        .flatten()
+        .map(|u| u.name)
+        .or_else(|| std::env::var("USER").ok())
+        .unwrap_or_else(|| "unknown".into())
+}
+
+/// How a gate was answered, for the journal and the step's result.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct Answered {
+    pub kind: GateKind,
+    pub answers: Vec<GateAnswer>,
+    /// One sentence for people.
+    pub summary: String,
+}
+
+impl Answered {
+    fn new(kind: GateKind) -> Self {
+        Answered {
+            kind,
+            answers: Vec::new(),
+            summary: String::new(),
+        }
+    }
+
+    fn add(&mut self, subject: &str, answer: &str, name: &str, how: How) {
+        self.answers.push(GateAnswer {
+            subject: subject.to_string(),
+            answer: answer.to_string(),
+            name: name.to_string(),
+            how,
+            at: now(),
+        });
+    }
+
+    fn said(mut self, summary: String) -> Self {
+        self.summary = summary;
+        self
+    }
+
+    /// `interactive` when anyone answered at the terminal.
+    pub fn how(&self) -> How {
+        if self.answers.iter().any(|a| a.how == How::Interactive) {
+            How::Interactive
+        } else {
+            How::PreApproved
+        }
+    }
+}
+
+/// A gate nobody here can answer, and what would satisfy it.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct Needed {
+    pub kind: GateKind,
+    /// Names the gate, what it asks and how to satisfy it.
+    pub message: String,
+    /// Flags that satisfy it on `rollout resume`, shell-quoted.
+    pub satisfy_with: Vec<String>,
+}
+
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub enum GateOutcome {
-    /// Passed, with who and how, for the record.
-    Passed(String),
-    /// Answered "no".
-    Refused(String),
+    Passed(Answered),
+    /// Answered, and the answer does not let the run go on.
+    Refused(Answered),
     /// Nobody can answer here and no approval was given.
-    Waiting(String),
+    Waiting(Needed),
+    /// The gate's deadline passed before it was answered: the answers given so far, and what
+    /// would still satisfy it.
+    DeadlinePassed(Answered, Needed),
     Interrupted(i32),
 }
 
-/// The seam for asking a person. The terminal implementation uses dialoguer; `None` means
-/// nobody can answer (the question was cancelled, or input ended).
+/// Why a question got no answer.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub enum NoAnswer {
+    /// The person dismissed the question (Esc or `q`): not an answer, never consent.
+    Dismissed,
+    /// Ctrl-C or SIGTERM while asking.
+    Interrupted(i32),
+    /// Nobody can answer any more: the terminal closed or failed.
+    Closed(String),
+    /// The deadline set with [`Prompter::set_deadline`] passed.
+    TimedOut,
+}
+
+/// What came back from one question.
+pub type Reply<T> = Result<T, NoAnswer>;
+
+/// The seam for asking a person. The terminal implementation uses dialoguer.
 pub trait Prompter {
-    fn choose(&mut self, prompt: &str, options: &[&str]) -> Option<usize>;
-    fn confirm(&mut self, prompt: &str) -> Option<bool>;
-    fn input(&mut self, prompt: &str) -> Option<String>;
-    fn checklist(&mut self, prompt: &str, items: &[String]) -> Option<Vec<bool>>;
+    fn choose(&mut self, prompt: &str, options: &[&str]) -> Reply<usize>;
+    /// A yes/no question whose default (plain Enter) is no.
+    fn confirm(&mut self, prompt: &str) -> Reply<bool>;
+    fn input(&mut self, prompt: &str) -> Reply<String>;
+    /// Items to tick; `ticked` are ticked already. Returns each item's state.
+    fn checklist(&mut self, prompt: &str, items: &[String], ticked: &[bool]) -> Reply<Vec<bool>>;
+    /// Tells the person something without asking (a refused signer).
+    fn tell(&mut self, message: &str);
+    /// Questions asked from now on stop waiting at `deadline` (`None`: no limit).
+    fn set_deadline(&mut self, deadline: Option<Instant>);
+}
+
+/// One gate step, rendered as people see it.
+pub struct Gate<'a> {
+    pub id: &'a str,
+    pub action: &'a Action,
+    /// How long a person has to answer it at the terminal.
+    pub deadline: Option<Duration>,
+    /// Sign-offs: the digest of the phase content shown to the signers.
+    pub digest: Option<&'a str>,
 }
 
 pub fn evaluate(
-    step: &Step,
-    shown: &PlanStep,
+    gate: &Gate,
     approvals: &Approvals,
-    prompter: Option<&mut (dyn Prompter + '_)>,
-    operator: &str,
+    who: &Who,
+    mut prompter: Option<&mut (dyn Prompter + '_)>,
     interrupts: &Interrupts,
 ) -> GateOutcome {
     if let Some(signal) = interrupts.pending() {
         return GateOutcome::Interrupted(signal);
     }
-    let id = step.id.get_ref().as_str();
-    match &shown.action {
+    if let (Some(p), Some(d)) = (prompter.as_deref_mut(), gate.deadline) {
+        p.set_deadline(Some(Instant::now() + d));
+    }
+    let id = gate.id;
+    let outcome = match gate.action {
         Action::Confirm {
             question,
-            type_to_confirm,
-        } => confirm(
-            id,
-            question,
-            type_to_confirm.as_deref(),
-            approvals,
-            prompter,
-            operator,
-        ),
-        Action::Checklist { items } => checklist(id, items, approvals, prompter, operator),
+            type_to_confirm: Some(word),
+        } => severe_confirm(id, question, word, approvals, who, prompter.as_deref_mut()),
+        Action::Confirm { question, .. } => {
+            confirm(id, question, approvals, who, prompter.as_deref_mut())
+        }
+        Action::Checklist { items } => {
+            checklist(id, items, approvals, who, prompter.as_deref_mut())
+        }
         Action::Signoff {
             title,
             roles,
             required,
             exclude_operator,
         } => signoff(
-            id,
-            title,
-            roles,
-            *required,
-            *exclude_operator,
+            &Signoff {
+                id,
+                title,
+                roles,
+                required: *required,
+                exclude_operator: *exclude_operator,
+                digest: gate.digest,
+            },
             approvals,
-            prompter,
-            operator,
+            who,
+            prompter.as_deref_mut(),
         ),
-        _ => GateOutcome::Refused("not a gate".into()),
+        _ => GateOutcome::Refused(
+            Answered::new(GateKind::Confirm).said(format!("step `{id}` is not a gate")),
+        ),
+    };
+    if let Some(p) = prompter {
+        p.set_deadline(None);
+    }
+    outcome
+}
+
+/// A value for a command-line flag, quoted for a shell when it needs it.
+fn flag(value: &str) -> String {
+    if !value.is_empty()
+        && value
+            .bytes()
+            .all(|b| b.is_ascii_alphanumeric() || b"_./:@%+,=-".contains(&b))
+    {
+        value.to_string()
+    } else {
+        crate::runbook::template::shell_quote(value)
+    }
+}
+
+/// The outcome when a question of gate `id` got no answer.
+fn unanswered(
+    no: NoAnswer,
+    mut so_far: Answered,
+    subject: &str,
+    who: &Who,
+    id: &str,
+    needed: Needed,
+) -> GateOutcome {
+    let kind = so_far.kind.label();
+    match no {
+        NoAnswer::Interrupted(signal) => GateOutcome::Interrupted(signal),
+        NoAnswer::Closed(why) => GateOutcome::Waiting(Needed {
+            message: format!("{} (the terminal stopped answering: {why})", needed.message),
+            ..needed
+        }),
+        NoAnswer::Dismissed => {
+            so_far.add(subject, "dismissed", &who.operator, How::Interactive);
+            let summary = format!("{kind} `{id}`: the question was dismissed; not approved");
+            GateOutcome::Refused(so_far.said(summary))
+        }
+        NoAnswer::TimedOut => {
+            so_far.add(subject, "no answer", &who.operator, How::Interactive);
+            let summary = format!("{kind} `{id}`: no answer before the deadline");
+            GateOutcome::DeadlinePassed(so_far.said(summary), needed)
+        }
     }
 }
 
 fn confirm(
     id: &str,
     question: &str,
-    word: Option<&str>,
     approvals: &Approvals,
+    who: &Who,
     prompter: Option<&mut (dyn Prompter + '_)>,
-    operator: &str,
 ) -> GateOutcome {
-    if let Some(word) = word {
-        let wanted = format!("{id}={word}");
-        if approvals.approve.contains(&wanted) {
-            return GateOutcome::Passed(format!(
-                "confirmed by {operator} with --approve {id}=<word> (pre-approved)"
-            ));
-        }
-        let Some(p) = prompter else {
-            return GateOutcome::Waiting(format!(
-                "confirm `{id}` needs the operator to type `{word}`: {question}; give `--approve {id}={word}` to approve it in advance"
-            ));
-        };
-        return match p.input(&format!("{question}\nType `{word}` to continue")) {
-            Some(typed) if typed.trim() == word => GateOutcome::Passed(format!(
-                "confirmed by {operator} typing `{word}` (interactive)"
-            )),
-            Some(_) => {
-                GateOutcome::Refused(format!("{operator} did not type `{word}`: not confirmed"))
-            }
-            None => GateOutcome::Refused("no answer: not confirmed".into()),
-        };
-    }
+    let mut answered = Answered::new(GateKind::Confirm);
+    let op = &who.operator;
     if approvals.yes || approvals.approve.iter().any(|a| a == id) {
         let how = if approvals.yes { "--yes" } else { "--approve" };
-        return GateOutcome::Passed(format!("confirmed by {operator} with {how} (pre-approved)"));
+        answered.add(question, "yes", op, How::PreApproved);
+        return GateOutcome::Passed(
+            answered.said(format!("confirmed by {op} with `{how}` (pre-approved)")),
+        );
     }
+    let needed = Needed {
+        kind: GateKind::Confirm,
+        message: format!(
+            "confirm `{id}` asks: {question} Give `--approve {id}` (or `--yes`) to approve it"
+        ),
+        satisfy_with: vec![format!("--approve {}", flag(id))],
+    };
     let Some(p) = prompter else {
-        return GateOutcome::Waiting(format!(
-            "confirm `{id}`: {question}; give `--approve {id}` (or `--yes`) to approve it in advance"
-        ));
+        return GateOutcome::Waiting(needed);
     };
     match p.confirm(question) {
-        Some(true) => GateOutcome::Passed(format!("confirmed by {operator} (interactive)")),
-        Some(false) => GateOutcome::Refused(format!("{operator} answered no")),
-        None => GateOutcome::Refused("no answer: not confirmed".into()),
+        Ok(true) => {
+            answered.add(question, "yes", op, How::Interactive);
+            GateOutcome::Passed(answered.said(format!("confirmed by {op} (interactive)")))
+        }
+        Ok(false) => {
+            answered.add(question, "no", op, How::Interactive);
+            GateOutcome::Refused(answered.said(format!("{op} answered no: not confirmed")))
+        }
+        Err(no) => unanswered(no, answered, question, who, id, needed),
+    }
+}
+
+fn severe_confirm(
+    id: &str,
+    question: &str,
+    word: &str,
+    approvals: &Approvals,
+    who: &Who,
+    prompter: Option<&mut (dyn Prompter + '_)>,
+) -> GateOutcome {
+    let mut answered = Answered::new(GateKind::SevereConfirm);
+    let op = &who.operator;
+    let prefix = format!("{id}=");
+    if let Some(given) = approvals
+        .approve
+        .iter()
+        .rev()
+        .find_map(|a| a.strip_prefix(&prefix))
+    {
+        answered.add(question, given, op, How::PreApproved);
+        return if given == word {
+            GateOutcome::Passed(answered.said(format!(
+                "confirmed by {op} with `--approve {id}=<word>` (pre-approved)"
+            )))
+        } else {
+            GateOutcome::Refused(answered.said(format!(
+                "`--approve {id}={given}` does not give the word `{word}`: not confirmed"
+            )))
+        };
+    }
+    let yes_note = if approvals.yes {
+        " (`--yes` never satisfies a confirm that asks for a word)"
+    } else {
+        ""
+    };
+    let needed = Needed {
+        kind: GateKind::SevereConfirm,
+        message: format!(
+            "confirm `{id}` asks: {question} It needs the word `{word}` typed: give `--approve {id}={word}` to approve it{yes_note}"
+        ),
+        satisfy_with: vec![format!("--approve {}", flag(&format!("{id}={word}")))],
+    };
+    let Some(p) = prompter else {
+        return GateOutcome::Waiting(needed);
+    };
+    match p.input(&format!("{question} Type `{word}` to confirm")) {
+        Ok(typed) => {
+            let typed = typed.trim();
+            answered.add(question, typed, op, How::Interactive);
+            if typed == word {
+                GateOutcome::Passed(
+                    answered.said(format!("confirmed by {op} typing `{word}` (interactive)")),
+                )
+            } else {
+                GateOutcome::Refused(
+                    answered.said(format!("{op} typed `{typed}`, not `{word}`: not confirmed")),
+                )
+            }
+        }
+        Err(no) => unanswered(no, answered, question, who, id, needed),
     }
 }
 
@@ -133,9 +350,11 @@ fn checklist(
     id: &str,
     items: &[String],
     approvals: &Approvals,
+    who: &Who,
     prompter: Option<&mut (dyn Prompter + '_)>,
-    operator: &str,
 ) -> GateOutcome {
+    let mut answered = Answered::new(GateKind::Checklist);
+    let op = &who.operator;
     let pre: Vec<bool> = items
         .iter()
         .enumerate()
@@ -146,177 +365,423 @@ fn checklist(
                 .any(|c| c == id || *c == format!("{id}:{}", i + 1) || c == item)
         })
         .collect();
-    let (ticked, how) = if pre.iter().all(|t| *t) {
-        (pre, "pre-approved with --check")
-    } else if let Some(p) = prompter {
+    let open_of = |ticked: &[bool]| -> Vec<String> {
+        items
+            .iter()
+            .zip(ticked)
+            .filter(|(_, t)| !**t)
+            .map(|(i, _)| format!("`{i}`"))
+            .collect()
+    };
+    let (ticked, interactive) = if pre.iter().all(|t| *t) {
+        (pre.clone(), false)
+    } else {
+        let open = open_of(&pre);
+        let needed = Needed {
+            kind: GateKind::Checklist,
+            message: format!(
+                "checklist `{id}` has {} open item(s): {}; give `--check {id}` (all items) or `--check {id}:N` per item",
+                open.len(),
+                open.join(", ")
+            ),
+            satisfy_with: vec![format!("--check {}", flag(id))],
+        };
+        let Some(p) = prompter else {
+            return GateOutcome::Waiting(needed);
+        };
         match p.checklist(
             &format!("checklist `{id}`: tick every item that is done"),
             items,
+            &pre,
         ) {
-            Some(t) => (t, "interactive"),
-            None => return GateOutcome::Refused("no answer: checklist not completed".into()),
+            Ok(t) => (t, true),
+            Err(no) => {
+                return unanswered(no, answered, &format!("checklist `{id}`"), who, id, needed);
+            }
         }
-    } else {
-        let open: Vec<String> = items
-            .iter()
-            .zip(&pre)
-            .filter(|(_, t)| !**t)
-            .map(|(i, _)| format!("`{i}`"))
-            .collect();
-        return GateOutcome::Waiting(format!(
-            "checklist `{id}` has {} open item(s): {}; give `--check {id}` (all items) or `--check {id}:N` per item",
-            open.len(),
-            open.join(", ")
-        ));
     };
-    let open: Vec<&String> = items
-        .iter()
-        .zip(&ticked)
-        .filter(|(_, t)| !**t)
-        .map(|(i, _)| i)
-        .collect();
-    if open.is_empty() {
-        GateOutcome::Passed(format!(
-            "all {} items ticked by {operator} ({how})",
-            items.len()
-        ))
+    for ((item, t), was) in items.iter().zip(&ticked).zip(&pre) {
+        let how = if interactive && !(*was && *t) {
+            How::Interactive
+        } else {
+            How::PreApproved
+        };
+        answered.add(item, if *t { "ticked" } else { "open" }, op, how);
+    }
+    let open = open_of(&ticked);
+    let how = if interactive {
+        "interactive"
     } else {
-        GateOutcome::Refused(format!(
-            "checklist not complete: open: {}",
-            open.iter()
-                .map(|i| format!("`{i}`"))
-                .collect::<Vec<_>>()
-                .join(", ")
-        ))
+        "pre-approved with `--check`"
+    };
+    if open.is_empty() {
+        GateOutcome::Passed(
+            answered.said(format!("all {} items ticked by {op} ({how})", items.len())),
+        )
+    } else {
+        GateOutcome::Refused(answered.said(format!(
+            "checklist `{id}` is not complete: {} of {} ticked by {op}; open: {}",
+            items.len() - open.len(),
+            items.len(),
+            open.join(", ")
+        )))
     }
 }
 
-#[allow(clippy::too_many_arguments)]
-fn signoff(
-    id: &str,
-    title: &str,
-    roles: &[crate::plan::RoleView],
+struct Signoff<'a> {
+    id: &'a str,
+    title: &'a str,
+    roles: &'a [RoleView],
     required: usize,
     exclude_operator: bool,
+    digest: Option<&'a str>,
+}
+
+impl Signoff<'_> {
+    fn needed(&self, signed: &[(String, String)], approvals: &Approvals) -> Needed {
+        let id = self.id;
+        let open: Vec<&RoleView> = self
+            .roles
+            .iter()
+            .filter(|r| !signed.iter().any(|(_, s)| *s == r.role))
+            .collect();
+        let roles: Vec<String> = open
+            .iter()
+            .map(|r| match &r.approvers {
+                Some(a) => format!("`{}` (one of: {})", r.role, a.join(", ")),
+                None => format!("`{}`", r.role),
+            })
+            .collect();
+        let yes_note = if approvals.yes {
+            " (`--yes` never satisfies a sign-off)"
+        } else {
+            ""
+        };
+        Needed {
+            kind: GateKind::Signoff,
+            message: format!(
+                "sign-off `{id}` needs {} signer(s) ({} given) for: {}. Give `--signoff {id}=NAME:ROLE` for each; roles open: {}{yes_note}",
+                self.required,
+                signed.len(),
+                self.title,
+                roles.join(", ")
+            ),
+            // The signers given so far must be given again: a resume starts from its own flags.
+            satisfy_with: signed
+                .iter()
+                .map(|(name, role)| format!("{id}={name}:{role}"))
+                .chain(
+                    open.iter()
+                        .take(self.required.saturating_sub(signed.len()))
+                        .map(|r| format!("{id}=NAME:{}", r.role)),
+                )
+                .map(|v| format!("--signoff {}", flag(&v)))
+                .collect(),
+        }
+    }
+
+    fn check(
+        &self,
+        name: &str,
+        role: &str,
+        signed: &[(String, String)],
+        who: &Who,
+    ) -> Result<(), String> {
+        let same = |a: &str, b: &str| a.to_lowercase() == b.to_lowercase();
+        if name.is_empty() {
+            return Err("a signer needs a name".into());
+        }
+        let Some(r) = self.roles.iter().find(|r| r.role == role) else {
+            return Err(format!("`{role}` is not a role of this sign-off"));
+        };
+        if let Some(allowed) = &r.approvers {
+            if !allowed.iter().any(|a| same(a, name)) {
+                return Err(format!(
+                    "{name} may not sign as {role} (allowed: {})",
+                    allowed.join(", ")
+                ));
+            }
+        }
+        if signed.iter().any(|(n, _)| same(n, name)) {
+            return Err(format!("{name} has already signed; one person signs once"));
+        }
+        if signed.iter().any(|(_, r)| r == role) {
+            return Err(format!("the {role} has already signed"));
+        }
+        if self.exclude_operator && (same(name, &who.operator) || same(name, &who.started_by)) {
+            return Err(format!(
+                "{name} is the operator of this run and cannot sign it (separation of duties)"
+            ));
+        }
+        Ok(())
+    }
+}
+
+fn signoff(
+    s: &Signoff,
     approvals: &Approvals,
+    who: &Who,
     prompter: Option<&mut (dyn Prompter + '_)>,
-    operator: &str,
 ) -> GateOutcome {
+    let id = s.id;
+    let mut answered = Answered::new(GateKind::Signoff);
     let mut signed: Vec<(String, String)> = Vec::new();
     let mut problems = Vec::new();
     let prefix = format!("{id}=");
-    for s in approvals
+    for given in approvals
         .signoffs
         .iter()
-        .filter_map(|s| s.strip_prefix(&prefix))
+        .filter_map(|g| g.strip_prefix(&prefix))
     {
-        let Some((name, role)) = s.split_once(':') else {
-            problems.push(format!("`--signoff {id}={s}` is not NAME:ROLE"));
+        let Some((name, role)) = given.split_once(':') else {
+            problems.push(format!("`--signoff {id}={given}` is not NAME:ROLE"));
+            answered.add(given, "refused: not NAME:ROLE", given, How::PreApproved);
             continue;
         };
-        match check_signer(
-            name.trim(),
-            role.trim(),
-            roles,
-            &signed,
-            exclude_operator,
-            operator,
-        ) {
-            Ok(()) => signed.push((name.trim().to_string(), role.trim().to_string())),
-            Err(why) => problems.push(why),
+        let (name, role) = (name.trim(), role.trim());
+        match s.check(name, role, &signed, who) {
+            Ok(()) => {
+                answered.add(role, "signed", name, How::PreApproved);
+                signed.push((name.to_string(), role.to_string()));
+            }
+            Err(why) => {
+                answered.add(role, &format!("refused: {why}"), name, How::PreApproved);
+                problems.push(why);
+            }
         }
     }
     if !problems.is_empty() {
-        return GateOutcome::Refused(format!("sign-off `{id}` refused: {}", problems.join("; ")));
+        let summary = format!("sign-off `{id}` refused: {}", problems.join("; "));
+        return GateOutcome::Refused(answered.said(summary));
     }
-    let how = if signed.len() >= required {
-        "pre-approved with --signoff"
-    } else if let Some(p) = prompter {
-        while signed.len() < required {
-            let open: Vec<&str> = roles
+    let mut interactive = false;
+    if signed.len() < s.required {
+        let Some(p) = prompter else {
+            return GateOutcome::Waiting(s.needed(&signed, approvals));
+        };
+        interactive = true;
+        let shown = s
+            .digest
+            .map(|d| format!(" [content {}]", &d[..d.len().min(19)]))
+            .unwrap_or_default();
+        while signed.len() < s.required {
+            let open: Vec<&str> = s
+                .roles
                 .iter()
                 .map(|r| r.role.as_str())
-                .filter(|r| !signed.iter().any(|(_, s)| s == r))
+                .filter(|r| !signed.iter().any(|(_, done)| done == r))
                 .collect();
-            let Some(choice) = p.choose(
-                &format!(
-                    "{title}: {} of {required} signed. Role of the next signer",
-                    signed.len()
-                ),
-                &open,
-            ) else {
-                return GateOutcome::Refused(format!(
-                    "sign-off `{id}` not completed: {} of {required} signed",
-                    signed.len()
-                ));
+            let prompt = format!(
+                "{}{shown}: {} of {} signed. Role of the next signer",
+                s.title,
+                signed.len(),
+                s.required
+            );
+            let role = match p.choose(&prompt, &open) {
+                Ok(i) => open[i].to_string(),
+                Err(no) => {
+                    let needed = s.needed(&signed, approvals);
+                    return unanswered(no, answered, s.title, who, id, needed);
+                }
             };
-            let role = open[choice].to_string();
-            let Some(name) = p.input(&format!("Name of the {role} signing")) else {
-                return GateOutcome::Refused(format!("sign-off `{id}` not completed"));
+            let name = match p.input(&format!("Name of the {role} signing")) {
+                Ok(name) => name.trim().to_string(),
+                Err(no) => {
+                    let needed = s.needed(&signed, approvals);
+                    return unanswered(no, answered, &role, who, id, needed);
+                }
             };
-            match check_signer(
-                name.trim(),
-                &role,
-                roles,
-                &signed,
-                exclude_operator,
-                operator,
-            ) {
-                Ok(()) => signed.push((name.trim().to_string(), role)),
-                Err(why) => return GateOutcome::Refused(format!("sign-off `{id}` refused: {why}")),
+            match s.check(&name, &role, &signed, who) {
+                Ok(()) => {
+                    answered.add(&role, "signed", &name, How::Interactive);
+                    signed.push((name, role));
+                }
+                Err(why) => {
+                    p.tell(&format!("refused: {why}"));
+                    answered.add(&role, &format!("refused: {why}"), &name, How::Interactive);
+                }
             }
         }
+    }
+    let names: Vec<String> = signed.iter().map(|(n, r)| format!("{n} ({r})")).collect();
+    let how = if interactive {
         "interactive"
     } else {
-        return GateOutcome::Waiting(format!(
-            "sign-off `{id}` needs {required} signer(s) ({} given); give `--signoff {id}=NAME:ROLE` for each (roles: {})",
-            signed.len(),
-            roles
-                .iter()
-                .map(|r| r.role.as_str())
-                .collect::<Vec<_>>()
-                .join(", ")
-        ));
+        "pre-approved with `--signoff`"
     };
-    let who: Vec<String> = signed.iter().map(|(n, r)| format!("{n} ({r})")).collect();
-    GateOutcome::Passed(format!(
-        "signed by {} ({how}; run by {operator})",
-        who.join(", ")
-    ))
+    GateOutcome::Passed(answered.said(format!(
+        "signed by {} ({how}; run by {})",
+        names.join(", "),
+        who.operator
+    )))
 }
 
-fn check_signer(
-    name: &str,
-    role: &str,
-    roles: &[crate::plan::RoleView],
-    signed: &[(String, String)],
-    exclude_operator: bool,
-    operator: &str,
-) -> Result<(), String> {
-    if name.is_empty() {
-        return Err("a signer needs a name".into());
+#[cfg(test)]
+mod tests {
+    use std::collections::VecDeque;
+
+    use super::*;
+
+    /// Answers from a script, one per question, in order.
+    #[derive(Default)]
+    struct Scripted {
+        replies: VecDeque<Reply<String>>,
+        told: Vec<String>,
     }
-    let Some(r) = roles.iter().find(|r| r.role == role) else {
-        return Err(format!("`{role}` is not a role of this sign-off"));
-    };
-    if let Some(allowed) = &r.approvers {
-        if !allowed.iter().any(|a| a == name) {
-            return Err(format!(
-                "{name} may not sign as {role} (allowed: {})",
-                allowed.join(", ")
-            ));
+
+    impl Scripted {
+        fn new(replies: impl IntoIterator<Item = Reply<&'static str>>) -> Self {
+            Scripted {
+                replies: replies.into_iter().map(|r| r.map(String::from)).collect(),
+                told: Vec::new(),
+            }
+        }
+
+        fn next(&mut self) -> Reply<String> {
+            self.replies
+                .pop_front()
+                .unwrap_or_else(|| Err(NoAnswer::Closed("script ended".into())))
         }
     }
-    if signed.iter().any(|(n, _)| n == name) {
-        return Err(format!("{name} has already signed; one person signs once"));
+
+    impl Prompter for Scripted {
+        fn choose(&mut self, _: &str, options: &[&str]) -> Reply<usize> {
+            let pick = self.next()?;
+            options
+                .iter()
+                .position(|o| *o == pick)
+                .ok_or_else(|| NoAnswer::Closed(format!("no option {pick}")))
+        }
+        fn confirm(&mut self, _: &str) -> Reply<bool> {
+            Ok(self.next()? == "y")
+        }
+        fn input(&mut self, _: &str) -> Reply<String> {
+            self.next()
+        }
+        fn checklist(&mut self, _: &str, items: &[String], _: &[bool]) -> Reply<Vec<bool>> {
+            let ticked = self.next()?;
+            Ok(items.iter().map(|i| ticked.contains(i.as_str())).collect())
+        }
+        fn tell(&mut self, message: &str) {
+            self.told.push(message.to_string());
+        }
+        fn set_deadline(&mut self, _: Option<Instant>) {}
     }
-    if signed.iter().any(|(_, r)| r == role) {
-        return Err(format!("the {role} has already signed"));
+
+    fn who() -> Who {
+        Who {
+            operator: "bob".into(),
+            os_user: "deploy".into(),
+            started_by: "olga".into(),
+        }
     }
-    if exclude_operator && name == operator {
-        return Err(format!(
-            "{name} started this run and cannot sign it (separation of duties)"
-        ));
+
+    fn ask(action: &Action, approvals: &Approvals, p: &mut Scripted) -> GateOutcome {
+        let gate = Gate {
+            id: "g",
+            action,
+            deadline: None,
+            digest: Some("sha256:0123456789abcdef"),
+        };
+        evaluate(&gate, approvals, &who(), Some(p), &Interrupts::default())
     }
-    Ok(())
+
+    fn signoff_action(exclude_operator: bool) -> Action {
+        Action::Signoff {
+            title: "Release".into(),
+            roles: vec![
+                RoleView {
+                    role: "QA".into(),
+                    approvers: None,
+                },
+                RoleView {
+                    role: "Dev".into(),
+                    approvers: None,
+                },
+            ],
+            required: 2,
+            exclude_operator,
+        }
+    }
+
+    #[test]
+    fn no_kind_of_non_answer_is_consent() {
+        let confirm = Action::Confirm {
+            question: "Go?".into(),
+            type_to_confirm: None,
+        };
+        let severe = Action::Confirm {
+            question: "Go?".into(),
+            type_to_confirm: Some("prod".into()),
+        };
+        let list = Action::Checklist {
+            items: vec!["a".into()],
+        };
+        for action in [&confirm, &severe, &list, &signoff_action(false)] {
+            for no in [
+                NoAnswer::Dismissed,
+                NoAnswer::Interrupted(2),
+                NoAnswer::Closed("gone".into()),
+                NoAnswer::TimedOut,
+            ] {
+                let mut p = Scripted::new([Err(no.clone())]);
+                let outcome = ask(action, &Approvals::default(), &mut p);
+                assert!(
+                    !matches!(outcome, GateOutcome::Passed(_)),
+                    "{no:?} passed {action:?}"
+                );
+            }
+        }
+    }
+
+    #[test]
+    fn a_terminal_that_stops_answering_leaves_the_gate_waiting_for_approval() {
+        let mut p = Scripted::new([Ok("QA"), Ok("quinn")]);
+        let GateOutcome::Waiting(needed) =
+            ask(&signoff_action(false), &Approvals::default(), &mut p)
+        else {
+            panic!("not waiting");
+        };
+        assert!(
+            needed.message.contains("(1 given)")
+                && needed.message.contains("terminal stopped answering"),
+            "{}",
+            needed.message
+        );
+        assert_eq!(
+            needed.satisfy_with,
+            ["--signoff g=quinn:QA", "--signoff g=NAME:Dev"]
+        );
+    }
+
+    #[test]
+    fn whoever_started_or_resumes_the_run_cannot_sign_when_duties_are_separated() {
+        for operator in ["olga", "BOB"] {
+            let mut p = Scripted::new([Ok("QA"), Ok(operator), Err(NoAnswer::Dismissed)]);
+            let GateOutcome::Refused(a) = ask(&signoff_action(true), &Approvals::default(), &mut p)
+            else {
+                panic!("{operator} could sign");
+            };
+            assert!(
+                a.answers[0].answer.contains("separation of duties"),
+                "{a:?}"
+            );
+            assert!(p.told[0].starts_with("refused:"), "{:?}", p.told);
+        }
+    }
+
+    #[test]
+    fn pre_approved_signers_and_people_at_the_terminal_sign_together() {
+        let approvals = Approvals {
+            signoffs: vec!["g=quinn:QA".into()],
+            ..Approvals::default()
+        };
+        let mut p = Scripted::new([Ok("Dev"), Ok("dan")]);
+        let GateOutcome::Passed(a) = ask(&signoff_action(true), &approvals, &mut p) else {
+            panic!("not passed");
+        };
+        assert_eq!(a.how(), How::Interactive);
+        assert_eq!(a.answers[0].how, How::PreApproved);
+        assert_eq!(a.answers[1].how, How::Interactive);
+    }
 }

@@ -241,6 +241,7 @@ async fn drive<'a>(
             in_doubt: settings.in_doubt,
             approvals: settings.approvals,
             operator: settings.operator,
+            os_user: crate::exec::gates::os_user(),
         },
         run_id: run_id.clone(),
     };
@@ -289,10 +290,20 @@ async fn drive<'a>(
                     waiting_for_approval: waiting,
                 })?;
             }
+            let mut flags = String::new();
+            for f in engine
+                .state
+                .waiting_gate
+                .iter()
+                .flat_map(|g| &g.satisfy_with)
+            {
+                flags.push(' ');
+                flags.push_str(f);
+            }
             engine.listener.on(&Event::Paused {
                 reason,
                 resume_with: format!(
-                    "rollout resume {run_id} --state-dir {}",
+                    "rollout resume {run_id} --state-dir {}{flags}",
                     store.root().display()
                 ),
                 waiting_for_approval: waiting,

@@ -86,6 +86,88 @@ pub enum Entry {
         status: RunStatus,
         reason: Option<String>,
     },
+    /// A human gate was answered (or its deadline passed): who, how and what, per question.
+    /// The record's `at` is when the gate was settled; each answer has its own time.
+    GateAnswered {
+        phase: String,
+        step: String,
+        kind: GateKind,
+        outcome: GateVerdict,
+        /// `interactive` when anyone answered at the terminal, else `pre-approved`.
+        how: How,
+        /// The name given for this session (`ROLLOUT_OPERATOR`, else the OS user).
+        operator: String,
+        /// The OS account rollout ran as.
+        os_user: String,
+        answers: Vec<GateAnswer>,
+        /// Sign-offs: `sha256:<hex>` of the phase's rendered steps as shown to the signers.
+        #[serde(default, skip_serializing_if = "Option::is_none")]
+        digest: Option<String>,
+        /// One sentence for people.
+        summary: String,
+    },
+    /// The run stops at a gate nobody here can answer; says what would satisfy it.
+    GateWaiting {
+        phase: String,
+        step: String,
+        kind: GateKind,
+        message: String,
+        /// Command-line flags that satisfy the gate on `rollout resume`, shell-quoted.
+        satisfy_with: Vec<String>,
+    },
+}
+
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(rename_all = "snake_case")]
+pub enum GateKind {
+    Confirm,
+    /// A confirm that needs a word typed (`type_to_confirm`).
+    SevereConfirm,
+    Checklist,
+    Signoff,
+}
+
+impl GateKind {
+    pub fn label(self) -> &'static str {
+        match self {
+            GateKind::Confirm => "confirm",
+            GateKind::SevereConfirm => "severe confirm",
+            GateKind::Checklist => "checklist",
+            GateKind::Signoff => "sign-off",
+        }
+    }
+}
+
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(rename_all = "snake_case")]
+pub enum GateVerdict {
+    Passed,
+    Refused,
+    DeadlinePassed,
+}
+
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(rename_all = "kebab-case")]
+pub enum How {
+    /// Answered at the terminal.
+    Interactive,
+    /// Given in advance on the command line (`--yes`, `--approve`, `--check`, `--signoff`).
+    PreApproved,
+}
+
+/// One answer to one question of a gate.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+pub struct GateAnswer {
+    /// What was asked: the question, the checklist item, or the role signing.
+    pub subject: String,
+    /// `yes`, `no`, the word typed, `ticked`, `open`, `signed`, `refused: <why>`, or
+    /// `dismissed` / `no answer` when nobody answered.
+    pub answer: String,
+    /// The name given: the signer's for a sign-off, the operator's otherwise.
+    pub name: String,
+    pub how: How,
+    /// RFC 3339, UTC.
+    pub at: String,
 }
 
 #[derive(Debug, Clone, Copy, Default, PartialEq, Eq, Serialize, Deserialize)]
@@ -132,6 +214,24 @@ pub enum Standing {
     },
 }
 
+#[derive(Debug, Clone, PartialEq, Eq, Serialize)]
+pub struct WaitingGate {
+    pub step: String,
+    pub kind: GateKind,
+    pub message: String,
+    pub satisfy_with: Vec<String>,
+}
+
+#[derive(Debug, Clone, PartialEq, Eq, Serialize)]
+pub struct AnsweredGate {
+    pub step: String,
+    pub kind: GateKind,
+    pub outcome: GateVerdict,
+    pub how: How,
+    pub summary: String,
+    pub at: String,
+}
+
 #[derive(Debug, Clone, Default)]
 pub struct RunState {
     pub run_id: String,
@@ -153,6 +253,10 @@ pub struct RunState {
     pub resolved_in_doubt: BTreeMap<String, String>,
     pub current: Option<(String, String)>,
     pub standing: Option<Standing>,
+    /// The gate the run stopped at, while it waits for an approval.
+    pub waiting_gate: Option<WaitingGate>,
+    /// Every gate answered so far, oldest first.
+    pub gate_answers: Vec<AnsweredGate>,
     pub last_at: String,
     pub records: u64,
 }
@@ -190,6 +294,7 @@ impl RunState {
             Entry::RunResumed { digest, .. } => {
                 self.digest.clone_from(digest);
                 self.standing = Some(Standing::Running);
+                self.waiting_gate = None;
             }
             Entry::PhaseStarted { .. } | Entry::Measurement { .. } => {}
             Entry::StepStarted { phase, step, .. } => {
@@ -253,10 +358,44 @@ impl RunState {
                 });
             }
             Entry::RunFinished { status, reason } => {
+                self.waiting_gate = None;
                 self.standing = Some(Standing::Finished {
                     status: *status,
                     reason: reason.clone(),
                     at: r.at.clone(),
+                });
+            }
+            Entry::GateAnswered {
+                step,
+                kind,
+                outcome,
+                how,
+                summary,
+                ..
+            } => {
+                self.waiting_gate = None;
+                self.gate_answers.push(AnsweredGate {
+                    step: step.clone(),
+                    kind: *kind,
+                    outcome: *outcome,
+                    how: *how,
+                    summary: summary.clone(),
+                    at: r.at.clone(),
+                });
+            }
+            Entry::GateWaiting {
+                phase,
+                step,
+                kind,
+                message,
+                satisfy_with,
+            } => {
+                self.current = Some((phase.clone(), step.clone()));
+                self.waiting_gate = Some(WaitingGate {
+                    step: step.clone(),
+                    kind: *kind,
+                    message: message.clone(),
+                    satisfy_with: satisfy_with.clone(),
                 });
             }
         }

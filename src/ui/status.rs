@@ -6,8 +6,20 @@ use std::path::Path;
 
 use serde::Serialize;
 
-use crate::state::record::Standing;
+use crate::state::record::{AnsweredGate, Standing};
 use crate::state::{Recovery, RunState};
+
+#[derive(Debug, Serialize)]
+pub struct GateView {
+    pub step: String,
+    /// `confirm`, `severe_confirm`, `checklist` or `signoff`.
+    pub kind: crate::state::record::GateKind,
+    pub message: String,
+    /// The flags that satisfy it, shell-quoted.
+    pub satisfy_with: Vec<String>,
+    /// The whole command that resumes the run with them (`NAME` to be filled in for sign-offs).
+    pub resume_with: String,
+}
 
 #[derive(Debug, Serialize)]
 pub struct RunView {
@@ -24,6 +36,10 @@ pub struct RunView {
     pub step: Option<String>,
     pub in_doubt: Option<String>,
     pub steps_done: usize,
+    /// While the run waits at a gate: which one, and what satisfies it.
+    pub gate: Option<GateView>,
+    /// Every gate answered so far, oldest first.
+    pub answers: Vec<AnsweredGate>,
     pub state_dir: String,
     pub journal_damaged: Option<String>,
 }
@@ -48,6 +64,22 @@ impl RunView {
                 reason.clone(),
             ),
         };
+        let gate = s
+            .waiting_gate
+            .as_ref()
+            .filter(|_| state == "waiting_for_approval")
+            .map(|g| GateView {
+                step: g.step.clone(),
+                kind: g.kind,
+                message: g.message.clone(),
+                satisfy_with: g.satisfy_with.clone(),
+                resume_with: format!(
+                    "rollout resume {} --state-dir {} {}",
+                    s.run_id,
+                    crate::runbook::template::shell_quote(&dir.display().to_string()),
+                    g.satisfy_with.join(" ")
+                ),
+            });
         RunView {
             run_id: s.run_id.clone(),
             runbook: s.runbook.clone(),
@@ -61,6 +93,8 @@ impl RunView {
             step: s.current.as_ref().map(|(_, st)| st.clone()),
             in_doubt: s.in_doubt.as_ref().map(|(_, st)| st.clone()),
             steps_done: s.done.len(),
+            gate,
+            answers: s.gate_answers.clone(),
             state_dir: dir.display().to_string(),
             journal_damaged: recovery
                 .map(|r| format!("{} ({} good records)", r.detail, r.good_records)),
@@ -80,7 +114,11 @@ pub fn render(v: &RunView) -> String {
         v.state.replace('_', " "),
         v.since
     );
-    if let Some(r) = &v.reason {
+    if let Some(r) = v
+        .reason
+        .as_ref()
+        .filter(|r| v.gate.as_ref().is_none_or(|g| g.message != **r))
+    {
         let _ = writeln!(o, "why       {r}");
     }
     if let (Some(p), Some(s)) = (&v.phase, &v.step) {
@@ -92,14 +130,41 @@ pub fn render(v: &RunView) -> String {
             "in doubt  step `{s}` was running when rollout stopped; resume asks whether to run it again"
         );
     }
+    if let Some(g) = &v.gate {
+        let _ = writeln!(
+            o,
+            "gate      {} `{}` waits: {}",
+            g.kind.label(),
+            g.step,
+            g.message
+        );
+        let _ = writeln!(o, "approve   {}", g.resume_with);
+    }
     let _ = writeln!(o, "done      {} step(s)", v.steps_done);
+    for (i, a) in v.answers.iter().enumerate() {
+        let label = if i == 0 { "answers" } else { "" };
+        let outcome = serde_json::to_value(a.outcome)
+            .ok()
+            .and_then(|x| x.as_str().map(|s| s.replace('_', " ")))
+            .unwrap_or_default();
+        let _ = writeln!(
+            o,
+            "{label:9} {} `{}` {outcome} at {}: {}",
+            a.kind.label(),
+            a.step,
+            a.at,
+            a.summary
+        );
+    }
     if let Some(d) = &v.journal_damaged {
         let _ = writeln!(o, "journal   damaged: {d}; `rollout resume` recovers it");
     }
-    if matches!(
-        v.state.as_str(),
-        "paused" | "waiting_for_approval" | "stopped"
-    ) {
+    if v.gate.is_none()
+        && matches!(
+            v.state.as_str(),
+            "paused" | "waiting_for_approval" | "stopped"
+        )
+    {
         let _ = writeln!(
             o,
             "resume    rollout resume {} --state-dir {}",

@@ -82,6 +82,33 @@ impl TerminalView {
     }
 }
 
+/// A spinner whose message is followed by the time left: `⠋ soak 1m05s left`.
+fn countdown(total: Duration) -> ProgressStyle {
+    ProgressStyle::with_template("  {spinner} {msg} {left} left")
+        .unwrap_or_else(|_| ProgressStyle::default_spinner())
+        .with_key(
+            "left",
+            move |state: &indicatif::ProgressState, w: &mut dyn std::fmt::Write| {
+                // Rounded up, so the count ends at 1s rather than sitting at 0s.
+                let left = total.saturating_sub(state.elapsed());
+                let secs = left.as_secs() + u64::from(left.subsec_nanos() > 0);
+                let _ = w.write_str(&clock(Duration::from_secs(secs)));
+            },
+        )
+}
+
+/// `45s`, `1m05s`, `2h03m07s`.
+fn clock(d: Duration) -> String {
+    let s = d.as_secs();
+    if s >= 3600 {
+        format!("{}h{:02}m{:02}s", s / 3600, s % 3600 / 60, s % 60)
+    } else if s >= 60 {
+        format!("{}m{:02}s", s / 60, s % 60)
+    } else {
+        format!("{s}s")
+    }
+}
+
 fn secs(ms: u64) -> String {
     let d = Duration::from_millis(ms);
     if d.as_secs() >= 60 {
@@ -155,7 +182,9 @@ impl Listener for TerminalView {
                     };
                     self.line(&format!("  {}", self.dim.apply_to(format!("{prefix}{l}"))));
                 }
-                if self.fancy {
+                // A gate's prompt owns the terminal: a spinner redrawing its line would erase it.
+                let asks = matches!(*kind, "confirm" | "checklist" | "signoff");
+                if self.fancy && !asks {
                     let pb = ProgressBar::new_spinner();
                     pb.set_style(
                         ProgressStyle::with_template("  {spinner} {msg} {elapsed}")
@@ -199,6 +228,13 @@ impl Listener for TerminalView {
                     "  {} {step} skipped: {reason}",
                     self.dim.apply_to("-")
                 ));
+            }
+            Event::Waiting { step, duration_ms } => {
+                let total = Duration::from_millis(*duration_ms);
+                match &self.spinner {
+                    Some(pb) => pb.set_style(countdown(total)),
+                    None => self.line(&format!("    waiting {} for {step}", clock(total))),
+                }
             }
             Event::Retrying {
                 step,

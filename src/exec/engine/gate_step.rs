@@ -1,0 +1,215 @@
+//! A human-gate step inside the run loop: asks it through `gates`, writes what was answered to
+//! the journal, stops the run where nobody can answer, and applies the gate's deadline. For
+//! sign-offs it also renders the phase the signers are shown and the digest that binds them.
+
+use std::time::Instant;
+
+use super::{Attempt, Engine, RunEnd, display_lines};
+use crate::exec::gates::{self, Answered, Gate, GateOutcome, Needed, Who};
+use crate::plan::PlanStep;
+use crate::runbook::model::{DeadlineAction, Phase, Step};
+use crate::state::record::{GateVerdict, StepStatus};
+use crate::state::{Entry, StoreError};
+
+impl Engine<'_> {
+    /// The phase's steps as rendered for this run (secrets masked), the lines that show them
+    /// to signers, and the digest that binds a sign-off to them.
+    pub(super) fn phase_content(&self, phase: &Phase) -> PhaseContent {
+        let mut rendered = Vec::new();
+        let mut lines = Vec::new();
+        for s in phase.steps.iter().chain(&phase.gate) {
+            let kind = s.kind.name();
+            match self.shown.step(Some(phase), s) {
+                Ok(ps) => {
+                    let first = display_lines(&ps.action)
+                        .into_iter()
+                        .next()
+                        .unwrap_or_default();
+                    lines.push(format!("  {} [{kind}] {}", ps.id, clip(&first, 72)));
+                    rendered.push(serde_json::to_value(&ps).unwrap_or(serde_json::Value::Null));
+                }
+                Err(e) => {
+                    lines.push(format!(
+                        "  {} [{kind}] (rendered when it runs: {})",
+                        e.step, e.error.message
+                    ));
+                    rendered.push(serde_json::json!({
+                        "id": e.step,
+                        "unrendered": e.error.message,
+                    }));
+                }
+            }
+        }
+        let content = serde_json::json!({
+            "phase": phase.id.get_ref(),
+            "title": phase.title,
+            "steps": rendered,
+        });
+        let digest = crate::runbook::source::digest_of(content.to_string().as_bytes());
+        lines.insert(
+            0,
+            format!(
+                "signing phase `{}` as rendered for this run ({digest}):",
+                phase.id.get_ref()
+            ),
+        );
+        PhaseContent { digest, lines }
+    }
+
+    /// Asks a human gate, records the answer, and applies its deadline's outcome.
+    pub(super) fn gate(
+        &mut self,
+        phase: &Phase,
+        step: &Step,
+        shown: &PlanStep,
+        digest: Option<&str>,
+        started: Instant,
+    ) -> Result<Attempt, StoreError> {
+        let id = step.id.get_ref().clone();
+        let phase_id = phase.id.get_ref().clone();
+        let who = Who {
+            operator: self.options.operator.clone(),
+            os_user: self.options.os_user.clone(),
+            started_by: self.state.operator.clone(),
+        };
+        let gate = Gate {
+            id: &id,
+            action: &shown.action,
+            deadline: step.deadline.map(|(d, _)| d.0),
+            digest,
+        };
+        let outcome = gates::evaluate(
+            &gate,
+            &self.options.approvals,
+            &who,
+            self.prompter.as_deref_mut(),
+            &self.interrupts,
+        );
+        let duration = started.elapsed();
+        let mut a = Attempt {
+            duration,
+            ..Attempt::default()
+        };
+        match outcome {
+            GateOutcome::Passed(answered) => {
+                self.record_answer(&phase_id, &id, GateVerdict::Passed, &answered, digest)?;
+                a.reason = Some(answered.summary);
+            }
+            GateOutcome::Refused(answered) => {
+                self.record_answer(&phase_id, &id, GateVerdict::Refused, &answered, digest)?;
+                a.status = StepStatus::Failed;
+                a.reason = Some(answered.summary);
+            }
+            GateOutcome::Waiting(needed) => {
+                let reason = needed.message.clone();
+                self.wait_at_gate(&phase_id, &id, needed, &reason)?;
+                a.end = Some(RunEnd::WaitingForApproval { reason });
+            }
+            GateOutcome::Interrupted(signal) => {
+                a.status = StepStatus::Interrupted;
+                a.end = Some(RunEnd::Interrupted { signal });
+            }
+            GateOutcome::DeadlinePassed(answered, needed) => {
+                self.record_answer(
+                    &phase_id,
+                    &id,
+                    GateVerdict::DeadlinePassed,
+                    &answered,
+                    digest,
+                )?;
+                let (after, then) = step
+                    .deadline
+                    .map_or((String::new(), DeadlineAction::Hold), |(d, t)| {
+                        (d.to_string(), t)
+                    });
+                let why = format!("nobody answered `{id}` within its deadline of {after}");
+                match then {
+                    DeadlineAction::Abort => {
+                        let reason = format!("{why} (on_deadline = \"abort\")");
+                        a.status = StepStatus::Failed;
+                        a.reason = Some(reason.clone());
+                        a.end = Some(RunEnd::Failed {
+                            step: id,
+                            reason,
+                            check: false,
+                        });
+                    }
+                    DeadlineAction::Rollback => {
+                        let reason = format!("{why} (on_deadline = \"rollback\")");
+                        a.status = StepStatus::Failed;
+                        a.reason = Some(reason.clone());
+                        a.end = Some(RunEnd::RollbackRequested { step: id, reason });
+                    }
+                    DeadlineAction::Hold => {
+                        let reason = format!(
+                            "{why}; the gate holds (on_deadline = \"hold\"): {}",
+                            needed.message
+                        );
+                        self.wait_at_gate(&phase_id, &id, needed, &reason)?;
+                        a.end = Some(RunEnd::WaitingForApproval { reason });
+                    }
+                }
+            }
+        }
+        Ok(a)
+    }
+
+    fn record_answer(
+        &mut self,
+        phase: &str,
+        step: &str,
+        outcome: GateVerdict,
+        answered: &Answered,
+        digest: Option<&str>,
+    ) -> Result<(), StoreError> {
+        self.record(Entry::GateAnswered {
+            phase: phase.to_string(),
+            step: step.to_string(),
+            kind: answered.kind,
+            outcome,
+            how: answered.how(),
+            operator: self.options.operator.clone(),
+            os_user: self.options.os_user.clone(),
+            answers: answered.answers.clone(),
+            digest: digest.map(String::from),
+            summary: self.redact(&answered.summary),
+        })
+    }
+
+    /// Records that the run stops at a gate, what would satisfy it, and that it waits.
+    fn wait_at_gate(
+        &mut self,
+        phase: &str,
+        step: &str,
+        needed: Needed,
+        reason: &str,
+    ) -> Result<(), StoreError> {
+        self.record(Entry::GateWaiting {
+            phase: phase.to_string(),
+            step: step.to_string(),
+            kind: needed.kind,
+            message: self.redact(&needed.message),
+            satisfy_with: needed.satisfy_with,
+        })?;
+        self.record(Entry::Paused {
+            phase: Some(phase.to_string()),
+            step: Some(step.to_string()),
+            reason: self.redact(reason),
+            waiting_for_approval: true,
+        })
+    }
+}
+
+pub(super) struct PhaseContent {
+    pub(super) digest: String,
+    pub(super) lines: Vec<String>,
+}
+
+fn clip(text: &str, max: usize) -> String {
+    if text.chars().count() <= max {
+        text.to_string()
+    } else {
+        let cut: String = text.chars().take(max.saturating_sub(1)).collect();
+        format!("{cut}…")
+    }
+}

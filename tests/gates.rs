@@ -1,0 +1,906 @@
+//! Human gates on the real binary. In a pseudo-terminal, answered the way a person would (keys,
+//! Enter, arrows and space), with what the journal records checked; and where nobody can
+//! answer (stdin `/dev/null`, a closed pipe, a pipe that never writes, no controlling terminal,
+//! `CI=true`), where every gate must stop at once with exit 7 and resume with the approval.
+//! Every wait in here is bounded: no test can hang.
+
+use std::io::Read;
+use std::path::Path;
+use std::process::{Command, Stdio};
+use std::sync::{Arc, Mutex};
+use std::time::{Duration, Instant};
+
+use expectrl::process::unix::WaitStatus;
+use expectrl::session::OsSession;
+use expectrl::{Eof, Expect, Session};
+use nix::sys::signal::{Signal, kill};
+use nix::unistd::Pid;
+
+use crate::harness::{Test, wait_bounded};
+
+/// The longest any one wait of these tests may take.
+const LIMIT: Duration = Duration::from_secs(10);
+
+const DOWN: &str = "\x1b[B";
+const ENTER: &str = "\r";
+const ESC: &str = "\x1b";
+const CTRL_C: &str = "\x03";
+
+/// rollout running in a pseudo-terminal, driven like a person at the keyboard.
+struct Tty {
+    session: OsSession,
+    /// Everything the terminal showed so far.
+    screen: String,
+}
+
+impl Tty {
+    fn spawn(mut cmd: Command) -> Tty {
+        cmd.env("TERM", "xterm").env("NO_COLOR", "1");
+        let mut session = Session::spawn(cmd).expect("spawn rollout in a pseudo-terminal");
+        session.set_expect_timeout(Some(LIMIT));
+        Tty {
+            session,
+            screen: String::new(),
+        }
+    }
+
+    fn run(test: &Test) -> Tty {
+        Tty::spawn(test.command())
+    }
+
+    fn pid(&self) -> Pid {
+        Pid::from_raw(self.session.get_process().pid().as_raw())
+    }
+
+    /// Waits until the terminal shows `text`.
+    fn shows(&mut self, text: &str) -> &mut Self {
+        match self.session.expect(text) {
+            Ok(found) => self
+                .screen
+                .push_str(&String::from_utf8_lossy(found.as_bytes())),
+            Err(e) => panic!(
+                "the terminal never showed {text:?} ({e})\n--- terminal so far\n{}",
+                self.screen
+            ),
+        }
+        self
+    }
+
+    /// Types keys, once the prompt has had a moment to take the keyboard.
+    fn keys(&mut self, keys: &str) -> &mut Self {
+        std::thread::sleep(Duration::from_millis(150));
+        self.session.send(keys).expect("type into the terminal");
+        self
+    }
+
+    /// Types a line of text and Enter.
+    fn line(&mut self, text: &str) -> &mut Self {
+        self.keys(&format!("{text}{ENTER}"))
+    }
+
+    /// Reads the terminal to its end and returns rollout's exit code.
+    fn exit_code(&mut self) -> i32 {
+        match self.session.expect(Eof) {
+            Ok(rest) => self
+                .screen
+                .push_str(&String::from_utf8_lossy(rest.as_bytes())),
+            Err(e) => panic!(
+                "rollout did not finish ({e})\n--- terminal so far\n{}",
+                self.screen
+            ),
+        }
+        let start = Instant::now();
+        loop {
+            match self.session.get_process().status() {
+                Ok(WaitStatus::Exited(_, code)) => return code,
+                Ok(WaitStatus::Signaled(_, signal, _)) => return 128 + signal as i32,
+                _ if start.elapsed() > LIMIT => {
+                    panic!("rollout did not exit\n--- terminal\n{}", self.screen)
+                }
+                _ => std::thread::sleep(Duration::from_millis(10)),
+            }
+        }
+    }
+
+    fn finishes_with(&mut self, expected: i32) -> &mut Self {
+        let code = self.exit_code();
+        assert_eq!(
+            code, expected,
+            "unexpected exit code\n--- terminal\n{}",
+            self.screen
+        );
+        self
+    }
+
+    /// Whether the terminal is back in line mode, as a shell expects it.
+    fn terminal_is_cooked(&self) -> bool {
+        use nix::sys::termios::{LocalFlags, tcgetattr};
+        let master = self
+            .session
+            .get_process()
+            .get_raw_handle()
+            .expect("the terminal's master side");
+        let t = tcgetattr(&master).expect("terminal settings");
+        t.local_flags.contains(LocalFlags::ICANON) && t.local_flags.contains(LocalFlags::ISIG)
+    }
+}
+
+impl Drop for Tty {
+    fn drop(&mut self) {
+        if self.session.get_process().is_alive().unwrap_or(false) {
+            let _ = kill(self.pid(), Signal::SIGKILL);
+            let _ = self.session.get_process().wait();
+        }
+    }
+}
+
+fn runbook(gate: &str) -> String {
+    format!(
+        r#"[runbook]
+name = "gates"
+
+[[phases]]
+id = "p1"
+title = "Release"
+
+[[phases.steps]]
+id = "before"
+run = "echo before >> trace"
+
+[[phases.steps]]
+{gate}
+on_failure = "abort"
+
+[[phases.steps]]
+id = "after"
+run = "echo after >> trace"
+"#
+    )
+}
+
+const CONFIRM: &str = r#"id = "go"
+confirm = "Deploy to production?""#;
+
+const SEVERE: &str = r#"id = "go"
+confirm = "Really deploy?"
+type_to_confirm = "production""#;
+
+const CHECKLIST: &str = r#"id = "list"
+checklist = ["backups verified", "rollback plan reviewed"]"#;
+
+const SIGNOFF: &str = r#"id = "leads"
+signoff = "Release review"
+roles = [{ role = "QA Lead", approvers = ["quinn", "quentin"] }, "Dev Lead", "Ops Lead"]
+required = 2
+exclude_operator = true"#;
+
+fn trace(dir: &Path) -> Vec<String> {
+    std::fs::read_to_string(dir.join("trace"))
+        .unwrap_or_default()
+        .lines()
+        .map(String::from)
+        .collect()
+}
+
+fn journal(dir: &Path) -> Vec<serde_json::Value> {
+    let run = std::fs::read_dir(dir.join(".rollout/runs"))
+        .expect("a run directory")
+        .next()
+        .expect("one run")
+        .expect("readable")
+        .path();
+    std::fs::read_to_string(run.join("journal.ndjson"))
+        .expect("a journal")
+        .lines()
+        .map(|l| serde_json::from_str(l).expect("a JSON record"))
+        .collect()
+}
+
+fn gate_records(dir: &Path) -> Vec<serde_json::Value> {
+    journal(dir)
+        .into_iter()
+        .filter(|r| r["type"] == "gate_answered")
+        .collect()
+}
+
+/// The single `gate_answered` record of a run.
+fn gate_record(dir: &Path) -> serde_json::Value {
+    let mut records = gate_records(dir);
+    assert_eq!(records.len(), 1, "{records:#?}");
+    records.remove(0)
+}
+
+fn answers(record: &serde_json::Value) -> Vec<(String, String, String)> {
+    record["answers"]
+        .as_array()
+        .expect("answers")
+        .iter()
+        .map(|a| {
+            (
+                a["subject"].as_str().unwrap_or("").to_string(),
+                a["answer"].as_str().unwrap_or("").to_string(),
+                a["name"].as_str().unwrap_or("").to_string(),
+            )
+        })
+        .collect()
+}
+
+fn test_with(gate: &str) -> Test {
+    Test::new()
+        .runbook(&runbook(gate))
+        .env("ROLLOUT_OPERATOR", "olga")
+        .args(["run", "runbook.toml"])
+}
+
+// ---- in a terminal --------------------------------------------------------------------------
+
+#[test]
+fn a_confirm_answered_yes_passes_and_records_who_when_and_how() {
+    let t = test_with(CONFIRM);
+    let mut tty = Tty::run(&t);
+    tty.shows("Deploy to production?")
+        .keys("y")
+        .finishes_with(0);
+    assert_eq!(trace(t.path()), ["before", "after"]);
+    let r = gate_record(t.path());
+    assert_eq!(r["step"], "go");
+    assert_eq!(r["kind"], "confirm");
+    assert_eq!(r["outcome"], "passed");
+    assert_eq!(r["how"], "interactive");
+    assert_eq!(r["operator"], "olga");
+    assert!(!r["os_user"].as_str().unwrap_or("").is_empty(), "{r}");
+    assert!(r["at"].as_str().unwrap_or("").ends_with('Z'), "{r}");
+    assert_eq!(
+        answers(&r),
+        [("Deploy to production?".into(), "yes".into(), "olga".into())]
+    );
+    assert_eq!(r["answers"][0]["how"], "interactive");
+    assert!(r["answers"][0]["at"].as_str().unwrap_or("").ends_with('Z'));
+}
+
+#[test]
+fn a_confirm_is_no_on_plain_enter_and_the_run_stops() {
+    let t = test_with(CONFIRM);
+    let mut tty = Tty::run(&t);
+    tty.shows("Deploy to production?")
+        .keys(ENTER)
+        .shows("olga answered no")
+        .finishes_with(5);
+    assert_eq!(trace(t.path()), ["before"]);
+    let r = gate_record(t.path());
+    assert_eq!(r["outcome"], "refused");
+    assert_eq!(answers(&r)[0].1, "no");
+}
+
+#[test]
+fn a_confirm_answered_n_is_refused() {
+    let t = test_with(CONFIRM);
+    let mut tty = Tty::run(&t);
+    tty.shows("Deploy to production?")
+        .keys("n")
+        .finishes_with(5);
+    assert_eq!(gate_record(t.path())["outcome"], "refused");
+}
+
+#[test]
+fn escape_dismisses_a_confirm_and_is_never_consent() {
+    let t = test_with(CONFIRM);
+    let mut tty = Tty::run(&t);
+    tty.shows("Deploy to production?")
+        .keys(ESC)
+        .shows("dismissed")
+        .finishes_with(5);
+    assert_eq!(trace(t.path()), ["before"]);
+    let r = gate_record(t.path());
+    assert_eq!(r["outcome"], "refused");
+    assert_eq!(answers(&r)[0].1, "dismissed");
+}
+
+#[test]
+fn a_severe_confirm_passes_when_the_word_is_typed() {
+    let t = test_with(SEVERE);
+    let mut tty = Tty::run(&t);
+    tty.shows("Type `production` to confirm")
+        .line("production")
+        .finishes_with(0);
+    let r = gate_record(t.path());
+    assert_eq!(r["kind"], "severe_confirm");
+    assert_eq!(r["outcome"], "passed");
+    assert_eq!(answers(&r)[0].1, "production");
+}
+
+#[test]
+fn a_severe_confirm_refuses_a_wrong_word_and_y() {
+    for typed in ["prod", "y"] {
+        let t = test_with(SEVERE);
+        let mut tty = Tty::run(&t);
+        tty.shows("Type `production` to confirm")
+            .line(typed)
+            .shows(&format!("typed `{typed}`, not `production`"))
+            .finishes_with(5);
+        assert_eq!(trace(t.path()), ["before"]);
+        let r = gate_record(t.path());
+        assert_eq!(r["outcome"], "refused");
+        assert_eq!(answers(&r)[0].1, typed);
+    }
+}
+
+#[test]
+fn a_fully_ticked_checklist_passes_and_records_each_item() {
+    let t = test_with(CHECKLIST);
+    let mut tty = Tty::run(&t);
+    tty.shows("rollback plan reviewed")
+        .keys(" ")
+        .keys(DOWN)
+        .keys(" ")
+        .keys(ENTER)
+        .shows("all 2 items ticked by olga (interactive)")
+        .finishes_with(0);
+    let r = gate_record(t.path());
+    assert_eq!(r["kind"], "checklist");
+    assert_eq!(r["outcome"], "passed");
+    assert_eq!(
+        answers(&r),
+        [
+            ("backups verified".into(), "ticked".into(), "olga".into()),
+            (
+                "rollback plan reviewed".into(),
+                "ticked".into(),
+                "olga".into()
+            ),
+        ]
+    );
+}
+
+#[test]
+fn a_partly_ticked_checklist_fails_and_names_the_open_items() {
+    let t = test_with(CHECKLIST);
+    let mut tty = Tty::run(&t);
+    tty.shows("rollback plan reviewed")
+        .keys(" ")
+        .keys(ENTER)
+        .shows("1 of 2 ticked by olga; open: `rollback plan reviewed`")
+        .finishes_with(5);
+    assert_eq!(trace(t.path()), ["before"]);
+    let r = gate_record(t.path());
+    assert_eq!(r["outcome"], "refused");
+    assert_eq!(answers(&r)[0].1, "ticked");
+    assert_eq!(answers(&r)[1].1, "open");
+}
+
+#[test]
+fn a_checklist_ticked_in_advance_in_part_asks_for_the_rest() {
+    let t = test_with(CHECKLIST).args(["--check", "list:1"]);
+    let mut tty = Tty::run(&t);
+    tty.shows("rollback plan reviewed")
+        .keys(DOWN)
+        .keys(" ")
+        .keys(ENTER)
+        .finishes_with(0);
+    let r = gate_record(t.path());
+    assert_eq!(r["how"], "interactive");
+    assert_eq!(r["answers"][0]["how"], "pre-approved");
+    assert_eq!(r["answers"][1]["how"], "interactive");
+}
+
+/// Signs as the role at `down` arrows from the top of the open roles, with `name`.
+fn sign(tty: &mut Tty, down: usize, name: &str) {
+    tty.shows("Role of the next signer");
+    for _ in 0..down {
+        tty.keys(DOWN);
+    }
+    tty.keys(ENTER).shows("signing").line(name);
+}
+
+#[test]
+fn a_signoff_of_two_of_three_roles_passes_bound_to_the_phase_shown() {
+    let t = test_with(SIGNOFF);
+    let mut tty = Tty::run(&t);
+    tty.shows("signing phase `p1` as rendered for this run (")
+        .shows("):");
+    let shown = tty
+        .screen
+        .rsplit("(sha256:")
+        .next()
+        .and_then(|s| s.get(..64))
+        .expect("the digest on screen")
+        .to_string();
+    tty.shows("after [run] echo after >> trace");
+    sign(&mut tty, 0, "quinn");
+    sign(&mut tty, 0, "dan");
+    tty.shows("signed by quinn (QA Lead), dan (Dev Lead)")
+        .finishes_with(0);
+    assert_eq!(trace(t.path()), ["before", "after"]);
+    let r = gate_record(t.path());
+    assert_eq!(r["kind"], "signoff");
+    assert_eq!(r["outcome"], "passed");
+    assert_eq!(r["digest"], format!("sha256:{shown}"));
+    assert_eq!(
+        answers(&r),
+        [
+            ("QA Lead".into(), "signed".into(), "quinn".into()),
+            ("Dev Lead".into(), "signed".into(), "dan".into()),
+        ]
+    );
+}
+
+#[test]
+fn the_signoff_digest_changes_with_what_the_phase_would_run() {
+    let t = Test::new();
+    let dir = t.path().to_path_buf();
+    let digest_for = |command: &str| {
+        let _ = std::fs::remove_dir_all(dir.join(".rollout"));
+        let rb = runbook(SIGNOFF).replace("echo after >> trace", command);
+        std::fs::write(dir.join("runbook.toml"), rb).unwrap();
+        Test::in_dir(&dir)
+            .args(["run", "runbook.toml", "--signoff", "leads=quinn:QA Lead"])
+            .args(["--signoff", "leads=dan:Dev Lead"])
+            .status(0);
+        gate_record(&dir)["digest"].as_str().unwrap().to_string()
+    };
+    let a = digest_for("echo after >> trace");
+    assert_eq!(a, digest_for("echo after >> trace"));
+    assert_ne!(a, digest_for("echo other >> trace"));
+}
+
+#[test]
+fn a_signoff_refuses_a_duplicate_signer_and_asks_again() {
+    let t = test_with(SIGNOFF);
+    let mut tty = Tty::run(&t);
+    sign(&mut tty, 0, "quinn");
+    sign(&mut tty, 0, "Quinn");
+    tty.shows("refused: Quinn has already signed; one person signs once");
+    sign(&mut tty, 0, "dan");
+    tty.finishes_with(0);
+    let r = gate_record(t.path());
+    assert_eq!(
+        answers(&r),
+        [
+            ("QA Lead".into(), "signed".into(), "quinn".into()),
+            (
+                "Dev Lead".into(),
+                "refused: Quinn has already signed; one person signs once".into(),
+                "Quinn".into()
+            ),
+            ("Dev Lead".into(), "signed".into(), "dan".into()),
+        ]
+    );
+}
+
+#[test]
+fn a_signoff_refuses_a_signer_not_on_the_roles_allowed_list() {
+    let t = test_with(SIGNOFF);
+    let mut tty = Tty::run(&t);
+    sign(&mut tty, 0, "mallory");
+    tty.shows("refused: mallory may not sign as QA Lead (allowed: quinn, quentin)");
+    sign(&mut tty, 0, "quentin");
+    sign(&mut tty, 1, "oscar");
+    tty.shows("signed by quentin (QA Lead), oscar (Ops Lead)")
+        .finishes_with(0);
+    let r = gate_record(t.path());
+    assert_eq!(answers(&r).len(), 3);
+    assert!(
+        answers(&r)[0]
+            .1
+            .starts_with("refused: mallory may not sign")
+    );
+}
+
+#[test]
+fn the_operator_cannot_sign_when_duties_are_separated() {
+    let t = test_with(SIGNOFF);
+    let mut tty = Tty::run(&t);
+    sign(&mut tty, 1, "olga");
+    tty.shows("refused: olga is the operator of this run and cannot sign it")
+        .shows("Role of the next signer")
+        .keys(ESC)
+        .shows("the question was dismissed")
+        .finishes_with(5);
+    assert_eq!(trace(t.path()), ["before"]);
+    let r = gate_record(t.path());
+    assert_eq!(r["outcome"], "refused");
+    let a = answers(&r);
+    assert_eq!(a[0].0, "Dev Lead");
+    assert!(a[0].1.contains("separation of duties"), "{a:?}");
+    assert_eq!(a[0].2, "olga");
+    assert_eq!(a[1].1, "dismissed");
+}
+
+#[test]
+fn ctrl_c_at_a_prompt_pauses_the_run_restores_the_terminal_and_resume_asks_again() {
+    let t = test_with(CONFIRM);
+    let dir = t.path().to_path_buf();
+    let mut tty = Tty::run(&t);
+    tty.shows("Deploy to production?")
+        .keys(CTRL_C)
+        .shows("interrupted by Ctrl-C")
+        .finishes_with(130);
+    assert!(tty.terminal_is_cooked(), "the terminal was left raw");
+    let after_prompt = tty.screen.rsplit("Deploy to production?").next().unwrap();
+    assert!(
+        after_prompt.contains("\x1b[?25h"),
+        "the cursor was left hidden: {after_prompt:?}"
+    );
+    assert!(gate_records(&dir).is_empty(), "Ctrl-C is not an answer");
+    Test::in_dir(&dir)
+        .args(["status"])
+        .status(0)
+        .stdout_has("paused");
+    let mut again = Tty::spawn(Test::in_dir(&dir).args(["resume"]).command());
+    again
+        .shows("Deploy to production?")
+        .keys("y")
+        .finishes_with(0);
+    assert_eq!(trace(&dir), ["before", "after"]);
+}
+
+#[test]
+fn sigterm_while_a_prompt_waits_stops_the_run_at_once() {
+    let t = test_with(CHECKLIST);
+    let mut tty = Tty::run(&t);
+    tty.shows("rollback plan reviewed");
+    std::thread::sleep(Duration::from_millis(200));
+    let sent = Instant::now();
+    kill(tty.pid(), Signal::SIGTERM).unwrap();
+    tty.finishes_with(143);
+    assert!(sent.elapsed() < Duration::from_secs(2));
+    assert!(tty.terminal_is_cooked(), "the terminal was left raw");
+    assert!(gate_records(t.path()).is_empty());
+}
+
+// ---- deadlines ------------------------------------------------------------------------------
+
+fn with_deadline(then: &str) -> String {
+    format!("{CONFIRM}\ndeadline = \"1s\"\non_deadline = \"{then}\"")
+}
+
+/// Runs the confirm with a 1 s deadline, answers nothing, and returns the test directory.
+fn let_the_deadline_pass(then: &str, code: i32, says: &str) -> Test {
+    let t = test_with(&with_deadline(then));
+    let started = Instant::now();
+    let mut tty = Tty::run(&t);
+    tty.shows("Deploy to production?")
+        .shows(says)
+        .finishes_with(code);
+    assert!(started.elapsed() < Duration::from_secs(5));
+    assert!(tty.terminal_is_cooked(), "the terminal was left raw");
+    assert_eq!(trace(t.path()), ["before"]);
+    let r = gate_record(t.path());
+    assert_eq!(r["outcome"], "deadline_passed");
+    assert_eq!(answers(&r)[0].1, "no answer");
+    t
+}
+
+#[test]
+fn a_deadline_that_passes_aborts_the_run() {
+    let_the_deadline_pass(
+        "abort",
+        5,
+        "nobody answered `go` within its deadline of 1s (on_deadline = \"abort\")",
+    );
+}
+
+#[test]
+fn a_deadline_that_passes_asks_for_a_rollback() {
+    let_the_deadline_pass("rollback", 9, "(on_deadline = \"rollback\")");
+}
+
+#[test]
+fn a_deadline_that_passes_holds_the_gate_until_resumed_with_the_approval() {
+    let t = let_the_deadline_pass("hold", 7, "the gate holds");
+    let dir = t.path();
+    let status = Test::in_dir(dir).args(["status"]).status(0);
+    status
+        .stdout_has("waiting for approval")
+        .stdout_has("gate      confirm `go` waits")
+        .stdout_has("--approve go");
+    Test::in_dir(dir)
+        .args(["resume", "--approve", "go"])
+        .status(0);
+    assert_eq!(trace(dir), ["before", "after"]);
+}
+
+#[test]
+fn a_signoff_deadline_is_shared_by_its_signers_and_keeps_who_signed_in_time() {
+    let gate = format!("{SIGNOFF}\ndeadline = \"2s\"\non_deadline = \"hold\"");
+    let t = test_with(&gate);
+    let dir = t.path().to_path_buf();
+    let mut tty = Tty::run(&t);
+    sign(&mut tty, 0, "quinn");
+    tty.shows("1 of 2 signed")
+        .shows("the gate holds")
+        .finishes_with(7);
+    assert!(tty.terminal_is_cooked(), "the terminal was left raw");
+    let r = gate_record(&dir);
+    assert_eq!(r["outcome"], "deadline_passed");
+    let a = answers(&r);
+    assert_eq!(a[0], ("QA Lead".into(), "signed".into(), "quinn".into()));
+    assert_eq!(a[1].1, "no answer");
+    Test::in_dir(&dir)
+        .args(["resume", "--signoff", "leads=quinn:QA Lead"])
+        .args(["--signoff", "leads=dan:Dev Lead"])
+        .status(0);
+    assert_eq!(trace(&dir), ["before", "after"]);
+}
+
+#[test]
+fn an_answer_before_the_deadline_counts() {
+    let t = test_with(&with_deadline("abort"));
+    let mut tty = Tty::run(&t);
+    tty.shows("Deploy to production?")
+        .keys("y")
+        .finishes_with(0);
+    assert_eq!(gate_record(t.path())["outcome"], "passed");
+}
+
+// ---- wait steps -----------------------------------------------------------------------------
+
+#[test]
+fn a_wait_counts_down_and_ctrl_c_pauses_it() {
+    let rb = runbook("id = \"soak\"\nwait = \"3s\"").replace("on_failure = \"abort\"\n", "");
+    let t = Test::new().runbook(&rb).args(["run", "runbook.toml"]);
+    let dir = t.path().to_path_buf();
+    let mut tty = Tty::run(&t);
+    tty.shows("soak").shows("s left");
+    kill(tty.pid(), Signal::SIGINT).unwrap();
+    tty.shows("interrupted by Ctrl-C").finishes_with(130);
+    assert_eq!(trace(&dir), ["before"]);
+    Test::in_dir(&dir)
+        .args(["status"])
+        .status(0)
+        .stdout_has("paused");
+    Test::in_dir(&dir).args(["resume"]).status(0);
+    assert_eq!(trace(&dir), ["before", "after"]);
+}
+
+// ---- where nobody can answer ----------------------------------------------------------------
+
+/// How rollout is started where nobody can answer.
+#[derive(Clone, Copy, Debug)]
+enum Nobody {
+    DevNull,
+    ClosedPipe,
+    /// A pipe whose write end stays open and never writes.
+    SilentPipe,
+    /// stdin and stderr on a terminal that is not the controlling terminal of its session.
+    Setsid,
+    /// A pseudo-terminal as the controlling terminal, with `CI=true`.
+    CiTerminal,
+}
+
+struct GateCase {
+    gate: &'static str,
+    id: &'static str,
+    /// What the stop message says to do.
+    says: &'static [&'static str],
+    approval: &'static [&'static str],
+}
+
+const CONFIRM_CASE: GateCase = GateCase {
+    gate: CONFIRM,
+    id: "go",
+    says: &["confirm `go`", "--approve go"],
+    approval: &["--approve", "go"],
+};
+
+const SEVERE_CASE: GateCase = GateCase {
+    gate: SEVERE,
+    id: "go",
+    says: &["confirm `go`", "--approve go=production"],
+    approval: &["--approve", "go=production"],
+};
+
+const CHECKLIST_CASE: GateCase = GateCase {
+    gate: CHECKLIST,
+    id: "list",
+    says: &["checklist `list` has 2 open item(s)", "--check list"],
+    approval: &["--check", "list"],
+};
+
+const SIGNOFF_CASE: GateCase = GateCase {
+    gate: SIGNOFF,
+    id: "leads",
+    says: &[
+        "sign-off `leads` needs 2 signer(s)",
+        "--signoff leads=NAME:ROLE",
+        "--signoff 'leads=NAME:QA Lead'",
+    ],
+    approval: &[
+        "--signoff",
+        "leads=quinn:QA Lead",
+        "--signoff",
+        "leads=dan:Dev Lead",
+    ],
+};
+
+/// Starts `test` the way `nobody` says; returns the exit code and what it wrote to stderr.
+fn run_where_nobody_answers(test: &Test, nobody: Nobody) -> (i32, String) {
+    match nobody {
+        Nobody::DevNull | Nobody::ClosedPipe | Nobody::SilentPipe => {
+            let mut cmd = test.command();
+            cmd.stdout(Stdio::null()).stderr(Stdio::piped());
+            cmd.stdin(match nobody {
+                Nobody::DevNull => Stdio::null(),
+                _ => Stdio::piped(),
+            });
+            let mut child = cmd.spawn().expect("spawn rollout");
+            let writer = child.stdin.take();
+            let writer = match nobody {
+                Nobody::SilentPipe => writer,
+                _ => None,
+            };
+            let out = wait_bounded(child, LIMIT);
+            drop(writer);
+            (
+                out.status.code().unwrap_or(-1),
+                String::from_utf8_lossy(&out.stderr).into_owned(),
+            )
+        }
+        Nobody::Setsid => {
+            let inner = test.command();
+            let mut cmd = Command::new("setsid");
+            cmd.arg(inner.get_program()).args(inner.get_args());
+            cmd.env("NO_COLOR", "1");
+            if let Some(dir) = inner.get_current_dir() {
+                cmd.current_dir(dir);
+            }
+            for (k, v) in inner.get_envs() {
+                match v {
+                    Some(v) => cmd.env(k, v),
+                    None => cmd.env_remove(k),
+                };
+            }
+            let pty = nix::pty::openpty(None, None).expect("a pseudo-terminal");
+            let slave = pty.slave;
+            cmd.stdin(Stdio::from(slave.try_clone().unwrap()))
+                .stderr(Stdio::from(slave))
+                .stdout(Stdio::null());
+            let child = cmd.spawn().expect("spawn setsid rollout");
+            drop(cmd);
+            let screen = Arc::new(Mutex::new(Vec::new()));
+            let sink = Arc::clone(&screen);
+            let mut master = std::fs::File::from(pty.master);
+            std::thread::spawn(move || {
+                let mut chunk = [0u8; 4096];
+                while let Ok(n) = master.read(&mut chunk) {
+                    if n == 0 {
+                        break;
+                    }
+                    sink.lock().unwrap().extend_from_slice(&chunk[..n]);
+                }
+            });
+            let out = wait_bounded(child, LIMIT);
+            std::thread::sleep(Duration::from_millis(50));
+            let shown = String::from_utf8_lossy(&screen.lock().unwrap()).into_owned();
+            (out.status.code().unwrap_or(-1), shown)
+        }
+        Nobody::CiTerminal => {
+            let mut cmd = test.command();
+            cmd.env("CI", "true");
+            let mut tty = Tty::spawn(cmd);
+            let code = tty.exit_code();
+            (code, std::mem::take(&mut tty.screen))
+        }
+    }
+}
+
+fn stops_at_the_gate_and_resumes_with_the_approval(case: &GateCase, nobody: Nobody) {
+    let t = test_with(case.gate);
+    let dir = t.path().to_path_buf();
+    let started = Instant::now();
+    let (code, stderr) = run_where_nobody_answers(&t, nobody);
+    let took = started.elapsed();
+    assert_eq!(code, 7, "{nobody:?}: unexpected exit code\n{stderr}");
+    assert!(
+        took < Duration::from_secs(2),
+        "{nobody:?}: took {took:?} to stop"
+    );
+    for needle in case.says {
+        assert!(
+            stderr.contains(needle),
+            "{nobody:?}: the message lacks {needle:?}:\n{stderr}"
+        );
+    }
+    assert!(stderr.contains("resume with: rollout resume"), "{stderr}");
+    assert_eq!(trace(&dir), ["before"]);
+    assert!(gate_records(&dir).is_empty(), "nobody answered");
+    let status = Test::in_dir(&dir)
+        .args(["status", "--format", "json"])
+        .status(0)
+        .json();
+    assert_eq!(status["state"], "waiting_for_approval");
+    assert_eq!(status["gate"]["step"], case.id);
+    let resume_with = status["gate"]["resume_with"].as_str().unwrap_or("");
+    assert!(
+        resume_with.contains(case.approval[0]) && resume_with.contains(case.id),
+        "{status}"
+    );
+    Test::in_dir(&dir)
+        .args(["resume"])
+        .args(case.approval.iter().copied())
+        .status(0);
+    assert_eq!(trace(&dir), ["before", "after"]);
+    let r = gate_record(&dir);
+    assert_eq!(r["outcome"], "passed");
+    assert_eq!(r["how"], "pre-approved");
+}
+
+macro_rules! nobody_can_answer {
+    ($($name:ident: $case:expr, $nobody:expr;)*) => {
+        $(
+            #[test]
+            fn $name() {
+                stops_at_the_gate_and_resumes_with_the_approval(&$case, $nobody);
+            }
+        )*
+    };
+}
+
+nobody_can_answer! {
+    confirm_with_stdin_dev_null: CONFIRM_CASE, Nobody::DevNull;
+    confirm_with_a_closed_pipe: CONFIRM_CASE, Nobody::ClosedPipe;
+    confirm_with_a_pipe_that_never_writes: CONFIRM_CASE, Nobody::SilentPipe;
+    confirm_without_a_controlling_terminal: CONFIRM_CASE, Nobody::Setsid;
+    confirm_in_a_terminal_with_ci_set: CONFIRM_CASE, Nobody::CiTerminal;
+    severe_confirm_with_stdin_dev_null: SEVERE_CASE, Nobody::DevNull;
+    severe_confirm_with_a_closed_pipe: SEVERE_CASE, Nobody::ClosedPipe;
+    severe_confirm_with_a_pipe_that_never_writes: SEVERE_CASE, Nobody::SilentPipe;
+    severe_confirm_without_a_controlling_terminal: SEVERE_CASE, Nobody::Setsid;
+    severe_confirm_in_a_terminal_with_ci_set: SEVERE_CASE, Nobody::CiTerminal;
+    checklist_with_stdin_dev_null: CHECKLIST_CASE, Nobody::DevNull;
+    checklist_with_a_closed_pipe: CHECKLIST_CASE, Nobody::ClosedPipe;
+    checklist_with_a_pipe_that_never_writes: CHECKLIST_CASE, Nobody::SilentPipe;
+    checklist_without_a_controlling_terminal: CHECKLIST_CASE, Nobody::Setsid;
+    checklist_in_a_terminal_with_ci_set: CHECKLIST_CASE, Nobody::CiTerminal;
+    signoff_with_stdin_dev_null: SIGNOFF_CASE, Nobody::DevNull;
+    signoff_with_a_closed_pipe: SIGNOFF_CASE, Nobody::ClosedPipe;
+    signoff_with_a_pipe_that_never_writes: SIGNOFF_CASE, Nobody::SilentPipe;
+    signoff_without_a_controlling_terminal: SIGNOFF_CASE, Nobody::Setsid;
+    signoff_in_a_terminal_with_ci_set: SIGNOFF_CASE, Nobody::CiTerminal;
+}
+
+#[test]
+fn signers_given_in_advance_are_named_again_in_the_resume_command() {
+    let out = test_with(SIGNOFF)
+        .args(["--signoff", "leads=dan:Dev Lead"])
+        .status(7);
+    out.stderr_has("needs 2 signer(s) (1 given)")
+        .stderr_has("--signoff 'leads=dan:Dev Lead' --signoff 'leads=NAME:QA Lead'");
+    Test::in_dir(&out.dir)
+        .args(["resume", "--signoff", "leads=dan:Dev Lead"])
+        .args(["--signoff", "leads=quinn:QA Lead"])
+        .status(0);
+    assert_eq!(trace(&out.dir), ["before", "after"]);
+}
+
+#[test]
+fn a_wrong_word_given_in_advance_refuses_a_severe_confirm() {
+    let out = test_with(SEVERE)
+        .args(["--approve", "go=staging"])
+        .status(5);
+    out.stderr_has("`--approve go=staging` does not give the word `production`");
+    assert_eq!(gate_record(&out.dir)["outcome"], "refused");
+}
+
+#[test]
+fn yes_never_satisfies_a_severe_confirm_or_a_signoff() {
+    for (gate, says) in [
+        (
+            SEVERE,
+            "`--yes` never satisfies a confirm that asks for a word",
+        ),
+        (SIGNOFF, "`--yes` never satisfies a sign-off"),
+    ] {
+        let out = test_with(gate).args(["--yes"]).status(7);
+        out.stderr_has(says);
+        assert_eq!(trace(&out.dir), ["before"]);
+    }
+}
+
+#[test]
+fn no_input_never_prompts_even_in_a_terminal() {
+    let t = test_with(CONFIRM).args(["--no-input"]);
+    let mut tty = Tty::run(&t);
+    tty.shows("confirm `go` asks: Deploy to production?")
+        .finishes_with(7);
+}
