@@ -941,3 +941,39 @@ run = "echo two >> trace"
         .stderr_has("recovered its first");
     assert_eq!(trace(&out.dir), ["one", "two"]);
 }
+
+#[test]
+fn repeat_evaluates_an_earlier_gate_again() {
+    let rb = r#"[runbook]
+name = "r"
+[[phases]]
+id = "wave-1"
+title = "Wave 1"
+[[phases.steps]]
+id = "w1"
+run = "echo w1 >> trace"
+[[phases.gate]]
+id = "w1-ok"
+confirm = "Wave 1 healthy?"
+[[phases]]
+id = "wave-2"
+title = "Wave 2"
+[[phases.steps]]
+id = "w2"
+run = "echo w2 >> trace"
+[[phases.gate]]
+id = "still-ok"
+repeat = "wave-1"
+"#;
+    let out = Test::new()
+        .runbook(rb)
+        .args(["run", "runbook.toml", "--approve", "w1-ok"])
+        .status(0);
+    assert_eq!(trace(&out.dir), ["w1", "w2"]);
+    let finished: Vec<String> = journal_lines(&out.dir)
+        .iter()
+        .filter(|r| r["type"] == "step_finished" && r["step"] == "still-ok")
+        .map(|r| r["reason"].as_str().unwrap_or("").to_string())
+        .collect();
+    assert_eq!(finished, ["passed again: `w1-ok`"]);
+}

@@ -798,21 +798,76 @@ impl Engine<'_> {
                 }
                 Ok(a)
             }
-            Action::Repeat { .. } => Ok(Attempt {
-                status: StepStatus::Failed,
-                reason: Some(format!(
-                    "`{}` steps are not supported by this version of rollout yet",
-                    step.kind.name()
-                )),
-                duration: started.elapsed(),
-                ..Attempt::default()
-            }),
+            Action::Repeat { steps, .. } => {
+                // Evaluate each target again as it is now; the first that does not pass decides.
+                let mut passed = Vec::new();
+                for target in steps {
+                    let Some((owner, original)) = self.find_step(target) else {
+                        return Ok(Attempt {
+                            status: StepStatus::Failed,
+                            reason: Some(format!("no step `{target}` to repeat")),
+                            duration: started.elapsed(),
+                            ..Attempt::default()
+                        });
+                    };
+                    let rendered = self
+                        .shown
+                        .step(Some(owner), original)
+                        .and_then(|s| Ok((s, self.real.step(Some(owner), original)?)));
+                    let (t_shown, t_real) = match rendered {
+                        Ok(pair) => pair,
+                        Err(e) => {
+                            return Ok(Attempt {
+                                status: StepStatus::Failed,
+                                reason: Some(format!(
+                                    "cannot render `{target}`: {}",
+                                    e.error.message
+                                )),
+                                duration: started.elapsed(),
+                                ..Attempt::default()
+                            });
+                        }
+                    };
+                    let mut inner =
+                        Box::pin(self.attempt(owner, original, &t_shown, &t_real, attempt, digest))
+                            .await?;
+                    if inner.status != StepStatus::Ok || inner.end.is_some() || inner.unfinished {
+                        inner.reason = Some(format!(
+                            "repeat of `{target}`: {}",
+                            inner.reason.unwrap_or_else(|| "did not pass".into())
+                        ));
+                        inner.capture = None;
+                        inner.duration = started.elapsed();
+                        return Ok(inner);
+                    }
+                    passed.push(format!("`{target}`"));
+                }
+                Ok(Attempt {
+                    reason: Some(format!("passed again: {}", passed.join(", "))),
+                    duration: started.elapsed(),
+                    ..Attempt::default()
+                })
+            }
         }
         .map(|mut a: Attempt| {
             if let Some(r) = a.reason.take() {
                 a.reason = Some(self.redact(&r));
             }
             a
+        })
+    }
+}
+
+impl<'a> Engine<'a> {
+    /// A phase step or gate step of the runbook by id, with its phase.
+    fn find_step(&self, id: &str) -> Option<(&'a Phase, &'a Step)> {
+        let loaded: &'a Loaded = self.loaded;
+        loaded.runbook.phases.iter().find_map(|p| {
+            p.steps
+                .iter()
+                .chain(&p.gate)
+                .find(|s| s.id.get_ref() == id)
+                .map(|s| (p, s))
         })
     }
 }
