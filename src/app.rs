@@ -80,7 +80,7 @@ pub fn validate(ctx: &Ctx, path: &Path, vars: &VarArgs) -> ExitCode {
     ExitCode::Ok
 }
 
-pub fn plan(ctx: &Ctx, path: &Path, vars: &VarArgs, format: Format) -> ExitCode {
+pub fn plan(ctx: &Ctx, path: &Path, vars: &VarArgs, format: Format, live: bool) -> ExitCode {
     let loaded = match load(path, ctx.color_err()) {
         Ok(l) => l,
         Err(code) => return code,
@@ -90,7 +90,7 @@ pub fn plan(ctx: &Ctx, path: &Path, vars: &VarArgs, format: Format) -> ExitCode 
         Err(code) => return code,
     };
     let run = plan::RunInfo::preview(operator());
-    let built = match plan::build(&loaded, &resolved, &run, std::env::var("KUBECTL").ok()) {
+    let mut built = match plan::build(&loaded, &resolved, &run, std::env::var("KUBECTL").ok()) {
         Ok(p) => p,
         Err(errors) => {
             let diagnostics: Vec<runbook::Diagnostic> = errors
@@ -110,22 +110,63 @@ pub fn plan(ctx: &Ctx, path: &Path, vars: &VarArgs, format: Format) -> ExitCode 
             return ExitCode::Usage;
         }
     };
-    let text = match format {
-        Format::Text => ui::plan_view::render(&built, ctx.color_out()),
-        Format::Json => match serde_json::to_string_pretty(&built) {
-            Ok(s) => s + "\n",
-            Err(e) => {
-                eprintln!("error: cannot encode the plan as JSON: {e}");
-                return ExitCode::Internal;
+    if live {
+        let rt = match runtime() {
+            Ok(rt) => rt,
+            Err(code) => return code,
+        };
+        // Credentials need the real values of the secrets they name, and only of those.
+        let pc = &loaded.runbook.defaults.prometheus_client;
+        let needed: Vec<String> = pc
+            .bearer_token
+            .into_iter()
+            .chain(pc.basic_auth.iter().flat_map(|b| [b.username, b.password]))
+            .chain(pc.headers.iter().map(|(_, t)| *t))
+            .flat_map(|t| loaded.templates.names(t))
+            .map(|(name, _)| name)
+            .collect();
+        let wanted: Vec<inputs::Resolved> = resolved
+            .iter()
+            .filter(|v| needed.contains(&v.name))
+            .cloned()
+            .collect();
+        let mut real = plan::Renderer::new(&loaded, &resolved, &run, None);
+        match crate::exec::session::secrets(&loaded, &wanted) {
+            Ok(values) => {
+                for (name, value) in values {
+                    real.reveal(&name, &value);
+                }
             }
-        },
+            Err(e) => {
+                eprintln!("error: {e}");
+                return ExitCode::Usage;
+            }
+        }
+        let conn = match real.prometheus_conn() {
+            Ok(c) => c,
+            Err(e) => {
+                eprintln!(
+                    "error: cannot render [defaults.prometheus_client]: {}",
+                    e.message
+                );
+                return ExitCode::Usage;
+            }
+        };
+        rt.block_on(crate::exec::checks::live_checks(
+            &mut built,
+            &conn,
+            std::time::Duration::from_secs(10),
+        ));
+    }
+    let mut out = std::io::BufWriter::with_capacity(64 * 1024, std::io::stdout().lock());
+    // The JSON plan of a large runbook is streamed, not built as one string first.
+    let written = match format {
+        Format::Text => out.write_all(ui::plan_view::render(&built, ctx.color_out()).as_bytes()),
+        Format::Json => serde_json::to_writer_pretty(&mut out, &built)
+            .map_err(std::io::Error::from)
+            .and_then(|()| out.write_all(b"\n")),
     };
-    let mut out = std::io::stdout().lock();
-    if out
-        .write_all(text.as_bytes())
-        .and_then(|()| out.flush())
-        .is_err()
-    {
+    if written.and_then(|()| out.flush()).is_err() {
         return ExitCode::Internal;
     }
     ExitCode::Ok
@@ -209,9 +250,9 @@ fn watch_signals(interrupts: &Interrupts) {
                         _ = term.recv() => 15,
                     };
                     if ints.record(sig) == 1 {
-                        ints.cancel.interrupt();
+                        ints.interrupt();
                     } else {
-                        ints.cancel.kill();
+                        ints.kill();
                     }
                 }
             });

@@ -55,6 +55,10 @@ pub enum Command {
         /// Output format
         #[arg(long, value_enum, default_value_t = Format::Text, env = "ROLLOUT_FORMAT")]
         format: Format,
+        /// Also run each metric query once (read-only) and show its current value against the
+        /// threshold
+        #[arg(long)]
+        live_checks: bool,
     },
     /// Run a runbook: execute its steps in order, stop at gates, record every step
     Run {

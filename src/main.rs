@@ -16,14 +16,15 @@ fn main() -> std::process::ExitCode {
             runbook,
             vars,
             format,
-        }
-        | Command::Run {
+            live_checks,
+        } => app::plan(&ctx, runbook, vars, *format, *live_checks),
+        Command::Run {
             runbook,
             vars,
             dry_run: true,
             format,
             ..
-        } => app::plan(&ctx, runbook, vars, *format),
+        } => app::plan(&ctx, runbook, vars, *format, false),
         Command::Run {
             runbook, vars, run, ..
         } => app::run(&ctx, runbook, vars, run),

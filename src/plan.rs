@@ -12,10 +12,10 @@ use crate::runbook::Loaded;
 use crate::runbook::condition::Condition;
 use crate::runbook::duration::Duration;
 use crate::runbook::model::{
-    DeadlineAction, FailureAction, JsonExpectation, NoDataPolicy, Phase, Retry, Risk, Sampling,
-    Step, StepKind, VarValue,
+    DeadlineAction, ErrorPolicy, FailureAction, JsonExpectation, NoDataPolicy, Phase, Retry, Risk,
+    Sampling, Step, StepKind, VarValue,
 };
-use crate::runbook::template::{RenderError, Tpl};
+use crate::runbook::template::{RenderError, Scope, Tpl};
 
 /// What a plan shows in place of a secret value.
 pub const MASK: &str = "******";
@@ -75,6 +75,29 @@ pub struct PlanAbort {
     pub every: Duration,
     pub action: FailureAction,
     pub prometheus: Option<String>,
+    /// The current value, with `plan --live-checks`.
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub live: Option<LiveValue>,
+}
+
+/// `[defaults.prometheus_client]` rendered: what every Prometheus request is sent with.
+#[derive(Debug, Clone, Default)]
+pub struct PrometheusConn {
+    pub bearer_token: Option<String>,
+    pub basic_auth: Option<(String, String)>,
+    pub headers: Vec<(String, String)>,
+    pub ca_file: Option<PathBuf>,
+    pub timeout: Option<std::time::Duration>,
+}
+
+/// One read-only measurement taken by `plan --live-checks`.
+#[derive(Debug, Clone, Serialize)]
+pub struct LiveValue {
+    /// Metric steps: `pass`, `fail` or `inconclusive`. Abort criteria: `bad` (the condition
+    /// holds now), `ok` or `inconclusive`.
+    pub verdict: &'static str,
+    pub values: Vec<(String, f64)>,
+    pub detail: Option<String>,
 }
 
 #[derive(Debug, Serialize)]
@@ -94,6 +117,9 @@ pub struct PlanStep {
     #[serde(skip_serializing_if = "Option::is_none")]
     pub deadline: Option<Deadline>,
     pub action: Action,
+    /// The current value of a metric check, with `plan --live-checks`.
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub live: Option<LiveValue>,
 }
 
 #[derive(Debug, Serialize)]
@@ -148,6 +174,7 @@ pub enum Action {
         failure_limit: u32,
         successes: u32,
         no_data: NoDataPolicy,
+        on_error: ErrorPolicy,
         prometheus: Option<String>,
     },
     Http {
@@ -213,6 +240,9 @@ pub struct Renderer<'l> {
     preview: bool,
     /// Names whose value is a placeholder: a `when` reading one is decided at run time.
     placeholders: Vec<String>,
+    /// Where each line of the runbook starts, built on first use: a step's line number is then
+    /// a binary search instead of a scan of the file up to the step.
+    line_starts: std::sync::OnceLock<Vec<usize>>,
 }
 
 /// A step that could not be rendered, located in the runbook.
@@ -273,6 +303,7 @@ impl<'l> Renderer<'l> {
                 .filter(|v| v.value.is_none())
                 .map(|v| v.name.clone())
                 .collect(),
+            line_starts: std::sync::OnceLock::new(),
         };
         let env = r.declared_env(&[]);
         r.base.insert("env", &env.unwrap_or_default());
@@ -292,7 +323,20 @@ impl<'l> Renderer<'l> {
         }
     }
 
-    fn render(&self, t: Tpl, ctx: &tera::Context) -> Result<String, RenderError> {
+    /// The 1-based line of a byte offset in the runbook (as [`Source::line_col`]).
+    ///
+    /// [`Source::line_col`]: crate::runbook::Source::line_col
+    fn line(&self, offset: usize) -> usize {
+        let starts = self.line_starts.get_or_init(|| {
+            let text = &self.loaded.source.text;
+            std::iter::once(0)
+                .chain(text.match_indices('\n').map(|(i, _)| i + 1))
+                .collect()
+        });
+        starts.partition_point(|&start| start <= offset)
+    }
+
+    fn render(&self, t: Tpl, ctx: &Scope<'_>) -> Result<String, RenderError> {
         self.loaded.templates.render(t, ctx)
     }
 
@@ -302,7 +346,7 @@ impl<'l> Renderer<'l> {
     ) -> Result<BTreeMap<String, String>, RenderError> {
         let mut env = BTreeMap::new();
         for (k, t) in self.loaded.runbook.defaults.env.iter().chain(extra) {
-            env.insert(k.clone(), self.render(*t, &self.base)?);
+            env.insert(k.clone(), self.render(*t, &Scope::of(&self.base))?);
         }
         Ok(env)
     }
@@ -312,8 +356,8 @@ impl<'l> Renderer<'l> {
         phase: Option<&Phase>,
         step: &Step,
         env: &BTreeMap<String, String>,
-    ) -> tera::Context {
-        let mut ctx = self.base.clone();
+    ) -> Scope<'_> {
+        let mut ctx = tera::Context::new();
         if let Some(phase) = phase {
             let mut m = BTreeMap::new();
             m.insert("id", phase.id.get_ref().as_str());
@@ -325,14 +369,66 @@ impl<'l> Renderer<'l> {
         m.insert("name", step.name.as_deref().unwrap_or(step.id.get_ref()));
         ctx.insert("step", &m);
         ctx.insert("env", env);
-        ctx
+        Scope {
+            base: &self.base,
+            local: ctx,
+        }
     }
 
-    fn opt(&self, t: Option<Tpl>, ctx: &tera::Context) -> Result<Option<String>, RenderError> {
+    fn opt(&self, t: Option<Tpl>, ctx: &Scope<'_>) -> Result<Option<String>, RenderError> {
         t.map(|t| self.render(t, ctx)).transpose()
     }
 
     /// Renders one step exactly as it would run.
+    /// How to connect to Prometheus. With the real renderer, credentials are the secrets' values.
+    pub fn prometheus_conn(&self) -> Result<PrometheusConn, RenderError> {
+        let ctx = Scope::of(&self.base);
+        let pc = &self.loaded.runbook.defaults.prometheus_client;
+        let basic_auth = match &pc.basic_auth {
+            Some(b) => Some((
+                self.render(b.username, &ctx)?,
+                self.render(b.password, &ctx)?,
+            )),
+            None => None,
+        };
+        let mut headers = Vec::new();
+        for (name, t) in &pc.headers {
+            headers.push((name.clone(), self.render(*t, &ctx)?));
+        }
+        Ok(PrometheusConn {
+            bearer_token: self.opt(pc.bearer_token, &ctx)?,
+            basic_auth,
+            headers,
+            ca_file: self
+                .opt(pc.ca_file, &ctx)?
+                .map(|f| self.runbook_dir.join(f)),
+            timeout: pc.timeout.map(|t| t.0),
+        })
+    }
+
+    /// An abort criterion of `phase` as shown by `plan` and watched by `run`.
+    pub fn abort(
+        &self,
+        phase: &Phase,
+        a: &crate::runbook::model::AbortCriterion,
+    ) -> Result<PlanAbort, RenderError> {
+        let ctx = Scope::of(&self.base);
+        let prometheus = a.prometheus.or(self.loaded.runbook.defaults.prometheus);
+        Ok(PlanAbort {
+            name: a.name.clone(),
+            query: self.render(a.query, &ctx)?,
+            condition: a.condition,
+            sustained: a.sustained,
+            every: a.every,
+            action: a.action.unwrap_or(match phase.on_failure {
+                FailureAction::Ask => FailureAction::Pause,
+                other => other,
+            }),
+            prometheus: self.opt(prometheus, &ctx)?,
+            live: None,
+        })
+    }
+
     pub fn step(&self, phase: Option<&Phase>, step: &Step) -> Result<PlanStep, StepRenderError> {
         self.step_inner(phase, step)
             .map_err(|error| StepRenderError {
@@ -443,6 +539,7 @@ impl<'l> Renderer<'l> {
                 failure_limit: m.failure_limit,
                 successes: m.successes,
                 no_data: m.no_data,
+                on_error: m.on_error,
                 prometheus: self.opt(m.prometheus.or(rb.defaults.prometheus), &ctx)?,
             },
             StepKind::Http(h) => Action::Http {
@@ -486,7 +583,7 @@ impl<'l> Renderer<'l> {
             id: step.id.get_ref().clone(),
             name: step.name.clone(),
             description: step.description.clone(),
-            line: self.loaded.source.line_col(step.span.start).0,
+            line: self.line(step.span.start),
             when,
             timeout: if timed {
                 Some(step.timeout.unwrap_or(rb.defaults.timeout))
@@ -503,6 +600,7 @@ impl<'l> Renderer<'l> {
             capture: step.capture.as_ref().map(|c| c.get_ref().clone()),
             deadline: step.deadline.map(|(after, then)| Deadline { after, then }),
             action,
+            live: None,
         })
     }
 
@@ -562,31 +660,14 @@ pub fn build(
         let abort_when = phase
             .abort_when
             .iter()
-            .filter_map(|a| {
-                let ctx = r.base.clone();
-                let rendered = r
-                    .render(a.query, &ctx)
-                    .and_then(|q| Ok((q, r.opt(a.prometheus.or(rb.defaults.prometheus), &ctx)?)));
-                match rendered {
-                    Ok((query, prometheus)) => Some(PlanAbort {
-                        name: a.name.clone(),
-                        query,
-                        condition: a.condition,
-                        sustained: a.sustained,
-                        every: a.every,
-                        action: a.action.unwrap_or(match phase.on_failure {
-                            FailureAction::Ask => FailureAction::Pause,
-                            other => other,
-                        }),
-                        prometheus,
-                    }),
-                    Err(error) => {
-                        errors.push(StepRenderError {
-                            step: a.name.clone(),
-                            error,
-                        });
-                        None
-                    }
+            .filter_map(|a| match r.abort(phase, a) {
+                Ok(view) => Some(view),
+                Err(error) => {
+                    errors.push(StepRenderError {
+                        step: a.name.clone(),
+                        error,
+                    });
+                    None
                 }
             })
             .collect();

@@ -3,6 +3,7 @@
 
 mod harness;
 
+mod checks;
 mod files;
 mod gates;
 mod injection;

@@ -536,6 +536,7 @@ fn metric_thresholds_and_windows() {
             "failure_limit": 2,
             "successes": 1,
             "no_data": "fail",
+            "on_error": "inconclusive",
             "prometheus": "http://prometheus:9090"
         })
     );

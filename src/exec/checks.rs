@@ -14,6 +14,8 @@ pub enum CheckOutcome {
     /// Not enough usable data to say: never a pass.
     Inconclusive(String),
     Interrupted(i32),
+    /// The run stopped the step: one of the phase's abort criteria tripped.
+    Stopped,
 }
 
 /// Runs an HTTP check until it passes or `deadline` is spent.
@@ -115,6 +117,9 @@ pub async fn http(
             if let Some(signal) = interrupts.pending() {
                 return CheckOutcome::Interrupted(signal);
             }
+            if interrupts.step_stopped() {
+                return CheckOutcome::Stopped;
+            }
             tokio::time::sleep(Duration::from_millis(50).min(wake - Instant::now())).await;
         }
     }
@@ -189,6 +194,64 @@ fn judge(
     Ok(format!("status {status} in {} ms", latency.as_millis()))
 }
 
+/// An HTTP client for the Prometheus API with the runbook's auth, headers, CA and timeout.
+#[derive(Clone)]
+pub struct Prom {
+    client: reqwest::Client,
+    conn: crate::plan::PrometheusConn,
+}
+
+impl Prom {
+    /// `default_timeout` applies per request when the runbook sets none.
+    pub fn new(
+        conn: &crate::plan::PrometheusConn,
+        default_timeout: Duration,
+    ) -> Result<Prom, String> {
+        let mut builder =
+            reqwest::Client::builder().timeout(conn.timeout.unwrap_or(default_timeout));
+        if let Some(path) = &conn.ca_file {
+            let pem = std::fs::read(path)
+                .map_err(|e| format!("cannot read the CA file `{}`: {e}", path.display()))?;
+            let certs = reqwest::Certificate::from_pem_bundle(&pem).map_err(|e| {
+                format!(
+                    "the CA file `{}` is not PEM certificates: {e}",
+                    path.display()
+                )
+            })?;
+            if certs.is_empty() {
+                return Err(format!(
+                    "the CA file `{}` holds no certificate",
+                    path.display()
+                ));
+            }
+            for cert in certs {
+                builder = builder.add_root_certificate(cert);
+            }
+        }
+        let client = builder
+            .build()
+            .map_err(|e| format!("cannot create an HTTP client: {}", short_error(&e)))?;
+        Ok(Prom {
+            client,
+            conn: conn.clone(),
+        })
+    }
+
+    fn get(&self, url: reqwest::Url) -> reqwest::RequestBuilder {
+        let mut req = self.client.get(url);
+        for (name, value) in &self.conn.headers {
+            req = req.header(name, value);
+        }
+        if let Some(token) = &self.conn.bearer_token {
+            req = req.bearer_auth(token);
+        }
+        if let Some((user, password)) = &self.conn.basic_auth {
+            req = req.basic_auth(user, Some(password));
+        }
+        req
+    }
+}
+
 /// One measurement of a metric check.
 #[derive(Debug, Clone, PartialEq)]
 pub enum Measured {
@@ -204,12 +267,13 @@ pub enum Measured {
 pub async fn metric(
     action: &Action,
     timeout: Duration,
+    conn: &crate::plan::PrometheusConn,
     interrupts: &Interrupts,
     listener: &mut dyn Listener,
     step: &str,
     record: &mut dyn FnMut(&Measured),
 ) -> CheckOutcome {
-    use crate::runbook::model::{NoDataPolicy, Sampling};
+    use crate::runbook::model::{ErrorPolicy, NoDataPolicy, Sampling};
     let Action::Metric {
         query,
         condition,
@@ -217,6 +281,7 @@ pub async fn metric(
         failure_limit,
         successes,
         no_data,
+        on_error,
         prometheus,
     } = action
     else {
@@ -236,16 +301,14 @@ pub async fn metric(
             every.0,
         ),
     };
-    let client = match reqwest::Client::builder()
-        .timeout(timeout.min(Duration::from_secs(30)))
-        .build()
-    {
+    let client = match Prom::new(conn, timeout.min(Duration::from_secs(30))) {
         Ok(c) => c,
-        Err(e) => return CheckOutcome::Failed(format!("cannot create an HTTP client: {e}")),
+        Err(why) => return CheckOutcome::Failed(why),
     };
     let url = format!("{}/api/v1/query", base.trim_end_matches('/'));
     let (mut failed, mut inconclusive, mut streak) = (0u32, 0u32, 0u32);
     let mut last_inconclusive = String::new();
+    let mut trend = Vec::new();
     for i in 0..count {
         if i > 0 {
             let wake = Instant::now() + every;
@@ -253,42 +316,74 @@ pub async fn metric(
                 if let Some(signal) = interrupts.pending() {
                     return CheckOutcome::Interrupted(signal);
                 }
+                if interrupts.step_stopped() {
+                    return CheckOutcome::Stopped;
+                }
                 tokio::time::sleep(Duration::from_millis(50).min(wake - Instant::now())).await;
             }
         }
-        let m = measure(&client, &url, query, *condition).await;
-        let m = match (&m, no_data) {
-            (Measured::Inconclusive(_), NoDataPolicy::Pass) => Measured::Pass(Vec::new()),
-            (Measured::Inconclusive(why), NoDataPolicy::Fail) => {
+        let (m, missing) = measure(&client, &url, query, *condition).await;
+        let counted_as_failure = match (&m, missing) {
+            (Measured::Inconclusive(_), true) => match no_data {
+                NoDataPolicy::Pass => Some(false),
+                NoDataPolicy::Fail => Some(true),
+                NoDataPolicy::Inconclusive => None,
+            },
+            (Measured::Inconclusive(_), false) => (*on_error == ErrorPolicy::Fail).then_some(true),
+            _ => None,
+        };
+        let m = match (counted_as_failure, &m) {
+            (Some(false), _) => Measured::Pass(Vec::new()),
+            (Some(true), Measured::Inconclusive(why)) => {
+                let key = if missing { "no_data" } else { "on_error" };
                 listener.on(&Event::Notice {
                     level: Level::Info,
-                    message: format!("{step}: {why}: counted as a failure (no_data = \"fail\")"),
+                    message: format!("{step}: {why}: counted as a failure ({key} = \"fail\")"),
                 });
                 Measured::Fail(Vec::new())
             }
             _ => m,
         };
         record(&m);
-        let shown = match &m {
-            Measured::Pass(v) => format!("pass {}", values(v)),
-            Measured::Fail(v) => format!("FAIL {}", values(v)),
-            Measured::Inconclusive(why) => format!("inconclusive: {why}"),
+        if let Some(worst) = worst(&m, *condition) {
+            if trend.len() == 20 {
+                trend.remove(0);
+            }
+            trend.push(worst);
+        }
+        let (verdict, seen, detail) = match &m {
+            Measured::Pass(v) => ("pass", v.clone(), None),
+            Measured::Fail(v) => ("fail", v.clone(), None),
+            Measured::Inconclusive(why) => ("inconclusive", Vec::new(), Some(why.clone())),
         };
-        listener.on(&Event::Notice {
-            level: Level::Info,
-            message: format!(
-                "{step}: measurement {}/{count}: {shown} (want {condition})",
-                i + 1
-            ),
+        listener.on(&Event::Measurement {
+            step: step.to_string(),
+            index: i + 1,
+            count,
+            verdict,
+            values: seen,
+            detail,
+            condition: condition.to_string(),
+            trend: trend.clone(),
+            left_ms: u64::try_from((every * (count - i - 1)).as_millis()).unwrap_or(u64::MAX),
         });
         match m {
             Measured::Pass(_) => streak += 1,
-            Measured::Fail(_) => {
+            Measured::Fail(seen) => {
                 failed += 1;
                 streak = 0;
                 if failed > *failure_limit {
+                    let broken: Vec<(String, f64)> = seen
+                        .into_iter()
+                        .filter(|(_, x)| !condition.holds(*x))
+                        .collect();
+                    let last = if broken.is_empty() {
+                        String::new()
+                    } else {
+                        format!(" (last: {})", values(&broken))
+                    };
                     return CheckOutcome::Failed(format!(
-                        "{failed} of {} measurement(s) broke `{condition}`; failure limit {failure_limit}",
+                        "{failed} of {} measurement(s) broke `{condition}`; failure limit {failure_limit}{last}",
                         i + 1
                     ));
                 }
@@ -315,7 +410,19 @@ pub async fn metric(
     ))
 }
 
-fn values(v: &[(String, f64)]) -> String {
+/// The value of a measurement that matters most for its trend: the first series that broke
+/// the condition, else the largest.
+fn worst(m: &Measured, condition: crate::runbook::condition::Condition) -> Option<f64> {
+    let (Measured::Pass(v) | Measured::Fail(v)) = m else {
+        return None;
+    };
+    v.iter()
+        .map(|(_, x)| *x)
+        .find(|x| !condition.holds(*x))
+        .or_else(|| v.iter().map(|(_, x)| *x).reduce(f64::max))
+}
+
+pub(crate) fn values(v: &[(String, f64)]) -> String {
     v.iter()
         .map(|(s, x)| {
             if s.is_empty() {
@@ -328,39 +435,75 @@ fn values(v: &[(String, f64)]) -> String {
         .join(", ")
 }
 
+/// A measurement and, when it has no usable value, whether that is missing data (an empty
+/// result, NaN, an infinity) rather than an error (HTTP, timeout, malformed response).
 async fn measure(
-    client: &reqwest::Client,
+    client: &Prom,
     url: &str,
     query: &str,
     condition: crate::runbook::condition::Condition,
-) -> Measured {
+) -> (Measured, bool) {
+    let series = match fetch(client, url, query).await {
+        Ok(series) => series,
+        Err(why) => return (Measured::Inconclusive(why), false),
+    };
+    match usable(series) {
+        Err(why) => (Measured::Inconclusive(why), true),
+        Ok(seen) if seen.iter().all(|(_, x)| condition.holds(*x)) => (Measured::Pass(seen), false),
+        Ok(seen) => (Measured::Fail(seen), false),
+    }
+}
+
+/// One instant query: every series with a finite value, or why there is no usable answer
+/// (no data, NaN or an infinity, an HTTP error, a timeout, a malformed response).
+pub(crate) async fn sample(
+    client: &Prom,
+    url: &str,
+    query: &str,
+) -> Result<Vec<(String, f64)>, String> {
+    usable(fetch(client, url, query).await?)
+}
+
+/// Missing data is no answer either: an empty result, NaN, an infinity.
+fn usable(series: Vec<(String, f64)>) -> Result<Vec<(String, f64)>, String> {
+    if series.is_empty() {
+        return Err("no data".into());
+    }
+    if let Some((name, x)) = series.iter().find(|(_, x)| !x.is_finite()) {
+        return Err(format!(
+            "value {x} for {}",
+            if name.is_empty() { "the query" } else { name }
+        ));
+    }
+    Ok(series)
+}
+
+/// One instant query's series, as Prometheus answered; `Err` when it did not answer usefully.
+async fn fetch(client: &Prom, url: &str, query: &str) -> Result<Vec<(String, f64)>, String> {
     let url = match reqwest::Url::parse_with_params(url, &[("query", query)]) {
         Ok(u) => u,
-        Err(e) => return Measured::Inconclusive(format!("bad Prometheus URL: {e}")),
+        Err(e) => return Err(format!("bad Prometheus URL: {e}")),
     };
     let resp = match client.get(url).send().await {
         Ok(r) => r,
-        Err(e) => return Measured::Inconclusive(format!("query failed: {}", short_error(&e))),
+        Err(e) => return Err(format!("query failed: {}", short_error(&e))),
     };
     let status = resp.status();
     let text = match resp.text().await {
         Ok(t) => t,
         Err(e) => {
-            return Measured::Inconclusive(format!(
-                "cannot read the response: {}",
-                short_error(&e)
-            ));
+            return Err(format!("cannot read the response: {}", short_error(&e)));
         }
     };
     if !status.is_success() {
-        return Measured::Inconclusive(format!("Prometheus answered HTTP {}", status.as_u16()));
+        return Err(format!("Prometheus answered HTTP {}", status.as_u16()));
     }
     let body: serde_json::Value = match serde_json::from_str(&text) {
         Ok(v) => v,
-        Err(_) => return Measured::Inconclusive("the response is not JSON".into()),
+        Err(_) => return Err("the response is not JSON".into()),
     };
     if body["status"] != "success" {
-        return Measured::Inconclusive(format!(
+        return Err(format!(
             "Prometheus error: {}",
             body["error"].as_str().unwrap_or("unknown")
         ));
@@ -373,36 +516,22 @@ async fn measure(
                 .iter()
                 .map(|s| (series_name(&s["metric"]), sample_value(&s["value"])))
                 .collect(),
-            None => return Measured::Inconclusive("malformed vector result".into()),
+            None => return Err("malformed vector result".into()),
         },
         Some(other) => {
-            return Measured::Inconclusive(format!(
+            return Err(format!(
                 "a `{other}` result cannot be compared; use an instant vector or scalar query"
             ));
         }
-        None => return Measured::Inconclusive("malformed response: no resultType".into()),
+        None => return Err("malformed response: no resultType".into()),
     };
-    if samples.is_empty() {
-        return Measured::Inconclusive("no data".into());
-    }
-    let mut seen = Vec::new();
-    for (name, v) in samples {
-        match v {
-            Some(x) if x.is_finite() => seen.push((name, x)),
-            Some(x) => {
-                return Measured::Inconclusive(format!(
-                    "value {x} for {}",
-                    if name.is_empty() { "the query" } else { &name }
-                ));
-            }
-            None => return Measured::Inconclusive("malformed sample".into()),
-        }
-    }
-    if seen.iter().all(|(_, x)| condition.holds(*x)) {
-        Measured::Pass(seen)
-    } else {
-        Measured::Fail(seen)
-    }
+    samples
+        .into_iter()
+        .map(|(name, v)| {
+            v.map(|x| (name, x))
+                .ok_or_else(|| "malformed sample".to_string())
+        })
+        .collect()
 }
 
 fn sample_value(v: &serde_json::Value) -> Option<f64> {
@@ -435,5 +564,81 @@ fn series_name(metric: &serde_json::Value) -> String {
         name.to_string()
     } else {
         format!("{name}{{{}}}", labels.join(","))
+    }
+}
+
+/// `plan --live-checks`: every metric query of the plan run once, read-only, its current value
+/// judged against its threshold. Queries run one after the other, each bounded by `timeout`.
+pub async fn live_checks(
+    plan: &mut crate::plan::Plan,
+    conn: &crate::plan::PrometheusConn,
+    timeout: Duration,
+) {
+    use crate::plan::LiveValue;
+    let client = Prom::new(conn, timeout);
+    let once = |query: String, prometheus: Option<String>| {
+        let client = client.clone();
+        async move {
+            let client = client?;
+            let Some(base) = prometheus else {
+                return Err("no Prometheus URL".to_string());
+            };
+            let url = format!("{}/api/v1/query", base.trim_end_matches('/'));
+            sample(&client, &url, &query).await
+        }
+    };
+    for phase in &mut plan.phases {
+        for a in &mut phase.abort_when {
+            let got = once(a.query.clone(), a.prometheus.clone()).await;
+            a.live = Some(match got {
+                Err(why) => LiveValue {
+                    verdict: "inconclusive",
+                    values: Vec::new(),
+                    detail: Some(why),
+                },
+                Ok(seen) => LiveValue {
+                    verdict: if seen.iter().any(|(_, x)| a.condition.holds(*x)) {
+                        "bad"
+                    } else {
+                        "ok"
+                    },
+                    values: seen,
+                    detail: None,
+                },
+            });
+        }
+        let steps = phase
+            .steps
+            .iter_mut()
+            .chain(&mut phase.gate)
+            .chain(&mut phase.rollback);
+        for step in steps {
+            let Action::Metric {
+                query,
+                condition,
+                prometheus,
+                ..
+            } = &step.action
+            else {
+                continue;
+            };
+            let got = once(query.clone(), prometheus.clone()).await;
+            step.live = Some(match got {
+                Err(why) => LiveValue {
+                    verdict: "inconclusive",
+                    values: Vec::new(),
+                    detail: Some(why),
+                },
+                Ok(seen) => LiveValue {
+                    verdict: if seen.iter().all(|(_, x)| condition.holds(*x)) {
+                        "pass"
+                    } else {
+                        "fail"
+                    },
+                    values: seen,
+                    detail: None,
+                },
+            });
+        }
     }
 }

@@ -9,6 +9,7 @@ use std::sync::Arc;
 use std::sync::atomic::{AtomicU8, Ordering};
 use std::time::{Duration, Instant};
 
+use crate::exec::abort::{Trip, Watch};
 use crate::exec::event::{Event, Level, Listener, OutputStream, PhaseSummary};
 use crate::exec::gates::{Approvals, Prompter};
 use crate::exec::process::{self, Cancel, Outcome, ProcessSpec, Stream};
@@ -83,6 +84,9 @@ pub struct Interrupts {
     count: Arc<AtomicU8>,
     signal: Arc<AtomicU8>,
     pub cancel: Cancel,
+    /// The running step's own cancel: signals stop it, and so does a tripped abort criterion
+    /// without looking like Ctrl-C.
+    step: Arc<std::sync::Mutex<Cancel>>,
 }
 
 impl Interrupts {
@@ -90,6 +94,43 @@ impl Interrupts {
         self.signal
             .store(u8::try_from(signal).unwrap_or(2), Ordering::SeqCst);
         self.count.fetch_add(1, Ordering::SeqCst) + 1
+    }
+    /// A signal asks every step to stop gracefully; see [`Cancel::interrupt`].
+    pub fn interrupt(&self) {
+        self.cancel.interrupt();
+        self.current_step().interrupt();
+    }
+    /// A second signal kills what is still running.
+    pub fn kill(&self) {
+        self.cancel.kill();
+        self.current_step().kill();
+    }
+    /// Stops the running step only, leaving the run free to act on why.
+    pub fn stop_step(&self) {
+        self.current_step().interrupt();
+    }
+    /// Whether the running step was asked to stop (by a signal or a tripped abort criterion).
+    pub fn step_stopped(&self) -> bool {
+        self.current_step().is_requested()
+    }
+    /// A fresh cancel for the step about to start, already requested if a signal came first.
+    pub fn step_cancel(&self) -> Cancel {
+        let fresh = Cancel::new();
+        *self
+            .step
+            .lock()
+            .unwrap_or_else(std::sync::PoisonError::into_inner) = fresh.clone();
+        // After publishing it: a signal arriving in between reaches one or the other.
+        if self.cancel.is_requested() {
+            fresh.interrupt();
+        }
+        fresh
+    }
+    fn current_step(&self) -> Cancel {
+        self.step
+            .lock()
+            .unwrap_or_else(std::sync::PoisonError::into_inner)
+            .clone()
     }
     pub fn pending(&self) -> Option<i32> {
         (self.count.load(Ordering::SeqCst) > 0)
@@ -112,6 +153,8 @@ pub struct Engine<'a> {
     pub interrupts: Interrupts,
     pub options: Options,
     pub run_id: String,
+    /// The abort criteria of the running phase, watched in the background.
+    pub abort_watch: Option<crate::exec::abort::Watch>,
 }
 
 type StepOutcome = Result<Flow, StoreError>;
@@ -180,23 +223,20 @@ impl Engine<'_> {
                 title: phase.title.clone(),
             });
             self.record(Entry::PhaseStarted { phase: id.clone() })?;
-            if !phase.abort_when.is_empty() {
-                let names: Vec<&str> = phase.abort_when.iter().map(|a| a.name.as_str()).collect();
-                self.emit(&Event::Notice {
-                    level: Level::Warning,
-                    message: format!(
-                        "abort criteria of phase `{id}` are not watched by this version of rollout: {}",
-                        names.join("; ")
-                    ),
-                });
-            }
+            self.watch_abort_criteria(phase);
             let mut end = None;
             for step in phase.steps.iter().chain(&phase.gate) {
-                if let Some(e) = self.step(phase, step).await? {
+                let stopped = self.step(phase, step).await?;
+                if let Some(trip) = self.abort_watch.as_ref().and_then(Watch::tripped) {
+                    end = Some(self.apply_trip(phase, step, trip)?);
+                    break;
+                }
+                if let Some(e) = stopped {
                     end = Some(e);
                     break;
                 }
             }
+            self.abort_watch = None;
             let ms = millis(started.elapsed());
             summaries[index].duration_ms = ms;
             match end {
@@ -232,6 +272,115 @@ impl Engine<'_> {
             }
         }
         Ok((RunEnd::Succeeded, summaries))
+    }
+
+    /// Starts watching `phase`'s abort criteria; they are shown to the operator as they start.
+    fn watch_abort_criteria(&mut self, phase: &Phase) {
+        self.abort_watch = None;
+        let mut criteria = Vec::new();
+        for a in &phase.abort_when {
+            match self.real.abort(phase, a) {
+                Ok(c) if c.prometheus.is_some() => criteria.push(c),
+                Ok(_) => self.emit(&Event::Notice {
+                    level: Level::Warning,
+                    message: format!(
+                        "abort criterion `{}` is not watched: no Prometheus URL (set `prometheus` on it or in [defaults])",
+                        a.name
+                    ),
+                }),
+                Err(e) => self.emit(&Event::Notice {
+                    level: Level::Warning,
+                    message: format!(
+                        "abort criterion `{}` is not watched: {}",
+                        a.name, e.message
+                    ),
+                }),
+            }
+        }
+        if criteria.is_empty() {
+            return;
+        }
+        for c in &criteria {
+            self.emit(&Event::Notice {
+                level: Level::Info,
+                message: format!(
+                    "watching `{}`: {} {} for {} every {} -> {}",
+                    c.name,
+                    c.query,
+                    c.condition,
+                    c.sustained,
+                    c.every,
+                    c.action.name()
+                ),
+            });
+        }
+        let client = self
+            .real
+            .prometheus_conn()
+            .map_err(|e| e.message)
+            .and_then(|conn| crate::exec::checks::Prom::new(&conn, Duration::from_secs(10)));
+        match client {
+            Ok(client) => {
+                self.abort_watch = Some(Watch::start(criteria, &self.interrupts, &client));
+            }
+            Err(why) => self.emit(&Event::Notice {
+                level: Level::Warning,
+                message: format!(
+                    "abort criteria of phase `{}` are not watched: {why}",
+                    phase.id.get_ref()
+                ),
+            }),
+        }
+    }
+
+    /// Publishes a cancel for the step about to start, so signals and abort criteria reach it.
+    fn fresh_step_cancel(&self) -> Cancel {
+        let cancel = self.interrupts.step_cancel();
+        // A criterion that tripped before the fresh cancel was published stops it here.
+        if self.abort_watch.as_ref().and_then(Watch::tripped).is_some() {
+            cancel.interrupt();
+        }
+        cancel
+    }
+
+    /// Records a tripped abort criterion and applies its action. `step` is the step that was
+    /// running (stopped) or had just finished when it tripped.
+    fn apply_trip(&mut self, phase: &Phase, step: &Step, trip: Trip) -> Result<RunEnd, StoreError> {
+        let phase_id = phase.id.get_ref().clone();
+        let id = step.id.get_ref().clone();
+        self.record(Entry::AbortTripped {
+            phase: phase_id.clone(),
+            step: id.clone(),
+            criterion: trip.name.clone(),
+            action: trip.action.name().into(),
+            values: trip.values.clone(),
+        })?;
+        self.emit(&Event::Notice {
+            level: Level::Warning,
+            message: trip.reason.clone(),
+        });
+        Ok(match trip.action {
+            FailureAction::Rollback => RunEnd::RollbackRequested {
+                step: id,
+                reason: trip.reason,
+            },
+            FailureAction::Pause | FailureAction::Ask => {
+                self.record(Entry::Paused {
+                    phase: Some(phase_id),
+                    step: Some(id),
+                    reason: trip.reason.clone(),
+                    waiting_for_approval: false,
+                })?;
+                RunEnd::Paused {
+                    reason: trip.reason,
+                }
+            }
+            FailureAction::Abort => RunEnd::Failed {
+                step: id,
+                reason: trip.reason,
+                check: true,
+            },
+        })
     }
 
     fn pause_for_signal(&mut self, phase: &Phase, step: Option<&Step>, signal: i32) -> StepOutcome {
@@ -568,7 +717,8 @@ impl Engine<'_> {
                 return Some(signal);
             }
             let now = Instant::now();
-            if now >= deadline {
+            // A tripped abort criterion cuts a wait short; the phase loop then applies it.
+            if now >= deadline || self.abort_watch.as_ref().and_then(Watch::tripped).is_some() {
                 return None;
             }
             tokio::time::sleep((deadline - now).min(Duration::from_millis(50))).await;
@@ -611,7 +761,7 @@ impl Engine<'_> {
                     step: id.clone(),
                     attempt,
                 })?;
-                let cancel = self.interrupts.cancel.clone();
+                let cancel = self.fresh_step_cancel();
                 let listener = &mut *self.listener;
                 let secrets = &self.secrets;
                 let mut on_output = |stream: Stream, data: &[u8]| {
@@ -660,6 +810,21 @@ impl Engine<'_> {
                             "timed out after {}",
                             real.timeout.map(|t| t.to_string()).unwrap_or_default()
                         ));
+                    }
+                    Outcome::Interrupted if self.interrupts.pending().is_none() => {
+                        // Not a signal: an abort criterion tripped. The phase loop applies it.
+                        let why = self
+                            .abort_watch
+                            .as_ref()
+                            .and_then(Watch::tripped)
+                            .map_or_else(|| "stopped".to_string(), |t| t.reason);
+                        a.status = StepStatus::Failed;
+                        a.reason = Some(format!("stopped: {why}"));
+                        a.end = Some(RunEnd::Failed {
+                            step: id.clone(),
+                            reason: why,
+                            check: true,
+                        });
                     }
                     Outcome::Interrupted => {
                         a.status = StepStatus::Interrupted;
@@ -714,6 +879,7 @@ impl Engine<'_> {
                 self.gate(phase, step, shown, digest, started)
             }
             Action::Http { .. } => {
+                self.fresh_step_cancel();
                 let mut body = None;
                 let outcome = crate::exec::checks::http(
                     &real.action,
@@ -737,7 +903,20 @@ impl Engine<'_> {
                 Ok(a)
             }
             Action::Metric { .. } => {
+                self.fresh_step_cancel();
                 let timeout = real.timeout.map_or(Duration::from_secs(60), |t| t.0);
+                let conn = match self.real.prometheus_conn() {
+                    Ok(c) => c,
+                    Err(e) => {
+                        return Ok(check_attempt(
+                            crate::exec::checks::CheckOutcome::Failed(format!(
+                                "cannot render [defaults.prometheus_client]: {}",
+                                e.message
+                            )),
+                            started.elapsed(),
+                        ));
+                    }
+                };
                 let journal = &mut self.journal;
                 let mut write_error = None;
                 let mut on_measure = |m: &crate::exec::checks::Measured| {
@@ -762,6 +941,7 @@ impl Engine<'_> {
                 let outcome = crate::exec::checks::metric(
                     &real.action,
                     timeout,
+                    &conn,
                     &self.interrupts,
                     self.listener,
                     &id,
@@ -904,6 +1084,18 @@ fn check_attempt(outcome: crate::exec::checks::CheckOutcome, duration: Duration)
             reason: Some(why),
             duration,
             unfinished: true,
+            ..Attempt::default()
+        },
+        // The phase loop records the tripped criterion and applies its action.
+        CheckOutcome::Stopped => Attempt {
+            status: StepStatus::Failed,
+            reason: Some("stopped: an abort criterion tripped".into()),
+            end: Some(RunEnd::Failed {
+                step: String::new(),
+                reason: "an abort criterion tripped".into(),
+                check: true,
+            }),
+            duration,
             ..Attempt::default()
         },
         CheckOutcome::Interrupted(signal) => Attempt {

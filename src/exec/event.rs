@@ -55,6 +55,24 @@ pub enum Event {
     },
     /// A `wait` step started waiting: the terminal view counts down.
     Waiting { step: String, duration_ms: u64 },
+    /// One measurement of a metric check, with what a live view needs to show its progress.
+    Measurement {
+        step: String,
+        /// 1-based, out of `count`.
+        index: u32,
+        count: u32,
+        /// `pass`, `fail` or `inconclusive`.
+        verdict: &'static str,
+        values: Vec<(String, f64)>,
+        /// Why there is no usable value, for `inconclusive`.
+        detail: Option<String>,
+        /// The condition every series must meet, e.g. `< 0.01`.
+        condition: String,
+        /// The worst value of each usable measurement so far, oldest first (at most 20).
+        trend: Vec<f64>,
+        /// Time until the last measurement is due.
+        left_ms: u64,
+    },
     Retrying {
         step: String,
         attempt: u32,

@@ -1,6 +1,7 @@
 //! Running steps: the engine walks the plan, processes run commands, gates ask people, checks
 //! measure live systems. Everything here emits events; nothing here prints.
 
+pub mod abort;
 pub mod checks;
 pub mod engine;
 pub mod event;

@@ -275,6 +275,12 @@ pub fn sweep_descendants(grace: Duration) {
 
 /// [`sweep_descendants`], restricted to the descendants `chosen` accepts.
 fn sweep(grace: Duration, chosen: impl Fn(&Proc) -> bool) {
+    // No child at all means no descendant (orphans are reparented to rollout, their
+    // subreaper): skip reading /proc, the common case at the end of a run.
+    let peek = WaitPidFlag::WEXITED | WaitPidFlag::WNOHANG | WaitPidFlag::WNOWAIT;
+    if waitid(Id::All, peek) == Err(nix::errno::Errno::ECHILD) {
+        return;
+    }
     let targets = || {
         let live = live_pids().clone();
         let me = own_pid();

@@ -41,7 +41,10 @@ pub fn state_dir_for(runbook: &Path, flag: Option<PathBuf>) -> PathBuf {
     flag.unwrap_or_else(|| runbook_dir(runbook).join(".rollout"))
 }
 
-fn secrets(loaded: &Loaded, vars: &[Resolved]) -> Result<Vec<(String, String)>, SessionError> {
+pub(crate) fn secrets(
+    loaded: &Loaded,
+    vars: &[Resolved],
+) -> Result<Vec<(String, String)>, SessionError> {
     let base = runbook_dir(&loaded.source.path);
     let mut out = Vec::new();
     for v in vars {
@@ -244,6 +247,7 @@ async fn drive<'a>(
             os_user: crate::exec::gates::os_user(),
         },
         run_id: run_id.clone(),
+        abort_watch: None,
     };
     let (end, phases) = engine.run().await?;
     match final_status(&end) {

@@ -64,6 +64,28 @@ pub struct Defaults {
     pub timeout: Duration,
     pub kubectl: KubectlDefaults,
     pub prometheus: Option<Tpl>,
+    pub prometheus_client: PrometheusClient,
+}
+
+/// How rollout connects to Prometheus, for metric steps, abort criteria and live checks:
+/// `[defaults.prometheus_client]`.
+#[derive(Debug, Default)]
+pub struct PrometheusClient {
+    /// Sent as `Authorization: Bearer ...`; must come from secret variables.
+    pub bearer_token: Option<Tpl>,
+    pub basic_auth: Option<BasicAuth>,
+    pub headers: Vec<(String, Tpl)>,
+    /// PEM file of extra CA certificates, relative to the runbook's directory.
+    pub ca_file: Option<Tpl>,
+    /// Per request; the default is the step's timeout (at most 30s), 10s for abort criteria.
+    pub timeout: Option<Duration>,
+}
+
+#[derive(Debug)]
+pub struct BasicAuth {
+    pub username: Tpl,
+    /// Must come from secret variables.
+    pub password: Tpl,
 }
 
 #[derive(Debug, Default)]
@@ -154,6 +176,9 @@ impl FailureAction {
             "ask" => FailureAction::Ask,
             _ => return None,
         })
+    }
+    pub fn name(self) -> &'static str {
+        Self::NAMES[self as usize]
     }
 }
 
@@ -298,6 +323,26 @@ pub enum NoDataPolicy {
     Pass,
 }
 
+/// What a metric check does with a measurement that got no answer at all: an HTTP error, a
+/// timeout, a malformed response. Never `pass`.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize)]
+#[serde(rename_all = "lowercase")]
+pub enum ErrorPolicy {
+    Inconclusive,
+    Fail,
+}
+
+impl ErrorPolicy {
+    pub const NAMES: [&'static str; 2] = ["inconclusive", "fail"];
+    pub fn parse(s: &str) -> Option<ErrorPolicy> {
+        Some(match s {
+            "inconclusive" => ErrorPolicy::Inconclusive,
+            "fail" => ErrorPolicy::Fail,
+            _ => return None,
+        })
+    }
+}
+
 impl NoDataPolicy {
     pub const NAMES: [&'static str; 3] = ["inconclusive", "fail", "pass"];
     pub fn parse(s: &str) -> Option<NoDataPolicy> {
@@ -327,6 +372,7 @@ pub struct MetricCheck {
     pub failure_limit: u32,
     pub successes: u32,
     pub no_data: NoDataPolicy,
+    pub on_error: ErrorPolicy,
     pub prometheus: Option<Tpl>,
 }
 

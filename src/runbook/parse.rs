@@ -11,10 +11,10 @@ use super::condition::{Condition, parse_condition};
 use super::diagnostic::{Diagnostic, did_you_mean};
 use super::duration::Duration;
 use super::model::{
-    AbortCriterion, DEFAULT_SHELL, DEFAULT_TIMEOUT, DeadlineAction, Defaults, FailureAction,
-    HttpCheck, JsonExpectation, KubectlDefaults, KubectlStep, Meta, MetricCheck, NoDataPolicy,
-    Phase, Retry, Risk, Role, Runbook, Sampling, SecretSource, ShellStep, Signoff, Step, StepKind,
-    VarDecl, VarType, VarValue,
+    AbortCriterion, BasicAuth, DEFAULT_SHELL, DEFAULT_TIMEOUT, DeadlineAction, Defaults,
+    ErrorPolicy, FailureAction, HttpCheck, JsonExpectation, KubectlDefaults, KubectlStep, Meta,
+    MetricCheck, NoDataPolicy, Phase, PrometheusClient, Retry, Risk, Role, Runbook, Sampling,
+    SecretSource, ShellStep, Signoff, Step, StepKind, VarDecl, VarType, VarValue,
 };
 use super::reader::{Node, Problems, Table, as_string, type_name, wrong_type};
 use super::template::{Flavor, Templates, Tpl};
@@ -61,6 +61,7 @@ fn kind_keys(kind: &str) -> &'static [&'static str] {
             "failure_limit",
             "successes",
             "no_data",
+            "on_error",
             "prometheus",
         ],
         "http" => &[
@@ -215,6 +216,7 @@ impl<'f> Parser<'f> {
                 timeout: DEFAULT_TIMEOUT,
                 kubectl: KubectlDefaults::default(),
                 prometheus: None,
+                prometheus_client: PrometheusClient::default(),
             },
         };
         let vars = match top.table("vars", "`[vars]`", &mut self.p) {
@@ -337,6 +339,14 @@ impl<'f> Parser<'f> {
             }
             None => KubectlDefaults::default(),
         };
+        let prometheus_client = match t.table(
+            "prometheus_client",
+            "`[defaults.prometheus_client]`",
+            &mut self.p,
+        ) {
+            Some(mut c) => self.prometheus_client(&mut c),
+            None => PrometheusClient::default(),
+        };
         let d = Defaults {
             shell,
             workdir,
@@ -344,9 +354,90 @@ impl<'f> Parser<'f> {
             timeout,
             kubectl,
             prometheus,
+            prometheus_client,
         };
         t.finish(&mut self.p);
         d
+    }
+
+    fn prometheus_client(&mut self, t: &mut Table<'_, '_>) -> PrometheusClient {
+        let bearer = t.string("bearer_token", &mut self.p);
+        let basic_auth = match t.table("basic_auth", "`basic_auth`", &mut self.p) {
+            Some(mut b) => {
+                let username = b.required_string("username", &mut self.p);
+                let password = b.required_string("password", &mut self.p);
+                b.finish(&mut self.p);
+                match (username, password) {
+                    (Some(u), Some(pw)) => Some(BasicAuth {
+                        username: self.tpl(&u, Flavor::Text),
+                        password: self.tpl(&pw, Flavor::Text),
+                    }),
+                    _ => None,
+                }
+            }
+            None => None,
+        };
+        if let (Some(b), Some(_)) = (&bearer, &basic_auth) {
+            self.p.push(
+                Diagnostic::new(
+                    b.span(),
+                    "`bearer_token` and `basic_auth` cannot both be set",
+                )
+                .label("one of the two")
+                .help(
+                    "Prometheus takes one Authorization header; keep the one your server expects",
+                ),
+            );
+        }
+        let headers = self.header_table(t);
+        let ca_file = t.string("ca_file", &mut self.p).map(|s| {
+            self.non_empty(&s, "ca_file", "`[defaults.prometheus_client]`");
+            self.tpl(&s, Flavor::Text)
+        });
+        let timeout = t.duration("timeout", &mut self.p).and_then(|d| {
+            if d.get_ref().0.is_zero() {
+                self.p.push(
+                    Diagnostic::new(d.span(), "`timeout` must be greater than 0").label("zero"),
+                );
+                None
+            } else {
+                Some(d.into_inner())
+            }
+        });
+        let client = PrometheusClient {
+            bearer_token: bearer.map(|b| self.tpl(&b, Flavor::Text)),
+            basic_auth,
+            headers,
+            ca_file,
+            timeout,
+        };
+        t.finish(&mut self.p);
+        client
+    }
+
+    /// `headers = { X-Scope-OrgID = "tenant" }`: names must be valid HTTP header names.
+    fn header_table(&mut self, t: &mut Table<'_, '_>) -> Vec<(String, Tpl)> {
+        let Some(table) = t.table("headers", "`headers`", &mut self.p) else {
+            return Vec::new();
+        };
+        let mut out = Vec::new();
+        for (k, v) in table.entries() {
+            let name = k.get_ref().to_string();
+            if reqwest::header::HeaderName::from_bytes(name.as_bytes()).is_err() {
+                self.p.push(
+                    Diagnostic::new(
+                        k.span(),
+                        format!("`{name}` is not a valid HTTP header name"),
+                    )
+                    .label("letters, digits and `-`"),
+                );
+            }
+            if let Some(s) = as_string(v, &name, &mut self.p) {
+                let tpl = self.tpl(&s, Flavor::Text);
+                out.push((name, tpl));
+            }
+        }
+        out
     }
 
     fn shell(&mut self, t: &mut Table<'_, '_>) -> Option<Vec<String>> {
@@ -669,8 +760,9 @@ impl<'f> Parser<'f> {
     }
 
     fn step_list(&mut self, t: &mut Table<'_, '_>, key: &'static str, prefix: &str) -> Vec<Step> {
-        let mut steps = Vec::new();
-        for (i, mut st) in t.tables(key, &mut self.p).into_iter().enumerate() {
+        let tables = t.tables(key, &mut self.p);
+        let mut steps = Vec::with_capacity(tables.len());
+        for (i, mut st) in tables.into_iter().enumerate() {
             if let Some(step) = self.step(&mut st, &format!("{prefix}-{}", i + 1)) {
                 steps.push(step);
             }
@@ -1247,6 +1339,9 @@ impl<'f> Parser<'f> {
         let no_data = self
             .choice(t, "no_data", &NoDataPolicy::NAMES, NoDataPolicy::parse)
             .unwrap_or(NoDataPolicy::Inconclusive);
+        let on_error = self
+            .choice(t, "on_error", &ErrorPolicy::NAMES, ErrorPolicy::parse)
+            .unwrap_or(ErrorPolicy::Inconclusive);
         let prometheus = self.tpl_opt(t, "prometheus", Flavor::Text);
         let total = match sampling {
             Some(Sampling::Once) => Some(1),
@@ -1287,6 +1382,7 @@ impl<'f> Parser<'f> {
             failure_limit,
             successes,
             no_data,
+            on_error,
             prometheus,
         })
     }

@@ -50,7 +50,77 @@ struct Entry {
     /// Bytes added in front of the author's text (for `when` expressions).
     prefix: usize,
     literal: bool,
+    /// Only text and `{{ name }}` / `{{ name.attr }}` tags: rendered without tera (the bulk of
+    /// a runbook's templates; keeps 10,000-step runbooks fast and small).
+    simple: Option<Vec<Piece>>,
+    /// The top-level names the template reads, filled in by `compile`.
+    reads: Vec<String>,
     broken: bool,
+}
+
+/// A piece of a simple template.
+#[derive(Debug)]
+enum Piece {
+    Text(Range<usize>),
+    /// A dotted path, and the byte range of the tag in the source.
+    Value(Vec<String>, Range<usize>),
+}
+
+/// Values a template can read: the run's (`base`) and the current phase's and step's (`local`,
+/// read first). Rendering copies only the names a template reads into tera's context.
+pub struct Scope<'a> {
+    pub base: &'a Context,
+    pub local: Context,
+}
+
+impl<'a> Scope<'a> {
+    pub fn of(base: &'a Context) -> Self {
+        Scope {
+            base,
+            local: Context::new(),
+        }
+    }
+
+    fn get(&self, name: &str) -> Option<&tera::Value> {
+        self.local.get(name).or_else(|| self.base.get(name))
+    }
+}
+
+/// Parses a template made only of text and `{{ path }}` tags; `None` when it needs tera.
+fn parse_simple(src: &str) -> Option<Vec<Piece>> {
+    if src.contains("{%") || src.contains("{#") {
+        return None;
+    }
+    let mut pieces = Vec::new();
+    let mut at = 0;
+    while let Some(rel) = src[at..].find("{{") {
+        let open = at + rel;
+        if open > at {
+            pieces.push(Piece::Text(at..open));
+        }
+        let close = open + 2 + src[open + 2..].find("}}")?;
+        let inner = src[open + 2..close].trim();
+        let path: Vec<String> = inner.split('.').map(str::to_string).collect();
+        let ident = |p: &String| {
+            let mut c = p.chars();
+            c.next()
+                .is_some_and(|f| f.is_ascii_alphabetic() || f == '_')
+                && c.all(|x| x.is_ascii_alphanumeric() || x == '_')
+        };
+        if !path.iter().all(ident) || matches!(path[0].as_str(), "true" | "false" | "none" | "loop")
+        {
+            return None;
+        }
+        pieces.push(Piece::Value(path, open..close + 2));
+        at = close + 2;
+    }
+    if src[at..].contains("}}") && pieces.is_empty() && !src.contains("{{") {
+        return None;
+    }
+    if at < src.len() {
+        pieces.push(Piece::Text(at..src.len()));
+    }
+    Some(pieces)
 }
 
 const EXPR_PREFIX: &str = "{% if ";
@@ -156,7 +226,14 @@ impl Templates {
         };
         let literal =
             flavor != Flavor::Expr && !["{{", "{%", "{#"].iter().any(|d| text.contains(d));
+        let simple = if literal || flavor == Flavor::Expr {
+            None
+        } else {
+            parse_simple(&source)
+        };
         self.entries.push(Entry {
+            simple,
+            reads: Vec::new(),
             origin: origin_of(file, &s.span(), text),
             span: s.span(),
             source,
@@ -230,7 +307,10 @@ impl Templates {
                     .iter()
                     .enumerate()
                     .filter(|(_, e)| {
-                        !e.literal && !e.broken && (e.flavor == Flavor::Shell) == flavor_shell
+                        !e.literal
+                            && e.simple.is_none()
+                            && !e.broken
+                            && (e.flavor == Flavor::Shell) == flavor_shell
                     })
                     .map(|(i, e)| (Self::name(i, e.flavor), e.source.clone()))
                     .collect();
@@ -273,6 +353,22 @@ impl Templates {
                     p.push(f.diagnostic(span));
                 }
             }
+        }
+        for i in 0..self.entries.len() {
+            let e = &self.entries[i];
+            if e.literal || e.simple.is_some() || e.broken {
+                continue;
+            }
+            let engine = if e.flavor == Flavor::Shell {
+                &self.shell
+            } else {
+                &self.text
+            };
+            let reads: Vec<String> = engine
+                .get_template_variables(&Self::name(i, e.flavor))
+                .map(|vars| vars.into_iter().map(str::to_string).collect())
+                .unwrap_or_default();
+            self.entries[i].reads = reads;
         }
     }
 
@@ -376,7 +472,13 @@ impl Templates {
         if e.literal {
             return false;
         }
-        for tag in tags(&e.source) {
+        // A simple template has only `{{ path }}` tags: no blocks or filters to refuse.
+        let tag_list = if e.simple.is_some() {
+            Vec::new()
+        } else {
+            tags(&e.source)
+        };
+        for tag in tag_list {
             let inner = &e.source[tag.inner.clone()];
             if tag.kind == TagKind::Block {
                 let word: String = inner
@@ -459,6 +561,22 @@ impl Templates {
         if e.literal || e.broken {
             return Vec::new();
         }
+        if let Some(pieces) = &e.simple {
+            let mut names: Vec<(String, Range<usize>)> = Vec::new();
+            for p in pieces {
+                if let Piece::Value(path, tag) = p {
+                    if names.iter().all(|(n, _)| *n != path[0]) {
+                        let start =
+                            tag.start + e.source[tag.clone()].find(path[0].as_str()).unwrap_or(0);
+                        names.push((
+                            path[0].clone(),
+                            self.file_span(t, start..start + path[0].len()),
+                        ));
+                    }
+                }
+            }
+            return names;
+        }
         let engine = if e.flavor == Flavor::Shell {
             &self.shell
         } else {
@@ -491,6 +609,25 @@ impl Templates {
         if e.literal || e.broken {
             return Vec::new();
         }
+        if let Some(pieces) = &e.simple {
+            return pieces
+                .iter()
+                .filter_map(|p| match p {
+                    Piece::Value(path, tag) if path.len() > 1 && path[0] == object => {
+                        let text = &e.source[tag.clone()];
+                        let start = tag.start
+                            + text
+                                .find(&format!("{object}."))
+                                .map_or(0, |i| i + object.len() + 1);
+                        Some((
+                            path[1].clone(),
+                            self.file_span(t, start..start + path[1].len()),
+                        ))
+                    }
+                    _ => None,
+                })
+                .collect();
+        }
         let mut found = Vec::new();
         for tag in tags(&e.source)
             .iter()
@@ -514,38 +651,103 @@ impl Templates {
         found
     }
 
-    /// Renders a template with `context`: the single rendering path of `plan` and `run`.
-    pub fn render(&self, t: Tpl, context: &Context) -> Result<String, RenderError> {
+    /// Renders a template in `scope`: the single rendering path of `plan` and `run`.
+    pub fn render(&self, t: Tpl, scope: &Scope<'_>) -> Result<String, RenderError> {
         let e = &self.entries[t.0];
         if e.literal {
             return Ok(e.source.clone());
+        }
+        if let Some(pieces) = &e.simple {
+            let raw = self.render_simple(t, pieces, scope)?;
+            return self.strip_sentinels(t, &raw);
         }
         let engine = if e.flavor == Flavor::Shell {
             &self.shell
         } else {
             &self.text
         };
-        let raw = engine
-            .render(&Self::name(t.0, e.flavor), context)
-            .map_err(|err| {
-                let (message, local) = match err.kind() {
-                    tera::ErrorKind::RenderingError(report)
-                    | tera::ErrorKind::SyntaxError(report) => {
-                        (report.message().to_string(), report.span().range.clone())
-                    }
-                    _ => (err.to_string(), e.prefix..e.source.len()),
-                };
-                RenderError {
-                    message: lower_first(&message),
-                    span: self.file_span(t, local),
+        // Only the names the template reads go into its context: copying every variable and
+        // capture for each of 10,000 steps would dominate a plan.
+        let mut context = Context::new();
+        for name in &e.reads {
+            if let Some(v) = scope.get(name) {
+                context.insert_value(name.clone(), v.clone());
+            }
+        }
+        let name = Self::name(t.0, e.flavor);
+        let rendered = engine.render(&name, &context).or_else(|_| {
+            // tera's list of names read is best effort: on any failure render once more with
+            // everything in scope, so the result never depends on that list.
+            let mut full = scope.base.clone();
+            full.extend(scope.local.clone());
+            engine.render(&name, &full)
+        });
+        let raw = rendered.map_err(|err| {
+            let (message, local) = match err.kind() {
+                tera::ErrorKind::RenderingError(report) | tera::ErrorKind::SyntaxError(report) => {
+                    (report.message().to_string(), report.span().range.clone())
                 }
-            })?;
+                _ => (err.to_string(), e.prefix..e.source.len()),
+            };
+            RenderError {
+                message: lower_first(&message),
+                span: self.file_span(t, local),
+            }
+        })?;
         self.strip_sentinels(t, &raw)
     }
 
     /// Evaluates a `when` expression.
-    pub fn truthy(&self, t: Tpl, context: &Context) -> Result<bool, RenderError> {
-        Ok(self.render(t, context)?.trim() == "true")
+    pub fn truthy(&self, t: Tpl, scope: &Scope<'_>) -> Result<bool, RenderError> {
+        Ok(self.render(t, scope)?.trim() == "true")
+    }
+
+    /// Renders a simple template exactly as tera would with this crate's escape functions:
+    /// strings through the flavor's escape, other values formatted first, then escaped.
+    fn render_simple(
+        &self,
+        t: Tpl,
+        pieces: &[Piece],
+        scope: &Scope<'_>,
+    ) -> Result<String, RenderError> {
+        let e = &self.entries[t.0];
+        let mut out: Vec<u8> = Vec::with_capacity(e.source.len() + 16);
+        for p in pieces {
+            match p {
+                Piece::Text(r) => out.extend_from_slice(e.source[r.clone()].as_bytes()),
+                Piece::Value(path, tag) => {
+                    let undefined = |what: String| RenderError {
+                        message: what,
+                        span: self.file_span(t, tag.clone()),
+                    };
+                    let mut value = scope.get(&path[0]).ok_or_else(|| {
+                        undefined(format!("variable `{}` is not defined", path[0]))
+                    })?;
+                    for attr in &path[1..] {
+                        value = value
+                            .get_from_path(attr)
+                            .filter(|v| !v.is_undefined())
+                            .ok_or_else(|| {
+                                undefined(format!("`{}` is not defined", path.join(".")))
+                            })?;
+                    }
+                    let text = match value.as_str() {
+                        Some(s) => s.to_string(),
+                        None => value.to_string(),
+                    };
+                    let escape = if e.flavor == Flavor::Shell {
+                        sentinel_shell
+                    } else {
+                        sentinel_plain
+                    };
+                    escape(&text, &mut out).map_err(|err| undefined(err.to_string()))?;
+                }
+            }
+        }
+        String::from_utf8(out).map_err(|_| RenderError {
+            message: "rendered text is not UTF-8".into(),
+            span: e.span.clone(),
+        })
     }
 
     fn strip_sentinels(&self, t: Tpl, raw: &str) -> Result<String, RenderError> {

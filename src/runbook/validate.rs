@@ -150,6 +150,24 @@ impl<'r> Checker<'r, '_> {
         for (_, t) in &d.env {
             self.names(*t, &base);
         }
+        let pc = &d.prometheus_client;
+        for t in [pc.ca_file, pc.basic_auth.as_ref().map(|b| b.username)]
+            .into_iter()
+            .flatten()
+            .chain(pc.headers.iter().map(|(_, t)| *t))
+        {
+            self.names(t, &base);
+        }
+        let credentials = [
+            pc.bearer_token.map(|t| (t, "bearer_token")),
+            pc.basic_auth
+                .as_ref()
+                .map(|b| (b.password, "basic_auth.password")),
+        ];
+        for (t, key) in credentials.into_iter().flatten() {
+            self.names(t, &base);
+            self.secret_only(t, key);
+        }
         let mut scope = base.clone();
         for phase in &rb.phases {
             scope.in_phase = true;
@@ -188,6 +206,39 @@ impl<'r> Checker<'r, '_> {
         }
         if let Some(c) = &step.capture {
             scope.captures.push(c.get_ref());
+        }
+    }
+
+    /// Credentials come from secret variables, never from the file itself.
+    fn secret_only(&mut self, t: Tpl, key: &str) {
+        let names = self.templates.names(t);
+        let secret = |name: &str| {
+            self.runbook
+                .vars
+                .iter()
+                .any(|v| v.name.get_ref() == name && v.secret.is_some())
+        };
+        let plain: Vec<&str> = names
+            .iter()
+            .map(|(n, _)| n.as_str())
+            .filter(|n| !secret(n))
+            .collect();
+        if names.is_empty() || !plain.is_empty() {
+            let what = if names.is_empty() {
+                format!("`{key}` is written in the runbook")
+            } else {
+                format!(
+                    "`{key}` uses non-secret variable(s) `{}`",
+                    plain.join("`, `")
+                )
+            };
+            self.p.push(
+                Diagnostic::new(self.templates.span(t), what)
+                    .label("not from a secret variable")
+                    .help(format!(
+                        "declare a secret variable (e.g. `prom_token = {{ secret = \"env:PROM_TOKEN\" }}` in [vars]) and write `{key} = \"{{{{ prom_token }}}}\"`"
+                    )),
+            );
         }
     }
 

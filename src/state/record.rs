@@ -62,6 +62,16 @@ pub enum Entry {
         values: Vec<(String, f64)>,
         detail: Option<String>,
     },
+    /// An abort criterion tripped while its phase ran: the bad values that tripped it.
+    AbortTripped {
+        phase: String,
+        /// The step that was stopped, or had just finished.
+        step: String,
+        criterion: String,
+        /// `abort`, `rollback` or `pause`.
+        action: String,
+        values: Vec<(String, f64)>,
+    },
     StepSkipped {
         phase: String,
         step: String,
@@ -296,7 +306,8 @@ impl RunState {
                 self.standing = Some(Standing::Running);
                 self.waiting_gate = None;
             }
-            Entry::PhaseStarted { .. } | Entry::Measurement { .. } => {}
+            Entry::PhaseStarted { .. } | Entry::Measurement { .. } | Entry::AbortTripped { .. } => {
+            }
             Entry::StepStarted { phase, step, .. } => {
                 self.in_doubt = Some((phase.clone(), step.clone()));
                 self.current = Some((phase.clone(), step.clone()));

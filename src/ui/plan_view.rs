@@ -6,7 +6,7 @@ use std::fmt::Write;
 
 use console::Style;
 
-use crate::plan::{Action, Plan, PlanStep};
+use crate::plan::{Action, LiveValue, Plan, PlanStep};
 use crate::runbook::model::Sampling;
 use crate::runbook::template::shell_quote;
 
@@ -105,6 +105,9 @@ pub fn render(plan: &Plan, color: bool) -> String {
             );
             if let Some(p) = &a.prometheus {
                 let _ = writeln!(o, "    {}", st.dim.apply_to(format!("prometheus: {p}")));
+            }
+            if let Some(live) = &a.live {
+                live_line(&mut o, &st, live, &a.condition.to_string(), "    ");
             }
         }
         steps(&mut o, &st, &phase.steps, "  ");
@@ -207,6 +210,9 @@ fn steps(o: &mut String, st: &Styles, steps: &[PlanStep], indent: &str) {
             );
         }
         action(o, st, &s.action, &inner);
+        if let (Some(live), Action::Metric { condition, .. }) = (&s.live, &s.action) {
+            live_line(o, st, live, &condition.to_string(), &format!("{inner}  "));
+        }
         if let Some(c) = &s.capture {
             let _ = writeln!(
                 o,
@@ -215,6 +221,33 @@ fn steps(o: &mut String, st: &Styles, steps: &[PlanStep], indent: &str) {
             );
         }
     }
+}
+
+/// `now: 0.002 (pass, want < 0.01)`, from `plan --live-checks`.
+fn live_line(o: &mut String, st: &Styles, live: &LiveValue, condition: &str, indent: &str) {
+    let values = if live.values.is_empty() {
+        live.detail.clone().unwrap_or_default()
+    } else {
+        live.values
+            .iter()
+            .map(|(series, x)| {
+                if series.is_empty() {
+                    format!("{x}")
+                } else {
+                    format!("{series}={x}")
+                }
+            })
+            .collect::<Vec<_>>()
+            .join(", ")
+    };
+    let verdict = match live.verdict {
+        "pass" | "ok" => st.dim.apply_to(live.verdict).to_string(),
+        other => st.warn.apply_to(other).to_string(),
+    };
+    let _ = writeln!(
+        o,
+        "{indent}now: {values} ({verdict}, condition {condition})"
+    );
 }
 
 fn action(o: &mut String, st: &Styles, a: &Action, indent: &str) {
@@ -307,6 +340,7 @@ fn action(o: &mut String, st: &Styles, a: &Action, indent: &str) {
             failure_limit,
             successes,
             no_data,
+            on_error,
             prometheus,
         } => {
             let _ = writeln!(o, "{indent}metric check: {}", st.command.apply_to(query));
@@ -325,6 +359,9 @@ fn action(o: &mut String, st: &Styles, a: &Action, indent: &str) {
                     .and_then(|v| v.as_str().map(String::from))
                     .unwrap_or_default()
             );
+            if *on_error == crate::runbook::model::ErrorPolicy::Fail {
+                let _ = writeln!(o, "{indent}  query errors count as failed measurements");
+            }
             let _ = writeln!(
                 o,
                 "{indent}  {}",

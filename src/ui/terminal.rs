@@ -97,6 +97,26 @@ fn countdown(total: Duration) -> ProgressStyle {
         )
 }
 
+/// A measured trend in eight levels, lowest to highest value seen: `▁▂▅█`.
+fn sparkline(values: &[f64]) -> String {
+    const BARS: [char; 8] = ['▁', '▂', '▃', '▄', '▅', '▆', '▇', '█'];
+    let low = values.iter().copied().fold(f64::INFINITY, f64::min);
+    let high = values.iter().copied().fold(f64::NEG_INFINITY, f64::max);
+    values
+        .iter()
+        .map(|x| {
+            let level = if high > low {
+                ((x - low) / (high - low) * 7.0).round()
+            } else {
+                0.0
+            };
+            // Bounded to 0..=7 above; the cast cannot truncate.
+            #[allow(clippy::cast_possible_truncation, clippy::cast_sign_loss)]
+            BARS[(level as usize).min(7)]
+        })
+        .collect()
+}
+
 /// `45s`, `1m05s`, `2h03m07s`.
 fn clock(d: Duration) -> String {
     let s = d.as_secs();
@@ -227,6 +247,46 @@ impl Listener for TerminalView {
                 self.line(&format!(
                     "  {} {step} skipped: {reason}",
                     self.dim.apply_to("-")
+                ));
+            }
+            Event::Measurement {
+                index,
+                count,
+                verdict,
+                values,
+                detail,
+                condition,
+                trend,
+                left_ms,
+                ..
+            } => {
+                let shown = match (values.is_empty(), detail) {
+                    (false, _) => values
+                        .iter()
+                        .map(|(series, x)| {
+                            if series.is_empty() {
+                                format!("{x}")
+                            } else {
+                                format!("{series}={x}")
+                            }
+                        })
+                        .collect::<Vec<_>>()
+                        .join(", "),
+                    (true, Some(why)) => why.clone(),
+                    (true, None) => String::new(),
+                };
+                let mark = match *verdict {
+                    "pass" => self.dim.apply_to("pass").to_string(),
+                    other => self.yellow.apply_to(other).to_string(),
+                };
+                let left = if *left_ms > 0 {
+                    format!(", {} left", secs(*left_ms))
+                } else {
+                    String::new()
+                };
+                self.line(&format!(
+                    "    {index}/{count} {mark} {shown} (want {condition}) {}{left}",
+                    sparkline(trend)
                 ));
             }
             Event::Waiting { step, duration_ms } => {
