@@ -56,3 +56,16 @@ printf '%-52s %10.2f ms\n' "rollout --version (process start, best of 20)" "$(ec
 printf '%-52s %10.2f ms\n' "rollout validate, one-step runbook (best of 20)" "$(echo "$validate_ns / 1000000" | bc -l)"
 printf '%-52s %10.2f ms\n' "rollout run, one-step runbook (best of 20)" "$(echo "$one_ns / 1000000" | bc -l)"
 printf '%-52s %10s KiB\n' "peak RSS, rollout run of $n steps" "$peak_kib"
+
+# Startup: from launching rollout to its one step's command running (the step records the time).
+printf '[runbook]\nname = "t"\n\n[[phases]]\nid = "p"\ntitle = "p"\n\n[[phases.steps]]\nid = "s"\nrun = "date +%%s%%N > %s/t1"\nshell = ["/bin/sh", "-c"]\n' "$work" > "$work/stamp.toml"
+best_start=; best_sh=
+for _ in $(seq 1 15); do
+  rm -rf "$work/s2"; t0=$(now); "$bin" run "$work/stamp.toml" --state-dir "$work/s2" --output json >/dev/null; d=$(( $(cat "$work/t1") - t0 ))
+  if [ -z "$best_start" ] || [ "$d" -lt "$best_start" ]; then best_start=$d; fi
+  t0=$(now); /bin/sh -c "date +%s%N > $work/t1"; d=$(( $(cat "$work/t1") - t0 ))
+  if [ -z "$best_sh" ] || [ "$d" -lt "$best_sh" ]; then best_sh=$d; fi
+done
+printf '%-52s %10.2f ms\n' "launch to step command running (best of 15)" "$(echo "$best_start / 1000000" | bc -l)"
+printf '%-52s %10.2f ms\n' "same command via sh -c alone (best of 15)" "$(echo "$best_sh / 1000000" | bc -l)"
+printf '%-52s %10.2f ms\n' "rollout startup before the step" "$(echo "($best_start - $best_sh) / 1000000" | bc -l)"
