@@ -904,3 +904,41 @@ fn no_input_never_prompts_even_in_a_terminal() {
     tty.shows("confirm `go` asks: Deploy to production?")
         .finishes_with(7);
 }
+
+/// A deadline counts from when the gate first stopped the run, across resumes: an approval
+/// given after an `abort` deadline passed is too late; a `hold` gate still takes it.
+#[test]
+fn a_deadline_keeps_running_while_the_run_waits_for_approval() {
+    for (then, late_status) in [("abort", 5), ("rollback", 9), ("hold", 0)] {
+        let rb = format!(
+            r#"[runbook]
+name = "d"
+[[phases]]
+id = "p"
+title = "P"
+[[phases.steps]]
+id = "go"
+confirm = "Go?"
+deadline = "1s"
+on_deadline = "{then}"
+[[phases.steps]]
+id = "after"
+run = "echo after >> trace"
+"#
+        );
+        let first = Test::new()
+            .runbook(&rb)
+            .args(["run", "runbook.toml"])
+            .status(7);
+        std::thread::sleep(std::time::Duration::from_millis(1300));
+        let late = Test::in_dir(&first.dir)
+            .args(["resume", "--approve", "go"])
+            .status(late_status);
+        if then != "hold" {
+            late.stderr_has("within its deadline of 1s");
+            assert!(!first.dir.join("trace").exists());
+        } else {
+            assert!(first.dir.join("trace").exists());
+        }
+    }
+}

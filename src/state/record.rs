@@ -265,6 +265,9 @@ pub struct RunState {
     pub standing: Option<Standing>,
     /// The gate the run stopped at, while it waits for an approval.
     pub waiting_gate: Option<WaitingGate>,
+    /// When each gate first stopped the run to wait: a deadline counts from then, across
+    /// resumes.
+    pub gate_first_waiting: BTreeMap<String, String>,
     /// Every gate answered so far, oldest first.
     pub gate_answers: Vec<AnsweredGate>,
     pub last_at: String,
@@ -402,6 +405,9 @@ impl RunState {
                 satisfy_with,
             } => {
                 self.current = Some((phase.clone(), step.clone()));
+                self.gate_first_waiting
+                    .entry(step.clone())
+                    .or_insert_with(|| r.at.clone());
                 self.waiting_gate = Some(WaitingGate {
                     step: step.clone(),
                     kind: *kind,

@@ -72,10 +72,47 @@ impl Engine<'_> {
             os_user: self.options.os_user.clone(),
             started_by: self.state.operator.clone(),
         };
+        // A deadline counts from when the gate first stopped the run to wait, not from each
+        // resume: a late approval cannot beat an `abort` or `rollback` deadline.
+        let mut deadline = step.deadline.map(|(d, _)| d.0);
+        if let (Some((d, then)), Some(first)) =
+            (step.deadline, self.state.gate_first_waiting.get(&id))
+        {
+            let waited = humantime::parse_rfc3339(first)
+                .ok()
+                .and_then(|at| std::time::SystemTime::now().duration_since(at).ok())
+                .unwrap_or_default();
+            if waited >= d.0 && then != DeadlineAction::Hold {
+                let why = format!(
+                    "nobody answered `{id}` within its deadline of {d}; it has waited since {first}"
+                );
+                let answered = Answered {
+                    kind: kind_of(&shown.action),
+                    answers: Vec::new(),
+                    summary: why.clone(),
+                };
+                self.record_answer(
+                    &phase_id,
+                    &id,
+                    GateVerdict::DeadlinePassed,
+                    &answered,
+                    digest,
+                )?;
+                let (reason, end) = deadline_end(id, &why, then);
+                return Ok(Attempt {
+                    status: StepStatus::Failed,
+                    reason: Some(reason),
+                    end: Some(end),
+                    duration: started.elapsed(),
+                    ..Attempt::default()
+                });
+            }
+            deadline = Some(d.0.saturating_sub(waited));
+        }
         let gate = Gate {
             id: &id,
             action: &shown.action,
-            deadline: step.deadline.map(|(d, _)| d.0),
+            deadline,
             digest,
         };
         let outcome = gates::evaluate(
@@ -124,21 +161,11 @@ impl Engine<'_> {
                     });
                 let why = format!("nobody answered `{id}` within its deadline of {after}");
                 match then {
-                    DeadlineAction::Abort => {
-                        let reason = format!("{why} (on_deadline = \"abort\")");
+                    DeadlineAction::Abort | DeadlineAction::Rollback => {
+                        let (reason, end) = deadline_end(id, &why, then);
                         a.status = StepStatus::Failed;
-                        a.reason = Some(reason.clone());
-                        a.end = Some(RunEnd::Failed {
-                            step: id,
-                            reason,
-                            check: false,
-                        });
-                    }
-                    DeadlineAction::Rollback => {
-                        let reason = format!("{why} (on_deadline = \"rollback\")");
-                        a.status = StepStatus::Failed;
-                        a.reason = Some(reason.clone());
-                        a.end = Some(RunEnd::RollbackRequested { step: id, reason });
+                        a.reason = Some(reason);
+                        a.end = Some(end);
                     }
                     DeadlineAction::Hold => {
                         let reason = format!(
@@ -211,5 +238,40 @@ fn clip(text: &str, max: usize) -> String {
     } else {
         let cut: String = text.chars().take(max.saturating_sub(1)).collect();
         format!("{cut}…")
+    }
+}
+
+/// What an expired `abort` or `rollback` deadline does to the run.
+fn deadline_end(step: String, why: &str, then: DeadlineAction) -> (String, RunEnd) {
+    match then {
+        DeadlineAction::Rollback => {
+            let reason = format!("{why} (on_deadline = \"rollback\")");
+            (reason.clone(), RunEnd::RollbackRequested { step, reason })
+        }
+        _ => {
+            let reason = format!("{why} (on_deadline = \"abort\")");
+            (
+                reason.clone(),
+                RunEnd::Failed {
+                    step,
+                    reason,
+                    check: false,
+                },
+            )
+        }
+    }
+}
+
+fn kind_of(action: &crate::plan::Action) -> crate::state::record::GateKind {
+    use crate::plan::Action;
+    use crate::state::record::GateKind;
+    match action {
+        Action::Confirm {
+            type_to_confirm: Some(_),
+            ..
+        } => GateKind::SevereConfirm,
+        Action::Checklist { .. } => GateKind::Checklist,
+        Action::Signoff { .. } => GateKind::Signoff,
+        _ => GateKind::Confirm,
     }
 }
