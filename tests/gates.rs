@@ -934,11 +934,11 @@ run = "echo after >> trace"
         let late = Test::in_dir(&first.dir)
             .args(["resume", "--approve", "go"])
             .status(late_status);
-        if then != "hold" {
+        if then == "hold" {
+            assert!(first.dir.join("trace").exists());
+        } else {
             late.stderr_has("within its deadline of 1s");
             assert!(!first.dir.join("trace").exists());
-        } else {
-            assert!(first.dir.join("trace").exists());
         }
     }
 }
