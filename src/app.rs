@@ -182,6 +182,80 @@ pub fn operator() -> String {
     crate::exec::gates::os_user()
 }
 
+/// Refuses approval flags that name no gate of the runbook: a typo during an incident must not
+/// silently leave a gate unapproved.
+fn check_approvals(loaded: &Loaded, g: &GateArgs) -> Result<(), ExitCode> {
+    use crate::runbook::model::StepKind;
+    let mut gates: Vec<(&str, &'static str)> = Vec::new();
+    let mut items: Vec<&str> = Vec::new();
+    for (_, step) in loaded.runbook.all_steps() {
+        let kind = match &step.kind {
+            StepKind::Confirm { .. } => "confirm",
+            StepKind::Checklist { items: list } => {
+                items.extend(list.iter().map(|t| loaded.templates.source(*t)));
+                "checklist"
+            }
+            StepKind::Signoff(_) => "signoff",
+            _ => continue,
+        };
+        gates.push((step.id.get_ref().as_str(), kind));
+    }
+    let mut problems = Vec::new();
+    let mut check = |flag: &str, value: &str, id: &str, want: &str| match gates
+        .iter()
+        .find(|(g, _)| *g == id)
+    {
+        Some((_, kind)) if *kind == want => {}
+        Some((_, kind)) => problems.push(format!(
+            "`{flag} {value}`: `{id}` is a {kind}, not a {want}"
+        )),
+        None => {
+            let hint = crate::runbook::diagnostic::suggest(
+                id,
+                gates.iter().filter(|(_, k)| *k == want).map(|(g, _)| *g),
+            )
+            .map(|c| format!("; did you mean `{c}`?"))
+            .unwrap_or_default();
+            problems.push(format!(
+                "`{flag} {value}`: the runbook has no {want} gate `{id}`{hint}"
+            ));
+        }
+    };
+    for a in &g.approve {
+        check(
+            "--approve",
+            a,
+            a.split_once('=').map_or(a.as_str(), |(id, _)| id),
+            "confirm",
+        );
+    }
+    for sg in &g.signoff {
+        check(
+            "--signoff",
+            sg,
+            sg.split_once('=').map_or(sg.as_str(), |(id, _)| id),
+            "signoff",
+        );
+    }
+    for c in &g.check {
+        if items.contains(&c.as_str()) {
+            continue;
+        }
+        let id = c
+            .rsplit_once(':')
+            .filter(|(_, n)| n.parse::<usize>().is_ok())
+            .map_or(c.as_str(), |(id, _)| id);
+        check("--check", c, id, "checklist");
+    }
+    if problems.is_empty() {
+        return Ok(());
+    }
+    for p in problems {
+        eprintln!("error: {p}");
+    }
+    Err(ExitCode::Usage)
+}
+
 fn approvals(g: &GateArgs) -> Approvals {
     Approvals {
         yes: g.yes,
@@ -321,6 +395,9 @@ pub fn run(ctx: &Ctx, path: &Path, vars: &VarArgs, run: &RunArgs) -> ExitCode {
             ui::diagnostics::render_all(&loaded.source, &diagnostics, ctx.color_err())
         );
         return ExitCode::Usage;
+    }
+    if let Err(code) = check_approvals(&loaded, &run.gates) {
+        return code;
     }
     let grace = match grace(run) {
         Ok(g) => g,
@@ -478,6 +555,9 @@ pub fn resume(
             return ExitCode::Usage;
         }
         eprintln!("warning: resuming with the changed runbook (--allow-changed)");
+    }
+    if let Err(code) = check_approvals(&loaded, &run.gates) {
+        return code;
     }
     let grace = match grace(run) {
         Ok(g) => g,

@@ -942,3 +942,40 @@ run = "echo after >> trace"
         }
     }
 }
+
+#[test]
+fn approval_flags_naming_no_gate_are_refused_before_anything_runs() {
+    let rb = r#"[runbook]
+name = "a"
+[[phases]]
+id = "p"
+title = "P"
+[[phases.steps]]
+id = "first"
+run = "echo ran >> trace"
+[[phases.steps]]
+id = "promote"
+confirm = "Promote?"
+[[phases.steps]]
+id = "preflight"
+checklist = ["one", "two"]
+"#;
+    let out = Test::new()
+        .runbook(rb)
+        .args([
+            "run",
+            "runbook.toml",
+            "--approve",
+            "promte",
+            "--check",
+            "preflight:2",
+            "--check",
+            "one",
+            "--signoff",
+            "promote=a:b",
+        ])
+        .status(2);
+    out.stderr_has("the runbook has no confirm gate `promte`; did you mean `promote`?")
+        .stderr_has("`promote` is a confirm, not a signoff");
+    assert!(!out.dir.join("trace").exists());
+}
