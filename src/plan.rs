@@ -12,8 +12,8 @@ use crate::runbook::Loaded;
 use crate::runbook::condition::Condition;
 use crate::runbook::duration::Duration;
 use crate::runbook::model::{
-    DeadlineAction, ErrorPolicy, FailureAction, JsonExpectation, NoDataPolicy, Phase, Retry, Risk,
-    Sampling, Step, StepKind, VarValue,
+    DeadlineAction, ErrorPolicy, FailureAction, FaultPolicies, JsonExpectation, NoDataPolicy,
+    Phase, Retry, Risk, Sampling, Step, StepKind, VarValue,
 };
 use crate::runbook::template::{RenderError, Scope, Tpl};
 
@@ -175,6 +175,9 @@ pub enum Action {
         successes: u32,
         no_data: NoDataPolicy,
         on_error: ErrorPolicy,
+        /// Per-fault overrides, only when the runbook sets some.
+        #[serde(skip_serializing_if = "FaultPolicies::is_default")]
+        faults: FaultPolicies,
         prometheus: Option<String>,
     },
     Http {
@@ -540,6 +543,7 @@ impl<'l> Renderer<'l> {
                 successes: m.successes,
                 no_data: m.no_data,
                 on_error: m.on_error,
+                faults: m.faults,
                 prometheus: self.opt(m.prometheus.or(rb.defaults.prometheus), &ctx)?,
             },
             StepKind::Http(h) => Action::Http {

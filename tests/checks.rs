@@ -951,3 +951,64 @@ fn no_data_and_on_error_policies_are_separate() {
     run(&empty, "on_error = \"fail\"", 8).stderr_has("no data");
     run(&empty, "no_data = \"fail\"", 6).stderr_has("counted as a failure (no_data = \"fail\")");
 }
+
+/// Each fault has its own policy on the check; it overrides `no_data` or `on_error` for that
+/// fault only, and nothing ever passes unless a policy says `pass` for missing data.
+#[test]
+fn each_fault_has_its_own_policy() {
+    let nan = mock(
+        "200 OK",
+        r#"{"status":"success","data":{"resultType":"vector","result":[{"metric":{},"value":[1700000000,"NaN"]}]}}"#,
+        Duration::ZERO,
+    );
+    let inf = mock(
+        "200 OK",
+        r#"{"status":"success","data":{"resultType":"vector","result":[{"metric":{},"value":[1700000000,"+Inf"]}]}}"#,
+        Duration::ZERO,
+    );
+    let broken = mock(
+        "500 Internal Server Error",
+        r#"{"status":"error","error":"boom"}"#,
+        Duration::ZERO,
+    );
+    let slow = mock(
+        "200 OK",
+        r#"{"status":"success","data":{"resultType":"scalar","result":[1700000000,"0"]}}"#,
+        Duration::from_secs(5),
+    );
+    let malformed = mock("200 OK", r#"{"status":"success","data":"#, Duration::ZERO);
+    let run = |url: &str, policy: &str, status: i32| {
+        Test::new()
+            .runbook(&metric_runbook(
+                url,
+                &format!("metric = 'up'\ncondition = \"< 1\"\n{policy}"),
+            ))
+            .args(["run", "runbook.toml"])
+            .status(status)
+    };
+    run(&nan, "on_nan = \"fail\"", 6).stderr_has("counted as a failure (on_nan = \"fail\")");
+    run(&nan, "on_nan = \"pass\"", 0);
+    run(&nan, "on_inf = \"fail\"", 8);
+    run(&inf, "on_inf = \"fail\"", 6).stderr_has("(on_inf = \"fail\")");
+    run(&inf, "on_nan = \"fail\"", 8);
+    run(&broken, "on_http_error = \"fail\"", 6).stderr_has("(on_http_error = \"fail\")");
+    run(&broken, "on_timeout = \"fail\"", 8);
+    run(&slow, "timeout = \"1s\"\non_timeout = \"fail\"", 6).stderr_has("(on_timeout = \"fail\")");
+    run(&slow, "timeout = \"1s\"\non_http_error = \"fail\"", 8);
+    run(&malformed, "on_malformed = \"fail\"", 6).stderr_has("(on_malformed = \"fail\")");
+    // A specific policy overrides the general one for its fault only.
+    run(
+        &broken,
+        "on_error = \"fail\"\non_http_error = \"inconclusive\"",
+        8,
+    );
+    // Errors can never pass.
+    Test::new()
+        .runbook(&metric_runbook(
+            &broken,
+            "metric = 'up'\ncondition = \"< 1\"\non_http_error = \"pass\"",
+        ))
+        .args(["validate", "runbook.toml"])
+        .status(3)
+        .stderr_has("not a valid `on_http_error`");
+}

@@ -282,6 +282,7 @@ pub async fn metric(
         successes,
         no_data,
         on_error,
+        faults,
         prometheus,
     } = action
     else {
@@ -322,20 +323,42 @@ pub async fn metric(
                 tokio::time::sleep(Duration::from_millis(50).min(wake - Instant::now())).await;
             }
         }
-        let (m, missing) = measure(&client, &url, query, *condition).await;
-        let counted_as_failure = match (&m, missing) {
-            (Measured::Inconclusive(_), true) => match no_data {
-                NoDataPolicy::Pass => Some(false),
-                NoDataPolicy::Fail => Some(true),
-                NoDataPolicy::Inconclusive => None,
-            },
-            (Measured::Inconclusive(_), false) => (*on_error == ErrorPolicy::Fail).then_some(true),
-            _ => None,
+        let (m, fault) = measure(&client, &url, query, *condition).await;
+        let missing_policy = |specific: Option<NoDataPolicy>| match specific.unwrap_or(*no_data) {
+            NoDataPolicy::Pass => Some(false),
+            NoDataPolicy::Fail => Some(true),
+            NoDataPolicy::Inconclusive => None,
+        };
+        let error_policy = |specific: Option<ErrorPolicy>| {
+            (specific.unwrap_or(*on_error) == ErrorPolicy::Fail).then_some(true)
+        };
+        let counted_as_failure = match fault {
+            Some(Fault::NoData) => missing_policy(None),
+            Some(Fault::NaN) => missing_policy(faults.on_nan),
+            Some(Fault::Infinite) => missing_policy(faults.on_inf),
+            Some(Fault::HttpError) => error_policy(faults.on_http_error),
+            Some(Fault::Timeout) => error_policy(faults.on_timeout),
+            Some(Fault::Malformed) => error_policy(faults.on_malformed),
+            None => None,
         };
         let m = match (counted_as_failure, &m) {
             (Some(false), _) => Measured::Pass(Vec::new()),
             (Some(true), Measured::Inconclusive(why)) => {
-                let key = if missing { "no_data" } else { "on_error" };
+                let key = fault.map_or("on_error", |f| {
+                    let specific = match f {
+                        Fault::NaN => faults.on_nan.is_some(),
+                        Fault::Infinite => faults.on_inf.is_some(),
+                        Fault::HttpError => faults.on_http_error.is_some(),
+                        Fault::Timeout => faults.on_timeout.is_some(),
+                        Fault::Malformed => faults.on_malformed.is_some(),
+                        Fault::NoData => true,
+                    };
+                    match (specific, f) {
+                        (true, _) => f.key(),
+                        (false, Fault::NaN | Fault::Infinite) => "no_data",
+                        (false, _) => "on_error",
+                    }
+                });
                 listener.on(&Event::Notice {
                     level: Level::Info,
                     message: format!("{step}: {why}: counted as a failure ({key} = \"fail\")"),
@@ -435,22 +458,54 @@ pub(crate) fn values(v: &[(String, f64)]) -> String {
         .join(", ")
 }
 
-/// A measurement and, when it has no usable value, whether that is missing data (an empty
-/// result, NaN, an infinity) rather than an error (HTTP, timeout, malformed response).
+/// Why a measurement has no usable value; each kind has its own policy on the check.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Fault {
+    NoData,
+    NaN,
+    Infinite,
+    HttpError,
+    Timeout,
+    Malformed,
+}
+
+impl Fault {
+    fn of(e: &reqwest::Error) -> Fault {
+        if e.is_timeout() {
+            Fault::Timeout
+        } else {
+            Fault::HttpError
+        }
+    }
+
+    /// The runbook key that decides this fault.
+    pub fn key(self) -> &'static str {
+        match self {
+            Fault::NoData => "no_data",
+            Fault::NaN => "on_nan",
+            Fault::Infinite => "on_inf",
+            Fault::HttpError => "on_http_error",
+            Fault::Timeout => "on_timeout",
+            Fault::Malformed => "on_malformed",
+        }
+    }
+}
+
+/// A measurement and, when it has no usable value, which fault it is.
 async fn measure(
     client: &Prom,
     url: &str,
     query: &str,
     condition: crate::runbook::condition::Condition,
-) -> (Measured, bool) {
+) -> (Measured, Option<Fault>) {
     let series = match fetch(client, url, query).await {
         Ok(series) => series,
-        Err(why) => return (Measured::Inconclusive(why), false),
+        Err((fault, why)) => return (Measured::Inconclusive(why), Some(fault)),
     };
     match usable(series) {
-        Err(why) => (Measured::Inconclusive(why), true),
-        Ok(seen) if seen.iter().all(|(_, x)| condition.holds(*x)) => (Measured::Pass(seen), false),
-        Ok(seen) => (Measured::Fail(seen), false),
+        Err((fault, why)) => (Measured::Inconclusive(why), Some(fault)),
+        Ok(seen) if seen.iter().all(|(_, x)| condition.holds(*x)) => (Measured::Pass(seen), None),
+        Ok(seen) => (Measured::Fail(seen), None),
     }
 }
 
@@ -461,51 +516,79 @@ pub(crate) async fn sample(
     url: &str,
     query: &str,
 ) -> Result<Vec<(String, f64)>, String> {
-    usable(fetch(client, url, query).await?)
+    usable(
+        fetch(client, url, query)
+            .await
+            .map_err(|(_, why)| why)?
+            .into_iter()
+            .collect(),
+    )
+    .map_err(|(_, why)| why)
 }
 
 /// Missing data is no answer either: an empty result, NaN, an infinity.
-fn usable(series: Vec<(String, f64)>) -> Result<Vec<(String, f64)>, String> {
+fn usable(series: Vec<(String, f64)>) -> Result<Vec<(String, f64)>, (Fault, String)> {
     if series.is_empty() {
-        return Err("no data".into());
+        return Err((Fault::NoData, "no data".into()));
     }
     if let Some((name, x)) = series.iter().find(|(_, x)| !x.is_finite()) {
-        return Err(format!(
-            "value {x} for {}",
-            if name.is_empty() { "the query" } else { name }
+        let fault = if x.is_nan() {
+            Fault::NaN
+        } else {
+            Fault::Infinite
+        };
+        return Err((
+            fault,
+            format!(
+                "value {x} for {}",
+                if name.is_empty() { "the query" } else { name }
+            ),
         ));
     }
     Ok(series)
 }
 
 /// One instant query's series, as Prometheus answered; `Err` when it did not answer usefully.
-async fn fetch(client: &Prom, url: &str, query: &str) -> Result<Vec<(String, f64)>, String> {
+async fn fetch(
+    client: &Prom,
+    url: &str,
+    query: &str,
+) -> Result<Vec<(String, f64)>, (Fault, String)> {
     let url = match reqwest::Url::parse_with_params(url, &[("query", query)]) {
         Ok(u) => u,
-        Err(e) => return Err(format!("bad Prometheus URL: {e}")),
+        Err(e) => return Err((Fault::HttpError, format!("bad Prometheus URL: {e}"))),
     };
     let resp = match client.get(url).send().await {
         Ok(r) => r,
-        Err(e) => return Err(format!("query failed: {}", short_error(&e))),
+        Err(e) => return Err((Fault::of(&e), format!("query failed: {}", short_error(&e)))),
     };
     let status = resp.status();
     let text = match resp.text().await {
         Ok(t) => t,
         Err(e) => {
-            return Err(format!("cannot read the response: {}", short_error(&e)));
+            return Err((
+                Fault::of(&e),
+                format!("cannot read the response: {}", short_error(&e)),
+            ));
         }
     };
     if !status.is_success() {
-        return Err(format!("Prometheus answered HTTP {}", status.as_u16()));
+        return Err((
+            Fault::HttpError,
+            format!("Prometheus answered HTTP {}", status.as_u16()),
+        ));
     }
     let body: serde_json::Value = match serde_json::from_str(&text) {
         Ok(v) => v,
-        Err(_) => return Err("the response is not JSON".into()),
+        Err(_) => return Err((Fault::Malformed, "the response is not JSON".into())),
     };
     if body["status"] != "success" {
-        return Err(format!(
-            "Prometheus error: {}",
-            body["error"].as_str().unwrap_or("unknown")
+        return Err((
+            Fault::HttpError,
+            format!(
+                "Prometheus error: {}",
+                body["error"].as_str().unwrap_or("unknown")
+            ),
         ));
     }
     let data = &body["data"];
@@ -516,20 +599,23 @@ async fn fetch(client: &Prom, url: &str, query: &str) -> Result<Vec<(String, f64
                 .iter()
                 .map(|s| (series_name(&s["metric"]), sample_value(&s["value"])))
                 .collect(),
-            None => return Err("malformed vector result".into()),
+            None => return Err((Fault::Malformed, "malformed vector result".into())),
         },
         Some(other) => {
-            return Err(format!(
-                "a `{other}` result cannot be compared; use an instant vector or scalar query"
+            return Err((
+                Fault::Malformed,
+                format!(
+                    "a `{other}` result cannot be compared; use an instant vector or scalar query"
+                ),
             ));
         }
-        None => return Err("malformed response: no resultType".into()),
+        None => return Err((Fault::Malformed, "malformed response: no resultType".into())),
     };
     samples
         .into_iter()
         .map(|(name, v)| {
             v.map(|x| (name, x))
-                .ok_or_else(|| "malformed sample".to_string())
+                .ok_or_else(|| (Fault::Malformed, "malformed sample".to_string()))
         })
         .collect()
 }

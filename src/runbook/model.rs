@@ -373,7 +373,30 @@ pub struct MetricCheck {
     pub successes: u32,
     pub no_data: NoDataPolicy,
     pub on_error: ErrorPolicy,
+    pub faults: FaultPolicies,
     pub prometheus: Option<Tpl>,
+}
+
+/// Per-fault policies that override `no_data` (for NaN and infinities) and `on_error` (for
+/// HTTP errors, timeouts and malformed answers) on one check.
+#[derive(Debug, Clone, Copy, Default, PartialEq, Eq, Serialize)]
+pub struct FaultPolicies {
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub on_nan: Option<NoDataPolicy>,
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub on_inf: Option<NoDataPolicy>,
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub on_http_error: Option<ErrorPolicy>,
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub on_timeout: Option<ErrorPolicy>,
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub on_malformed: Option<ErrorPolicy>,
+}
+
+impl FaultPolicies {
+    pub fn is_default(&self) -> bool {
+        *self == FaultPolicies::default()
+    }
 }
 
 #[derive(Debug)]

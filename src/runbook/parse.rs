@@ -12,9 +12,10 @@ use super::diagnostic::{Diagnostic, did_you_mean};
 use super::duration::Duration;
 use super::model::{
     AbortCriterion, BasicAuth, DEFAULT_SHELL, DEFAULT_TIMEOUT, DeadlineAction, Defaults,
-    ErrorPolicy, FailureAction, HttpCheck, JsonExpectation, KubectlDefaults, KubectlStep, Meta,
-    MetricCheck, NoDataPolicy, Phase, PrometheusClient, Retry, Risk, Role, Runbook, Sampling,
-    SecretSource, ShellStep, Signoff, Step, StepKind, VarDecl, VarType, VarValue,
+    ErrorPolicy, FailureAction, FaultPolicies, HttpCheck, JsonExpectation, KubectlDefaults,
+    KubectlStep, Meta, MetricCheck, NoDataPolicy, Phase, PrometheusClient, Retry, Risk, Role,
+    Runbook, Sampling, SecretSource, ShellStep, Signoff, Step, StepKind, VarDecl, VarType,
+    VarValue,
 };
 use super::reader::{Node, Problems, Table, as_string, type_name, wrong_type};
 use super::template::{Flavor, Templates, Tpl};
@@ -62,6 +63,11 @@ fn kind_keys(kind: &str) -> &'static [&'static str] {
             "successes",
             "no_data",
             "on_error",
+            "on_nan",
+            "on_inf",
+            "on_http_error",
+            "on_timeout",
+            "on_malformed",
             "prometheus",
         ],
         "http" => &[
@@ -1342,6 +1348,13 @@ impl<'f> Parser<'f> {
         let on_error = self
             .choice(t, "on_error", &ErrorPolicy::NAMES, ErrorPolicy::parse)
             .unwrap_or(ErrorPolicy::Inconclusive);
+        let faults = FaultPolicies {
+            on_nan: self.choice(t, "on_nan", &NoDataPolicy::NAMES, NoDataPolicy::parse),
+            on_inf: self.choice(t, "on_inf", &NoDataPolicy::NAMES, NoDataPolicy::parse),
+            on_http_error: self.choice(t, "on_http_error", &ErrorPolicy::NAMES, ErrorPolicy::parse),
+            on_timeout: self.choice(t, "on_timeout", &ErrorPolicy::NAMES, ErrorPolicy::parse),
+            on_malformed: self.choice(t, "on_malformed", &ErrorPolicy::NAMES, ErrorPolicy::parse),
+        };
         let prometheus = self.tpl_opt(t, "prometheus", Flavor::Text);
         let total = match sampling {
             Some(Sampling::Once) => Some(1),
@@ -1383,6 +1396,7 @@ impl<'f> Parser<'f> {
             successes,
             no_data,
             on_error,
+            faults,
             prometheus,
         })
     }

@@ -341,6 +341,7 @@ fn action(o: &mut String, st: &Styles, a: &Action, indent: &str) {
             successes,
             no_data,
             on_error,
+            faults,
             prometheus,
         } => {
             let _ = writeln!(o, "{indent}metric check: {}", st.command.apply_to(query));
@@ -361,6 +362,15 @@ fn action(o: &mut String, st: &Styles, a: &Action, indent: &str) {
             );
             if *on_error == crate::runbook::model::ErrorPolicy::Fail {
                 let _ = writeln!(o, "{indent}  query errors count as failed measurements");
+            }
+            if !faults.is_default() {
+                if let Ok(serde_json::Value::Object(map)) = serde_json::to_value(faults) {
+                    let shown: Vec<String> = map
+                        .iter()
+                        .map(|(k, v)| format!("{k} = {}", v.as_str().unwrap_or("")))
+                        .collect();
+                    let _ = writeln!(o, "{indent}  {}", shown.join(", "));
+                }
             }
             let _ = writeln!(
                 o,
