@@ -77,6 +77,9 @@ pub fn validate(ctx: &Ctx, path: &Path, vars: &VarArgs) -> ExitCode {
         if rb.phases.len() == 1 { "" } else { "s" },
         if steps == 1 { "" } else { "s" }
     );
+    // The process ends here: freeing a large runbook's model piece by piece costs more than
+    // validating it did, and the OS takes the memory back at once.
+    std::mem::forget(loaded);
     ExitCode::Ok
 }
 
@@ -169,6 +172,9 @@ pub fn plan(ctx: &Ctx, path: &Path, vars: &VarArgs, format: Format, live: bool) 
     if written.and_then(|()| out.flush()).is_err() {
         return ExitCode::Internal;
     }
+    // As in `validate`: the process ends here, leave the memory to the OS.
+    std::mem::forget(built);
+    std::mem::forget(loaded);
     ExitCode::Ok
 }
 
@@ -537,7 +543,7 @@ pub fn resume(
         Ok(l) => l,
         Err(code) => return code,
     };
-    if loaded.source.digest != state.digest {
+    if loaded.source.digest() != state.digest {
         let before = store.runbook_snapshot(&id).unwrap_or_default();
         let diff = similar::TextDiff::from_lines(&before, &loaded.source.text)
             .unified_diff()

@@ -242,7 +242,7 @@ pub struct Renderer<'l> {
     /// A preview (plan) holds placeholders for values only a run has: captures and secrets.
     preview: bool,
     /// Names whose value is a placeholder: a `when` reading one is decided at run time.
-    placeholders: Vec<String>,
+    placeholders: indexmap::IndexSet<String>,
     /// Where each line of the runbook starts, built on first use: a step's line number is then
     /// a binary search instead of a scan of the file up to the step.
     line_starts: std::sync::OnceLock<Vec<usize>>,
@@ -322,7 +322,7 @@ impl<'l> Renderer<'l> {
     pub fn set_capture(&mut self, name: &str, value: &str) {
         self.base.insert(name.to_string(), value);
         if self.preview {
-            self.placeholders.push(name.to_string());
+            self.placeholders.insert(name.to_string());
         }
     }
 
@@ -717,7 +717,7 @@ pub fn build(
             risk: rb.meta.risk.map(Risk::name),
             version: rb.meta.version.clone(),
             path: loaded.source.name.clone(),
-            digest: loaded.source.digest.clone(),
+            digest: loaded.source.digest().to_string(),
         },
         variables: vars
             .iter()

@@ -82,7 +82,7 @@ pub async fn start<'a>(
         run_id: run_id.clone(),
         runbook: runbook_path.display().to_string(),
         runbook_name: loaded.runbook.meta.name.clone(),
-        digest: loaded.source.digest.clone(),
+        digest: loaded.source.digest().to_string(),
         operator: settings.operator.clone(),
         vars: vars
             .iter()
@@ -161,7 +161,7 @@ pub async fn resume<'a>(
     let mut journal = journal;
     journal.append(Entry::RunResumed {
         operator: settings.operator.clone(),
-        digest: loaded.source.digest.clone(),
+        digest: loaded.source.digest().to_string(),
     })?;
     drive(
         loaded,

@@ -15,7 +15,8 @@ pub struct Source {
     pub path: PathBuf,
     pub name: String,
     pub text: String,
-    pub digest: String,
+    /// `sha256:<hex>` of the file, computed on first use (`validate` never needs it).
+    digest: std::sync::OnceLock<String>,
 }
 
 #[derive(Debug, thiserror::Error)]
@@ -108,7 +109,6 @@ impl Source {
                 column,
             });
         }
-        let digest = digest_of(&bytes);
         let text = match String::from_utf8(bytes) {
             Ok(text) => text,
             Err(e) => {
@@ -129,8 +129,13 @@ impl Source {
             path: path.to_path_buf(),
             name,
             text,
-            digest,
+            digest: std::sync::OnceLock::new(),
         })
+    }
+
+    /// The digest runs are bound to: `sha256:<hex>` of the file's bytes.
+    pub fn digest(&self) -> &str {
+        self.digest.get_or_init(|| digest_of(self.text.as_bytes()))
     }
 
     /// 1-based line and column (in characters) of a byte offset.
