@@ -1012,3 +1012,69 @@ fn each_fault_has_its_own_policy() {
         .status(3)
         .stderr_has("not a valid `on_http_error`");
 }
+
+/// An abort criterion that trips while a confirm waits at the terminal ends the question and
+/// applies its action, instead of waiting for someone to answer first.
+#[test]
+fn abort_criterion_ends_an_open_prompt() {
+    let exporter = Exporter::new("app_error_ratio 0.01\n");
+    let prom = Prometheus::start(&exporter);
+    let body = Arc::clone(&exporter.body);
+    let rb = abort_runbook(&prom.url, "abort").replace(
+        "run = \"sleep 30 & echo $! > sleep.pid; wait\"",
+        "confirm = \"Promote the canary?\"",
+    );
+    let test = Test::new().runbook(&rb).args(["run", "runbook.toml"]);
+    let mut tty = crate::gates::Tty::run(&test);
+    tty.shows("Promote the canary?");
+    let start = Instant::now();
+    *body.lock().unwrap() = "app_error_ratio 0.9\n".into();
+    tty.finishes_with(6);
+    assert!(
+        start.elapsed() < Duration::from_secs(10),
+        "took {:?}",
+        start.elapsed()
+    );
+    let j = journal(test.path());
+    assert!(
+        j.iter()
+            .any(|e| e["type"] == "abort_tripped" && e["step"] == "soak"),
+        "{j:?}"
+    );
+    assert!(!test.path().join("after-ran").exists());
+}
+
+/// Ctrl-C abandons an HTTP request in flight at once instead of waiting for its answer.
+#[test]
+fn ctrl_c_abandons_an_http_request_in_flight() {
+    let url = mock("200 OK", "{}", Duration::from_secs(20));
+    let rb = format!(
+        "[runbook]\nname = \"h\"\n[[phases]]\nid = \"p\"\ntitle = \"P\"\n[[phases.steps]]\nid = \"slow\"\nhttp = \"{url}/\"\ntimeout = \"60s\"\n"
+    );
+    let test = Test::new().runbook(&rb);
+    let mut cmd = test.command();
+    cmd.args(["run", "runbook.toml"])
+        .stdin(Stdio::null())
+        .stdout(Stdio::null())
+        .stderr(Stdio::piped());
+    let child = cmd.spawn().unwrap();
+    std::thread::sleep(Duration::from_secs(1));
+    let start = Instant::now();
+    nix::sys::signal::kill(
+        nix::unistd::Pid::from_raw(i32::try_from(child.id()).unwrap()),
+        nix::sys::signal::Signal::SIGINT,
+    )
+    .unwrap();
+    let out = crate::harness::wait_bounded(child, Duration::from_secs(15));
+    assert_eq!(
+        out.status.code(),
+        Some(130),
+        "{}",
+        String::from_utf8_lossy(&out.stderr)
+    );
+    assert!(
+        start.elapsed() < Duration::from_secs(3),
+        "took {:?}",
+        start.elapsed()
+    );
+}

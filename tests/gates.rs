@@ -27,7 +27,7 @@ const ESC: &str = "\x1b";
 const CTRL_C: &str = "\x03";
 
 /// rollout running in a pseudo-terminal, driven like a person at the keyboard.
-struct Tty {
+pub(crate) struct Tty {
     session: OsSession,
     /// Everything the terminal showed so far.
     screen: String,
@@ -44,7 +44,7 @@ impl Tty {
         }
     }
 
-    fn run(test: &Test) -> Tty {
+    pub(crate) fn run(test: &Test) -> Tty {
         Tty::spawn(test.command())
     }
 
@@ -53,7 +53,7 @@ impl Tty {
     }
 
     /// Waits until the terminal shows `text`.
-    fn shows(&mut self, text: &str) -> &mut Self {
+    pub(crate) fn shows(&mut self, text: &str) -> &mut Self {
         match self.session.expect(text) {
             Ok(found) => self
                 .screen
@@ -102,7 +102,7 @@ impl Tty {
         }
     }
 
-    fn finishes_with(&mut self, expected: i32) -> &mut Self {
+    pub(crate) fn finishes_with(&mut self, expected: i32) -> &mut Self {
         let code = self.exit_code();
         assert_eq!(
             code, expected,

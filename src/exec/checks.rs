@@ -70,31 +70,41 @@ pub async fn http(
             req = req.body(b.clone());
         }
         let sent = Instant::now();
-        let verdict = match req.send().await {
-            Err(e) => Err(format!("request failed: {}", short_error(&e))),
-            Ok(resp) => {
-                let latency = sent.elapsed();
-                let status = resp.status().as_u16();
-                match resp.text().await {
-                    Err(e) => Err(format!("cannot read the response: {}", short_error(&e))),
-                    Ok(text) => {
-                        let verdict = judge(
-                            status,
-                            &text,
-                            latency,
-                            expect_status,
-                            expect_body.as_deref(),
-                            regex.as_ref(),
-                            expect_json.as_ref(),
-                            *max_latency,
-                        );
-                        if verdict.is_ok() {
-                            *body_out = Some(text);
-                        }
-                        verdict
+        // A request in flight is abandoned at once on Ctrl-C or a tripped abort criterion.
+        let answer = tokio::select! {
+            answer = async {
+                match req.send().await {
+                    Ok(resp) => {
+                        let status = resp.status().as_u16();
+                        let latency = sent.elapsed();
+                        Ok((status, latency, resp.text().await))
                     }
+                    Err(e) => Err(e),
                 }
-            }
+            } => answer,
+            halt = halted(interrupts) => return halt,
+        };
+        let verdict = match answer {
+            Err(e) => Err(format!("request failed: {}", short_error(&e))),
+            Ok((status, latency, text)) => match text {
+                Err(e) => Err(format!("cannot read the response: {}", short_error(&e))),
+                Ok(text) => {
+                    let verdict = judge(
+                        status,
+                        &text,
+                        latency,
+                        expect_status,
+                        expect_body.as_deref(),
+                        regex.as_ref(),
+                        expect_json.as_ref(),
+                        *max_latency,
+                    );
+                    if verdict.is_ok() {
+                        *body_out = Some(text);
+                    }
+                    verdict
+                }
+            },
         };
         match verdict {
             Ok(detail) => return CheckOutcome::Passed(format!("{detail} (attempt {attempt})")),
@@ -252,6 +262,19 @@ impl Prom {
     }
 }
 
+/// Resolves when the running check must stop: a signal, or a tripped abort criterion.
+async fn halted(interrupts: &Interrupts) -> CheckOutcome {
+    loop {
+        if let Some(signal) = interrupts.pending() {
+            return CheckOutcome::Interrupted(signal);
+        }
+        if interrupts.step_stopped() {
+            return CheckOutcome::Stopped;
+        }
+        tokio::time::sleep(Duration::from_millis(50)).await;
+    }
+}
+
 /// One measurement of a metric check.
 #[derive(Debug, Clone, PartialEq)]
 pub enum Measured {
@@ -323,7 +346,10 @@ pub async fn metric(
                 tokio::time::sleep(Duration::from_millis(50).min(wake - Instant::now())).await;
             }
         }
-        let (m, fault) = measure(&client, &url, query, *condition).await;
+        let (m, fault) = tokio::select! {
+            measured = measure(&client, &url, query, *condition) => measured,
+            halt = halted(interrupts) => return halt,
+        };
         let missing_policy = |specific: Option<NoDataPolicy>| match specific.unwrap_or(*no_data) {
             NoDataPolicy::Pass => Some(false),
             NoDataPolicy::Fail => Some(true),

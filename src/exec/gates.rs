@@ -109,6 +109,8 @@ pub enum GateOutcome {
     /// would still satisfy it.
     DeadlinePassed(Answered, Needed),
     Interrupted(i32),
+    /// An abort criterion tripped while the gate waited: the phase applies its action.
+    Stopped,
 }
 
 /// Why a question got no answer.
@@ -122,6 +124,8 @@ pub enum NoAnswer {
     Closed(String),
     /// The deadline set with [`Prompter::set_deadline`] passed.
     TimedOut,
+    /// An abort criterion tripped while the question waited.
+    Stopped,
 }
 
 /// What came back from one question.
@@ -160,6 +164,9 @@ pub fn evaluate(
 ) -> GateOutcome {
     if let Some(signal) = interrupts.pending() {
         return GateOutcome::Interrupted(signal);
+    }
+    if interrupts.step_stopped() {
+        return GateOutcome::Stopped;
     }
     if let (Some(p), Some(d)) = (prompter.as_deref_mut(), gate.deadline) {
         p.set_deadline(Some(Instant::now() + d));
@@ -229,6 +236,7 @@ fn unanswered(
     let kind = so_far.kind.label();
     match no {
         NoAnswer::Interrupted(signal) => GateOutcome::Interrupted(signal),
+        NoAnswer::Stopped => GateOutcome::Stopped,
         NoAnswer::Closed(why) => GateOutcome::Waiting(Needed {
             message: format!("{} (the terminal stopped answering: {why})", needed.message),
             ..needed

@@ -61,6 +61,9 @@ impl TerminalPrompter {
         if let Some(signal) = self.interrupts.pending() {
             return Err(NoAnswer::Interrupted(signal));
         }
+        if self.interrupts.step_stopped() {
+            return Err(NoAnswer::Stopped);
+        }
         if self.deadline.is_some_and(|d| Instant::now() >= d) {
             return Err(NoAnswer::TimedOut);
         }
@@ -96,6 +99,11 @@ impl TerminalPrompter {
                     if let Some(signal) = self.interrupts.pending() {
                         self.give_up(saved.as_ref());
                         return Err(NoAnswer::Interrupted(signal));
+                    }
+                    // A tripped abort criterion ends the question like a signal does.
+                    if self.interrupts.step_stopped() {
+                        self.give_up(saved.as_ref());
+                        return Err(NoAnswer::Stopped);
                     }
                     if self.deadline.is_some_and(|d| Instant::now() >= d) {
                         self.give_up(saved.as_ref());

@@ -142,6 +142,16 @@ impl Engine<'_> {
                 self.wait_at_gate(&phase_id, &id, needed, &reason)?;
                 a.end = Some(RunEnd::WaitingForApproval { reason });
             }
+            GateOutcome::Stopped => {
+                // The phase loop records the tripped criterion and applies its action.
+                a.status = StepStatus::Failed;
+                a.reason = Some("stopped: an abort criterion tripped".into());
+                a.end = Some(RunEnd::Failed {
+                    step: id.clone(),
+                    reason: "an abort criterion tripped".into(),
+                    check: true,
+                });
+            }
             GateOutcome::Interrupted(signal) => {
                 a.status = StepStatus::Interrupted;
                 a.end = Some(RunEnd::Interrupted { signal });
