@@ -291,10 +291,8 @@ fn listener(ctx: &Ctx, output: Output) -> Box<dyn Listener> {
 }
 
 fn runtime() -> Result<tokio::runtime::Runtime, ExitCode> {
-    // The run loop itself is driven on this thread by `block_on`; background work (abort
-    // criteria) runs on one worker, so it keeps going while a prompt blocks this thread.
-    tokio::runtime::Builder::new_multi_thread()
-        .worker_threads(1)
+    // One thread: the run loop. Abort criteria have their own runtime (see `exec::abort`).
+    tokio::runtime::Builder::new_current_thread()
         .enable_all()
         .build()
         .map_err(|e| {

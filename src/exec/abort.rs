@@ -21,6 +21,27 @@ pub struct Trip {
     pub reason: String,
 }
 
+/// The watches' own runtime, on its own thread: it keeps polling while the run loop's thread
+/// blocks in a prompt, and the run loop keeps its single-threaded runtime (no cross-thread
+/// wake-ups on each step). Started the first time a phase has abort criteria.
+fn background() -> &'static tokio::runtime::Handle {
+    static RUNTIME: std::sync::OnceLock<Option<tokio::runtime::Runtime>> =
+        std::sync::OnceLock::new();
+    static FALLBACK: std::sync::OnceLock<tokio::runtime::Handle> = std::sync::OnceLock::new();
+    let built = RUNTIME.get_or_init(|| {
+        tokio::runtime::Builder::new_multi_thread()
+            .worker_threads(1)
+            .thread_name("abort-watch")
+            .enable_all()
+            .build()
+            .ok()
+    });
+    match built {
+        Some(rt) => rt.handle(),
+        None => FALLBACK.get_or_init(tokio::runtime::Handle::current),
+    }
+}
+
 /// The background watch of one phase; stops watching when dropped.
 pub struct Watch {
     tasks: Vec<tokio::task::JoinHandle<()>>,
@@ -37,7 +58,7 @@ impl Watch {
                 let client = client.clone();
                 let tripped = Arc::clone(&tripped);
                 let interrupts = interrupts.clone();
-                tokio::spawn(async move {
+                background().spawn(async move {
                     if let Some(trip) = watch(&client, &criterion).await {
                         let mut slot = tripped
                             .lock()
