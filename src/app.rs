@@ -403,20 +403,46 @@ pub fn run(ctx: &Ctx, path: &Path, vars: &VarArgs, run: &RunArgs) -> ExitCode {
         );
         return ExitCode::Usage;
     }
-    if let Err(code) = check_approvals(&loaded, &run.gates) {
+    let store = FileStore::new(session::state_dir_for(
+        &loaded.source.path,
+        run.state_dir.clone(),
+    ));
+    drive(
+        ctx,
+        &loaded,
+        &store,
+        run,
+        InDoubt::Ask,
+        Begin::Start(resolved),
+    )
+}
+
+/// How a session begins: a new run, or an existing one from its journal.
+enum Begin {
+    Start(Vec<inputs::Resolved>),
+    Resume(Box<dyn crate::state::Journal>, Box<RunState>),
+}
+
+/// The part `run` and `resume` share: approvals, settings, the runtime, signals, the view and
+/// the prompter, then the session itself.
+fn drive(
+    ctx: &Ctx,
+    loaded: &Loaded,
+    store: &FileStore,
+    run: &RunArgs,
+    in_doubt: InDoubt,
+    begin: Begin,
+) -> ExitCode {
+    if let Err(code) = check_approvals(loaded, &run.gates) {
         return code;
     }
     let grace = match grace(run) {
         Ok(g) => g,
         Err(code) => return code,
     };
-    let store = FileStore::new(session::state_dir_for(
-        &loaded.source.path,
-        run.state_dir.clone(),
-    ));
     let settings = Settings {
         grace,
-        in_doubt: InDoubt::Ask,
+        in_doubt,
         approvals: approvals(&run.gates),
         operator: operator(),
     };
@@ -431,16 +457,34 @@ pub fn run(ctx: &Ctx, path: &Path, vars: &VarArgs, run: &RunArgs) -> ExitCode {
         ui::prompt::TerminalPrompter::if_interactive(run.gates.no_input, &interrupts);
     let result = rt.block_on(async {
         watch_signals(&interrupts);
-        session::start(
-            &loaded,
-            resolved,
-            &store,
-            settings,
-            view.as_mut(),
-            prompter.as_mut().map(|p| p as &mut dyn Prompter),
-            interrupts.clone(),
-        )
-        .await
+        let prompter = prompter.as_mut().map(|p| p as &mut dyn Prompter);
+        match begin {
+            Begin::Start(vars) => {
+                session::start(
+                    loaded,
+                    vars,
+                    store,
+                    settings,
+                    view.as_mut(),
+                    prompter,
+                    interrupts.clone(),
+                )
+                .await
+            }
+            Begin::Resume(journal, state) => {
+                session::resume(
+                    loaded,
+                    journal,
+                    *state,
+                    store,
+                    settings,
+                    view.as_mut(),
+                    prompter,
+                    interrupts.clone(),
+                )
+                .await
+            }
+        }
     });
     report(result)
 }
@@ -563,43 +607,14 @@ pub fn resume(
         }
         eprintln!("warning: resuming with the changed runbook (--allow-changed)");
     }
-    if let Err(code) = check_approvals(&loaded, &run.gates) {
-        return code;
-    }
-    let grace = match grace(run) {
-        Ok(g) => g,
-        Err(code) => return code,
-    };
-    let settings = Settings {
-        grace,
+    drive(
+        ctx,
+        &loaded,
+        &store,
+        run,
         in_doubt,
-        approvals: approvals(&run.gates),
-        operator: operator(),
-    };
-    let rt = match runtime() {
-        Ok(rt) => rt,
-        Err(code) => return code,
-    };
-    crate::exec::process::become_subreaper();
-    let mut view = listener(ctx, run.output);
-    let interrupts = Interrupts::default();
-    let mut prompter =
-        ui::prompt::TerminalPrompter::if_interactive(run.gates.no_input, &interrupts);
-    let result = rt.block_on(async {
-        watch_signals(&interrupts);
-        session::resume(
-            &loaded,
-            journal,
-            state,
-            &store,
-            settings,
-            view.as_mut(),
-            prompter.as_mut().map(|p| p as &mut dyn Prompter),
-            interrupts.clone(),
-        )
-        .await
-    });
-    report(result)
+        Begin::Resume(journal, Box::new(state)),
+    )
 }
 
 pub fn status(
