@@ -88,15 +88,41 @@ pub enum Event {
         resume_with: String,
         waiting_for_approval: bool,
     },
+    /// A rollback is about to start (or go on): what it will run, phase by phase.
+    RollbackPlanned {
+        reason: String,
+        phases: Vec<RollbackPhase>,
+        /// The rollback was already under way (a resumed rollback).
+        resumed: bool,
+    },
+    /// The rollback is over: what was undone, and what was not and why.
+    RollbackFinished {
+        complete: bool,
+        undone: Vec<String>,
+        not_undone: Vec<String>,
+    },
     /// The run stopped: finished, or paused, waiting or interrupted (see `outcome`).
     RunFinished {
         run_id: String,
-        /// `succeeded`, `failed`, `rollback_requested`, `paused`, `waiting_for_approval`, `interrupted`.
+        /// `succeeded`, `failed`, `rolled_back`, `rollback_incomplete`, `rollback_not_done`,
+        /// `paused`, `waiting_for_approval`, `interrupted`.
         outcome: &'static str,
         duration_ms: u64,
         journal: String,
         phases: Vec<PhaseSummary>,
+        /// The hash of the record that closed the journal for this session: publish it to
+        /// make the audit log's later rewriting detectable (`rollout audit verify --digest`).
+        audit_digest: String,
     },
+}
+
+/// One phase of a rollback plan: its rollback steps as they will run (secrets masked).
+#[derive(Debug, Clone, Serialize)]
+pub struct RollbackPhase {
+    pub phase: String,
+    pub title: String,
+    /// (step id, the lines a person reads).
+    pub steps: Vec<(String, Vec<String>)>,
 }
 
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize)]

@@ -26,6 +26,11 @@ pub struct Meta {
     pub owner: Option<String>,
     pub risk: Option<Risk>,
     pub version: Option<String>,
+    /// What a run locks: runs whose rendered `lock` is the same exclude each other. Defaults to
+    /// the runbook's name.
+    pub lock: Option<Tpl>,
+    /// Whether a rollback asks before it starts (`--yes` answers it).
+    pub confirm_rollback: bool,
 }
 
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize)]

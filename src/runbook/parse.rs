@@ -317,6 +317,8 @@ impl<'f> Parser<'f> {
                     None
                 }
             }),
+            lock: self.tpl_opt(t, "lock", Flavor::Text),
+            confirm_rollback: t.boolean("confirm_rollback", &mut self.p).unwrap_or(true),
         };
         t.finish(&mut self.p);
         meta

@@ -331,6 +331,7 @@ impl Listener for TerminalView {
                 duration_ms,
                 journal,
                 phases,
+                audit_digest,
             } => {
                 self.stop_spinner();
                 let outcome = outcome.replace('_', " ");
@@ -369,6 +370,67 @@ impl Listener for TerminalView {
                     ));
                 }
                 self.line(&format!("record: {journal}"));
+                if !audit_digest.is_empty() {
+                    self.line(&format!("audit digest: {audit_digest}"));
+                }
+            }
+            Event::RollbackPlanned {
+                reason,
+                phases,
+                resumed,
+            } => {
+                self.stop_spinner();
+                let head = if *resumed {
+                    "Going on with the rollback"
+                } else {
+                    "Rollback plan"
+                };
+                self.line(&format!(
+                    "\n{} {}",
+                    self.bold.apply_to(head),
+                    self.dim.apply_to(format!("({reason})"))
+                ));
+                for (i, p) in phases.iter().enumerate() {
+                    self.line(&format!("  {}. {} ({})", i + 1, p.phase, p.title));
+                    if p.steps.is_empty() {
+                        self.line(&format!(
+                            "       {}",
+                            self.dim.apply_to("no rollback steps")
+                        ));
+                    }
+                    for (id, lines) in &p.steps {
+                        self.line(&format!("     - {id}"));
+                        for l in lines {
+                            self.line(&format!("         {}", self.dim.apply_to(l)));
+                        }
+                    }
+                }
+            }
+            Event::RollbackFinished {
+                complete,
+                undone,
+                not_undone,
+            } => {
+                self.stop_spinner();
+                if *complete {
+                    self.line(&format!(
+                        "\n{}",
+                        self.green
+                            .apply_to("rollback complete: everything it covers was undone")
+                    ));
+                } else {
+                    self.line(&format!(
+                        "\n{}",
+                        self.red
+                            .apply_to("rollback INCOMPLETE: some steps were not undone")
+                    ));
+                }
+                for u in undone {
+                    self.line(&format!("  {} {u}", self.green.apply_to("undone")));
+                }
+                for n in not_undone {
+                    self.line(&format!("  {} {n}", self.red.apply_to("NOT undone")));
+                }
             }
         }
     }
