@@ -368,6 +368,12 @@ fn report(result: Result<session::Report, session::SessionError>) -> ExitCode {
             eprintln!("error: {msg}");
             ExitCode::Usage
         }
+        Err(session::SessionError::Store(e @ crate::state::StoreError::Io(_))) => {
+            eprintln!(
+                "error: {e}\n  the run's journal (its audit log) could not be written, so no further step runs; fix the cause (disk space, permissions), then `rollout resume` continues the run"
+            );
+            ExitCode::Internal
+        }
         Err(session::SessionError::Store(e)) => {
             eprintln!("error: {e}");
             ExitCode::Internal
@@ -724,19 +730,32 @@ fn open_run(
     ))
 }
 
+/// What `rollout rollback` was asked for.
+#[derive(Clone, Copy)]
+pub struct RollbackArgs<'a> {
+    pub run_id: Option<&'a str>,
+    pub to: Option<&'a str>,
+    pub no_run: bool,
+    pub dry_run: bool,
+    pub allow_changed: bool,
+}
+
 /// `rollout rollback`: undoes what a run did (its saved state), or runs the runbook's own
 /// rollback section when there is no run to go by.
-#[allow(clippy::too_many_arguments)]
 pub fn rollback(
     ctx: &Ctx,
     path: &Path,
     vars: &VarArgs,
-    run_id: Option<&str>,
-    to: Option<&str>,
-    no_run: bool,
-    dry_run: bool,
+    args: &RollbackArgs<'_>,
     run: &RunArgs,
 ) -> ExitCode {
+    let RollbackArgs {
+        run_id,
+        to,
+        no_run,
+        dry_run,
+        allow_changed,
+    } = *args;
     let loaded = match load(path, ctx.color_err()) {
         Ok(l) => l,
         Err(code) => return code,
@@ -831,7 +850,7 @@ pub fn rollback(
         };
         return rollback_preview(ctx, &loaded, &resolved, Some((&state, to)));
     }
-    let (loaded, (lock, resumed)) = match open_run(ctx, &store, &id, false, "rollback") {
+    let (loaded, (lock, resumed)) = match open_run(ctx, &store, &id, allow_changed, "rollback") {
         Ok(x) => x,
         Err(code) => return code,
     };

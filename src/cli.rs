@@ -128,6 +128,10 @@ pub enum Command {
         /// Show the rollback plan, rendered, and do nothing
         #[arg(long)]
         dry_run: bool,
+        /// Roll back even though the runbook changed since the run started (e.g. a fixed
+        /// rollback step; the change is shown)
+        #[arg(long)]
+        allow_changed: bool,
         /// Variable values, for the runbook's own rollback section (a run uses its own values)
         #[command(flatten)]
         vars: VarArgs,

@@ -6,6 +6,7 @@ mod harness;
 mod checks;
 mod files;
 mod gates;
+mod incident;
 mod injection;
 mod plan;
 mod run;
