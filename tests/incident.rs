@@ -2,6 +2,7 @@
 //! run state, interrupted and resumed), the hash-chained audit log (`audit verify` against
 //! every kind of tampering, `log`), a journal that cannot be written, and target locks.
 
+use std::fmt::Write as _;
 use std::path::{Path, PathBuf};
 use std::process::Stdio;
 use std::time::{Duration, Instant};
@@ -22,7 +23,8 @@ run = "echo page-owner >> trace"
     );
     for p in ["p1", "p2", "p3"] {
         let fail = if fail_in == Some(p) { "; exit 7" } else { "" };
-        rb.push_str(&format!(
+        let _ = write!(
+            rb,
             r#"
 [[phases]]
 id = "{p}"
@@ -38,7 +40,7 @@ run = "echo undo-{p}-a >> trace"
 id = "undo-{p}-b"
 run = "echo undo-{p}-b >> trace"
 "#
-        ));
+        );
     }
     rb
 }
@@ -430,11 +432,12 @@ fn every_record_says_when_who_where_which_run_and_which_runbook() {
 fn long_log() -> (crate::harness::Outcome, Vec<Vec<u8>>) {
     let mut rb = String::from("[runbook]\nname = \"long\"\n");
     for p in 0..4 {
-        rb.push_str(&format!("\n[[phases]]\nid = \"p{p}\"\ntitle = \"P{p}\"\n"));
+        let _ = write!(rb, "\n[[phases]]\nid = \"p{p}\"\ntitle = \"P{p}\"\n");
         for s in 0..10 {
-            rb.push_str(&format!(
+            let _ = write!(
+                rb,
                 "[[phases.steps]]\nid = \"s{p}-{s}\"\nrun = \"echo {p}-{s}\"\n"
-            ));
+            );
         }
         if p == 1 {
             rb.push_str("[[phases.steps]]\nid = \"hold\"\npause = \"half way\"\n");
@@ -616,9 +619,10 @@ fn when_the_journal_cannot_be_written_no_further_step_runs_and_the_operator_is_t
     let mut rb =
         String::from("[runbook]\nname = \"full\"\n\n[[phases]]\nid = \"p\"\ntitle = \"P\"\n");
     for s in 0..200 {
-        rb.push_str(&format!(
+        let _ = write!(
+            rb,
             "[[phases.steps]]\nid = \"s{s}\"\nrun = \"echo {s} >> trace\"\n"
-        ));
+        );
     }
     let t = Test::new().runbook(&rb);
     let dir = t.path().to_path_buf();
@@ -714,7 +718,7 @@ fn of_concurrent_runs_on_one_target_exactly_one_proceeds_and_the_others_name_it(
             let e = String::from_utf8_lossy(&o.stderr);
             assert!(e.contains("`locked` is locked by "), "{e}");
             assert!(
-                e.contains("@") && e.contains("pid ") && e.contains("[lock lk-"),
+                e.contains('@') && e.contains("pid ") && e.contains("[lock lk-"),
                 "{e}"
             );
         }
