@@ -8,6 +8,7 @@ mod files;
 mod gates;
 mod incident;
 mod injection;
+mod notify;
 mod plan;
 mod run;
 mod runbooks;

@@ -174,6 +174,8 @@ pub struct Engine<'a> {
     /// Running rollback steps: a failure stops (or continues) the rollback instead of
     /// asking for another one.
     pub rolling_back: bool,
+    /// Notifications that failed and are not in the journal yet.
+    pub notify_failures: Vec<String>,
 }
 
 type StepOutcome = Result<Flow, StoreError>;
@@ -190,9 +192,28 @@ enum Flow {
 impl Engine<'_> {
     fn emit(&mut self, e: &Event) {
         self.listener.on(e);
+        let failed = self.listener.take_failures();
+        self.notify_failures.extend(failed);
+    }
+
+    /// Records (and shows) the notifications that failed so far. They never stop the run.
+    pub fn record_notify_failures(&mut self, more: Vec<String>) -> Result<(), StoreError> {
+        let mut failed = std::mem::take(&mut self.notify_failures);
+        failed.extend(more);
+        for message in failed {
+            let message = self.redact(&message);
+            self.journal.append(Entry::NotificationFailed {
+                message: message.clone(),
+            })?;
+            self.listener.on(&Event::NotificationFailed { message });
+        }
+        Ok(())
     }
 
     fn record(&mut self, entry: Entry) -> Result<(), StoreError> {
+        if !self.notify_failures.is_empty() {
+            self.record_notify_failures(Vec::new())?;
+        }
         self.journal.append(entry.clone())?;
         self.state.apply(&crate::state::Record::bare(entry));
         Ok(())
@@ -388,9 +409,11 @@ impl Engine<'_> {
             action: trip.action.name().into(),
             values: trip.values.clone(),
         })?;
-        self.emit(&Event::Notice {
-            level: Level::Warning,
-            message: trip.reason.clone(),
+        self.emit(&Event::AbortTripped {
+            phase: phase_id.clone(),
+            criterion: trip.name.clone(),
+            action: trip.action.name(),
+            reason: trip.reason.clone(),
         });
         Ok(match trip.action {
             FailureAction::Rollback => RunEnd::RollbackRequested {

@@ -88,6 +88,22 @@ pub enum Event {
         resume_with: String,
         waiting_for_approval: bool,
     },
+    /// An abort criterion tripped while its phase ran.
+    AbortTripped {
+        phase: String,
+        criterion: String,
+        /// `abort`, `rollback` or `pause`.
+        action: &'static str,
+        reason: String,
+    },
+    /// A notification could not be delivered; the run goes on.
+    NotificationFailed { message: String },
+    /// The journal was sealed for this session: always the last event.
+    AuditSealed {
+        /// The hash of the `sealed` record: publish it to make a later rewriting of the audit
+        /// log detectable (`rollout audit verify --digest`).
+        audit_digest: String,
+    },
     /// A rollback is about to start (or go on): what it will run, phase by phase.
     RollbackPlanned {
         reason: String,
@@ -110,9 +126,6 @@ pub enum Event {
         duration_ms: u64,
         journal: String,
         phases: Vec<PhaseSummary>,
-        /// The hash of the record that closed the journal for this session: publish it to
-        /// make the audit log's later rewriting detectable (`rollout audit verify --digest`).
-        audit_digest: String,
     },
 }
 
@@ -155,4 +168,35 @@ fn lossy<S: serde::Serializer>(data: &[u8], s: S) -> Result<S::Ok, S::Error> {
 /// Anything that renders or records events.
 pub trait Listener {
     fn on(&mut self, event: &Event);
+    /// Deliveries that failed since the last call (notifications), for the journal.
+    fn take_failures(&mut self) -> Vec<String> {
+        Vec::new()
+    }
+    /// Waits up to `limit` for deliveries still under way; returns what failed or did not go.
+    fn flush(&mut self, _limit: std::time::Duration) -> Vec<String> {
+        Vec::new()
+    }
+}
+
+/// Two listeners as one: the view, and the notifications.
+pub struct Tee<'a> {
+    pub first: &'a mut dyn Listener,
+    pub second: Box<dyn Listener>,
+}
+
+impl Listener for Tee<'_> {
+    fn on(&mut self, event: &Event) {
+        self.first.on(event);
+        self.second.on(event);
+    }
+    fn take_failures(&mut self) -> Vec<String> {
+        let mut f = self.first.take_failures();
+        f.extend(self.second.take_failures());
+        f
+    }
+    fn flush(&mut self, limit: std::time::Duration) -> Vec<String> {
+        let mut f = self.first.flush(limit);
+        f.extend(self.second.flush(limit));
+        f
+    }
 }

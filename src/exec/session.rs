@@ -280,6 +280,31 @@ async fn drive<'a>(
         })
         .collect();
     exported_env.extend(secret_values.iter().map(|(n, v)| (env_name(n), v.clone())));
+    // Webhooks get their URLs from the real renderer: a Slack URL is usually a secret.
+    let mut targets = Vec::new();
+    for t in &loaded.runbook.notify {
+        match real.text(t.url) {
+            Ok(url) => targets.push(crate::ui::notify::Target {
+                url,
+                format: t.format,
+                on: t.on.clone(),
+            }),
+            Err(e) => listener.on(&Event::Notice {
+                level: Level::Warning,
+                message: format!("a `[[notify]]` target is skipped: {}", e.message),
+            }),
+        }
+    }
+    let mut tee;
+    let listener: &mut dyn Listener = if targets.is_empty() {
+        listener
+    } else {
+        tee = crate::exec::event::Tee {
+            first: listener,
+            second: Box::new(crate::ui::notify::Notifier::new(targets)),
+        };
+        &mut tee
+    };
     let location = journal.location();
     listener.on(&Event::RunStarted {
         run_id: run_id.clone(),
@@ -288,6 +313,8 @@ async fn drive<'a>(
         resumed,
         journal: location.clone(),
     });
+    // Borrowed for as long as the engine lives, like the listener.
+    let prompter = prompter.map(|p| p as &mut dyn Prompter);
     let mut engine = Engine {
         loaded,
         shown,
@@ -309,6 +336,7 @@ async fn drive<'a>(
         run_id: run_id.clone(),
         abort_watch: None,
         rolling_back: false,
+        notify_failures: Vec::new(),
     };
     engine.record_lock(&lock)?;
     engine.restore_captures();
@@ -415,18 +443,24 @@ async fn drive<'a>(
             });
         }
     }
-    engine.journal.append(Entry::LockReleased {
-        lock_id: lock.holder.lock_id.clone(),
-        target: lock.holder.target.clone(),
-    })?;
-    let seal = engine.journal.seal()?;
-    drop(lock);
     engine.listener.on(&Event::RunFinished {
         run_id: run_id.clone(),
         outcome: end.word(),
         duration_ms: u64::try_from(started.elapsed().as_millis()).unwrap_or(u64::MAX),
         journal: location,
         phases,
+    });
+    // The last notifications go out (bounded) before the log is sealed, so that any that
+    // failed are in it.
+    let unsent = engine.listener.flush(Duration::from_secs(5));
+    engine.record_notify_failures(unsent)?;
+    engine.journal.append(Entry::LockReleased {
+        lock_id: lock.holder.lock_id.clone(),
+        target: lock.holder.target.clone(),
+    })?;
+    let seal = engine.journal.seal()?;
+    drop(lock);
+    engine.listener.on(&Event::AuditSealed {
         audit_digest: seal.hash,
     });
     process::sweep_descendants(Duration::from_secs(2));

@@ -276,6 +276,7 @@ fn needs_sync(entry: &Entry) -> bool {
             | Entry::LockAcquired { .. }
             | Entry::LockReleased { .. }
             | Entry::JournalRecovered { .. }
+            | Entry::NotificationFailed { .. }
     )
 }
 

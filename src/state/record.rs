@@ -193,6 +193,10 @@ pub enum Entry {
         detail: String,
         saved_as: String,
     },
+    /// A notification could not be delivered (the run went on).
+    NotificationFailed {
+        message: String,
+    },
     /// Closes a session's stretch of the log: this record's hash is the digest to publish.
     Sealed {
         records: u64,
@@ -464,6 +468,7 @@ impl RunState {
             | Entry::LockAcquired { .. }
             | Entry::LockReleased { .. }
             | Entry::JournalRecovered { .. }
+            | Entry::NotificationFailed { .. }
             | Entry::Sealed { .. } => {}
             Entry::StepStarted { phase, step, .. } => {
                 self.in_doubt = Some((phase.clone(), step.clone()));

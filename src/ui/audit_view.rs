@@ -290,6 +290,7 @@ pub fn render_log(records: &[Record]) -> String {
             } => format!(
                 "journal recovered: {dropped_bytes} bytes of a record cut short were set aside in {saved_as}"
             ),
+            Entry::NotificationFailed { message } => format!("notification failed: {message}"),
             Entry::Sealed { records } => format!("log sealed at record {records}: {}", r.hash),
             Entry::RollbackRequested { reason, phases } => {
                 format!("\nROLLBACK needed ({reason}): {}", phases.join(", "))

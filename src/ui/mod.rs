@@ -3,6 +3,7 @@
 
 pub mod audit_view;
 pub mod diagnostics;
+pub mod notify;
 pub mod plan_view;
 pub mod prompt;
 pub mod status;

@@ -331,7 +331,6 @@ impl Listener for TerminalView {
                 duration_ms,
                 journal,
                 phases,
-                audit_digest,
             } => {
                 self.stop_spinner();
                 let outcome = outcome.replace('_', " ");
@@ -370,9 +369,16 @@ impl Listener for TerminalView {
                     ));
                 }
                 self.line(&format!("record: {journal}"));
-                if !audit_digest.is_empty() {
-                    self.line(&format!("audit digest: {audit_digest}"));
-                }
+            }
+            Event::AuditSealed { audit_digest } => {
+                self.line(&format!("audit digest: {audit_digest}"));
+            }
+            Event::AbortTripped { reason, .. } => {
+                self.stop_spinner();
+                self.line(&format!("{} {reason}", self.yellow.apply_to("warning:")));
+            }
+            Event::NotificationFailed { message } => {
+                self.line(&format!("{} {message}", self.yellow.apply_to("warning:")));
             }
             Event::RollbackPlanned {
                 reason,
