@@ -474,10 +474,17 @@ run = "echo hi"
             "output",
             "step_finished",
             "phase_finished",
-            "run_finished"
+            "run_finished",
+            "audit_sealed"
         ]
     );
     assert_eq!(events[3]["data"], "hi\n");
+    assert!(
+        events[7]["audit_digest"]
+            .as_str()
+            .unwrap()
+            .starts_with("sha256:")
+    );
 }
 
 #[test]
