@@ -1078,3 +1078,53 @@ checklist = ["one", "two"]
         .stderr_has("`promote` is a confirm, not a signoff");
     assert!(!out.dir.join("trace").exists());
 }
+
+/// A step whose failure action is `ask`, failing in a terminal: the operator picks an answer.
+fn ask_after_failure(choice_downs: usize) -> (Test, Tty) {
+    let rb = r#"[runbook]
+name = "ask"
+
+[[phases]]
+id = "p1"
+title = "Release"
+[[phases.steps]]
+id = "flaky"
+run = "echo flaky >> trace; exit 1"
+on_failure = "ask"
+[[phases.steps]]
+id = "after"
+run = "echo after >> trace"
+[[phases.rollback]]
+id = "undo"
+run = "echo undo >> trace"
+"#;
+    let t = Test::new()
+        .runbook(rb)
+        .env("ROLLOUT_OPERATOR", "olga")
+        .args(["run", "runbook.toml"]);
+    let mut tty = Tty::run(&t);
+    tty.shows("step `flaky` failed")
+        .shows("What now?")
+        .shows("roll back")
+        .keys(&DOWN.repeat(choice_downs))
+        .keys(ENTER);
+    (t, tty)
+}
+
+#[test]
+fn an_operator_asked_after_a_failure_can_skip_the_step() {
+    let (t, mut tty) = ask_after_failure(2);
+    tty.finishes_with(0);
+    assert_eq!(trace(t.path()), ["flaky", "after"]);
+}
+
+#[test]
+fn an_operator_asked_after_a_failure_can_choose_to_roll_back() {
+    let (t, mut tty) = ask_after_failure(4);
+    tty.shows("Rollback plan")
+        .shows("Roll back 1 phase now (p1)?")
+        .keys("y")
+        .shows("rollback complete")
+        .finishes_with(10);
+    assert_eq!(trace(t.path()), ["flaky", "undo"]);
+}
