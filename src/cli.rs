@@ -3,7 +3,7 @@
 
 use std::path::PathBuf;
 
-use clap::{Args, Parser, Subcommand, ValueEnum};
+use clap::{Args, Parser, Subcommand, ValueEnum, ValueHint};
 
 #[derive(Debug, Parser)]
 #[command(
@@ -14,9 +14,15 @@ use clap::{Args, Parser, Subcommand, ValueEnum};
     propagate_version = true
 )]
 pub struct Cli {
-    /// When to use colours. `NO_COLOR` (any value) also turns them off.
-    #[arg(long, global = true, value_enum, default_value_t = ColorChoice::Auto, env = "ROLLOUT_COLOR")]
-    pub color: ColorChoice,
+    /// When to use colours [default: `color` in the user config, else auto]. `NO_COLOR` (any
+    /// value) turns them off unless this flag or `ROLLOUT_COLOR` asks for them
+    #[arg(long, global = true, value_enum, env = "ROLLOUT_COLOR")]
+    pub color: Option<ColorChoice>,
+
+    /// Prometheus to ask when the runbook names none (neither on the step nor in `[defaults]`)
+    /// [default: `prometheus_url` in the user config]
+    #[arg(long, global = true, value_name = "URL", value_hint = ValueHint::Url, env = "ROLLOUT_PROMETHEUS_URL")]
+    pub prometheus_url: Option<String>,
 
     #[command(subcommand)]
     pub command: Command,

@@ -1,5 +1,7 @@
 //! Thin entry point: parse the command line, run the subcommand, map the outcome to an exit code.
 
+use std::io::IsTerminal;
+
 use clap::Parser;
 
 use rollout::app::{self, Ctx};
@@ -8,7 +10,19 @@ use rollout::exec::engine::InDoubt;
 
 fn main() -> std::process::ExitCode {
     let cli = Cli::parse();
-    let ctx = Ctx { color: cli.color };
+    let settings = match rollout::config::Settings::resolve(&cli) {
+        Ok(settings) => settings,
+        Err(e) => {
+            let color = cli.color.unwrap_or(rollout::cli::ColorChoice::Auto);
+            let color = rollout::ui::use_color(color, std::io::stderr().is_terminal());
+            eprint!("{}", e.render(color));
+            return rollout::exit::ExitCode::Usage.into();
+        }
+    };
+    let ctx = Ctx {
+        color: settings.color,
+    };
+    settings.install();
     let code = match &cli.command {
         Command::Validate { runbook, vars } => app::validate(&ctx, runbook, vars),
         // `run --dry-run` is `plan`: one rendering path, so the preview cannot differ from a run.

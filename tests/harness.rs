@@ -112,6 +112,8 @@ impl Test {
                 cmd.env_remove(k);
             }
         }
+        // The user config is found through these; a developer's own must not leak in.
+        cmd.env_remove("XDG_CONFIG_HOME");
         cmd.env("HOME", &self.root);
         cmd.env("USER", "tester");
         cmd.envs(&self.env);

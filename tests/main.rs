@@ -4,6 +4,7 @@
 mod harness;
 
 mod checks;
+mod config;
 mod files;
 mod gates;
 mod injection;
