@@ -117,6 +117,54 @@ pub enum Command {
         #[arg(long, value_enum, default_value_t = Format::Text)]
         format: Format,
     },
+    /// Write a new runbook from a template, asking for what is missing when in a terminal
+    New(NewArgs),
+}
+
+#[derive(Debug, Clone, Copy, PartialEq, Eq, ValueEnum)]
+pub enum Template {
+    /// Shift traffic in weighted steps, each held behind metric gates, with abort criteria
+    Canary,
+    /// Deploy beside the live version, then switch the Service selector over
+    BlueGreen,
+    /// Rolling update of a Deployment, watched with `kubectl rollout status`
+    Rolling,
+    /// The smallest useful runbook: deploy, verify, roll back
+    Basic,
+}
+
+#[derive(Debug, Args, Clone)]
+pub struct NewArgs {
+    /// Where to write the runbook (refused if it exists, unless --force)
+    #[arg(value_hint = ValueHint::FilePath)]
+    pub file: PathBuf,
+    /// The kind of rollout the runbook walks through
+    #[arg(long, value_enum, default_value_t = Template::Basic)]
+    pub template: Template,
+    /// The service (Deployment) name, e.g. `payments`
+    #[arg(long)]
+    pub service: Option<String>,
+    /// The Kubernetes namespace
+    #[arg(long)]
+    pub namespace: Option<String>,
+    /// The image to roll out, e.g. `registry.example.com/payments:1.4.2`
+    #[arg(long)]
+    pub image: Option<String>,
+    /// The kubectl context of the target cluster
+    #[arg(long)]
+    pub context: Option<String>,
+    /// The Prometheus to query in checks [default: `--prometheus-url`, then the user config]
+    #[arg(long, value_name = "URL", value_hint = ValueHint::Url)]
+    pub prometheus: Option<String>,
+    /// Who owns the runbook (team or person)
+    #[arg(long)]
+    pub owner: Option<String>,
+    /// Overwrite FILE if it exists
+    #[arg(long)]
+    pub force: bool,
+    /// Never prompt, even in a terminal (prompts are also off when CI is set or stdin is not a terminal)
+    #[arg(long, env = "ROLLOUT_NO_INPUT")]
+    pub no_input: bool,
 }
 
 #[derive(Debug, Clone, Copy, PartialEq, Eq, ValueEnum)]

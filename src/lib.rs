@@ -12,5 +12,7 @@ pub mod exit;
 pub mod inputs;
 pub mod plan;
 pub mod runbook;
+pub mod scaffold;
 pub mod state;
+pub mod tooling;
 pub mod ui;

@@ -7,6 +7,7 @@ use clap::Parser;
 use rollout::app::{self, Ctx};
 use rollout::cli::{Cli, Command};
 use rollout::exec::engine::InDoubt;
+use rollout::tooling;
 
 fn main() -> std::process::ExitCode {
     let cli = Cli::parse();
@@ -62,6 +63,7 @@ fn main() -> std::process::ExitCode {
             format,
         } => app::status(&ctx, run_id.as_deref(), state_dir.as_ref(), *format),
         Command::Runs { state_dir, format } => app::runs(&ctx, state_dir.as_ref(), *format),
+        Command::New(args) => tooling::new(args),
     };
     code.into()
 }

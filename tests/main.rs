@@ -11,4 +11,5 @@ mod injection;
 mod plan;
 mod run;
 mod runbooks;
+mod scaffold;
 mod validate;
