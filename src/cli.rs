@@ -119,6 +119,8 @@ pub enum Command {
     },
     /// Write a new runbook from a template, asking for what is missing when in a terminal
     New(NewArgs),
+    /// Print the JSON Schema of the runbook format, for editors (see docs/runbook-format.md)
+    Schema,
 }
 
 #[derive(Debug, Clone, Copy, PartialEq, Eq, ValueEnum)]

@@ -64,6 +64,7 @@ fn main() -> std::process::ExitCode {
         } => app::status(&ctx, run_id.as_deref(), state_dir.as_ref(), *format),
         Command::Runs { state_dir, format } => app::runs(&ctx, state_dir.as_ref(), *format),
         Command::New(args) => tooling::new(args),
+        Command::Schema => tooling::schema(),
     };
     code.into()
 }

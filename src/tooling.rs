@@ -1,11 +1,29 @@
-//! The subcommands that serve the operator's tools rather than a run: `new` (scaffolding).
-//! Each turns its input into output and an exit code; the work itself lives in `scaffold`.
+//! The subcommands that serve the operator's tools rather than a run: `new` (scaffolding) and
+//! `schema`. Each turns its input into output and an exit code; the work itself lives in
+//! `scaffold` and `runbook::schema`.
 
 use std::io::Write;
 
 use crate::cli::NewArgs;
 use crate::exit::ExitCode;
 use crate::scaffold::{self, Field, Values};
+
+fn print(text: &str) -> ExitCode {
+    let mut out = std::io::stdout().lock();
+    match out.write_all(text.as_bytes()).and_then(|()| out.flush()) {
+        Ok(()) => ExitCode::Ok,
+        // A closed pipe (`rollout man | head`) is the reader's choice, not an error.
+        Err(e) if e.kind() == std::io::ErrorKind::BrokenPipe => ExitCode::Ok,
+        Err(e) => {
+            eprintln!("error: cannot write to stdout: {e}");
+            ExitCode::Internal
+        }
+    }
+}
+
+pub fn schema() -> ExitCode {
+    print(&crate::runbook::schema::json())
+}
 
 pub fn new(args: &NewArgs) -> ExitCode {
     let file = &args.file;
