@@ -4,6 +4,7 @@
 use std::path::PathBuf;
 
 use clap::{Args, Parser, Subcommand, ValueEnum, ValueHint};
+use clap_complete::engine::ArgValueCandidates;
 
 #[derive(Debug, Parser)]
 #[command(
@@ -48,6 +49,7 @@ pub enum Command {
     /// Check a runbook and report every problem at once, with its location
     Validate {
         /// The runbook file (TOML)
+        #[arg(value_hint = ValueHint::FilePath)]
         runbook: PathBuf,
         #[command(flatten)]
         vars: VarArgs,
@@ -55,6 +57,7 @@ pub enum Command {
     /// Show exactly what a run would do, fully rendered, without executing anything
     Plan {
         /// The runbook file (TOML)
+        #[arg(value_hint = ValueHint::FilePath)]
         runbook: PathBuf,
         #[command(flatten)]
         vars: VarArgs,
@@ -69,6 +72,7 @@ pub enum Command {
     /// Run a runbook: execute its steps in order, stop at gates, record every step
     Run {
         /// The runbook file (TOML)
+        #[arg(value_hint = ValueHint::FilePath)]
         runbook: PathBuf,
         #[command(flatten)]
         vars: VarArgs,
@@ -84,6 +88,7 @@ pub enum Command {
     /// Continue a paused, waiting or interrupted run from its first unfinished step
     Resume {
         /// The run to resume [default: the latest run]
+        #[arg(add = ArgValueCandidates::new(crate::completion::run_ids))]
         run_id: Option<String>,
         /// Resume even though the runbook file changed since the run started (shows the change)
         #[arg(long)]
@@ -100,9 +105,10 @@ pub enum Command {
     /// Show where a run stands
     Status {
         /// The run [default: the latest run]
+        #[arg(add = ArgValueCandidates::new(crate::completion::run_ids))]
         run_id: Option<String>,
         /// Where runs are recorded [default: ./.rollout and ./*/.rollout]
-        #[arg(long, value_name = "DIR", env = "ROLLOUT_STATE_DIR")]
+        #[arg(long, value_name = "DIR", value_hint = ValueHint::DirPath, env = "ROLLOUT_STATE_DIR")]
         state_dir: Option<PathBuf>,
         /// Output format
         #[arg(long, value_enum, default_value_t = Format::Text)]
@@ -111,7 +117,7 @@ pub enum Command {
     /// List runs, newest last
     Runs {
         /// Where runs are recorded [default: ./.rollout and ./*/.rollout]
-        #[arg(long, value_name = "DIR", env = "ROLLOUT_STATE_DIR")]
+        #[arg(long, value_name = "DIR", value_hint = ValueHint::DirPath, env = "ROLLOUT_STATE_DIR")]
         state_dir: Option<PathBuf>,
         /// Output format
         #[arg(long, value_enum, default_value_t = Format::Text)]
@@ -119,8 +125,26 @@ pub enum Command {
     },
     /// Write a new runbook from a template, asking for what is missing when in a terminal
     New(NewArgs),
+    /// Print the completion script for a shell (see README, "Shell completions")
+    Completions {
+        /// The shell to complete for
+        #[arg(value_enum)]
+        shell: Shell,
+    },
+    /// Print the man page (roff)
+    Man,
     /// Print the JSON Schema of the runbook format, for editors (see docs/runbook-format.md)
     Schema,
+}
+
+#[derive(Debug, Clone, Copy, PartialEq, Eq, ValueEnum)]
+pub enum Shell {
+    Bash,
+    Zsh,
+    Fish,
+    #[value(name = "powershell")]
+    PowerShell,
+    Elvish,
 }
 
 #[derive(Debug, Clone, Copy, PartialEq, Eq, ValueEnum)]
@@ -199,7 +223,7 @@ pub struct GateArgs {
 #[derive(Debug, Args, Clone)]
 pub struct RunArgs {
     /// Where runs are recorded [default: .rollout/ beside the runbook]
-    #[arg(long, value_name = "DIR", env = "ROLLOUT_STATE_DIR")]
+    #[arg(long, value_name = "DIR", value_hint = ValueHint::DirPath, env = "ROLLOUT_STATE_DIR")]
     pub state_dir: Option<PathBuf>,
     /// How to report progress
     #[arg(long, value_enum, default_value_t = Output::Text, env = "ROLLOUT_OUTPUT")]
@@ -222,6 +246,6 @@ pub struct VarArgs {
     #[arg(long = "var", value_name = "NAME=VALUE")]
     pub vars: Vec<String>,
     /// Read variables from a TOML file of `name = value` lines (repeatable; later files win)
-    #[arg(long = "vars-file", value_name = "FILE")]
+    #[arg(long = "vars-file", value_name = "FILE", value_hint = ValueHint::FilePath)]
     pub files: Vec<PathBuf>,
 }

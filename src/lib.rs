@@ -6,6 +6,7 @@
 
 pub mod app;
 pub mod cli;
+pub mod completion;
 pub mod config;
 pub mod exec;
 pub mod exit;

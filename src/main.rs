@@ -10,6 +10,7 @@ use rollout::exec::engine::InDoubt;
 use rollout::tooling;
 
 fn main() -> std::process::ExitCode {
+    rollout::completion::answer_shell_request();
     let cli = Cli::parse();
     let settings = match rollout::config::Settings::resolve(&cli) {
         Ok(settings) => settings,
@@ -64,6 +65,8 @@ fn main() -> std::process::ExitCode {
         } => app::status(&ctx, run_id.as_deref(), state_dir.as_ref(), *format),
         Command::Runs { state_dir, format } => app::runs(&ctx, state_dir.as_ref(), *format),
         Command::New(args) => tooling::new(args),
+        Command::Completions { shell } => tooling::completions(*shell),
+        Command::Man => tooling::man(),
         Command::Schema => tooling::schema(),
     };
     code.into()

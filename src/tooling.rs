@@ -1,10 +1,10 @@
-//! The subcommands that serve the operator's tools rather than a run: `new` (scaffolding) and
-//! `schema`. Each turns its input into output and an exit code; the work itself lives in
-//! `scaffold` and `runbook::schema`.
+//! The subcommands that serve the operator's tools rather than a run: `new` (scaffolding),
+//! `completions`, `man` and `schema`. Each turns its input into output and an exit code; the
+//! work itself lives in `scaffold`, `completion` and `runbook::schema`.
 
 use std::io::Write;
 
-use crate::cli::NewArgs;
+use crate::cli::{NewArgs, Shell};
 use crate::exit::ExitCode;
 use crate::scaffold::{self, Field, Values};
 
@@ -19,6 +19,14 @@ fn print(text: &str) -> ExitCode {
             ExitCode::Internal
         }
     }
+}
+
+pub fn completions(shell: Shell) -> ExitCode {
+    print(&crate::completion::script(shell))
+}
+
+pub fn man() -> ExitCode {
+    print(&crate::completion::man())
 }
 
 pub fn schema() -> ExitCode {

@@ -1,8 +1,11 @@
-//! Files generated from the code and committed (the runbook schema) must match what the binary
-//! generates now. On a difference the test fails with the command that rewrites them:
-//! `ROLLOUT_BLESS=1 cargo test --test integration generated`.
+//! Files generated from the code and committed (completion scripts, the man page, the runbook
+//! schema) must match what the binary generates now. On a difference the test fails with the
+//! command that rewrites them: `ROLLOUT_BLESS=1 cargo test --test integration generated`.
+//! Also: dynamic completion offers the run ids found in the state directory.
 
-use crate::harness::{Test, repo};
+use std::path::Path;
+
+use crate::harness::{MINIMAL, Test, repo};
 
 /// Compares `generated` with the committed file `relative` (to the repository), or rewrites
 /// the file when `ROLLOUT_BLESS` is set.
@@ -36,9 +39,121 @@ fn stdout_of(args: &[&str]) -> String {
 }
 
 #[test]
+fn completion_scripts_are_current() {
+    for (shell, file) in [
+        ("bash", "completions/rollout.bash"),
+        ("zsh", "completions/_rollout"),
+        ("fish", "completions/rollout.fish"),
+        ("powershell", "completions/_rollout.ps1"),
+        ("elvish", "completions/rollout.elv"),
+    ] {
+        matches_committed(file, &stdout_of(&["completions", shell]));
+    }
+}
+
+#[test]
+fn completion_scripts_complete_runbook_files() {
+    // zsh and fish say what kind of value an argument takes; RUNBOOK is a file.
+    let zsh = stdout_of(&["completions", "zsh"]);
+    assert!(
+        zsh.contains("':runbook -- The runbook file (TOML):_files'"),
+        "{zsh}"
+    );
+    let fish = stdout_of(&["completions", "fish"]);
+    assert!(
+        fish.contains("-l state-dir") && fish.contains("-f -a \"(__fish_complete_directories)\""),
+        "{fish}"
+    );
+}
+
+#[test]
+fn man_page_is_current() {
+    let page = stdout_of(&["man"]);
+    assert!(page.starts_with(".ie \\n(.g .ds Aq"), "{page}");
+    assert!(
+        page.contains(".SH \"rollout new\""),
+        "every subcommand has a section"
+    );
+    assert!(
+        page.contains(".SH \"EXIT STATUS\""),
+        "exit codes are listed"
+    );
+    matches_committed("docs/rollout.1", &page);
+}
+
+#[test]
 fn schema_is_current() {
     let schema = stdout_of(&["schema"]);
     let parsed: serde_json::Value = serde_json::from_str(&schema).expect("the schema is JSON");
     assert_eq!(parsed["title"], "rollout runbook");
     matches_committed("docs/runbook.schema.json", &schema);
+}
+
+/// `COMPLETE=fish rollout -- rollout WORDS...`: what the shell's dynamic completion asks.
+fn dynamic(dir: &Path, words: &[&str], env: &[(&str, &str)]) -> String {
+    let mut t = Test::in_dir(dir)
+        .env("COMPLETE", "fish")
+        .args(["--", "rollout"])
+        .args(words.iter().copied());
+    for (k, v) in env {
+        t = t.env(k, v);
+    }
+    t.status(0).stdout
+}
+
+#[test]
+fn dynamic_completion_offers_run_ids() {
+    let first = Test::new()
+        .runbook(MINIMAL)
+        .args(["run", "runbook.toml"])
+        .status(0);
+    let runs = std::fs::read_dir(first.dir.join(".rollout/runs"))
+        .unwrap()
+        .map(|e| e.unwrap().file_name().to_string_lossy().into_owned())
+        .collect::<Vec<_>>();
+    assert_eq!(runs.len(), 1);
+    let offered = dynamic(&first.dir, &["resume", ""], &[]);
+    assert!(offered.contains(&runs[0]), "{offered}");
+    let offered = dynamic(&first.dir, &["status", ""], &[]);
+    assert!(offered.contains(&runs[0]), "{offered}");
+
+    // ROLLOUT_STATE_DIR is where `resume` looks, so completion looks there too.
+    let elsewhere = Test::new();
+    let offered = dynamic(
+        elsewhere.path(),
+        &["resume", ""],
+        &[(
+            "ROLLOUT_STATE_DIR",
+            first.dir.join(".rollout").to_str().unwrap(),
+        )],
+    );
+    assert!(offered.contains(&runs[0]), "{offered}");
+    let nothing = dynamic(elsewhere.path(), &["resume", ""], &[]);
+    assert!(!nothing.contains(&runs[0]), "{nothing}");
+
+    // Subcommands and RUNBOOK files complete as well.
+    let verbs = dynamic(&first.dir, &["re"], &[]);
+    assert!(verbs.contains("resume"), "{verbs}");
+    let files = dynamic(&first.dir, &["validate", "run"], &[]);
+    assert!(files.contains("runbook.toml"), "{files}");
+}
+
+#[test]
+fn committed_bash_script_completes_in_bash() {
+    let script = crate::harness::repo().join("completions/rollout.bash");
+    let out = std::process::Command::new("bash")
+        .arg("-c")
+        .arg(
+            r#"source "$1" && COMP_WORDS=(rollout res) && COMP_CWORD=1 && _rollout rollout res rollout && echo "${COMPREPLY[@]}""#,
+        )
+        .arg("bash")
+        .arg(&script)
+        .output()
+        .expect("bash");
+    assert_eq!(
+        String::from_utf8_lossy(&out.stdout).trim(),
+        "resume",
+        "{}",
+        String::from_utf8_lossy(&out.stderr)
+    );
 }
