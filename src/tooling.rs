@@ -4,7 +4,7 @@
 
 use std::io::Write;
 
-use crate::cli::{NewArgs, Shell};
+use crate::cli::{NewArgs, Shell, Template};
 use crate::exit::ExitCode;
 use crate::scaffold::{self, Field, Values};
 
@@ -58,12 +58,12 @@ pub fn new(args: &NewArgs) -> ExitCode {
         return ExitCode::Usage;
     }
     if crate::ui::prompt::can_prompt(args.no_input) {
-        if let Err(e) = ask(&mut values) {
+        if let Err(e) = ask(&mut values, args.template) {
             eprintln!("error: {e}");
             return ExitCode::Usage;
         }
     }
-    if values.prometheus.is_none() {
+    if values.prometheus.is_none() && args.template == Template::Canary {
         values.prometheus = crate::config::fallback_prometheus();
     }
     let missing = values.missing();
@@ -109,11 +109,13 @@ fn write(file: &std::path::Path, text: &str, force: bool) -> std::io::Result<()>
     options.open(file)?.write_all(text.as_bytes())
 }
 
-/// Asks for every value not given on the command line.
-fn ask(values: &mut Values) -> Result<(), String> {
+/// Asks for every value not given on the command line that the template uses.
+fn ask(values: &mut Values, template: Template) -> Result<(), String> {
     let theme = dialoguer::theme::SimpleTheme;
     for field in Field::ALL {
-        if values.get(field).is_some() {
+        // Only the canary measures anything; the others would just carry the URL along.
+        let unused = field == Field::Prometheus && template != Template::Canary;
+        if values.get(field).is_some() || unused {
             continue;
         }
         let answer: String = dialoguer::Input::with_theme(&theme)

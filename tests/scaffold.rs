@@ -224,7 +224,7 @@ fn asks_in_a_terminal() {
     tty.shows("Image to roll out")
         .line("registry.example.com/web:3");
     tty.shows("kubectl context").line("");
-    tty.shows("Prometheus URL").line("");
+    // Only the canary template measures metrics, so only it asks for a Prometheus.
     tty.shows("Owner").line("Team Web");
     tty.shows("wrote `runbook.toml`").finishes_with(0);
     let written = std::fs::read_to_string(dir.join("runbook.toml")).unwrap();
