@@ -1,6 +1,6 @@
 //! Shell integration, generated from the clap definition in `cli.rs` so it cannot drift from
 //! the flags: static completion scripts (`rollout completions SHELL`, committed in
-//! `completions/`), dynamic completion of run ids (`COMPLETE=SHELL rollout`), and the man page
+//! `completions/`), dynamic completion of run ids (`ROLLOUT_COMPLETE=SHELL rollout`), and the man page
 //! (`rollout man`, committed as `docs/rollout.1`). Prints nothing itself.
 
 use std::fmt::Write;
@@ -114,10 +114,13 @@ fn roff_text(text: &str) -> String {
     }
 }
 
-/// Answers a shell's completion request when `COMPLETE=SHELL` is set (and exits); does nothing
-/// otherwise. Must run before the command line is parsed.
+/// Answers a shell's completion request when `ROLLOUT_COMPLETE=SHELL` is set (and exits); does
+/// nothing otherwise. Must run before the command line is parsed. Not clap's default `COMPLETE`:
+/// a variable that generic, set for some other tool, would make every rollout command print a
+/// script and exit 0 without doing anything.
 pub fn answer_shell_request() {
     clap_complete::CompleteEnv::with_factory(Cli::command)
+        .var("ROLLOUT_COMPLETE")
         .bin(BIN)
         .completer(BIN)
         .complete();

@@ -89,10 +89,10 @@ fn schema_is_current() {
     matches_committed("docs/runbook.schema.json", &schema);
 }
 
-/// `COMPLETE=fish rollout -- rollout WORDS...`: what the shell's dynamic completion asks.
+/// `ROLLOUT_COMPLETE=fish rollout -- rollout WORDS...`: what the shell's dynamic completion asks.
 fn dynamic(dir: &Path, words: &[&str], env: &[(&str, &str)]) -> String {
     let mut t = Test::in_dir(dir)
-        .env("COMPLETE", "fish")
+        .env("ROLLOUT_COMPLETE", "fish")
         .args(["--", "rollout"])
         .args(words.iter().copied());
     for (k, v) in env {
@@ -156,4 +156,15 @@ fn committed_bash_script_completes_in_bash() {
         "{}",
         String::from_utf8_lossy(&out.stderr)
     );
+}
+
+#[test]
+fn clap_default_complete_variable_does_not_hijack_commands() {
+    // Only ROLLOUT_COMPLETE asks for completions; a stray COMPLETE must not turn
+    // `validate` into a script printer that exits 0.
+    Test::new()
+        .runbook("[runbook]\nname = \"x\"\n")
+        .env("COMPLETE", "bash")
+        .args(["validate", "runbook.toml"])
+        .status(3);
 }
