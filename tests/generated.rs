@@ -168,3 +168,41 @@ fn clap_default_complete_variable_does_not_hijack_commands() {
         .args(["validate", "runbook.toml"])
         .status(3);
 }
+
+#[test]
+fn dynamic_bash_completion_offers_run_ids_in_bash() {
+    let first = Test::new()
+        .runbook(MINIMAL)
+        .args(["run", "runbook.toml"])
+        .status(0);
+    let run_id = std::fs::read_dir(first.dir.join(".rollout/runs"))
+        .unwrap()
+        .next()
+        .unwrap()
+        .unwrap()
+        .file_name()
+        .to_string_lossy()
+        .into_owned();
+    let bin_dir = crate::harness::bin().parent().unwrap().to_path_buf();
+    let path = format!(
+        "{}:{}",
+        bin_dir.display(),
+        std::env::var("PATH").unwrap_or_default()
+    );
+    // What `source <(ROLLOUT_COMPLETE=bash rollout)` in ~/.bashrc sets up, then Tab after
+    // `rollout resume `.
+    let out = Test::in_dir(&first.dir)
+        .command_for_shell(
+            "bash",
+            r#"source <(ROLLOUT_COMPLETE=bash rollout) && COMP_WORDS=(rollout resume "") && COMP_CWORD=2 && COMP_TYPE=9 && _clap_complete_rollout rollout "" resume && printf '%s\n' "${COMPREPLY[@]}""#,
+        )
+        .env("PATH", path)
+        .output()
+        .expect("bash");
+    let offered = String::from_utf8_lossy(&out.stdout);
+    assert!(
+        offered.lines().any(|l| l.trim() == run_id),
+        "{offered}\n{}",
+        String::from_utf8_lossy(&out.stderr)
+    );
+}

@@ -121,6 +121,20 @@ impl Test {
         cmd
     }
 
+    /// A shell running `script` in the test directory, with the same environment as rollout.
+    pub fn command_for_shell(&self, shell: &str, script: &str) -> Command {
+        let cmd = self.command();
+        let mut shell_cmd = Command::new(shell);
+        shell_cmd.current_dir(&self.root).arg("-c").arg(script);
+        for (k, v) in cmd.get_envs() {
+            match v {
+                Some(v) => shell_cmd.env(k, v),
+                None => shell_cmd.env_remove(k),
+            };
+        }
+        shell_cmd
+    }
+
     pub fn run(self) -> Outcome {
         let mut cmd = self.command();
         cmd.stdin(if self.stdin.is_some() {
