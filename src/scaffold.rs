@@ -223,6 +223,7 @@ pub fn render(template: Template, values: &Values) -> Result<String, String> {
     );
     ctx.insert("risk", &quoted(template.risk()));
     ctx.insert("weights", &[5, 25, 50, 75]);
+    ctx.insert("measures", &(template == Template::Canary));
     for field in Field::ALL {
         let key = match field {
             Field::Service => "service",

@@ -160,6 +160,8 @@ fn unknown_keys_and_bad_values_are_located() {
         .stderr_has(":3:9")
         .stderr_has("has 2 problems");
     assert!(out.stdout.is_empty());
+    let home = out.dir.display().to_string();
+    insta::assert_snapshot!(out.stderr.replace(&home, "~"));
 }
 
 #[test]

@@ -50,6 +50,8 @@ fn every_template_writes_a_runbook_that_validates_and_plans() {
                 .args(["plan", "runbook.toml"])
                 .status(0);
             assert!(plan.stdout.contains("registry.example.com/payments:1.4.2"));
+            // Every placeholder is somewhere the runbook renders (not a phase title or a name).
+            assert!(!plan.stdout.contains("{{"), "{template}:\n{}", plan.stdout);
             if !extra.is_empty() {
                 assert!(plan.stdout.contains("prod-eu"), "{}", plan.stdout);
             }
@@ -232,4 +234,17 @@ fn asks_in_a_terminal() {
     assert!(written.contains("owner = \"Team Web\""), "{written}");
     assert!(!written.contains("kube_context"), "{written}");
     Test::in_dir(&dir).args(["plan", "runbook.toml"]).status(0);
+}
+
+/// What each template writes, so that a change to a template shows up in review.
+#[test]
+fn template_output() {
+    for template in TEMPLATES {
+        let out = Test::new()
+            .args(new_args(template))
+            .args(["--context", "prod-eu", "--owner", "payments-team"])
+            .status(0);
+        let text = std::fs::read_to_string(out.dir.join("runbook.toml")).unwrap();
+        insta::assert_snapshot!(format!("template_output_{template}"), text);
+    }
 }
