@@ -33,6 +33,11 @@ Register-ArgumentCompleter -Native -CommandName 'rollout' -ScriptBlock {
             [CompletionResult]::new('resume', 'resume', [CompletionResultType]::ParameterValue, 'Continue a paused, waiting or interrupted run from its first unfinished step')
             [CompletionResult]::new('status', 'status', [CompletionResultType]::ParameterValue, 'Show where a run stands')
             [CompletionResult]::new('runs', 'runs', [CompletionResultType]::ParameterValue, 'List runs, newest last')
+            [CompletionResult]::new('rollback', 'rollback', [CompletionResultType]::ParameterValue, 'Undo a run: the phases it ran, last first, through their rollback steps (or, with no run of this runbook, the runbook''s own [[rollback]] section). Shows the plan and asks first')
+            [CompletionResult]::new('audit', 'audit', [CompletionResultType]::ParameterValue, 'Check a run''s audit log (its journal): hash chain, order, seal')
+            [CompletionResult]::new('log', 'log', [CompletionResultType]::ParameterValue, 'Show a run''s audit log as readable text, phase by phase')
+            [CompletionResult]::new('locks', 'locks', [CompletionResultType]::ParameterValue, 'List target locks and who holds them')
+            [CompletionResult]::new('unlock', 'unlock', [CompletionResultType]::ParameterValue, 'Remove a target lock whose holder is stuck (recorded; a dead holder''s lock is already free)')
             [CompletionResult]::new('new', 'new', [CompletionResultType]::ParameterValue, 'Write a new runbook from a template, asking for what is missing when in a terminal')
             [CompletionResult]::new('completions', 'completions', [CompletionResultType]::ParameterValue, 'Print the completion script for a shell (see README, "Shell completions")')
             [CompletionResult]::new('man', 'man', [CompletionResultType]::ParameterValue, 'Print the man page (roff)')
@@ -127,6 +132,95 @@ Register-ArgumentCompleter -Native -CommandName 'rollout' -ScriptBlock {
             [CompletionResult]::new('--version', '--version', [CompletionResultType]::ParameterName, 'Print version')
             break
         }
+        'rollout;rollback' {
+            [CompletionResult]::new('--run', '--run', [CompletionResultType]::ParameterName, 'The run to undo [default: the latest run of this runbook not rolled back yet]')
+            [CompletionResult]::new('--to', '--to', [CompletionResultType]::ParameterName, 'Roll back down to this phase (included), leaving earlier phases in place')
+            [CompletionResult]::new('--var', '--var', [CompletionResultType]::ParameterName, 'Set a variable: `--var name=value` (repeatable; wins over `--vars-file` and `ROLLOUT_VAR_*`)')
+            [CompletionResult]::new('--vars-file', '--vars-file', [CompletionResultType]::ParameterName, 'Read variables from a TOML file of `name = value` lines (repeatable; later files win)')
+            [CompletionResult]::new('--state-dir', '--state-dir', [CompletionResultType]::ParameterName, 'Where runs are recorded [default: .rollout/ beside the runbook]')
+            [CompletionResult]::new('--output', '--output', [CompletionResultType]::ParameterName, 'How to report progress')
+            [CompletionResult]::new('--grace', '--grace', [CompletionResultType]::ParameterName, 'Time between interrupt, terminate and kill when stopping a step')
+            [CompletionResult]::new('--approve', '--approve', [CompletionResultType]::ParameterName, 'Approve a confirm in advance: `--approve GATE`, or `--approve GATE=WORD` for a severe one')
+            [CompletionResult]::new('--check', '--check', [CompletionResultType]::ParameterName, 'Tick checklist items in advance: `--check GATE` (all), `--check GATE:N`, or the item''s text')
+            [CompletionResult]::new('--signoff', '--signoff', [CompletionResultType]::ParameterName, 'Sign a sign-off in advance: `--signoff GATE=NAME:ROLE` (repeat for each signer)')
+            [CompletionResult]::new('--color', '--color', [CompletionResultType]::ParameterName, 'When to use colours [default: `color` in the user config, else auto]. `NO_COLOR` (any value) turns them off unless this flag or `ROLLOUT_COLOR` asks for them')
+            [CompletionResult]::new('--prometheus-url', '--prometheus-url', [CompletionResultType]::ParameterName, 'Prometheus to ask when the runbook names none (neither on the step nor in `[defaults]`) [default: `prometheus_url` in the user config]')
+            [CompletionResult]::new('--no-run', '--no-run', [CompletionResultType]::ParameterName, 'Ignore saved runs: run the runbook''s own [[rollback]] section')
+            [CompletionResult]::new('--dry-run', '--dry-run', [CompletionResultType]::ParameterName, 'Show the rollback plan, rendered, and do nothing')
+            [CompletionResult]::new('--allow-changed', '--allow-changed', [CompletionResultType]::ParameterName, 'Roll back even though the runbook changed since the run started (e.g. a fixed rollback step; the change is shown)')
+            [CompletionResult]::new('--yes', '--yes', [CompletionResultType]::ParameterName, 'Answer "yes" to plain confirms. Never satisfies a sign-off or a severe confirm')
+            [CompletionResult]::new('--no-input', '--no-input', [CompletionResultType]::ParameterName, 'Never prompt, even in a terminal (prompts are also off when CI is set or stdin is not a terminal)')
+            [CompletionResult]::new('-h', '-h', [CompletionResultType]::ParameterName, 'Print help (see more with ''--help'')')
+            [CompletionResult]::new('--help', '--help', [CompletionResultType]::ParameterName, 'Print help (see more with ''--help'')')
+            [CompletionResult]::new('-V', '-V ', [CompletionResultType]::ParameterName, 'Print version')
+            [CompletionResult]::new('--version', '--version', [CompletionResultType]::ParameterName, 'Print version')
+            break
+        }
+        'rollout;audit' {
+            [CompletionResult]::new('--color', '--color', [CompletionResultType]::ParameterName, 'When to use colours [default: `color` in the user config, else auto]. `NO_COLOR` (any value) turns them off unless this flag or `ROLLOUT_COLOR` asks for them')
+            [CompletionResult]::new('--prometheus-url', '--prometheus-url', [CompletionResultType]::ParameterName, 'Prometheus to ask when the runbook names none (neither on the step nor in `[defaults]`) [default: `prometheus_url` in the user config]')
+            [CompletionResult]::new('-h', '-h', [CompletionResultType]::ParameterName, 'Print help')
+            [CompletionResult]::new('--help', '--help', [CompletionResultType]::ParameterName, 'Print help')
+            [CompletionResult]::new('-V', '-V ', [CompletionResultType]::ParameterName, 'Print version')
+            [CompletionResult]::new('--version', '--version', [CompletionResultType]::ParameterName, 'Print version')
+            [CompletionResult]::new('verify', 'verify', [CompletionResultType]::ParameterValue, 'Verify a run''s audit log: every record''s hash, the chain, the order, and the final seal')
+            [CompletionResult]::new('help', 'help', [CompletionResultType]::ParameterValue, 'Print this message or the help of the given subcommand(s)')
+            break
+        }
+        'rollout;audit;verify' {
+            [CompletionResult]::new('--digest', '--digest', [CompletionResultType]::ParameterName, 'The published digest the log must end with (`sha256:...`, printed at the end of a run)')
+            [CompletionResult]::new('--state-dir', '--state-dir', [CompletionResultType]::ParameterName, 'Where runs are recorded [default: ./.rollout and ./*/.rollout]')
+            [CompletionResult]::new('--format', '--format', [CompletionResultType]::ParameterName, 'Output format')
+            [CompletionResult]::new('--color', '--color', [CompletionResultType]::ParameterName, 'When to use colours [default: `color` in the user config, else auto]. `NO_COLOR` (any value) turns them off unless this flag or `ROLLOUT_COLOR` asks for them')
+            [CompletionResult]::new('--prometheus-url', '--prometheus-url', [CompletionResultType]::ParameterName, 'Prometheus to ask when the runbook names none (neither on the step nor in `[defaults]`) [default: `prometheus_url` in the user config]')
+            [CompletionResult]::new('-h', '-h', [CompletionResultType]::ParameterName, 'Print help (see more with ''--help'')')
+            [CompletionResult]::new('--help', '--help', [CompletionResultType]::ParameterName, 'Print help (see more with ''--help'')')
+            [CompletionResult]::new('-V', '-V ', [CompletionResultType]::ParameterName, 'Print version')
+            [CompletionResult]::new('--version', '--version', [CompletionResultType]::ParameterName, 'Print version')
+            break
+        }
+        'rollout;audit;help' {
+            [CompletionResult]::new('verify', 'verify', [CompletionResultType]::ParameterValue, 'Verify a run''s audit log: every record''s hash, the chain, the order, and the final seal')
+            [CompletionResult]::new('help', 'help', [CompletionResultType]::ParameterValue, 'Print this message or the help of the given subcommand(s)')
+            break
+        }
+        'rollout;audit;help;verify' {
+            break
+        }
+        'rollout;audit;help;help' {
+            break
+        }
+        'rollout;log' {
+            [CompletionResult]::new('--state-dir', '--state-dir', [CompletionResultType]::ParameterName, 'Where runs are recorded [default: ./.rollout and ./*/.rollout]')
+            [CompletionResult]::new('--color', '--color', [CompletionResultType]::ParameterName, 'When to use colours [default: `color` in the user config, else auto]. `NO_COLOR` (any value) turns them off unless this flag or `ROLLOUT_COLOR` asks for them')
+            [CompletionResult]::new('--prometheus-url', '--prometheus-url', [CompletionResultType]::ParameterName, 'Prometheus to ask when the runbook names none (neither on the step nor in `[defaults]`) [default: `prometheus_url` in the user config]')
+            [CompletionResult]::new('-h', '-h', [CompletionResultType]::ParameterName, 'Print help')
+            [CompletionResult]::new('--help', '--help', [CompletionResultType]::ParameterName, 'Print help')
+            [CompletionResult]::new('-V', '-V ', [CompletionResultType]::ParameterName, 'Print version')
+            [CompletionResult]::new('--version', '--version', [CompletionResultType]::ParameterName, 'Print version')
+            break
+        }
+        'rollout;locks' {
+            [CompletionResult]::new('--state-dir', '--state-dir', [CompletionResultType]::ParameterName, 'Where runs are recorded [default: ./.rollout and ./*/.rollout]')
+            [CompletionResult]::new('--color', '--color', [CompletionResultType]::ParameterName, 'When to use colours [default: `color` in the user config, else auto]. `NO_COLOR` (any value) turns them off unless this flag or `ROLLOUT_COLOR` asks for them')
+            [CompletionResult]::new('--prometheus-url', '--prometheus-url', [CompletionResultType]::ParameterName, 'Prometheus to ask when the runbook names none (neither on the step nor in `[defaults]`) [default: `prometheus_url` in the user config]')
+            [CompletionResult]::new('-h', '-h', [CompletionResultType]::ParameterName, 'Print help')
+            [CompletionResult]::new('--help', '--help', [CompletionResultType]::ParameterName, 'Print help')
+            [CompletionResult]::new('-V', '-V ', [CompletionResultType]::ParameterName, 'Print version')
+            [CompletionResult]::new('--version', '--version', [CompletionResultType]::ParameterName, 'Print version')
+            break
+        }
+        'rollout;unlock' {
+            [CompletionResult]::new('--state-dir', '--state-dir', [CompletionResultType]::ParameterName, 'Where runs are recorded [default: ./.rollout and ./*/.rollout]')
+            [CompletionResult]::new('--color', '--color', [CompletionResultType]::ParameterName, 'When to use colours [default: `color` in the user config, else auto]. `NO_COLOR` (any value) turns them off unless this flag or `ROLLOUT_COLOR` asks for them')
+            [CompletionResult]::new('--prometheus-url', '--prometheus-url', [CompletionResultType]::ParameterName, 'Prometheus to ask when the runbook names none (neither on the step nor in `[defaults]`) [default: `prometheus_url` in the user config]')
+            [CompletionResult]::new('--yes', '--yes', [CompletionResultType]::ParameterName, 'Do not ask for confirmation')
+            [CompletionResult]::new('-h', '-h', [CompletionResultType]::ParameterName, 'Print help')
+            [CompletionResult]::new('--help', '--help', [CompletionResultType]::ParameterName, 'Print help')
+            [CompletionResult]::new('-V', '-V ', [CompletionResultType]::ParameterName, 'Print version')
+            [CompletionResult]::new('--version', '--version', [CompletionResultType]::ParameterName, 'Print version')
+            break
+        }
         'rollout;new' {
             [CompletionResult]::new('--template', '--template', [CompletionResultType]::ParameterName, 'The kind of rollout the runbook walks through')
             [CompletionResult]::new('--service', '--service', [CompletionResultType]::ParameterName, 'The service (Deployment) name, e.g. `payments`')
@@ -179,6 +273,11 @@ Register-ArgumentCompleter -Native -CommandName 'rollout' -ScriptBlock {
             [CompletionResult]::new('resume', 'resume', [CompletionResultType]::ParameterValue, 'Continue a paused, waiting or interrupted run from its first unfinished step')
             [CompletionResult]::new('status', 'status', [CompletionResultType]::ParameterValue, 'Show where a run stands')
             [CompletionResult]::new('runs', 'runs', [CompletionResultType]::ParameterValue, 'List runs, newest last')
+            [CompletionResult]::new('rollback', 'rollback', [CompletionResultType]::ParameterValue, 'Undo a run: the phases it ran, last first, through their rollback steps (or, with no run of this runbook, the runbook''s own [[rollback]] section). Shows the plan and asks first')
+            [CompletionResult]::new('audit', 'audit', [CompletionResultType]::ParameterValue, 'Check a run''s audit log (its journal): hash chain, order, seal')
+            [CompletionResult]::new('log', 'log', [CompletionResultType]::ParameterValue, 'Show a run''s audit log as readable text, phase by phase')
+            [CompletionResult]::new('locks', 'locks', [CompletionResultType]::ParameterValue, 'List target locks and who holds them')
+            [CompletionResult]::new('unlock', 'unlock', [CompletionResultType]::ParameterValue, 'Remove a target lock whose holder is stuck (recorded; a dead holder''s lock is already free)')
             [CompletionResult]::new('new', 'new', [CompletionResultType]::ParameterValue, 'Write a new runbook from a template, asking for what is missing when in a terminal')
             [CompletionResult]::new('completions', 'completions', [CompletionResultType]::ParameterValue, 'Print the completion script for a shell (see README, "Shell completions")')
             [CompletionResult]::new('man', 'man', [CompletionResultType]::ParameterValue, 'Print the man page (roff)')
@@ -202,6 +301,25 @@ Register-ArgumentCompleter -Native -CommandName 'rollout' -ScriptBlock {
             break
         }
         'rollout;help;runs' {
+            break
+        }
+        'rollout;help;rollback' {
+            break
+        }
+        'rollout;help;audit' {
+            [CompletionResult]::new('verify', 'verify', [CompletionResultType]::ParameterValue, 'Verify a run''s audit log: every record''s hash, the chain, the order, and the final seal')
+            break
+        }
+        'rollout;help;audit;verify' {
+            break
+        }
+        'rollout;help;log' {
+            break
+        }
+        'rollout;help;locks' {
+            break
+        }
+        'rollout;help;unlock' {
             break
         }
         'rollout;help;new' {

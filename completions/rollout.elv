@@ -30,6 +30,11 @@ set edit:completion:arg-completer[rollout] = {|@words|
             cand resume 'Continue a paused, waiting or interrupted run from its first unfinished step'
             cand status 'Show where a run stands'
             cand runs 'List runs, newest last'
+            cand rollback 'Undo a run: the phases it ran, last first, through their rollback steps (or, with no run of this runbook, the runbook''s own [[rollback]] section). Shows the plan and asks first'
+            cand audit 'Check a run''s audit log (its journal): hash chain, order, seal'
+            cand log 'Show a run''s audit log as readable text, phase by phase'
+            cand locks 'List target locks and who holds them'
+            cand unlock 'Remove a target lock whose holder is stuck (recorded; a dead holder''s lock is already free)'
             cand new 'Write a new runbook from a template, asking for what is missing when in a terminal'
             cand completions 'Print the completion script for a shell (see README, "Shell completions")'
             cand man 'Print the man page (roff)'
@@ -117,6 +122,86 @@ set edit:completion:arg-completer[rollout] = {|@words|
             cand -V 'Print version'
             cand --version 'Print version'
         }
+        &'rollout;rollback'= {
+            cand --run 'The run to undo [default: the latest run of this runbook not rolled back yet]'
+            cand --to 'Roll back down to this phase (included), leaving earlier phases in place'
+            cand --var 'Set a variable: `--var name=value` (repeatable; wins over `--vars-file` and `ROLLOUT_VAR_*`)'
+            cand --vars-file 'Read variables from a TOML file of `name = value` lines (repeatable; later files win)'
+            cand --state-dir 'Where runs are recorded [default: .rollout/ beside the runbook]'
+            cand --output 'How to report progress'
+            cand --grace 'Time between interrupt, terminate and kill when stopping a step'
+            cand --approve 'Approve a confirm in advance: `--approve GATE`, or `--approve GATE=WORD` for a severe one'
+            cand --check 'Tick checklist items in advance: `--check GATE` (all), `--check GATE:N`, or the item''s text'
+            cand --signoff 'Sign a sign-off in advance: `--signoff GATE=NAME:ROLE` (repeat for each signer)'
+            cand --color 'When to use colours [default: `color` in the user config, else auto]. `NO_COLOR` (any value) turns them off unless this flag or `ROLLOUT_COLOR` asks for them'
+            cand --prometheus-url 'Prometheus to ask when the runbook names none (neither on the step nor in `[defaults]`) [default: `prometheus_url` in the user config]'
+            cand --no-run 'Ignore saved runs: run the runbook''s own [[rollback]] section'
+            cand --dry-run 'Show the rollback plan, rendered, and do nothing'
+            cand --allow-changed 'Roll back even though the runbook changed since the run started (e.g. a fixed rollback step; the change is shown)'
+            cand --yes 'Answer "yes" to plain confirms. Never satisfies a sign-off or a severe confirm'
+            cand --no-input 'Never prompt, even in a terminal (prompts are also off when CI is set or stdin is not a terminal)'
+            cand -h 'Print help (see more with ''--help'')'
+            cand --help 'Print help (see more with ''--help'')'
+            cand -V 'Print version'
+            cand --version 'Print version'
+        }
+        &'rollout;audit'= {
+            cand --color 'When to use colours [default: `color` in the user config, else auto]. `NO_COLOR` (any value) turns them off unless this flag or `ROLLOUT_COLOR` asks for them'
+            cand --prometheus-url 'Prometheus to ask when the runbook names none (neither on the step nor in `[defaults]`) [default: `prometheus_url` in the user config]'
+            cand -h 'Print help'
+            cand --help 'Print help'
+            cand -V 'Print version'
+            cand --version 'Print version'
+            cand verify 'Verify a run''s audit log: every record''s hash, the chain, the order, and the final seal'
+            cand help 'Print this message or the help of the given subcommand(s)'
+        }
+        &'rollout;audit;verify'= {
+            cand --digest 'The published digest the log must end with (`sha256:...`, printed at the end of a run)'
+            cand --state-dir 'Where runs are recorded [default: ./.rollout and ./*/.rollout]'
+            cand --format 'Output format'
+            cand --color 'When to use colours [default: `color` in the user config, else auto]. `NO_COLOR` (any value) turns them off unless this flag or `ROLLOUT_COLOR` asks for them'
+            cand --prometheus-url 'Prometheus to ask when the runbook names none (neither on the step nor in `[defaults]`) [default: `prometheus_url` in the user config]'
+            cand -h 'Print help (see more with ''--help'')'
+            cand --help 'Print help (see more with ''--help'')'
+            cand -V 'Print version'
+            cand --version 'Print version'
+        }
+        &'rollout;audit;help'= {
+            cand verify 'Verify a run''s audit log: every record''s hash, the chain, the order, and the final seal'
+            cand help 'Print this message or the help of the given subcommand(s)'
+        }
+        &'rollout;audit;help;verify'= {
+        }
+        &'rollout;audit;help;help'= {
+        }
+        &'rollout;log'= {
+            cand --state-dir 'Where runs are recorded [default: ./.rollout and ./*/.rollout]'
+            cand --color 'When to use colours [default: `color` in the user config, else auto]. `NO_COLOR` (any value) turns them off unless this flag or `ROLLOUT_COLOR` asks for them'
+            cand --prometheus-url 'Prometheus to ask when the runbook names none (neither on the step nor in `[defaults]`) [default: `prometheus_url` in the user config]'
+            cand -h 'Print help'
+            cand --help 'Print help'
+            cand -V 'Print version'
+            cand --version 'Print version'
+        }
+        &'rollout;locks'= {
+            cand --state-dir 'Where runs are recorded [default: ./.rollout and ./*/.rollout]'
+            cand --color 'When to use colours [default: `color` in the user config, else auto]. `NO_COLOR` (any value) turns them off unless this flag or `ROLLOUT_COLOR` asks for them'
+            cand --prometheus-url 'Prometheus to ask when the runbook names none (neither on the step nor in `[defaults]`) [default: `prometheus_url` in the user config]'
+            cand -h 'Print help'
+            cand --help 'Print help'
+            cand -V 'Print version'
+            cand --version 'Print version'
+        }
+        &'rollout;unlock'= {
+            cand --state-dir 'Where runs are recorded [default: ./.rollout and ./*/.rollout]'
+            cand --color 'When to use colours [default: `color` in the user config, else auto]. `NO_COLOR` (any value) turns them off unless this flag or `ROLLOUT_COLOR` asks for them'
+            cand --prometheus-url 'Prometheus to ask when the runbook names none (neither on the step nor in `[defaults]`) [default: `prometheus_url` in the user config]'
+            cand --yes 'Do not ask for confirmation'
+            cand -h 'Print help'
+            cand --help 'Print help'
+            cand -V 'Print version'
+            cand --version 'Print version'
+        }
         &'rollout;new'= {
             cand --template 'The kind of rollout the runbook walks through'
             cand --service 'The service (Deployment) name, e.g. `payments`'
@@ -165,6 +250,11 @@ set edit:completion:arg-completer[rollout] = {|@words|
             cand resume 'Continue a paused, waiting or interrupted run from its first unfinished step'
             cand status 'Show where a run stands'
             cand runs 'List runs, newest last'
+            cand rollback 'Undo a run: the phases it ran, last first, through their rollback steps (or, with no run of this runbook, the runbook''s own [[rollback]] section). Shows the plan and asks first'
+            cand audit 'Check a run''s audit log (its journal): hash chain, order, seal'
+            cand log 'Show a run''s audit log as readable text, phase by phase'
+            cand locks 'List target locks and who holds them'
+            cand unlock 'Remove a target lock whose holder is stuck (recorded; a dead holder''s lock is already free)'
             cand new 'Write a new runbook from a template, asking for what is missing when in a terminal'
             cand completions 'Print the completion script for a shell (see README, "Shell completions")'
             cand man 'Print the man page (roff)'
@@ -182,6 +272,19 @@ set edit:completion:arg-completer[rollout] = {|@words|
         &'rollout;help;status'= {
         }
         &'rollout;help;runs'= {
+        }
+        &'rollout;help;rollback'= {
+        }
+        &'rollout;help;audit'= {
+            cand verify 'Verify a run''s audit log: every record''s hash, the chain, the order, and the final seal'
+        }
+        &'rollout;help;audit;verify'= {
+        }
+        &'rollout;help;log'= {
+        }
+        &'rollout;help;locks'= {
+        }
+        &'rollout;help;unlock'= {
         }
         &'rollout;help;new'= {
         }

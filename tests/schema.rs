@@ -65,7 +65,8 @@ fn schema_keys(schema: &serde_json::Value, def: &str) -> BTreeSet<String> {
     keys
 }
 
-/// A runbook with `zzprobe = 1` in one table: (where the probe goes, the extra text).
+/// A runbook with `zzprobe = 1` in one table: (where the probe goes, the extra text). A key the
+/// parser reads only when it is present must be present in the probe, or it is not listed.
 struct Probe {
     top: &'static str,
     meta: &'static str,
@@ -96,8 +97,10 @@ fn probes() -> Vec<(&'static str, Probe)> {
     vec![
         (
             "root",
+            // The parser reads `notify` only when it is there, so the probe has one.
             Probe {
                 top: "zzprobe = 1\n",
+                tables: "[[notify]]\nurl = \"http://127.0.0.1:9/\"\n",
                 ..NO
             },
         ),
@@ -105,6 +108,13 @@ fn probes() -> Vec<(&'static str, Probe)> {
             "Meta",
             Probe {
                 meta: "zzprobe = 1\n",
+                ..NO
+            },
+        ),
+        (
+            "Notify",
+            Probe {
+                tables: "[[notify]]\nurl = \"http://127.0.0.1:9/\"\nzzprobe = 1\n",
                 ..NO
             },
         ),

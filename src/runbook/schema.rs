@@ -22,7 +22,9 @@ use schemars::transform::RecursiveTransform;
 use schemars::{JsonSchema, Schema, SchemaGenerator, json_schema};
 use serde_json::Value;
 
-use super::model::{DeadlineAction, ErrorPolicy, FailureAction, NoDataPolicy, Risk, VarType};
+use super::model::{
+    DeadlineAction, ErrorPolicy, FailureAction, NoDataPolicy, NotifyOn, Risk, VarType,
+};
 
 /// The schema as pretty-printed JSON, ending in a newline.
 pub fn json() -> String {
@@ -88,6 +90,19 @@ fn error_policy(_: &mut SchemaGenerator) -> Schema {
         "How a measurement that could not be taken counts.",
     )
 }
+fn notify_format(_: &mut SchemaGenerator) -> Schema {
+    words(
+        &["json", "slack"],
+        "The message body: `json` (default) or `slack` ({\"text\": ...}: Slack, Mattermost, Rocket.Chat).",
+    )
+}
+fn notify_on(_: &mut SchemaGenerator) -> Schema {
+    json_schema!({
+        "type": "array",
+        "items": { "type": "string", "enum": NotifyOn::NAMES },
+        "description": "What to notify about [default: all]."
+    })
+}
 fn var_type(_: &mut SchemaGenerator) -> Schema {
     words(
         &VarType::NAMES,
@@ -130,6 +145,22 @@ struct RunbookFile {
     /// Steps that undo the whole change, run by `rollout rollback` or a failure whose action is
     /// `rollback`.
     rollback: Option<Vec<Step>>,
+    /// Webhooks told about the run as it goes.
+    notify: Option<Vec<Notify>>,
+}
+
+/// A webhook told about the run as it goes; a failure is recorded and never stops the run.
+#[derive(JsonSchema)]
+#[schemars(deny_unknown_fields)]
+struct Notify {
+    /// The webhook URL (a template; keep a URL carrying a token in a secret variable).
+    url: String,
+    #[serde(default)]
+    #[schemars(schema_with = "notify_format")]
+    format: Option<String>,
+    #[serde(default)]
+    #[schemars(schema_with = "notify_on")]
+    on: Option<Vec<String>>,
 }
 
 /// What the runbook is.
@@ -146,6 +177,11 @@ struct Meta {
     #[schemars(schema_with = "risk")]
     risk: Option<String>,
     version: Option<Version>,
+    /// What a run locks: two runs whose rendered `lock` is the same cannot proceed at once
+    /// [default: the runbook's name].
+    lock: Option<String>,
+    /// Whether a rollback asks before it starts [default: true].
+    confirm_rollback: Option<bool>,
 }
 
 #[derive(JsonSchema)]
