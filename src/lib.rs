@@ -6,10 +6,14 @@
 
 pub mod app;
 pub mod cli;
+pub mod completion;
+pub mod config;
 pub mod exec;
 pub mod exit;
 pub mod inputs;
 pub mod plan;
 pub mod runbook;
+pub mod scaffold;
 pub mod state;
+pub mod tooling;
 pub mod ui;
