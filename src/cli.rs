@@ -168,6 +168,21 @@ pub enum Command {
         #[arg(long)]
         yes: bool,
     },
+    /// Write a run's report (timeline, approvals, commands, checks, rollback, audit) from its
+    /// audit log
+    Report {
+        /// The run [default: the latest run]
+        run_id: Option<String>,
+        /// Where runs are recorded [default: ./.rollout and ./*/.rollout]
+        #[arg(long, value_name = "DIR", env = "ROLLOUT_STATE_DIR")]
+        state_dir: Option<PathBuf>,
+        /// Report format
+        #[arg(long, value_enum, default_value_t = ReportFormat::Md)]
+        format: ReportFormat,
+        /// Write the report to this file instead of stdout
+        #[arg(long, short = 'o', value_name = "FILE")]
+        output: Option<PathBuf>,
+    },
 }
 
 #[derive(Debug, Subcommand)]
@@ -243,4 +258,14 @@ pub struct VarArgs {
     /// Read variables from a TOML file of `name = value` lines (repeatable; later files win)
     #[arg(long = "vars-file", value_name = "FILE")]
     pub files: Vec<PathBuf>,
+}
+
+#[derive(Debug, Clone, Copy, PartialEq, Eq, ValueEnum)]
+pub enum ReportFormat {
+    /// Markdown: headings and tables, to paste into a ticket or post-mortem.
+    Md,
+    /// One self-contained HTML page (inline CSS and SVG, no scripts or network assets).
+    Html,
+    /// The report model as JSON (see docs/report-json.md).
+    Json,
 }

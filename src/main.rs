@@ -86,6 +86,17 @@ fn main() -> std::process::ExitCode {
             state_dir,
             yes,
         } => app::unlock(lock_id, state_dir.as_ref(), *yes),
+        Command::Report {
+            run_id,
+            state_dir,
+            format,
+            output,
+        } => app::run_report(
+            run_id.as_deref(),
+            state_dir.as_ref(),
+            *format,
+            output.as_deref(),
+        ),
     };
     code.into()
 }
