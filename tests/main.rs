@@ -9,6 +9,7 @@ mod gates;
 mod incident;
 mod injection;
 mod plan;
+mod report;
 mod run;
 mod runbooks;
 mod validate;

@@ -30,15 +30,16 @@ main{max-width:1120px;margin:0 auto;padding:24px}
 header.top{background:#102a43;color:#f0f4f8;padding:22px 24px;border-radius:10px;margin-bottom:20px}
 header.top h1{margin:0 0 6px;font-size:22px;font-weight:600}
 header.top .sub{color:#bcccdc;font-size:13px}
+header.top code{background:rgba(255,255,255,.12);color:#f0f4f8}
 header.top .facts{display:flex;flex-wrap:wrap;gap:8px 28px;margin-top:14px}
 header.top .facts div{font-size:13px}
 header.top .facts b{display:block;color:#9fb3c8;font-weight:500;font-size:11px;text-transform:uppercase;letter-spacing:.04em}
 .badge{display:inline-block;padding:2px 10px;border-radius:999px;font-size:12px;font-weight:600;color:#fff;vertical-align:middle}
-.b-succeeded,.b-ok,.b-pass,.b-passed,.b-rolled_back,.b-verified{background:var(--ok)}
+.b-succeeded,.b-ok,.b-pass,.b-passed,.b-verified{background:var(--ok)}
 .b-failed,.b-fail,.b-aborted,.b-refused,.b-rollback_incomplete,.b-timed_out,.b-interrupted,.b-not_rolled_back,.b-broken{background:var(--fail)}
 .b-paused,.b-waiting_for_approval,.b-running,.b-inconclusive,.b-deadline_passed,.b-in_flight,.b-unfinished,.b-failed_ignored{background:var(--warn)}
 .b-skipped{background:var(--skip)}
-.b-rollback{background:var(--rb)}
+.b-rollback,.b-rolled_back{background:var(--rb)}
 section{background:#fff;border:1px solid var(--line);border-radius:10px;padding:18px 20px;margin-bottom:18px}
 section h2{margin:0 0 12px;font-size:17px}
 section h3{margin:16px 0 8px;font-size:15px}
@@ -51,8 +52,9 @@ pre{background:#0b1720;color:#d9e2ec;padding:10px 12px;border-radius:6px;overflo
 details summary{cursor:pointer;color:var(--info);font-size:12px}
 tr.failed td{background:#fff5f5}
 .muted{color:var(--muted)}
-.legend{display:flex;gap:16px;font-size:12px;color:var(--muted);margin:4px 0 8px}
-.legend i{display:inline-block;width:12px;height:12px;border-radius:3px;margin-right:5px;vertical-align:-2px}
+.legend{display:flex;flex-wrap:wrap;gap:6px 16px;font-size:12px;color:var(--muted);margin:4px 0 8px}
+.legend span{display:inline-flex;align-items:center}
+.legend i{flex:none;display:inline-block;width:12px;height:12px;border-radius:3px;margin-right:5px}
 svg text{font-family:system-ui,-apple-system,'Segoe UI',Roboto,sans-serif}
 .chart{margin:6px 0 14px}
 ul.plain{margin:0;padding-left:18px}
@@ -165,6 +167,17 @@ fn tick_step(span: f64, n: f64) -> f64 {
     nice * mag
 }
 
+/// A time axis label: seconds under a minute (`0.5s`, `12s`), else as [`duration`].
+fn axis_time(ms: u64) -> String {
+    if ms >= 60_000 {
+        duration(ms)
+    } else if ms % 1000 == 0 {
+        format!("{}s", ms / 1000)
+    } else {
+        format!("{:.1}s", ms as f64 / 1000.0)
+    }
+}
+
 fn millis(at: &str) -> f64 {
     super::millis(at) as f64
 }
@@ -224,7 +237,7 @@ fn timeline(o: &mut String, r: &Report) {
              <text x=\"{tx:.1}\" y=\"16\" font-size=\"11\" fill=\"#616e7c\" text-anchor=\"middle\">+{}</text>\n",
             top - 6.0,
             height - 6.0,
-            esc(&duration((tick * 1000.0).round() as u64))
+            esc(&axis_time((tick * 1000.0).round() as u64))
         );
         tick += step;
     }
@@ -259,6 +272,7 @@ fn phase_row(
     let start = millis(&p.started_at);
     let stop = p.ended_at.as_deref().map_or(end, millis);
     let (x0, x1) = (x(start), x(stop));
+    let (lx, anchor) = label_at(x0, x1);
     let label = if p.rollback {
         format!("\u{21b6} roll back {}", p.phase)
     } else {
@@ -275,7 +289,7 @@ fn phase_row(
          <rect x=\"0\" y=\"{:.1}\" width=\"1040\" height=\"{row_h}\" fill=\"{}\"/>\
          <text x=\"8\" y=\"{:.1}\" font-size=\"13\" font-weight=\"600\" fill=\"{}\">{}</text>\
          <rect x=\"{x0:.1}\" y=\"{:.1}\" width=\"{:.1}\" height=\"{:.1}\" rx=\"3\" fill=\"{fill}\" opacity=\"0.9\"/>\
-         <text x=\"{:.1}\" y=\"{:.1}\" font-size=\"11\" fill=\"#616e7c\">{}</text></g>\n",
+         <text x=\"{:.1}\" y=\"{:.1}\" font-size=\"11\" fill=\"#616e7c\" text-anchor=\"{anchor}\">{}</text></g>\n",
         if p.rollback { " rollback" } else { "" },
         if p.rollback { "rollback of" } else { "phase" },
         esc(&p.phase),
@@ -288,7 +302,7 @@ fn phase_row(
         *y + 4.0,
         (x1 - x0).max(3.0),
         row_h - 8.0,
-        (x1.max(x0 + 3.0) + 6.0).min(980.0),
+        lx,
         *y + 15.0,
         esc(&format!(
             "{} {}",
@@ -301,6 +315,7 @@ fn phase_row(
         let start = millis(&s.started_at);
         let stop = s.ended_at.as_deref().map_or(end, millis);
         let (x0, x1) = (x(start), x(stop));
+        let (lx, anchor) = label_at(x0, x1);
         let colour = if p.rollback && (s.status == "ok") {
             "var(--rb)"
         } else {
@@ -316,7 +331,7 @@ fn phase_row(
             "<g class=\"step {}\"><title>{}{attempt}: {} in {}{}</title>\
              <text x=\"24\" y=\"{:.1}\" font-size=\"12\" fill=\"#323f4b\">{}{attempt}</text>\
              <rect x=\"{x0:.1}\" y=\"{:.1}\" width=\"{:.1}\" height=\"{:.1}\" rx=\"2\" fill=\"{colour}\"/>\
-             <text x=\"{:.1}\" y=\"{:.1}\" font-size=\"11\" fill=\"#616e7c\">{}</text></g>\n",
+             <text x=\"{:.1}\" y=\"{:.1}\" font-size=\"11\" fill=\"#616e7c\" text-anchor=\"{anchor}\">{}</text></g>\n",
             esc(&s.status),
             esc(&s.step),
             esc(&outcome_label(&s.status)),
@@ -329,7 +344,7 @@ fn phase_row(
             *y + 6.0,
             (x1 - x0).max(3.0),
             row_h - 12.0,
-            (x1.max(x0 + 3.0) + 6.0).min(980.0),
+            lx,
             *y + 15.0,
             esc(&match s.exit_code {
                 Some(c) => format!(
@@ -340,6 +355,16 @@ fn phase_row(
             })
         );
         *y += row_h;
+    }
+}
+
+/// Where a bar's label goes: after the bar, or before it when the bar ends near the right edge.
+fn label_at(x0: f64, x1: f64) -> (f64, &'static str) {
+    let end = x1.max(x0 + 3.0);
+    if end + 110.0 > 1020.0 {
+        (x0 - 6.0, "end")
+    } else {
+        (end + 6.0, "start")
     }
 }
 
@@ -399,9 +424,12 @@ fn commands(o: &mut String, r: &Report) {
         if let Some(tail) = s.output_tail.as_deref().filter(|t| !t.trim().is_empty()) {
             let _ = write!(
                 o,
-                "<details{}><summary>output ({} lines)</summary><pre>{}</pre></details>",
+                "<details{}><summary>output (last {})</summary><pre>{}</pre></details>",
                 if failed { " open" } else { "" },
-                tail.trim_end().lines().count(),
+                match tail.trim_end().lines().count() {
+                    1 => "line".to_string(),
+                    n => format!("{n} lines"),
+                },
                 esc(tail.trim_end())
             );
         }
@@ -536,13 +564,13 @@ fn plot(o: &mut String, c: &MetricCheck) {
         .last()
         .map_or(1.0, |m| m.offset_ms as f64)
         .max(t_lo + 1.0);
-    let (w, h, left, right, top, bottom) = (720.0, 260.0, 70.0, 20.0, 16.0, 46.0);
+    let (w, h, left, right, top, bottom) = (1040.0, 280.0, 70.0, 20.0, 16.0, 46.0);
     let px = |t: f64| left + (t - t_lo) / (t_hi - t_lo) * (w - left - right);
     let py = |v: f64| top + (hi - v) / (hi - lo) * (h - top - bottom);
     let _ = write!(
         o,
         "<svg class=\"plot\" role=\"img\" aria-label=\"measurements of {} against the threshold\" \
-         width=\"{w}\" height=\"{h}\" viewBox=\"0 0 {w} {h}\">\n\
+         width=\"100%\" viewBox=\"0 0 {w} {h}\">\n\
          <rect x=\"{left}\" y=\"{top}\" width=\"{}\" height=\"{}\" fill=\"#fbfcfd\" stroke=\"#e4e7eb\"/>\n",
         esc(&c.step),
         w - left - right,
@@ -575,7 +603,7 @@ fn plot(o: &mut String, c: &MetricCheck) {
             h - bottom,
             h - bottom + 4.0,
             h - bottom + 16.0,
-            esc(&duration(t.round() as u64))
+            esc(&axis_time(t.round() as u64))
         );
         t += xstep;
     }

@@ -687,10 +687,12 @@ fn session(kind: &str, operator: &str, r: &Record) -> Session {
     }
 }
 
-/// `1.2s`, `3m 04s`, `1h 02m`.
+/// `12ms`, `1.2s`, `3m 04s`, `1h 02m`.
 pub fn duration(ms: u64) -> String {
     let s = ms / 1000;
-    if ms < 60_000 {
+    if ms < 1000 {
+        format!("{ms}ms")
+    } else if ms < 60_000 {
         format!("{:.1}s", ms as f64 / 1000.0)
     } else if s < 3600 {
         format!("{}m {:02}s", s / 60, s % 60)
