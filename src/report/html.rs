@@ -72,11 +72,11 @@ fn badge(status: &str) -> String {
 
 pub fn render(r: &Report) -> String {
     let mut o = String::new();
-    let _ = write!(
+    let _ = writeln!(
         o,
         "<!DOCTYPE html>\n<html lang=\"en\">\n<head>\n<meta charset=\"utf-8\">\n\
          <meta name=\"viewport\" content=\"width=device-width, initial-scale=1\">\n\
-         <title>Run report: {} {}</title>\n<style>{CSS}</style>\n</head>\n<body>\n<main>\n",
+         <title>Run report: {} {}</title>\n<style>{CSS}</style>\n</head>\n<body>\n<main>",
         esc(&r.runbook_name),
         esc(&r.run_id)
     );
@@ -88,27 +88,27 @@ pub fn render(r: &Report) -> String {
     incidents(&mut o, r);
     rollback(&mut o, r);
     audit(&mut o, r);
-    let _ = write!(
+    let _ = writeln!(
         o,
-        "<p class=\"muted\">Built by rollout {} from the run's audit log alone.</p>\n</main>\n</body>\n</html>\n",
+        "<p class=\"muted\">Built by rollout {} from the run's audit log alone.</p>\n</main>\n</body>\n</html>",
         esc(&r.rollout_version)
     );
     o
 }
 
 fn header(o: &mut String, r: &Report) {
-    let _ = write!(
+    let _ = writeln!(
         o,
-        "<header class=\"top\">\n<h1>{} {}</h1>\n<div class=\"sub\">run <code>{}</code> &middot; {}</div>\n",
+        "<header class=\"top\">\n<h1>{} {}</h1>\n<div class=\"sub\">run <code>{}</code> &middot; {}</div>",
         esc(&r.runbook_name),
         badge(&r.outcome),
         esc(&r.run_id),
         esc(&r.runbook)
     );
     if let Some(why) = &r.outcome_reason {
-        let _ = write!(
+        let _ = writeln!(
             o,
-            "<div class=\"sub\" style=\"margin-top:6px\">{}</div>\n",
+            "<div class=\"sub\" style=\"margin-top:6px\">{}</div>",
             esc(why)
         );
     }
@@ -144,7 +144,7 @@ fn header(o: &mut String, r: &Report) {
             "<span class=\"badge b-broken\">not verified</span>".into()
         },
     );
-    let _ = write!(o, "</div>\n</header>\n");
+    let _ = writeln!(o, "</div>\n</header>");
 }
 
 /// Round tick spacing for `span` split in about `n` parts: 1, 2 or 5 times a power of ten.
@@ -178,6 +178,12 @@ fn axis_time(ms: u64) -> String {
     }
 }
 
+/// Milliseconds as a whole, non-negative number, for labels.
+#[allow(clippy::cast_possible_truncation, clippy::cast_sign_loss)]
+fn whole_ms(ms: f64) -> u64 {
+    ms.max(0.0).round() as u64
+}
+
 fn millis(at: &str) -> f64 {
     super::millis(at) as f64
 }
@@ -193,18 +199,18 @@ fn bar_class(status: &str) -> &'static str {
 }
 
 fn timeline(o: &mut String, r: &Report) {
-    let _ = write!(o, "<section id=\"timeline\">\n<h2>Timeline</h2>\n");
+    let _ = writeln!(o, "<section id=\"timeline\">\n<h2>Timeline</h2>");
     if r.phases.is_empty() {
-        let _ = write!(o, "<p class=\"muted\">No phase started.</p>\n</section>\n");
+        let _ = writeln!(o, "<p class=\"muted\">No phase started.</p>\n</section>");
         return;
     }
-    let _ = write!(
+    let _ = writeln!(
         o,
         "<div class=\"legend\"><span><i style=\"background:var(--ok)\"></i>ok</span>\
          <span><i style=\"background:var(--fail)\"></i>failed</span>\
          <span><i style=\"background:var(--warn)\"></i>unfinished / ignored</span>\
          <span><i style=\"background:var(--skip)\"></i>skipped</span>\
-         <span><i style=\"background:var(--rb)\"></i>rollback</span></div>\n"
+         <span><i style=\"background:var(--rb)\"></i>rollback</span></div>"
     );
     let t0 = millis(&r.started_at);
     let t1 = millis(&r.ended_at).max(t0 + 1.0);
@@ -215,29 +221,29 @@ fn timeline(o: &mut String, r: &Report) {
     let rows: usize = r.phases.iter().map(|p| 1 + p.steps.len()).sum();
     let (row_h, top) = (22.0, 28.0);
     let height = top + rows as f64 * row_h + 10.0;
-    let _ = write!(
+    let _ = writeln!(
         o,
         "<svg class=\"timeline\" role=\"img\" aria-label=\"timeline of phases and steps\" \
-         width=\"100%\" viewBox=\"0 0 {width} {height}\">\n"
+         width=\"100%\" viewBox=\"0 0 {width} {height}\">"
     );
-    let _ = write!(
+    let _ = writeln!(
         o,
         "<defs><pattern id=\"hatch\" width=\"6\" height=\"6\" patternUnits=\"userSpaceOnUse\" \
          patternTransform=\"rotate(45)\"><rect width=\"6\" height=\"6\" fill=\"#7b5ea7\"/>\
-         <line x1=\"0\" y1=\"0\" x2=\"0\" y2=\"6\" stroke=\"#a58fd0\" stroke-width=\"3\"/></pattern></defs>\n"
+         <line x1=\"0\" y1=\"0\" x2=\"0\" y2=\"6\" stroke=\"#a58fd0\" stroke-width=\"3\"/></pattern></defs>"
     );
     // The time axis: round ticks in seconds, with a grid line each.
     let step = tick_step(span / 1000.0, 8.0);
     let mut tick = 0.0;
     while tick <= span / 1000.0 + 1e-9 {
         let tx = x(t0 + tick * 1000.0);
-        let _ = write!(
+        let _ = writeln!(
             o,
             "<line x1=\"{tx:.1}\" y1=\"{:.1}\" x2=\"{tx:.1}\" y2=\"{:.1}\" stroke=\"#e4e7eb\"/>\
-             <text x=\"{tx:.1}\" y=\"16\" font-size=\"11\" fill=\"#616e7c\" text-anchor=\"middle\">+{}</text>\n",
+             <text x=\"{tx:.1}\" y=\"16\" font-size=\"11\" fill=\"#616e7c\" text-anchor=\"middle\">+{}</text>",
             top - 6.0,
             height - 6.0,
-            esc(&axis_time((tick * 1000.0).round() as u64))
+            esc(&axis_time(whole_ms(tick * 1000.0)))
         );
         tick += step;
     }
@@ -245,27 +251,27 @@ fn timeline(o: &mut String, r: &Report) {
     for p in &r.phases {
         phase_row(o, p, &x, &mut y, row_h, t1);
     }
-    let _ = write!(o, "</svg>\n");
+    let _ = writeln!(o, "</svg>");
     // Abort criteria and pauses, as notes under the chart.
     for a in &r.aborts {
-        let _ = write!(
+        let _ = writeln!(
             o,
-            "<p class=\"alert\">+{} abort criterion <code>{}</code> tripped during <code>{}/{}</code> &rarr; {}</p>\n",
-            esc(&duration((millis(&a.at) - t0).max(0.0) as u64)),
+            "<p class=\"alert\">+{} abort criterion <code>{}</code> tripped during <code>{}/{}</code> &rarr; {}</p>",
+            esc(&duration(whole_ms(millis(&a.at) - t0))),
             esc(&a.criterion),
             esc(&a.phase),
             esc(&a.step),
             esc(&a.action)
         );
     }
-    let _ = write!(o, "</section>\n");
+    let _ = writeln!(o, "</section>");
 }
 
 fn phase_row(
     o: &mut String,
     p: &PhaseRun,
     x: &dyn Fn(f64) -> f64,
-    y: &mut f64,
+    row_y: &mut f64,
     row_h: f64,
     end: f64,
 ) {
@@ -283,34 +289,34 @@ fn phase_row(
     } else {
         bar_class(&p.status).to_string()
     };
-    let _ = write!(
+    let _ = writeln!(
         o,
         "<g class=\"phase{}\"><title>{} {}: {}</title>\
          <rect x=\"0\" y=\"{:.1}\" width=\"1040\" height=\"{row_h}\" fill=\"{}\"/>\
          <text x=\"8\" y=\"{:.1}\" font-size=\"13\" font-weight=\"600\" fill=\"{}\">{}</text>\
          <rect x=\"{x0:.1}\" y=\"{:.1}\" width=\"{:.1}\" height=\"{:.1}\" rx=\"3\" fill=\"{fill}\" opacity=\"0.9\"/>\
-         <text x=\"{:.1}\" y=\"{:.1}\" font-size=\"11\" fill=\"#616e7c\" text-anchor=\"{anchor}\">{}</text></g>\n",
+         <text x=\"{:.1}\" y=\"{:.1}\" font-size=\"11\" fill=\"#616e7c\" text-anchor=\"{anchor}\">{}</text></g>",
         if p.rollback { " rollback" } else { "" },
         if p.rollback { "rollback of" } else { "phase" },
         esc(&p.phase),
         esc(&outcome_label(&p.status)),
-        *y,
+        *row_y,
         if p.rollback { "#f6f2fb" } else { "#f8fafc" },
-        *y + 15.0,
+        *row_y + 15.0,
         if p.rollback { "#5b3f8a" } else { "#1f2933" },
         esc(&label),
-        *y + 4.0,
+        *row_y + 4.0,
         (x1 - x0).max(3.0),
         row_h - 8.0,
         lx,
-        *y + 15.0,
+        *row_y + 15.0,
         esc(&format!(
             "{} {}",
             p.duration_ms.map(duration).unwrap_or_default(),
             outcome_label(&p.status)
         ))
     );
-    *y += row_h;
+    *row_y += row_h;
     for s in &p.steps {
         let start = millis(&s.started_at);
         let stop = s.ended_at.as_deref().map_or(end, millis);
@@ -326,12 +332,12 @@ fn phase_row(
         } else {
             String::new()
         };
-        let _ = write!(
+        let _ = writeln!(
             o,
             "<g class=\"step {}\"><title>{}{attempt}: {} in {}{}</title>\
              <text x=\"24\" y=\"{:.1}\" font-size=\"12\" fill=\"#323f4b\">{}{attempt}</text>\
              <rect x=\"{x0:.1}\" y=\"{:.1}\" width=\"{:.1}\" height=\"{:.1}\" rx=\"2\" fill=\"{colour}\"/>\
-             <text x=\"{:.1}\" y=\"{:.1}\" font-size=\"11\" fill=\"#616e7c\" text-anchor=\"{anchor}\">{}</text></g>\n",
+             <text x=\"{:.1}\" y=\"{:.1}\" font-size=\"11\" fill=\"#616e7c\" text-anchor=\"{anchor}\">{}</text></g>",
             esc(&s.status),
             esc(&s.step),
             esc(&outcome_label(&s.status)),
@@ -339,13 +345,13 @@ fn phase_row(
             s.exit_code
                 .map(|c| format!(", exit code {c}"))
                 .unwrap_or_default(),
-            *y + 15.0,
+            *row_y + 15.0,
             esc(&truncate(&s.step, 28)),
-            *y + 6.0,
+            *row_y + 6.0,
             (x1 - x0).max(3.0),
             row_h - 12.0,
             lx,
-            *y + 15.0,
+            *row_y + 15.0,
             esc(&match s.exit_code {
                 Some(c) => format!(
                     "{} · exit {c}",
@@ -354,7 +360,7 @@ fn phase_row(
                 None => s.duration_ms.map(duration).unwrap_or_default(),
             })
         );
-        *y += row_h;
+        *row_y += row_h;
     }
 }
 
@@ -387,10 +393,10 @@ fn commands(o: &mut String, r: &Report) {
     if steps.is_empty() {
         return;
     }
-    let _ = write!(
+    let _ = writeln!(
         o,
         "<section id=\"steps\">\n<h2>Steps and commands</h2>\n<table>\n<thead><tr><th>Step</th>\
-         <th>Started (UTC)</th><th>Duration</th><th>Status</th><th>Exit code</th><th>Command and output</th></tr></thead>\n<tbody>\n"
+         <th>Started (UTC)</th><th>Duration</th><th>Status</th><th>Exit code</th><th>Command and output</th></tr></thead>\n<tbody>"
     );
     for (p, s) in steps {
         let failed = matches!(s.status.as_str(), "failed" | "timed_out" | "interrupted");
@@ -433,28 +439,28 @@ fn commands(o: &mut String, r: &Report) {
                 esc(tail.trim_end())
             );
         }
-        let _ = write!(o, "</td></tr>\n");
+        let _ = writeln!(o, "</td></tr>");
     }
-    let _ = write!(o, "</tbody>\n</table>\n</section>\n");
+    let _ = writeln!(o, "</tbody>\n</table>\n</section>");
 }
 
 fn approvals(o: &mut String, r: &Report) {
     if r.approvals.is_empty() && r.waiting_gates.is_empty() {
         return;
     }
-    let _ = write!(o, "<section id=\"approvals\">\n<h2>Approvals</h2>\n");
+    let _ = writeln!(o, "<section id=\"approvals\">\n<h2>Approvals</h2>");
     if !r.approvals.is_empty() {
-        let _ = write!(
+        let _ = writeln!(
             o,
             "<table>\n<thead><tr><th>Gate</th><th>Kind</th><th>Outcome</th><th>Asked</th><th>Answer</th>\
-             <th>By</th><th>How</th><th>At (UTC)</th></tr></thead>\n<tbody>\n"
+             <th>By</th><th>How</th><th>At (UTC)</th></tr></thead>\n<tbody>"
         );
         for a in &r.approvals {
             for ans in &a.answers {
-                let _ = write!(
+                let _ = writeln!(
                     o,
                     "<tr><td><code>{}/{}</code></td><td>{}</td><td>{}</td><td>{}</td><td>{}</td>\
-                     <td>{}</td><td>{}</td><td>{}</td></tr>\n",
+                     <td>{}</td><td>{}</td><td>{}</td></tr>",
                     esc(&a.phase),
                     esc(&a.step),
                     esc(a.kind.label()),
@@ -467,12 +473,12 @@ fn approvals(o: &mut String, r: &Report) {
                 );
             }
         }
-        let _ = write!(o, "</tbody>\n</table>\n");
+        let _ = writeln!(o, "</tbody>\n</table>");
     }
     for w in &r.waiting_gates {
-        let _ = write!(
+        let _ = writeln!(
             o,
-            "<p class=\"muted\">{} UTC: {} <code>{}</code> waited: {} (satisfied by <code>{}</code>)</p>\n",
+            "<p class=\"muted\">{} UTC: {} <code>{}</code> waited: {} (satisfied by <code>{}</code>)</p>",
             esc(&clock(&w.at)),
             esc(w.kind.label()),
             esc(&w.step),
@@ -480,7 +486,7 @@ fn approvals(o: &mut String, r: &Report) {
             esc(&w.satisfy_with.join(" "))
         );
     }
-    let _ = write!(o, "</section>\n");
+    let _ = writeln!(o, "</section>");
 }
 
 const SERIES: [&str; 6] = [
@@ -499,11 +505,11 @@ fn checks(o: &mut String, r: &Report) {
     if r.checks.is_empty() {
         return;
     }
-    let _ = write!(o, "<section id=\"checks\">\n<h2>Metric checks</h2>\n");
+    let _ = writeln!(o, "<section id=\"checks\">\n<h2>Metric checks</h2>");
     for c in &r.checks {
-        let _ = write!(
+        let _ = writeln!(
             o,
-            "<h3><code>{}</code> {} <span class=\"muted\">threshold {}</span></h3>\n",
+            "<h3><code>{}</code> {} <span class=\"muted\">threshold {}</span></h3>",
             esc(&c.step),
             badge(&c.status),
             c.condition.as_deref().map_or_else(
@@ -513,7 +519,7 @@ fn checks(o: &mut String, r: &Report) {
         );
         plot(o, c);
     }
-    let _ = write!(o, "</section>\n");
+    let _ = writeln!(o, "</section>");
 }
 
 /// The threshold lines of a condition: one value, or both ends of a range.
@@ -564,67 +570,67 @@ fn plot(o: &mut String, c: &MetricCheck) {
         .last()
         .map_or(1.0, |m| m.offset_ms as f64)
         .max(t_lo + 1.0);
-    let (w, h, left, right, top, bottom) = (1040.0, 280.0, 70.0, 20.0, 16.0, 46.0);
-    let px = |t: f64| left + (t - t_lo) / (t_hi - t_lo) * (w - left - right);
-    let py = |v: f64| top + (hi - v) / (hi - lo) * (h - top - bottom);
-    let _ = write!(
+    let (width, height, left, right, top, bottom) = (1040.0, 280.0, 70.0, 20.0, 16.0, 46.0);
+    let px = |t: f64| left + (t - t_lo) / (t_hi - t_lo) * (width - left - right);
+    let py = |v: f64| top + (hi - v) / (hi - lo) * (height - top - bottom);
+    let _ = writeln!(
         o,
         "<svg class=\"plot\" role=\"img\" aria-label=\"measurements of {} against the threshold\" \
-         width=\"100%\" viewBox=\"0 0 {w} {h}\">\n\
-         <rect x=\"{left}\" y=\"{top}\" width=\"{}\" height=\"{}\" fill=\"#fbfcfd\" stroke=\"#e4e7eb\"/>\n",
+         width=\"100%\" viewBox=\"0 0 {width} {height}\">\n\
+         <rect x=\"{left}\" y=\"{top}\" width=\"{}\" height=\"{}\" fill=\"#fbfcfd\" stroke=\"#e4e7eb\"/>",
         esc(&c.step),
-        w - left - right,
-        h - top - bottom
+        width - left - right,
+        height - top - bottom
     );
     // Y axis: ticks and grid.
-    let mut v = lo;
-    while v <= hi + ystep * 1e-6 {
-        let y = py(v);
-        let _ = write!(
+    let mut tick_v = lo;
+    while tick_v <= hi + ystep * 1e-6 {
+        let y = py(tick_v);
+        let _ = writeln!(
             o,
             "<line x1=\"{left}\" y1=\"{y:.1}\" x2=\"{:.1}\" y2=\"{y:.1}\" stroke=\"#eef1f4\"/>\
-             <text x=\"{:.1}\" y=\"{:.1}\" font-size=\"11\" fill=\"#616e7c\" text-anchor=\"end\">{}</text>\n",
-            w - right,
+             <text x=\"{:.1}\" y=\"{:.1}\" font-size=\"11\" fill=\"#616e7c\" text-anchor=\"end\">{}</text>",
+            width - right,
             left - 6.0,
             y + 4.0,
-            esc(&value((v / ystep).round() * ystep))
+            esc(&value((tick_v / ystep).round() * ystep))
         );
-        v += ystep;
+        tick_v += ystep;
     }
     // X axis: time since the run started.
     let xstep = tick_step((t_hi - t_lo) / 1000.0, 6.0) * 1000.0;
-    let mut t = (t_lo / xstep).ceil() * xstep;
-    while t <= t_hi + 1e-6 {
-        let x = px(t);
-        let _ = write!(
+    let mut tick_t = (t_lo / xstep).ceil() * xstep;
+    while tick_t <= t_hi + 1e-6 {
+        let x = px(tick_t);
+        let _ = writeln!(
             o,
             "<line x1=\"{x:.1}\" y1=\"{:.1}\" x2=\"{x:.1}\" y2=\"{:.1}\" stroke=\"#9aa5b1\"/>\
-             <text x=\"{x:.1}\" y=\"{:.1}\" font-size=\"11\" fill=\"#616e7c\" text-anchor=\"middle\">+{}</text>\n",
-            h - bottom,
-            h - bottom + 4.0,
-            h - bottom + 16.0,
-            esc(&axis_time(t.round() as u64))
+             <text x=\"{x:.1}\" y=\"{:.1}\" font-size=\"11\" fill=\"#616e7c\" text-anchor=\"middle\">+{}</text>",
+            height - bottom,
+            height - bottom + 4.0,
+            height - bottom + 16.0,
+            esc(&axis_time(whole_ms(tick_t)))
         );
-        t += xstep;
+        tick_t += xstep;
     }
-    let _ = write!(
+    let _ = writeln!(
         o,
         "<text x=\"{:.1}\" y=\"{:.1}\" font-size=\"11\" fill=\"#616e7c\" text-anchor=\"middle\">time since the run started</text>\
-         <text x=\"14\" y=\"{:.1}\" font-size=\"11\" fill=\"#616e7c\" text-anchor=\"middle\" transform=\"rotate(-90 14 {:.1})\">value</text>\n",
-        left + (w - left - right) / 2.0,
-        h - 8.0,
-        top + (h - top - bottom) / 2.0,
-        top + (h - top - bottom) / 2.0
+         <text x=\"14\" y=\"{:.1}\" font-size=\"11\" fill=\"#616e7c\" text-anchor=\"middle\" transform=\"rotate(-90 14 {:.1})\">value</text>",
+        left + (width - left - right) / 2.0,
+        height - 8.0,
+        top + (height - top - bottom) / 2.0,
+        top + (height - top - bottom) / 2.0
     );
     for th in &lines {
         let y = py(*th);
-        let _ = write!(
+        let _ = writeln!(
             o,
             "<line class=\"threshold\" x1=\"{left}\" y1=\"{y:.1}\" x2=\"{:.1}\" y2=\"{y:.1}\" stroke=\"#d64545\" \
              stroke-width=\"1.5\" stroke-dasharray=\"6 4\"/>\
-             <text x=\"{:.1}\" y=\"{:.1}\" font-size=\"11\" fill=\"#d64545\" text-anchor=\"end\">threshold {}</text>\n",
-            w - right,
-            w - right - 4.0,
+             <text x=\"{:.1}\" y=\"{:.1}\" font-size=\"11\" fill=\"#d64545\" text-anchor=\"end\">threshold {}</text>",
+            width - right,
+            width - right - 4.0,
             y - 5.0,
             esc(c.condition.as_deref().unwrap_or_default())
         );
@@ -655,15 +661,15 @@ fn plot(o: &mut String, c: &MetricCheck) {
             .iter()
             .map(|(x, y, ..)| format!("{x:.1},{y:.1}"))
             .collect();
-        let _ = write!(
+        let _ = writeln!(
             o,
-            "<polyline points=\"{}\" fill=\"none\" stroke=\"{colour}\" stroke-width=\"2\"/>\n",
+            "<polyline points=\"{}\" fill=\"none\" stroke=\"{colour}\" stroke-width=\"2\"/>",
             path.join(" ")
         );
         for (x, y, verdict, title) in &points {
-            let _ = write!(
+            let _ = writeln!(
                 o,
-                "<circle cx=\"{x:.1}\" cy=\"{y:.1}\" r=\"4.5\" fill=\"{}\" stroke=\"#fff\" stroke-width=\"1.5\"><title>{}</title></circle>\n",
+                "<circle cx=\"{x:.1}\" cy=\"{y:.1}\" r=\"4.5\" fill=\"{}\" stroke=\"#fff\" stroke-width=\"1.5\"><title>{}</title></circle>",
                 verdict_colour(verdict),
                 esc(title)
             );
@@ -672,11 +678,11 @@ fn plot(o: &mut String, c: &MetricCheck) {
     // Measurements without a value (no data, errors): marked along the time axis.
     for m in c.measurements.iter().filter(|m| m.values.is_empty()) {
         let x = px(m.offset_ms as f64);
-        let _ = write!(
+        let _ = writeln!(
             o,
-            "<path d=\"M{:.1} {:.1} l5 -9 l5 9 z\" fill=\"#de911d\"><title>+{} inconclusive: {}</title></path>\n",
+            "<path d=\"M{:.1} {:.1} l5 -9 l5 9 z\" fill=\"#de911d\"><title>+{} inconclusive: {}</title></path>",
             x - 5.0,
-            h - bottom - 2.0,
+            height - bottom - 2.0,
             esc(&duration(m.offset_ms)),
             esc(m.detail.as_deref().unwrap_or_default())
         );
@@ -690,11 +696,11 @@ fn plot(o: &mut String, c: &MetricCheck) {
             esc(series)
         );
     }
-    let _ = write!(
+    let _ = writeln!(
         o,
         "<span><i style=\"background:#2f9e5b;border-radius:50%\"></i>pass</span>\
          <span><i style=\"background:#d64545;border-radius:50%\"></i>fail</span>\
-         <span><i style=\"background:#de911d;border-radius:50%\"></i>inconclusive</span></div>\n"
+         <span><i style=\"background:#de911d;border-radius:50%\"></i>inconclusive</span></div>"
     );
     let _ = write!(
         o,
@@ -721,15 +727,15 @@ fn plot(o: &mut String, c: &MetricCheck) {
                 .unwrap_or_default()
         );
     }
-    let _ = write!(o, "</tbody></table></details>\n");
+    let _ = writeln!(o, "</tbody></table></details>");
 }
 
 fn incidents(o: &mut String, r: &Report) {
     if !r.aborts.is_empty() {
-        let _ = write!(
+        let _ = writeln!(
             o,
             "<section id=\"aborts\">\n<h2>Abort criteria tripped</h2>\n<table><thead><tr><th>At (UTC)</th>\
-             <th>Criterion</th><th>Action</th><th>During</th><th>Values</th></tr></thead><tbody>\n"
+             <th>Criterion</th><th>Action</th><th>During</th><th>Values</th></tr></thead><tbody>"
         );
         for a in &r.aborts {
             let vals: Vec<String> = a
@@ -737,9 +743,9 @@ fn incidents(o: &mut String, r: &Report) {
                 .iter()
                 .map(|(s, v)| format!("<code>{}</code>={}", esc(s), esc(&value(*v))))
                 .collect();
-            let _ = write!(
+            let _ = writeln!(
                 o,
-                "<tr class=\"failed\"><td>{}</td><td><code>{}</code></td><td>{}</td><td><code>{}/{}</code></td><td>{}</td></tr>\n",
+                "<tr class=\"failed\"><td>{}</td><td><code>{}</code></td><td>{}</td><td><code>{}/{}</code></td><td>{}</td></tr>",
                 esc(&clock(&a.at)),
                 esc(&a.criterion),
                 esc(&a.action),
@@ -748,18 +754,18 @@ fn incidents(o: &mut String, r: &Report) {
                 vals.join(", ")
             );
         }
-        let _ = write!(o, "</tbody></table>\n</section>\n");
+        let _ = writeln!(o, "</tbody></table>\n</section>");
     }
     if !r.pauses.is_empty() {
-        let _ = write!(
+        let _ = writeln!(
             o,
             "<section id=\"pauses\">\n<h2>Pauses and resumes</h2>\n<table><thead><tr><th>Paused (UTC)</th>\
-             <th>At</th><th>Reason</th><th>Resumed (UTC)</th><th>By</th></tr></thead><tbody>\n"
+             <th>At</th><th>Reason</th><th>Resumed (UTC)</th><th>By</th></tr></thead><tbody>"
         );
         for p in &r.pauses {
-            let _ = write!(
+            let _ = writeln!(
                 o,
-                "<tr><td>{}</td><td><code>{}</code></td><td>{}{}</td><td>{}</td><td>{}</td></tr>\n",
+                "<tr><td>{}</td><td><code>{}</code></td><td>{}{}</td><td>{}</td><td>{}</td></tr>",
                 esc(&clock(&p.at)),
                 esc(&match (&p.phase, &p.step) {
                     (Some(ph), Some(st)) => format!("{ph}/{st}"),
@@ -775,7 +781,7 @@ fn incidents(o: &mut String, r: &Report) {
                 esc(p.resumed_by.as_deref().unwrap_or_default())
             );
         }
-        let _ = write!(o, "</tbody></table>\n</section>\n");
+        let _ = writeln!(o, "</tbody></table>\n</section>");
     }
 }
 
@@ -787,10 +793,10 @@ fn rollback(o: &mut String, r: &Report) {
         None if rb.started_at.is_some() => badge("unfinished"),
         None => "<span class=\"badge b-unfinished\">requested, not started</span>".into(),
     };
-    let _ = write!(
+    let _ = writeln!(
         o,
         "<section id=\"rollback\">\n<h2>Rollback {state}</h2>\n<p>Requested {} UTC: {}</p>\n\
-         <p>Phases, in the order they roll back: {}</p>\n<ul class=\"plain\">\n",
+         <p>Phases, in the order they roll back: {}</p>\n<ul class=\"plain\">",
         esc(&clock(&rb.requested_at)),
         esc(&rb.reason),
         rb.phases
@@ -800,23 +806,23 @@ fn rollback(o: &mut String, r: &Report) {
             .join(" &rarr; ")
     );
     for u in &rb.undone {
-        let _ = write!(o, "<li>undone <code>{}</code></li>\n", esc(u));
+        let _ = writeln!(o, "<li>undone <code>{}</code></li>", esc(u));
     }
     for n in &rb.not_undone {
-        let _ = write!(
+        let _ = writeln!(
             o,
-            "<li style=\"color:var(--fail)\"><b>NOT undone</b> {}</li>\n",
+            "<li style=\"color:var(--fail)\"><b>NOT undone</b> {}</li>",
             esc(n)
         );
     }
-    let _ = write!(o, "</ul>\n</section>\n");
+    let _ = writeln!(o, "</ul>\n</section>");
 }
 
 fn audit(o: &mut String, r: &Report) {
-    let _ = write!(
+    let _ = writeln!(
         o,
         "<section id=\"audit\">\n<h2>Audit log</h2>\n<p class=\"{}\">{}</p>\n\
-         <p>{} records &middot; final digest <code>{}</code></p>\n</section>\n",
+         <p>{} records &middot; final digest <code>{}</code></p>\n</section>",
         if r.audit.ok { "good" } else { "alert" },
         esc(&r.audit.message),
         r.audit.records,
