@@ -508,3 +508,88 @@ fn html_report_renders_in_headless_chromium() {
         std::fs::copy(&shot, keep).unwrap();
     }
 }
+
+#[test]
+fn report_lists_tripped_abort_criteria_and_pauses_with_who_resumed() {
+    let exporter = Exporter::new("app_error_ratio 0.01\n");
+    let prom = Prometheus::start(&exporter);
+    let body = Arc::clone(&exporter.body);
+    let flip = std::thread::spawn(move || {
+        std::thread::sleep(Duration::from_millis(1000));
+        *body.lock().unwrap() = "app_error_ratio 0.9\n".into();
+    });
+    let runbook = format!(
+        r#"[runbook]
+name = "abort"
+
+[defaults]
+prometheus = "{}"
+
+[[phases]]
+id = "canary"
+title = "Canary"
+
+[[phases.abort_when]]
+name = "error rate above 50%"
+metric = 'app_error_ratio'
+condition = "> 0.5"
+for = "1s"
+every = "250ms"
+action = "pause"
+
+[[phases.steps]]
+id = "soak"
+run = "sleep 5"
+"#,
+        prom.url
+    );
+    let run = Test::new()
+        .runbook(&runbook)
+        .args(["run", "runbook.toml", "--grace", "1s"])
+        .status(8);
+    flip.join().unwrap();
+    *exporter.body.lock().unwrap() = "app_error_ratio 0.01\n".into();
+    std::thread::sleep(Duration::from_secs(3));
+    Test::in_dir(&run.dir)
+        .env("ROLLOUT_OPERATOR", "rita")
+        .args(["resume", "--rerun-in-doubt"])
+        .status(0);
+
+    let json: serde_json::Value = serde_json::from_str(&report(&run.dir, "json").stdout).unwrap();
+    assert_eq!(json["outcome"], "succeeded", "{json}");
+    let abort = &json["aborts"][0];
+    assert_eq!(abort["criterion"], "error rate above 50%");
+    assert_eq!(abort["action"], "pause");
+    assert_eq!(abort["phase"], "canary");
+    assert!(abort["values"][0][1].as_f64().unwrap() > 0.5, "{abort}");
+    let pause = &json["pauses"][0];
+    assert_eq!(pause["resumed_by"], "rita", "{pause}");
+    assert!(pause["resumed_at"].as_str().unwrap() > pause["at"].as_str().unwrap());
+    assert_eq!(json["sessions"][1]["kind"], "resumed");
+    // The soak step ran twice: stopped by the criterion, then again after the resume.
+    let soak: Vec<&str> = json["phases"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .flat_map(|p| p["steps"].as_array().unwrap())
+        .map(|s| s["status"].as_str().unwrap())
+        .collect();
+    assert_eq!(soak.last(), Some(&"ok"), "{soak:?}");
+    assert!(soak.len() >= 2, "{soak:?}");
+
+    let md = report(&run.dir, "md").stdout;
+    for want in [
+        "## Abort criteria tripped",
+        "| `error rate above 50%` | pause | `canary/soak` | `app_error_ratio",
+        "## Pauses and resumes",
+        "| rita |",
+        "| Resumed |",
+    ] {
+        assert!(md.contains(want), "markdown lacks {want:?}:\n{md}");
+    }
+    let html = report(&run.dir, "html").stdout;
+    assert_self_contained(&html);
+    assert!(html.contains("<section id=\"aborts\">"));
+    assert!(html.contains("<section id=\"pauses\">"));
+    assert!(html.contains("abort criterion <code>error rate above 50%</code> tripped"));
+}
