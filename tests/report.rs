@@ -515,7 +515,7 @@ fn report_lists_tripped_abort_criteria_and_pauses_with_who_resumed() {
     let prom = Prometheus::start(&exporter);
     let body = Arc::clone(&exporter.body);
     let flip = std::thread::spawn(move || {
-        std::thread::sleep(Duration::from_millis(1000));
+        std::thread::sleep(Duration::from_secs(1));
         *body.lock().unwrap() = "app_error_ratio 0.9\n".into();
     });
     let runbook = format!(
