@@ -829,3 +829,23 @@ fn audit(o: &mut String, r: &Report) {
         esc(&r.audit.final_digest)
     );
 }
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn escapes_everything_markup_can_hide_in() {
+        assert_eq!(
+            esc("<a href='x'>\"&\"</a>"),
+            "&lt;a href=&#39;x&#39;&gt;&quot;&amp;&quot;&lt;/a&gt;"
+        );
+    }
+
+    #[test]
+    fn ticks_are_round() {
+        assert!((tick_step(3.7, 8.0) - 0.5).abs() < 1e-9);
+        assert!((tick_step(100.0, 4.0) - 50.0).abs() < 1e-9);
+        assert!((tick_step(0.009, 4.0) - 0.005).abs() < 1e-12);
+    }
+}

@@ -405,3 +405,20 @@ fn audit(o: &mut String, r: &Report) {
         code(&r.audit.final_digest)
     );
 }
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn cells_stay_on_one_line_and_in_their_column() {
+        assert_eq!(cell("a | b\nc"), "a \\| b c");
+        assert_eq!(code("x`y"), "`` x`y ``");
+    }
+
+    #[test]
+    fn fences_outlast_backticks_in_the_output() {
+        assert_eq!(fence("plain"), "```");
+        assert_eq!(fence("a ```` b"), "`````");
+    }
+}

@@ -724,3 +724,121 @@ pub fn value(v: f64) -> String {
         s
     }
 }
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::state::record::StepStatus;
+
+    fn at(ms: u64, event: Entry) -> Record {
+        let mut r = Record::bare(event);
+        r.at = humantime::format_rfc3339_millis(
+            SystemTime::UNIX_EPOCH + std::time::Duration::from_millis(1_800_000_000_000 + ms),
+        )
+        .to_string();
+        r
+    }
+
+    fn audit() -> VerifyReport {
+        crate::ui::audit_view::verify_report(
+            "journal.ndjson",
+            &crate::state::audit::verify(b""),
+            false,
+            None,
+        )
+    }
+
+    fn finished(phase: &str, step: &str, status: StepStatus, ms: u64) -> Entry {
+        Entry::StepFinished {
+            phase: phase.into(),
+            step: step.into(),
+            attempt: 1,
+            status,
+            exit_code: None,
+            duration_ms: ms,
+            reason: None,
+            output_tail: None,
+            capture: None,
+        }
+    }
+
+    #[test]
+    fn a_gate_without_step_started_begins_its_duration_before_it_finished() {
+        let records = [
+            at(0, Entry::PhaseStarted { phase: "p".into() }),
+            at(5000, finished("p", "gate", StepStatus::Ok, 4000)),
+        ];
+        let r = build(&records, &audit());
+        let s = &r.phases[0].steps[0];
+        assert_eq!(
+            millis(&s.started_at) + 4000,
+            millis(s.ended_at.as_deref().unwrap())
+        );
+        assert_eq!(s.status, "ok");
+    }
+
+    #[test]
+    fn a_step_with_no_result_is_in_flight_and_the_run_is_running() {
+        let records = [
+            at(0, Entry::PhaseStarted { phase: "p".into() }),
+            at(
+                10,
+                Entry::StepStarted {
+                    phase: "p".into(),
+                    step: "s".into(),
+                    attempt: 1,
+                    command: vec!["sleep 9".into()],
+                },
+            ),
+        ];
+        let r = build(&records, &audit());
+        assert_eq!(r.outcome, "running");
+        assert_eq!(r.phases[0].status, "unfinished");
+        assert_eq!(r.phases[0].steps[0].status, "in_flight");
+        assert!(!r.audit.ok);
+    }
+
+    #[test]
+    fn rollback_steps_go_to_a_rollback_entry_of_their_phase() {
+        let records = [
+            at(0, Entry::PhaseStarted { phase: "p".into() }),
+            at(10, finished("p", "s", StepStatus::Failed, 10)),
+            at(
+                11,
+                Entry::PhaseFinished {
+                    phase: "p".into(),
+                    status: PhaseStatus::Failed,
+                },
+            ),
+            at(
+                12,
+                Entry::RollbackStarted {
+                    phases: vec!["p".into()],
+                },
+            ),
+            at(20, finished("p", "undo", StepStatus::Ok, 8)),
+            at(
+                21,
+                Entry::PhaseRolledBack {
+                    phase: "p".into(),
+                    complete: true,
+                },
+            ),
+        ];
+        let r = build(&records, &audit());
+        let phases: Vec<(bool, &str, usize)> = r
+            .phases
+            .iter()
+            .map(|p| (p.rollback, p.status.as_str(), p.steps.len()))
+            .collect();
+        assert_eq!(phases, [(false, "failed", 1), (true, "rolled_back", 1)]);
+    }
+
+    #[test]
+    fn durations_read_well() {
+        assert_eq!(duration(12), "12ms");
+        assert_eq!(duration(1234), "1.2s");
+        assert_eq!(duration(184_000), "3m 04s");
+        assert_eq!(duration(3_720_000), "1h 02m");
+    }
+}
