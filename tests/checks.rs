@@ -470,7 +470,7 @@ fn mock_malformed_json_is_inconclusive() {
     fault(&url, "", "not JSON");
 }
 
-fn abort_runbook(url: &str, action: &str) -> String {
+pub(crate) fn abort_runbook(url: &str, action: &str) -> String {
     format!(
         r#"[runbook]
 name = "abort"

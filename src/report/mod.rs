@@ -79,8 +79,8 @@ pub struct PhaseRun {
     pub started_at: String,
     pub ended_at: Option<String>,
     pub duration_ms: Option<u64>,
-    /// `succeeded`, `failed`, `rolled_back`, `not_rolled_back` (some rollback step failed) or
-    /// `unfinished`.
+    /// `succeeded`, `failed`, `rolled_back`, `not_rolled_back` (some rollback step failed),
+    /// `paused` (the run paused in it; a resume opens a new entry) or `unfinished`.
     pub status: String,
     pub steps: Vec<StepRun>,
 }
@@ -545,6 +545,12 @@ impl Builder {
                     resumed_at: None,
                     resumed_by: None,
                 });
+                // The phase stops here; a resume starts it again as a new timeline entry.
+                for open in report.phases.iter_mut().filter(|p| p.ended_at.is_none()) {
+                    open.ended_at = Some(r.at.clone());
+                    open.duration_ms = Some(between(&open.started_at, &r.at));
+                    open.status = "paused".into();
+                }
                 report.outcome = if *waiting_for_approval {
                     "waiting_for_approval".into()
                 } else {
