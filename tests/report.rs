@@ -570,4 +570,10 @@ fn report_lists_tripped_abort_criteria_and_pauses_with_who_resumed() {
     assert!(html.contains("<section id=\"aborts\">"));
     assert!(html.contains("<section id=\"pauses\">"));
     assert!(html.contains("abort criterion <code>error rate above 50%</code> tripped"));
+    for marker in ["abort", "pause", "resume"] {
+        assert!(
+            html.contains(&format!("<g class=\"marker {marker}\">")),
+            "{marker}"
+        );
+    }
 }

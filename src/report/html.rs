@@ -47,7 +47,9 @@ table{border-collapse:collapse;width:100%;font-size:13px}
 th,td{text-align:left;padding:6px 8px;border-bottom:1px solid var(--line);vertical-align:top}
 th{color:var(--muted);font-weight:600;font-size:12px}
 code,pre{font:12px/1.4 ui-monospace,SFMono-Regular,Menlo,Consolas,monospace}
-code{background:#f0f4f8;padding:1px 4px;border-radius:4px;word-break:break-all}
+code{background:#f0f4f8;padding:1px 4px;border-radius:4px;overflow-wrap:anywhere}
+td.id{white-space:nowrap}
+td.id code{overflow-wrap:normal}
 pre{background:#0b1720;color:#d9e2ec;padding:10px 12px;border-radius:6px;overflow-x:auto;margin:6px 0 0;white-space:pre-wrap;word-break:break-all}
 details summary{cursor:pointer;color:var(--info);font-size:12px}
 tr.failed td{background:#fff5f5}
@@ -210,7 +212,10 @@ fn timeline(o: &mut String, r: &Report) {
          <span><i style=\"background:var(--fail)\"></i>failed</span>\
          <span><i style=\"background:var(--warn)\"></i>unfinished / ignored</span>\
          <span><i style=\"background:var(--skip)\"></i>skipped</span>\
-         <span><i style=\"background:var(--rb)\"></i>rollback</span></div>"
+         <span><i style=\"background:var(--rb)\"></i>rollback</span>\
+         <span><i style=\"background:#d64545;width:3px\"></i>abort tripped</span>\
+         <span><i style=\"background:#de911d;width:3px\"></i>paused</span>\
+         <span><i style=\"background:#2680c2;width:3px\"></i>resumed</span></div>"
     );
     let t0 = millis(&r.started_at);
     let t1 = millis(&r.ended_at).max(t0 + 1.0);
@@ -250,6 +255,45 @@ fn timeline(o: &mut String, r: &Report) {
     let mut y = top;
     for p in &r.phases {
         phase_row(o, p, &x, &mut y, row_h, t1);
+    }
+    // Moments that are not steps: an abort criterion tripping, a pause, a resume.
+    let marks = r
+        .aborts
+        .iter()
+        .map(|a| {
+            (
+                "abort",
+                "#d64545",
+                &a.at,
+                format!("abort criterion `{}` tripped: {}", a.criterion, a.action),
+            )
+        })
+        .chain(
+            r.pauses
+                .iter()
+                .map(|p| ("pause", "#de911d", &p.at, format!("paused: {}", p.reason))),
+        )
+        .chain(r.sessions.iter().filter(|s| s.kind == "resumed").map(|s| {
+            (
+                "resume",
+                "#2680c2",
+                &s.at,
+                format!("resumed by {}", s.operator),
+            )
+        }));
+    for (class, colour, at, title) in marks {
+        let mx = x(millis(at));
+        let _ = writeln!(
+            o,
+            "<g class=\"marker {class}\"><title>{}</title><line x1=\"{mx:.1}\" y1=\"{:.1}\" x2=\"{mx:.1}\" \
+             y2=\"{:.1}\" stroke=\"{colour}\" stroke-width=\"1.5\" stroke-dasharray=\"4 3\"/>\
+             <path d=\"M{:.1} {:.1} l5 -7 l-10 0 z\" fill=\"{colour}\"/></g>",
+            esc(&title),
+            top - 4.0,
+            height - 6.0,
+            mx,
+            top - 2.0,
+        );
     }
     let _ = writeln!(o, "</svg>");
     // Abort criteria and pauses, as notes under the chart.
@@ -402,7 +446,7 @@ fn commands(o: &mut String, r: &Report) {
         let failed = matches!(s.status.as_str(), "failed" | "timed_out" | "interrupted");
         let _ = write!(
             o,
-            "<tr{}><td><code>{}/{}</code>{}{}</td><td>{}</td><td>{}</td><td>{}</td><td>{}</td><td>",
+            "<tr{}><td class=\"id\"><code>{}/{}</code>{}{}</td><td>{}</td><td>{}</td><td>{}</td><td>{}</td><td>",
             if failed { " class=\"failed\"" } else { "" },
             esc(&p.phase),
             esc(&s.step),
@@ -561,6 +605,14 @@ fn plot(o: &mut String, c: &MetricCheck) {
         lo -= pad;
         hi += pad;
     }
+    // A margin, so no point sits on the frame (and no axis below zero for values that are not).
+    let margin = (hi - lo) * 0.08;
+    lo = if lo >= 0.0 {
+        (lo - margin).max(0.0)
+    } else {
+        lo - margin
+    };
+    hi += margin;
     let ystep = tick_step(hi - lo, 4.0);
     lo = (lo / ystep).floor() * ystep;
     hi = (hi / ystep).ceil() * ystep;
@@ -765,7 +817,7 @@ fn incidents(o: &mut String, r: &Report) {
         for p in &r.pauses {
             let _ = writeln!(
                 o,
-                "<tr><td>{}</td><td><code>{}</code></td><td>{}{}</td><td>{}</td><td>{}</td></tr>",
+                "<tr><td>{}</td><td class=\"id\"><code>{}</code></td><td>{}{}</td><td>{}</td><td>{}</td></tr>",
                 esc(&clock(&p.at)),
                 esc(&match (&p.phase, &p.step) {
                     (Some(ph), Some(st)) => format!("{ph}/{st}"),
