@@ -39,6 +39,7 @@ set edit:completion:arg-completer[rollout] = {|@words|
             cand completions 'Print the completion script for a shell (see README, "Shell completions")'
             cand man 'Print the man page (roff)'
             cand schema 'Print the JSON Schema of the runbook format, for editors (see docs/runbook-format.md)'
+            cand report 'Write a run''s report (timeline, approvals, commands, checks, rollback, audit) from its audit log'
             cand help 'Print this message or the help of the given subcommand(s)'
         }
         &'rollout;validate'= {
@@ -243,6 +244,18 @@ set edit:completion:arg-completer[rollout] = {|@words|
             cand -V 'Print version'
             cand --version 'Print version'
         }
+        &'rollout;report'= {
+            cand --state-dir 'Where runs are recorded [default: ./.rollout and ./*/.rollout]'
+            cand --format 'Report format'
+            cand -o 'Write the report to this file instead of stdout'
+            cand --output 'Write the report to this file instead of stdout'
+            cand --color 'When to use colours [default: `color` in the user config, else auto]. `NO_COLOR` (any value) turns them off unless this flag or `ROLLOUT_COLOR` asks for them'
+            cand --prometheus-url 'Prometheus to ask when the runbook names none (neither on the step nor in `[defaults]`) [default: `prometheus_url` in the user config]'
+            cand -h 'Print help (see more with ''--help'')'
+            cand --help 'Print help (see more with ''--help'')'
+            cand -V 'Print version'
+            cand --version 'Print version'
+        }
         &'rollout;help'= {
             cand validate 'Check a runbook and report every problem at once, with its location'
             cand plan 'Show exactly what a run would do, fully rendered, without executing anything'
@@ -259,6 +272,7 @@ set edit:completion:arg-completer[rollout] = {|@words|
             cand completions 'Print the completion script for a shell (see README, "Shell completions")'
             cand man 'Print the man page (roff)'
             cand schema 'Print the JSON Schema of the runbook format, for editors (see docs/runbook-format.md)'
+            cand report 'Write a run''s report (timeline, approvals, commands, checks, rollback, audit) from its audit log'
             cand help 'Print this message or the help of the given subcommand(s)'
         }
         &'rollout;help;validate'= {
@@ -293,6 +307,8 @@ set edit:completion:arg-completer[rollout] = {|@words|
         &'rollout;help;man'= {
         }
         &'rollout;help;schema'= {
+        }
+        &'rollout;help;report'= {
         }
         &'rollout;help;help'= {
         }

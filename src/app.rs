@@ -1140,3 +1140,61 @@ pub fn unlock(lock_id: &str, state_dir: Option<&PathBuf>, yes: bool) -> ExitCode
         }
     }
 }
+
+/// `rollout report`: a run's report, built from its journal alone, in Markdown, HTML or JSON.
+pub fn run_report(
+    run_id: Option<&str>,
+    state_dir: Option<&PathBuf>,
+    format: crate::cli::ReportFormat,
+    output: Option<&Path>,
+) -> ExitCode {
+    use crate::cli::ReportFormat;
+    let (store, id) = match find_run(state_dir, run_id) {
+        Ok(found) => found,
+        Err(code) => return code,
+    };
+    let path = store.root().join("runs").join(&id).join("journal.ndjson");
+    let loaded = match store.read(&id) {
+        Ok(l) => l,
+        Err(e) => {
+            eprintln!("error: {e}");
+            return ExitCode::Usage;
+        }
+    };
+    let verified = match std::fs::read(&path) {
+        Ok(bytes) => crate::state::audit::verify(&bytes),
+        Err(e) => {
+            eprintln!("error: cannot read {}: {e}", path.display());
+            return ExitCode::Usage;
+        }
+    };
+    let audit = ui::audit_view::verify_report(
+        &path.display().to_string(),
+        &verified,
+        store.is_locked(&id),
+        None,
+    );
+    let report = crate::report::build(&loaded.records, &audit);
+    let text = match format {
+        ReportFormat::Md => crate::report::md::render(&report),
+        ReportFormat::Html => crate::report::html::render(&report),
+        ReportFormat::Json => serde_json::to_string_pretty(&report).unwrap_or_default() + "\n",
+    };
+    match output {
+        Some(file) => {
+            if let Err(e) = std::fs::write(file, text) {
+                eprintln!("error: cannot write the report to {}: {e}", file.display());
+                return ExitCode::Usage;
+            }
+            eprintln!("report of run {id} written to {}", file.display());
+        }
+        None => print!("{text}"),
+    }
+    if !audit.ok {
+        eprintln!(
+            "warning: the run's audit log does not verify: {}",
+            audit.message
+        );
+    }
+    ExitCode::Ok
+}

@@ -194,6 +194,22 @@ pub enum Command {
     Man,
     /// Print the JSON Schema of the runbook format, for editors (see docs/runbook-format.md)
     Schema,
+    /// Write a run's report (timeline, approvals, commands, checks, rollback, audit) from its
+    /// audit log
+    Report {
+        /// The run [default: the latest run]
+        #[arg(add = ArgValueCandidates::new(crate::completion::run_ids))]
+        run_id: Option<String>,
+        /// Where runs are recorded [default: ./.rollout and ./*/.rollout]
+        #[arg(long, value_name = "DIR", value_hint = ValueHint::DirPath, env = "ROLLOUT_STATE_DIR")]
+        state_dir: Option<PathBuf>,
+        /// Report format
+        #[arg(long, value_enum, default_value_t = ReportFormat::Md)]
+        format: ReportFormat,
+        /// Write the report to this file instead of stdout
+        #[arg(long, short = 'o', value_name = "FILE", value_hint = ValueHint::FilePath)]
+        output: Option<PathBuf>,
+    },
 }
 
 #[derive(Debug, Subcommand)]
@@ -326,4 +342,14 @@ pub struct VarArgs {
     /// Read variables from a TOML file of `name = value` lines (repeatable; later files win)
     #[arg(long = "vars-file", value_name = "FILE", value_hint = ValueHint::FilePath)]
     pub files: Vec<PathBuf>,
+}
+
+#[derive(Debug, Clone, Copy, PartialEq, Eq, ValueEnum)]
+pub enum ReportFormat {
+    /// Markdown: headings and tables, to paste into a ticket or post-mortem.
+    Md,
+    /// One self-contained HTML page (inline CSS and SVG, no scripts or network assets).
+    Html,
+    /// The report model as JSON (see docs/report-json.md).
+    Json,
 }

@@ -29,6 +29,8 @@ pub struct UserConfig {
     /// Prometheus to ask when the runbook names none.
     pub prometheus_url: Option<String>,
     pub color: Option<ColorChoice>,
+    /// Webhooks told about every run, in addition to the runbook's own `[[notify]]`.
+    pub notify: Vec<crate::ui::notify::Target>,
 }
 
 /// The settings in force for this process.
@@ -38,12 +40,14 @@ pub struct Settings {
     /// From the user config (`ROLLOUT_OPERATOR` is read where the operator is needed).
     pub operator: Option<String>,
     pub prometheus_url: Option<String>,
+    pub notify: Vec<crate::ui::notify::Target>,
 }
 
-const DEFAULT: Settings = Settings {
+static DEFAULT: Settings = Settings {
     color: ColorChoice::Auto,
     operator: None,
     prometheus_url: None,
+    notify: Vec::new(),
 };
 
 static ACTIVE: OnceLock<Settings> = OnceLock::new();
@@ -92,6 +96,7 @@ impl Settings {
             color,
             operator: user.operator,
             prometheus_url: cli.prometheus_url.clone().or(user.prometheus_url),
+            notify: user.notify,
         })
     }
 
@@ -184,9 +189,89 @@ fn read(root: &Spanned<DeTable<'_>>, p: &mut Problems) -> UserConfig {
         operator: non_empty(t.string("operator", p), "operator", p),
         prometheus_url: url(t.string("prometheus_url", p), p),
         color: color(t.string("color", p), p),
+        notify: if t.has("notify") {
+            t.tables("notify", p)
+                .into_iter()
+                .filter_map(|n| notify_target(n, p))
+                .collect()
+        } else {
+            Vec::new()
+        },
     };
     t.finish(p);
     config
+}
+
+/// One `[[notify]]` of the user config: `url` (or `url_env`, the environment variable holding
+/// it, for a URL that is a secret), `format`, `on`, as in a runbook.
+fn notify_target(mut t: Table<'_, '_>, p: &mut Problems) -> Option<crate::ui::notify::Target> {
+    use crate::runbook::model::{NotifyFormat, NotifyOn};
+    let url = match (t.string("url", p), t.string("url_env", p)) {
+        (Some(u), None) => Some(u.into_inner()),
+        (None, Some(var)) => match std::env::var(var.get_ref()) {
+            Ok(u) if !u.is_empty() => Some(u),
+            _ => {
+                p.push(
+                    Diagnostic::new(
+                        var.span(),
+                        format!("the environment variable `{}` is not set", var.get_ref()),
+                    )
+                    .label("holds the webhook URL"),
+                );
+                None
+            }
+        },
+        (Some(u), Some(_)) => {
+            p.push(Diagnostic::new(u.span(), "give `url` or `url_env`, not both").label("here"));
+            None
+        }
+        (None, None) => {
+            p.push(
+                Diagnostic::new(t.head_span(), "a `[[notify]]` needs `url` or `url_env`")
+                    .label("no URL"),
+            );
+            None
+        }
+    };
+    let format = match t.string("format", p) {
+        None => NotifyFormat::Json,
+        Some(f) => match f.get_ref().as_str() {
+            "json" => NotifyFormat::Json,
+            "slack" => NotifyFormat::Slack,
+            other => {
+                p.push(
+                    Diagnostic::new(f.span(), format!("`{other}` is not a valid `format`"))
+                        .label("expected one of: json, slack"),
+                );
+                NotifyFormat::Json
+            }
+        },
+    };
+    let on = match t.string_list("on", p) {
+        None => NotifyOn::ALL.to_vec(),
+        Some(list) => list
+            .iter()
+            .filter_map(|n| {
+                let parsed = NotifyOn::parse(n.get_ref());
+                if parsed.is_none() {
+                    p.push(
+                        Diagnostic::new(
+                            n.span(),
+                            format!("`{}` is not something to notify about", n.get_ref()),
+                        )
+                        .label(format!("expected one of: {}", NotifyOn::NAMES.join(", "))),
+                    );
+                }
+                parsed
+            })
+            .collect(),
+    };
+    t.finish(p);
+    Some(crate::ui::notify::Target {
+        url: url?,
+        format,
+        on,
+    })
 }
 
 fn non_empty(s: Option<Spanned<String>>, key: &str, p: &mut Problems) -> Option<String> {

@@ -12,6 +12,7 @@ pub mod exec;
 pub mod exit;
 pub mod inputs;
 pub mod plan;
+pub mod report;
 pub mod runbook;
 pub mod scaffold;
 pub mod state;

@@ -106,6 +106,17 @@ fn main() -> std::process::ExitCode {
         Command::Completions { shell } => tooling::completions(*shell),
         Command::Man => tooling::man(),
         Command::Schema => tooling::schema(),
+        Command::Report {
+            run_id,
+            state_dir,
+            format,
+            output,
+        } => app::run_report(
+            run_id.as_deref(),
+            state_dir.as_ref(),
+            *format,
+            output.as_deref(),
+        ),
     };
     code.into()
 }

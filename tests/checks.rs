@@ -12,13 +12,13 @@ use std::time::{Duration, Instant};
 use crate::harness::Test;
 
 /// Serves `/metrics` in the Prometheus text format with whatever the test last set.
-struct Exporter {
+pub(crate) struct Exporter {
     port: u16,
-    body: Arc<Mutex<String>>,
+    pub(crate) body: Arc<Mutex<String>>,
 }
 
 impl Exporter {
-    fn new(body: &str) -> Exporter {
+    pub(crate) fn new(body: &str) -> Exporter {
         let listener = TcpListener::bind("127.0.0.1:0").expect("bind the exporter");
         let port = listener.local_addr().unwrap().port();
         let body = Arc::new(Mutex::new(body.to_string()));
@@ -65,14 +65,14 @@ fn free_port() -> u16 {
 
 /// A real Prometheus on a free loopback port with a temporary data directory, scraping one
 /// exporter every second. Killed when dropped.
-struct Prometheus {
+pub(crate) struct Prometheus {
     child: Child,
-    url: String,
+    pub(crate) url: String,
     dir: tempfile::TempDir,
 }
 
 impl Prometheus {
-    fn start(exporter: &Exporter) -> Prometheus {
+    pub(crate) fn start(exporter: &Exporter) -> Prometheus {
         let binary = which("prometheus").unwrap_or_else(|| {
             panic!(
                 "the `prometheus` binary is not on PATH: these tests need a real Prometheus \
@@ -470,7 +470,7 @@ fn mock_malformed_json_is_inconclusive() {
     fault(&url, "", "not JSON");
 }
 
-fn abort_runbook(url: &str, action: &str) -> String {
+pub(crate) fn abort_runbook(url: &str, action: &str) -> String {
     format!(
         r#"[runbook]
 name = "abort"

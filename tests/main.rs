@@ -12,6 +12,7 @@ mod incident;
 mod injection;
 mod notify;
 mod plan;
+mod report;
 mod run;
 mod runbooks;
 mod scaffold;

@@ -972,7 +972,8 @@ impl Engine<'_> {
                 }
                 Ok(a)
             }
-            Action::Metric { .. } => {
+            Action::Metric { condition, .. } => {
+                let condition = condition.to_string();
                 self.fresh_step_cancel();
                 let timeout = real.timeout.map_or(Duration::from_secs(60), |t| t.0);
                 let conn = match self.real.prometheus_conn() {
@@ -1003,6 +1004,7 @@ impl Engine<'_> {
                         verdict: verdict.into(),
                         values,
                         detail,
+                        condition: Some(condition.clone()),
                     };
                     if let Err(e) = journal.append(entry) {
                         write_error.get_or_insert(e);

@@ -295,6 +295,8 @@ async fn drive<'a>(
             }),
         }
     }
+    // The operator's own webhooks (user config) are told too.
+    targets.extend(crate::config::active().notify.iter().cloned());
     let mut tee;
     let listener: &mut dyn Listener = if targets.is_empty() {
         listener

@@ -119,6 +119,9 @@ pub enum Entry {
         /// Each series' value (series name, value).
         values: Vec<(String, f64)>,
         detail: Option<String>,
+        /// The check's threshold as written (`< 0.01`), so reports can plot values against it.
+        #[serde(default, skip_serializing_if = "Option::is_none")]
+        condition: Option<String>,
     },
     /// An abort criterion tripped while its phase ran: the bad values that tripped it.
     AbortTripped {

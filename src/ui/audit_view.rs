@@ -208,6 +208,7 @@ pub fn render_log(records: &[Record]) -> String {
                 verdict,
                 values,
                 detail,
+                ..
             } => {
                 let vals: Vec<String> = values.iter().map(|(k, v)| format!("{k}={v}")).collect();
                 format!(
