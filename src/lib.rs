@@ -10,6 +10,7 @@ pub mod exec;
 pub mod exit;
 pub mod inputs;
 pub mod plan;
+pub mod redact;
 pub mod runbook;
 pub mod state;
 pub mod ui;
