@@ -220,6 +220,13 @@ async fn drive<'a>(
         })
         .collect();
     exported_env.extend(secret_values.iter().map(|(n, v)| (env_name(n), v.clone())));
+    let redactor = std::sync::Arc::new(
+        crate::redact::Redactor::new(&secret_values.iter().map(|(_, v)| v).collect::<Vec<_>>())
+            .map_err(SessionError::Secret)?,
+    );
+    let journal: Box<dyn Journal> =
+        Box::new(crate::redact::MaskedJournal::new(journal, redactor.clone()));
+    let mut listener = crate::redact::MaskedListener::new(listener, redactor.clone());
     let location = journal.location();
     listener.on(&Event::RunStarted {
         run_id: run_id.clone(),
@@ -233,11 +240,13 @@ async fn drive<'a>(
         shown,
         real,
         secrets: secret_values.into_iter().map(|(_, v)| v).collect(),
+        redactor,
         exported_env,
         journal,
         state,
-        listener,
-        prompter,
+        listener: &mut listener,
+        // Reborrowed: the engine lives no longer than the masked listener.
+        prompter: prompter.map(|p| -> &mut dyn Prompter { p }),
         interrupts,
         options: Options {
             grace: settings.grace,
