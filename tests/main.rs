@@ -10,4 +10,5 @@ mod injection;
 mod plan;
 mod run;
 mod runbooks;
+mod secrets;
 mod validate;
