@@ -539,6 +539,38 @@ impl Journal for MaskedJournal {
     }
 }
 
+/// A writer that masks what goes through it, for output written in pieces (a streamed plan).
+/// `flush` ends the stream: call it once, at the end.
+pub struct MaskedWriter<'r, W: std::io::Write> {
+    inner: W,
+    stream: Stream<'r>,
+}
+
+impl<'r, W: std::io::Write> MaskedWriter<'r, W> {
+    pub fn new(inner: W, redactor: &'r Redactor) -> Self {
+        MaskedWriter {
+            inner,
+            stream: redactor.stream(),
+        }
+    }
+}
+
+impl<W: std::io::Write> std::io::Write for MaskedWriter<'_, W> {
+    fn write(&mut self, buf: &[u8]) -> std::io::Result<usize> {
+        if self.stream.redactor.is_empty() {
+            return self.inner.write(buf);
+        }
+        let shown = self.stream.push(buf);
+        self.inner.write_all(&shown)?;
+        Ok(buf.len())
+    }
+    fn flush(&mut self) -> std::io::Result<()> {
+        let rest = self.stream.finish();
+        self.inner.write_all(&rest)?;
+        self.inner.flush()
+    }
+}
+
 /// Whether a capture read back from the journal was masked when it was recorded: its real
 /// value is gone, and a step using it cannot run as written.
 pub fn was_masked(capture: &str) -> bool {
@@ -721,6 +753,19 @@ mod tests {
         assert_eq!(s.push(&"é".as_bytes()[1..]), "é".as_bytes());
         assert_eq!(s.push(b"s3cr3t"), b"");
         assert_eq!(s.finish(), b"s3cr3t");
+    }
+
+    #[test]
+    fn a_masked_writer_masks_across_writes_and_flushes_the_rest() {
+        use std::io::Write as _;
+        let r = redactor();
+        let mut out = Vec::new();
+        let mut w = MaskedWriter::new(&mut out, &r);
+        for piece in ["a s3c", "r3t-CAN", "ARY-7f/+= \"q\"\\é tail s3"] {
+            w.write_all(piece.as_bytes()).unwrap();
+        }
+        w.flush().unwrap();
+        assert_eq!(String::from_utf8(out).unwrap(), format!("a {MASK} tail s3"));
     }
 
     #[test]
