@@ -95,6 +95,23 @@ impl Redactor {
         }
     }
 
+    /// A kept tail of output, masked whole. `cut` says the tail lost its beginning: its first
+    /// bytes may be the end of a secret, which nothing could recognise, so they are dropped.
+    pub fn tail<'d>(&self, tail: &'d [u8], cut: bool) -> Cow<'d, [u8]> {
+        if self.is_empty() {
+            return Cow::Borrowed(tail);
+        }
+        let from = if cut {
+            self.longest.saturating_sub(1).min(tail.len())
+        } else {
+            0
+        };
+        match self.bytes(&tail[from..]) {
+            Cow::Borrowed(_) if from == 0 => Cow::Borrowed(tail),
+            other => Cow::Owned(other.into_owned()),
+        }
+    }
+
     fn mask_in_place(&self, s: &mut String) -> bool {
         let masked = match self.text(s) {
             Cow::Owned(m) => Some(m),
@@ -766,6 +783,17 @@ mod tests {
         }
         w.flush().unwrap();
         assert_eq!(String::from_utf8(out).unwrap(), format!("a {MASK} tail s3"));
+    }
+
+    #[test]
+    fn a_cut_tail_drops_what_may_be_the_end_of_a_secret() {
+        let r = redactor();
+        let pem = pem();
+        let tail = &pem.as_bytes()[10..];
+        let kept = r.tail(tail, true);
+        assert!(kept.len() < tail.len());
+        assert!(!String::from_utf8_lossy(&kept).contains("KEY-----\nMIIEv0"));
+        assert_eq!(r.tail(pem.as_bytes(), false).as_ref(), MASK.as_bytes());
     }
 
     #[test]

@@ -804,9 +804,14 @@ impl Engine<'_> {
                     }
                 }
                 // Each stream's kept tail is masked whole before it is cut to what is recorded.
+                let full = |t: &[u8]| t.len() >= process::TAIL_BYTES;
                 let tail = self.redact(&tail_text(
-                    &self.redactor.bytes(&finished.stdout_tail),
-                    &self.redactor.bytes(&finished.stderr_tail),
+                    &self
+                        .redactor
+                        .tail(&finished.stdout_tail, full(&finished.stdout_tail)),
+                    &self
+                        .redactor
+                        .tail(&finished.stderr_tail, full(&finished.stderr_tail)),
                 ));
                 let mut a = Attempt {
                     status: StepStatus::Ok,
