@@ -362,7 +362,11 @@ fn exit_for(end: &RunEnd) -> ExitCode {
         RunEnd::Succeeded => ExitCode::Ok,
         RunEnd::Failed { check: true, .. } => ExitCode::CheckFailed,
         RunEnd::Failed { .. } => ExitCode::StepFailed,
-        RunEnd::RollbackRequested { .. } => ExitCode::RollbackRequested,
+        RunEnd::RollbackRequested { .. } | RunEnd::RollbackNotDone { .. } => {
+            ExitCode::RollbackRequested
+        }
+        RunEnd::RolledBack { complete: true } => ExitCode::RolledBack,
+        RunEnd::RolledBack { complete: false } => ExitCode::RollbackIncomplete,
         RunEnd::Paused { .. } => ExitCode::Paused,
         RunEnd::WaitingForApproval { .. } => ExitCode::WaitingForApproval,
         RunEnd::Interrupted { signal: 15 } => ExitCode::Terminated,
@@ -376,6 +380,12 @@ fn report(result: Result<session::Report, session::SessionError>) -> ExitCode {
         Err(session::SessionError::Secret(msg)) => {
             eprintln!("error: {msg}");
             ExitCode::Usage
+        }
+        Err(session::SessionError::Store(e @ crate::state::StoreError::Io(_))) => {
+            eprintln!(
+                "error: {e}\n  the run's journal (its audit log) could not be written, so no further step runs; fix the cause (disk space, permissions), then `rollout resume` continues the run"
+            );
+            ExitCode::Internal
         }
         Err(session::SessionError::Store(e)) => {
             eprintln!("error: {e}");
@@ -420,20 +430,73 @@ pub fn run(ctx: &Ctx, path: &Path, vars: &VarArgs, run: &RunArgs) -> ExitCode {
         &loaded.source.path,
         run.state_dir.clone(),
     ));
+    let run_id = crate::state::new_run_id();
+    let lock = match take_lock(&store, &loaded, &resolved, "run", &run_id) {
+        Ok(l) => l,
+        Err(code) => return code,
+    };
     drive(
         ctx,
         &loaded,
         &store,
         run,
         InDoubt::Ask,
-        Begin::Start(resolved),
+        lock,
+        Session::Start(run_id, resolved, session::Mode::Forward),
     )
 }
 
 /// How a session begins: a new run, or an existing one from its journal.
-enum Begin {
-    Start(Vec<inputs::Resolved>),
-    Resume(Box<dyn crate::state::Journal>, Box<RunState>),
+enum Session {
+    Start(String, Vec<inputs::Resolved>, session::Mode),
+    Resume(Resumed, session::Mode),
+}
+
+/// An existing run, opened for appending.
+struct Resumed {
+    journal: Box<dyn crate::state::Journal>,
+    state: Box<RunState>,
+    recovery: Option<crate::state::Recovery>,
+    vars: Vec<inputs::Resolved>,
+}
+
+/// Takes the run's target lock, or says who holds it (exit 12).
+fn take_lock(
+    store: &FileStore,
+    loaded: &Loaded,
+    vars: &[inputs::Resolved],
+    command: &str,
+    run_id: &str,
+) -> Result<crate::state::lock::TargetLock, ExitCode> {
+    let who = crate::state::who(&operator());
+    let target = session::lock_target(loaded, vars, &who.operator).map_err(|why| {
+        eprintln!("error: {why}");
+        ExitCode::Usage
+    })?;
+    let holder = crate::state::lock::Holder {
+        operator: who.operator,
+        os_user: who.os_user,
+        host: who.host,
+        pid: who.pid,
+        command: command.into(),
+        run: run_id.into(),
+        ..Default::default()
+    };
+    crate::state::lock::acquire(&store.root(), &target, holder).map_err(|e| match e {
+        crate::state::lock::LockError::Held { holder } => {
+            eprintln!(
+                "error: `{}` is locked by {holder}\n  another rollout is working on this target; wait for it, or if its holder is stuck, `rollout unlock {} --state-dir {}`",
+                holder.target,
+                holder.lock_id,
+                store.root().display()
+            );
+            ExitCode::Locked
+        }
+        other => {
+            eprintln!("error: {other}");
+            ExitCode::Internal
+        }
+    })
 }
 
 /// The part `run` and `resume` share: approvals, settings, the runtime, signals, the view and
@@ -444,7 +507,8 @@ fn drive(
     store: &FileStore,
     run: &RunArgs,
     in_doubt: InDoubt,
-    begin: Begin,
+    lock: crate::state::lock::TargetLock,
+    begin: Session,
 ) -> ExitCode {
     if let Err(code) = check_approvals(loaded, &run.gates) {
         return code;
@@ -472,25 +536,38 @@ fn drive(
         watch_signals(&interrupts);
         let prompter = prompter.as_mut().map(|p| p as &mut dyn Prompter);
         match begin {
-            Begin::Start(vars) => {
+            Session::Start(run_id, vars, mode) => {
+                let begin = session::Begin {
+                    store,
+                    lock,
+                    settings,
+                    mode,
+                };
                 session::start(
                     loaded,
+                    run_id,
                     vars,
-                    store,
-                    settings,
+                    begin,
                     view.as_mut(),
                     prompter,
                     interrupts.clone(),
                 )
                 .await
             }
-            Begin::Resume(journal, state) => {
+            Session::Resume(r, mode) => {
+                let begin = session::Begin {
+                    store,
+                    lock,
+                    settings,
+                    mode,
+                };
                 session::resume(
                     loaded,
-                    journal,
-                    *state,
-                    store,
-                    settings,
+                    r.journal,
+                    *r.state,
+                    r.recovery,
+                    r.vars,
+                    begin,
                     view.as_mut(),
                     prompter,
                     interrupts.clone(),
@@ -572,37 +649,50 @@ pub fn resume(
         Ok(found) => found,
         Err(code) => return code,
     };
-    let (journal, loaded_log) = match store.open(&id) {
-        Ok(j) => j,
-        Err(e) => {
-            eprintln!("error: {e}");
-            return ExitCode::Usage;
-        }
+    let (loaded, opened) = match open_run(ctx, &store, &id, allow_changed, "resume") {
+        Ok(x) => x,
+        Err(code) => return code,
     };
-    if let Some(r) = &loaded_log.recovery {
-        eprintln!(
-            "warning: the journal of run `{id}` was damaged: {}; recovered its first {} records and set {} damaged bytes aside",
-            r.detail, r.good_records, r.dropped_bytes
-        );
-    }
-    let state = RunState::fold(&loaded_log.records);
-    if state.run_id.is_empty() {
-        eprintln!("error: run `{id}` has no start record; it cannot be resumed");
-        return ExitCode::Usage;
-    }
-    if state.is_finished() {
+    let (lock, resumed) = opened;
+    if resumed.state.is_finished() {
         eprintln!(
             "error: run `{id}` has already finished; nothing to resume (see `rollout status {id}`)"
         );
         return ExitCode::Usage;
     }
+    drive(
+        ctx,
+        &loaded,
+        &store,
+        run,
+        in_doubt,
+        lock,
+        Session::Resume(resumed, session::Mode::Forward),
+    )
+}
+
+/// Opens an existing run for appending: reads its state, loads its runbook (refusing a changed
+/// one unless allowed), takes the target lock, then the run's own lock.
+fn open_run(
+    ctx: &Ctx,
+    store: &FileStore,
+    id: &str,
+    allow_changed: bool,
+    command: &str,
+) -> Result<(Loaded, (crate::state::lock::TargetLock, Resumed)), ExitCode> {
+    let peek = store.read(id).map_err(|e| {
+        eprintln!("error: {e}");
+        ExitCode::Usage
+    })?;
+    let state = RunState::fold(&peek.records);
+    if state.run_id.is_empty() {
+        eprintln!("error: run `{id}` has no start record; it cannot be resumed");
+        return Err(ExitCode::Usage);
+    }
     let path = PathBuf::from(&state.runbook);
-    let loaded = match load(&path, ctx.color_err()) {
-        Ok(l) => l,
-        Err(code) => return code,
-    };
+    let loaded = load(&path, ctx.color_err())?;
     if loaded.source.digest() != state.digest {
-        let before = store.runbook_snapshot(&id).unwrap_or_default();
+        let before = store.runbook_snapshot(id).unwrap_or_default();
         let diff = similar::TextDiff::from_lines(&before, &loaded.source.text)
             .unified_diff()
             .context_radius(2)
@@ -614,20 +704,252 @@ pub fn resume(
         );
         if !allow_changed {
             eprintln!(
-                "error: refusing to resume a run whose runbook changed; pass `--allow-changed` to resume with the new runbook"
+                "error: refusing to {command} a run whose runbook changed; pass `--allow-changed` to {command} with the new runbook"
+            );
+            return Err(ExitCode::Usage);
+        }
+        eprintln!("warning: going on with the changed runbook (--allow-changed)");
+    }
+    let vars = session::vars_from_state(&loaded, &state).map_err(|why| {
+        eprintln!("error: {why}");
+        ExitCode::Usage
+    })?;
+    let lock = take_lock(store, &loaded, &vars, command, id)?;
+    let (journal, loaded_log) = store.open(id).map_err(|e| {
+        eprintln!("error: {e}");
+        match e {
+            crate::state::StoreError::Locked(..) => ExitCode::Locked,
+            _ => ExitCode::Usage,
+        }
+    })?;
+    if let Some(r) = &loaded_log.recovery {
+        eprintln!(
+            "warning: the journal of run `{id}` was cut short: {}; recovered its first {} records and set {} bytes aside in {}",
+            r.detail, r.good_records, r.dropped_bytes, r.saved_as
+        );
+    }
+    let state = RunState::fold(&loaded_log.records);
+    Ok((
+        loaded,
+        (
+            lock,
+            Resumed {
+                journal,
+                state: Box::new(state),
+                recovery: loaded_log.recovery,
+                vars,
+            },
+        ),
+    ))
+}
+
+/// What `rollout rollback` was asked for.
+#[derive(Clone, Copy)]
+pub struct RollbackArgs<'a> {
+    pub run_id: Option<&'a str>,
+    pub to: Option<&'a str>,
+    pub no_run: bool,
+    pub dry_run: bool,
+    pub allow_changed: bool,
+}
+
+/// `rollout rollback`: undoes what a run did (its saved state), or runs the runbook's own
+/// rollback section when there is no run to go by.
+pub fn rollback(
+    ctx: &Ctx,
+    path: &Path,
+    vars: &VarArgs,
+    args: &RollbackArgs<'_>,
+    run: &RunArgs,
+) -> ExitCode {
+    let RollbackArgs {
+        run_id,
+        to,
+        no_run,
+        dry_run,
+        allow_changed,
+    } = *args;
+    let loaded = match load(path, ctx.color_err()) {
+        Ok(l) => l,
+        Err(code) => return code,
+    };
+    let store = FileStore::new(session::state_dir_for(
+        &loaded.source.path,
+        run.state_dir.clone(),
+    ));
+    let found = if no_run {
+        None
+    } else {
+        match run_id {
+            Some(id) => {
+                if !store.list().unwrap_or_default().iter().any(|r| r == id) {
+                    eprintln!(
+                        "error: no run `{id}` in {}; give `--state-dir DIR` if the runs are elsewhere",
+                        store.root().display()
+                    );
+                    return ExitCode::Usage;
+                }
+                Some(id.to_string())
+            }
+            None => latest_run_of(&store, &loaded),
+        }
+    };
+    if found.is_none() && to.is_some() {
+        eprintln!(
+            "error: `--to` needs a run to go by (there is none of this runbook in {}); the runbook's own rollback section has no phases",
+            store.root().display()
+        );
+        return ExitCode::Usage;
+    }
+    let reason = format!("rollback requested by {}", operator());
+    let Some(id) = found else {
+        // No run state: the runbook's own `[[rollback]]` section, recorded as a run of its own.
+        if loaded.runbook.rollback.is_empty() {
+            eprintln!(
+                "error: there is no run of `{}` in {} and the runbook has no `[[rollback]]` section: nothing to roll back",
+                loaded.source.name,
+                store.root().display()
             );
             return ExitCode::Usage;
         }
-        eprintln!("warning: resuming with the changed runbook (--allow-changed)");
+        let resolved = match resolve_vars(&loaded, vars) {
+            Ok(v) => v,
+            Err(code) => return code,
+        };
+        if dry_run {
+            return rollback_preview(ctx, &loaded, &resolved, None);
+        }
+        eprintln!(
+            "no run of `{}` in {}: running the runbook's own rollback section",
+            loaded.source.name,
+            store.root().display()
+        );
+        let run_id = crate::state::new_run_id();
+        let lock = match take_lock(&store, &loaded, &resolved, "rollback", &run_id) {
+            Ok(l) => l,
+            Err(code) => return code,
+        };
+        return drive(
+            ctx,
+            &loaded,
+            &store,
+            run,
+            InDoubt::Ask,
+            lock,
+            Session::Start(
+                run_id,
+                resolved,
+                session::Mode::Rollback { to: None, reason },
+            ),
+        );
+    };
+    if !vars.vars.is_empty() || !vars.files.is_empty() {
+        eprintln!(
+            "warning: `--var`/`--vars-file` are ignored: run `{id}` rolls back with the values it ran with"
+        );
     }
+    if dry_run {
+        let Ok(log) = store.read(&id) else {
+            eprintln!("error: cannot read run `{id}`");
+            return ExitCode::Internal;
+        };
+        let state = RunState::fold(&log.records);
+        let resolved = match session::vars_from_state(&loaded, &state) {
+            Ok(v) => v,
+            Err(why) => {
+                eprintln!("error: {why}");
+                return ExitCode::Usage;
+            }
+        };
+        return rollback_preview(ctx, &loaded, &resolved, Some((&state, to)));
+    }
+    let (loaded, (lock, resumed)) = match open_run(ctx, &store, &id, allow_changed, "rollback") {
+        Ok(x) => x,
+        Err(code) => return code,
+    };
+    if let Some(rb) = &resumed.state.rollback {
+        if rb.finished == Some(true) {
+            eprintln!("error: run `{id}` was already rolled back completely");
+            return ExitCode::Usage;
+        }
+    }
+    eprintln!("rolling back run `{id}`");
     drive(
         ctx,
         &loaded,
         &store,
         run,
-        in_doubt,
-        Begin::Resume(journal, Box::new(state)),
+        InDoubt::Ask,
+        lock,
+        Session::Resume(
+            resumed,
+            session::Mode::Rollback {
+                to: to.map(String::from),
+                reason,
+            },
+        ),
     )
+}
+
+/// The latest run of this runbook (same file) in the store that has not been rolled back.
+fn latest_run_of(store: &FileStore, loaded: &Loaded) -> Option<String> {
+    let path = std::fs::canonicalize(&loaded.source.path).ok()?;
+    let path = path.display().to_string();
+    store.list().ok()?.into_iter().rev().find(|id| {
+        store.read(id).is_ok_and(|log| {
+            let state = RunState::fold(&log.records);
+            state.runbook == path
+                && state
+                    .rollback
+                    .as_ref()
+                    .is_none_or(|rb| rb.finished != Some(true))
+        })
+    })
+}
+
+/// `rollout rollback --dry-run`: the rollback plan, rendered as it would run; nothing written.
+fn rollback_preview(
+    ctx: &Ctx,
+    loaded: &Loaded,
+    vars: &[inputs::Resolved],
+    run: Option<(&RunState, Option<&str>)>,
+) -> ExitCode {
+    let phases: Vec<String> = match run {
+        None => vec![crate::exec::engine::RUNBOOK_ROLLBACK.to_string()],
+        Some((state, to)) => {
+            let mut phases: Vec<String> = state.phases_started.iter().rev().cloned().collect();
+            if let Some(rb) = state.rollback.as_ref().filter(|rb| rb.finished.is_none()) {
+                phases.clone_from(&rb.phases);
+                phases.retain(|p| !rb.phases_done.contains(p));
+            } else if let Some(to) = to {
+                match phases.iter().position(|p| p == to) {
+                    Some(i) => phases.truncate(i + 1),
+                    None => {
+                        eprintln!("error: phase `{to}` did not run in run `{}`", state.run_id);
+                        return ExitCode::Usage;
+                    }
+                }
+            }
+            phases
+        }
+    };
+    let info = match run {
+        Some((state, _)) => plan::RunInfo {
+            id: state.run_id.clone(),
+            operator: operator(),
+            started_at: state.started_at.clone(),
+        },
+        None => plan::RunInfo::preview(operator()),
+    };
+    let mut renderer = plan::Renderer::new(loaded, vars, &info, std::env::var("KUBECTL").ok());
+    if let Some((state, _)) = run {
+        for (name, value) in &state.captures {
+            renderer.set_capture(name, value);
+        }
+    }
+    let view = ui::plan_view::rollback_text(loaded, &renderer, &phases, ctx.color_out());
+    print!("{view}");
+    ExitCode::Ok
 }
 
 pub fn status(
@@ -689,4 +1011,142 @@ pub fn runs(_ctx: &Ctx, state_dir: Option<&PathBuf>, format: Format) -> ExitCode
         Format::Text => print!("{}", ui::status::render_list(&views)),
     }
     ExitCode::Ok
+}
+
+/// `rollout audit verify`: checks a run's journal (by run id, or a file) and says what it found.
+pub fn audit_verify(
+    target: &str,
+    digest: Option<&str>,
+    state_dir: Option<&PathBuf>,
+    format: Format,
+) -> ExitCode {
+    let as_file = Path::new(target);
+    let (path, in_progress) = if as_file.is_file() {
+        (as_file.to_path_buf(), false)
+    } else {
+        let (store, id) = match find_run(state_dir, Some(target)) {
+            Ok(found) => found,
+            Err(code) => return code,
+        };
+        (
+            store.root().join("runs").join(&id).join("journal.ndjson"),
+            store.is_locked(&id),
+        )
+    };
+    let bytes = match std::fs::read(&path) {
+        Ok(b) => b,
+        Err(e) => {
+            eprintln!("error: cannot read {}: {e}", path.display());
+            return ExitCode::Usage;
+        }
+    };
+    let verified = crate::state::audit::verify(&bytes);
+    let report =
+        ui::audit_view::verify_report(&path.display().to_string(), &verified, in_progress, digest);
+    match format {
+        Format::Json => println!(
+            "{}",
+            serde_json::to_string_pretty(&report).unwrap_or_default()
+        ),
+        Format::Text => println!("{}: {}", report.file, report.message),
+    }
+    if report.ok {
+        ExitCode::Ok
+    } else {
+        ExitCode::AuditFailed
+    }
+}
+
+/// `rollout log`: a run's audit log as readable text.
+pub fn log(run_id: Option<&str>, state_dir: Option<&PathBuf>) -> ExitCode {
+    let (store, id) = match find_run(state_dir, run_id) {
+        Ok(found) => found,
+        Err(code) => return code,
+    };
+    let loaded = match store.read(&id) {
+        Ok(l) => l,
+        Err(e) => {
+            eprintln!("error: {e}");
+            return ExitCode::Usage;
+        }
+    };
+    print!("{}", ui::audit_view::render_log(&loaded.records));
+    if let Some(r) = &loaded.recovery {
+        println!(
+            "\n(the log stops here: {}; `rollout audit verify {id}` checks it)",
+            r.detail
+        );
+    }
+    ExitCode::Ok
+}
+
+/// `rollout locks`: every target lock in the state directories, and who holds it.
+pub fn locks(state_dir: Option<&PathBuf>) -> ExitCode {
+    let mut any = false;
+    for dir in state_dirs(state_dir) {
+        for (holder, held) in crate::state::lock::list(&dir) {
+            any = true;
+            println!(
+                "{}  {}  {}",
+                holder.lock_id,
+                if held { "HELD" } else { "free" },
+                holder
+            );
+        }
+    }
+    if !any {
+        println!("no locks");
+    }
+    ExitCode::Ok
+}
+
+/// `rollout unlock`: removes a lock whose holder is stuck, after saying whose it is.
+pub fn unlock(lock_id: &str, state_dir: Option<&PathBuf>, yes: bool) -> ExitCode {
+    let Some((dir, holder, held)) = state_dirs(state_dir).into_iter().find_map(|d| {
+        crate::state::lock::list(&d)
+            .into_iter()
+            .find(|(h, _)| h.lock_id == lock_id)
+            .map(|(h, held)| (d, h, held))
+    }) else {
+        eprintln!("error: no lock `{lock_id}` (see `rollout locks`)");
+        return ExitCode::Usage;
+    };
+    if held {
+        eprintln!("lock {lock_id} is held by {holder}");
+        eprintln!(
+            "removing it lets another run start while that process may still be working on `{}`",
+            holder.target
+        );
+        if !yes {
+            let mut prompter =
+                ui::prompt::TerminalPrompter::if_interactive(false, &Interrupts::default());
+            match prompter.as_mut().map(|p| p.confirm("Remove this lock?")) {
+                Some(Ok(true)) => {}
+                Some(_) => {
+                    eprintln!("not removed");
+                    return ExitCode::Usage;
+                }
+                None => {
+                    eprintln!("error: pass `--yes` to remove a held lock without a terminal");
+                    return ExitCode::Usage;
+                }
+            }
+        }
+    } else {
+        eprintln!("lock {lock_id} is not held by anyone (its holder is gone): it is free already");
+    }
+    match crate::state::lock::unlock(&dir, lock_id, &operator()) {
+        Ok(note) => {
+            eprintln!(
+                "removed lock {lock_id} on `{}`; recorded in {}",
+                note.holder.target,
+                dir.join("locks").join("unlock.log").display()
+            );
+            ExitCode::Ok
+        }
+        Err(e) => {
+            eprintln!("error: {e}");
+            ExitCode::Internal
+        }
+    }
 }

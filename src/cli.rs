@@ -111,6 +111,81 @@ pub enum Command {
         #[arg(long, value_enum, default_value_t = Format::Text)]
         format: Format,
     },
+    /// Undo a run: the phases it ran, last first, through their rollback steps (or, with no run
+    /// of this runbook, the runbook's own [[rollback]] section). Shows the plan and asks first.
+    Rollback {
+        /// The runbook file (TOML)
+        runbook: PathBuf,
+        /// The run to undo [default: the latest run of this runbook not rolled back yet]
+        #[arg(long = "run", value_name = "RUN_ID")]
+        run_id: Option<String>,
+        /// Roll back down to this phase (included), leaving earlier phases in place
+        #[arg(long, value_name = "PHASE")]
+        to: Option<String>,
+        /// Ignore saved runs: run the runbook's own [[rollback]] section
+        #[arg(long, conflicts_with_all = ["run_id", "to"])]
+        no_run: bool,
+        /// Show the rollback plan, rendered, and do nothing
+        #[arg(long)]
+        dry_run: bool,
+        /// Roll back even though the runbook changed since the run started (e.g. a fixed
+        /// rollback step; the change is shown)
+        #[arg(long)]
+        allow_changed: bool,
+        /// Variable values, for the runbook's own rollback section (a run uses its own values)
+        #[command(flatten)]
+        vars: VarArgs,
+        #[command(flatten)]
+        run: RunArgs,
+    },
+    /// Check a run's audit log (its journal): hash chain, order, seal
+    Audit {
+        #[command(subcommand)]
+        command: AuditCommand,
+    },
+    /// Show a run's audit log as readable text, phase by phase
+    Log {
+        /// The run [default: the latest run]
+        run_id: Option<String>,
+        /// Where runs are recorded [default: ./.rollout and ./*/.rollout]
+        #[arg(long, value_name = "DIR", env = "ROLLOUT_STATE_DIR")]
+        state_dir: Option<PathBuf>,
+    },
+    /// List target locks and who holds them
+    Locks {
+        /// Where runs are recorded [default: ./.rollout and ./*/.rollout]
+        #[arg(long, value_name = "DIR", env = "ROLLOUT_STATE_DIR")]
+        state_dir: Option<PathBuf>,
+    },
+    /// Remove a target lock whose holder is stuck (recorded; a dead holder's lock is already free)
+    Unlock {
+        /// The lock id, as named by the refusal message or `rollout locks`
+        lock_id: String,
+        /// Where runs are recorded [default: ./.rollout and ./*/.rollout]
+        #[arg(long, value_name = "DIR", env = "ROLLOUT_STATE_DIR")]
+        state_dir: Option<PathBuf>,
+        /// Do not ask for confirmation
+        #[arg(long)]
+        yes: bool,
+    },
+}
+
+#[derive(Debug, Subcommand)]
+pub enum AuditCommand {
+    /// Verify a run's audit log: every record's hash, the chain, the order, and the final seal
+    Verify {
+        /// A run id, or the path of a journal file
+        target: String,
+        /// The published digest the log must end with (`sha256:...`, printed at the end of a run)
+        #[arg(long, value_name = "DIGEST")]
+        digest: Option<String>,
+        /// Where runs are recorded [default: ./.rollout and ./*/.rollout]
+        #[arg(long, value_name = "DIR", env = "ROLLOUT_STATE_DIR")]
+        state_dir: Option<PathBuf>,
+        /// Output format
+        #[arg(long, value_enum, default_value_t = Format::Text)]
+        format: Format,
+    },
 }
 
 #[derive(Debug, Clone, Copy, PartialEq, Eq, ValueEnum)]

@@ -22,8 +22,16 @@ pub enum ExitCode {
     WaitingForApproval,
     /// The run paused (a pause step, or a failure whose action is pause); resume it later.
     Paused,
-    /// A failure asked for a rollback; the run stopped.
+    /// A rollback is needed and was not performed: declined, or nobody here could confirm it.
     RollbackRequested,
+    /// The run failed and was rolled back: every rollback step succeeded.
+    RolledBack,
+    /// A rollback ran and did not undo everything: the report lists what is left.
+    RollbackIncomplete,
+    /// Another rollout process holds the run's target lock.
+    Locked,
+    /// `rollout audit verify` found the audit log altered, cut short or unsealed.
+    AuditFailed,
     /// Stopped by SIGINT (Ctrl-C); saved as paused.
     Interrupted,
     /// Stopped by SIGTERM; saved as paused.
@@ -31,7 +39,7 @@ pub enum ExitCode {
 }
 
 impl ExitCode {
-    pub const ALL: [ExitCode; 12] = [
+    pub const ALL: [ExitCode; 16] = [
         ExitCode::Ok,
         ExitCode::Internal,
         ExitCode::Usage,
@@ -42,6 +50,10 @@ impl ExitCode {
         ExitCode::WaitingForApproval,
         ExitCode::Paused,
         ExitCode::RollbackRequested,
+        ExitCode::RolledBack,
+        ExitCode::RollbackIncomplete,
+        ExitCode::Locked,
+        ExitCode::AuditFailed,
         ExitCode::Interrupted,
         ExitCode::Terminated,
     ];
@@ -58,6 +70,10 @@ impl ExitCode {
             ExitCode::WaitingForApproval => 7,
             ExitCode::Paused => 8,
             ExitCode::RollbackRequested => 9,
+            ExitCode::RolledBack => 10,
+            ExitCode::RollbackIncomplete => 11,
+            ExitCode::Locked => 12,
+            ExitCode::AuditFailed => 13,
             ExitCode::Interrupted => 130,
             ExitCode::Terminated => 143,
         }
@@ -78,7 +94,17 @@ impl ExitCode {
                 "the run waits for an approval or decision; resume it with the approval"
             }
             ExitCode::Paused => "the run paused; `rollout resume` continues it",
-            ExitCode::RollbackRequested => "a failure asked for a rollback; the run stopped",
+            ExitCode::RollbackRequested => {
+                "a rollback is needed and was not performed (declined, or nobody to confirm it)"
+            }
+            ExitCode::RolledBack => "the run failed and was rolled back completely",
+            ExitCode::RollbackIncomplete => {
+                "a rollback did not undo everything; its report lists what is left"
+            }
+            ExitCode::Locked => "another rollout process holds the run's lock (it is named)",
+            ExitCode::AuditFailed => {
+                "the audit log failed verification (altered, cut short or unsealed)"
+            }
             ExitCode::Interrupted => "interrupted by Ctrl-C (SIGINT); the run is saved as paused",
             ExitCode::Terminated => "stopped by SIGTERM; the run is saved as paused",
         }

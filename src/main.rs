@@ -3,7 +3,7 @@
 use clap::Parser;
 
 use rollout::app::{self, Ctx};
-use rollout::cli::{Cli, Command};
+use rollout::cli::{AuditCommand, Cli, Command};
 use rollout::exec::engine::InDoubt;
 
 fn main() -> std::process::ExitCode {
@@ -48,6 +48,44 @@ fn main() -> std::process::ExitCode {
             format,
         } => app::status(&ctx, run_id.as_deref(), state_dir.as_ref(), *format),
         Command::Runs { state_dir, format } => app::runs(&ctx, state_dir.as_ref(), *format),
+        Command::Rollback {
+            runbook,
+            run_id,
+            to,
+            no_run,
+            dry_run,
+            allow_changed,
+            vars,
+            run,
+        } => app::rollback(
+            &ctx,
+            runbook,
+            vars,
+            &app::RollbackArgs {
+                run_id: run_id.as_deref(),
+                to: to.as_deref(),
+                no_run: *no_run,
+                dry_run: *dry_run,
+                allow_changed: *allow_changed,
+            },
+            run,
+        ),
+        Command::Audit {
+            command:
+                AuditCommand::Verify {
+                    target,
+                    digest,
+                    state_dir,
+                    format,
+                },
+        } => app::audit_verify(target, digest.as_deref(), state_dir.as_ref(), *format),
+        Command::Log { run_id, state_dir } => app::log(run_id.as_deref(), state_dir.as_ref()),
+        Command::Locks { state_dir } => app::locks(state_dir.as_ref()),
+        Command::Unlock {
+            lock_id,
+            state_dir,
+            yes,
+        } => app::unlock(lock_id, state_dir.as_ref(), *yes),
     };
     code.into()
 }

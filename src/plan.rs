@@ -383,6 +383,11 @@ impl<'l> Renderer<'l> {
     }
 
     /// Renders one step exactly as it would run.
+    /// A runbook-level text (such as `lock`) rendered with the run's values.
+    pub fn text(&self, t: Tpl) -> Result<String, RenderError> {
+        self.render(t, &Scope::of(&self.base))
+    }
+
     /// How to connect to Prometheus. With the real renderer, credentials are the secrets' values.
     pub fn prometheus_conn(&self) -> Result<PrometheusConn, RenderError> {
         let ctx = Scope::of(&self.base);

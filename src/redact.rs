@@ -168,14 +168,14 @@ impl Redactor {
                 t(name);
                 t(journal);
             }
-            Event::Notice { message, .. } => t(message),
+            Event::Notice { message, .. } | Event::NotificationFailed { message } => t(message),
             Event::PhaseStarted { title, .. } => t(title),
             Event::StepStarted { name, display, .. } => {
                 name.iter_mut().for_each(&mut t);
                 display.iter_mut().for_each(&mut t);
             }
             Event::StepFinished { reason, .. } => reason.iter_mut().for_each(&mut t),
-            Event::StepSkipped { reason, .. } => t(reason),
+            Event::StepSkipped { reason, .. } | Event::AbortTripped { reason, .. } => t(reason),
             Event::Measurement {
                 values,
                 detail,
@@ -204,12 +204,28 @@ impl Redactor {
                     t(&mut p.title);
                 }
             }
+            Event::RollbackPlanned { reason, phases, .. } => {
+                t(reason);
+                for p in phases.iter_mut() {
+                    t(&mut p.title);
+                    for (_, lines) in &mut p.steps {
+                        lines.iter_mut().for_each(&mut t);
+                    }
+                }
+            }
+            Event::RollbackFinished {
+                undone, not_undone, ..
+            } => {
+                undone.iter_mut().for_each(&mut t);
+                not_undone.iter_mut().for_each(&mut t);
+            }
             // The engine masks each output stream itself, as only it can see a secret split
             // across reads; masking every piece again would double the cost of large output.
             Event::Output { .. }
             | Event::Waiting { .. }
             | Event::Retrying { .. }
-            | Event::PhaseFinished { .. } => {}
+            | Event::PhaseFinished { .. }
+            | Event::AuditSealed { .. } => {}
         }
         e
     }
@@ -251,6 +267,12 @@ impl Redactor {
             "criterion",
             "at",
             "vars",
+            "phases",
+            "lock_id",
+            "target",
+            "broken",
+            "saved_as",
+            "version",
         ];
         match value {
             Value::String(s) => self.mask_in_place(s),
@@ -542,6 +564,20 @@ impl Listener for MaskedListener<'_> {
             self.inner.on(&masked);
         }
     }
+    fn take_failures(&mut self) -> Vec<String> {
+        let failures = self.inner.take_failures();
+        failures
+            .iter()
+            .map(|f| self.redactor.text(f).into_owned())
+            .collect()
+    }
+    fn flush(&mut self, limit: std::time::Duration) -> Vec<String> {
+        let failures = self.inner.flush(limit);
+        failures
+            .iter()
+            .map(|f| self.redactor.text(f).into_owned())
+            .collect()
+    }
 }
 
 /// The run's journal, recording entries with their text masked: secrets are never at rest.
@@ -559,6 +595,12 @@ impl MaskedJournal {
 impl Journal for MaskedJournal {
     fn append(&mut self, entry: Entry) -> Result<Record, StoreError> {
         self.inner.append(self.redactor.entry(entry))
+    }
+    fn seal(&mut self) -> Result<Record, StoreError> {
+        self.inner.seal()
+    }
+    fn set_envelope(&mut self, envelope: crate::state::record::Envelope) {
+        self.inner.set_envelope(envelope);
     }
     fn location(&self) -> String {
         self.inner.location()

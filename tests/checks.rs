@@ -514,6 +514,16 @@ fn journal(dir: &Path) -> Vec<serde_json::Value> {
 /// Runs the abort runbook with the error ratio turning bad 1.5s in; returns the outcome and
 /// how long rollout took.
 fn trip(action: &str, status: i32) -> (crate::harness::Outcome, Duration) {
+    trip_with(action, status, &[], "")
+}
+
+/// [`trip`] with extra command-line arguments and runbook text appended to the phase.
+fn trip_with(
+    action: &str,
+    status: i32,
+    args: &[&str],
+    extra: &str,
+) -> (crate::harness::Outcome, Duration) {
     let exporter = Exporter::new("app_error_ratio 0.01\n");
     let prom = Prometheus::start(&exporter);
     let body = Arc::clone(&exporter.body);
@@ -523,8 +533,9 @@ fn trip(action: &str, status: i32) -> (crate::harness::Outcome, Duration) {
     });
     let start = Instant::now();
     let out = Test::new()
-        .runbook(&abort_runbook(&prom.url, action))
+        .runbook(&(abort_runbook(&prom.url, action) + extra))
         .args(["run", "runbook.toml", "--grace", "1s"])
+        .args(args.iter().copied())
         .status(status);
     let took = start.elapsed();
     flip.join().unwrap();
@@ -570,9 +581,23 @@ fn abort_criterion_stops_the_running_step_and_fails_the_run() {
 }
 
 #[test]
-fn abort_criterion_with_rollback_requests_a_rollback() {
+fn abort_criterion_with_rollback_and_nobody_to_confirm_waits_for_the_rollback() {
     let (out, took) = trip("rollback", 9);
     assert_step_stopped(&out, took);
+    out.stderr_has("the rollback needs a confirmation");
+}
+
+#[test]
+fn abort_criterion_with_rollback_rolls_the_phase_back() {
+    let (out, took) = trip_with(
+        "rollback",
+        10,
+        &["--yes"],
+        "\n[[phases.rollback]]\nid = \"undo\"\nrun = \"touch undone\"\n",
+    );
+    assert_step_stopped(&out, took);
+    assert!(out.dir.join("undone").exists());
+    out.stderr_has("rollback complete");
 }
 
 #[test]

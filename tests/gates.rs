@@ -581,8 +581,107 @@ fn a_deadline_that_passes_aborts_the_run() {
 }
 
 #[test]
-fn a_deadline_that_passes_asks_for_a_rollback() {
-    let_the_deadline_pass("rollback", 9, "(on_deadline = \"rollback\")");
+fn a_deadline_that_passes_rolls_back_once_the_operator_confirms() {
+    let rb = runbook(&with_deadline("rollback")).replace(
+        "[[phases.steps]]\nid = \"after\"",
+        "[[phases.rollback]]\nid = \"undo\"\nrun = \"echo undo >> trace\"\n\n[[phases.steps]]\nid = \"after\"",
+    );
+    let t = Test::new()
+        .runbook(&rb)
+        .env("ROLLOUT_OPERATOR", "olga")
+        .args(["run", "runbook.toml"]);
+    let mut tty = Tty::run(&t);
+    // The question given up at the deadline still holds the terminal, so nobody here can
+    // confirm the rollback: the run waits for it, and `resume --yes` performs it.
+    tty.shows("Deploy to production?")
+        .shows("(on_deadline = \"rollback\")")
+        .shows("Rollback plan")
+        .shows("echo undo >> trace")
+        .shows("resume with `--yes` to roll back")
+        .finishes_with(9);
+    assert!(tty.terminal_is_cooked(), "the terminal was left raw");
+    assert_eq!(trace(t.path()), ["before"]);
+    Test::in_dir(t.path())
+        .args(["resume", "--yes"])
+        .status(10)
+        .stderr_has("rollback complete");
+    assert_eq!(trace(t.path()), ["before", "undo"]);
+    let records = gate_records(t.path());
+    assert_eq!(records.len(), 2, "{records:#?}");
+    assert_eq!(records[0]["outcome"], "deadline_passed");
+    assert_eq!(records[1]["step"], "rollback");
+    assert_eq!(records[1]["outcome"], "passed");
+    assert_eq!(records[1]["how"], "pre-approved");
+}
+
+/// A failing step whose action is rollback, in a terminal: the plan is shown, then asked.
+fn rollback_in_a_terminal(answer: &str) -> (Test, Tty) {
+    let rb = r#"[runbook]
+name = "rb"
+
+[[phases]]
+id = "p1"
+title = "Prepare"
+[[phases.steps]]
+id = "prep"
+run = "echo prep >> trace"
+[[phases.rollback]]
+id = "unprep"
+run = "echo unprep >> trace"
+
+[[phases]]
+id = "p2"
+title = "Switch"
+on_failure = "rollback"
+[[phases.steps]]
+id = "switch"
+run = "echo switch >> trace; exit 4"
+[[phases.rollback]]
+id = "unswitch"
+run = "echo unswitch >> trace"
+"#;
+    let t = Test::new()
+        .runbook(rb)
+        .env("ROLLOUT_OPERATOR", "olga")
+        .args(["run", "runbook.toml"]);
+    let mut tty = Tty::run(&t);
+    tty.shows("Rollback plan")
+        .shows("1. p2 (Switch)")
+        .shows("echo unswitch >> trace")
+        .shows("2. p1 (Prepare)")
+        .shows("Roll back 2 phases now (p2, p1)?")
+        .keys(answer);
+    (t, tty)
+}
+
+#[test]
+fn a_rollback_confirmed_at_the_terminal_undoes_the_phases_in_reverse_order() {
+    let (t, mut tty) = rollback_in_a_terminal("y");
+    tty.shows("rollback complete").finishes_with(10);
+    assert_eq!(trace(t.path()), ["prep", "switch", "unswitch", "unprep"]);
+    let r = gate_record(t.path());
+    assert_eq!(r["step"], "rollback");
+    assert_eq!(r["how"], "interactive");
+    assert_eq!(
+        answers(&r)[0],
+        (
+            "Roll back 2 phases now (p2, p1)?".into(),
+            "yes".into(),
+            "olga".into()
+        )
+    );
+}
+
+#[test]
+fn a_rollback_declined_at_the_terminal_runs_nothing_and_can_be_done_later() {
+    let (t, mut tty) = rollback_in_a_terminal("n");
+    tty.shows("declined by olga").finishes_with(9);
+    assert_eq!(trace(t.path()), ["prep", "switch"]);
+    assert_eq!(gate_record(t.path())["outcome"], "refused");
+    Test::in_dir(t.path())
+        .args(["rollback", "runbook.toml", "--yes"])
+        .status(10);
+    assert_eq!(trace(t.path()), ["prep", "switch", "unswitch", "unprep"]);
 }
 
 #[test]
@@ -978,4 +1077,54 @@ checklist = ["one", "two"]
     out.stderr_has("the runbook has no confirm gate `promte`; did you mean `promote`?")
         .stderr_has("`promote` is a confirm, not a signoff");
     assert!(!out.dir.join("trace").exists());
+}
+
+/// A step whose failure action is `ask`, failing in a terminal: the operator picks an answer.
+fn ask_after_failure(choice_downs: usize) -> (Test, Tty) {
+    let rb = r#"[runbook]
+name = "ask"
+
+[[phases]]
+id = "p1"
+title = "Release"
+[[phases.steps]]
+id = "flaky"
+run = "echo flaky >> trace; exit 1"
+on_failure = "ask"
+[[phases.steps]]
+id = "after"
+run = "echo after >> trace"
+[[phases.rollback]]
+id = "undo"
+run = "echo undo >> trace"
+"#;
+    let t = Test::new()
+        .runbook(rb)
+        .env("ROLLOUT_OPERATOR", "olga")
+        .args(["run", "runbook.toml"]);
+    let mut tty = Tty::run(&t);
+    tty.shows("step `flaky` failed")
+        .shows("What now?")
+        .shows("roll back")
+        .keys(&DOWN.repeat(choice_downs))
+        .keys(ENTER);
+    (t, tty)
+}
+
+#[test]
+fn an_operator_asked_after_a_failure_can_skip_the_step() {
+    let (t, mut tty) = ask_after_failure(2);
+    tty.finishes_with(0);
+    assert_eq!(trace(t.path()), ["flaky", "after"]);
+}
+
+#[test]
+fn an_operator_asked_after_a_failure_can_choose_to_roll_back() {
+    let (t, mut tty) = ask_after_failure(4);
+    tty.shows("Rollback plan")
+        .shows("Roll back 1 phase now (p1)?")
+        .keys("y")
+        .shows("rollback complete")
+        .finishes_with(10);
+    assert_eq!(trace(t.path()), ["flaky", "undo"]);
 }

@@ -77,6 +77,7 @@ run = "echo c >> trace"
         types,
         [
             "run_started",
+            "lock_acquired",
             "phase_started",
             "step_started",
             "step_finished",
@@ -87,7 +88,9 @@ run = "echo c >> trace"
             "step_started",
             "step_finished",
             "phase_finished",
-            "run_finished"
+            "run_finished",
+            "lock_released",
+            "sealed"
         ]
     );
     out.stderr_has("phase 1/2: Phase one (p1)")
@@ -471,10 +474,17 @@ run = "echo hi"
             "output",
             "step_finished",
             "phase_finished",
-            "run_finished"
+            "run_finished",
+            "audit_sealed"
         ]
     );
     assert_eq!(events[3]["data"], "hi\n");
+    assert!(
+        events[7]["audit_digest"]
+            .as_str()
+            .unwrap()
+            .starts_with("sha256:")
+    );
 }
 
 #[test]
@@ -792,7 +802,13 @@ on_failure = "rollback"
         .runbook(&rb)
         .args(["run", "runbook.toml"])
         .status(9);
-    out.stderr_has("asks for a rollback");
+    // Nobody here can confirm the rollback: the run waits for it, and `--yes` performs it.
+    out.stderr_has("the rollback needs a confirmation")
+        .stderr_has("--yes");
+    Test::in_dir(&out.dir)
+        .args(["resume", "--yes"])
+        .status(10)
+        .stderr_has("rollback complete");
 }
 
 #[test]
@@ -937,7 +953,7 @@ run = "echo two >> trace"
         .stdout_has("damaged");
     let resumed = Test::in_dir(&out.dir).args(["resume"]).status(0);
     resumed
-        .stderr_has("was damaged")
+        .stderr_has("was cut short")
         .stderr_has("recovered its first");
     assert_eq!(trace(&out.dir), ["one", "two"]);
 }

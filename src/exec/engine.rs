@@ -4,6 +4,9 @@
 //! It emits events and never prints.
 
 mod gate_step;
+mod rollback;
+
+pub use rollback::RUNBOOK_ROLLBACK;
 
 use std::sync::Arc;
 use std::sync::atomic::{AtomicU8, Ordering};
@@ -29,10 +32,20 @@ pub enum RunEnd {
         reason: String,
         check: bool,
     },
-    /// A failed step asked for rollback, which this version cannot do yet.
+    /// A failure asked for a rollback (the session then performs it).
     RollbackRequested {
         step: String,
         reason: String,
+    },
+    /// A rollback is owed and was not performed: nobody here could confirm it, or the
+    /// operator declined (`finished`: the run is closed as failed).
+    RollbackNotDone {
+        reason: String,
+        finished: bool,
+    },
+    /// The rollback ran: `complete` when every rollback step succeeded.
+    RolledBack {
+        complete: bool,
     },
     /// Stopped on purpose: a pause step, or a failure whose action is pause.
     Paused {
@@ -54,6 +67,9 @@ impl RunEnd {
             RunEnd::Succeeded => "succeeded",
             RunEnd::Failed { .. } => "failed",
             RunEnd::RollbackRequested { .. } => "rollback_requested",
+            RunEnd::RollbackNotDone { .. } => "rollback_not_done",
+            RunEnd::RolledBack { complete: true } => "rolled_back",
+            RunEnd::RolledBack { complete: false } => "rollback_incomplete",
             RunEnd::Paused { .. } => "paused",
             RunEnd::WaitingForApproval { .. } => "waiting_for_approval",
             RunEnd::Interrupted { .. } => "interrupted",
@@ -157,6 +173,11 @@ pub struct Engine<'a> {
     pub run_id: String,
     /// The abort criteria of the running phase, watched in the background.
     pub abort_watch: Option<crate::exec::abort::Watch>,
+    /// Running rollback steps: a failure stops (or continues) the rollback instead of
+    /// asking for another one.
+    pub rolling_back: bool,
+    /// Notifications that failed and are not in the journal yet.
+    pub notify_failures: Vec<String>,
 }
 
 type StepOutcome = Result<Flow, StoreError>;
@@ -173,16 +194,30 @@ enum Flow {
 impl Engine<'_> {
     fn emit(&mut self, e: &Event) {
         self.listener.on(e);
+        let failed = self.listener.take_failures();
+        self.notify_failures.extend(failed);
+    }
+
+    /// Records (and shows) the notifications that failed so far. They never stop the run.
+    pub fn record_notify_failures(&mut self, more: Vec<String>) -> Result<(), StoreError> {
+        let mut failed = std::mem::take(&mut self.notify_failures);
+        failed.extend(more);
+        for message in failed {
+            let message = self.redact(&message);
+            self.journal.append(Entry::NotificationFailed {
+                message: message.clone(),
+            })?;
+            self.listener.on(&Event::NotificationFailed { message });
+        }
+        Ok(())
     }
 
     fn record(&mut self, entry: Entry) -> Result<(), StoreError> {
+        if !self.notify_failures.is_empty() {
+            self.record_notify_failures(Vec::new())?;
+        }
         self.journal.append(entry.clone())?;
-        let rec = crate::state::Record {
-            seq: 0,
-            at: crate::state::now(),
-            event: entry,
-        };
-        self.state.apply(&rec);
+        self.state.apply(&crate::state::Record::bare(entry));
         Ok(())
     }
 
@@ -190,8 +225,8 @@ impl Engine<'_> {
         self.redactor.text(text).into_owned()
     }
 
-    /// Runs every phase not yet done. Returns why the run stopped.
-    pub async fn run(&mut self) -> Result<(RunEnd, Vec<PhaseSummary>), StoreError> {
+    /// Gives the renderers the values earlier sessions captured.
+    pub fn restore_captures(&mut self) {
         for (name, value) in self.state.captures.clone() {
             self.shown.set_capture(&name, &value);
             // A capture that held a secret was recorded masked: its value is gone, and steps
@@ -207,6 +242,25 @@ impl Engine<'_> {
             }
             self.real.set_capture(&name, &value);
         }
+    }
+
+    /// Records that this session holds the run's target lock (and whose lock it broke).
+    pub fn record_lock(&mut self, lock: &crate::state::lock::TargetLock) -> Result<(), StoreError> {
+        if let Some(broken) = &lock.broken {
+            self.emit(&Event::Notice {
+                level: Level::Warning,
+                message: broken.clone(),
+            });
+        }
+        self.record(Entry::LockAcquired {
+            lock_id: lock.holder.lock_id.clone(),
+            target: lock.holder.target.clone(),
+            broken: lock.broken.clone(),
+        })
+    }
+
+    /// Runs every phase not yet done. Returns why the run stopped.
+    pub async fn run(&mut self) -> Result<(RunEnd, Vec<PhaseSummary>), StoreError> {
         let phases = &self.loaded.runbook.phases;
         let total = phases.len();
         let mut summaries: Vec<PhaseSummary> = phases
@@ -364,9 +418,11 @@ impl Engine<'_> {
             action: trip.action.name().into(),
             values: trip.values.clone(),
         })?;
-        self.emit(&Event::Notice {
-            level: Level::Warning,
-            message: trip.reason.clone(),
+        self.emit(&Event::AbortTripped {
+            phase: phase_id.clone(),
+            criterion: trip.name.clone(),
+            action: trip.action.name(),
+            reason: trip.reason.clone(),
         });
         Ok(match trip.action {
             FailureAction::Rollback => RunEnd::RollbackRequested {
@@ -434,12 +490,12 @@ impl Engine<'_> {
                 return Ok(Flow::Next);
             }
         }
-        let shown = match self.shown.step(Some(phase), step) {
+        let shown = match self.shown.step(owner(phase), step) {
             Ok(s) => s,
             Err(e) => return self.render_failure(phase, step, &e.error.message),
         };
         if let Some(when) = &shown.when {
-            let run_it = match self.real.step(Some(phase), step) {
+            let run_it = match self.real.step(owner(phase), step) {
                 Ok(real) => real.when.as_ref().is_none_or(|w| w.decision != "skip"),
                 Err(e) => return self.render_failure(phase, step, &e.error.message),
             };
@@ -458,7 +514,7 @@ impl Engine<'_> {
                 return Ok(Flow::Next);
             }
         }
-        let real = match self.real.step(Some(phase), step) {
+        let real = match self.real.step(owner(phase), step) {
             Ok(s) => s,
             Err(e) => return self.render_failure(phase, step, &e.error.message),
         };
@@ -600,24 +656,33 @@ impl Engine<'_> {
     /// Applies the failure action of a step that failed for good.
     fn fail(&mut self, phase: &Phase, step: &Step, reason: String) -> StepOutcome {
         let id = step.id.get_ref().clone();
-        let action = step.on_failure.unwrap_or(phase.on_failure);
+        let action = if self.rolling_back {
+            // A rollback step that fails stops the rollback unless it says otherwise; it
+            // never asks for a rollback of the rollback.
+            match step.on_failure {
+                Some(a @ (FailureAction::Pause | FailureAction::Ask)) => a,
+                _ => FailureAction::Abort,
+            }
+        } else {
+            step.on_failure.unwrap_or(phase.on_failure)
+        };
+        let rollback_choice = !self.rolling_back;
         let action = match action {
             FailureAction::Ask => match self.prompter.as_deref_mut() {
                 Some(p) => {
                     let q = format!("step `{id}` failed: {reason}. What now?");
-                    match p
-                        .choose(
-                            &q,
-                            &[
-                                "pause (fix it, then `rollout resume`)",
-                                "retry now",
-                                "skip this step",
-                                "abort the run",
-                            ],
-                        )
-                        .ok()
-                    {
+                    let mut options = vec![
+                        "pause (fix it, then `rollout resume`)",
+                        "retry now",
+                        "skip this step",
+                        "abort the run",
+                    ];
+                    if rollback_choice {
+                        options.push("roll back");
+                    }
+                    match p.choose(&q, &options).ok() {
                         Some(1) => return Ok(Flow::Retry),
+                        Some(4) => FailureAction::Rollback,
                         Some(2) => {
                             self.record(Entry::StepSkipped {
                                 phase: phase.id.get_ref().clone(),
@@ -767,10 +832,15 @@ impl Engine<'_> {
                     capture_stdout: step.capture.is_some(),
                     stdin_null: true,
                 };
+                let command = display_lines(&shown.action)
+                    .iter()
+                    .map(|l| self.redact(l))
+                    .collect();
                 self.record(Entry::StepStarted {
                     phase: phase_id,
                     step: id.clone(),
                     attempt,
+                    command,
                 })?;
                 let cancel = self.fresh_step_cancel();
                 let listener = &mut *self.listener;
@@ -1221,7 +1291,16 @@ fn millis(d: Duration) -> u64 {
 pub fn final_status(end: &RunEnd) -> Option<RunStatus> {
     match end {
         RunEnd::Succeeded => Some(RunStatus::Succeeded),
-        RunEnd::Failed { .. } | RunEnd::RollbackRequested { .. } => Some(RunStatus::Failed),
+        RunEnd::Failed { .. }
+        | RunEnd::RollbackRequested { .. }
+        | RunEnd::RollbackNotDone { finished: true, .. } => Some(RunStatus::Failed),
+        RunEnd::RolledBack { complete: true } => Some(RunStatus::RolledBack),
+        RunEnd::RolledBack { complete: false } => Some(RunStatus::RollbackIncomplete),
         _ => None,
     }
+}
+
+/// The phase a step renders in: none for the runbook's own rollback section.
+fn owner(phase: &Phase) -> Option<&Phase> {
+    (phase.id.get_ref() != RUNBOOK_ROLLBACK).then_some(phase)
 }

@@ -88,15 +88,54 @@ pub enum Event {
         resume_with: String,
         waiting_for_approval: bool,
     },
+    /// An abort criterion tripped while its phase ran.
+    AbortTripped {
+        phase: String,
+        criterion: String,
+        /// `abort`, `rollback` or `pause`.
+        action: &'static str,
+        reason: String,
+    },
+    /// A notification could not be delivered; the run goes on.
+    NotificationFailed { message: String },
+    /// The journal was sealed for this session: always the last event.
+    AuditSealed {
+        /// The hash of the `sealed` record: publish it to make a later rewriting of the audit
+        /// log detectable (`rollout audit verify --digest`).
+        audit_digest: String,
+    },
+    /// A rollback is about to start (or go on): what it will run, phase by phase.
+    RollbackPlanned {
+        reason: String,
+        phases: Vec<RollbackPhase>,
+        /// The rollback was already under way (a resumed rollback).
+        resumed: bool,
+    },
+    /// The rollback is over: what was undone, and what was not and why.
+    RollbackFinished {
+        complete: bool,
+        undone: Vec<String>,
+        not_undone: Vec<String>,
+    },
     /// The run stopped: finished, or paused, waiting or interrupted (see `outcome`).
     RunFinished {
         run_id: String,
-        /// `succeeded`, `failed`, `rollback_requested`, `paused`, `waiting_for_approval`, `interrupted`.
+        /// `succeeded`, `failed`, `rolled_back`, `rollback_incomplete`, `rollback_not_done`,
+        /// `paused`, `waiting_for_approval`, `interrupted`.
         outcome: &'static str,
         duration_ms: u64,
         journal: String,
         phases: Vec<PhaseSummary>,
     },
+}
+
+/// One phase of a rollback plan: its rollback steps as they will run (secrets masked).
+#[derive(Debug, Clone, Serialize)]
+pub struct RollbackPhase {
+    pub phase: String,
+    pub title: String,
+    /// (step id, the lines a person reads).
+    pub steps: Vec<(String, Vec<String>)>,
 }
 
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize)]
@@ -129,4 +168,35 @@ fn lossy<S: serde::Serializer>(data: &[u8], s: S) -> Result<S::Ok, S::Error> {
 /// Anything that renders or records events.
 pub trait Listener {
     fn on(&mut self, event: &Event);
+    /// Deliveries that failed since the last call (notifications), for the journal.
+    fn take_failures(&mut self) -> Vec<String> {
+        Vec::new()
+    }
+    /// Waits up to `limit` for deliveries still under way; returns what failed or did not go.
+    fn flush(&mut self, _limit: std::time::Duration) -> Vec<String> {
+        Vec::new()
+    }
+}
+
+/// Two listeners as one: the view, and the notifications.
+pub struct Tee<'a> {
+    pub first: &'a mut dyn Listener,
+    pub second: Box<dyn Listener>,
+}
+
+impl Listener for Tee<'_> {
+    fn on(&mut self, event: &Event) {
+        self.first.on(event);
+        self.second.on(event);
+    }
+    fn take_failures(&mut self) -> Vec<String> {
+        let mut f = self.first.take_failures();
+        f.extend(self.second.take_failures());
+        f
+    }
+    fn flush(&mut self, limit: std::time::Duration) -> Vec<String> {
+        let mut f = self.first.flush(limit);
+        f.extend(self.second.flush(limit));
+        f
+    }
 }

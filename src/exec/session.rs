@@ -12,8 +12,10 @@ use crate::inputs::{Origin, Resolved, env_name, read_secret};
 use crate::plan::{Renderer, RunInfo, runbook_dir};
 use crate::runbook::Loaded;
 use crate::runbook::model::VarValue;
+use crate::state::lock::TargetLock;
+use crate::state::record::Envelope;
 use crate::state::record::Standing;
-use crate::state::{Entry, FileStore, Journal, RunState, Store, StoreError, new_run_id};
+use crate::state::{Entry, FileStore, Journal, Recovery, RunState, Store, StoreError};
 
 pub struct Settings {
     pub grace: Duration,
@@ -62,65 +64,35 @@ fn var_json(v: &VarValue) -> serde_json::Value {
     serde_json::to_value(v).unwrap_or(serde_json::Value::Null)
 }
 
-/// Starts a new run of `loaded`.
-#[allow(clippy::too_many_arguments)]
-pub async fn start<'a>(
-    loaded: &'a Loaded,
-    vars: Vec<Resolved>,
-    store: &FileStore,
-    settings: Settings,
-    listener: &'a mut dyn Listener,
-    prompter: Option<&'a mut dyn Prompter>,
-    interrupts: Interrupts,
-) -> Result<Report, SessionError> {
-    let secret_values = secrets(loaded, &vars)?;
-    let run_id = new_run_id();
-    let mut journal = store.create(&run_id, &loaded.source.text)?;
-    let runbook_path =
-        std::fs::canonicalize(&loaded.source.path).unwrap_or_else(|_| loaded.source.path.clone());
-    journal.append(Entry::RunStarted {
-        run_id: run_id.clone(),
-        runbook: runbook_path.display().to_string(),
-        runbook_name: loaded.runbook.meta.name.clone(),
-        digest: loaded.source.digest().to_string(),
-        operator: settings.operator.clone(),
-        vars: vars
-            .iter()
-            .filter_map(|v| v.value.as_ref().map(|val| (v.name.clone(), var_json(val))))
-            .collect(),
-    })?;
-    let state = RunState {
-        run_id: run_id.clone(),
-        ..RunState::default()
-    };
-    drive(
-        loaded,
-        vars,
-        secret_values,
-        journal,
-        state,
-        false,
-        settings,
-        listener,
-        prompter,
-        interrupts,
-        store,
-    )
-    .await
+/// What a session does once its journal is open.
+#[derive(Debug, Clone)]
+pub enum Mode {
+    /// Run the phases not yet done (or go on with a rollback already under way).
+    Forward,
+    /// Roll back what the run did (`rollout rollback`): phases down to `to`, or all that ran.
+    Rollback { to: Option<String>, reason: String },
 }
 
-/// Continues an existing run from its first unfinished step.
-#[allow(clippy::too_many_arguments)]
-pub async fn resume<'a>(
-    loaded: &'a Loaded,
-    journal: Box<dyn Journal>,
-    state: RunState,
-    store: &FileStore,
-    settings: Settings,
-    listener: &'a mut dyn Listener,
-    prompter: Option<&'a mut dyn Prompter>,
-    interrupts: Interrupts,
-) -> Result<Report, SessionError> {
+/// Everything a session needs besides the runbook: where it records, and how it was started.
+pub struct Begin<'s> {
+    pub store: &'s FileStore,
+    pub lock: TargetLock,
+    pub settings: Settings,
+    pub mode: Mode,
+}
+
+/// The target a run of `loaded` with `vars` locks: its rendered `lock`, else its name.
+pub fn lock_target(loaded: &Loaded, vars: &[Resolved], operator: &str) -> Result<String, String> {
+    match loaded.runbook.meta.lock {
+        Some(t) => Renderer::new(loaded, vars, &RunInfo::preview(operator.into()), None)
+            .text(t)
+            .map_err(|e| format!("cannot render `lock`: {}", e.message)),
+        None => Ok(loaded.runbook.meta.name.clone()),
+    }
+}
+
+/// The variables of a run as it recorded them, secrets to be read again.
+pub fn vars_from_state(loaded: &Loaded, state: &RunState) -> Result<Vec<Resolved>, String> {
     let mut vars = Vec::new();
     for decl in &loaded.runbook.vars {
         let name = decl.name.get_ref();
@@ -144,9 +116,9 @@ pub async fn resume<'a>(
             None => match &decl.default {
                 Some(d) => (d.clone(), Origin::Default),
                 None => {
-                    return Err(SessionError::Secret(format!(
+                    return Err(format!(
                         "variable `{name}` has no value in the run and no default"
-                    )));
+                    ));
                 }
             },
         };
@@ -157,10 +129,94 @@ pub async fn resume<'a>(
             origin,
         });
     }
+    Ok(vars)
+}
+
+fn envelope(run_id: &str, loaded: &Loaded, operator: &str) -> Envelope {
+    Envelope {
+        run: run_id.to_string(),
+        who: crate::state::who(operator),
+        runbook_digest: loaded.source.digest().to_string(),
+    }
+}
+
+/// Starts a new run of `loaded`.
+pub async fn start<'a>(
+    loaded: &'a Loaded,
+    run_id: String,
+    vars: Vec<Resolved>,
+    begin: Begin<'_>,
+    listener: &'a mut dyn Listener,
+    prompter: Option<&'a mut dyn Prompter>,
+    interrupts: Interrupts,
+) -> Result<Report, SessionError> {
     let secret_values = secrets(loaded, &vars)?;
-    let mut journal = journal;
+    let mut journal = begin.store.create(&run_id, &loaded.source.text)?;
+    journal.set_envelope(envelope(&run_id, loaded, &begin.settings.operator));
+    let runbook_path =
+        std::fs::canonicalize(&loaded.source.path).unwrap_or_else(|_| loaded.source.path.clone());
+    journal.append(Entry::RunStarted {
+        run_id: run_id.clone(),
+        runbook: runbook_path.display().to_string(),
+        runbook_name: loaded.runbook.meta.name.clone(),
+        digest: loaded.source.digest().to_string(),
+        operator: begin.settings.operator.clone(),
+        vars: vars
+            .iter()
+            .map(|v| {
+                let value = v
+                    .value
+                    .as_ref()
+                    .map_or_else(|| serde_json::Value::from(crate::plan::MASK), var_json);
+                (v.name.clone(), value)
+            })
+            .collect(),
+        version: env!("CARGO_PKG_VERSION").to_string(),
+    })?;
+    let state = RunState {
+        run_id: run_id.clone(),
+        ..RunState::default()
+    };
+    drive(
+        loaded,
+        vars,
+        secret_values,
+        journal,
+        state,
+        false,
+        begin,
+        listener,
+        prompter,
+        interrupts,
+    )
+    .await
+}
+
+/// Continues an existing run from its first unfinished step (or rolls it back).
+#[allow(clippy::too_many_arguments)]
+pub async fn resume<'a>(
+    loaded: &'a Loaded,
+    mut journal: Box<dyn Journal>,
+    state: RunState,
+    recovery: Option<Recovery>,
+    vars: Vec<Resolved>,
+    begin: Begin<'_>,
+    listener: &'a mut dyn Listener,
+    prompter: Option<&'a mut dyn Prompter>,
+    interrupts: Interrupts,
+) -> Result<Report, SessionError> {
+    let secret_values = secrets(loaded, &vars)?;
+    journal.set_envelope(envelope(&state.run_id, loaded, &begin.settings.operator));
+    if let Some(r) = recovery {
+        journal.append(Entry::JournalRecovered {
+            good_records: r.good_records,
+            dropped_bytes: r.dropped_bytes,
+            detail: r.detail,
+            saved_as: r.saved_as,
+        })?;
+    }
     journal.append(Entry::RunResumed {
-        operator: settings.operator.clone(),
+        operator: begin.settings.operator.clone(),
         digest: loaded.source.digest().to_string(),
     })?;
     drive(
@@ -170,11 +226,10 @@ pub async fn resume<'a>(
         journal,
         state,
         true,
-        settings,
+        begin,
         listener,
         prompter,
         interrupts,
-        store,
     )
     .await
 }
@@ -187,12 +242,17 @@ async fn drive<'a>(
     journal: Box<dyn Journal>,
     state: RunState,
     resumed: bool,
-    settings: Settings,
+    begin: Begin<'_>,
     listener: &'a mut dyn Listener,
     prompter: Option<&'a mut dyn Prompter>,
     interrupts: Interrupts,
-    store: &FileStore,
 ) -> Result<Report, SessionError> {
+    let Begin {
+        store,
+        lock,
+        settings,
+        mode,
+    } = begin;
     let started = Instant::now();
     let run_id = state.run_id.clone();
     let started_at = if state.started_at.is_empty() {
@@ -226,7 +286,36 @@ async fn drive<'a>(
     );
     let journal: Box<dyn Journal> =
         Box::new(crate::redact::MaskedJournal::new(journal, redactor.clone()));
-    let mut listener = crate::redact::MaskedListener::new(listener, redactor.clone());
+    // Webhooks get their URLs from the real renderer: a Slack URL is usually a secret.
+    let mut targets = Vec::new();
+    for t in &loaded.runbook.notify {
+        match real.text(t.url) {
+            Ok(url) => targets.push(crate::ui::notify::Target {
+                url,
+                format: t.format,
+                on: t.on.clone(),
+            }),
+            Err(e) => listener.on(&Event::Notice {
+                level: Level::Warning,
+                message: redactor
+                    .text(&format!("a `[[notify]]` target is skipped: {}", e.message))
+                    .into_owned(),
+            }),
+        }
+    }
+    let mut tee;
+    let listener: &mut dyn Listener = if targets.is_empty() {
+        listener
+    } else {
+        tee = crate::exec::event::Tee {
+            first: listener,
+            second: Box::new(crate::ui::notify::Notifier::new(targets)),
+        };
+        &mut tee
+    };
+    // The view and the notifications see every event masked.
+    let mut masked = crate::redact::MaskedListener::new(listener, redactor.clone());
+    let listener: &mut dyn Listener = &mut masked;
     let location = journal.location();
     listener.on(&Event::RunStarted {
         run_id: run_id.clone(),
@@ -235,6 +324,8 @@ async fn drive<'a>(
         resumed,
         journal: location.clone(),
     });
+    // Borrowed for as long as the engine lives, like the listener.
+    let prompter = prompter.map(|p| p as &mut dyn Prompter);
     let mut engine = Engine {
         loaded,
         shown,
@@ -244,9 +335,8 @@ async fn drive<'a>(
         exported_env,
         journal,
         state,
-        listener: &mut listener,
-        // Reborrowed: the engine lives no longer than the masked listener.
-        prompter: prompter.map(|p| -> &mut dyn Prompter { p }),
+        listener,
+        prompter,
         interrupts,
         options: Options {
             grace: settings.grace,
@@ -257,24 +347,61 @@ async fn drive<'a>(
         },
         run_id: run_id.clone(),
         abort_watch: None,
+        rolling_back: false,
+        notify_failures: Vec::new(),
     };
-    let (end, phases) = engine.run().await?;
+    engine.record_lock(&lock)?;
+    engine.restore_captures();
+    let owed = engine
+        .state
+        .rollback
+        .as_ref()
+        .filter(|rb| rb.finished.is_none())
+        .map(|rb| rb.reason.clone());
+    let (end, phases) = match (mode, owed) {
+        // A rollback under way (or owed) goes on, whatever the command that resumed it.
+        (_, Some(reason)) => (engine.roll_back(&reason, Vec::new()).await?, Vec::new()),
+        (Mode::Rollback { to, reason }, None) => {
+            let phases = if engine.state.phases_started.is_empty() && to.is_none() {
+                // A run with no phase to undo: the runbook's own rollback section.
+                vec![crate::exec::engine::RUNBOOK_ROLLBACK.to_string()]
+            } else {
+                engine
+                    .rollback_phases(to.as_deref())
+                    .map_err(SessionError::Secret)?
+            };
+            (engine.roll_back(&reason, phases).await?, Vec::new())
+        }
+        (Mode::Forward, None) => match engine.run().await? {
+            (RunEnd::RollbackRequested { step, reason }, phases) => {
+                let why = format!("step `{step}` failed: {reason}");
+                let undo = engine.rollback_phases(None).map_err(SessionError::Secret)?;
+                (engine.roll_back(&why, undo).await?, phases)
+            }
+            other => other,
+        },
+    };
     match final_status(&end) {
         Some(status) => {
             let reason = match &end {
                 RunEnd::Failed { step, reason, .. } => {
                     Some(format!("step `{step}` failed: {reason}"))
                 }
-                RunEnd::RollbackRequested { step, reason } => Some(format!(
-                    "step `{step}` failed ({reason}) and asks for a rollback, which this version of rollout cannot perform yet: roll back by hand with the phase's rollback steps shown by `rollout plan`"
-                )),
+                RunEnd::RollbackNotDone { reason, .. } => Some(reason.clone()),
+                RunEnd::RolledBack { .. } => engine
+                    .state
+                    .rollback
+                    .as_ref()
+                    .map(|rb| format!("rolled back after: {}", rb.reason)),
                 _ => None,
             };
             engine.journal.append(Entry::RunFinished {
                 status,
                 reason: reason.clone(),
             })?;
-            if let Some(r) = reason {
+            if let (Some(r), RunEnd::Failed { .. } | RunEnd::RollbackNotDone { .. }) =
+                (reason, &end)
+            {
                 engine.listener.on(&Event::Notice {
                     level: Level::Warning,
                     message: r,
@@ -284,7 +411,9 @@ async fn drive<'a>(
         None => {
             let (reason, waiting) = match &end {
                 RunEnd::Paused { reason } => (reason.clone(), false),
-                RunEnd::WaitingForApproval { reason } => (reason.clone(), true),
+                RunEnd::WaitingForApproval { reason } | RunEnd::RollbackNotDone { reason, .. } => {
+                    (reason.clone(), true)
+                }
                 RunEnd::Interrupted { signal } => (
                     format!(
                         "interrupted by {}",
@@ -313,6 +442,9 @@ async fn drive<'a>(
                 flags.push(' ');
                 flags.push_str(f);
             }
+            if matches!(end, RunEnd::RollbackNotDone { .. }) {
+                flags.push_str(" --yes");
+            }
             engine.listener.on(&Event::Paused {
                 reason,
                 resume_with: format!(
@@ -329,6 +461,19 @@ async fn drive<'a>(
         duration_ms: u64::try_from(started.elapsed().as_millis()).unwrap_or(u64::MAX),
         journal: location,
         phases,
+    });
+    // The last notifications go out (bounded) before the log is sealed, so that any that
+    // failed are in it.
+    let unsent = engine.listener.flush(Duration::from_secs(5));
+    engine.record_notify_failures(unsent)?;
+    engine.journal.append(Entry::LockReleased {
+        lock_id: lock.holder.lock_id.clone(),
+        target: lock.holder.target.clone(),
+    })?;
+    let seal = engine.journal.seal()?;
+    drop(lock);
+    engine.listener.on(&Event::AuditSealed {
+        audit_digest: seal.hash,
     });
     process::sweep_descendants(Duration::from_secs(2));
     Ok(Report { run_id, end })

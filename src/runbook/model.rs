@@ -17,6 +17,70 @@ pub struct Runbook {
     pub vars: Vec<VarDecl>,
     pub phases: Vec<Phase>,
     pub rollback: Vec<Step>,
+    /// Webhooks told about the run as it goes.
+    pub notify: Vec<NotifyTarget>,
+}
+
+/// A webhook (`[[notify]]`): where, in which format, about what.
+#[derive(Debug)]
+pub struct NotifyTarget {
+    /// May use variables and secrets (a Slack webhook URL is one).
+    pub url: Tpl,
+    pub format: NotifyFormat,
+    /// What it is told about; all of [`NotifyOn::ALL`] when not given.
+    pub on: Vec<NotifyOn>,
+}
+
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize)]
+#[serde(rename_all = "lowercase")]
+pub enum NotifyFormat {
+    /// `{"event": ..., "run_id": ..., "text": ..., "details": {...}}`
+    Json,
+    /// `{"text": ...}`, as Slack (and Mattermost, Rocket.Chat, ...) incoming webhooks take it.
+    Slack,
+}
+
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize)]
+#[serde(rename_all = "snake_case")]
+pub enum NotifyOn {
+    RunStarted,
+    PhaseFinished,
+    /// A gate waits for someone who is not at the terminal.
+    GateWaiting,
+    /// An abort criterion tripped, or the run failed.
+    Aborted,
+    /// A rollback starts, and how it ended.
+    Rollback,
+    /// The run stopped: finished, paused or interrupted.
+    RunFinished,
+}
+
+impl NotifyOn {
+    pub const NAMES: [&'static str; 6] = [
+        "run_started",
+        "phase_finished",
+        "gate_waiting",
+        "aborted",
+        "rollback",
+        "run_finished",
+    ];
+    pub const ALL: [NotifyOn; 6] = [
+        NotifyOn::RunStarted,
+        NotifyOn::PhaseFinished,
+        NotifyOn::GateWaiting,
+        NotifyOn::Aborted,
+        NotifyOn::Rollback,
+        NotifyOn::RunFinished,
+    ];
+    pub fn parse(s: &str) -> Option<NotifyOn> {
+        Self::NAMES
+            .iter()
+            .position(|n| *n == s)
+            .map(|i| Self::ALL[i])
+    }
+    pub fn name(self) -> &'static str {
+        Self::NAMES[self as usize]
+    }
 }
 
 #[derive(Debug, Default)]
@@ -26,6 +90,11 @@ pub struct Meta {
     pub owner: Option<String>,
     pub risk: Option<Risk>,
     pub version: Option<String>,
+    /// What a run locks: runs whose rendered `lock` is the same exclude each other. Defaults to
+    /// the runbook's name.
+    pub lock: Option<Tpl>,
+    /// Whether a rollback asks before it starts (`--yes` answers it).
+    pub confirm_rollback: bool,
 }
 
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize)]

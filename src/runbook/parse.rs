@@ -13,9 +13,9 @@ use super::duration::Duration;
 use super::model::{
     AbortCriterion, BasicAuth, DEFAULT_SHELL, DEFAULT_TIMEOUT, DeadlineAction, Defaults,
     ErrorPolicy, FailureAction, FaultPolicies, HttpCheck, JsonExpectation, KubectlDefaults,
-    KubectlStep, Meta, MetricCheck, NoDataPolicy, Phase, PrometheusClient, Retry, Risk, Role,
-    Runbook, Sampling, SecretSource, ShellStep, Signoff, Step, StepKind, VarDecl, VarType,
-    VarValue,
+    KubectlStep, Meta, MetricCheck, NoDataPolicy, NotifyFormat, NotifyOn, NotifyTarget, Phase,
+    PrometheusClient, Retry, Risk, Role, Runbook, Sampling, SecretSource, ShellStep, Signoff, Step,
+    StepKind, VarDecl, VarType, VarValue,
 };
 use super::reader::{Node, Problems, Table, as_string, type_name, wrong_type};
 use super::template::{Flavor, Templates, Tpl};
@@ -250,6 +250,14 @@ impl<'f> Parser<'f> {
             }
         }
         let rollback = self.step_list(&mut top, "rollback", "rollback");
+        let notify = if top.has("notify") {
+            top.tables("notify", &mut self.p)
+                .into_iter()
+                .filter_map(|t| self.notify_target(t))
+                .collect()
+        } else {
+            Vec::new()
+        };
         self.misplaced_top_keys(&mut top);
         top.finish(&mut self.p);
         Runbook {
@@ -258,7 +266,44 @@ impl<'f> Parser<'f> {
             vars,
             phases,
             rollback,
+            notify,
         }
+    }
+
+    /// One `[[notify]]` table.
+    fn notify_target(&mut self, mut t: Table<'_, '_>) -> Option<NotifyTarget> {
+        let t = &mut t;
+        let url = t.required_string("url", &mut self.p);
+        let format = self
+            .choice(t, "format", &["json", "slack"], |s| match s {
+                "json" => Some(NotifyFormat::Json),
+                "slack" => Some(NotifyFormat::Slack),
+                _ => None,
+            })
+            .unwrap_or(NotifyFormat::Json);
+        let on = match t.string_list("on", &mut self.p) {
+            Some(names) => names
+                .iter()
+                .filter_map(|n| {
+                    let parsed = NotifyOn::parse(n.get_ref());
+                    if parsed.is_none() {
+                        self.p.push(
+                            Diagnostic::new(
+                                n.span(),
+                                format!("`{}` is not something to notify about", n.get_ref()),
+                            )
+                            .label(format!("expected one of: {}", NotifyOn::NAMES.join(", ")))
+                            .maybe_help(did_you_mean(n.get_ref(), &NotifyOn::NAMES)),
+                        );
+                    }
+                    parsed
+                })
+                .collect(),
+            None => NotifyOn::ALL.to_vec(),
+        };
+        t.finish(&mut self.p);
+        let url = self.tpl(&url?, Flavor::Text);
+        Some(NotifyTarget { url, format, on })
     }
 
     /// Keys of `[runbook]` or `[defaults]` written above the first table header, where TOML
@@ -317,6 +362,8 @@ impl<'f> Parser<'f> {
                     None
                 }
             }),
+            lock: self.tpl_opt(t, "lock", Flavor::Text),
+            confirm_rollback: t.boolean("confirm_rollback", &mut self.p).unwrap_or(true),
         };
         t.finish(&mut self.p);
         meta

@@ -141,9 +141,11 @@ impl<'r> Checker<'r, '_> {
             d.prometheus,
             d.kubectl.context,
             d.kubectl.namespace,
+            rb.meta.lock,
         ]
         .into_iter()
         .flatten()
+        .chain(rb.notify.iter().map(|n| n.url))
         {
             self.names(t, &base);
         }

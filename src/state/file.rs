@@ -8,6 +8,8 @@ use std::path::{Path, PathBuf};
 
 use nix::fcntl::{Flock, FlockArg};
 
+use super::audit::{self, Fault};
+use super::record::Envelope;
 use super::{Entry, Journal, Loaded, Record, Recovery, Store, StoreError};
 
 /// How long opening a run waits for another process to release it.
@@ -21,6 +23,9 @@ struct FileJournal {
     file: File,
     path: PathBuf,
     next_seq: u64,
+    /// The hash of the last record written: the next record's `prev`.
+    head: String,
+    envelope: Envelope,
     _lock: Flock<File>,
 }
 
@@ -100,40 +105,18 @@ impl FileStore {
     }
 }
 
-/// Parses journal bytes up to the last complete, valid record.
-fn parse(bytes: &[u8]) -> (Vec<Record>, usize, Option<String>) {
-    let mut records = Vec::new();
-    let mut good_end = 0;
-    let mut problem = None;
-    let mut start = 0;
-    while start < bytes.len() {
-        let Some(nl) = bytes[start..].iter().position(|&b| b == b'\n') else {
-            problem = Some(format!(
-                "the last record is cut short ({} bytes without an end of line)",
-                bytes.len() - start
-            ));
-            break;
-        };
-        let line = &bytes[start..start + nl];
-        match serde_json::from_slice::<Record>(line) {
-            Ok(r) if r.seq == records.len() as u64 + 1 => records.push(r),
-            Ok(r) => {
-                problem = Some(format!(
-                    "record {} is out of sequence (expected {})",
-                    r.seq,
-                    records.len() + 1
-                ));
-                break;
-            }
-            Err(e) => {
-                problem = Some(format!("record {} is damaged ({e})", records.len() + 1));
-                break;
-            }
-        }
-        start += nl + 1;
-        good_end = start;
-    }
-    (records, good_end, problem)
+/// Reads journal bytes up to the first fault: the records, where the good part ends, and what
+/// is wrong after it (a record cut short, or a fault of the audit chain).
+fn parse(bytes: &[u8]) -> (Vec<Record>, usize, Option<String>, Option<Fault>, String) {
+    let v = audit::verify(bytes);
+    let problem = match (&v.fault, v.truncated) {
+        (Some(f), _) => Some(f.to_string()),
+        (None, Some(n)) => Some(format!(
+            "the last record is cut short ({n} bytes without an end of line)"
+        )),
+        (None, None) => None,
+    };
+    (v.records, v.good_end, problem, v.fault, v.head)
 }
 
 impl Store for FileStore {
@@ -156,6 +139,8 @@ impl Store for FileStore {
             file,
             path,
             next_seq: 1,
+            head: audit::GENESIS.to_string(),
+            envelope: Envelope::default(),
             _lock: lock,
         }))
     }
@@ -177,17 +162,28 @@ impl Store for FileStore {
         let mut bytes = Vec::new();
         file.read_to_end(&mut bytes)
             .map_err(io(format!("cannot read {}", path.display())))?;
-        let (records, good_end, problem) = parse(&bytes);
+        let (records, good_end, problem, fault, head) = parse(&bytes);
+        if let Some(fault) = fault {
+            // A complete record that fails the chain is not a crash: never cut it off.
+            return Err(StoreError::Tampered(
+                run_id.to_string(),
+                format!("{fault} (`rollout audit verify {run_id}` shows the whole check)"),
+            ));
+        }
+        let mut saved_as = String::new();
         let recovery = problem.map(|detail| Recovery {
             good_records: records.len(),
             dropped_bytes: (bytes.len() - good_end) as u64,
             detail,
+            saved_as: String::new(),
         });
         if recovery.is_some() {
-            // Keep the damaged tail next to the journal for inspection, then cut it off.
+            // Keep the cut-short record next to the journal for inspection, then cut it off;
+            // the session records that it did.
             let tail = path.with_extension(format!("damaged-{}", std::process::id()));
             std::fs::write(&tail, &bytes[good_end..])
                 .map_err(io(format!("cannot write {}", tail.display())))?;
+            saved_as = tail.display().to_string();
             file.set_len(good_end as u64)
                 .map_err(io(format!("cannot truncate {}", path.display())))?;
             file.sync_all()
@@ -195,11 +191,14 @@ impl Store for FileStore {
         }
         file.seek(SeekFrom::End(0)).map_err(io("seek"))?;
         let next_seq = records.len() as u64 + 1;
+        let recovery = recovery.map(|r| Recovery { saved_as, ..r });
         Ok((
             Box::new(FileJournal {
                 file,
                 path,
                 next_seq,
+                head,
+                envelope: Envelope::default(),
                 _lock: lock,
             }),
             Loaded { records, recovery },
@@ -214,11 +213,12 @@ impl Store for FileStore {
             }
             _ => StoreError::Io(format!("cannot read {}: {e}", path.display())),
         })?;
-        let (records, good_end, problem) = parse(&bytes);
+        let (records, good_end, problem, _, _) = parse(&bytes);
         let recovery = problem.map(|detail| Recovery {
             good_records: records.len(),
             dropped_bytes: (bytes.len() - good_end) as u64,
             detail,
+            saved_as: String::new(),
         });
         Ok(Loaded { records, recovery })
     }
@@ -273,19 +273,27 @@ fn needs_sync(entry: &Entry) -> bool {
             | Entry::StepSkipped { .. }
             | Entry::Measurement { .. }
             | Entry::InDoubtResolved { .. }
+            | Entry::LockAcquired { .. }
+            | Entry::LockReleased { .. }
+            | Entry::JournalRecovered { .. }
+            | Entry::NotificationFailed { .. }
     )
 }
 
 impl Journal for FileJournal {
     fn append(&mut self, entry: Entry) -> Result<Record, StoreError> {
-        let record = Record {
+        let mut record = Record {
             seq: self.next_seq,
             at: super::now(),
             event: entry,
+            run: self.envelope.run.clone(),
+            who: self.envelope.who.clone(),
+            runbook_digest: self.envelope.runbook_digest.clone(),
+            prev: self.head.clone(),
+            hash: String::new(),
         };
-        let mut line = serde_json::to_vec(&record)
+        let (line, hash) = audit::encode(&record)
             .map_err(|e| StoreError::Io(format!("cannot encode a record: {e}")))?;
-        line.push(b'\n');
         let written = self.file.write_all(&line);
         // One fdatasync makes every earlier line durable too, so records that no side effect
         // follows directly ride on the next synced one: `step_started` (before each side
@@ -303,7 +311,18 @@ impl Journal for FileJournal {
             self.path.display()
         )))?;
         self.next_seq += 1;
+        record.hash.clone_from(&hash);
+        self.head = hash;
         Ok(record)
+    }
+
+    fn seal(&mut self) -> Result<Record, StoreError> {
+        let records = self.next_seq;
+        self.append(Entry::Sealed { records })
+    }
+
+    fn set_envelope(&mut self, envelope: Envelope) {
+        self.envelope = envelope;
     }
 
     fn location(&self) -> String {

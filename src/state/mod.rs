@@ -2,7 +2,9 @@
 //! runs. Behind the small [`Store`] / [`Journal`] interface so that a shared database backend
 //! can replace the files for teams whose operators work from different machines.
 
+pub mod audit;
 pub mod file;
+pub mod lock;
 pub mod record;
 
 use std::path::PathBuf;
@@ -18,6 +20,8 @@ pub enum StoreError {
     NoRuns(String),
     #[error("run `{0}` is in use by another rollout process (pid {1}); wait for it to stop")]
     Locked(String, String),
+    #[error("the journal of run `{0}` fails its audit check: {1}; refusing to write to it")]
+    Tampered(String, String),
     #[error("{0}")]
     Io(String),
 }
@@ -28,6 +32,8 @@ pub struct Recovery {
     pub good_records: usize,
     pub dropped_bytes: u64,
     pub detail: String,
+    /// Where the cut-off bytes were kept.
+    pub saved_as: String,
 }
 
 /// A run's records as read back, with what had to be recovered.
@@ -39,6 +45,11 @@ pub struct Loaded {
 /// Appends records durably: when `append` returns, the record survives a crash.
 pub trait Journal {
     fn append(&mut self, entry: Entry) -> Result<Record, StoreError>;
+    /// Closes this session's stretch of the log with a `sealed` record; its hash is the
+    /// digest to publish.
+    fn seal(&mut self) -> Result<Record, StoreError>;
+    /// Who, where and which run every following record names.
+    fn set_envelope(&mut self, envelope: record::Envelope);
     /// Where the record lives, for messages ("the record is in ...").
     fn location(&self) -> String;
 }
@@ -74,6 +85,19 @@ pub fn new_run_id() -> String {
         .map_or(0, |d| d.subsec_nanos());
     let salt = (nanos ^ std::process::id().rotate_left(16)) & 0xffff;
     format!("{}-{}-{salt:04x}", &digits[..8], &digits[8..])
+}
+
+/// The person and machine a session's records name.
+pub fn who(operator: &str) -> record::Who {
+    record::Who {
+        operator: operator.to_string(),
+        os_user: crate::exec::gates::os_user(),
+        host: nix::unistd::gethostname()
+            .ok()
+            .and_then(|h| h.into_string().ok())
+            .unwrap_or_default(),
+        pid: std::process::id(),
+    }
 }
 
 pub fn now() -> String {

@@ -6,7 +6,9 @@ use std::collections::BTreeMap;
 
 use serde::{Deserialize, Serialize};
 
-/// One line of the journal.
+/// One line of the journal, which is also the run's audit log: every record says when, who,
+/// where, which run and which runbook text, and is chained to the one before it by SHA-256
+/// (see [`super::audit`]).
 #[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
 pub struct Record {
     pub seq: u64,
@@ -14,6 +16,56 @@ pub struct Record {
     pub at: String,
     #[serde(flatten)]
     pub event: Entry,
+    /// The run this record belongs to.
+    #[serde(default)]
+    pub run: String,
+    /// Who wrote it, from where.
+    #[serde(default)]
+    pub who: Who,
+    /// `sha256:<hex>` of the runbook text the session runs.
+    #[serde(default)]
+    pub runbook_digest: String,
+    /// The previous record's `hash` (all zeros for the first record).
+    #[serde(default)]
+    pub prev: String,
+    /// `sha256:<hex>` of this line up to (not including) `,"hash":`. Always written last.
+    #[serde(default, skip_serializing_if = "String::is_empty")]
+    pub hash: String,
+}
+
+/// The person and machine behind a record.
+#[derive(Debug, Clone, Default, PartialEq, Eq, Serialize, Deserialize)]
+pub struct Who {
+    /// The name given for the session (`ROLLOUT_OPERATOR`, else the OS user).
+    pub operator: String,
+    /// The OS account rollout ran as.
+    pub os_user: String,
+    pub host: String,
+    pub pid: u32,
+}
+
+/// What every record of a session carries besides its event.
+#[derive(Debug, Clone, Default, PartialEq, Eq)]
+pub struct Envelope {
+    pub run: String,
+    pub who: Who,
+    pub runbook_digest: String,
+}
+
+impl Record {
+    /// A record as the engine applies it to its in-memory state (no chain fields).
+    pub fn bare(event: Entry) -> Record {
+        Record {
+            seq: 0,
+            at: super::now(),
+            event,
+            run: String::new(),
+            who: Who::default(),
+            runbook_digest: String::new(),
+            prev: String::new(),
+            hash: String::new(),
+        }
+    }
 }
 
 #[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
@@ -25,8 +77,11 @@ pub enum Entry {
         runbook_name: String,
         digest: String,
         operator: String,
-        /// Non-secret variable values as resolved when the run started.
+        /// Variable values as resolved when the run started; secrets as `******`.
         vars: BTreeMap<String, serde_json::Value>,
+        /// The rollout version that wrote the run.
+        #[serde(default)]
+        version: String,
     },
     RunResumed {
         operator: String,
@@ -40,6 +95,9 @@ pub enum Entry {
         phase: String,
         step: String,
         attempt: u32,
+        /// What runs, as a person reads it (secrets masked): the command, or the kubectl argv.
+        #[serde(default, skip_serializing_if = "Vec::is_empty")]
+        command: Vec<String>,
     },
     /// Written after it, with what happened.
     StepFinished {
@@ -115,6 +173,54 @@ pub enum Entry {
         digest: Option<String>,
         /// One sentence for people.
         summary: String,
+    },
+    /// This process holds the run's target lock (see [`super::lock`]).
+    LockAcquired {
+        lock_id: String,
+        target: String,
+        /// Set when the previous holder's lock was removed with `rollout unlock`.
+        #[serde(default, skip_serializing_if = "Option::is_none")]
+        broken: Option<String>,
+    },
+    LockReleased {
+        lock_id: String,
+        target: String,
+    },
+    /// A damaged tail (a record cut short by a crash) was set aside on resume.
+    JournalRecovered {
+        good_records: usize,
+        dropped_bytes: u64,
+        detail: String,
+        saved_as: String,
+    },
+    /// A notification could not be delivered (the run went on).
+    NotificationFailed {
+        message: String,
+    },
+    /// Closes a session's stretch of the log: this record's hash is the digest to publish.
+    Sealed {
+        records: u64,
+    },
+    /// A rollback is needed: these phases, in this order, roll back (`[rollback]` is the
+    /// runbook's own rollback section).
+    RollbackRequested {
+        reason: String,
+        phases: Vec<String>,
+    },
+    /// The rollback was confirmed (or needs no confirmation) and starts now.
+    RollbackStarted {
+        phases: Vec<String>,
+    },
+    /// One phase's rollback steps are over: `complete` when every one of them succeeded.
+    PhaseRolledBack {
+        phase: String,
+        complete: bool,
+    },
+    /// The rollback is over: what was undone and what was not (`phase/step: why`).
+    RollbackFinished {
+        complete: bool,
+        undone: Vec<String>,
+        not_undone: Vec<String>,
     },
     /// The run stops at a gate nobody here can answer; says what would satisfy it.
     GateWaiting {
@@ -205,6 +311,10 @@ pub enum RunStatus {
     Succeeded,
     Failed,
     Aborted,
+    /// Failed, and every rollback step succeeded.
+    RolledBack,
+    /// Failed, and the rollback did not undo everything.
+    RollbackIncomplete,
 }
 
 /// Where a run stands, folded from its journal.
@@ -242,6 +352,17 @@ pub struct AnsweredGate {
     pub at: String,
 }
 
+#[derive(Debug, Clone, Default, PartialEq, Eq)]
+pub struct RollbackState {
+    pub reason: String,
+    pub phases: Vec<String>,
+    pub started: bool,
+    /// Phases whose rollback steps are over.
+    pub phases_done: Vec<String>,
+    /// `Some(complete)` once the rollback is over.
+    pub finished: Option<bool>,
+}
+
 #[derive(Debug, Clone, Default)]
 pub struct RunState {
     pub run_id: String,
@@ -258,6 +379,10 @@ pub struct RunState {
     pub failed: BTreeMap<String, String>,
     pub captures: BTreeMap<String, String>,
     pub phases_done: Vec<String>,
+    /// Phases that started, in order: what a rollback undoes.
+    pub phases_started: Vec<String>,
+    /// The rollback this run is in (or owes), if any.
+    pub rollback: Option<RollbackState>,
     /// A step that started and has no result: it was in flight when rollout stopped.
     pub in_doubt: Option<(String, String)>,
     pub resolved_in_doubt: BTreeMap<String, String>,
@@ -294,6 +419,7 @@ impl RunState {
                 digest,
                 operator,
                 vars,
+                ..
             } => {
                 self.run_id.clone_from(run_id);
                 self.runbook.clone_from(runbook);
@@ -309,8 +435,41 @@ impl RunState {
                 self.standing = Some(Standing::Running);
                 self.waiting_gate = None;
             }
-            Entry::PhaseStarted { .. } | Entry::Measurement { .. } | Entry::AbortTripped { .. } => {
+            Entry::PhaseStarted { phase } => {
+                if !self.phases_started.contains(phase) {
+                    self.phases_started.push(phase.clone());
+                }
             }
+            Entry::RollbackRequested { reason, phases } => {
+                self.rollback = Some(RollbackState {
+                    reason: reason.clone(),
+                    phases: phases.clone(),
+                    ..RollbackState::default()
+                });
+                self.standing = Some(Standing::Running);
+            }
+            Entry::RollbackStarted { phases } => {
+                let rb = self.rollback.get_or_insert_with(RollbackState::default);
+                rb.phases.clone_from(phases);
+                rb.started = true;
+            }
+            Entry::PhaseRolledBack { phase, .. } => {
+                if let Some(rb) = &mut self.rollback {
+                    rb.phases_done.push(phase.clone());
+                }
+            }
+            Entry::RollbackFinished { complete, .. } => {
+                if let Some(rb) = &mut self.rollback {
+                    rb.finished = Some(*complete);
+                }
+            }
+            Entry::Measurement { .. }
+            | Entry::AbortTripped { .. }
+            | Entry::LockAcquired { .. }
+            | Entry::LockReleased { .. }
+            | Entry::JournalRecovered { .. }
+            | Entry::NotificationFailed { .. }
+            | Entry::Sealed { .. } => {}
             Entry::StepStarted { phase, step, .. } => {
                 self.in_doubt = Some((phase.clone(), step.clone()));
                 self.current = Some((phase.clone(), step.clone()));

@@ -1,7 +1,9 @@
 //! Everything that writes for people: diagnostics and plan previews. Takes finished data
 //! (diagnostics, plans) and renders it; decides nothing about what runs.
 
+pub mod audit_view;
 pub mod diagnostics;
+pub mod notify;
 pub mod plan_view;
 pub mod prompt;
 pub mod status;

@@ -473,3 +473,75 @@ fn env_lines(
         );
     }
 }
+
+/// `rollout rollback --dry-run`: the rollback steps of `phases`, in order, rendered by the
+/// same renderer a run uses (secrets masked).
+pub fn rollback_text(
+    loaded: &crate::runbook::Loaded,
+    renderer: &crate::plan::Renderer<'_>,
+    phases: &[String],
+    color: bool,
+) -> String {
+    let st = Styles::new(color);
+    let mut o = String::new();
+    let _ = writeln!(
+        o,
+        "{}",
+        st.heading.apply_to(format!(
+            "Rollback plan for runbook `{}`",
+            loaded.runbook.meta.name
+        ))
+    );
+    if phases.is_empty() {
+        let _ = writeln!(o, "  nothing to roll back: no phase of the run started");
+    }
+    let mut errors = Vec::new();
+    for (i, id) in phases.iter().enumerate() {
+        let (phase, list) = if id == crate::exec::engine::RUNBOOK_ROLLBACK {
+            (None, &loaded.runbook.rollback)
+        } else if let Some(p) = loaded.runbook.phases.iter().find(|p| p.id.get_ref() == id) {
+            (Some(p), &p.rollback)
+        } else {
+            let _ = writeln!(o, "\n{}. {id}: no longer in the runbook", i + 1);
+            continue;
+        };
+        let title = phase.map_or("runbook rollback", |p| p.title.as_str());
+        let _ = writeln!(
+            o,
+            "\n{}",
+            st.heading
+                .apply_to(format!("{}. roll back {id}: {title}", i + 1))
+        );
+        if list.is_empty() {
+            let _ = writeln!(o, "   {}", st.dim.apply_to("no rollback steps"));
+            continue;
+        }
+        let shown: Vec<PlanStep> = list
+            .iter()
+            .filter_map(|s| match renderer.step(phase, s) {
+                Ok(step) => Some(step),
+                Err(e) => {
+                    errors.push(format!("`{}`: {}", e.step, e.error.message));
+                    None
+                }
+            })
+            .collect();
+        steps(&mut o, &st, &shown, "   ");
+    }
+    for e in errors {
+        let _ = writeln!(o, "{}", st.warn.apply_to(format!("cannot render {e}")));
+    }
+    let confirm = if loaded.runbook.meta.confirm_rollback {
+        "It asks for confirmation before it starts (`--yes` gives it)."
+    } else {
+        "It starts without asking (`confirm_rollback = false`)."
+    };
+    let _ = writeln!(
+        o,
+        "\n{}",
+        st.dim.apply_to(format!(
+            "{confirm} This is a preview: nothing was executed and nothing was written."
+        ))
+    );
+    o
+}

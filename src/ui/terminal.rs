@@ -370,6 +370,74 @@ impl Listener for TerminalView {
                 }
                 self.line(&format!("record: {journal}"));
             }
+            Event::AuditSealed { audit_digest } => {
+                self.line(&format!("audit digest: {audit_digest}"));
+            }
+            Event::AbortTripped { reason, .. } => {
+                self.stop_spinner();
+                self.line(&format!("{} {reason}", self.yellow.apply_to("warning:")));
+            }
+            Event::NotificationFailed { message } => {
+                self.line(&format!("{} {message}", self.yellow.apply_to("warning:")));
+            }
+            Event::RollbackPlanned {
+                reason,
+                phases,
+                resumed,
+            } => {
+                self.stop_spinner();
+                let head = if *resumed {
+                    "Going on with the rollback"
+                } else {
+                    "Rollback plan"
+                };
+                self.line(&format!(
+                    "\n{} {}",
+                    self.bold.apply_to(head),
+                    self.dim.apply_to(format!("({reason})"))
+                ));
+                for (i, p) in phases.iter().enumerate() {
+                    self.line(&format!("  {}. {} ({})", i + 1, p.phase, p.title));
+                    if p.steps.is_empty() {
+                        self.line(&format!(
+                            "       {}",
+                            self.dim.apply_to("no rollback steps")
+                        ));
+                    }
+                    for (id, lines) in &p.steps {
+                        self.line(&format!("     - {id}"));
+                        for l in lines {
+                            self.line(&format!("         {}", self.dim.apply_to(l)));
+                        }
+                    }
+                }
+            }
+            Event::RollbackFinished {
+                complete,
+                undone,
+                not_undone,
+            } => {
+                self.stop_spinner();
+                if *complete {
+                    self.line(&format!(
+                        "\n{}",
+                        self.green
+                            .apply_to("rollback complete: everything it covers was undone")
+                    ));
+                } else {
+                    self.line(&format!(
+                        "\n{}",
+                        self.red
+                            .apply_to("rollback INCOMPLETE: some steps were not undone")
+                    ));
+                }
+                for u in undone {
+                    self.line(&format!("  {} {u}", self.green.apply_to("undone")));
+                }
+                for n in not_undone {
+                    self.line(&format!("  {} {n}", self.red.apply_to("NOT undone")));
+                }
+            }
         }
     }
 }

@@ -1,0 +1,340 @@
+//! Rolling a run back: the phases that ran, last first, each through its own rollback steps,
+//! after showing the plan and getting a confirmation. Rollback steps run like any step (journal,
+//! in-doubt handling, gates, retries), so an interrupted rollback resumes where it stopped.
+//! A failing rollback step stops the rollback unless it has `continue_on_error`; the report
+//! then says exactly what was and was not undone.
+
+use super::{Engine, RunEnd};
+use crate::exec::event::{Event, Level, RollbackPhase};
+use crate::exec::gates::NoAnswer;
+use crate::runbook::model::{FailureAction, Phase, Step};
+use crate::state::StoreError;
+use crate::state::record::{Entry, GateAnswer, GateKind, GateVerdict, How, StepStatus};
+
+/// The id under which the runbook's own `[[rollback]]` section is recorded: not a valid phase
+/// id, so it cannot clash with one.
+pub const RUNBOOK_ROLLBACK: &str = "[rollback]";
+
+/// A stand-in phase for the runbook's own rollback section.
+fn runbook_phase() -> Phase {
+    Phase {
+        id: toml::Spanned::new(0..0, RUNBOOK_ROLLBACK.to_string()),
+        title: "runbook rollback".into(),
+        description: None,
+        on_failure: FailureAction::Abort,
+        steps: Vec::new(),
+        gate: Vec::new(),
+        abort_when: Vec::new(),
+        rollback: Vec::new(),
+        span: 0..0,
+    }
+}
+
+impl<'a> Engine<'a> {
+    /// The phases a rollback of this run undoes, in order: every phase that started, the last
+    /// first, down to and including `to`.
+    pub fn rollback_phases(&self, to: Option<&str>) -> Result<Vec<String>, String> {
+        let mut phases: Vec<String> = self.state.phases_started.iter().rev().cloned().collect();
+        if let Some(to) = to {
+            let Some(i) = phases.iter().position(|p| p == to) else {
+                let known = self
+                    .loaded
+                    .runbook
+                    .phases
+                    .iter()
+                    .any(|p| p.id.get_ref() == to);
+                return Err(if known {
+                    format!(
+                        "phase `{to}` did not run in this run, so there is nothing of it to roll back (phases that ran: {})",
+                        list_or_none(&self.state.phases_started)
+                    )
+                } else {
+                    format!("the runbook has no phase `{to}`")
+                });
+            };
+            phases.truncate(i + 1);
+        }
+        Ok(phases)
+    }
+
+    fn rollback_steps(&self, phase: &str) -> Option<(Option<&'a Phase>, &'a [Step])> {
+        let loaded: &'a crate::runbook::Loaded = self.loaded;
+        if phase == RUNBOOK_ROLLBACK {
+            return Some((None, &loaded.runbook.rollback));
+        }
+        loaded
+            .runbook
+            .phases
+            .iter()
+            .find(|p| p.id.get_ref() == phase)
+            .map(|p| (Some(p), p.rollback.as_slice()))
+    }
+
+    /// The rollback as people see it before it starts: each phase's steps, rendered.
+    fn rollback_plan(&self, phases: &[String]) -> Vec<RollbackPhase> {
+        phases
+            .iter()
+            .map(|id| {
+                let (phase, steps) = self.rollback_steps(id).unwrap_or((None, &[]));
+                RollbackPhase {
+                    phase: id.clone(),
+                    title: phase.map_or_else(|| "runbook rollback".into(), |p| p.title.clone()),
+                    steps: steps
+                        .iter()
+                        .map(|s| {
+                            let lines = match self.shown.step(phase, s) {
+                                Ok(shown) => super::display_lines(&shown.action),
+                                Err(e) => vec![format!("(cannot render: {})", e.error.message)],
+                            };
+                            (s.id.get_ref().clone(), lines)
+                        })
+                        .collect(),
+                }
+            })
+            .collect()
+    }
+
+    /// Rolls back `phases` (or goes on with the rollback this run is already in).
+    pub async fn roll_back(
+        &mut self,
+        reason: &str,
+        phases: Vec<String>,
+    ) -> Result<RunEnd, StoreError> {
+        let owed = self
+            .state
+            .rollback
+            .as_ref()
+            .is_some_and(|rb| rb.finished.is_none());
+        if !owed {
+            self.record(Entry::RollbackRequested {
+                reason: self.redact(reason),
+                phases,
+            })?;
+        }
+        let rb = self.state.rollback.clone().unwrap_or_default();
+        let plan = self.rollback_plan(&rb.phases);
+        self.emit(&Event::RollbackPlanned {
+            reason: rb.reason.clone(),
+            phases: plan,
+            resumed: rb.started,
+        });
+        if !rb.started {
+            if let Some(end) = self.confirm_rollback(&rb.phases)? {
+                return Ok(end);
+            }
+            self.record(Entry::RollbackStarted {
+                phases: rb.phases.clone(),
+            })?;
+        }
+        self.rolling_back = true;
+        let result = self.roll_back_phases(&rb.phases, &rb.phases_done).await;
+        self.rolling_back = false;
+        if let Some(end) = result? {
+            return Ok(end);
+        }
+        let (undone, not_undone) = self.rollback_report(&rb.phases);
+        let complete = not_undone.is_empty();
+        self.record(Entry::RollbackFinished {
+            complete,
+            undone: undone.clone(),
+            not_undone: not_undone.clone(),
+        })?;
+        self.emit(&Event::RollbackFinished {
+            complete,
+            undone,
+            not_undone,
+        });
+        Ok(RunEnd::RolledBack { complete })
+    }
+
+    /// Runs the rollback steps of each phase not rolled back yet. `Some(end)` when the run
+    /// stops before the rollback is over (pause, interrupt, a gate waiting).
+    async fn roll_back_phases(
+        &mut self,
+        phases: &[String],
+        done: &[String],
+    ) -> Result<Option<RunEnd>, StoreError> {
+        let stand_in = runbook_phase();
+        let total = phases.len();
+        for (index, id) in phases.iter().enumerate() {
+            if done.contains(id) {
+                continue;
+            }
+            let Some((phase, steps)) = self.rollback_steps(id) else {
+                self.emit(&Event::Notice {
+                    level: Level::Warning,
+                    message: format!("phase `{id}` is no longer in the runbook: not rolled back"),
+                });
+                continue;
+            };
+            let title = phase.map_or("runbook rollback", |p| p.title.as_str());
+            let started = std::time::Instant::now();
+            self.emit(&Event::PhaseStarted {
+                index: index + 1,
+                total,
+                phase: id.clone(),
+                title: format!("roll back: {title}"),
+            });
+            let owner = phase.unwrap_or(&stand_in);
+            let mut stopped = None;
+            for step in steps {
+                if let Some(end) = self.step(owner, step).await? {
+                    stopped = Some(end);
+                    break;
+                }
+            }
+            let complete = steps
+                .iter()
+                .all(|s| self.state.done.get(s.id.get_ref()) == Some(&StepStatus::Ok));
+            let duration_ms = u64::try_from(started.elapsed().as_millis()).unwrap_or(u64::MAX);
+            match stopped {
+                None | Some(RunEnd::Failed { .. }) => {
+                    self.record(Entry::PhaseRolledBack {
+                        phase: id.clone(),
+                        complete,
+                    })?;
+                    self.emit(&Event::PhaseFinished {
+                        phase: id.clone(),
+                        succeeded: complete,
+                        duration_ms,
+                    });
+                    if stopped.is_some() {
+                        // A rollback step failed for good: the rollback stops here.
+                        return Ok(None);
+                    }
+                }
+                Some(end) => {
+                    self.emit(&Event::PhaseFinished {
+                        phase: id.clone(),
+                        succeeded: false,
+                        duration_ms,
+                    });
+                    return Ok(Some(end));
+                }
+            }
+        }
+        Ok(None)
+    }
+
+    /// What the rollback undid and what it did not, step by step (`phase/step`).
+    fn rollback_report(&self, phases: &[String]) -> (Vec<String>, Vec<String>) {
+        let mut undone = Vec::new();
+        let mut not_undone = Vec::new();
+        for id in phases {
+            let Some((_, steps)) = self.rollback_steps(id) else {
+                not_undone.push(format!("{id}: the phase is no longer in the runbook"));
+                continue;
+            };
+            if steps.is_empty() {
+                undone.push(format!("{id}: nothing to undo (no rollback steps)"));
+                continue;
+            }
+            for s in steps {
+                let sid = s.id.get_ref();
+                let name = format!("{id}/{sid}");
+                match self.state.done.get(sid) {
+                    Some(StepStatus::Ok) if self.state.skipped.contains(sid) => {
+                        undone.push(format!("{name}: skipped"));
+                    }
+                    Some(StepStatus::Ok) => undone.push(name),
+                    Some(_) => not_undone.push(format!(
+                        "{name}: failed; the rollback went on (continue_on_error)"
+                    )),
+                    None => match self.state.failed.get(sid) {
+                        Some(why) => not_undone.push(format!("{name}: failed: {why}")),
+                        None => not_undone.push(format!("{name}: not run")),
+                    },
+                }
+            }
+        }
+        (undone, not_undone)
+    }
+
+    /// Asks before the rollback starts, unless the runbook or `--yes` says not to. `Some(end)`
+    /// when it does not start.
+    fn confirm_rollback(&mut self, phases: &[String]) -> Result<Option<RunEnd>, StoreError> {
+        if !self.loaded.runbook.meta.confirm_rollback {
+            return Ok(None);
+        }
+        let question = format!(
+            "Roll back {} now ({})?",
+            if phases.len() == 1 {
+                "1 phase".to_string()
+            } else {
+                format!("{} phases", phases.len())
+            },
+            phases.join(", ")
+        );
+        let answer = if self.options.approvals.yes {
+            Some((true, "yes (--yes)".to_string(), How::PreApproved))
+        } else if let Some(p) = self.prompter.as_deref_mut() {
+            // Not bound by the deadline of a gate that may have led here.
+            p.set_deadline(None);
+            match p.confirm(&question) {
+                Ok(yes) => Some((yes, if yes { "yes" } else { "no" }.into(), How::Interactive)),
+                Err(NoAnswer::Interrupted(signal)) => {
+                    return Ok(Some(RunEnd::Interrupted { signal }));
+                }
+                Err(NoAnswer::Dismissed) => Some((false, "dismissed".into(), How::Interactive)),
+                // The terminal cannot take an answer any more: like having no terminal.
+                Err(_) => None,
+            }
+        } else {
+            None
+        };
+        let Some((yes, said, how)) = answer else {
+            let reason = "the rollback needs a confirmation and nobody here can give it: resume with `--yes` to roll back".to_string();
+            self.record(Entry::Paused {
+                phase: None,
+                step: None,
+                reason: reason.clone(),
+                waiting_for_approval: true,
+            })?;
+            return Ok(Some(RunEnd::RollbackNotDone {
+                reason,
+                finished: false,
+            }));
+        };
+        let operator = self.options.operator.clone();
+        self.record(Entry::GateAnswered {
+            phase: RUNBOOK_ROLLBACK.into(),
+            step: "rollback".into(),
+            kind: GateKind::Confirm,
+            outcome: if yes {
+                GateVerdict::Passed
+            } else {
+                GateVerdict::Refused
+            },
+            how,
+            operator: operator.clone(),
+            os_user: self.options.os_user.clone(),
+            answers: vec![GateAnswer {
+                subject: question,
+                answer: said.clone(),
+                name: operator.clone(),
+                how,
+                at: crate::state::now(),
+            }],
+            digest: None,
+            summary: format!("rollback of {}: {said} by {operator}", phases.join(", ")),
+        })?;
+        if yes {
+            return Ok(None);
+        }
+        Ok(Some(RunEnd::RollbackNotDone {
+            reason: format!(
+                "the rollback was declined by {operator}; `rollout rollback --run {}` performs it later",
+                self.run_id
+            ),
+            finished: true,
+        }))
+    }
+}
+
+fn list_or_none(items: &[String]) -> String {
+    if items.is_empty() {
+        "none".into()
+    } else {
+        items.join(", ")
+    }
+}

@@ -1,0 +1,235 @@
+//! Target locks: one `run`, `resume` or `rollback` at a time per target (by default the
+//! runbook's name; a runbook's `lock` key makes it finer, e.g. `payments/{{ environment }}`).
+//!
+//! A lock is an flock(2) on `<state dir>/locks/<hash of target>.lock`, whose content names the
+//! holder (user, host, pid, since when, lock id). The kernel releases it when the holder dies,
+//! however it dies: nobody guesses from a pid. `rollout unlock` exists for the exceptional case
+//! (a holder that is alive but stuck, or on another machine sharing the directory): it moves the
+//! lock file aside, which lets the next run lock a fresh one, and records that it did.
+
+use std::fs::{File, OpenOptions};
+use std::io::{Read, Write};
+use std::os::unix::fs::MetadataExt;
+use std::path::{Path, PathBuf};
+use std::time::{Duration, Instant};
+
+use nix::fcntl::{Flock, FlockArg};
+use serde::{Deserialize, Serialize};
+
+/// How long a second run waits for the lock before it is refused: long enough for a holder
+/// that is exiting right now, short enough to answer within a second.
+const WAIT: Duration = Duration::from_millis(400);
+
+/// Who holds a lock, as written in the lock file.
+#[derive(Debug, Clone, Default, PartialEq, Eq, Serialize, Deserialize)]
+pub struct Holder {
+    pub lock_id: String,
+    pub target: String,
+    pub operator: String,
+    pub os_user: String,
+    pub host: String,
+    pub pid: u32,
+    pub since: String,
+    /// `run`, `resume` or `rollback`.
+    pub command: String,
+    pub run: String,
+}
+
+impl std::fmt::Display for Holder {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        write!(
+            f,
+            "{} ({}@{}, pid {}) since {}, {} of run {} [lock {}]",
+            self.operator,
+            self.os_user,
+            self.host,
+            self.pid,
+            self.since,
+            self.command,
+            self.run,
+            self.lock_id
+        )
+    }
+}
+
+#[derive(Debug, thiserror::Error)]
+pub enum LockError {
+    #[error("`{}` is locked by {holder}", holder.target)]
+    Held { holder: Box<Holder> },
+    #[error("no lock `{0}` in {1}")]
+    NotFound(String, String),
+    #[error("{0}")]
+    Io(String),
+}
+
+/// A held lock; released when dropped (or when the process dies).
+pub struct TargetLock {
+    _file: Flock<File>,
+    pub holder: Holder,
+    /// The holder before, when its lock was removed with `rollout unlock`.
+    pub broken: Option<String>,
+}
+
+fn locks_dir(root: &Path) -> PathBuf {
+    root.join("locks")
+}
+
+fn file_for(root: &Path, target: &str) -> PathBuf {
+    let digest = super::audit::sha256(target.as_bytes());
+    let hex = digest.trim_start_matches("sha256:");
+    locks_dir(root).join(format!("{}.lock", &hex[..16]))
+}
+
+fn io(context: impl std::fmt::Display) -> impl FnOnce(std::io::Error) -> LockError {
+    move |e| LockError::Io(format!("{context}: {e}"))
+}
+
+fn new_lock_id() -> String {
+    let now = std::time::SystemTime::now()
+        .duration_since(std::time::UNIX_EPOCH)
+        .unwrap_or_default();
+    let digest = super::audit::sha256(
+        format!("{}-{}-{:?}", now.as_nanos(), std::process::id(), now).as_bytes(),
+    );
+    format!("lk-{}", &digest.trim_start_matches("sha256:")[..10])
+}
+
+fn read_holder(file: &mut File) -> Option<Holder> {
+    let mut text = String::new();
+    file.read_to_string(&mut text).ok()?;
+    serde_json::from_str(&text).ok()
+}
+
+/// Takes the lock of `target`, or says who holds it. `holder` is filled in with the lock id,
+/// the target and the time.
+pub fn acquire(root: &Path, target: &str, mut holder: Holder) -> Result<TargetLock, LockError> {
+    let dir = locks_dir(root);
+    std::fs::create_dir_all(&dir).map_err(io(format!("cannot create {}", dir.display())))?;
+    let path = file_for(root, target);
+    let deadline = Instant::now() + WAIT;
+    loop {
+        let file = OpenOptions::new()
+            .create(true)
+            .truncate(false)
+            .read(true)
+            .write(true)
+            .open(&path)
+            .map_err(io(format!("cannot open {}", path.display())))?;
+        match Flock::lock(file, FlockArg::LockExclusiveNonblock) {
+            Ok(mut lock) => {
+                // `rollout unlock` may have moved the file aside between our open and lock:
+                // then this lock guards nothing, and we start over on the new file.
+                let same = std::fs::metadata(&path)
+                    .ok()
+                    .zip(lock.metadata().ok())
+                    .is_some_and(|(a, b)| a.ino() == b.ino() && a.dev() == b.dev());
+                if !same {
+                    continue;
+                }
+                holder.lock_id = new_lock_id();
+                holder.target = target.to_string();
+                holder.since = super::now();
+                let text = serde_json::to_string_pretty(&holder).unwrap_or_default();
+                lock.set_len(0)
+                    .and_then(|()| lock.write_all(text.as_bytes()))
+                    .and_then(|()| lock.sync_data())
+                    .map_err(io(format!("cannot write {}", path.display())))?;
+                let broken = take_unlocked(&path);
+                return Ok(TargetLock {
+                    _file: lock,
+                    holder,
+                    broken,
+                });
+            }
+            Err((mut file, _)) => {
+                if Instant::now() >= deadline {
+                    let held = read_holder(&mut file).unwrap_or_else(|| Holder {
+                        target: target.to_string(),
+                        operator: "another rollout process".into(),
+                        ..Holder::default()
+                    });
+                    return Err(LockError::Held {
+                        holder: Box::new(held),
+                    });
+                }
+                std::thread::sleep(Duration::from_millis(20));
+            }
+        }
+    }
+}
+
+/// The note `rollout unlock` left beside the lock file, if any: who held the lock it removed.
+fn take_unlocked(path: &Path) -> Option<String> {
+    let aside = path.with_extension("lock.unlocked");
+    let text = std::fs::read_to_string(&aside).ok()?;
+    let _ = std::fs::remove_file(&aside);
+    let note: UnlockNote = serde_json::from_str(&text).ok()?;
+    Some(format!(
+        "lock {} held by {} was removed by {} with `rollout unlock` at {}",
+        note.holder.lock_id, note.holder, note.by, note.at
+    ))
+}
+
+/// One `rollout unlock`, as recorded in `<state dir>/locks/unlock.log`.
+#[derive(Debug, Clone, Serialize, Deserialize)]
+pub struct UnlockNote {
+    pub at: String,
+    pub by: String,
+    pub holder: Holder,
+    /// Whether a live process still held the lock.
+    pub was_held: bool,
+}
+
+/// Every lock file in the state directory, with whether a process holds it now.
+pub fn list(root: &Path) -> Vec<(Holder, bool)> {
+    let Ok(entries) = std::fs::read_dir(locks_dir(root)) else {
+        return Vec::new();
+    };
+    let mut out: Vec<(Holder, bool)> = entries
+        .filter_map(Result::ok)
+        .map(|e| e.path())
+        .filter(|p| p.extension().is_some_and(|x| x == "lock"))
+        .filter_map(|p| {
+            let mut file = OpenOptions::new().read(true).write(true).open(&p).ok()?;
+            let holder = read_holder(&mut file)?;
+            let held = Flock::lock(file, FlockArg::LockSharedNonblock).is_err();
+            Some((holder, held))
+        })
+        .collect();
+    out.sort_by(|a, b| a.0.since.cmp(&b.0.since));
+    out
+}
+
+/// Removes lock `lock_id` whoever holds it, and records who did. Returns the note.
+pub fn unlock(root: &Path, lock_id: &str, by: &str) -> Result<UnlockNote, LockError> {
+    let Some((holder, was_held)) = list(root).into_iter().find(|(h, _)| h.lock_id == lock_id)
+    else {
+        return Err(LockError::NotFound(
+            lock_id.to_string(),
+            locks_dir(root).display().to_string(),
+        ));
+    };
+    let path = file_for(root, &holder.target);
+    let note = UnlockNote {
+        at: super::now(),
+        by: by.to_string(),
+        holder,
+        was_held,
+    };
+    let line = serde_json::to_string(&note).unwrap_or_default();
+    let log = locks_dir(root).join("unlock.log");
+    OpenOptions::new()
+        .create(true)
+        .append(true)
+        .open(&log)
+        .and_then(|mut f| {
+            f.write_all(line.as_bytes())?;
+            f.write_all(b"\n")?;
+            f.sync_data()
+        })
+        .map_err(io(format!("cannot record the unlock in {}", log.display())))?;
+    let aside = path.with_extension("lock.unlocked");
+    super::file::write_atomic(&aside, line.as_bytes()).map_err(|e| LockError::Io(e.to_string()))?;
+    std::fs::remove_file(&path).map_err(io(format!("cannot remove {}", path.display())))?;
+    Ok(note)
+}

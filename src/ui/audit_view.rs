@@ -1,0 +1,334 @@
+//! The audit log for people: `rollout log` (the records as readable text, phase by phase) and
+//! the report of `rollout audit verify`.
+
+use std::fmt::Write;
+
+use serde::Serialize;
+
+use crate::state::audit::Verified;
+use crate::state::record::{Entry, Record};
+
+/// What `rollout audit verify` found, for text and JSON.
+#[derive(Debug, Serialize)]
+pub struct VerifyReport {
+    pub file: String,
+    pub ok: bool,
+    pub records: usize,
+    /// The first bad record: line, kind (`edited`, `deleted`, `inserted`, `duplicated`,
+    /// `reordered`, `damaged`) and what is wrong.
+    pub fault: Option<FaultView>,
+    /// Bytes of a record cut short after the last complete one.
+    pub truncated_bytes: Option<usize>,
+    pub sealed: bool,
+    /// Some process is writing the log right now (the run is in progress).
+    pub in_progress: bool,
+    /// The hash of the last record: the digest to publish when the log is sealed.
+    pub final_digest: String,
+    /// With `--digest`: whether a seal of the log carries it.
+    pub digest_matches: Option<bool>,
+    pub message: String,
+}
+
+#[derive(Debug, Serialize)]
+pub struct FaultView {
+    pub line: usize,
+    pub kind: &'static str,
+    pub message: String,
+}
+
+pub fn verify_report(
+    file: &str,
+    v: &Verified,
+    in_progress: bool,
+    published: Option<&str>,
+) -> VerifyReport {
+    let seals: Vec<(u64, &str)> = v
+        .records
+        .iter()
+        .filter(|r| matches!(r.event, Entry::Sealed { .. }))
+        .map(|r| (r.seq, r.hash.as_str()))
+        .collect();
+    let digest_matches = published.map(|d| seals.iter().any(|(_, h)| *h == d));
+    let sealed = v.sealed();
+    let n = v.records.len();
+    let (ok, message) = if let Some(f) = &v.fault {
+        (false, format!("FAILED: {f}"))
+    } else if let Some(bytes) = v.truncated {
+        (
+            false,
+            format!(
+                "FAILED: the log is cut short after record {n}: {bytes} bytes of an incomplete record follow (rollout stopped while writing, or the file was cut); records 1 to {n} are intact"
+            ),
+        )
+    } else if n == 0 {
+        (false, "FAILED: the log is empty".into())
+    } else if digest_matches == Some(false) {
+        (
+            false,
+            format!(
+                "FAILED: no seal of the log carries the published digest {}: the log was rewritten, or the digest belongs to another run",
+                published.unwrap_or_default()
+            ),
+        )
+    } else if !sealed && !in_progress {
+        (
+            false,
+            format!(
+                "FAILED: the log ends at record {n} without a seal: records after it may have been removed, or rollout stopped without closing the log (a crash; `rollout resume` continues it)"
+            ),
+        )
+    } else {
+        let mut m = format!("OK: {n} records, every hash and link intact");
+        if in_progress && !sealed {
+            m.push_str("; the run is in progress (not sealed yet)");
+        } else {
+            let _ = write!(m, "; sealed, final digest {}", v.head);
+        }
+        if let (Some(true), Some(d)) = (digest_matches, published) {
+            let at = seals.iter().find(|(_, h)| *h == d).map_or(0, |(s, _)| *s);
+            let at = usize::try_from(at).unwrap_or(usize::MAX);
+            if at == n {
+                m.push_str("; matches the published digest");
+            } else {
+                let _ = write!(
+                    m,
+                    "; the published digest is the seal at record {at}, and {} records were added after it by later sessions",
+                    n.saturating_sub(at)
+                );
+            }
+        }
+        (true, m)
+    };
+    VerifyReport {
+        file: file.to_string(),
+        ok,
+        records: n,
+        fault: v.fault.as_ref().map(|f| FaultView {
+            line: f.line(),
+            kind: f.kind(),
+            message: f.to_string(),
+        }),
+        truncated_bytes: v.truncated,
+        sealed,
+        in_progress,
+        final_digest: v.head.clone(),
+        digest_matches,
+        message,
+    }
+}
+
+fn secs(ms: u64) -> String {
+    format!("{:.1}s", Duration::from_millis(ms).as_secs_f64())
+}
+
+use std::time::Duration;
+
+/// `rollout log`: the journal as a story, one block per phase.
+pub fn render_log(records: &[Record]) -> String {
+    let mut o = String::new();
+    let time = |r: &Record| r.at.get(11..19).unwrap_or(&r.at).to_string();
+    for r in records {
+        let t = time(r);
+        let who = &r.who.operator;
+        let line = match &r.event {
+            Entry::RunStarted {
+                run_id,
+                runbook_name,
+                runbook,
+                vars,
+                version,
+                ..
+            } => {
+                let vars: Vec<String> = vars.iter().map(|(k, v)| format!("{k}={v}")).collect();
+                format!(
+                    "run {run_id} of `{runbook_name}` ({runbook}) started by {who} ({}@{}), rollout {version}\n           variables: {}",
+                    r.who.os_user,
+                    r.who.host,
+                    if vars.is_empty() {
+                        "none".into()
+                    } else {
+                        vars.join(", ")
+                    }
+                )
+            }
+            Entry::RunResumed { operator, .. } => {
+                format!("resumed by {operator} ({}@{})", r.who.os_user, r.who.host)
+            }
+            Entry::PhaseStarted { phase } => format!("\n== phase {phase}"),
+            Entry::StepStarted {
+                step,
+                attempt,
+                command,
+                ..
+            } => {
+                let mut s = format!("  step {step} started (attempt {attempt})");
+                for c in command {
+                    let _ = write!(s, "\n           $ {c}");
+                }
+                s
+            }
+            Entry::StepFinished {
+                step,
+                status,
+                exit_code,
+                duration_ms,
+                reason,
+                output_tail,
+                ..
+            } => {
+                let status = serde_json::to_value(status)
+                    .ok()
+                    .and_then(|v| v.as_str().map(String::from))
+                    .unwrap_or_default();
+                let mut s = format!("  step {step} {status} in {}", secs(*duration_ms));
+                if let Some(c) = exit_code {
+                    let _ = write!(s, ", exit code {c}");
+                }
+                if let Some(why) = reason {
+                    let _ = write!(s, ": {why}");
+                }
+                if let Some(tail) = output_tail.as_ref().filter(|t| !t.trim().is_empty()) {
+                    for l in tail
+                        .trim_end()
+                        .lines()
+                        .rev()
+                        .take(5)
+                        .collect::<Vec<_>>()
+                        .iter()
+                        .rev()
+                    {
+                        let _ = write!(s, "\n           | {l}");
+                    }
+                }
+                s
+            }
+            Entry::StepSkipped { step, reason, .. } => format!("  step {step} skipped: {reason}"),
+            Entry::Measurement {
+                step,
+                verdict,
+                values,
+                detail,
+            } => {
+                let vals: Vec<String> = values.iter().map(|(k, v)| format!("{k}={v}")).collect();
+                format!(
+                    "  measurement of {step}: {verdict} {}{}",
+                    vals.join(", "),
+                    detail
+                        .as_deref()
+                        .map(|d| format!(" ({d})"))
+                        .unwrap_or_default()
+                )
+            }
+            Entry::AbortTripped {
+                criterion, action, ..
+            } => format!("  ABORT criterion `{criterion}` tripped -> {action}"),
+            Entry::InDoubtResolved { step, decision } => {
+                format!("  in-doubt step {step}: {decision}")
+            }
+            Entry::PhaseFinished { phase, status } => format!(
+                "== phase {phase} {}",
+                serde_json::to_value(status)
+                    .ok()
+                    .and_then(|v| v.as_str().map(String::from))
+                    .unwrap_or_default()
+            ),
+            Entry::Paused { reason, .. } => format!("paused: {reason}"),
+            Entry::RunFinished { status, reason } => format!(
+                "run finished: {}{}",
+                serde_json::to_value(status)
+                    .ok()
+                    .and_then(|v| v.as_str().map(|s| s.replace('_', " ")))
+                    .unwrap_or_default(),
+                reason
+                    .as_deref()
+                    .map(|r| format!(" ({r})"))
+                    .unwrap_or_default()
+            ),
+            Entry::GateAnswered {
+                step,
+                kind,
+                answers,
+                summary,
+                ..
+            } => {
+                let mut s = format!("  {} {step}: {summary}", kind.label());
+                for a in answers {
+                    let how = serde_json::to_value(a.how)
+                        .ok()
+                        .and_then(|v| v.as_str().map(String::from))
+                        .unwrap_or_default();
+                    let _ = write!(
+                        s,
+                        "\n           {}: {} by {} ({how}) at {}",
+                        a.subject, a.answer, a.name, a.at
+                    );
+                }
+                s
+            }
+            Entry::GateWaiting { step, message, .. } => {
+                format!("  gate {step} waits: {message}")
+            }
+            Entry::LockAcquired {
+                lock_id,
+                target,
+                broken,
+            } => {
+                let mut s = format!(
+                    "lock {lock_id} on `{target}` taken by {who} (pid {})",
+                    r.who.pid
+                );
+                if let Some(b) = broken {
+                    let _ = write!(s, "\n           {b}");
+                }
+                s
+            }
+            Entry::LockReleased { lock_id, .. } => format!("lock {lock_id} released"),
+            Entry::JournalRecovered {
+                dropped_bytes,
+                saved_as,
+                ..
+            } => format!(
+                "journal recovered: {dropped_bytes} bytes of a record cut short were set aside in {saved_as}"
+            ),
+            Entry::NotificationFailed { message } => format!("notification failed: {message}"),
+            Entry::Sealed { records } => format!("log sealed at record {records}: {}", r.hash),
+            Entry::RollbackRequested { reason, phases } => {
+                format!("\nROLLBACK needed ({reason}): {}", phases.join(", "))
+            }
+            Entry::RollbackStarted { phases } => {
+                format!("rollback started: {}", phases.join(" -> "))
+            }
+            Entry::PhaseRolledBack { phase, complete } => format!(
+                "== phase {phase} {}",
+                if *complete {
+                    "rolled back"
+                } else {
+                    "NOT fully rolled back"
+                }
+            ),
+            Entry::RollbackFinished {
+                complete,
+                undone,
+                not_undone,
+            } => {
+                let mut s = format!(
+                    "rollback {}",
+                    if *complete { "complete" } else { "INCOMPLETE" }
+                );
+                for u in undone {
+                    let _ = write!(s, "\n           undone: {u}");
+                }
+                for n in not_undone {
+                    let _ = write!(s, "\n           NOT undone: {n}");
+                }
+                s
+            }
+        };
+        let (lead, body) = match line.strip_prefix('\n') {
+            Some(rest) => ("\n", rest),
+            None => ("", line.as_str()),
+        };
+        let _ = writeln!(o, "{lead}{t}  {body}");
+    }
+    o
+}

@@ -1,0 +1,269 @@
+//! Notifications: a listener that turns run events into webhook messages (generic JSON, or
+//! Slack-compatible `{"text": ...}`) and posts them from a background thread, so a slow or dead
+//! endpoint never holds up the run. Failures come back through [`Listener::take_failures`] for
+//! the journal and the terminal; a notification that fails never stops the run.
+//!
+//! Messages are built from events, which carry secrets masked already. Webhook URLs often embed
+//! a token, so a failure names only the URL's scheme and host.
+
+use std::sync::atomic::{AtomicUsize, Ordering};
+use std::sync::mpsc::{Receiver, Sender, channel};
+use std::sync::{Arc, Mutex};
+use std::time::{Duration, Instant};
+
+use serde_json::json;
+
+use crate::exec::event::{Event, Listener};
+use crate::runbook::model::{NotifyFormat, NotifyOn};
+
+/// How long one delivery may take.
+const TIMEOUT: Duration = Duration::from_secs(5);
+
+/// A webhook, rendered.
+#[derive(Debug, Clone)]
+pub struct Target {
+    pub url: String,
+    pub format: NotifyFormat,
+    pub on: Vec<NotifyOn>,
+}
+
+struct Job {
+    url: String,
+    body: serde_json::Value,
+}
+
+pub struct Notifier {
+    targets: Vec<Target>,
+    tx: Option<Sender<Job>>,
+    pending: Arc<AtomicUsize>,
+    failures: Arc<Mutex<Vec<String>>>,
+    run_id: String,
+    runbook: String,
+}
+
+/// `https://hooks.example.com` of a webhook URL: enough to say which one failed, without the
+/// token in its path.
+fn label(url: &str) -> String {
+    match reqwest::Url::parse(url) {
+        Ok(u) => format!(
+            "{}://{}{}",
+            u.scheme(),
+            u.host_str().unwrap_or("?"),
+            u.port().map(|p| format!(":{p}")).unwrap_or_default()
+        ),
+        Err(_) => "a webhook with an invalid URL".into(),
+    }
+}
+
+impl Notifier {
+    pub fn new(targets: Vec<Target>) -> Self {
+        let pending = Arc::new(AtomicUsize::new(0));
+        let failures = Arc::new(Mutex::new(Vec::new()));
+        let (tx, rx) = channel();
+        let worker = {
+            let pending = pending.clone();
+            let failures = failures.clone();
+            std::thread::Builder::new()
+                .name("notify".into())
+                .spawn(move || deliver(&rx, &pending, &failures))
+        };
+        Notifier {
+            targets,
+            tx: worker.is_ok().then_some(tx),
+            pending,
+            failures,
+            run_id: String::new(),
+            runbook: String::new(),
+        }
+    }
+
+    fn send(&mut self, kind: NotifyOn, text: &str, details: &Event) {
+        for t in &self.targets {
+            if !t.on.contains(&kind) {
+                continue;
+            }
+            let body = match t.format {
+                NotifyFormat::Slack => json!({ "text": format!("*rollout* · {text}") }),
+                NotifyFormat::Json => json!({
+                    "event": kind.name(),
+                    "run_id": self.run_id,
+                    "runbook": self.runbook,
+                    "text": text,
+                    "details": details,
+                }),
+            };
+            let Some(tx) = &self.tx else {
+                self.fail(format!(
+                    "notification to {} not sent: the notifier could not start",
+                    label(&t.url)
+                ));
+                continue;
+            };
+            self.pending.fetch_add(1, Ordering::SeqCst);
+            if tx
+                .send(Job {
+                    url: t.url.clone(),
+                    body,
+                })
+                .is_err()
+            {
+                self.pending.fetch_sub(1, Ordering::SeqCst);
+            }
+        }
+    }
+
+    fn fail(&self, message: String) {
+        self.failures
+            .lock()
+            .unwrap_or_else(std::sync::PoisonError::into_inner)
+            .push(message);
+    }
+}
+
+/// The message for an event, if it is one to notify about.
+fn message(n: &Notifier, e: &Event) -> Option<(NotifyOn, String)> {
+    let run = format!("run {} of `{}`", n.run_id, n.runbook);
+    Some(match e {
+        Event::RunStarted { resumed, .. } => (
+            NotifyOn::RunStarted,
+            format!("{run} {}", if *resumed { "resumed" } else { "started" }),
+        ),
+        Event::PhaseFinished {
+            phase,
+            succeeded,
+            duration_ms,
+        } => (
+            NotifyOn::PhaseFinished,
+            format!(
+                "{run}: phase `{phase}` {} after {:.1}s",
+                if *succeeded {
+                    "succeeded"
+                } else {
+                    "did not succeed"
+                },
+                Duration::from_millis(*duration_ms).as_secs_f64()
+            ),
+        ),
+        Event::Paused {
+            reason,
+            resume_with,
+            waiting_for_approval: true,
+        } => (
+            NotifyOn::GateWaiting,
+            format!("{run} waits for approval: {reason}. To go on: `{resume_with}`"),
+        ),
+        Event::AbortTripped { reason, .. } => (NotifyOn::Aborted, format!("{run}: {reason}")),
+        Event::RollbackPlanned { reason, phases, .. } => (
+            NotifyOn::Rollback,
+            format!(
+                "{run} rolls back {} ({reason})",
+                phases
+                    .iter()
+                    .map(|p| p.phase.as_str())
+                    .collect::<Vec<_>>()
+                    .join(", ")
+            ),
+        ),
+        Event::RollbackFinished {
+            complete,
+            not_undone,
+            ..
+        } => (
+            NotifyOn::Rollback,
+            if *complete {
+                format!("{run}: rollback complete")
+            } else {
+                format!(
+                    "{run}: rollback INCOMPLETE; not undone: {}",
+                    not_undone.join("; ")
+                )
+            },
+        ),
+        Event::RunFinished {
+            outcome,
+            duration_ms,
+            ..
+        } => {
+            let secs = Duration::from_millis(*duration_ms).as_secs_f64();
+            let text = format!("{run}: {} after {secs:.1}s", outcome.replace('_', " "));
+            let kind = if *outcome == "failed" {
+                NotifyOn::Aborted
+            } else {
+                NotifyOn::RunFinished
+            };
+            (kind, text)
+        }
+        _ => return None,
+    })
+}
+
+impl Listener for Notifier {
+    fn on(&mut self, event: &Event) {
+        if let Event::RunStarted { run_id, name, .. } = event {
+            self.run_id.clone_from(run_id);
+            self.runbook.clone_from(name);
+        }
+        if let Some((kind, text)) = message(self, event) {
+            self.send(kind, &text, event);
+            // A failed run is also a finished one.
+            if let (NotifyOn::Aborted, Event::RunFinished { .. }) = (kind, event) {
+                self.send(NotifyOn::RunFinished, &text, event);
+            }
+        }
+    }
+
+    fn take_failures(&mut self) -> Vec<String> {
+        std::mem::take(
+            &mut *self
+                .failures
+                .lock()
+                .unwrap_or_else(std::sync::PoisonError::into_inner),
+        )
+    }
+
+    fn flush(&mut self, limit: Duration) -> Vec<String> {
+        let deadline = Instant::now() + limit;
+        while self.pending.load(Ordering::SeqCst) > 0 && Instant::now() < deadline {
+            std::thread::sleep(Duration::from_millis(10));
+        }
+        let mut failed = self.take_failures();
+        let left = self.pending.load(Ordering::SeqCst);
+        if left > 0 {
+            failed.push(format!(
+                "{left} notification(s) still unsent after {}s; given up",
+                limit.as_secs()
+            ));
+        }
+        failed
+    }
+}
+
+/// The delivery thread: posts each message in turn, with a timeout, and reports failures.
+fn deliver(rx: &Receiver<Job>, pending: &AtomicUsize, failures: &Mutex<Vec<String>>) {
+    let runtime = tokio::runtime::Builder::new_current_thread()
+        .enable_all()
+        .build();
+    let client = reqwest::Client::builder()
+        .timeout(TIMEOUT)
+        .user_agent(concat!("rollout/", env!("CARGO_PKG_VERSION")))
+        .build();
+    for job in rx {
+        let result = match (&runtime, &client) {
+            (Ok(rt), Ok(client)) => rt.block_on(async {
+                match client.post(&job.url).json(&job.body).send().await {
+                    Ok(r) if r.status().is_success() => Ok(()),
+                    Ok(r) => Err(format!("the endpoint answered {}", r.status())),
+                    Err(e) => Err(e.without_url().to_string()),
+                }
+            }),
+            _ => Err("cannot start an HTTP client".into()),
+        };
+        if let Err(why) = result {
+            failures
+                .lock()
+                .unwrap_or_else(std::sync::PoisonError::into_inner)
+                .push(format!("notification to {} failed: {why}", label(&job.url)));
+        }
+        pending.fetch_sub(1, Ordering::SeqCst);
+    }
+}

@@ -1,0 +1,835 @@
+//! The incident path and its record: rollback (automatic, `rollout rollback` with and without
+//! run state, interrupted and resumed), the hash-chained audit log (`audit verify` against
+//! every kind of tampering, `log`), a journal that cannot be written, and target locks.
+
+use std::fmt::Write as _;
+use std::path::{Path, PathBuf};
+use std::process::Stdio;
+use std::time::{Duration, Instant};
+
+use crate::harness::{Test, wait_bounded};
+
+/// Three phases, each with a step and two rollback steps; `fail_in` names the phase whose step
+/// fails (asking for a rollback), if any.
+fn three_phases(fail_in: Option<&str>) -> String {
+    let mut rb = String::from(
+        r#"[runbook]
+name = "incident"
+
+[[rollback]]
+id = "page-owner"
+run = "echo page-owner >> trace"
+"#,
+    );
+    for p in ["p1", "p2", "p3"] {
+        let fail = if fail_in == Some(p) { "; exit 7" } else { "" };
+        let _ = write!(
+            rb,
+            r#"
+[[phases]]
+id = "{p}"
+title = "Phase {p}"
+on_failure = "rollback"
+[[phases.steps]]
+id = "do-{p}"
+run = "echo do-{p} >> trace{fail}"
+[[phases.rollback]]
+id = "undo-{p}-a"
+run = "echo undo-{p}-a >> trace"
+[[phases.rollback]]
+id = "undo-{p}-b"
+run = "echo undo-{p}-b >> trace"
+"#
+        );
+    }
+    rb
+}
+
+fn trace(dir: &Path) -> Vec<String> {
+    std::fs::read_to_string(dir.join("trace"))
+        .unwrap_or_default()
+        .lines()
+        .map(String::from)
+        .collect()
+}
+
+fn run_dirs(dir: &Path) -> Vec<PathBuf> {
+    let mut runs: Vec<PathBuf> = std::fs::read_dir(dir.join(".rollout/runs"))
+        .map(|d| d.filter_map(Result::ok).map(|e| e.path()).collect())
+        .unwrap_or_default();
+    runs.sort();
+    runs
+}
+
+fn journal_file(dir: &Path) -> PathBuf {
+    run_dirs(dir).last().expect("a run").join("journal.ndjson")
+}
+
+fn records(dir: &Path) -> Vec<serde_json::Value> {
+    std::fs::read_to_string(journal_file(dir))
+        .unwrap()
+        .lines()
+        .map(|l| serde_json::from_str(l).unwrap())
+        .collect()
+}
+
+fn of_type(dir: &Path, ty: &str) -> Vec<serde_json::Value> {
+    records(dir)
+        .into_iter()
+        .filter(|r| r["type"] == ty)
+        .collect()
+}
+
+// ---- rollback --------------------------------------------------------------------------------
+
+#[test]
+fn a_failure_in_each_phase_rolls_back_that_phase_then_the_earlier_ones_in_reverse() {
+    for (fail_in, done, undone) in [
+        ("p1", vec!["do-p1"], vec!["p1"]),
+        ("p2", vec!["do-p1", "do-p2"], vec!["p2", "p1"]),
+        (
+            "p3",
+            vec!["do-p1", "do-p2", "do-p3"],
+            vec!["p3", "p2", "p1"],
+        ),
+    ] {
+        let out = Test::new()
+            .runbook(&three_phases(Some(fail_in)))
+            .args(["run", "runbook.toml", "--yes"])
+            .status(10);
+        let mut expected: Vec<String> = done.iter().map(|s| (*s).to_string()).collect();
+        for p in &undone {
+            expected.push(format!("undo-{p}-a"));
+            expected.push(format!("undo-{p}-b"));
+        }
+        assert_eq!(trace(&out.dir), expected, "failing in {fail_in}");
+        out.stderr_has("Rollback plan")
+            .stderr_has("rollback complete")
+            .stderr_has(&format!("undone {fail_in}/undo-{fail_in}-b"));
+        let finished = of_type(&out.dir, "rollback_finished");
+        assert_eq!(finished.len(), 1);
+        assert_eq!(finished[0]["complete"], true);
+        assert_eq!(
+            finished[0]["undone"].as_array().unwrap().len(),
+            undone.len() * 2
+        );
+        let requested = of_type(&out.dir, "rollback_requested");
+        assert_eq!(
+            requested[0]["phases"],
+            serde_json::json!(undone),
+            "failing in {fail_in}"
+        );
+        assert_eq!(
+            of_type(&out.dir, "run_finished")[0]["status"],
+            "rolled_back"
+        );
+    }
+}
+
+#[test]
+fn a_failing_rollback_step_stops_the_rollback_and_the_report_says_what_is_left() {
+    let rb = three_phases(Some("p3")).replace(
+        "run = \"echo undo-p2-a >> trace\"",
+        "run = \"echo undo-p2-a >> trace; echo cannot scale >&2; exit 2\"",
+    );
+    let out = Test::new()
+        .runbook(&rb)
+        .args(["run", "runbook.toml", "--yes"])
+        .status(11);
+    assert_eq!(
+        trace(&out.dir),
+        [
+            "do-p1",
+            "do-p2",
+            "do-p3",
+            "undo-p3-a",
+            "undo-p3-b",
+            "undo-p2-a"
+        ]
+    );
+    out.stderr_has("rollback INCOMPLETE")
+        .stderr_has("undone p3/undo-p3-a")
+        .stderr_has("NOT undone p2/undo-p2-a: failed: exited with code 2")
+        .stderr_has("NOT undone p2/undo-p2-b: not run")
+        .stderr_has("NOT undone p1/undo-p1-a: not run");
+    let finished = &of_type(&out.dir, "rollback_finished")[0];
+    assert_eq!(finished["complete"], false);
+    assert_eq!(finished["not_undone"].as_array().unwrap().len(), 4);
+    assert_eq!(
+        of_type(&out.dir, "run_finished")[0]["status"],
+        "rollback_incomplete"
+    );
+
+    // Once the rollback step is fixed, `rollout rollback` finishes the job: the steps already
+    // undone are not run again, the failed one is.
+    std::fs::write(out.dir.join("runbook.toml"), rb.replace("exit 2", "true")).unwrap();
+    Test::in_dir(&out.dir)
+        .args(["rollback", "runbook.toml", "--yes"])
+        .status(2)
+        .stderr_has("changed since run");
+    Test::in_dir(&out.dir)
+        .args(["rollback", "runbook.toml", "--yes", "--allow-changed"])
+        .status(10)
+        .stderr_has("rollback complete");
+    assert_eq!(
+        trace(&out.dir)[6..],
+        ["undo-p2-a", "undo-p2-b", "undo-p1-a", "undo-p1-b"]
+    );
+    Test::in_dir(&out.dir)
+        .args(["audit", "verify", &run_id(&out.dir)])
+        .status(0);
+}
+
+#[test]
+fn a_rollback_step_with_continue_on_error_lets_the_rollback_go_on() {
+    let rb = three_phases(Some("p2")).replace(
+        "run = \"echo undo-p2-a >> trace\"",
+        "run = \"echo undo-p2-a >> trace; exit 2\"\ncontinue_on_error = true",
+    );
+    let out = Test::new()
+        .runbook(&rb)
+        .args(["run", "runbook.toml", "--yes"])
+        .status(11);
+    assert_eq!(
+        trace(&out.dir),
+        [
+            "do-p1",
+            "do-p2",
+            "undo-p2-a",
+            "undo-p2-b",
+            "undo-p1-a",
+            "undo-p1-b"
+        ]
+    );
+    out.stderr_has("NOT undone p2/undo-p2-a: failed; the rollback went on");
+}
+
+#[test]
+fn rollout_rollback_undoes_a_finished_run_down_to_a_phase_and_records_it() {
+    let t = Test::new()
+        .runbook(&three_phases(None))
+        .args(["run", "runbook.toml"])
+        .status(0);
+    let dir = t.dir.clone();
+    // The preview shows the plan, renders every command, and writes nothing.
+    let before = std::fs::read(journal_file(&dir)).unwrap();
+    let preview = Test::in_dir(&dir)
+        .args(["rollback", "runbook.toml", "--to", "p2", "--dry-run"])
+        .status(0);
+    preview
+        .stdout_has("1. roll back p3")
+        .stdout_has("echo undo-p3-a >> trace")
+        .stdout_has("2. roll back p2")
+        .stdout_has("nothing was executed");
+    assert!(!preview.stdout.contains("roll back p1"));
+    assert_eq!(std::fs::read(journal_file(&dir)).unwrap(), before);
+    assert_eq!(trace(&dir), ["do-p1", "do-p2", "do-p3"]);
+
+    // Without a terminal or --yes, nobody can confirm: nothing runs, and it says how.
+    let waiting = Test::in_dir(&dir)
+        .args(["rollback", "runbook.toml", "--to", "p2"])
+        .status(9);
+    waiting.stderr_has("--yes");
+    assert_eq!(trace(&dir), ["do-p1", "do-p2", "do-p3"]);
+
+    // `resume --yes` performs the rollback that is owed, with the `--to` it was asked with.
+    Test::in_dir(&dir).args(["resume", "--yes"]).status(10);
+    assert_eq!(
+        trace(&dir),
+        [
+            "do-p1",
+            "do-p2",
+            "do-p3",
+            "undo-p3-a",
+            "undo-p3-b",
+            "undo-p2-a",
+            "undo-p2-b"
+        ]
+    );
+    let requested = of_type(&dir, "rollback_requested");
+    assert_eq!(requested[0]["phases"], serde_json::json!(["p3", "p2"]));
+    assert!(
+        requested[0]["reason"]
+            .as_str()
+            .unwrap()
+            .starts_with("rollback requested by")
+    );
+    Test::in_dir(&dir)
+        .args(["audit", "verify", &run_id(&dir)])
+        .status(0);
+}
+
+#[test]
+fn rollout_rollback_without_run_state_runs_the_runbooks_own_rollback_section() {
+    let t = Test::new().runbook(&three_phases(None));
+    let dir = t.path().to_path_buf();
+    let preview = Test::in_dir(&dir)
+        .args(["rollback", "runbook.toml", "--dry-run"])
+        .status(0);
+    preview
+        .stdout_has("roll back [rollback]: runbook rollback")
+        .stdout_has("echo page-owner >> trace");
+    assert!(!dir.join(".rollout").exists(), "a dry run wrote state");
+    let out = Test::in_dir(&dir)
+        .args(["rollback", "runbook.toml", "--yes"])
+        .status(10);
+    out.stderr_has("no run of `runbook.toml`")
+        .stderr_has("rollback complete");
+    assert_eq!(trace(&dir), ["page-owner"]);
+    // Recorded like any run.
+    assert_eq!(run_dirs(&dir).len(), 1);
+    assert_eq!(
+        of_type(&dir, "rollback_started")[0]["phases"],
+        serde_json::json!(["[rollback]"])
+    );
+    Test::in_dir(&dir)
+        .args(["audit", "verify", &run_id(&dir)])
+        .status(0);
+    // `--to` needs a run to go by.
+    Test::in_dir(&dir)
+        .args(["rollback", "runbook.toml", "--no-run", "--to", "p1"])
+        .status(2);
+}
+
+#[test]
+fn an_interrupted_rollback_resumes_where_it_stopped() {
+    let rb = three_phases(Some("p3")).replace(
+        "run = \"echo undo-p2-a >> trace\"",
+        "run = \"echo undo-p2-a >> trace; touch started; sleep 30\"\nidempotent = true",
+    );
+    let t = Test::new().runbook(&rb);
+    let dir = t.path().to_path_buf();
+    let mut cmd = t.command();
+    cmd.args(["run", "runbook.toml", "--yes", "--grace", "200ms"])
+        .stdin(Stdio::null())
+        .stdout(Stdio::null())
+        .stderr(Stdio::piped());
+    let child = cmd.spawn().unwrap();
+    wait_for_path(&dir.join("started"));
+    nix::sys::signal::kill(
+        nix::unistd::Pid::from_raw(i32::try_from(child.id()).unwrap()),
+        nix::sys::signal::Signal::SIGINT,
+    )
+    .unwrap();
+    let out = wait_bounded(child, Duration::from_secs(20));
+    assert_eq!(
+        out.status.code(),
+        Some(130),
+        "{}",
+        String::from_utf8_lossy(&out.stderr)
+    );
+    let status = Test::in_dir(&dir).args(["status"]).status(0);
+    status.stdout_has("paused");
+    // Resume goes on with the rollback (no new confirmation: it was given), not the run.
+    std::fs::write(dir.join("runbook.toml"), rb.replace("sleep 30", "true")).unwrap();
+    let out = Test::in_dir(&dir)
+        .args(["resume", "--allow-changed"])
+        .status(10);
+    out.stderr_has("Going on with the rollback");
+    assert_eq!(
+        trace(&dir),
+        [
+            "do-p1",
+            "do-p2",
+            "do-p3",
+            "undo-p3-a",
+            "undo-p3-b",
+            "undo-p2-a",
+            "undo-p2-a",
+            "undo-p2-b",
+            "undo-p1-a",
+            "undo-p1-b"
+        ]
+    );
+    assert_eq!(of_type(&dir, "rollback_started").len(), 1);
+    assert_eq!(of_type(&dir, "gate_answered").len(), 1);
+    Test::in_dir(&dir)
+        .args(["audit", "verify", &run_id(&dir)])
+        .status(0);
+}
+
+fn wait_for_path(path: &Path) {
+    let start = Instant::now();
+    while !path.exists() {
+        assert!(
+            start.elapsed() < Duration::from_secs(10),
+            "{} never appeared",
+            path.display()
+        );
+        std::thread::sleep(Duration::from_millis(10));
+    }
+}
+
+fn run_id(dir: &Path) -> String {
+    run_dirs(dir)
+        .last()
+        .unwrap()
+        .file_name()
+        .unwrap()
+        .to_string_lossy()
+        .into_owned()
+}
+
+// ---- the audit log ---------------------------------------------------------------------------
+
+#[test]
+fn every_record_says_when_who_where_which_run_and_which_runbook() {
+    let out = Test::new()
+        .runbook(&three_phases(Some("p2")))
+        .env("ROLLOUT_OPERATOR", "Alice Example")
+        .args(["run", "runbook.toml", "--yes"])
+        .status(10);
+    let recs = records(&out.dir);
+    let id = run_id(&out.dir);
+    let digest = recs[0]["digest"].as_str().unwrap().to_string();
+    assert!(digest.starts_with("sha256:"));
+    for (i, r) in recs.iter().enumerate() {
+        assert_eq!(r["seq"], i + 1);
+        assert!(r["at"].as_str().unwrap().ends_with('Z'), "{r}");
+        assert_eq!(r["run"], id.as_str());
+        assert_eq!(r["who"]["operator"], "Alice Example");
+        assert!(!r["who"]["os_user"].as_str().unwrap().is_empty());
+        assert!(!r["who"]["host"].as_str().unwrap().is_empty());
+        assert_eq!(r["runbook_digest"], digest.as_str());
+        assert!(r["hash"].as_str().unwrap().starts_with("sha256:"));
+    }
+    assert_eq!(recs[0]["version"], env!("CARGO_PKG_VERSION"));
+    let started = of_type(&out.dir, "step_started");
+    assert_eq!(
+        started[0]["command"],
+        serde_json::json!(["echo do-p1 >> trace"])
+    );
+    let finished = of_type(&out.dir, "step_finished");
+    assert_eq!(finished[1]["exit_code"], 7);
+    for ty in [
+        "lock_acquired",
+        "rollback_requested",
+        "gate_answered",
+        "rollback_finished",
+        "lock_released",
+        "sealed",
+    ] {
+        assert_eq!(of_type(&out.dir, ty).len(), 1, "{ty}");
+    }
+    assert_eq!(recs.last().unwrap()["type"], "sealed");
+    // The digest printed at the end is the seal's hash.
+    out.stderr_has(&format!(
+        "audit digest: {}",
+        recs.last().unwrap()["hash"].as_str().unwrap()
+    ));
+    // `rollout log` tells the story, phase by phase.
+    let log = Test::in_dir(&out.dir).args(["log"]).status(0);
+    log.stdout_has("started by Alice Example")
+        .stdout_has("== phase p1")
+        .stdout_has("$ echo do-p2 >> trace")
+        .stdout_has("exit code 7")
+        .stdout_has("ROLLBACK needed")
+        .stdout_has("undone: p2/undo-p2-a")
+        .stdout_has("log sealed");
+}
+
+/// A log of a few hundred records from a real run: 40 steps, a resume in between.
+fn long_log() -> (crate::harness::Outcome, Vec<Vec<u8>>) {
+    let mut rb = String::from("[runbook]\nname = \"long\"\n");
+    for p in 0..4 {
+        let _ = write!(rb, "\n[[phases]]\nid = \"p{p}\"\ntitle = \"P{p}\"\n");
+        for s in 0..10 {
+            let _ = write!(
+                rb,
+                "[[phases.steps]]\nid = \"s{p}-{s}\"\nrun = \"echo {p}-{s}\"\n"
+            );
+        }
+        if p == 1 {
+            rb.push_str("[[phases.steps]]\nid = \"hold\"\npause = \"half way\"\n");
+        }
+    }
+    let t = Test::new()
+        .runbook(&rb)
+        .args(["run", "runbook.toml"])
+        .status(8);
+    Test::in_dir(&t.dir).args(["resume"]).status(0);
+    let bytes = std::fs::read(journal_file(&t.dir)).unwrap();
+    let lines: Vec<Vec<u8>> = bytes
+        .split_inclusive(|&b| b == b'\n')
+        .map(<[u8]>::to_vec)
+        .collect();
+    assert!(lines.len() >= 100, "{} records", lines.len());
+    (t, lines)
+}
+
+fn verify_bytes(dir: &Path, bytes: &[u8]) -> (i32, serde_json::Value) {
+    let file = dir.join("mutated.ndjson");
+    std::fs::write(&file, bytes).unwrap();
+    let out = Test::in_dir(dir)
+        .args(["audit", "verify", "mutated.ndjson", "--format", "json"])
+        .run();
+    (out.status, serde_json::from_str(&out.stdout).unwrap())
+}
+
+#[test]
+fn audit_verify_names_every_edit_deletion_insertion_duplication_and_swap() {
+    let (t, lines) = long_log();
+    let dir = t.dir.as_path();
+    let n = lines.len();
+    let clean = lines.concat();
+    let (code, report) = verify_bytes(dir, &clean);
+    assert_eq!(code, 0, "{report}");
+    assert_eq!(report["records"], n);
+    let id = run_id(dir);
+    Test::in_dir(dir).args(["audit", "verify", &id]).status(0);
+
+    let expect = |mutated: Vec<Vec<u8>>, line: usize, kinds: &[&str], what: &str| {
+        let (code, report) = verify_bytes(dir, &mutated.concat());
+        assert_eq!(code, 13, "{what} not detected: {report}");
+        let fault = &report["fault"];
+        assert_eq!(fault["line"], line, "{what}: {report}");
+        assert!(
+            kinds.contains(&fault["kind"].as_str().unwrap()),
+            "{what}: {report}"
+        );
+    };
+    for i in 0..n {
+        // An edit that keeps the JSON valid: a changed time.
+        let mut edited = lines.clone();
+        let text = String::from_utf8(edited[i].clone()).unwrap();
+        let at = text.find("\"at\":\"").unwrap() + 6;
+        let mut bytes = text.into_bytes();
+        bytes[at + 3] = if bytes[at + 3] == b'7' { b'8' } else { b'7' };
+        edited[i] = bytes;
+        expect(
+            edited,
+            i + 1,
+            &["edited"],
+            &format!("edit of record {}", i + 1),
+        );
+
+        if i + 1 < n {
+            let mut deleted = lines.clone();
+            deleted.remove(i);
+            expect(
+                deleted,
+                i + 1,
+                &["deleted"],
+                &format!("deletion of record {}", i + 1),
+            );
+
+            let mut swapped = lines.clone();
+            swapped.swap(i, i + 1);
+            expect(
+                swapped,
+                i + 1,
+                &["reordered"],
+                &format!("swap of records {} and {}", i + 1, i + 2),
+            );
+        }
+
+        let mut duplicated = lines.clone();
+        duplicated.insert(i + 1, lines[i].clone());
+        expect(
+            duplicated,
+            i + 2,
+            &["duplicated"],
+            &format!("duplicate of record {}", i + 1),
+        );
+
+        // A record from elsewhere in the log inserted here.
+        let mut inserted = lines.clone();
+        inserted.insert(i, lines[(i + n / 2) % n].clone());
+        expect(
+            inserted,
+            i + 1,
+            &["reordered", "duplicated", "deleted", "inserted"],
+            &format!("insertion before record {}", i + 1),
+        );
+    }
+    // The last records removed, seal included: the log no longer ends sealed.
+    let (code, report) = verify_bytes(dir, &lines[..n - 3].concat());
+    assert_eq!(code, 13);
+    assert!(
+        report["message"]
+            .as_str()
+            .unwrap()
+            .contains("without a seal"),
+        "{report}"
+    );
+    // Cut in the middle of the last record: reported as truncation, the rest intact.
+    let mut cut = clean.clone();
+    cut.truncate(clean.len() - 20);
+    let (code, report) = verify_bytes(dir, &cut);
+    assert_eq!(code, 13);
+    assert_eq!(report["fault"], serde_json::Value::Null);
+    assert!(report["truncated_bytes"].as_u64().unwrap() > 0, "{report}");
+    assert!(
+        report["message"]
+            .as_str()
+            .unwrap()
+            .contains("cut short after record"),
+        "{report}"
+    );
+}
+
+#[test]
+fn a_published_digest_detects_a_log_rewritten_end_to_end() {
+    let out = Test::new()
+        .runbook(&three_phases(None))
+        .args(["run", "runbook.toml"])
+        .status(0);
+    let recs = records(&out.dir);
+    let digest = recs.last().unwrap()["hash"].as_str().unwrap().to_string();
+    let id = run_id(&out.dir);
+    Test::in_dir(&out.dir)
+        .args(["audit", "verify", &id, "--digest", &digest])
+        .status(0)
+        .stdout_has("matches the published digest");
+    Test::in_dir(&out.dir)
+        .args([
+            "audit",
+            "verify",
+            &id,
+            "--digest",
+            &format!("sha256:{}", "0".repeat(64)),
+        ])
+        .status(13)
+        .stdout_has("no seal of the log carries the published digest");
+}
+
+#[test]
+fn a_tampered_journal_is_never_resumed_or_cut() {
+    let rb = three_phases(None).replace("run = \"echo do-p2 >> trace\"", "pause = \"hold\"");
+    let out = Test::new()
+        .runbook(&rb)
+        .args(["run", "runbook.toml"])
+        .status(8);
+    let file = journal_file(&out.dir);
+    let text = std::fs::read_to_string(&file).unwrap();
+    let tampered = text.replacen("do-p1", "do-pX", 1);
+    std::fs::write(&file, &tampered).unwrap();
+    Test::in_dir(&out.dir)
+        .args(["resume"])
+        .status(2)
+        .stderr_has("fails its audit check")
+        .stderr_has("was changed after it was written");
+    assert_eq!(std::fs::read_to_string(&file).unwrap(), tampered);
+}
+
+#[test]
+fn when_the_journal_cannot_be_written_no_further_step_runs_and_the_operator_is_told() {
+    // A file-size limit makes the journal's writes fail (EFBIG) the way a full disk does
+    // (ENOSPC); SIGXFSZ is ignored so the write fails instead of killing the process.
+    let mut rb =
+        String::from("[runbook]\nname = \"full\"\n\n[[phases]]\nid = \"p\"\ntitle = \"P\"\n");
+    for s in 0..200 {
+        let _ = write!(
+            rb,
+            "[[phases.steps]]\nid = \"s{s}\"\nrun = \"echo {s} >> trace\"\n"
+        );
+    }
+    let t = Test::new().runbook(&rb);
+    let dir = t.path().to_path_buf();
+    let mut cmd = std::process::Command::new("bash");
+    let inner = t.command();
+    cmd.current_dir(&dir)
+        .env_clear()
+        .envs(
+            inner
+                .get_envs()
+                .filter_map(|(k, v)| v.map(|v| (k.to_owned(), v.to_owned()))),
+        )
+        .env("PATH", std::env::var_os("PATH").unwrap_or_default())
+        .arg("-c")
+        .arg(format!(
+            "trap '' XFSZ; ulimit -f 24; exec {} run runbook.toml",
+            crate::harness::bin().display()
+        ))
+        .stdin(Stdio::null())
+        .stdout(Stdio::piped())
+        .stderr(Stdio::piped());
+    let out = wait_bounded(cmd.spawn().unwrap(), Duration::from_secs(30));
+    let stderr = String::from_utf8_lossy(&out.stderr);
+    assert_eq!(out.status.code(), Some(1), "{stderr}");
+    assert!(stderr.contains("cannot write the journal"), "{stderr}");
+    assert!(stderr.contains("no further step runs"), "{stderr}");
+    // Every step that ran has its `step_started` on disk: the journal is not behind the trace.
+    let journal = std::fs::read_to_string(journal_file(&dir)).unwrap();
+    let ran = trace(&dir);
+    assert!(
+        !ran.is_empty() && ran.len() < 200,
+        "{} steps ran",
+        ran.len()
+    );
+    let started = journal
+        .lines()
+        .filter(|l| l.contains("\"type\":\"step_started\""))
+        .count();
+    assert!(
+        started >= ran.len(),
+        "{started} started records for {} steps",
+        ran.len()
+    );
+}
+
+// ---- locks -----------------------------------------------------------------------------------
+
+const SLOW: &str = r#"[runbook]
+name = "locked"
+
+[[phases]]
+id = "p"
+title = "P"
+[[phases.steps]]
+id = "work"
+run = "echo $$ >> ran; sleep 1.5"
+"#;
+
+#[test]
+fn of_concurrent_runs_on_one_target_exactly_one_proceeds_and_the_others_name_it() {
+    let t = Test::new().runbook(SLOW);
+    let dir = t.path().to_path_buf();
+    for trial in 0..7 {
+        let _ = std::fs::remove_file(dir.join("ran"));
+        let n = 2 + trial % 7;
+        let started = Instant::now();
+        let children: Vec<_> = (0..n)
+            .map(|_| {
+                let mut cmd = Test::in_dir(&dir).command();
+                cmd.args(["run", "runbook.toml", "--output", "json"])
+                    .stdin(Stdio::null())
+                    .stdout(Stdio::null())
+                    .stderr(Stdio::piped());
+                cmd.spawn().unwrap()
+            })
+            .collect();
+        let outs: Vec<_> = children
+            .into_iter()
+            .map(|c| wait_bounded(c, Duration::from_secs(30)))
+            .collect();
+        let codes: Vec<i32> = outs.iter().map(|o| o.status.code().unwrap_or(-1)).collect();
+        assert_eq!(
+            codes.iter().filter(|c| **c == 0).count(),
+            1,
+            "trial {trial}: {codes:?}"
+        );
+        assert_eq!(
+            codes.iter().filter(|c| **c == 12).count(),
+            n - 1,
+            "trial {trial}: {codes:?}"
+        );
+        for o in outs.iter().filter(|o| o.status.code() == Some(12)) {
+            let e = String::from_utf8_lossy(&o.stderr);
+            assert!(e.contains("`locked` is locked by "), "{e}");
+            assert!(
+                e.contains('@') && e.contains("pid ") && e.contains("[lock lk-"),
+                "{e}"
+            );
+        }
+        let ran = std::fs::read_to_string(dir.join("ran")).unwrap();
+        assert_eq!(ran.lines().count(), 1, "trial {trial}");
+        assert!(started.elapsed() < Duration::from_secs(15));
+    }
+}
+
+#[test]
+fn a_second_run_is_refused_within_a_second_and_a_dead_holders_lock_is_free() {
+    let t = Test::new().runbook(&SLOW.replace("sleep 1.5", "touch started; sleep 30"));
+    let dir = t.path().to_path_buf();
+    let mut cmd = t.command();
+    cmd.args(["run", "runbook.toml"])
+        .stdin(Stdio::null())
+        .stdout(Stdio::null())
+        .stderr(Stdio::null());
+    let mut holder = cmd.spawn().unwrap();
+    wait_for_path(&dir.join("started"));
+    let asked = Instant::now();
+    let refused = Test::in_dir(&dir).args(["run", "runbook.toml"]).status(12);
+    assert!(
+        asked.elapsed() < Duration::from_secs(1),
+        "{:?}",
+        asked.elapsed()
+    );
+    refused.stderr_has(&format!("pid {}", holder.id()));
+    let locks = Test::in_dir(&dir).args(["locks"]).status(0);
+    locks.stdout_has("HELD");
+    // The holder dies without cleaning up: the kernel releases its lock.
+    holder.kill().unwrap();
+    let _ = wait_bounded(holder, Duration::from_secs(10));
+    std::fs::write(dir.join("runbook.toml"), SLOW.replace("sleep 1.5", "true")).unwrap();
+    Test::in_dir(&dir).args(["run", "runbook.toml"]).status(0);
+}
+
+#[test]
+fn unlock_removes_a_stuck_holders_lock_and_is_recorded() {
+    let t = Test::new().runbook(&SLOW.replace("sleep 1.5", "touch started; sleep 30"));
+    let dir = t.path().to_path_buf();
+    let mut cmd = t.command();
+    cmd.args(["run", "runbook.toml"])
+        .stdin(Stdio::null())
+        .stdout(Stdio::null())
+        .stderr(Stdio::null());
+    let holder = cmd.spawn().unwrap();
+    wait_for_path(&dir.join("started"));
+    let refused = Test::in_dir(&dir).args(["run", "runbook.toml"]).status(12);
+    let lock_id = refused
+        .stderr
+        .split("[lock ")
+        .nth(1)
+        .and_then(|s| s.split(']').next())
+        .expect("a lock id")
+        .to_string();
+    // Without a terminal, a held lock is only removed with --yes.
+    Test::in_dir(&dir).args(["unlock", &lock_id]).status(2);
+    Test::in_dir(&dir)
+        .args(["unlock", &lock_id, "--yes"])
+        .status(0)
+        .stderr_has("recorded in");
+    let log = std::fs::read_to_string(dir.join(".rollout/locks/unlock.log")).unwrap();
+    assert!(
+        log.contains(&lock_id) && log.contains("\"was_held\":true"),
+        "{log}"
+    );
+    std::fs::write(dir.join("runbook.toml"), SLOW.replace("sleep 1.5", "true")).unwrap();
+    let out = Test::in_dir(&dir).args(["run", "runbook.toml"]).status(0);
+    out.stderr_has(&format!("lock {lock_id}"))
+        .stderr_has("was removed by")
+        .stderr_has("with `rollout unlock`");
+    let acquired = &of_type(&dir, "lock_acquired")[0];
+    assert!(acquired["broken"].as_str().unwrap().contains(&lock_id));
+    let mut holder = holder;
+    holder.kill().unwrap();
+    let _ = wait_bounded(holder, Duration::from_secs(10));
+}
+
+#[test]
+fn the_lock_key_of_a_runbook_separates_targets() {
+    let rb = SLOW
+        .replace(
+            "name = \"locked\"",
+            "name = \"locked\"\nlock = \"deploy/{{ stage }}\"\n\n[vars]\nstage = \"staging\"",
+        )
+        .replace("sleep 1.5", "touch started-$ROLLOUT_VAR_STAGE; sleep 30");
+    let t = Test::new().runbook(&rb);
+    let dir = t.path().to_path_buf();
+    let mut cmd = t.command();
+    cmd.args(["run", "runbook.toml", "--var", "stage=prod"])
+        .stdin(Stdio::null())
+        .stdout(Stdio::null())
+        .stderr(Stdio::null());
+    let mut holder = cmd.spawn().unwrap();
+    wait_for_path(&dir.join("started-prod"));
+    Test::in_dir(&dir)
+        .args(["run", "runbook.toml", "--var", "stage=prod"])
+        .status(12)
+        .stderr_has("`deploy/prod` is locked by");
+    // Another environment is another target: it runs (and is stopped here).
+    let mut cmd = Test::in_dir(&dir).command();
+    cmd.args(["run", "runbook.toml", "--var", "stage=staging"])
+        .stdin(Stdio::null())
+        .stdout(Stdio::null())
+        .stderr(Stdio::null());
+    let mut other = cmd.spawn().unwrap();
+    wait_for_path(&dir.join("started-staging"));
+    for c in [&mut holder, &mut other] {
+        c.kill().unwrap();
+    }
+    let _ = wait_bounded(holder, Duration::from_secs(10));
+    let _ = wait_bounded(other, Duration::from_secs(10));
+}
