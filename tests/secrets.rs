@@ -451,3 +451,93 @@ run = '''printf '%s\n' "$ROLLOUT_VAR_PEM" >&2'''
     resumed.stderr_has(MASK);
     assert_nothing_leaked(&dir, &[&resumed], &needles);
 }
+
+/// Records the raw body of every request to 127.0.0.1:<port> (answers 200).
+fn webhook() -> (u16, std::sync::Arc<std::sync::Mutex<Vec<String>>>) {
+    use std::io::{BufRead, BufReader, Read, Write};
+    let listener = std::net::TcpListener::bind("127.0.0.1:0").unwrap();
+    let port = listener.local_addr().unwrap().port();
+    let seen = std::sync::Arc::new(std::sync::Mutex::new(Vec::new()));
+    let record = seen.clone();
+    std::thread::spawn(move || {
+        for stream in listener.incoming() {
+            let Ok(mut stream) = stream else { continue };
+            let _ = stream.set_read_timeout(Some(Duration::from_secs(5)));
+            let mut reader = BufReader::new(stream.try_clone().unwrap());
+            let (mut request, mut length) = (String::new(), 0);
+            loop {
+                let mut line = String::new();
+                if reader.read_line(&mut line).unwrap_or(0) == 0 || line == "\r\n" {
+                    break;
+                }
+                if let Some(v) = line.to_ascii_lowercase().strip_prefix("content-length:") {
+                    length = v.trim().parse().unwrap_or(0);
+                }
+                request.push_str(&line);
+            }
+            let mut body = vec![0; length];
+            let _ = reader.read_exact(&mut body);
+            request.push_str(&String::from_utf8_lossy(&body));
+            record.lock().unwrap().push(request);
+            let _ = write!(
+                stream,
+                "HTTP/1.1 200 OK\r\ncontent-length: 0\r\nconnection: close\r\n\r\n"
+            );
+        }
+    });
+    (port, seen)
+}
+
+#[test]
+fn a_secret_in_a_failing_check_reaches_neither_notifications_nor_the_journal() {
+    const TOKEN: &str = "tok-9F3kQ2zX7pW";
+    let (port, seen) = webhook();
+    let refused = {
+        let l = std::net::TcpListener::bind("127.0.0.1:0").unwrap();
+        l.local_addr().unwrap().port()
+    };
+    let rb = format!(
+        r#"[runbook]
+name = "check"
+
+[vars.tok]
+secret = {{ env = "TOK" }}
+
+[[notify]]
+url = "http://127.0.0.1:{port}/hook"
+
+[[phases]]
+id = "p"
+title = "P"
+on_failure = "abort"
+
+[[phases.steps]]
+id = "check"
+http = "http://127.0.0.1:{refused}/api/{{{{ tok }}}}?key={{{{ tok }}}}"
+timeout = "1s"
+every = "1s"
+"#
+    );
+    let out = Test::new()
+        .runbook(&rb)
+        .env("TOK", TOKEN)
+        .args(["run", "runbook.toml", "--output", "json"])
+        .status(6);
+    let finished = out
+        .stdout
+        .lines()
+        .map(|l| serde_json::from_str::<serde_json::Value>(l).unwrap())
+        .find(|e| e["event"] == "step_finished")
+        .unwrap();
+    let reason = finished["reason"].as_str().unwrap();
+    assert!(
+        reason.contains(&format!("/api/{MASK}?key={MASK}")),
+        "{reason}"
+    );
+    let requests = seen.lock().unwrap().clone();
+    assert!(!requests.is_empty());
+    for r in &requests {
+        assert_clean("a notification", r, &[TOKEN.to_string()]);
+    }
+    assert_nothing_leaked(&out.dir, &[&out], &[TOKEN.to_string()]);
+}
