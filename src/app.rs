@@ -191,12 +191,15 @@ pub fn plan(ctx: &Ctx, path: &Path, vars: &VarArgs, format: Format, live: bool) 
     ExitCode::Ok
 }
 
-/// The operator: `ROLLOUT_OPERATOR`, else the OS user.
+/// The operator: `ROLLOUT_OPERATOR`, else `operator` in the user config, else the OS user.
 pub fn operator() -> String {
     if let Ok(name) = std::env::var("ROLLOUT_OPERATOR") {
         if !name.trim().is_empty() {
             return name;
         }
+    }
+    if let Some(name) = &crate::config::active().operator {
+        return name.clone();
     }
     crate::exec::gates::os_user()
 }

@@ -3,7 +3,8 @@
 
 use std::path::PathBuf;
 
-use clap::{Args, Parser, Subcommand, ValueEnum};
+use clap::{Args, Parser, Subcommand, ValueEnum, ValueHint};
+use clap_complete::engine::ArgValueCandidates;
 
 #[derive(Debug, Parser)]
 #[command(
@@ -14,9 +15,15 @@ use clap::{Args, Parser, Subcommand, ValueEnum};
     propagate_version = true
 )]
 pub struct Cli {
-    /// When to use colours. `NO_COLOR` (any value) also turns them off.
-    #[arg(long, global = true, value_enum, default_value_t = ColorChoice::Auto, env = "ROLLOUT_COLOR")]
-    pub color: ColorChoice,
+    /// When to use colours [default: `color` in the user config, else auto]. `NO_COLOR` (any
+    /// value) turns them off unless this flag or `ROLLOUT_COLOR` asks for them
+    #[arg(long, global = true, value_enum, env = "ROLLOUT_COLOR")]
+    pub color: Option<ColorChoice>,
+
+    /// Prometheus to ask when the runbook names none (neither on the step nor in `[defaults]`)
+    /// [default: `prometheus_url` in the user config]
+    #[arg(long, global = true, value_name = "URL", value_hint = ValueHint::Url, env = "ROLLOUT_PROMETHEUS_URL")]
+    pub prometheus_url: Option<String>,
 
     #[command(subcommand)]
     pub command: Command,
@@ -42,6 +49,7 @@ pub enum Command {
     /// Check a runbook and report every problem at once, with its location
     Validate {
         /// The runbook file (TOML)
+        #[arg(value_hint = ValueHint::FilePath)]
         runbook: PathBuf,
         #[command(flatten)]
         vars: VarArgs,
@@ -49,6 +57,7 @@ pub enum Command {
     /// Show exactly what a run would do, fully rendered, without executing anything
     Plan {
         /// The runbook file (TOML)
+        #[arg(value_hint = ValueHint::FilePath)]
         runbook: PathBuf,
         #[command(flatten)]
         vars: VarArgs,
@@ -63,6 +72,7 @@ pub enum Command {
     /// Run a runbook: execute its steps in order, stop at gates, record every step
     Run {
         /// The runbook file (TOML)
+        #[arg(value_hint = ValueHint::FilePath)]
         runbook: PathBuf,
         #[command(flatten)]
         vars: VarArgs,
@@ -78,6 +88,7 @@ pub enum Command {
     /// Continue a paused, waiting or interrupted run from its first unfinished step
     Resume {
         /// The run to resume [default: the latest run]
+        #[arg(add = ArgValueCandidates::new(crate::completion::run_ids))]
         run_id: Option<String>,
         /// Resume even though the runbook file changed since the run started (shows the change)
         #[arg(long)]
@@ -94,9 +105,10 @@ pub enum Command {
     /// Show where a run stands
     Status {
         /// The run [default: the latest run]
+        #[arg(add = ArgValueCandidates::new(crate::completion::run_ids))]
         run_id: Option<String>,
         /// Where runs are recorded [default: ./.rollout and ./*/.rollout]
-        #[arg(long, value_name = "DIR", env = "ROLLOUT_STATE_DIR")]
+        #[arg(long, value_name = "DIR", value_hint = ValueHint::DirPath, env = "ROLLOUT_STATE_DIR")]
         state_dir: Option<PathBuf>,
         /// Output format
         #[arg(long, value_enum, default_value_t = Format::Text)]
@@ -105,7 +117,7 @@ pub enum Command {
     /// List runs, newest last
     Runs {
         /// Where runs are recorded [default: ./.rollout and ./*/.rollout]
-        #[arg(long, value_name = "DIR", env = "ROLLOUT_STATE_DIR")]
+        #[arg(long, value_name = "DIR", value_hint = ValueHint::DirPath, env = "ROLLOUT_STATE_DIR")]
         state_dir: Option<PathBuf>,
         /// Output format
         #[arg(long, value_enum, default_value_t = Format::Text)]
@@ -115,9 +127,10 @@ pub enum Command {
     /// of this runbook, the runbook's own [[rollback]] section). Shows the plan and asks first.
     Rollback {
         /// The runbook file (TOML)
+        #[arg(value_hint = ValueHint::FilePath)]
         runbook: PathBuf,
         /// The run to undo [default: the latest run of this runbook not rolled back yet]
-        #[arg(long = "run", value_name = "RUN_ID")]
+        #[arg(long = "run", value_name = "RUN_ID", add = ArgValueCandidates::new(crate::completion::run_ids))]
         run_id: Option<String>,
         /// Roll back down to this phase (included), leaving earlier phases in place
         #[arg(long, value_name = "PHASE")]
@@ -146,15 +159,16 @@ pub enum Command {
     /// Show a run's audit log as readable text, phase by phase
     Log {
         /// The run [default: the latest run]
+        #[arg(add = ArgValueCandidates::new(crate::completion::run_ids))]
         run_id: Option<String>,
         /// Where runs are recorded [default: ./.rollout and ./*/.rollout]
-        #[arg(long, value_name = "DIR", env = "ROLLOUT_STATE_DIR")]
+        #[arg(long, value_name = "DIR", value_hint = ValueHint::DirPath, env = "ROLLOUT_STATE_DIR")]
         state_dir: Option<PathBuf>,
     },
     /// List target locks and who holds them
     Locks {
         /// Where runs are recorded [default: ./.rollout and ./*/.rollout]
-        #[arg(long, value_name = "DIR", env = "ROLLOUT_STATE_DIR")]
+        #[arg(long, value_name = "DIR", value_hint = ValueHint::DirPath, env = "ROLLOUT_STATE_DIR")]
         state_dir: Option<PathBuf>,
     },
     /// Remove a target lock whose holder is stuck (recorded; a dead holder's lock is already free)
@@ -162,12 +176,24 @@ pub enum Command {
         /// The lock id, as named by the refusal message or `rollout locks`
         lock_id: String,
         /// Where runs are recorded [default: ./.rollout and ./*/.rollout]
-        #[arg(long, value_name = "DIR", env = "ROLLOUT_STATE_DIR")]
+        #[arg(long, value_name = "DIR", value_hint = ValueHint::DirPath, env = "ROLLOUT_STATE_DIR")]
         state_dir: Option<PathBuf>,
         /// Do not ask for confirmation
         #[arg(long)]
         yes: bool,
     },
+    /// Write a new runbook from a template, asking for what is missing when in a terminal
+    New(NewArgs),
+    /// Print the completion script for a shell (see README, "Shell completions")
+    Completions {
+        /// The shell to complete for
+        #[arg(value_enum)]
+        shell: Shell,
+    },
+    /// Print the man page (roff)
+    Man,
+    /// Print the JSON Schema of the runbook format, for editors (see docs/runbook-format.md)
+    Schema,
 }
 
 #[derive(Debug, Subcommand)]
@@ -175,17 +201,74 @@ pub enum AuditCommand {
     /// Verify a run's audit log: every record's hash, the chain, the order, and the final seal
     Verify {
         /// A run id, or the path of a journal file
+        #[arg(add = ArgValueCandidates::new(crate::completion::run_ids))]
         target: String,
         /// The published digest the log must end with (`sha256:...`, printed at the end of a run)
         #[arg(long, value_name = "DIGEST")]
         digest: Option<String>,
         /// Where runs are recorded [default: ./.rollout and ./*/.rollout]
-        #[arg(long, value_name = "DIR", env = "ROLLOUT_STATE_DIR")]
+        #[arg(long, value_name = "DIR", value_hint = ValueHint::DirPath, env = "ROLLOUT_STATE_DIR")]
         state_dir: Option<PathBuf>,
         /// Output format
         #[arg(long, value_enum, default_value_t = Format::Text)]
         format: Format,
     },
+}
+
+#[derive(Debug, Clone, Copy, PartialEq, Eq, ValueEnum)]
+pub enum Shell {
+    Bash,
+    Zsh,
+    Fish,
+    #[value(name = "powershell")]
+    PowerShell,
+    Elvish,
+}
+
+#[derive(Debug, Clone, Copy, PartialEq, Eq, ValueEnum)]
+pub enum Template {
+    /// Shift traffic in weighted steps, each held behind metric gates, with abort criteria
+    Canary,
+    /// Deploy beside the live version, then switch the Service selector over
+    BlueGreen,
+    /// Rolling update of a Deployment, watched with `kubectl rollout status`
+    Rolling,
+    /// The smallest useful runbook: deploy, verify, roll back
+    Basic,
+}
+
+#[derive(Debug, Args, Clone)]
+pub struct NewArgs {
+    /// Where to write the runbook (refused if it exists, unless --force)
+    #[arg(value_hint = ValueHint::FilePath)]
+    pub file: PathBuf,
+    /// The kind of rollout the runbook walks through
+    #[arg(long, value_enum, default_value_t = Template::Basic)]
+    pub template: Template,
+    /// The service (Deployment) name, e.g. `payments`
+    #[arg(long)]
+    pub service: Option<String>,
+    /// The Kubernetes namespace
+    #[arg(long)]
+    pub namespace: Option<String>,
+    /// The image to roll out, e.g. `registry.example.com/payments:1.4.2`
+    #[arg(long)]
+    pub image: Option<String>,
+    /// The kubectl context of the target cluster
+    #[arg(long)]
+    pub context: Option<String>,
+    /// The Prometheus to query in checks [default: `--prometheus-url`, then the user config]
+    #[arg(long, value_name = "URL", value_hint = ValueHint::Url)]
+    pub prometheus: Option<String>,
+    /// Who owns the runbook (team or person)
+    #[arg(long)]
+    pub owner: Option<String>,
+    /// Overwrite FILE if it exists
+    #[arg(long)]
+    pub force: bool,
+    /// Never prompt, even in a terminal (prompts are also off when CI is set or stdin is not a terminal)
+    #[arg(long, env = "ROLLOUT_NO_INPUT")]
+    pub no_input: bool,
 }
 
 #[derive(Debug, Clone, Copy, PartialEq, Eq, ValueEnum)]
@@ -218,7 +301,7 @@ pub struct GateArgs {
 #[derive(Debug, Args, Clone)]
 pub struct RunArgs {
     /// Where runs are recorded [default: .rollout/ beside the runbook]
-    #[arg(long, value_name = "DIR", env = "ROLLOUT_STATE_DIR")]
+    #[arg(long, value_name = "DIR", value_hint = ValueHint::DirPath, env = "ROLLOUT_STATE_DIR")]
     pub state_dir: Option<PathBuf>,
     /// How to report progress
     #[arg(long, value_enum, default_value_t = Output::Text, env = "ROLLOUT_OUTPUT")]
@@ -241,6 +324,6 @@ pub struct VarArgs {
     #[arg(long = "var", value_name = "NAME=VALUE")]
     pub vars: Vec<String>,
     /// Read variables from a TOML file of `name = value` lines (repeatable; later files win)
-    #[arg(long = "vars-file", value_name = "FILE")]
+    #[arg(long = "vars-file", value_name = "FILE", value_hint = ValueHint::FilePath)]
     pub files: Vec<PathBuf>,
 }

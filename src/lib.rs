@@ -6,11 +6,15 @@
 
 pub mod app;
 pub mod cli;
+pub mod completion;
+pub mod config;
 pub mod exec;
 pub mod exit;
 pub mod inputs;
 pub mod plan;
 pub mod redact;
 pub mod runbook;
+pub mod scaffold;
 pub mod state;
+pub mod tooling;
 pub mod ui;

@@ -1,14 +1,30 @@
 //! Thin entry point: parse the command line, run the subcommand, map the outcome to an exit code.
 
+use std::io::IsTerminal;
+
 use clap::Parser;
 
 use rollout::app::{self, Ctx};
 use rollout::cli::{AuditCommand, Cli, Command};
 use rollout::exec::engine::InDoubt;
+use rollout::tooling;
 
 fn main() -> std::process::ExitCode {
+    rollout::completion::answer_shell_request();
     let cli = Cli::parse();
-    let ctx = Ctx { color: cli.color };
+    let settings = match rollout::config::Settings::resolve(&cli) {
+        Ok(settings) => settings,
+        Err(e) => {
+            let color = cli.color.unwrap_or(rollout::cli::ColorChoice::Auto);
+            let color = rollout::ui::use_color(color, std::io::stderr().is_terminal());
+            eprint!("{}", e.render(color));
+            return rollout::exit::ExitCode::Usage.into();
+        }
+    };
+    let ctx = Ctx {
+        color: settings.color,
+    };
+    settings.install();
     let code = match &cli.command {
         Command::Validate { runbook, vars } => app::validate(&ctx, runbook, vars),
         // `run --dry-run` is `plan`: one rendering path, so the preview cannot differ from a run.
@@ -86,6 +102,10 @@ fn main() -> std::process::ExitCode {
             state_dir,
             yes,
         } => app::unlock(lock_id, state_dir.as_ref(), *yes),
+        Command::New(args) => tooling::new(args),
+        Command::Completions { shell } => tooling::completions(*shell),
+        Command::Man => tooling::man(),
+        Command::Schema => tooling::schema(),
     };
     code.into()
 }

@@ -432,7 +432,9 @@ impl<'l> Renderer<'l> {
                 FailureAction::Ask => FailureAction::Pause,
                 other => other,
             }),
-            prometheus: self.opt(prometheus, &ctx)?,
+            prometheus: self
+                .opt(prometheus, &ctx)?
+                .or_else(crate::config::fallback_prometheus),
             live: None,
         })
     }
@@ -549,7 +551,9 @@ impl<'l> Renderer<'l> {
                 no_data: m.no_data,
                 on_error: m.on_error,
                 faults: m.faults,
-                prometheus: self.opt(m.prometheus.or(rb.defaults.prometheus), &ctx)?,
+                prometheus: self
+                    .opt(m.prometheus.or(rb.defaults.prometheus), &ctx)?
+                    .or_else(crate::config::fallback_prometheus),
             },
             StepKind::Http(h) => Action::Http {
                 method: h.method.clone(),

@@ -74,7 +74,7 @@ impl Tty {
     }
 
     /// Types a line of text and Enter.
-    fn line(&mut self, text: &str) -> &mut Self {
+    pub(crate) fn line(&mut self, text: &str) -> &mut Self {
         self.keys(&format!("{text}{ENTER}"))
     }
 

@@ -112,11 +112,27 @@ impl Test {
                 cmd.env_remove(k);
             }
         }
+        // The user config is found through these; a developer's own must not leak in.
+        cmd.env_remove("XDG_CONFIG_HOME");
         cmd.env("HOME", &self.root);
         cmd.env("USER", "tester");
         cmd.envs(&self.env);
         cmd.args(&self.args);
         cmd
+    }
+
+    /// A shell running `script` in the test directory, with the same environment as rollout.
+    pub fn command_for_shell(&self, shell: &str, script: &str) -> Command {
+        let cmd = self.command();
+        let mut shell_cmd = Command::new(shell);
+        shell_cmd.current_dir(&self.root).arg("-c").arg(script);
+        for (k, v) in cmd.get_envs() {
+            match v {
+                Some(v) => shell_cmd.env(k, v),
+                None => shell_cmd.env_remove(k),
+            };
+        }
+        shell_cmd
     }
 
     pub fn run(self) -> Outcome {

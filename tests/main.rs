@@ -4,13 +4,17 @@
 mod harness;
 
 mod checks;
+mod config;
 mod files;
 mod gates;
+mod generated;
 mod incident;
 mod injection;
 mod notify;
 mod plan;
 mod run;
 mod runbooks;
+mod scaffold;
+mod schema;
 mod secrets;
 mod validate;

@@ -7,7 +7,7 @@ use std::path::{Path, PathBuf};
 
 use crate::harness::{Test, repo};
 
-fn shipped_runbooks() -> Vec<PathBuf> {
+pub(crate) fn shipped_runbooks() -> Vec<PathBuf> {
     let dir = repo().join("runbooks");
     let mut found: Vec<PathBuf> = std::fs::read_dir(&dir)
         .unwrap_or_else(|e| panic!("cannot list {}: {e}", dir.display()))

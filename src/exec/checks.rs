@@ -313,7 +313,7 @@ pub async fn metric(
     };
     let Some(base) = prometheus else {
         return CheckOutcome::Failed(
-            "no Prometheus URL: set `prometheus` on the step or in [defaults]".into(),
+            "no Prometheus URL: set `prometheus` on the step or in [defaults], or give `--prometheus-url`".into(),
         );
     };
     let (count, every) = match *sampling {

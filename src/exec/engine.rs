@@ -347,7 +347,7 @@ impl Engine<'_> {
                 Ok(_) => self.emit(&Event::Notice {
                     level: Level::Warning,
                     message: format!(
-                        "abort criterion `{}` is not watched: no Prometheus URL (set `prometheus` on it or in [defaults])",
+                        "abort criterion `{}` is not watched: no Prometheus URL (set `prometheus` on it or in [defaults], or give `--prometheus-url`)",
                         a.name
                     ),
                 }),

@@ -27,7 +27,8 @@ pub struct Approvals {
 /// Who is answering: for the record and for separation of duties.
 #[derive(Debug, Clone, Default)]
 pub struct Who {
-    /// The name given for this session: `ROLLOUT_OPERATOR`, else the OS user.
+    /// The name given for this session: `ROLLOUT_OPERATOR`, else `operator` in the user
+    /// config, else the OS user.
     pub operator: String,
     /// The OS account rollout runs as.
     pub os_user: String,

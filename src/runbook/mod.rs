@@ -7,6 +7,7 @@ pub mod duration;
 pub mod model;
 pub mod parse;
 pub mod reader;
+pub mod schema;
 pub mod source;
 pub mod template;
 pub mod validate;

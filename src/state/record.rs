@@ -163,7 +163,8 @@ pub enum Entry {
         outcome: GateVerdict,
         /// `interactive` when anyone answered at the terminal, else `pre-approved`.
         how: How,
-        /// The name given for this session (`ROLLOUT_OPERATOR`, else the OS user).
+        /// The name given for this session (`ROLLOUT_OPERATOR`, else `operator` in the user
+        /// config, else the OS user).
         operator: String,
         /// The OS account rollout ran as.
         os_user: String,

@@ -1,0 +1,301 @@
+
+use builtin;
+use str;
+
+set edit:completion:arg-completer[rollout] = {|@words|
+    fn spaces {|n|
+        builtin:repeat $n ' ' | str:join ''
+    }
+    fn cand {|text desc|
+        edit:complex-candidate $text &display=$text' '(spaces (- 14 (wcswidth $text)))$desc
+    }
+    var command = 'rollout'
+    for word $words[1..-1] {
+        if (str:has-prefix $word '-') {
+            break
+        }
+        set command = $command';'$word
+    }
+    var completions = [
+        &'rollout'= {
+            cand --color 'When to use colours [default: `color` in the user config, else auto]. `NO_COLOR` (any value) turns them off unless this flag or `ROLLOUT_COLOR` asks for them'
+            cand --prometheus-url 'Prometheus to ask when the runbook names none (neither on the step nor in `[defaults]`) [default: `prometheus_url` in the user config]'
+            cand -h 'Print help'
+            cand --help 'Print help'
+            cand -V 'Print version'
+            cand --version 'Print version'
+            cand validate 'Check a runbook and report every problem at once, with its location'
+            cand plan 'Show exactly what a run would do, fully rendered, without executing anything'
+            cand run 'Run a runbook: execute its steps in order, stop at gates, record every step'
+            cand resume 'Continue a paused, waiting or interrupted run from its first unfinished step'
+            cand status 'Show where a run stands'
+            cand runs 'List runs, newest last'
+            cand rollback 'Undo a run: the phases it ran, last first, through their rollback steps (or, with no run of this runbook, the runbook''s own [[rollback]] section). Shows the plan and asks first'
+            cand audit 'Check a run''s audit log (its journal): hash chain, order, seal'
+            cand log 'Show a run''s audit log as readable text, phase by phase'
+            cand locks 'List target locks and who holds them'
+            cand unlock 'Remove a target lock whose holder is stuck (recorded; a dead holder''s lock is already free)'
+            cand new 'Write a new runbook from a template, asking for what is missing when in a terminal'
+            cand completions 'Print the completion script for a shell (see README, "Shell completions")'
+            cand man 'Print the man page (roff)'
+            cand schema 'Print the JSON Schema of the runbook format, for editors (see docs/runbook-format.md)'
+            cand help 'Print this message or the help of the given subcommand(s)'
+        }
+        &'rollout;validate'= {
+            cand --var 'Set a variable: `--var name=value` (repeatable; wins over `--vars-file` and `ROLLOUT_VAR_*`)'
+            cand --vars-file 'Read variables from a TOML file of `name = value` lines (repeatable; later files win)'
+            cand --color 'When to use colours [default: `color` in the user config, else auto]. `NO_COLOR` (any value) turns them off unless this flag or `ROLLOUT_COLOR` asks for them'
+            cand --prometheus-url 'Prometheus to ask when the runbook names none (neither on the step nor in `[defaults]`) [default: `prometheus_url` in the user config]'
+            cand -h 'Print help'
+            cand --help 'Print help'
+            cand -V 'Print version'
+            cand --version 'Print version'
+        }
+        &'rollout;plan'= {
+            cand --var 'Set a variable: `--var name=value` (repeatable; wins over `--vars-file` and `ROLLOUT_VAR_*`)'
+            cand --vars-file 'Read variables from a TOML file of `name = value` lines (repeatable; later files win)'
+            cand --format 'Output format'
+            cand --color 'When to use colours [default: `color` in the user config, else auto]. `NO_COLOR` (any value) turns them off unless this flag or `ROLLOUT_COLOR` asks for them'
+            cand --prometheus-url 'Prometheus to ask when the runbook names none (neither on the step nor in `[defaults]`) [default: `prometheus_url` in the user config]'
+            cand --live-checks 'Also run each metric query once (read-only) and show its current value against the threshold'
+            cand -h 'Print help (see more with ''--help'')'
+            cand --help 'Print help (see more with ''--help'')'
+            cand -V 'Print version'
+            cand --version 'Print version'
+        }
+        &'rollout;run'= {
+            cand --var 'Set a variable: `--var name=value` (repeatable; wins over `--vars-file` and `ROLLOUT_VAR_*`)'
+            cand --vars-file 'Read variables from a TOML file of `name = value` lines (repeatable; later files win)'
+            cand --format 'Plan format, with --dry-run'
+            cand --state-dir 'Where runs are recorded [default: .rollout/ beside the runbook]'
+            cand --output 'How to report progress'
+            cand --grace 'Time between interrupt, terminate and kill when stopping a step'
+            cand --approve 'Approve a confirm in advance: `--approve GATE`, or `--approve GATE=WORD` for a severe one'
+            cand --check 'Tick checklist items in advance: `--check GATE` (all), `--check GATE:N`, or the item''s text'
+            cand --signoff 'Sign a sign-off in advance: `--signoff GATE=NAME:ROLE` (repeat for each signer)'
+            cand --color 'When to use colours [default: `color` in the user config, else auto]. `NO_COLOR` (any value) turns them off unless this flag or `ROLLOUT_COLOR` asks for them'
+            cand --prometheus-url 'Prometheus to ask when the runbook names none (neither on the step nor in `[defaults]`) [default: `prometheus_url` in the user config]'
+            cand --dry-run 'Show the plan instead of running (exactly `rollout plan`)'
+            cand --yes 'Answer "yes" to plain confirms. Never satisfies a sign-off or a severe confirm'
+            cand --no-input 'Never prompt, even in a terminal (prompts are also off when CI is set or stdin is not a terminal)'
+            cand -h 'Print help (see more with ''--help'')'
+            cand --help 'Print help (see more with ''--help'')'
+            cand -V 'Print version'
+            cand --version 'Print version'
+        }
+        &'rollout;resume'= {
+            cand --state-dir 'Where runs are recorded [default: .rollout/ beside the runbook]'
+            cand --output 'How to report progress'
+            cand --grace 'Time between interrupt, terminate and kill when stopping a step'
+            cand --approve 'Approve a confirm in advance: `--approve GATE`, or `--approve GATE=WORD` for a severe one'
+            cand --check 'Tick checklist items in advance: `--check GATE` (all), `--check GATE:N`, or the item''s text'
+            cand --signoff 'Sign a sign-off in advance: `--signoff GATE=NAME:ROLE` (repeat for each signer)'
+            cand --color 'When to use colours [default: `color` in the user config, else auto]. `NO_COLOR` (any value) turns them off unless this flag or `ROLLOUT_COLOR` asks for them'
+            cand --prometheus-url 'Prometheus to ask when the runbook names none (neither on the step nor in `[defaults]`) [default: `prometheus_url` in the user config]'
+            cand --allow-changed 'Resume even though the runbook file changed since the run started (shows the change)'
+            cand --rerun-in-doubt 'Run again the step that was in flight when rollout stopped'
+            cand --skip-in-doubt 'Treat the step that was in flight when rollout stopped as done'
+            cand --yes 'Answer "yes" to plain confirms. Never satisfies a sign-off or a severe confirm'
+            cand --no-input 'Never prompt, even in a terminal (prompts are also off when CI is set or stdin is not a terminal)'
+            cand -h 'Print help (see more with ''--help'')'
+            cand --help 'Print help (see more with ''--help'')'
+            cand -V 'Print version'
+            cand --version 'Print version'
+        }
+        &'rollout;status'= {
+            cand --state-dir 'Where runs are recorded [default: ./.rollout and ./*/.rollout]'
+            cand --format 'Output format'
+            cand --color 'When to use colours [default: `color` in the user config, else auto]. `NO_COLOR` (any value) turns them off unless this flag or `ROLLOUT_COLOR` asks for them'
+            cand --prometheus-url 'Prometheus to ask when the runbook names none (neither on the step nor in `[defaults]`) [default: `prometheus_url` in the user config]'
+            cand -h 'Print help (see more with ''--help'')'
+            cand --help 'Print help (see more with ''--help'')'
+            cand -V 'Print version'
+            cand --version 'Print version'
+        }
+        &'rollout;runs'= {
+            cand --state-dir 'Where runs are recorded [default: ./.rollout and ./*/.rollout]'
+            cand --format 'Output format'
+            cand --color 'When to use colours [default: `color` in the user config, else auto]. `NO_COLOR` (any value) turns them off unless this flag or `ROLLOUT_COLOR` asks for them'
+            cand --prometheus-url 'Prometheus to ask when the runbook names none (neither on the step nor in `[defaults]`) [default: `prometheus_url` in the user config]'
+            cand -h 'Print help (see more with ''--help'')'
+            cand --help 'Print help (see more with ''--help'')'
+            cand -V 'Print version'
+            cand --version 'Print version'
+        }
+        &'rollout;rollback'= {
+            cand --run 'The run to undo [default: the latest run of this runbook not rolled back yet]'
+            cand --to 'Roll back down to this phase (included), leaving earlier phases in place'
+            cand --var 'Set a variable: `--var name=value` (repeatable; wins over `--vars-file` and `ROLLOUT_VAR_*`)'
+            cand --vars-file 'Read variables from a TOML file of `name = value` lines (repeatable; later files win)'
+            cand --state-dir 'Where runs are recorded [default: .rollout/ beside the runbook]'
+            cand --output 'How to report progress'
+            cand --grace 'Time between interrupt, terminate and kill when stopping a step'
+            cand --approve 'Approve a confirm in advance: `--approve GATE`, or `--approve GATE=WORD` for a severe one'
+            cand --check 'Tick checklist items in advance: `--check GATE` (all), `--check GATE:N`, or the item''s text'
+            cand --signoff 'Sign a sign-off in advance: `--signoff GATE=NAME:ROLE` (repeat for each signer)'
+            cand --color 'When to use colours [default: `color` in the user config, else auto]. `NO_COLOR` (any value) turns them off unless this flag or `ROLLOUT_COLOR` asks for them'
+            cand --prometheus-url 'Prometheus to ask when the runbook names none (neither on the step nor in `[defaults]`) [default: `prometheus_url` in the user config]'
+            cand --no-run 'Ignore saved runs: run the runbook''s own [[rollback]] section'
+            cand --dry-run 'Show the rollback plan, rendered, and do nothing'
+            cand --allow-changed 'Roll back even though the runbook changed since the run started (e.g. a fixed rollback step; the change is shown)'
+            cand --yes 'Answer "yes" to plain confirms. Never satisfies a sign-off or a severe confirm'
+            cand --no-input 'Never prompt, even in a terminal (prompts are also off when CI is set or stdin is not a terminal)'
+            cand -h 'Print help (see more with ''--help'')'
+            cand --help 'Print help (see more with ''--help'')'
+            cand -V 'Print version'
+            cand --version 'Print version'
+        }
+        &'rollout;audit'= {
+            cand --color 'When to use colours [default: `color` in the user config, else auto]. `NO_COLOR` (any value) turns them off unless this flag or `ROLLOUT_COLOR` asks for them'
+            cand --prometheus-url 'Prometheus to ask when the runbook names none (neither on the step nor in `[defaults]`) [default: `prometheus_url` in the user config]'
+            cand -h 'Print help'
+            cand --help 'Print help'
+            cand -V 'Print version'
+            cand --version 'Print version'
+            cand verify 'Verify a run''s audit log: every record''s hash, the chain, the order, and the final seal'
+            cand help 'Print this message or the help of the given subcommand(s)'
+        }
+        &'rollout;audit;verify'= {
+            cand --digest 'The published digest the log must end with (`sha256:...`, printed at the end of a run)'
+            cand --state-dir 'Where runs are recorded [default: ./.rollout and ./*/.rollout]'
+            cand --format 'Output format'
+            cand --color 'When to use colours [default: `color` in the user config, else auto]. `NO_COLOR` (any value) turns them off unless this flag or `ROLLOUT_COLOR` asks for them'
+            cand --prometheus-url 'Prometheus to ask when the runbook names none (neither on the step nor in `[defaults]`) [default: `prometheus_url` in the user config]'
+            cand -h 'Print help (see more with ''--help'')'
+            cand --help 'Print help (see more with ''--help'')'
+            cand -V 'Print version'
+            cand --version 'Print version'
+        }
+        &'rollout;audit;help'= {
+            cand verify 'Verify a run''s audit log: every record''s hash, the chain, the order, and the final seal'
+            cand help 'Print this message or the help of the given subcommand(s)'
+        }
+        &'rollout;audit;help;verify'= {
+        }
+        &'rollout;audit;help;help'= {
+        }
+        &'rollout;log'= {
+            cand --state-dir 'Where runs are recorded [default: ./.rollout and ./*/.rollout]'
+            cand --color 'When to use colours [default: `color` in the user config, else auto]. `NO_COLOR` (any value) turns them off unless this flag or `ROLLOUT_COLOR` asks for them'
+            cand --prometheus-url 'Prometheus to ask when the runbook names none (neither on the step nor in `[defaults]`) [default: `prometheus_url` in the user config]'
+            cand -h 'Print help'
+            cand --help 'Print help'
+            cand -V 'Print version'
+            cand --version 'Print version'
+        }
+        &'rollout;locks'= {
+            cand --state-dir 'Where runs are recorded [default: ./.rollout and ./*/.rollout]'
+            cand --color 'When to use colours [default: `color` in the user config, else auto]. `NO_COLOR` (any value) turns them off unless this flag or `ROLLOUT_COLOR` asks for them'
+            cand --prometheus-url 'Prometheus to ask when the runbook names none (neither on the step nor in `[defaults]`) [default: `prometheus_url` in the user config]'
+            cand -h 'Print help'
+            cand --help 'Print help'
+            cand -V 'Print version'
+            cand --version 'Print version'
+        }
+        &'rollout;unlock'= {
+            cand --state-dir 'Where runs are recorded [default: ./.rollout and ./*/.rollout]'
+            cand --color 'When to use colours [default: `color` in the user config, else auto]. `NO_COLOR` (any value) turns them off unless this flag or `ROLLOUT_COLOR` asks for them'
+            cand --prometheus-url 'Prometheus to ask when the runbook names none (neither on the step nor in `[defaults]`) [default: `prometheus_url` in the user config]'
+            cand --yes 'Do not ask for confirmation'
+            cand -h 'Print help'
+            cand --help 'Print help'
+            cand -V 'Print version'
+            cand --version 'Print version'
+        }
+        &'rollout;new'= {
+            cand --template 'The kind of rollout the runbook walks through'
+            cand --service 'The service (Deployment) name, e.g. `payments`'
+            cand --namespace 'The Kubernetes namespace'
+            cand --image 'The image to roll out, e.g. `registry.example.com/payments:1.4.2`'
+            cand --context 'The kubectl context of the target cluster'
+            cand --prometheus 'The Prometheus to query in checks [default: `--prometheus-url`, then the user config]'
+            cand --owner 'Who owns the runbook (team or person)'
+            cand --color 'When to use colours [default: `color` in the user config, else auto]. `NO_COLOR` (any value) turns them off unless this flag or `ROLLOUT_COLOR` asks for them'
+            cand --prometheus-url 'Prometheus to ask when the runbook names none (neither on the step nor in `[defaults]`) [default: `prometheus_url` in the user config]'
+            cand --force 'Overwrite FILE if it exists'
+            cand --no-input 'Never prompt, even in a terminal (prompts are also off when CI is set or stdin is not a terminal)'
+            cand -h 'Print help (see more with ''--help'')'
+            cand --help 'Print help (see more with ''--help'')'
+            cand -V 'Print version'
+            cand --version 'Print version'
+        }
+        &'rollout;completions'= {
+            cand --color 'When to use colours [default: `color` in the user config, else auto]. `NO_COLOR` (any value) turns them off unless this flag or `ROLLOUT_COLOR` asks for them'
+            cand --prometheus-url 'Prometheus to ask when the runbook names none (neither on the step nor in `[defaults]`) [default: `prometheus_url` in the user config]'
+            cand -h 'Print help'
+            cand --help 'Print help'
+            cand -V 'Print version'
+            cand --version 'Print version'
+        }
+        &'rollout;man'= {
+            cand --color 'When to use colours [default: `color` in the user config, else auto]. `NO_COLOR` (any value) turns them off unless this flag or `ROLLOUT_COLOR` asks for them'
+            cand --prometheus-url 'Prometheus to ask when the runbook names none (neither on the step nor in `[defaults]`) [default: `prometheus_url` in the user config]'
+            cand -h 'Print help'
+            cand --help 'Print help'
+            cand -V 'Print version'
+            cand --version 'Print version'
+        }
+        &'rollout;schema'= {
+            cand --color 'When to use colours [default: `color` in the user config, else auto]. `NO_COLOR` (any value) turns them off unless this flag or `ROLLOUT_COLOR` asks for them'
+            cand --prometheus-url 'Prometheus to ask when the runbook names none (neither on the step nor in `[defaults]`) [default: `prometheus_url` in the user config]'
+            cand -h 'Print help'
+            cand --help 'Print help'
+            cand -V 'Print version'
+            cand --version 'Print version'
+        }
+        &'rollout;help'= {
+            cand validate 'Check a runbook and report every problem at once, with its location'
+            cand plan 'Show exactly what a run would do, fully rendered, without executing anything'
+            cand run 'Run a runbook: execute its steps in order, stop at gates, record every step'
+            cand resume 'Continue a paused, waiting or interrupted run from its first unfinished step'
+            cand status 'Show where a run stands'
+            cand runs 'List runs, newest last'
+            cand rollback 'Undo a run: the phases it ran, last first, through their rollback steps (or, with no run of this runbook, the runbook''s own [[rollback]] section). Shows the plan and asks first'
+            cand audit 'Check a run''s audit log (its journal): hash chain, order, seal'
+            cand log 'Show a run''s audit log as readable text, phase by phase'
+            cand locks 'List target locks and who holds them'
+            cand unlock 'Remove a target lock whose holder is stuck (recorded; a dead holder''s lock is already free)'
+            cand new 'Write a new runbook from a template, asking for what is missing when in a terminal'
+            cand completions 'Print the completion script for a shell (see README, "Shell completions")'
+            cand man 'Print the man page (roff)'
+            cand schema 'Print the JSON Schema of the runbook format, for editors (see docs/runbook-format.md)'
+            cand help 'Print this message or the help of the given subcommand(s)'
+        }
+        &'rollout;help;validate'= {
+        }
+        &'rollout;help;plan'= {
+        }
+        &'rollout;help;run'= {
+        }
+        &'rollout;help;resume'= {
+        }
+        &'rollout;help;status'= {
+        }
+        &'rollout;help;runs'= {
+        }
+        &'rollout;help;rollback'= {
+        }
+        &'rollout;help;audit'= {
+            cand verify 'Verify a run''s audit log: every record''s hash, the chain, the order, and the final seal'
+        }
+        &'rollout;help;audit;verify'= {
+        }
+        &'rollout;help;log'= {
+        }
+        &'rollout;help;locks'= {
+        }
+        &'rollout;help;unlock'= {
+        }
+        &'rollout;help;new'= {
+        }
+        &'rollout;help;completions'= {
+        }
+        &'rollout;help;man'= {
+        }
+        &'rollout;help;schema'= {
+        }
+        &'rollout;help;help'= {
+        }
+    ]
+    $completions[$command]
+}
