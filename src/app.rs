@@ -113,6 +113,8 @@ pub fn plan(ctx: &Ctx, path: &Path, vars: &VarArgs, format: Format, live: bool) 
             return ExitCode::Usage;
         }
     };
+    // Live checks read the credentials' secrets: whatever they print is masked.
+    let mut masker = crate::redact::Redactor::default();
     if live {
         let rt = match runtime() {
             Ok(rt) => rt,
@@ -136,6 +138,14 @@ pub fn plan(ctx: &Ctx, path: &Path, vars: &VarArgs, format: Format, live: bool) 
         let mut real = plan::Renderer::new(&loaded, &resolved, &run, None);
         match crate::exec::session::secrets(&loaded, &wanted) {
             Ok(values) => {
+                let secrets: Vec<&str> = values.iter().map(|(_, v)| v.as_str()).collect();
+                masker = match crate::redact::Redactor::new(&secrets) {
+                    Ok(m) => m,
+                    Err(e) => {
+                        eprintln!("error: {e}");
+                        return ExitCode::Internal;
+                    }
+                };
                 for (name, value) in values {
                     real.reveal(&name, &value);
                 }
@@ -161,7 +171,10 @@ pub fn plan(ctx: &Ctx, path: &Path, vars: &VarArgs, format: Format, live: bool) 
             std::time::Duration::from_secs(10),
         ));
     }
-    let mut out = std::io::BufWriter::with_capacity(64 * 1024, std::io::stdout().lock());
+    let mut out = crate::redact::MaskedWriter::new(
+        std::io::BufWriter::with_capacity(64 * 1024, std::io::stdout().lock()),
+        &masker,
+    );
     // The JSON plan of a large runbook is streamed, not built as one string first.
     let written = match format {
         Format::Text => out.write_all(ui::plan_view::render(&built, ctx.color_out()).as_bytes()),

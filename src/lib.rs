@@ -12,6 +12,7 @@ pub mod exec;
 pub mod exit;
 pub mod inputs;
 pub mod plan;
+pub mod redact;
 pub mod report;
 pub mod runbook;
 pub mod scaffold;

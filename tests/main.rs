@@ -17,4 +17,5 @@ mod run;
 mod runbooks;
 mod scaffold;
 mod schema;
+mod secrets;
 mod validate;

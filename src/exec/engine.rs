@@ -161,6 +161,8 @@ pub struct Engine<'a> {
     /// Renders with real secret values: what processes receive.
     pub real: Renderer<'a>,
     pub secrets: Vec<String>,
+    /// Masks every form of [`Engine::secrets`] in what people and the journal see.
+    pub redactor: Arc<crate::redact::Redactor>,
     pub exported_env: Vec<(String, String)>,
     pub journal: Box<dyn Journal>,
     pub state: RunState,
@@ -220,17 +222,24 @@ impl Engine<'_> {
     }
 
     fn redact(&self, text: &str) -> String {
-        let mut out = text.to_string();
-        for s in self.secrets.iter().filter(|s| !s.is_empty()) {
-            out = out.replace(s.as_str(), crate::plan::MASK);
-        }
-        out
+        self.redactor.text(text).into_owned()
     }
 
     /// Gives the renderers the values earlier sessions captured.
     pub fn restore_captures(&mut self) {
         for (name, value) in self.state.captures.clone() {
             self.shown.set_capture(&name, &value);
+            // A capture that held a secret was recorded masked: its value is gone, and steps
+            // using it fail to render rather than run with the mask.
+            if crate::redact::was_masked(&value) {
+                self.emit(&Event::Notice {
+                    level: Level::Warning,
+                    message: format!(
+                        "capture `{name}` contained a secret and was recorded masked: steps that use it cannot run in this session"
+                    ),
+                });
+                continue;
+            }
             self.real.set_capture(&name, &value);
         }
     }
@@ -579,7 +588,9 @@ impl Engine<'_> {
                 None
             };
             if let Some((name, value)) = &capture {
-                self.shown.set_capture(name, value);
+                // The live value stays in memory for later steps; people see it masked.
+                let masked = self.redact(value);
+                self.shown.set_capture(name, &masked);
                 self.real.set_capture(name, value);
             }
             self.record(Entry::StepFinished {
@@ -833,25 +844,45 @@ impl Engine<'_> {
                 })?;
                 let cancel = self.fresh_step_cancel();
                 let listener = &mut *self.listener;
-                let secrets = &self.secrets;
+                // A secret may be split across reads: each stream holds back what could be the
+                // start of one until the next read or the end of the stream.
+                let (mut out, mut err) = (self.redactor.stream(), self.redactor.stream());
                 let mut on_output = |stream: Stream, data: &[u8]| {
-                    let stream = match stream {
-                        Stream::Stdout => OutputStream::Stdout,
-                        Stream::Stderr => OutputStream::Stderr,
+                    let (stream, data) = match stream {
+                        Stream::Stdout => (OutputStream::Stdout, out.push(data)),
+                        Stream::Stderr => (OutputStream::Stderr, err.push(data)),
                     };
-                    let data = if secrets.is_empty() {
-                        data.to_vec()
-                    } else {
-                        redact_bytes(data, secrets)
-                    };
-                    listener.on(&Event::Output {
-                        step: id.clone(),
-                        stream,
-                        data,
-                    });
+                    if !data.is_empty() {
+                        listener.on(&Event::Output {
+                            step: id.clone(),
+                            stream,
+                            data,
+                        });
+                    }
                 };
                 let finished = process::run(&spec, &cancel, &mut on_output).await;
-                let tail = self.redact(&tail_text(&finished.stdout_tail, &finished.stderr_tail));
+                for (stream, data) in [
+                    (OutputStream::Stdout, out.finish()),
+                    (OutputStream::Stderr, err.finish()),
+                ] {
+                    if !data.is_empty() {
+                        self.listener.on(&Event::Output {
+                            step: id.clone(),
+                            stream,
+                            data,
+                        });
+                    }
+                }
+                // Each stream's kept tail is masked whole before it is cut to what is recorded.
+                let full = |t: &[u8]| t.len() >= process::TAIL_BYTES;
+                let tail = self.redact(&tail_text(
+                    &self
+                        .redactor
+                        .tail(&finished.stdout_tail, full(&finished.stdout_tail)),
+                    &self
+                        .redactor
+                        .tail(&finished.stderr_tail, full(&finished.stderr_tail)),
+                ));
                 let mut a = Attempt {
                     status: StepStatus::Ok,
                     exit_code: None,
@@ -1025,7 +1056,7 @@ impl Engine<'_> {
                 }
                 let mut a = check_attempt(outcome, started.elapsed());
                 if a.unfinished {
-                    let why = a.reason.clone().unwrap_or_default();
+                    let why = self.redact(&a.reason.clone().unwrap_or_default());
                     let choice = self.prompter.as_deref_mut().map(|p| {
                         p.choose(
                             &format!("check `{id}` is inconclusive: {why}. What now?"),
@@ -1226,15 +1257,6 @@ pub fn display_lines(action: &Action) -> Vec<String> {
         Action::Pause { message } => vec![message.clone()],
         Action::Repeat { target, .. } => vec![format!("repeat {target}")],
     }
-}
-
-fn redact_bytes(data: &[u8], secrets: &[String]) -> Vec<u8> {
-    let text = String::from_utf8_lossy(data);
-    let mut out = text.into_owned();
-    for s in secrets.iter().filter(|s| !s.is_empty()) {
-        out = out.replace(s.as_str(), crate::plan::MASK);
-    }
-    out.into_bytes()
 }
 
 const RECORD_TAIL: usize = 4096;

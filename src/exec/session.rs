@@ -280,6 +280,12 @@ async fn drive<'a>(
         })
         .collect();
     exported_env.extend(secret_values.iter().map(|(n, v)| (env_name(n), v.clone())));
+    let redactor = std::sync::Arc::new(
+        crate::redact::Redactor::new(&secret_values.iter().map(|(_, v)| v).collect::<Vec<_>>())
+            .map_err(SessionError::Secret)?,
+    );
+    let journal: Box<dyn Journal> =
+        Box::new(crate::redact::MaskedJournal::new(journal, redactor.clone()));
     // Webhooks get their URLs from the real renderer: a Slack URL is usually a secret.
     let mut targets = Vec::new();
     for t in &loaded.runbook.notify {
@@ -291,7 +297,9 @@ async fn drive<'a>(
             }),
             Err(e) => listener.on(&Event::Notice {
                 level: Level::Warning,
-                message: format!("a `[[notify]]` target is skipped: {}", e.message),
+                message: redactor
+                    .text(&format!("a `[[notify]]` target is skipped: {}", e.message))
+                    .into_owned(),
             }),
         }
     }
@@ -307,6 +315,9 @@ async fn drive<'a>(
         };
         &mut tee
     };
+    // The view and the notifications see every event masked.
+    let mut masked = crate::redact::MaskedListener::new(listener, redactor.clone());
+    let listener: &mut dyn Listener = &mut masked;
     let location = journal.location();
     listener.on(&Event::RunStarted {
         run_id: run_id.clone(),
@@ -322,6 +333,7 @@ async fn drive<'a>(
         shown,
         real,
         secrets: secret_values.into_iter().map(|(_, v)| v).collect(),
+        redactor,
         exported_env,
         journal,
         state,
