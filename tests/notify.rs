@@ -287,3 +287,30 @@ run = "true"
         .stderr_has("`teams` is not a valid `format`")
         .stderr_has("has 4 problems");
 }
+
+#[test]
+fn webhooks_in_the_user_config_are_told_about_every_run_too() {
+    let hook = Hook::start(200);
+    let config = "[[notify]]\nurl_env = \"MY_HOOK\"\nformat = \"slack\"\non = [\"run_finished\"]\n";
+    let rb = "[runbook]\nname = \"plain\"\n\n[[phases]]\nid = \"p\"\ntitle = \"P\"\n[[phases.steps]]\nid = \"a\"\nrun = \"true\"\n";
+    let out = Test::new()
+        .file(".config/rollout/config.toml", config)
+        .runbook(rb)
+        .env("MY_HOOK", &format!("http://127.0.0.1:{}/mine", hook.port))
+        .args(["run", "runbook.toml"])
+        .status(0);
+    let seen = hook.seen();
+    assert_eq!(seen.len(), 1, "{seen:?}");
+    assert_eq!(seen[0].0, "/mine");
+    assert!(seen[0].1["text"].as_str().unwrap().contains("succeeded"));
+    // A mistake in the config is located, like a runbook error.
+    Test::in_dir(&out.dir)
+        .file(
+            ".config/rollout/config.toml",
+            "[[notify]]\nurl = \"http://x\"\non = [\"finished\"]\n",
+        )
+        .args(["run", "runbook.toml"])
+        .status(2)
+        .stderr_has("config.toml:3:")
+        .stderr_has("`finished` is not something to notify about");
+}
