@@ -919,22 +919,22 @@ fn rollback_preview(
 ) -> ExitCode {
     let phases: Vec<String> = match run {
         None => vec![crate::exec::engine::RUNBOOK_ROLLBACK.to_string()],
-        Some((state, to)) => {
-            let mut phases: Vec<String> = state.phases_started.iter().rev().cloned().collect();
-            if let Some(rb) = state.rollback.as_ref().filter(|rb| rb.finished.is_none()) {
-                phases.clone_from(&rb.phases);
-                phases.retain(|p| !rb.phases_done.contains(p));
-            } else if let Some(to) = to {
-                match phases.iter().position(|p| p == to) {
-                    Some(i) => phases.truncate(i + 1),
-                    None => {
-                        eprintln!("error: phase `{to}` did not run in run `{}`", state.run_id);
-                        return ExitCode::Usage;
-                    }
+        Some((state, to)) => match state.rollback.as_ref().filter(|rb| rb.finished.is_none()) {
+            // A rollback under way: what is left of it.
+            Some(rb) => rb
+                .phases
+                .iter()
+                .filter(|p| !rb.phases_done.contains(p))
+                .cloned()
+                .collect(),
+            None => match crate::exec::engine::phases_to_roll_back(state, &loaded.runbook, to) {
+                Ok(p) => p,
+                Err(why) => {
+                    eprintln!("error: {why}");
+                    return ExitCode::Usage;
                 }
-            }
-            phases
-        }
+            },
+        },
     };
     let info = match run {
         Some((state, _)) => plan::RunInfo {

@@ -6,7 +6,7 @@
 mod gate_step;
 mod rollback;
 
-pub use rollback::RUNBOOK_ROLLBACK;
+pub use rollback::{RUNBOOK_ROLLBACK, phases_to_roll_back};
 
 use std::sync::Arc;
 use std::sync::atomic::{AtomicU8, Ordering};

@@ -364,14 +364,9 @@ async fn drive<'a>(
         // A rollback under way (or owed) goes on, whatever the command that resumed it.
         (_, Some(reason)) => (engine.roll_back(&reason, Vec::new()).await?, Vec::new()),
         (Mode::Rollback { to, reason }, None) => {
-            let phases = if engine.state.phases_started.is_empty() && to.is_none() {
-                // A run with no phase to undo: the runbook's own rollback section.
-                vec![crate::exec::engine::RUNBOOK_ROLLBACK.to_string()]
-            } else {
-                engine
-                    .rollback_phases(to.as_deref())
-                    .map_err(SessionError::Secret)?
-            };
+            let phases = engine
+                .rollback_phases(to.as_deref())
+                .map_err(SessionError::Secret)?;
             (engine.roll_back(&reason, phases).await?, Vec::new())
         }
         (Mode::Forward, None) => match engine.run().await? {

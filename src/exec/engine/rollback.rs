@@ -7,8 +7,10 @@
 use super::{Engine, RunEnd};
 use crate::exec::event::{Event, Level, RollbackPhase};
 use crate::exec::gates::NoAnswer;
+use crate::runbook::model::Runbook;
 use crate::runbook::model::{FailureAction, Phase, Step};
 use crate::state::StoreError;
+use crate::state::record::RunState;
 use crate::state::record::{Entry, GateAnswer, GateKind, GateVerdict, How, StepStatus};
 
 /// The id under which the runbook's own `[[rollback]]` section is recorded: not a valid phase
@@ -31,30 +33,9 @@ fn runbook_phase() -> Phase {
 }
 
 impl<'a> Engine<'a> {
-    /// The phases a rollback of this run undoes, in order: every phase that started, the last
-    /// first, down to and including `to`.
+    /// The phases a new rollback of this run undoes; see [`phases_to_roll_back`].
     pub fn rollback_phases(&self, to: Option<&str>) -> Result<Vec<String>, String> {
-        let mut phases: Vec<String> = self.state.phases_started.iter().rev().cloned().collect();
-        if let Some(to) = to {
-            let Some(i) = phases.iter().position(|p| p == to) else {
-                let known = self
-                    .loaded
-                    .runbook
-                    .phases
-                    .iter()
-                    .any(|p| p.id.get_ref() == to);
-                return Err(if known {
-                    format!(
-                        "phase `{to}` did not run in this run, so there is nothing of it to roll back (phases that ran: {})",
-                        list_or_none(&self.state.phases_started)
-                    )
-                } else {
-                    format!("the runbook has no phase `{to}`")
-                });
-            };
-            phases.truncate(i + 1);
-        }
-        Ok(phases)
+        phases_to_roll_back(&self.state, &self.loaded.runbook, to)
     }
 
     fn rollback_steps(&self, phase: &str) -> Option<(Option<&'a Phase>, &'a [Step])> {
@@ -329,6 +310,39 @@ impl<'a> Engine<'a> {
             finished: true,
         }))
     }
+}
+
+/// What a rollback of a run undoes, in order: every phase that started, the last first, down
+/// to and including `to`. A run in which no phase started (a rollback-only run) undoes nothing
+/// of its own, so it runs the runbook's `[[rollback]]` section. A rollback already under way
+/// goes by its own record instead (see [`RollbackState`]).
+///
+/// [`RollbackState`]: crate::state::record::RollbackState
+pub fn phases_to_roll_back(
+    state: &RunState,
+    runbook: &Runbook,
+    to: Option<&str>,
+) -> Result<Vec<String>, String> {
+    if state.phases_started.is_empty() && to.is_none() {
+        return Ok(vec![RUNBOOK_ROLLBACK.to_string()]);
+    }
+    let mut phases: Vec<String> = state.phases_started.iter().rev().cloned().collect();
+    if let Some(to) = to {
+        let Some(i) = phases.iter().position(|p| p == to) else {
+            let known = runbook.phases.iter().any(|p| p.id.get_ref() == to);
+            return Err(if known {
+                format!(
+                    "phase `{to}` did not run in run `{}`, so there is nothing of it to roll back (phases that ran: {})",
+                    state.run_id,
+                    list_or_none(&state.phases_started)
+                )
+            } else {
+                format!("the runbook has no phase `{to}`")
+            });
+        };
+        phases.truncate(i + 1);
+    }
+    Ok(phases)
 }
 
 fn list_or_none(items: &[String]) -> String {
