@@ -18,6 +18,7 @@ use super::model::{
     VarValue,
 };
 use super::reader::{Node, Problems, Table, as_string, type_name, wrong_type};
+use super::split;
 use super::template::{Flavor, Templates, Tpl};
 
 pub const STEP_KINDS: [&str; 10] = [
@@ -83,6 +84,14 @@ fn kind_keys(kind: &str) -> &'static [&'static str] {
         ],
         _ => &[],
     }
+}
+
+/// Where the phases' tables come from.
+pub enum PhaseTables<'p> {
+    /// The `phases` array of the root table: the whole file was parsed as one document.
+    InRoot,
+    /// One piece of the file each (see [`split`]), parsed in turn; the root holds the rest.
+    Pieces(&'p [Range<usize>]),
 }
 
 pub struct Parser<'f> {
@@ -197,7 +206,13 @@ impl<'f> Parser<'f> {
         out
     }
 
-    pub fn runbook(&mut self, root: &Spanned<DeTable<'_>>) -> Runbook {
+    /// Reads the model; `None` when a phase piece (see [`PhaseTables::Pieces`]) does not parse
+    /// cleanly on its own, and the whole file must be parsed as one document instead.
+    pub fn runbook(
+        &mut self,
+        root: &Spanned<DeTable<'_>>,
+        phase_tables: PhaseTables<'_>,
+    ) -> Option<Runbook> {
         let mut top = Table::new(root.get_ref(), root.span(), "the runbook");
         let meta = match top.get("runbook") {
             Some(node) => match Table::of(node, "runbook", "`[runbook]`", &mut self.p) {
@@ -230,35 +245,50 @@ impl<'f> Parser<'f> {
             None => Vec::new(),
         };
         let mut phases = Vec::new();
-        let no_phases = top
-            .get("phases")
-            .is_none_or(|n| matches!(n.get_ref(), DeValue::Array(a) if a.is_empty()));
-        if no_phases {
-            let span = top
-                .key_span("phases")
-                .or_else(|| top.key_span("runbook"))
-                .unwrap_or(0..0);
-            self.p.push(
-                Diagnostic::new(span, "the runbook has no phases")
-                    .label("expected at least one `[[phases]]` table")
-                    .help("add a phase:\n[[phases]]\nid = \"deploy\"\ntitle = \"Deploy\""),
-            );
-        }
-        if top.has("phases") {
-            for t in top.tables("phases", &mut self.p) {
-                phases.push(self.phase(t, phases.len() + 1));
+        match phase_tables {
+            PhaseTables::InRoot => {
+                let no_phases = top
+                    .get("phases")
+                    .is_none_or(|n| matches!(n.get_ref(), DeValue::Array(a) if a.is_empty()));
+                if no_phases {
+                    let span = top
+                        .key_span("phases")
+                        .or_else(|| top.key_span("runbook"))
+                        .unwrap_or(0..0);
+                    self.p.push(
+                        Diagnostic::new(span, "the runbook has no phases")
+                            .label("expected at least one `[[phases]]` table")
+                            .help("add a phase:\n[[phases]]\nid = \"deploy\"\ntitle = \"Deploy\""),
+                    );
+                }
+                if top.has("phases") {
+                    for t in top.tables("phases", &mut self.p) {
+                        phases.push(self.phase(t, phases.len() + 1));
+                    }
+                }
+            }
+            PhaseTables::Pieces(pieces) => {
+                // Not in the root, but a key the runbook knows.
+                top.get("phases");
+                phases.reserve_exact(pieces.len());
+                for piece in pieces {
+                    // Each phase's tree lives only while its phase is read.
+                    let node = split::parse_phase(self.file, piece.clone())?;
+                    let t = Table::of(&node, "phases", "phases", &mut self.p)?;
+                    phases.push(self.phase(t, phases.len() + 1));
+                }
             }
         }
         let rollback = self.step_list(&mut top, "rollback", "rollback");
         self.misplaced_top_keys(&mut top);
         top.finish(&mut self.p);
-        Runbook {
+        Some(Runbook {
             meta,
             defaults,
             vars,
             phases,
             rollback,
-        }
+        })
     }
 
     /// Keys of `[runbook]` or `[defaults]` written above the first table header, where TOML
