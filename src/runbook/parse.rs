@@ -87,6 +87,7 @@ fn kind_keys(kind: &str) -> &'static [&'static str] {
 }
 
 /// Where the phases' tables come from.
+#[derive(Clone, Copy)]
 pub enum PhaseTables<'p> {
     /// The `phases` array of the root table: the whole file was parsed as one document.
     InRoot,

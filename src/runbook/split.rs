@@ -128,7 +128,7 @@ fn header(line: &str) -> Option<Header> {
 
 /// Parses the piece `range` of `text` as a document of its own, with spans into `text`;
 /// `None` when the piece has errors.
-pub fn parse_piece<'a>(text: &'a str, range: Range<usize>) -> Option<DeTable<'a>> {
+pub fn parse_piece(text: &str, range: Range<usize>) -> Option<DeTable<'_>> {
     let (root, errors) = DeTable::parse_recoverable(&text[range.clone()]);
     if !errors.is_empty() {
         return None;
@@ -156,7 +156,7 @@ pub fn parse_top<'a>(text: &'a str, layout: &Layout) -> Option<Spanned<DeTable<'
 
 /// The one phase table of a phase piece; `None` when the piece has errors or holds anything
 /// but one `[[phases]]` table.
-pub fn parse_phase<'a>(text: &'a str, range: Range<usize>) -> Option<Spanned<DeValue<'a>>> {
+pub fn parse_phase(text: &str, range: Range<usize>) -> Option<Spanned<DeValue<'_>>> {
     let mut root = parse_piece(text, range)?;
     if root.len() != 1 {
         return None;

@@ -102,37 +102,48 @@ impl<'a> Scope<'a> {
 /// Parses a template made only of text and `{{ path }}` tags; `None` when it needs tera.
 /// Called for every use of a template (it is not stored), so it only scans bytes.
 fn parse_simple(src: &str) -> Option<Vec<Piece<'_>>> {
-    if find_pair(src, b"{%").is_some() || find_pair(src, b"{#").is_some() {
-        return None;
-    }
     let mut pieces = Vec::with_capacity(8);
     let mut at = 0;
-    while let Some(rel) = find_pair(&src[at..], b"{{") {
-        let open = at + rel;
+    let mut from = 0;
+    // One scan for `{`: a `{%` or `{#` anywhere outside a tag means tera; inside a tag it fails
+    // the path check below.
+    while let Some(rel) = src[from..].find('{') {
+        let open = from + rel;
+        match src.as_bytes().get(open + 1) {
+            Some(b'%' | b'#') => return None,
+            Some(b'{') => {}
+            _ => {
+                from = open + 1;
+                continue;
+            }
+        }
         if open > at {
             pieces.push(Piece::Text(at..open));
         }
-        let close = open + 2 + find_pair(&src[open + 2..], b"}}")?;
+        let close = open + 2 + find_pair(&src[open + 2..], *b"}}")?;
         let inner = src[open + 2..close].trim();
-        let ident = |p: &str| {
-            let mut c = p.chars();
-            c.next()
-                .is_some_and(|f| f.is_ascii_alphabetic() || f == '_')
-                && c.all(|x| x.is_ascii_alphanumeric() || x == '_')
-        };
-        // Exactly as split: `a . b` is not a path tera reads the same way.
-        if !inner.split('.').all(ident)
-            || matches!(
-                inner.split('.').next(),
-                Some("true" | "false" | "none" | "loop")
-            )
-        {
+        // Identifiers joined by single dots: `a . b` is not a path tera reads the same way.
+        let mut start_of_segment = true;
+        for &b in inner.as_bytes() {
+            let ok = if start_of_segment {
+                b.is_ascii_alphabetic() || b == b'_'
+            } else {
+                b.is_ascii_alphanumeric() || b == b'_' || b == b'.'
+            };
+            if !ok {
+                return None;
+            }
+            start_of_segment = b == b'.';
+        }
+        let first = inner.split('.').next().unwrap_or(inner);
+        if start_of_segment || matches!(first, "true" | "false" | "none" | "loop") {
             return None;
         }
         pieces.push(Piece::Value(inner, open..close + 2));
         at = close + 2;
+        from = at;
     }
-    if pieces.is_empty() && find_pair(src, b"}}").is_some() && find_pair(src, b"{{").is_none() {
+    if pieces.is_empty() && find_pair(src, *b"}}").is_some() && find_pair(src, *b"{{").is_none() {
         return None;
     }
     if at < src.len() {
@@ -143,7 +154,7 @@ fn parse_simple(src: &str) -> Option<Vec<Piece<'_>>> {
 
 /// Where the two bytes `pair` first occur in `s` (what `s.find("..")` gives, without building
 /// a substring searcher each time).
-fn find_pair(s: &str, pair: &[u8; 2]) -> Option<usize> {
+fn find_pair(s: &str, pair: [u8; 2]) -> Option<usize> {
     let bytes = s.as_bytes();
     let mut from = 0;
     while let Some(rel) = bytes[from..].iter().position(|&b| b == pair[0]) {
