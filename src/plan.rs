@@ -715,8 +715,11 @@ pub fn check(
 
 /// Writes the plan as `serde_json::to_writer_pretty(out, &build(..)?)` would, byte for byte,
 /// but renders one phase at a time as it writes: a 10,000-step plan is never in memory whole.
-/// Every step is rendered once beforehand ([`check`]), so a step that cannot be rendered stops
-/// the plan before anything is written.
+///
+/// A step that cannot be rendered must stop the plan before anything is written, so every step
+/// is first rendered once without keeping anything ([`check`]). That check runs on another
+/// core while the plan is already being rendered and written into a [`Gate`], which holds the
+/// bytes until the check has passed (and drops them if it fails).
 pub fn write_json<W: std::io::Write>(
     out: W,
     loaded: &Loaded,
@@ -725,10 +728,34 @@ pub fn write_json<W: std::io::Write>(
     kubectl_env: Option<String>,
 ) -> Result<std::io::Result<()>, Vec<StepRenderError>> {
     std::thread::scope(|s| {
-        // The digest (SHA-256 of the whole file) is computed on another core meanwhile.
-        s.spawn(|| loaded.source.digest().len());
-        check(loaded, vars, run, kubectl_env.clone())
-    })?;
+        let kubectl = kubectl_env.clone();
+        let checked = s.spawn(move || check(loaded, vars, run, kubectl));
+        let mut gate = Gate {
+            out,
+            held: Vec::new(),
+            check: Some(checked),
+            refused: None,
+        };
+        // Buffered before the gate, so that the many small writes of the JSON serializer stay
+        // cheap.
+        let mut buffered = std::io::BufWriter::with_capacity(64 * 1024, &mut gate);
+        let written = stream_json(&mut buffered, loaded, vars, run, kubectl_env)
+            .and_then(|()| std::io::Write::flush(&mut buffered));
+        drop(buffered);
+        if !gate.open() {
+            return Err(gate.refused.take().unwrap_or_default());
+        }
+        Ok(written.and_then(|()| gate.release()))
+    })
+}
+
+fn stream_json(
+    out: impl std::io::Write,
+    loaded: &Loaded,
+    vars: &[Resolved],
+    run: &RunInfo,
+    kubectl_env: Option<String>,
+) -> std::io::Result<()> {
     let r = Renderer::new(loaded, vars, run, kubectl_env);
     let mut errors = Vec::new();
     let rollback = incident_rollback(&r, vars, run, &mut errors);
@@ -744,7 +771,63 @@ pub fn write_json<W: std::io::Write>(
         },
         rollback,
     };
-    Ok(serde_json::to_writer_pretty(out, &plan).map_err(std::io::Error::from))
+    serde_json::to_writer_pretty(out, &plan).map_err(std::io::Error::from)
+}
+
+/// The most plan bytes a [`Gate`] holds; past that, writing waits for the check.
+const HOLD: usize = 4 * 1024 * 1024;
+
+/// Holds what is written until the check of every step has passed, then lets it through.
+struct Gate<'s, W> {
+    out: W,
+    held: Vec<u8>,
+    check: Option<std::thread::ScopedJoinHandle<'s, Result<(), Vec<StepRenderError>>>>,
+    refused: Option<Vec<StepRenderError>>,
+}
+
+impl<W: std::io::Write> Gate<'_, W> {
+    /// Waits for the check if it is still running; whether the bytes may go out.
+    fn open(&mut self) -> bool {
+        if let Some(check) = self.check.take() {
+            match check.join() {
+                Ok(Ok(())) => {}
+                Ok(Err(errors)) => self.refused = Some(errors),
+                Err(panic) => std::panic::resume_unwind(panic),
+            }
+        }
+        self.refused.is_none()
+    }
+
+    /// Writes out what is held (the check has passed).
+    fn release(&mut self) -> std::io::Result<()> {
+        let held = std::mem::take(&mut self.held);
+        self.out.write_all(&held)
+    }
+}
+
+impl<W: std::io::Write> std::io::Write for Gate<'_, W> {
+    fn write(&mut self, data: &[u8]) -> std::io::Result<usize> {
+        let checking = self.check.as_ref().is_some_and(|c| !c.is_finished());
+        if checking && self.held.len() + data.len() <= HOLD {
+            if self.held.capacity() == 0 {
+                // Reserved once, so it never grows by doubling; only what is written is touched.
+                self.held.reserve_exact(HOLD);
+            }
+            self.held.extend_from_slice(data);
+            return Ok(data.len());
+        }
+        if !self.open() {
+            return Err(std::io::Error::other("a step cannot be rendered"));
+        }
+        if !self.held.is_empty() {
+            self.release()?;
+        }
+        self.out.write(data)
+    }
+
+    fn flush(&mut self) -> std::io::Result<()> {
+        Ok(())
+    }
 }
 
 /// [`Plan`] with its phases rendered while they are written: the same fields, in the same order.
