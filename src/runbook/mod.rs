@@ -77,7 +77,28 @@ fn read_in_pieces(text: &str) -> Option<(Runbook, Templates, Vec<Diagnostic>)> {
     let layout = split::layout(text)?;
     let root = split::parse_top(text, &layout)?;
     let mut parser = parse::Parser::new(text);
-    let runbook = parser.runbook(&root, PhaseTables::Pieces(&layout.phases))?;
+    // The pieces are parsed on another core, a couple ahead of the phase being read.
+    let runbook = std::thread::scope(|s| {
+        let (parsed, tables) = std::sync::mpsc::sync_channel(2);
+        let pieces = &layout.phases;
+        s.spawn(move || {
+            for piece in pieces {
+                let table = split::parse_phase(text, piece.clone());
+                let failed = table.is_none();
+                if parsed.send(table).is_err() || failed {
+                    break;
+                }
+            }
+        });
+        let mut tables = tables.into_iter();
+        parser.runbook(
+            &root,
+            PhaseTables::Pieces {
+                count: pieces.len(),
+                tables: &mut tables,
+            },
+        )
+    })?;
     drop(root);
     Some(check(runbook, parser))
 }

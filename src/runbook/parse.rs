@@ -18,7 +18,6 @@ use super::model::{
     VarValue,
 };
 use super::reader::{Node, Problems, Table, as_string, type_name, wrong_type};
-use super::split;
 use super::template::{Flavor, Templates, Tpl};
 
 pub const STEP_KINDS: [&str; 10] = [
@@ -87,12 +86,15 @@ fn kind_keys(kind: &str) -> &'static [&'static str] {
 }
 
 /// Where the phases' tables come from.
-#[derive(Clone, Copy)]
-pub enum PhaseTables<'p> {
+pub enum PhaseTables<'p, 'f> {
     /// The `phases` array of the root table: the whole file was parsed as one document.
     InRoot,
-    /// One piece of the file each (see [`split`]), parsed in turn; the root holds the rest.
-    Pieces(&'p [Range<usize>]),
+    /// Each phase's table, parsed from its own piece of the file (see [`split`]); `None` for a
+    /// piece that did not parse cleanly on its own. The root holds the rest of the file.
+    Pieces {
+        count: usize,
+        tables: &'p mut dyn Iterator<Item = Option<Spanned<DeValue<'f>>>>,
+    },
 }
 
 pub struct Parser<'f> {
@@ -212,7 +214,7 @@ impl<'f> Parser<'f> {
     pub fn runbook(
         &mut self,
         root: &Spanned<DeTable<'_>>,
-        phase_tables: PhaseTables<'_>,
+        phase_tables: PhaseTables<'_, '_>,
     ) -> Option<Runbook> {
         let mut top = Table::new(root.get_ref(), root.span(), "the runbook");
         let meta = match top.get("runbook") {
@@ -268,15 +270,18 @@ impl<'f> Parser<'f> {
                     }
                 }
             }
-            PhaseTables::Pieces(pieces) => {
+            PhaseTables::Pieces { count, tables } => {
                 // Not in the root, but a key the runbook knows.
                 top.get("phases");
-                phases.reserve_exact(pieces.len());
-                for piece in pieces {
+                phases.reserve_exact(count);
+                for parsed in tables.take(count) {
                     // Each phase's tree lives only while its phase is read.
-                    let node = split::parse_phase(self.file, piece.clone())?;
+                    let node = parsed?;
                     let t = Table::of(&node, "phases", "phases", &mut self.p)?;
                     phases.push(self.phase(t, phases.len() + 1));
+                }
+                if phases.len() != count {
+                    return None;
                 }
             }
         }
