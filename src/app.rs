@@ -93,25 +93,45 @@ pub fn plan(ctx: &Ctx, path: &Path, vars: &VarArgs, format: Format, live: bool) 
         Err(code) => return code,
     };
     let run = plan::RunInfo::preview(operator());
+    let report = |errors: Vec<plan::StepRenderError>| {
+        let diagnostics: Vec<runbook::Diagnostic> = errors
+            .into_iter()
+            .map(|e| {
+                runbook::Diagnostic::new(
+                    e.error.span,
+                    format!("cannot render step `{}`: {}", e.step, e.error.message),
+                )
+                .label("while rendering this")
+            })
+            .collect();
+        eprint!(
+            "{}",
+            ui::diagnostics::render_all(&loaded.source, &diagnostics, ctx.color_err())
+        );
+        ExitCode::Usage
+    };
+    if matches!(format, Format::Json) && !live {
+        // Streamed a phase at a time: a large plan is never in memory whole.
+        let mut out = std::io::BufWriter::with_capacity(64 * 1024, std::io::stdout().lock());
+        let kubectl = std::env::var("KUBECTL").ok();
+        return match plan::write_json(&mut out, &loaded, &resolved, &run, kubectl) {
+            Ok(written) => {
+                if written
+                    .and_then(|()| out.write_all(b"\n"))
+                    .and_then(|()| out.flush())
+                    .is_err()
+                {
+                    return ExitCode::Internal;
+                }
+                std::mem::forget(loaded);
+                ExitCode::Ok
+            }
+            Err(errors) => report(errors),
+        };
+    }
     let mut built = match plan::build(&loaded, &resolved, &run, std::env::var("KUBECTL").ok()) {
         Ok(p) => p,
-        Err(errors) => {
-            let diagnostics: Vec<runbook::Diagnostic> = errors
-                .into_iter()
-                .map(|e| {
-                    runbook::Diagnostic::new(
-                        e.error.span,
-                        format!("cannot render step `{}`: {}", e.step, e.error.message),
-                    )
-                    .label("while rendering this")
-                })
-                .collect();
-            eprint!(
-                "{}",
-                ui::diagnostics::render_all(&loaded.source, &diagnostics, ctx.color_err())
-            );
-            return ExitCode::Usage;
-        }
+        Err(errors) => return report(errors),
     };
     // Live checks read the credentials' secrets: whatever they print is masked.
     let mut masker = crate::redact::Redactor::default();

@@ -246,6 +246,9 @@ pub struct Renderer<'l> {
     /// Where each line of the runbook starts, built on first use: a step's line number is then
     /// a binary search instead of a scan of the file up to the step.
     line_starts: std::sync::OnceLock<Vec<usize>>,
+    /// `[defaults] env` rendered with the current values: the same for every step until a
+    /// value changes, so rendered once, not once a step.
+    defaults_env: std::sync::OnceLock<Result<BTreeMap<String, String>, RenderError>>,
 }
 
 /// A step that could not be rendered, located in the runbook.
@@ -307,20 +310,24 @@ impl<'l> Renderer<'l> {
                 .map(|v| v.name.clone())
                 .collect(),
             line_starts: std::sync::OnceLock::new(),
+            defaults_env: std::sync::OnceLock::new(),
         };
         let env = r.declared_env(&[]);
         r.base.insert("env", &env.unwrap_or_default());
+        r.defaults_env = std::sync::OnceLock::new();
         r
     }
 
     /// Gives a secret its real value, for the renderer whose output processes receive.
     pub fn reveal(&mut self, name: &str, value: &str) {
         self.base.insert(name.to_string(), value);
+        self.defaults_env = std::sync::OnceLock::new();
     }
 
     /// Sets a captured output (or, in a plan, a placeholder for it).
     pub fn set_capture(&mut self, name: &str, value: &str) {
         self.base.insert(name.to_string(), value);
+        self.defaults_env = std::sync::OnceLock::new();
         if self.preview {
             self.placeholders.insert(name.to_string());
         }
@@ -347,8 +354,15 @@ impl<'l> Renderer<'l> {
         &self,
         extra: &[(String, Tpl)],
     ) -> Result<BTreeMap<String, String>, RenderError> {
-        let mut env = BTreeMap::new();
-        for (k, t) in self.loaded.runbook.defaults.env.iter().chain(extra) {
+        let defaults = self.defaults_env.get_or_init(|| {
+            let mut env = BTreeMap::new();
+            for (k, t) in &self.loaded.runbook.defaults.env {
+                env.insert(k.clone(), self.render(*t, &Scope::of(&self.base))?);
+            }
+            Ok(env)
+        });
+        let mut env = defaults.clone()?;
+        for (k, t) in extra {
             env.insert(k.clone(), self.render(*t, &Scope::of(&self.base))?);
         }
         Ok(env)
@@ -667,45 +681,252 @@ pub fn build(
 ) -> Result<Plan, Vec<StepRenderError>> {
     let mut r = Renderer::new(loaded, vars, run, kubectl_env);
     let mut errors = Vec::new();
-    let rb = &loaded.runbook;
-    let mut phases = Vec::with_capacity(rb.phases.len());
-    for phase in &rb.phases {
-        let abort_when = phase
-            .abort_when
-            .iter()
-            .filter_map(|a| match r.abort(phase, a) {
-                Ok(view) => Some(view),
-                Err(error) => {
-                    errors.push(StepRenderError {
-                        step: a.name.clone(),
-                        error,
-                    });
-                    None
-                }
-            })
-            .collect();
-        let steps = r.steps(Some(phase), &phase.steps, &mut errors);
-        let gate = r.steps(Some(phase), &phase.gate, &mut errors);
-        let saved = r.placeholders.len();
-        let rollback = r.steps(Some(phase), &phase.rollback, &mut errors);
-        r.placeholders.truncate(saved);
-        phases.push(PlanPhase {
-            id: phase.id.get_ref().clone(),
-            title: phase.title.clone(),
-            description: phase.description.clone(),
-            on_failure: phase.on_failure,
-            steps,
-            gate,
-            abort_when,
-            rollback,
-        });
-    }
-    let mut incident = Renderer::new(loaded, vars, run, None);
-    incident.kubectl.clone_from(&r.kubectl);
-    let rollback = incident.steps(None, &rb.rollback, &mut errors);
+    let phases = loaded
+        .runbook
+        .phases
+        .iter()
+        .map(|phase| plan_phase(&mut r, phase, &mut errors))
+        .collect();
+    let rollback = incident_rollback(&r, vars, run, &mut errors);
     if !errors.is_empty() {
         return Err(errors);
     }
+    let (runbook, variables, exported_env) = head(loaded, vars);
+    Ok(Plan {
+        format_version: FORMAT_VERSION,
+        runbook,
+        variables,
+        exported_env,
+        phases,
+        rollback,
+    })
+}
+
+/// Renders every step as [`build`] does and keeps nothing: whether a plan can be built.
+pub fn check(
+    loaded: &Loaded,
+    vars: &[Resolved],
+    run: &RunInfo,
+    kubectl_env: Option<String>,
+) -> Result<(), Vec<StepRenderError>> {
+    let mut r = Renderer::new(loaded, vars, run, kubectl_env);
+    let mut errors = Vec::new();
+    for phase in &loaded.runbook.phases {
+        drop(plan_phase(&mut r, phase, &mut errors));
+    }
+    drop(incident_rollback(&r, vars, run, &mut errors));
+    if errors.is_empty() {
+        Ok(())
+    } else {
+        Err(errors)
+    }
+}
+
+/// Writes the plan as `serde_json::to_writer_pretty(out, &build(..)?)` would, byte for byte,
+/// but renders one phase at a time as it writes: a 10,000-step plan is never in memory whole.
+///
+/// A step that cannot be rendered must stop the plan before anything is written, so every step
+/// is first rendered once without keeping anything ([`check`]). That check runs on another
+/// core while the plan is already being rendered and written into a [`Gate`], which holds the
+/// bytes until the check has passed (and drops them if it fails).
+pub fn write_json<W: std::io::Write>(
+    out: W,
+    loaded: &Loaded,
+    vars: &[Resolved],
+    run: &RunInfo,
+    kubectl_env: Option<String>,
+) -> Result<std::io::Result<()>, Vec<StepRenderError>> {
+    std::thread::scope(|s| {
+        let kubectl = kubectl_env.clone();
+        let checked = s.spawn(move || check(loaded, vars, run, kubectl));
+        let mut gate = Gate {
+            out,
+            held: Vec::new(),
+            check: Some(checked),
+            refused: None,
+        };
+        // Buffered before the gate, so that the many small writes of the JSON serializer stay
+        // cheap.
+        let mut buffered = std::io::BufWriter::with_capacity(64 * 1024, &mut gate);
+        let written = stream_json(&mut buffered, loaded, vars, run, kubectl_env)
+            .and_then(|()| std::io::Write::flush(&mut buffered));
+        drop(buffered);
+        if !gate.open() {
+            return Err(gate.refused.take().unwrap_or_default());
+        }
+        Ok(written.and_then(|()| gate.release()))
+    })
+}
+
+fn stream_json(
+    out: impl std::io::Write,
+    loaded: &Loaded,
+    vars: &[Resolved],
+    run: &RunInfo,
+    kubectl_env: Option<String>,
+) -> std::io::Result<()> {
+    let r = Renderer::new(loaded, vars, run, kubectl_env);
+    let mut errors = Vec::new();
+    let rollback = incident_rollback(&r, vars, run, &mut errors);
+    let (runbook, variables, exported_env) = head(loaded, vars);
+    let plan = StreamedPlan {
+        format_version: FORMAT_VERSION,
+        runbook,
+        variables,
+        exported_env,
+        phases: PhasesAsWritten {
+            renderer: std::cell::RefCell::new(r),
+            phases: &loaded.runbook.phases,
+        },
+        rollback,
+    };
+    serde_json::to_writer_pretty(out, &plan).map_err(std::io::Error::from)
+}
+
+/// The most plan bytes a [`Gate`] holds; past that, writing waits for the check.
+const HOLD: usize = 4 * 1024 * 1024;
+
+/// Holds what is written until the check of every step has passed, then lets it through.
+struct Gate<'s, W> {
+    out: W,
+    held: Vec<u8>,
+    check: Option<std::thread::ScopedJoinHandle<'s, Result<(), Vec<StepRenderError>>>>,
+    refused: Option<Vec<StepRenderError>>,
+}
+
+impl<W: std::io::Write> Gate<'_, W> {
+    /// Waits for the check if it is still running; whether the bytes may go out.
+    fn open(&mut self) -> bool {
+        if let Some(check) = self.check.take() {
+            match check.join() {
+                Ok(Ok(())) => {}
+                Ok(Err(errors)) => self.refused = Some(errors),
+                Err(panic) => std::panic::resume_unwind(panic),
+            }
+        }
+        self.refused.is_none()
+    }
+
+    /// Writes out what is held (the check has passed).
+    fn release(&mut self) -> std::io::Result<()> {
+        let held = std::mem::take(&mut self.held);
+        self.out.write_all(&held)
+    }
+}
+
+impl<W: std::io::Write> std::io::Write for Gate<'_, W> {
+    fn write(&mut self, data: &[u8]) -> std::io::Result<usize> {
+        let checking = self.check.as_ref().is_some_and(|c| !c.is_finished());
+        if checking && self.held.len() + data.len() <= HOLD {
+            if self.held.capacity() == 0 {
+                // Reserved once, so it never grows by doubling; only what is written is touched.
+                self.held.reserve_exact(HOLD);
+            }
+            self.held.extend_from_slice(data);
+            return Ok(data.len());
+        }
+        if !self.open() {
+            return Err(std::io::Error::other("a step cannot be rendered"));
+        }
+        if !self.held.is_empty() {
+            self.release()?;
+        }
+        self.out.write(data)
+    }
+
+    fn flush(&mut self) -> std::io::Result<()> {
+        Ok(())
+    }
+}
+
+/// [`Plan`] with its phases rendered while they are written: the same fields, in the same order.
+#[derive(Serialize)]
+struct StreamedPlan<'p, 'l> {
+    format_version: u32,
+    runbook: RunbookInfo,
+    variables: Vec<PlanVar>,
+    exported_env: BTreeMap<String, String>,
+    phases: PhasesAsWritten<'p, 'l>,
+    rollback: Vec<PlanStep>,
+}
+
+struct PhasesAsWritten<'p, 'l> {
+    renderer: std::cell::RefCell<Renderer<'l>>,
+    phases: &'p [Phase],
+}
+
+impl Serialize for PhasesAsWritten<'_, '_> {
+    fn serialize<S: serde::Serializer>(&self, serializer: S) -> Result<S::Ok, S::Error> {
+        use serde::ser::{Error, SerializeSeq};
+        let mut r = self.renderer.borrow_mut();
+        let mut seq = serializer.serialize_seq(Some(self.phases.len()))?;
+        for phase in self.phases {
+            let mut errors = Vec::new();
+            let view = plan_phase(&mut r, phase, &mut errors);
+            if let Some(e) = errors.first() {
+                // `check` rendered this very step without error; rendering is deterministic.
+                return Err(S::Error::custom(format!(
+                    "cannot render step `{}`: {}",
+                    e.step, e.error.message
+                )));
+            }
+            seq.serialize_element(&view)?;
+        }
+        seq.end()
+    }
+}
+
+/// One phase as the plan shows it. `r` carries the captures of earlier phases.
+fn plan_phase(r: &mut Renderer<'_>, phase: &Phase, errors: &mut Vec<StepRenderError>) -> PlanPhase {
+    let abort_when = phase
+        .abort_when
+        .iter()
+        .filter_map(|a| match r.abort(phase, a) {
+            Ok(view) => Some(view),
+            Err(error) => {
+                errors.push(StepRenderError {
+                    step: a.name.clone(),
+                    error,
+                });
+                None
+            }
+        })
+        .collect();
+    let steps = r.steps(Some(phase), &phase.steps, errors);
+    let gate = r.steps(Some(phase), &phase.gate, errors);
+    let saved = r.placeholders.len();
+    let rollback = r.steps(Some(phase), &phase.rollback, errors);
+    r.placeholders.truncate(saved);
+    PlanPhase {
+        id: phase.id.get_ref().clone(),
+        title: phase.title.clone(),
+        description: phase.description.clone(),
+        on_failure: phase.on_failure,
+        steps,
+        gate,
+        abort_when,
+        rollback,
+    }
+}
+
+/// The runbook-level rollback, rendered as `rollout rollback` would run it: without the
+/// captures of any phase.
+fn incident_rollback(
+    r: &Renderer<'_>,
+    vars: &[Resolved],
+    run: &RunInfo,
+    errors: &mut Vec<StepRenderError>,
+) -> Vec<PlanStep> {
+    let mut incident = Renderer::new(r.loaded, vars, run, None);
+    incident.kubectl.clone_from(&r.kubectl);
+    incident.steps(None, &r.loaded.runbook.rollback, errors)
+}
+
+fn head(
+    loaded: &Loaded,
+    vars: &[Resolved],
+) -> (RunbookInfo, Vec<PlanVar>, BTreeMap<String, String>) {
+    let rb = &loaded.runbook;
     let exported_env = vars
         .iter()
         .map(|v| {
@@ -717,28 +938,23 @@ pub fn build(
             )
         })
         .collect();
-    Ok(Plan {
-        format_version: FORMAT_VERSION,
-        runbook: RunbookInfo {
-            name: rb.meta.name.clone(),
-            description: rb.meta.description.clone(),
-            owner: rb.meta.owner.clone(),
-            risk: rb.meta.risk.map(Risk::name),
-            version: rb.meta.version.clone(),
-            path: loaded.source.name.clone(),
-            digest: loaded.source.digest().to_string(),
-        },
-        variables: vars
-            .iter()
-            .map(|v| PlanVar {
-                name: v.name.clone(),
-                value: v.value.clone(),
-                secret: v.value.is_none(),
-                origin: v.origin.clone(),
-            })
-            .collect(),
-        exported_env,
-        phases,
-        rollback,
-    })
+    let runbook = RunbookInfo {
+        name: rb.meta.name.clone(),
+        description: rb.meta.description.clone(),
+        owner: rb.meta.owner.clone(),
+        risk: rb.meta.risk.map(Risk::name),
+        version: rb.meta.version.clone(),
+        path: loaded.source.name.clone(),
+        digest: loaded.source.digest().to_string(),
+    };
+    let variables = vars
+        .iter()
+        .map(|v| PlanVar {
+            name: v.name.clone(),
+            value: v.value.clone(),
+            secret: v.value.is_none(),
+            origin: v.origin.clone(),
+        })
+        .collect();
+    (runbook, variables, exported_env)
 }

@@ -9,6 +9,7 @@ pub mod parse;
 pub mod reader;
 pub mod schema;
 pub mod source;
+pub mod split;
 pub mod template;
 pub mod validate;
 
@@ -20,6 +21,8 @@ pub use diagnostic::Diagnostic;
 pub use model::Runbook;
 pub use source::{Source, SourceError};
 pub use template::Templates;
+
+use parse::PhaseTables;
 
 /// A runbook that has passed every check, with its source and compiled templates.
 #[derive(Debug)]
@@ -44,36 +47,9 @@ pub fn load(path: &Path) -> Result<Loaded, LoadError> {
 }
 
 pub fn load_source(source: Source) -> Result<Loaded, LoadError> {
-    let (runbook, templates, mut problems) = {
-        let (root, errors) = DeTable::parse_recoverable(&source.text);
-        if !errors.is_empty() {
-            // After a syntax error the parser resynchronises at the next line; further errors
-            // on the same line are echoes of the first, so only the first is shown.
-            let mut lines_seen = Vec::new();
-            let mut list = Vec::new();
-            for e in errors {
-                let span = e.span().unwrap_or(0..0);
-                let line = source.line_col(span.start).0;
-                if lines_seen.contains(&line) {
-                    continue;
-                }
-                lines_seen.push(line);
-                let mut message = toml_message(e.message());
-                if message == "duplicate key" {
-                    if let Some(key) = source.text.get(span.clone()) {
-                        message = format!("duplicate key `{key}`");
-                    }
-                }
-                list.push(Diagnostic::new(span, format!("invalid TOML: {message}")).label("here"));
-            }
-            list.sort_by_key(|d| d.span.start);
-            return Err(LoadError::Invalid(Box::new(source), list));
-        }
-        let mut parser = parse::Parser::new(&source.text);
-        let runbook = parser.runbook(&root);
-        parser.templates.compile(&mut parser.p);
-        validate::validate(&runbook, &parser.templates, &mut parser.p);
-        (runbook, parser.templates, parser.p.list)
+    let (runbook, templates, mut problems) = match read(&source.text) {
+        Ok(read) => read,
+        Err(list) => return Err(LoadError::Invalid(Box::new(source), list)),
     };
     if problems.is_empty() {
         return Ok(Loaded {
@@ -87,11 +63,147 @@ pub fn load_source(source: Source) -> Result<Loaded, LoadError> {
     Err(LoadError::Invalid(Box::new(source), problems))
 }
 
+/// Parses and checks `text`: the model, its templates and every problem found, or the TOML
+/// syntax errors that stop reading.
+fn read(text: &str) -> Result<(Runbook, Templates, Vec<Diagnostic>), Vec<Diagnostic>> {
+    // A runbook in the usual layout is read one phase at a time (see `split`), which keeps the
+    // memory of a large one to its model; any doubt, and the whole file is parsed at once.
+    match read_in_pieces(text) {
+        Some(read) => Ok(read),
+        None => read_whole(text),
+    }
+}
+
+fn read_in_pieces(text: &str) -> Option<(Runbook, Templates, Vec<Diagnostic>)> {
+    let layout = split::layout(text)?;
+    let root = split::parse_top(text, &layout)?;
+    let mut parser = parse::Parser::new(text);
+    // The pieces are parsed on another core, a couple ahead of the phase being read.
+    let runbook = std::thread::scope(|s| {
+        let (parsed, tables) = std::sync::mpsc::sync_channel(2);
+        let pieces = &layout.phases;
+        s.spawn(move || {
+            for piece in pieces {
+                let table = split::parse_phase(text, piece.clone());
+                let failed = table.is_none();
+                if parsed.send(table).is_err() || failed {
+                    break;
+                }
+            }
+        });
+        let mut tables = tables.into_iter();
+        parser.runbook(
+            &root,
+            PhaseTables::Pieces {
+                count: pieces.len(),
+                tables: &mut tables,
+            },
+        )
+    })?;
+    drop(root);
+    Some(check(runbook, parser))
+}
+
+fn read_whole(text: &str) -> Result<(Runbook, Templates, Vec<Diagnostic>), Vec<Diagnostic>> {
+    let (root, errors) = DeTable::parse_recoverable(text);
+    if !errors.is_empty() {
+        return Err(syntax_errors(text, errors));
+    }
+    let mut parser = parse::Parser::new(text);
+    let runbook = parser
+        .runbook(&root, PhaseTables::InRoot)
+        .expect("a whole-file parse has no pieces to fail");
+    drop(root);
+    Ok(check(runbook, parser))
+}
+
+fn check(runbook: Runbook, mut parser: parse::Parser<'_>) -> (Runbook, Templates, Vec<Diagnostic>) {
+    parser.templates.compile(&mut parser.p);
+    validate::validate(&runbook, &parser.templates, &mut parser.p);
+    (runbook, parser.templates, parser.p.list)
+}
+
+fn syntax_errors(text: &str, errors: Vec<toml::de::Error>) -> Vec<Diagnostic> {
+    // After a syntax error the parser resynchronises at the next line; further errors on the
+    // same line are echoes of the first, so only the first is shown.
+    let mut lines_seen = Vec::new();
+    let mut list = Vec::new();
+    for e in errors {
+        let span = e.span().unwrap_or(0..0);
+        let line = source::line_col(text, span.start).0;
+        if lines_seen.contains(&line) {
+            continue;
+        }
+        lines_seen.push(line);
+        let mut message = toml_message(e.message());
+        if message == "duplicate key" {
+            if let Some(key) = text.get(span.clone()) {
+                message = format!("duplicate key `{key}`");
+            }
+        }
+        list.push(Diagnostic::new(span, format!("invalid TOML: {message}")).label("here"));
+    }
+    list.sort_by_key(|d| d.span.start);
+    list
+}
+
 fn toml_message(m: &str) -> String {
     let first = m.trim().lines().next().unwrap_or("").trim();
     let mut c = first.chars();
     match c.next() {
         Some(f) => f.to_lowercase().chain(c).collect(),
         None => "syntax error".into(),
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    /// Reading in pieces must give exactly what reading the whole file gives: the same model
+    /// (spans included), the same templates and the same problems.
+    fn same_in_pieces(text: &str) {
+        let whole = read_whole(text).expect("parses");
+        let pieces = read_in_pieces(text).expect("read in pieces");
+        assert_eq!(
+            format!("{:?}", pieces.0),
+            format!("{:?}", whole.0),
+            "model of:\n{text}"
+        );
+        assert_eq!(format!("{:?}", pieces.1), format!("{:?}", whole.1));
+        let problems = |mut list: Vec<Diagnostic>| {
+            list.sort_by_key(|d| d.span.start);
+            format!("{list:?}")
+        };
+        assert_eq!(
+            problems(pieces.2),
+            problems(whole.2),
+            "problems of:\n{text}"
+        );
+    }
+
+    #[test]
+    fn pieces_read_like_the_whole_file() {
+        let dir = concat!(env!("CARGO_MANIFEST_DIR"), "/runbooks");
+        let mut seen = 0;
+        for entry in std::fs::read_dir(dir).expect("runbooks/") {
+            let text = std::fs::read_to_string(entry.expect("entry").path()).expect("text");
+            same_in_pieces(&text);
+            seen += 1;
+        }
+        assert!(seen > 0);
+        same_in_pieces(concat!(
+            "nme = 1\n[runbook]\nname = \"x\"\n[vars]\nb = 1\n\n",
+            "[[phases]]\nid = \"Bad id\"\ntitle = \"T\"\nnope = 1\n",
+            "[[phases.steps]]\nrun = \"echo {{ a }} '{{ b }}'\"\nwhen = \"b > \"\n",
+            "[[phases.steps]]\nkubectl = [\"get\", 3]\nfrob = true\n",
+            "[[phases.steps]]\nmetric = \"up\"\ncondition = \"<\"\n",
+            "[[phases.steps]]\nrepeat = \"nowhere\"\n[phases.steps.env]\nA = \"{{ c }}\"\n",
+            "[[phases.abort_when]]\nmetric = \"x\"\n",
+            "[[phases.gate]]\nconfirm = \"ok?\"\ndeadline = \"1m\"\n",
+            "  [[phases]] # second\nid = \"b\"\n",
+            "[[rollback]]\nrun = \"undo {{ b }}\"\n",
+            "[defaults]\ntimeout = \"1h\"\nwrong = 1\n",
+        ));
     }
 }

@@ -85,6 +85,18 @@ fn kind_keys(kind: &str) -> &'static [&'static str] {
     }
 }
 
+/// Where the phases' tables come from.
+pub enum PhaseTables<'p, 'f> {
+    /// The `phases` array of the root table: the whole file was parsed as one document.
+    InRoot,
+    /// Each phase's table, parsed from its own piece of the file (see [`split`]); `None` for a
+    /// piece that did not parse cleanly on its own. The root holds the rest of the file.
+    Pieces {
+        count: usize,
+        tables: &'p mut dyn Iterator<Item = Option<Spanned<DeValue<'f>>>>,
+    },
+}
+
 pub struct Parser<'f> {
     pub file: &'f str,
     pub p: Problems,
@@ -197,7 +209,13 @@ impl<'f> Parser<'f> {
         out
     }
 
-    pub fn runbook(&mut self, root: &Spanned<DeTable<'_>>) -> Runbook {
+    /// Reads the model; `None` when a phase piece (see [`PhaseTables::Pieces`]) does not parse
+    /// cleanly on its own, and the whole file must be parsed as one document instead.
+    pub fn runbook(
+        &mut self,
+        root: &Spanned<DeTable<'_>>,
+        phase_tables: PhaseTables<'_, '_>,
+    ) -> Option<Runbook> {
         let mut top = Table::new(root.get_ref(), root.span(), "the runbook");
         let meta = match top.get("runbook") {
             Some(node) => match Table::of(node, "runbook", "`[runbook]`", &mut self.p) {
@@ -230,23 +248,41 @@ impl<'f> Parser<'f> {
             None => Vec::new(),
         };
         let mut phases = Vec::new();
-        let no_phases = top
-            .get("phases")
-            .is_none_or(|n| matches!(n.get_ref(), DeValue::Array(a) if a.is_empty()));
-        if no_phases {
-            let span = top
-                .key_span("phases")
-                .or_else(|| top.key_span("runbook"))
-                .unwrap_or(0..0);
-            self.p.push(
-                Diagnostic::new(span, "the runbook has no phases")
-                    .label("expected at least one `[[phases]]` table")
-                    .help("add a phase:\n[[phases]]\nid = \"deploy\"\ntitle = \"Deploy\""),
-            );
-        }
-        if top.has("phases") {
-            for t in top.tables("phases", &mut self.p) {
-                phases.push(self.phase(t, phases.len() + 1));
+        match phase_tables {
+            PhaseTables::InRoot => {
+                let no_phases = top
+                    .get("phases")
+                    .is_none_or(|n| matches!(n.get_ref(), DeValue::Array(a) if a.is_empty()));
+                if no_phases {
+                    let span = top
+                        .key_span("phases")
+                        .or_else(|| top.key_span("runbook"))
+                        .unwrap_or(0..0);
+                    self.p.push(
+                        Diagnostic::new(span, "the runbook has no phases")
+                            .label("expected at least one `[[phases]]` table")
+                            .help("add a phase:\n[[phases]]\nid = \"deploy\"\ntitle = \"Deploy\""),
+                    );
+                }
+                if top.has("phases") {
+                    for t in top.tables("phases", &mut self.p) {
+                        phases.push(self.phase(t, phases.len() + 1));
+                    }
+                }
+            }
+            PhaseTables::Pieces { count, tables } => {
+                // Not in the root, but a key the runbook knows.
+                top.get("phases");
+                phases.reserve_exact(count);
+                for parsed in tables.take(count) {
+                    // Each phase's tree lives only while its phase is read.
+                    let node = parsed?;
+                    let t = Table::of(&node, "phases", "phases", &mut self.p)?;
+                    phases.push(self.phase(t, phases.len() + 1));
+                }
+                if phases.len() != count {
+                    return None;
+                }
             }
         }
         let rollback = self.step_list(&mut top, "rollback", "rollback");
@@ -260,14 +296,14 @@ impl<'f> Parser<'f> {
         };
         self.misplaced_top_keys(&mut top);
         top.finish(&mut self.p);
-        Runbook {
+        Some(Runbook {
             meta,
             defaults,
             vars,
             phases,
             rollback,
             notify,
-        }
+        })
     }
 
     /// One `[[notify]]` table.

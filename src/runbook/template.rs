@@ -39,31 +39,44 @@ pub enum Flavor {
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 pub struct Tpl(usize);
 
+/// One template. Kept small (offsets, not strings): a 10,000-step runbook has ~40,000.
 #[derive(Debug)]
 struct Entry {
-    source: String,
+    /// The template's text in [`Templates::text`].
+    source: Range<u32>,
     flavor: Flavor,
     /// The TOML string the template came from.
-    span: Range<usize>,
+    span: Range<u32>,
     /// File offset of the template's first byte, when the TOML string has no escapes.
-    origin: Option<usize>,
-    /// Bytes added in front of the author's text (for `when` expressions).
-    prefix: usize,
+    origin: Option<u32>,
     literal: bool,
     /// Only text and `{{ name }}` / `{{ name.attr }}` tags: rendered without tera (the bulk of
     /// a runbook's templates; keeps 10,000-step runbooks fast and small).
-    simple: Option<Vec<Piece>>,
-    /// The top-level names the template reads, filled in by `compile`.
-    reads: Vec<String>,
+    simple: bool,
     broken: bool,
+}
+
+impl Entry {
+    /// Bytes added in front of the author's text (for `when` expressions).
+    fn prefix(&self) -> usize {
+        if self.flavor == Flavor::Expr {
+            EXPR_PREFIX.len()
+        } else {
+            0
+        }
+    }
+
+    fn span(&self) -> Range<usize> {
+        self.span.start as usize..self.span.end as usize
+    }
 }
 
 /// A piece of a simple template.
 #[derive(Debug)]
-enum Piece {
+enum Piece<'s> {
     Text(Range<usize>),
-    /// A dotted path, and the byte range of the tag in the source.
-    Value(Vec<String>, Range<usize>),
+    /// A dotted path (segments checked to be identifiers), and the byte range of the tag.
+    Value(&'s str, Range<usize>),
 }
 
 /// Values a template can read: the run's (`base`) and the current phase's and step's (`local`,
@@ -87,40 +100,71 @@ impl<'a> Scope<'a> {
 }
 
 /// Parses a template made only of text and `{{ path }}` tags; `None` when it needs tera.
-fn parse_simple(src: &str) -> Option<Vec<Piece>> {
-    if src.contains("{%") || src.contains("{#") {
-        return None;
-    }
-    let mut pieces = Vec::new();
+/// Called for every use of a template (it is not stored), so it only scans bytes.
+fn parse_simple(src: &str) -> Option<Vec<Piece<'_>>> {
+    let mut pieces = Vec::with_capacity(8);
     let mut at = 0;
-    while let Some(rel) = src[at..].find("{{") {
-        let open = at + rel;
+    let mut from = 0;
+    // One scan for `{`: a `{%` or `{#` anywhere outside a tag means tera; inside a tag it fails
+    // the path check below.
+    while let Some(rel) = src[from..].find('{') {
+        let open = from + rel;
+        match src.as_bytes().get(open + 1) {
+            Some(b'%' | b'#') => return None,
+            Some(b'{') => {}
+            _ => {
+                from = open + 1;
+                continue;
+            }
+        }
         if open > at {
             pieces.push(Piece::Text(at..open));
         }
-        let close = open + 2 + src[open + 2..].find("}}")?;
+        let close = open + 2 + find_pair(&src[open + 2..], *b"}}")?;
         let inner = src[open + 2..close].trim();
-        let path: Vec<String> = inner.split('.').map(str::to_string).collect();
-        let ident = |p: &String| {
-            let mut c = p.chars();
-            c.next()
-                .is_some_and(|f| f.is_ascii_alphabetic() || f == '_')
-                && c.all(|x| x.is_ascii_alphanumeric() || x == '_')
-        };
-        if !path.iter().all(ident) || matches!(path[0].as_str(), "true" | "false" | "none" | "loop")
-        {
+        // Identifiers joined by single dots: `a . b` is not a path tera reads the same way.
+        let mut start_of_segment = true;
+        for &b in inner.as_bytes() {
+            let ok = if start_of_segment {
+                b.is_ascii_alphabetic() || b == b'_'
+            } else {
+                b.is_ascii_alphanumeric() || b == b'_' || b == b'.'
+            };
+            if !ok {
+                return None;
+            }
+            start_of_segment = b == b'.';
+        }
+        let first = inner.split('.').next().unwrap_or(inner);
+        if start_of_segment || matches!(first, "true" | "false" | "none" | "loop") {
             return None;
         }
-        pieces.push(Piece::Value(path, open..close + 2));
+        pieces.push(Piece::Value(inner, open..close + 2));
         at = close + 2;
+        from = at;
     }
-    if src[at..].contains("}}") && pieces.is_empty() && !src.contains("{{") {
+    if pieces.is_empty() && find_pair(src, *b"}}").is_some() && find_pair(src, *b"{{").is_none() {
         return None;
     }
     if at < src.len() {
         pieces.push(Piece::Text(at..src.len()));
     }
     Some(pieces)
+}
+
+/// Where the two bytes `pair` first occur in `s` (what `s.find("..")` gives, without building
+/// a substring searcher each time).
+fn find_pair(s: &str, pair: [u8; 2]) -> Option<usize> {
+    let bytes = s.as_bytes();
+    let mut from = 0;
+    while let Some(rel) = bytes[from..].iter().position(|&b| b == pair[0]) {
+        let at = from + rel;
+        if bytes.get(at + 1) == Some(&pair[1]) {
+            return Some(at);
+        }
+        from = at + 1;
+    }
+    None
 }
 
 const EXPR_PREFIX: &str = "{% if ";
@@ -132,6 +176,10 @@ const ALLOWED_TAGS: [&str; 12] = [
 
 pub struct Templates {
     entries: Vec<Entry>,
+    /// Every template's text, one after the other.
+    arena: String,
+    /// The top-level names each tera-rendered template reads, filled in by `compile`.
+    reads: std::collections::HashMap<usize, Vec<String>>,
     shell: Tera,
     text: Tera,
 }
@@ -185,6 +233,8 @@ impl Default for Templates {
     fn default() -> Self {
         Templates {
             entries: Vec::new(),
+            arena: String::new(),
+            reads: std::collections::HashMap::new(),
             shell: new_tera(sentinel_shell, ".sh"),
             text: new_tera(sentinel_plain, ".txt"),
         }
@@ -216,39 +266,42 @@ impl Templates {
     /// Registers the TOML string `s` as a template of the given flavor.
     pub fn add(&mut self, s: &Spanned<String>, flavor: Flavor, file: &str) -> Tpl {
         let text = s.get_ref();
-        let (source, prefix) = if flavor == Flavor::Expr {
-            (
-                format!("{EXPR_PREFIX}{text}{EXPR_SUFFIX}"),
-                EXPR_PREFIX.len(),
-            )
+        let start = self.arena.len();
+        if flavor == Flavor::Expr {
+            self.arena.push_str(EXPR_PREFIX);
+            self.arena.push_str(text);
+            self.arena.push_str(EXPR_SUFFIX);
         } else {
-            (text.clone(), 0)
-        };
+            self.arena.push_str(text);
+        }
         let literal =
             flavor != Flavor::Expr && !["{{", "{%", "{#"].iter().any(|d| text.contains(d));
-        let simple = if literal || flavor == Flavor::Expr {
-            None
-        } else {
-            parse_simple(&source)
-        };
+        let simple = !literal && flavor != Flavor::Expr && parse_simple(text).is_some();
+        // A runbook is at most 8 MiB, and its templates' text about as long.
+        let offset = |n: usize| u32::try_from(n).expect("runbooks are far smaller than 4 GiB");
+        let span = s.span();
         self.entries.push(Entry {
-            simple,
-            reads: Vec::new(),
-            origin: origin_of(file, &s.span(), text),
-            span: s.span(),
-            source,
+            source: offset(start)..offset(self.arena.len()),
             flavor,
-            prefix,
+            span: offset(span.start)..offset(span.end),
+            origin: origin_of(file, &span, text).map(offset),
             literal,
+            simple,
             broken: false,
         });
         Tpl(self.entries.len() - 1)
     }
 
+    /// The text of entry `e`, as given to tera (a `when` wrapped in `{% if %}`).
+    fn src(&self, e: &Entry) -> &str {
+        &self.arena[e.source.start as usize..e.source.end as usize]
+    }
+
     pub fn source(&self, t: Tpl) -> &str {
         let e = &self.entries[t.0];
-        &e.source[e.prefix
-            ..e.source.len()
+        let src = self.src(e);
+        &src[e.prefix()
+            ..src.len()
                 - if e.flavor == Flavor::Expr {
                     EXPR_SUFFIX.len()
                 } else {
@@ -257,7 +310,7 @@ impl Templates {
     }
 
     pub fn span(&self, t: Tpl) -> Range<usize> {
-        self.entries[t.0].span.clone()
+        self.entries[t.0].span()
     }
 
     pub fn flavor(&self, t: Tpl) -> Flavor {
@@ -268,19 +321,14 @@ impl Templates {
     fn file_span(&self, t: Tpl, local: Range<usize>) -> Range<usize> {
         let e = &self.entries[t.0];
         match e.origin {
-            Some(origin) if local.start >= e.prefix => {
-                let len = e.source.len()
-                    - e.prefix
-                    - if e.flavor == Flavor::Expr {
-                        EXPR_SUFFIX.len()
-                    } else {
-                        0
-                    };
-                let start = (local.start - e.prefix).min(len);
-                let end = (local.end.saturating_sub(e.prefix)).clamp(start, len);
+            Some(origin) if local.start >= e.prefix() => {
+                let origin = origin as usize;
+                let len = self.source(t).len();
+                let start = (local.start - e.prefix()).min(len);
+                let end = (local.end.saturating_sub(e.prefix())).clamp(start, len);
                 origin + start..origin + end
             }
-            _ => e.span.clone(),
+            _ => e.span(),
         }
     }
 
@@ -308,11 +356,11 @@ impl Templates {
                     .enumerate()
                     .filter(|(_, e)| {
                         !e.literal
-                            && e.simple.is_none()
+                            && !e.simple
                             && !e.broken
                             && (e.flavor == Flavor::Shell) == flavor_shell
                     })
-                    .map(|(i, e)| (Self::name(i, e.flavor), e.source.clone()))
+                    .map(|(i, e)| (Self::name(i, e.flavor), self.src(e).to_string()))
                     .collect();
                 let engine = if flavor_shell {
                     &mut self.shell
@@ -356,7 +404,7 @@ impl Templates {
         }
         for i in 0..self.entries.len() {
             let e = &self.entries[i];
-            if e.literal || e.simple.is_some() || e.broken {
+            if e.literal || e.simple || e.broken {
                 continue;
             }
             let engine = if e.flavor == Flavor::Shell {
@@ -368,7 +416,7 @@ impl Templates {
                 .get_template_variables(&Self::name(i, e.flavor))
                 .map(|vars| vars.into_iter().map(str::to_string).collect())
                 .unwrap_or_default();
-            self.entries[i].reads = reads;
+            self.reads.insert(i, reads);
         }
     }
 
@@ -425,7 +473,7 @@ impl Templates {
             let width = lines
                 .get(i + 4)
                 .map_or(1, |l| l.matches('^').count().max(1));
-            let source = &self.entries[index].source;
+            let source = self.src(&self.entries[index]);
             let line_start: usize = source
                 .split_inclusive('\n')
                 .take(row.saturating_sub(1))
@@ -450,6 +498,11 @@ impl Templates {
         out
     }
 
+    /// Made only of text and `{{ path }}` tags (see `parse_simple`).
+    pub fn is_simple(&self, t: Tpl) -> bool {
+        self.entries[t.0].simple
+    }
+
     pub fn is_broken(&self, t: Tpl) -> bool {
         self.entries[t.0].broken
     }
@@ -459,8 +512,9 @@ impl Templates {
     /// Returns whether the template uses a tag that must not reach tera at all.
     fn lint(&self, t: Tpl, p: &mut Problems) -> bool {
         let e = &self.entries[t.0];
+        let source = self.src(e);
         let mut refused = false;
-        if let Some(at) = e.source.find('\0') {
+        if let Some(at) = source.find('\0') {
             p.push(
                 Diagnostic::new(
                     self.file_span(t, at..at + 1),
@@ -473,13 +527,9 @@ impl Templates {
             return false;
         }
         // A simple template has only `{{ path }}` tags: no blocks or filters to refuse.
-        let tag_list = if e.simple.is_some() {
-            Vec::new()
-        } else {
-            tags(&e.source)
-        };
+        let tag_list = if e.simple { Vec::new() } else { tags(source) };
         for tag in tag_list {
-            let inner = &e.source[tag.inner.clone()];
+            let inner = &source[tag.inner.clone()];
             if tag.kind == TagKind::Block {
                 let word: String = inner
                     .trim_start()
@@ -507,11 +557,11 @@ impl Templates {
             }
         }
         if e.flavor == Flavor::Shell {
-            for (at, context) in shell_contexts(&e.source) {
-                let name = tags(&e.source)
+            for (at, context) in shell_contexts(source) {
+                let name = tags(source)
                     .iter()
                     .find(|tag| tag.outer.start == at)
-                    .map(|tag| e.source[tag.inner.clone()].trim())
+                    .map(|tag| source[tag.inner.clone()].trim())
                     .filter(|name| {
                         !name.is_empty()
                             && name
@@ -561,16 +611,17 @@ impl Templates {
         if e.literal || e.broken {
             return Vec::new();
         }
-        if let Some(pieces) = &e.simple {
+        let source = self.src(e);
+        if e.simple {
             let mut names: Vec<(String, Range<usize>)> = Vec::new();
-            for p in pieces {
+            for p in parse_simple(source).unwrap_or_default() {
                 if let Piece::Value(path, tag) = p {
-                    if names.iter().all(|(n, _)| *n != path[0]) {
-                        let start =
-                            tag.start + e.source[tag.clone()].find(path[0].as_str()).unwrap_or(0);
+                    let first = path.split('.').next().unwrap_or(path);
+                    if names.iter().all(|(n, _)| n != first) {
+                        let start = tag.start + source[tag.clone()].find(first).unwrap_or(0);
                         names.push((
-                            path[0].clone(),
-                            self.file_span(t, start..start + path[0].len()),
+                            first.to_string(),
+                            self.file_span(t, start..start + first.len()),
                         ));
                     }
                 }
@@ -585,7 +636,7 @@ impl Templates {
         let Ok(vars) = engine.get_template_variables(&Self::name(t.0, e.flavor)) else {
             return Vec::new();
         };
-        let tag_list = tags(&e.source);
+        let tag_list = tags(source);
         let mut names: Vec<(String, Range<usize>)> = vars
             .into_iter()
             .map(|name| {
@@ -593,9 +644,9 @@ impl Templates {
                     .iter()
                     .filter(|tag| tag.kind != TagKind::Comment)
                     .find_map(|tag| {
-                        find_word(&e.source[tag.inner.clone()], name).map(|at| tag.inner.start + at)
+                        find_word(&source[tag.inner.clone()], name).map(|at| tag.inner.start + at)
                     })
-                    .map_or(e.prefix..e.source.len(), |at| at..at + name.len());
+                    .map_or(e.prefix()..source.len(), |at| at..at + name.len());
                 (name.to_string(), self.file_span(t, local))
             })
             .collect();
@@ -609,31 +660,38 @@ impl Templates {
         if e.literal || e.broken {
             return Vec::new();
         }
-        if let Some(pieces) = &e.simple {
-            return pieces
-                .iter()
-                .filter_map(|p| match p {
-                    Piece::Value(path, tag) if path.len() > 1 && path[0] == object => {
-                        let text = &e.source[tag.clone()];
-                        let start = tag.start
-                            + text
-                                .find(&format!("{object}."))
-                                .map_or(0, |i| i + object.len() + 1);
-                        Some((
-                            path[1].clone(),
-                            self.file_span(t, start..start + path[1].len()),
-                        ))
+        let source = self.src(e);
+        if e.simple {
+            return parse_simple(source)
+                .unwrap_or_default()
+                .into_iter()
+                .filter_map(|p| {
+                    let Piece::Value(path, tag) = p else {
+                        return None;
+                    };
+                    let mut segments = path.split('.');
+                    if segments.next() != Some(object) {
+                        return None;
                     }
-                    _ => None,
+                    let attr = segments.next()?;
+                    let text = &source[tag.clone()];
+                    let start = tag.start
+                        + text
+                            .find(&format!("{object}."))
+                            .map_or(0, |i| i + object.len() + 1);
+                    Some((
+                        attr.to_string(),
+                        self.file_span(t, start..start + attr.len()),
+                    ))
                 })
                 .collect();
         }
         let mut found = Vec::new();
-        for tag in tags(&e.source)
+        for tag in tags(source)
             .iter()
             .filter(|tag| tag.kind != TagKind::Comment)
         {
-            let inner = &e.source[tag.inner.clone()];
+            let inner = &source[tag.inner.clone()];
             let mut from = 0;
             while let Some(at) = find_word(&inner[from..], object) {
                 let after = from + at + object.len();
@@ -654,11 +712,13 @@ impl Templates {
     /// Renders a template in `scope`: the single rendering path of `plan` and `run`.
     pub fn render(&self, t: Tpl, scope: &Scope<'_>) -> Result<String, RenderError> {
         let e = &self.entries[t.0];
+        let source = self.src(e);
         if e.literal {
-            return Ok(e.source.clone());
+            return Ok(source.to_string());
         }
-        if let Some(pieces) = &e.simple {
-            let raw = self.render_simple(t, pieces, scope)?;
+        if e.simple {
+            let pieces = parse_simple(source).unwrap_or_default();
+            let raw = self.render_simple(t, &pieces, scope)?;
             return self.strip_sentinels(t, &raw);
         }
         let engine = if e.flavor == Flavor::Shell {
@@ -669,7 +729,7 @@ impl Templates {
         // Only the names the template reads go into its context: copying every variable and
         // capture for each of 10,000 steps would dominate a plan.
         let mut context = Context::new();
-        for name in &e.reads {
+        for name in self.reads.get(&t.0).into_iter().flatten() {
             if let Some(v) = scope.get(name) {
                 context.insert_value(name.clone(), v.clone());
             }
@@ -687,7 +747,7 @@ impl Templates {
                 tera::ErrorKind::RenderingError(report) | tera::ErrorKind::SyntaxError(report) => {
                     (report.message().to_string(), report.span().range.clone())
                 }
-                _ => (err.to_string(), e.prefix..e.source.len()),
+                _ => (err.to_string(), e.prefix()..source.len()),
             };
             RenderError {
                 message: lower_first(&message),
@@ -707,29 +767,30 @@ impl Templates {
     fn render_simple(
         &self,
         t: Tpl,
-        pieces: &[Piece],
+        pieces: &[Piece<'_>],
         scope: &Scope<'_>,
     ) -> Result<String, RenderError> {
         let e = &self.entries[t.0];
-        let mut out: Vec<u8> = Vec::with_capacity(e.source.len() + 16);
+        let source = self.src(e);
+        let mut out: Vec<u8> = Vec::with_capacity(source.len() + 16);
         for p in pieces {
             match p {
-                Piece::Text(r) => out.extend_from_slice(e.source[r.clone()].as_bytes()),
+                Piece::Text(r) => out.extend_from_slice(source[r.clone()].as_bytes()),
                 Piece::Value(path, tag) => {
                     let undefined = |what: String| RenderError {
                         message: what,
                         span: self.file_span(t, tag.clone()),
                     };
-                    let mut value = scope.get(&path[0]).ok_or_else(|| {
-                        undefined(format!("variable `{}` is not defined", path[0]))
-                    })?;
-                    for attr in &path[1..] {
+                    let mut segments = path.split('.');
+                    let first = segments.next().unwrap_or(path);
+                    let mut value = scope
+                        .get(first)
+                        .ok_or_else(|| undefined(format!("variable `{first}` is not defined")))?;
+                    for attr in segments {
                         value = value
                             .get_from_path(attr)
                             .filter(|v| !v.is_undefined())
-                            .ok_or_else(|| {
-                                undefined(format!("`{}` is not defined", path.join(".")))
-                            })?;
+                            .ok_or_else(|| undefined(format!("`{path}` is not defined")))?;
                     }
                     let text = match value.as_str() {
                         Some(s) => s.to_string(),
@@ -746,7 +807,7 @@ impl Templates {
         }
         String::from_utf8(out).map_err(|_| RenderError {
             message: "rendered text is not UTF-8".into(),
-            span: e.span.clone(),
+            span: e.span(),
         })
     }
 
@@ -764,7 +825,7 @@ impl Templates {
                 {
                     return Err(RenderError {
                         message: "a value inserted here starts with `-`, so the command would read it as an option".into(),
-                        span: e.span.clone(),
+                        span: e.span(),
                     });
                 }
             }

@@ -246,7 +246,12 @@ impl<'r> Checker<'r, '_> {
 
     fn names(&mut self, t: Tpl, scope: &Scope<'_>) {
         let templates = self.templates;
-        for (name, span) in templates.names(t) {
+        let names = templates.names(t);
+        // A simple template reads `x.attr` only if it reads `x`: skip looking for attributes
+        // of objects it never names (most templates, most objects).
+        let reads =
+            |object: &str| !templates.is_simple(t) || names.iter().any(|(n, _)| n == object);
+        for (name, span) in names.iter().cloned() {
             let name = name.as_str();
             if scope.vars.contains(&name) || scope.captures.contains(&name) {
                 continue;
@@ -290,6 +295,9 @@ impl<'r> Checker<'r, '_> {
             );
         }
         for (object, attrs) in BUILTINS {
+            if !reads(object) {
+                continue;
+            }
             for (attr, span) in templates.attributes(t, object) {
                 if !attrs.contains(&attr.as_str()) {
                     self.p.push(
@@ -306,7 +314,12 @@ impl<'r> Checker<'r, '_> {
                 }
             }
         }
-        for (attr, span) in templates.attributes(t, "env") {
+        let env = if reads("env") {
+            templates.attributes(t, "env")
+        } else {
+            Vec::new()
+        };
+        for (attr, span) in env {
             if !scope.env.contains(&attr.as_str()) {
                 self.p.push(
                     Diagnostic::new(span, format!("`env.{attr}` is not declared"))
