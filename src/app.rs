@@ -93,23 +93,7 @@ pub fn plan(ctx: &Ctx, path: &Path, vars: &VarArgs, format: Format, live: bool) 
         Err(code) => return code,
     };
     let run = plan::RunInfo::preview(operator());
-    let report = |errors: Vec<plan::StepRenderError>| {
-        let diagnostics: Vec<runbook::Diagnostic> = errors
-            .into_iter()
-            .map(|e| {
-                runbook::Diagnostic::new(
-                    e.error.span,
-                    format!("cannot render step `{}`: {}", e.step, e.error.message),
-                )
-                .label("while rendering this")
-            })
-            .collect();
-        eprint!(
-            "{}",
-            ui::diagnostics::render_all(&loaded.source, &diagnostics, ctx.color_err())
-        );
-        ExitCode::Usage
-    };
+    let report = |errors| render_errors(ctx, &loaded, errors);
     if matches!(format, Format::Json) && !live {
         // Streamed a phase at a time: a large plan is never in memory whole.
         let mut out = std::io::BufWriter::with_capacity(64 * 1024, std::io::stdout().lock());
@@ -212,6 +196,25 @@ pub fn plan(ctx: &Ctx, path: &Path, vars: &VarArgs, format: Format, live: bool) 
 }
 
 /// The operator: `ROLLOUT_OPERATOR`, else `operator` in the user config, else the OS user.
+/// Steps that cannot be rendered with the values given, located in the runbook (exit 2).
+fn render_errors(ctx: &Ctx, loaded: &Loaded, errors: Vec<plan::StepRenderError>) -> ExitCode {
+    let diagnostics: Vec<runbook::Diagnostic> = errors
+        .into_iter()
+        .map(|e| {
+            runbook::Diagnostic::new(
+                e.error.span,
+                format!("cannot render step `{}`: {}", e.step, e.error.message),
+            )
+            .label("while rendering this")
+        })
+        .collect();
+    eprint!(
+        "{}",
+        ui::diagnostics::render_all(&loaded.source, &diagnostics, ctx.color_err())
+    );
+    ExitCode::Usage
+}
+
 pub fn operator() -> String {
     if let Ok(name) = std::env::var("ROLLOUT_OPERATOR") {
         if !name.trim().is_empty() {
@@ -427,27 +430,13 @@ pub fn run(ctx: &Ctx, path: &Path, vars: &VarArgs, run: &RunArgs) -> ExitCode {
         Err(code) => return code,
     };
     // Refuse before any side effect if any step cannot be rendered with these values.
-    if let Err(errors) = plan::build(
+    if let Err(errors) = plan::check(
         &loaded,
         &resolved,
         &plan::RunInfo::preview(operator()),
         std::env::var("KUBECTL").ok(),
     ) {
-        let diagnostics: Vec<runbook::Diagnostic> = errors
-            .into_iter()
-            .map(|e| {
-                runbook::Diagnostic::new(
-                    e.error.span,
-                    format!("cannot render step `{}`: {}", e.step, e.error.message),
-                )
-                .label("while rendering this")
-            })
-            .collect();
-        eprint!(
-            "{}",
-            ui::diagnostics::render_all(&loaded.source, &diagnostics, ctx.color_err())
-        );
-        return ExitCode::Usage;
+        return render_errors(ctx, &loaded, errors);
     }
     let store = FileStore::new(session::state_dir_for(
         &loaded.source.path,
