@@ -9,7 +9,7 @@ use std::process::{Child, Command, Stdio};
 use std::sync::{Arc, Mutex};
 use std::time::{Duration, Instant};
 
-use crate::harness::Test;
+use crate::harness::{Test, journal};
 
 /// Serves `/metrics` in the Prometheus text format with whatever the test last set.
 pub(crate) struct Exporter {
@@ -499,16 +499,6 @@ id = "after"
 run = "touch after-ran"
 "#
     )
-}
-
-fn journal(dir: &Path) -> Vec<serde_json::Value> {
-    let runs = dir.join(".rollout/runs");
-    let run = std::fs::read_dir(&runs).unwrap().next().unwrap().unwrap();
-    std::fs::read_to_string(run.path().join("journal.ndjson"))
-        .unwrap()
-        .lines()
-        .filter_map(|l| serde_json::from_str::<serde_json::Value>(l).ok())
-        .collect()
 }
 
 /// Runs the abort runbook with the error ratio turning bad 1.5s in; returns the outcome and

@@ -16,7 +16,7 @@ use expectrl::{Eof, Expect, Session};
 use nix::sys::signal::{Signal, kill};
 use nix::unistd::Pid;
 
-use crate::harness::{Test, wait_bounded};
+use crate::harness::{Test, journal, trace, wait_bounded};
 
 /// The longest any one wait of these tests may take.
 const LIMIT: Duration = Duration::from_secs(10);
@@ -173,28 +173,6 @@ signoff = "Release review"
 roles = [{ role = "QA Lead", approvers = ["quinn", "quentin"] }, "Dev Lead", "Ops Lead"]
 required = 2
 exclude_operator = true"#;
-
-fn trace(dir: &Path) -> Vec<String> {
-    std::fs::read_to_string(dir.join("trace"))
-        .unwrap_or_default()
-        .lines()
-        .map(String::from)
-        .collect()
-}
-
-fn journal(dir: &Path) -> Vec<serde_json::Value> {
-    let run = std::fs::read_dir(dir.join(".rollout/runs"))
-        .expect("a run directory")
-        .next()
-        .expect("one run")
-        .expect("readable")
-        .path();
-    std::fs::read_to_string(run.join("journal.ndjson"))
-        .expect("a journal")
-        .lines()
-        .map(|l| serde_json::from_str(l).expect("a JSON record"))
-        .collect()
-}
 
 fn gate_records(dir: &Path) -> Vec<serde_json::Value> {
     journal(dir)

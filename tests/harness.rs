@@ -266,3 +266,48 @@ title = "Only phase"
 id = "hello"
 run = "echo hello"
 "#;
+
+/// The lines of `trace` in a test directory: what the steps of a test runbook did, in order.
+pub fn trace(dir: &Path) -> Vec<String> {
+    std::fs::read_to_string(dir.join("trace"))
+        .unwrap_or_default()
+        .lines()
+        .map(String::from)
+        .collect()
+}
+
+/// The run directories under `dir/.rollout/runs`, oldest first.
+pub fn run_dirs(dir: &Path) -> Vec<PathBuf> {
+    let mut runs: Vec<PathBuf> = std::fs::read_dir(dir.join(".rollout/runs"))
+        .map(|d| d.filter_map(Result::ok).map(|e| e.path()).collect())
+        .unwrap_or_default();
+    runs.sort();
+    runs
+}
+
+/// The journal of the latest run in `dir`.
+pub fn journal_file(dir: &Path) -> PathBuf {
+    run_dirs(dir).last().expect("a run").join("journal.ndjson")
+}
+
+/// The records of the latest run's journal in `dir`.
+pub fn journal(dir: &Path) -> Vec<serde_json::Value> {
+    std::fs::read_to_string(journal_file(dir))
+        .expect("a journal")
+        .lines()
+        .map(|l| serde_json::from_str(l).expect("a JSON record"))
+        .collect()
+}
+
+/// Waits (at most 10 s) for a file a step creates.
+pub fn wait_for_path(path: &Path) {
+    let start = std::time::Instant::now();
+    while !path.exists() {
+        assert!(
+            start.elapsed() < std::time::Duration::from_secs(10),
+            "{} never appeared",
+            path.display()
+        );
+        std::thread::sleep(std::time::Duration::from_millis(10));
+    }
+}

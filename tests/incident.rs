@@ -3,11 +3,11 @@
 //! every kind of tampering, `log`), a journal that cannot be written, and target locks.
 
 use std::fmt::Write as _;
-use std::path::{Path, PathBuf};
+use std::path::Path;
 use std::process::Stdio;
 use std::time::{Duration, Instant};
 
-use crate::harness::{Test, wait_bounded};
+use crate::harness::{Test, journal, journal_file, run_dirs, trace, wait_bounded, wait_for_path};
 
 /// Three phases, each with a step and two rollback steps; `fail_in` names the phase whose step
 /// fails (asking for a rollback), if any.
@@ -45,36 +45,8 @@ run = "echo undo-{p}-b >> trace"
     rb
 }
 
-fn trace(dir: &Path) -> Vec<String> {
-    std::fs::read_to_string(dir.join("trace"))
-        .unwrap_or_default()
-        .lines()
-        .map(String::from)
-        .collect()
-}
-
-fn run_dirs(dir: &Path) -> Vec<PathBuf> {
-    let mut runs: Vec<PathBuf> = std::fs::read_dir(dir.join(".rollout/runs"))
-        .map(|d| d.filter_map(Result::ok).map(|e| e.path()).collect())
-        .unwrap_or_default();
-    runs.sort();
-    runs
-}
-
-fn journal_file(dir: &Path) -> PathBuf {
-    run_dirs(dir).last().expect("a run").join("journal.ndjson")
-}
-
-fn records(dir: &Path) -> Vec<serde_json::Value> {
-    std::fs::read_to_string(journal_file(dir))
-        .unwrap()
-        .lines()
-        .map(|l| serde_json::from_str(l).unwrap())
-        .collect()
-}
-
 fn of_type(dir: &Path, ty: &str) -> Vec<serde_json::Value> {
-    records(dir)
+    journal(dir)
         .into_iter()
         .filter(|r| r["type"] == ty)
         .collect()
@@ -348,18 +320,6 @@ fn an_interrupted_rollback_resumes_where_it_stopped() {
         .status(0);
 }
 
-fn wait_for_path(path: &Path) {
-    let start = Instant::now();
-    while !path.exists() {
-        assert!(
-            start.elapsed() < Duration::from_secs(10),
-            "{} never appeared",
-            path.display()
-        );
-        std::thread::sleep(Duration::from_millis(10));
-    }
-}
-
 fn run_id(dir: &Path) -> String {
     run_dirs(dir)
         .last()
@@ -379,7 +339,7 @@ fn every_record_says_when_who_where_which_run_and_which_runbook() {
         .env("ROLLOUT_OPERATOR", "Alice Example")
         .args(["run", "runbook.toml", "--yes"])
         .status(10);
-    let recs = records(&out.dir);
+    let recs = journal(&out.dir);
     let id = run_id(&out.dir);
     let digest = recs[0]["digest"].as_str().unwrap().to_string();
     assert!(digest.starts_with("sha256:"));
@@ -574,7 +534,7 @@ fn a_published_digest_detects_a_log_rewritten_end_to_end() {
         .runbook(&three_phases(None))
         .args(["run", "runbook.toml"])
         .status(0);
-    let recs = records(&out.dir);
+    let recs = journal(&out.dir);
     let digest = recs.last().unwrap()["hash"].as_str().unwrap().to_string();
     let id = run_id(&out.dir);
     Test::in_dir(&out.dir)

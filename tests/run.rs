@@ -7,7 +7,7 @@ use std::path::Path;
 use std::process::Stdio;
 use std::time::{Duration, Instant};
 
-use crate::harness::{Test, wait_bounded};
+use crate::harness::{Test, journal, trace, wait_bounded, wait_for_path};
 
 /// A runbook whose every step appends its id to `trace` in the test directory.
 fn tracing_runbook(steps: &str) -> String {
@@ -21,29 +21,6 @@ title = "Phase one"
 {steps}
 "#
     )
-}
-
-fn trace(dir: &Path) -> Vec<String> {
-    std::fs::read_to_string(dir.join("trace"))
-        .unwrap_or_default()
-        .lines()
-        .map(String::from)
-        .collect()
-}
-
-fn journal_lines(dir: &Path) -> Vec<serde_json::Value> {
-    let runs = dir.join(".rollout/runs");
-    let run = std::fs::read_dir(&runs)
-        .unwrap()
-        .next()
-        .unwrap()
-        .unwrap()
-        .path();
-    std::fs::read_to_string(run.join("journal.ndjson"))
-        .unwrap()
-        .lines()
-        .map(|l| serde_json::from_str(l).unwrap())
-        .collect()
 }
 
 #[test]
@@ -69,7 +46,7 @@ run = "echo c >> trace"
         .args(["run", "runbook.toml"])
         .status(0);
     assert_eq!(trace(&out.dir), ["a", "b", "c"]);
-    let types: Vec<String> = journal_lines(&out.dir)
+    let types: Vec<String> = journal(&out.dir)
         .iter()
         .map(|r| r["type"].as_str().unwrap().to_string())
         .collect();
@@ -115,7 +92,7 @@ run = "echo never >> trace"
         .status(5);
     assert!(trace(&out.dir).is_empty());
     out.stderr_has("exited with code 7");
-    let fin = journal_lines(&out.dir)
+    let fin = journal(&out.dir)
         .into_iter()
         .find(|r| r["type"] == "step_finished")
         .unwrap();
@@ -181,7 +158,7 @@ run = "echo after >> trace"
         .status(0);
     assert_eq!(trace(&out.dir), ["after"]);
     assert!(
-        journal_lines(&out.dir)
+        journal(&out.dir)
             .iter()
             .any(|r| r["status"] == "failed_ignored")
     );
@@ -397,7 +374,7 @@ run = "echo done >> trace"
         ])
         .status(0);
     assert_eq!(trace(&signed.dir), ["done"]);
-    let answers: Vec<String> = journal_lines(&signed.dir)
+    let answers: Vec<String> = journal(&signed.dir)
         .iter()
         .filter(|r| r["type"] == "step_finished")
         .map(|r| r["reason"].as_str().unwrap_or("").to_string())
@@ -842,18 +819,6 @@ idempotent = true
     assert_eq!(trace(&dir), ["sync", "sync"]);
 }
 
-fn wait_for_path(path: &Path) {
-    let start = Instant::now();
-    while !path.exists() {
-        assert!(
-            start.elapsed() < Duration::from_secs(10),
-            "{} never appeared",
-            path.display()
-        );
-        std::thread::sleep(Duration::from_millis(10));
-    }
-}
-
 fn signal(child: &std::process::Child, sig: nix::sys::signal::Signal) {
     nix::sys::signal::kill(
         nix::unistd::Pid::from_raw(i32::try_from(child.id()).unwrap()),
@@ -986,7 +951,7 @@ repeat = "wave-1"
         .args(["run", "runbook.toml", "--approve", "w1-ok"])
         .status(0);
     assert_eq!(trace(&out.dir), ["w1", "w2"]);
-    let finished: Vec<String> = journal_lines(&out.dir)
+    let finished: Vec<String> = journal(&out.dir)
         .iter()
         .filter(|r| r["type"] == "step_finished" && r["step"] == "still-ok")
         .map(|r| r["reason"].as_str().unwrap_or("").to_string())

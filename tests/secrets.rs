@@ -10,7 +10,7 @@ use std::path::Path;
 use std::process::Stdio;
 use std::time::Duration;
 
-use crate::harness::{Outcome, Test, wait_bounded};
+use crate::harness::{Outcome, Test, journal, wait_bounded};
 
 const CANARY: &str = "s3cr3t-CANARY-5d1f/+= \"q\"\\é&x";
 
@@ -323,20 +323,6 @@ fn secrets_and_their_encodings_never_leak_in_output_journal_plans_or_resume() {
 
     assert_nothing_leaked(&dir, &[&plan, &plan_json, &dry, &run, &resumed], &needles);
     assert_nothing_leaked(&text.dir, &[&text, &text_resumed], &needles);
-}
-
-fn journal(dir: &Path) -> Vec<serde_json::Value> {
-    let run = std::fs::read_dir(dir.join(".rollout/runs"))
-        .unwrap()
-        .next()
-        .unwrap()
-        .unwrap()
-        .path();
-    std::fs::read_to_string(run.join("journal.ndjson"))
-        .unwrap()
-        .lines()
-        .map(|l| serde_json::from_str(l).unwrap())
-        .collect()
 }
 
 fn journal_step(journal: &[serde_json::Value], step: &str) -> serde_json::Value {

@@ -160,8 +160,7 @@ pub struct Engine<'a> {
     pub shown: Renderer<'a>,
     /// Renders with real secret values: what processes receive.
     pub real: Renderer<'a>,
-    pub secrets: Vec<String>,
-    /// Masks every form of [`Engine::secrets`] in what people and the journal see.
+    /// Masks every form of the secrets' values in what people and the journal see.
     pub redactor: Arc<crate::redact::Redactor>,
     pub exported_env: Vec<(String, String)>,
     pub journal: Box<dyn Journal>,

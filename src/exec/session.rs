@@ -332,7 +332,6 @@ async fn drive<'a>(
         loaded,
         shown,
         real,
-        secrets: secret_values.into_iter().map(|(_, v)| v).collect(),
         redactor,
         exported_env,
         journal,

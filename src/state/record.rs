@@ -400,7 +400,6 @@ pub struct RunState {
     /// Every gate answered so far, oldest first.
     pub gate_answers: Vec<AnsweredGate>,
     pub last_at: String,
-    pub records: u64,
 }
 
 impl RunState {
@@ -413,7 +412,6 @@ impl RunState {
     }
 
     pub fn apply(&mut self, r: &Record) {
-        self.records += 1;
         self.last_at.clone_from(&r.at);
         match &r.event {
             Entry::RunStarted {
