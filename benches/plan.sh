@@ -1,7 +1,9 @@
 #!/usr/bin/env bash
-# Benchmarks `rollout validate` and `rollout plan --format json` on a generated runbook of
-# PHASES x STEPS steps (default 100 x 100 = 10,000): wall time (hyperfine when installed, else a
-# timed loop) and peak RSS (GNU time). Rerunnable; everything it writes goes to a temp dir.
+# Benchmarks `rollout validate`, `rollout plan` and `rollout plan --format json` on a generated
+# runbook of PHASES x STEPS steps (default 100 x 100 = 10,000): wall time (hyperfine when
+# installed, else a timed loop) and peak RSS (GNU time). Rerunnable; everything it writes goes to
+# a temp dir. On a shared VM the wall time varies by a third from minute to minute: compare
+# builds by running them alternately, and read the median as well as the mean.
 #
 #   benches/plan.sh                 # build --release, generate, measure, print a table
 #   PHASES=20 STEPS=50 benches/plan.sh
@@ -131,14 +133,15 @@ us_now() {
 }
 have_hyperfine() { [[ -z ${NO_HYPERFINE:-} ]] && command -v hyperfine > /dev/null; }
 
-# "mean stddev min max" in ms over RUNS runs of "$@" (after 3 warm-up runs), via hyperfine or a loop
+# "mean stddev median min max" in ms over RUNS runs of "$@" (after 3 warm-up runs), via hyperfine
+# or a loop
 wall() {
   if have_hyperfine; then
     local csv="$work/hyperfine.csv"
     hyperfine -N --warmup 3 --runs "$RUNS" --style none --output null --export-csv "$csv" \
       -- "$(printf '%q ' "$@")" > /dev/null
     # command,mean,stddev,median,user,system,min,max (seconds)
-    awk -F, 'NR == 2 { printf "%.1f %.1f %.1f %.1f\n", $2 * 1000, $3 * 1000, $7 * 1000, $8 * 1000 }' "$csv"
+    awk -F, 'NR == 2 { printf "%.1f %.1f %.1f %.1f %.1f\n", $2 * 1000, $3 * 1000, $4 * 1000, $7 * 1000, $8 * 1000 }' "$csv"
   else
     local i start end
     for ((i = 0; i < 3; i++)); do "$@" > /dev/null; done
@@ -149,8 +152,9 @@ wall() {
       end=$(us_now)
       samples+=($((end - start)))
     done
-    printf '%s\n' "${samples[@]}" | awk '{ s += $1; ss += $1 * $1; if (NR == 1 || $1 < mn) mn = $1; if ($1 > mx) mx = $1 }
-      END { m = s / NR; v = ss / NR - m * m; if (v < 0) v = 0; printf "%.1f %.1f %.1f %.1f\n", m / 1000, sqrt(v) / 1000, mn / 1000, mx / 1000 }'
+    printf '%s\n' "${samples[@]}" | sort -n | awk '{ x[NR] = $1; s += $1; ss += $1 * $1 }
+      END { m = s / NR; v = ss / NR - m * m; if (v < 0) v = 0; md = (NR % 2) ? x[(NR + 1) / 2] : (x[NR / 2] + x[NR / 2 + 1]) / 2
+            printf "%.1f %.1f %.1f %.1f %.1f\n", m / 1000, sqrt(v) / 1000, md / 1000, x[1] / 1000, x[NR] / 1000 }'
   fi
 }
 
@@ -187,17 +191,24 @@ fi
 echo "plan: $(($(wc -c < plan.json) / 1024)) KiB of JSON" >&2
 
 tool=$(have_hyperfine && echo "hyperfine, $RUNS runs" || echo "date loop, $RUNS runs")
-printf '\n%-36s %9s %8s %8s %8s %10s  %s\n' "command ($tool)" "mean ms" "± ms" "min ms" "max ms" "peak MiB" "targets (<${TARGET_MS} ms, <${TARGET_MIB} MiB)"
+printf '\n%-38s %8s %7s %9s %7s %7s %9s  %s\n' "command ($tool)" "mean ms" "± ms" "median ms" "min ms" "max ms" "peak MiB" "targets (<${TARGET_MS} ms, <${TARGET_MIB} MiB)"
 missed=0
-for cmd in "validate" "plan"; do
-  if [[ $cmd == validate ]]; then
-    args=("$bin" validate bench.toml)
-    label="rollout validate"
-  else
-    args=("$bin" plan bench.toml --format json)
-    label="rollout plan --format json >/dev/null"
-  fi
-  read -r mean sd min max < <(wall "${args[@]}")
+for cmd in "validate" "plan" "plan-json"; do
+  case $cmd in
+    validate)
+      args=("$bin" validate bench.toml)
+      label="rollout validate"
+      ;;
+    plan)
+      args=("$bin" plan bench.toml)
+      label="rollout plan >/dev/null"
+      ;;
+    *)
+      args=("$bin" plan bench.toml --format json)
+      label="rollout plan --format json >/dev/null"
+      ;;
+  esac
+  read -r mean sd median min max < <(wall "${args[@]}")
   kib=$(peak_rss "${args[@]}")
   if [[ $kib == NA ]]; then
     mib=NA
@@ -207,6 +218,6 @@ for cmd in "validate" "plan"; do
   verdict=$(awk -v m="$mean" -v r="$mib" -v tm="$TARGET_MS" -v tr="$TARGET_MIB" \
     'BEGIN { ok = (m < tm) && (r == "NA" || r < tr); print ok ? "ok" : "MISSED" }')
   [[ $verdict == ok ]] || missed=1
-  printf '%-36s %9s %8s %8s %8s %10s  %s\n' "$label" "$mean" "$sd" "$min" "$max" "$mib" "$verdict"
+  printf '%-38s %8s %7s %9s %7s %7s %9s  %s\n' "$label" "$mean" "$sd" "$median" "$min" "$max" "$mib" "$verdict"
 done
 exit "$missed"

@@ -94,19 +94,29 @@ pub fn plan(ctx: &Ctx, path: &Path, vars: &VarArgs, format: Format, live: bool) 
     };
     let run = plan::RunInfo::preview(operator());
     let report = |errors| render_errors(ctx, &loaded, errors);
-    if matches!(format, Format::Json) && !live {
-        // Streamed a phase at a time: a large plan is never in memory whole.
+    if !live {
+        // Written a phase at a time: a large plan is never in memory whole.
         let mut out = std::io::BufWriter::with_capacity(64 * 1024, std::io::stdout().lock());
+        let layout = match format {
+            Format::Json => plan::Layout::Json,
+            Format::Text => plan::Layout::Text {
+                color: ctx.color_out(),
+            },
+        };
         let kubectl = std::env::var("KUBECTL").ok();
-        return match plan::write_json(&mut out, &loaded, &resolved, &run, kubectl) {
+        return match plan::write(
+            &mut out,
+            &loaded,
+            &resolved,
+            &run,
+            kubectl.as_deref(),
+            &layout,
+        ) {
             Ok(written) => {
-                if written
-                    .and_then(|()| out.write_all(b"\n"))
-                    .and_then(|()| out.flush())
-                    .is_err()
-                {
+                if written.and_then(|()| out.flush()).is_err() {
                     return ExitCode::Internal;
                 }
+                // As in `validate`: the process ends here, leave the memory to the OS.
                 std::mem::forget(loaded);
                 ExitCode::Ok
             }
@@ -131,8 +141,8 @@ pub fn plan(ctx: &Ctx, path: &Path, vars: &VarArgs, format: Format, live: bool) 
             .into_iter()
             .chain(pc.basic_auth.iter().flat_map(|b| [b.username, b.password]))
             .chain(pc.headers.iter().map(|(_, t)| *t))
-            .flat_map(|t| loaded.templates.names(t))
-            .map(|(name, _)| name)
+            .flat_map(|t| loaded.templates.reads(t))
+            .map(str::to_string)
             .collect();
         let wanted: Vec<inputs::Resolved> = resolved
             .iter()
@@ -179,7 +189,6 @@ pub fn plan(ctx: &Ctx, path: &Path, vars: &VarArgs, format: Format, live: bool) 
         std::io::BufWriter::with_capacity(64 * 1024, std::io::stdout().lock()),
         &masker,
     );
-    // The JSON plan of a large runbook is streamed, not built as one string first.
     let written = match format {
         Format::Text => out.write_all(ui::plan_view::render(&built, ctx.color_out()).as_bytes()),
         Format::Json => serde_json::to_writer_pretty(&mut out, &built)
@@ -434,7 +443,7 @@ pub fn run(ctx: &Ctx, path: &Path, vars: &VarArgs, run: &RunArgs) -> ExitCode {
         &loaded,
         &resolved,
         &plan::RunInfo::preview(operator()),
-        std::env::var("KUBECTL").ok(),
+        std::env::var("KUBECTL").ok().as_deref(),
     ) {
         return render_errors(ctx, &loaded, errors);
     }

@@ -368,27 +368,20 @@ impl<'l> Renderer<'l> {
         Ok(env)
     }
 
-    fn context(
-        &self,
-        phase: Option<&Phase>,
-        step: &Step,
-        env: &BTreeMap<String, String>,
-    ) -> Scope<'_> {
-        let mut ctx = tera::Context::new();
-        if let Some(phase) = phase {
-            let mut m = BTreeMap::new();
-            m.insert("id", phase.id.get_ref().as_str());
-            m.insert("title", phase.title.as_str());
-            ctx.insert("phase", &m);
-        }
-        let mut m = BTreeMap::new();
-        m.insert("id", step.id.get_ref().as_str());
-        m.insert("name", step.name.as_deref().unwrap_or(step.id.get_ref()));
-        ctx.insert("step", &m);
-        ctx.insert("env", env);
+    fn context<'s>(
+        &'s self,
+        phase: Option<&'s Phase>,
+        step: &'s Step,
+        env: &'s BTreeMap<String, String>,
+    ) -> Scope<'s> {
         Scope {
             base: &self.base,
-            local: ctx,
+            phase: phase.map(|p| [p.id.get_ref().as_str(), p.title.as_str()]),
+            step: Some([
+                step.id.get_ref().as_str(),
+                step.name.as_deref().unwrap_or(step.id.get_ref()),
+            ]),
+            env: Some(env),
         }
     }
 
@@ -475,9 +468,9 @@ impl<'l> Renderer<'l> {
                 let reads_placeholder = self
                     .loaded
                     .templates
-                    .names(t)
+                    .reads(t)
                     .iter()
-                    .any(|(n, _)| self.placeholders.contains(n));
+                    .any(|n| self.placeholders.contains(*n));
                 let decision = if reads_placeholder {
                     "at_run_time"
                 } else if self.loaded.templates.truthy(t, &ctx)? {
@@ -640,17 +633,21 @@ impl<'l> Renderer<'l> {
         }
     }
 
+    /// Renders `steps` in order and sets their captures; without `errors`, only sets the
+    /// captures.
     fn steps(
         &mut self,
         phase: Option<&Phase>,
         steps: &[Step],
-        errors: &mut Vec<StepRenderError>,
+        mut errors: Option<&mut Vec<StepRenderError>>,
     ) -> Vec<PlanStep> {
-        let mut out = Vec::with_capacity(steps.len());
+        let mut out = Vec::with_capacity(if errors.is_some() { steps.len() } else { 0 });
         for step in steps {
-            match self.step(phase, step) {
-                Ok(s) => out.push(s),
-                Err(e) => errors.push(e),
+            if let Some(errors) = errors.as_deref_mut() {
+                match self.step(phase, step) {
+                    Ok(s) => out.push(s),
+                    Err(e) => errors.push(e),
+                }
             }
             if let Some(c) = &step.capture {
                 self.set_capture(
@@ -685,7 +682,7 @@ pub fn build(
         .runbook
         .phases
         .iter()
-        .map(|phase| plan_phase(&mut r, phase, &mut errors))
+        .filter_map(|phase| plan_phase(&mut r, phase, Some(&mut errors)))
         .collect();
     let rollback = incident_rollback(&r, vars, run, &mut errors);
     if !errors.is_empty() {
@@ -707,14 +704,11 @@ pub fn check(
     loaded: &Loaded,
     vars: &[Resolved],
     run: &RunInfo,
-    kubectl_env: Option<String>,
+    kubectl_env: Option<&str>,
 ) -> Result<(), Vec<StepRenderError>> {
-    let mut r = Renderer::new(loaded, vars, run, kubectl_env);
-    let mut errors = Vec::new();
-    for phase in &loaded.runbook.phases {
-        drop(plan_phase(&mut r, phase, &mut errors));
-    }
-    drop(incident_rollback(&r, vars, run, &mut errors));
+    let make = || Renderer::new(loaded, vars, run, kubectl_env.map(str::to_string));
+    let mut errors = render_phases(loaded, &make, &|_, _| (), |()| {});
+    drop(incident_rollback(&make(), vars, run, &mut errors));
     if errors.is_empty() {
         Ok(())
     } else {
@@ -722,116 +716,237 @@ pub fn check(
     }
 }
 
-/// Writes the plan as `serde_json::to_writer_pretty(out, &build(..)?)` would, byte for byte,
-/// but renders one phase at a time as it writes: a 10,000-step plan is never in memory whole.
+/// Renders every phase exactly as one [`Renderer`] going through them in order would, split
+/// between two threads (each renders every other phase, and only follows the captures of the
+/// others). `each` turns a phase rendered without error into what `sink` gets, on the thread
+/// that rendered it; `sink` gets them in phase order, on this thread, until a phase fails.
+/// Returns every step that could not be rendered, in runbook order.
+fn render_phases<'l, T: Send>(
+    loaded: &'l Loaded,
+    make: &(dyn Fn() -> Renderer<'l> + Sync),
+    each: &(dyn Fn(usize, PlanPhase) -> T + Sync),
+    mut sink: impl FnMut(T),
+) -> Vec<StepRenderError> {
+    const WORKERS: usize = 2;
+    let phases = &loaded.runbook.phases;
+    std::thread::scope(|s| {
+        let mut results = Vec::new();
+        let mut workers = Vec::new();
+        for w in 0..WORKERS {
+            let (send, receive) = std::sync::mpsc::sync_channel::<Option<T>>(2);
+            results.push(receive);
+            workers.push(s.spawn(move || {
+                let mut r = make();
+                let mut errors: Vec<(usize, Vec<StepRenderError>)> = Vec::new();
+                for (k, phase) in phases.iter().enumerate() {
+                    if k % WORKERS != w {
+                        plan_phase(&mut r, phase, None);
+                        continue;
+                    }
+                    let mut found = Vec::new();
+                    let view = plan_phase(&mut r, phase, Some(&mut found));
+                    // After a failure the phases are still rendered, to report every step
+                    // that cannot be, but nothing is handed on.
+                    let kept = match view {
+                        Some(view) if found.is_empty() && errors.is_empty() => Some(each(k, view)),
+                        _ => None,
+                    };
+                    if !found.is_empty() {
+                        errors.push((k, found));
+                    }
+                    // This side stops only when the other has gone (a panic).
+                    if send.send(kept).is_err() {
+                        break;
+                    }
+                }
+                errors
+            }));
+        }
+        let mut failed = false;
+        for k in 0..phases.len() {
+            match results[k % WORKERS].recv() {
+                Ok(Some(item)) if !failed => sink(item),
+                Ok(_) => failed = true,
+                Err(_) => break,
+            }
+        }
+        drop(results);
+        let mut errors: Vec<(usize, Vec<StepRenderError>)> = workers
+            .into_iter()
+            .flat_map(|w| {
+                w.join()
+                    .unwrap_or_else(|panic| std::panic::resume_unwind(panic))
+            })
+            .collect();
+        errors.sort_by_key(|(k, _)| *k);
+        errors.into_iter().flat_map(|(_, e)| e).collect()
+    })
+}
+
+/// How [`write`] lays out a plan.
+pub enum Layout {
+    /// What `serde_json::to_writer_pretty(out, &build(..)?)` writes, byte for byte.
+    Json,
+    /// What [`crate::ui::plan_view::render`] gives for `build(..)?`, byte for byte.
+    Text { color: bool },
+}
+
+/// Writes the plan, exactly as [`build`] followed by `layout` would, but never holds the whole
+/// plan: a 10,000-step plan is rendered and written a phase at a time.
 ///
-/// A step that cannot be rendered must stop the plan before anything is written, so every step
-/// is first rendered once without keeping anything ([`check`]). That check runs on another
-/// core while the plan is already being rendered and written into a [`Gate`], which holds the
-/// bytes until the check has passed (and drops them if it fails).
-pub fn write_json<W: std::io::Write>(
+/// Each step is rendered once, on another core, while this thread writes the phases already
+/// rendered. A step that cannot be rendered must stop the plan before any of it is written, so
+/// what is written goes first into a [`Hold`], which lets it out only once every step has been
+/// rendered (and drops it if one could not be). The hold keeps a small plan in memory and spills
+/// a large one to an unnamed temporary file, which is gone when the process ends.
+pub fn write<W: std::io::Write>(
     out: W,
     loaded: &Loaded,
     vars: &[Resolved],
     run: &RunInfo,
-    kubectl_env: Option<String>,
+    kubectl_env: Option<&str>,
+    layout: &Layout,
 ) -> Result<std::io::Result<()>, Vec<StepRenderError>> {
-    std::thread::scope(|s| {
-        let kubectl = kubectl_env.clone();
-        let checked = s.spawn(move || check(loaded, vars, run, kubectl));
-        let mut gate = Gate {
-            out,
-            held: Vec::new(),
-            check: Some(checked),
-            refused: None,
-        };
-        // Buffered before the gate, so that the many small writes of the JSON serializer stay
-        // cheap.
-        let mut buffered = std::io::BufWriter::with_capacity(64 * 1024, &mut gate);
-        let written = stream_json(&mut buffered, loaded, vars, run, kubectl_env)
-            .and_then(|()| std::io::Write::flush(&mut buffered));
-        drop(buffered);
-        if !gate.open() {
-            return Err(gate.refused.take().unwrap_or_default());
-        }
-        Ok(written.and_then(|()| gate.release()))
-    })
-}
-
-fn stream_json(
-    out: impl std::io::Write,
-    loaded: &Loaded,
-    vars: &[Resolved],
-    run: &RunInfo,
-    kubectl_env: Option<String>,
-) -> std::io::Result<()> {
-    let r = Renderer::new(loaded, vars, run, kubectl_env);
+    use std::io::Write;
+    let make = || Renderer::new(loaded, vars, run, kubectl_env.map(str::to_string));
     let mut errors = Vec::new();
-    let rollback = incident_rollback(&r, vars, run, &mut errors);
+    let rollback = incident_rollback(&make(), vars, run, &mut errors);
     let (runbook, variables, exported_env) = head(loaded, vars);
-    let plan = StreamedPlan {
+    // Everything but the phases, laid out as the whole plan would be.
+    let head = Plan {
         format_version: FORMAT_VERSION,
         runbook,
         variables,
         exported_env,
-        phases: PhasesAsWritten {
-            renderer: std::cell::RefCell::new(r),
-            phases: &loaded.runbook.phases,
-        },
+        phases: Vec::new(),
         rollback,
     };
-    serde_json::to_writer_pretty(out, &plan).map_err(std::io::Error::from)
-}
-
-/// The most plan bytes a [`Gate`] holds; past that, writing waits for the check.
-const HOLD: usize = 4 * 1024 * 1024;
-
-/// Holds what is written until the check of every step has passed, then lets it through.
-struct Gate<'s, W> {
-    out: W,
-    held: Vec<u8>,
-    check: Option<std::thread::ScopedJoinHandle<'s, Result<(), Vec<StepRenderError>>>>,
-    refused: Option<Vec<StepRenderError>>,
-}
-
-impl<W: std::io::Write> Gate<'_, W> {
-    /// Waits for the check if it is still running; whether the bytes may go out.
-    fn open(&mut self) -> bool {
-        if let Some(check) = self.check.take() {
-            match check.join() {
-                Ok(Ok(())) => {}
-                Ok(Err(errors)) => self.refused = Some(errors),
-                Err(panic) => std::panic::resume_unwind(panic),
+    let total = loaded.runbook.phases.len();
+    let mut hold = std::io::BufWriter::with_capacity(
+        64 * 1024,
+        Hold {
+            memory: Vec::new(),
+            spill: None,
+        },
+    );
+    let mut written = Ok(());
+    let mut write = |bytes: &[u8]| {
+        if written.is_ok() {
+            written = hold.write_all(bytes);
+        }
+    };
+    match layout {
+        Layout::Json => {
+            let whole = serde_json::to_string_pretty(&head).map_err(std::io::Error::from);
+            let (before, after) = match &whole {
+                // No raw line break can be inside a JSON string: this is the `phases` key.
+                Ok(text) => text
+                    .split_once("\n  \"phases\": []")
+                    .unwrap_or((text.as_str(), "")),
+                Err(_) => ("", ""),
+            };
+            write(before.as_bytes());
+            write(b"\n  \"phases\": [");
+            let mut first = true;
+            // Each phase as `to_writer_pretty` lays it out inside the plan: two levels deeper.
+            let each = |_: usize, view: PlanPhase| {
+                let mut element = Vec::new();
+                let alone = serde_json::to_vec_pretty(&view).unwrap_or_default();
+                for line in alone.split(|&b| b == b'\n') {
+                    if !element.is_empty() {
+                        element.extend_from_slice(b"\n    ");
+                    }
+                    element.extend_from_slice(line);
+                }
+                drop(view);
+                element
+            };
+            errors.splice(
+                0..0,
+                render_phases(loaded, &make, &each, |element: Vec<u8>| {
+                    write(if first { b"\n    " } else { b",\n    " });
+                    write(&element);
+                    first = false;
+                }),
+            );
+            write(if first { b"]" } else { b"\n  ]" });
+            write(after.as_bytes());
+            write(b"\n");
+            if let Err(e) = whole {
+                written = Err(e);
             }
         }
-        self.refused.is_none()
+        Layout::Text { color } => {
+            let color = *color;
+            write(crate::ui::plan_view::text_head(&head, color).as_bytes());
+            let mut count = 0;
+            let each = |k: usize, view: PlanPhase| {
+                (
+                    crate::ui::plan_view::text_phase(k, total, &view, color),
+                    view.steps.len() + view.gate.len(),
+                )
+            };
+            errors.splice(
+                0..0,
+                render_phases(loaded, &make, &each, |(text, steps): (String, usize)| {
+                    write(text.as_bytes());
+                    count += steps;
+                }),
+            );
+            write(crate::ui::plan_view::text_tail(&head, total, count, color).as_bytes());
+        }
     }
+    if !errors.is_empty() {
+        return Err(errors);
+    }
+    Ok(written
+        .and_then(|()| {
+            hold.into_inner()
+                .map_err(std::io::IntoInnerError::into_error)
+        })
+        .and_then(|hold| hold.release(out)))
+}
 
-    /// Writes out what is held (the check has passed).
-    fn release(&mut self) -> std::io::Result<()> {
-        let held = std::mem::take(&mut self.held);
-        self.out.write_all(&held)
+/// The most plan bytes a [`Hold`] keeps in memory before it spills to a temporary file.
+const HOLD: usize = 1024 * 1024;
+
+/// Holds what is written until it may go out.
+struct Hold {
+    memory: Vec<u8>,
+    /// An unnamed temporary file (see [`tempfile::tempfile`]): nothing is left on disk.
+    spill: Option<std::fs::File>,
+}
+
+impl Hold {
+    /// Writes out everything held, in order.
+    fn release(mut self, mut out: impl std::io::Write) -> std::io::Result<()> {
+        use std::io::Seek;
+        if let Some(mut file) = self.spill.take() {
+            file.seek(std::io::SeekFrom::Start(0))?;
+            std::io::copy(&mut file, &mut out)?;
+        }
+        out.write_all(&self.memory)?;
+        out.flush()
     }
 }
 
-impl<W: std::io::Write> std::io::Write for Gate<'_, W> {
+impl std::io::Write for Hold {
     fn write(&mut self, data: &[u8]) -> std::io::Result<usize> {
-        let checking = self.check.as_ref().is_some_and(|c| !c.is_finished());
-        if checking && self.held.len() + data.len() <= HOLD {
-            if self.held.capacity() == 0 {
-                // Reserved once, so it never grows by doubling; only what is written is touched.
-                self.held.reserve_exact(HOLD);
+        if let Some(file) = &mut self.spill {
+            return file.write(data);
+        }
+        if self.memory.len() + data.len() > HOLD {
+            // Without a usable temporary directory, everything stays in memory.
+            if let Ok(mut file) = tempfile::tempfile() {
+                if file.write_all(&self.memory).is_ok() {
+                    self.memory = Vec::new();
+                    self.spill = Some(file);
+                    return self.write(data);
+                }
             }
-            self.held.extend_from_slice(data);
-            return Ok(data.len());
         }
-        if !self.open() {
-            return Err(std::io::Error::other("a step cannot be rendered"));
-        }
-        if !self.held.is_empty() {
-            self.release()?;
-        }
-        self.out.write(data)
+        self.memory.extend_from_slice(data);
+        Ok(data.len())
     }
 
     fn flush(&mut self) -> std::io::Result<()> {
@@ -839,65 +954,37 @@ impl<W: std::io::Write> std::io::Write for Gate<'_, W> {
     }
 }
 
-/// [`Plan`] with its phases rendered while they are written: the same fields, in the same order.
-#[derive(Serialize)]
-struct StreamedPlan<'p, 'l> {
-    format_version: u32,
-    runbook: RunbookInfo,
-    variables: Vec<PlanVar>,
-    exported_env: BTreeMap<String, String>,
-    phases: PhasesAsWritten<'p, 'l>,
-    rollback: Vec<PlanStep>,
-}
-
-struct PhasesAsWritten<'p, 'l> {
-    renderer: std::cell::RefCell<Renderer<'l>>,
-    phases: &'p [Phase],
-}
-
-impl Serialize for PhasesAsWritten<'_, '_> {
-    fn serialize<S: serde::Serializer>(&self, serializer: S) -> Result<S::Ok, S::Error> {
-        use serde::ser::{Error, SerializeSeq};
-        let mut r = self.renderer.borrow_mut();
-        let mut seq = serializer.serialize_seq(Some(self.phases.len()))?;
-        for phase in self.phases {
-            let mut errors = Vec::new();
-            let view = plan_phase(&mut r, phase, &mut errors);
-            if let Some(e) = errors.first() {
-                // `check` rendered this very step without error; rendering is deterministic.
-                return Err(S::Error::custom(format!(
-                    "cannot render step `{}`: {}",
-                    e.step, e.error.message
-                )));
-            }
-            seq.serialize_element(&view)?;
-        }
-        seq.end()
-    }
-}
-
-/// One phase as the plan shows it. `r` carries the captures of earlier phases.
-fn plan_phase(r: &mut Renderer<'_>, phase: &Phase, errors: &mut Vec<StepRenderError>) -> PlanPhase {
-    let abort_when = phase
-        .abort_when
-        .iter()
-        .filter_map(|a| match r.abort(phase, a) {
-            Ok(view) => Some(view),
-            Err(error) => {
-                errors.push(StepRenderError {
-                    step: a.name.clone(),
-                    error,
-                });
-                None
-            }
-        })
-        .collect();
-    let steps = r.steps(Some(phase), &phase.steps, errors);
-    let gate = r.steps(Some(phase), &phase.gate, errors);
+/// One phase as the plan shows it. `r` carries the captures of earlier phases, and is given
+/// those of this one. Without `errors`, nothing is rendered: `r` only follows the phase.
+fn plan_phase(
+    r: &mut Renderer<'_>,
+    phase: &Phase,
+    mut errors: Option<&mut Vec<StepRenderError>>,
+) -> Option<PlanPhase> {
+    let abort_when = match errors.as_deref_mut() {
+        Some(errors) => phase
+            .abort_when
+            .iter()
+            .filter_map(|a| match r.abort(phase, a) {
+                Ok(view) => Some(view),
+                Err(error) => {
+                    errors.push(StepRenderError {
+                        step: a.name.clone(),
+                        error,
+                    });
+                    None
+                }
+            })
+            .collect(),
+        None => Vec::new(),
+    };
+    let steps = r.steps(Some(phase), &phase.steps, errors.as_deref_mut());
+    let gate = r.steps(Some(phase), &phase.gate, errors.as_deref_mut());
     let saved = r.placeholders.len();
-    let rollback = r.steps(Some(phase), &phase.rollback, errors);
+    let rollback = r.steps(Some(phase), &phase.rollback, errors.as_deref_mut());
     r.placeholders.truncate(saved);
-    PlanPhase {
+    errors?;
+    Some(PlanPhase {
         id: phase.id.get_ref().clone(),
         title: phase.title.clone(),
         description: phase.description.clone(),
@@ -906,7 +993,7 @@ fn plan_phase(r: &mut Renderer<'_>, phase: &Phase, errors: &mut Vec<StepRenderEr
         gate,
         abort_when,
         rollback,
-    }
+    })
 }
 
 /// The runbook-level rollback, rendered as `rollout rollback` would run it: without the
@@ -919,7 +1006,7 @@ fn incident_rollback(
 ) -> Vec<PlanStep> {
     let mut incident = Renderer::new(r.loaded, vars, run, None);
     incident.kubectl.clone_from(&r.kubectl);
-    incident.steps(None, &r.loaded.runbook.rollback, errors)
+    incident.steps(None, &r.loaded.runbook.rollback, Some(errors))
 }
 
 fn head(
@@ -957,4 +1044,144 @@ fn head(
         })
         .collect();
     (runbook, variables, exported_env)
+}
+
+#[cfg(test)]
+mod tests {
+    use std::fmt::Write as _;
+
+    use super::*;
+
+    /// What `plan` writes, a phase at a time from two threads, is exactly what building the whole
+    /// plan and then laying it out gives, in both layouts, and for a failing step, nothing.
+    fn written_as_built(path: &Path) {
+        use crate::runbook::model::{VarType, VarValue};
+        let loaded = match crate::runbook::load(path) {
+            Ok(loaded) => loaded,
+            Err(crate::runbook::LoadError::Invalid(_, d)) => {
+                panic!("{}: {:?}", path.display(), d.first().map(|d| &d.message))
+            }
+            Err(e) => panic!("{}: {e:?}", path.display()),
+        };
+        // A value for every variable that must be given.
+        let assignments = loaded
+            .runbook
+            .vars
+            .iter()
+            .filter(|v| v.default.is_none() && v.secret.is_none())
+            .map(|v| {
+                let value = match (v.allowed.first(), v.ty) {
+                    (Some(VarValue::String(s)), _) => s.clone(),
+                    (Some(other), _) => other.to_string(),
+                    (None, VarType::Integer) => "1".into(),
+                    (None, VarType::Boolean) => "true".into(),
+                    (None, VarType::Duration) => "1m".into(),
+                    (None, _) => "test".into(),
+                };
+                format!("{}={value}", v.name.get_ref())
+            })
+            .collect();
+        let inputs = crate::inputs::VarInputs {
+            assignments,
+            files: Vec::new(),
+        };
+        let resolved =
+            crate::inputs::resolve(&loaded.runbook, &inputs, &|_| None).expect("variables");
+        let run = RunInfo::preview("ops".into());
+        let built = build(&loaded, &resolved, &run, None);
+        for (layout, name) in [
+            (Layout::Json, "json"),
+            (Layout::Text { color: false }, "text"),
+            (Layout::Text { color: true }, "color text"),
+        ] {
+            let mut out = Vec::new();
+            let written = write(&mut out, &loaded, &resolved, &run, None, &layout);
+            match (&built, written) {
+                (Ok(plan), Ok(Ok(()))) => {
+                    let expected = match layout {
+                        Layout::Json => {
+                            let mut json = serde_json::to_vec_pretty(plan).expect("json");
+                            json.push(b'\n');
+                            json
+                        }
+                        Layout::Text { color } => {
+                            crate::ui::plan_view::render(plan, color).into_bytes()
+                        }
+                    };
+                    assert!(
+                        out == expected,
+                        "{name} plan of {} differs from the built plan",
+                        path.display()
+                    );
+                }
+                (Err(expected), Err(errors)) => {
+                    assert!(out.is_empty(), "nothing is written when a step fails");
+                    let steps = |e: &[StepRenderError]| -> Vec<String> {
+                        e.iter().map(|e| e.step.clone()).collect()
+                    };
+                    assert_eq!(steps(&errors), steps(expected));
+                }
+                (b, w) => panic!(
+                    "{}: built {:?}, written {:?}",
+                    path.display(),
+                    b.as_ref().map(|_| ()).map_err(Vec::len),
+                    w.map(|_| ()).map_err(|e| e.len())
+                ),
+            }
+        }
+    }
+
+    #[test]
+    fn streamed_plans_are_the_built_plans() {
+        let dir = concat!(env!("CARGO_MANIFEST_DIR"), "/runbooks");
+        let mut seen = 0;
+        for entry in std::fs::read_dir(dir).expect("runbooks/") {
+            written_as_built(&entry.expect("entry").path());
+            seen += 1;
+        }
+        assert!(seen >= 4);
+        // Captures flow from phase to phase (each thread renders every other phase), phases
+        // without steps, a big enough plan to spill past what is held in memory, and steps that
+        // cannot be rendered in several phases.
+        let dir = tempfile::tempdir().expect("temp dir");
+        let mut text = String::from(
+            "[runbook]\nname = \"t\"\n[vars]\nflag = \"-x\"\nok = \"fine\"\n[defaults]\nenv = { LAST = \"{{ ok }}\" }\n",
+        );
+        for p in 0..40 {
+            let _ = write!(text, "[[phases]]\nid = \"p{p}\"\ntitle = \"P{p}\"\n");
+            if p % 7 == 3 {
+                text.push_str("[[phases.steps]]\nwait = \"1s\"\n");
+                continue;
+            }
+            for s in 0..60 {
+                let _ = write!(
+                    text,
+                    "[[phases.steps]]\nid = \"p{p}s{s}\"\nrun = \"echo {{{{ ok }}}} {p} {s} and a long line of text to make the plan large enough\"\ncapture = \"c{p}_{s}\"\n"
+                );
+            }
+            if p > 0 && p % 7 != 4 {
+                let _ = write!(
+                    text,
+                    "[[phases.steps]]\nrun = \"echo {{{{ c{}_{} }}}}\"\n[[phases.rollback]]\nrun = \"undo {{{{ c{p}_1 }}}}\"\ncapture = \"r{p}\"\n[[phases.rollback]]\nrun = \"undo {{{{ r{p} }}}}\"\n",
+                    p - 1,
+                    if p % 7 == 0 { 0 } else { 59 }
+                );
+            }
+        }
+        let good = dir.path().join("good.toml");
+        std::fs::write(&good, &text).expect("write");
+        written_as_built(&good);
+        let bad = dir.path().join("bad.toml");
+        let failing = text
+            .replace(
+                "id = \"p5s7\"\nrun = \"echo",
+                "id = \"p5s7\"\nrun = \"ls {{ flag }} ; echo",
+            )
+            .replace(
+                "id = \"p30s2\"\nrun = \"echo",
+                "id = \"p30s2\"\nrun = \"ls {{ flag }} ; echo",
+            );
+        std::fs::write(&bad, failing).expect("write");
+        written_as_built(&bad);
+    }
 }

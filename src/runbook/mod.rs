@@ -47,7 +47,12 @@ pub fn load(path: &Path) -> Result<Loaded, LoadError> {
 }
 
 pub fn load_source(source: Source) -> Result<Loaded, LoadError> {
-    let (runbook, templates, mut problems) = match read(&source.text) {
+    // The digest (which plan, run and resume need) is computed on the other core while the
+    // parsed runbook is checked, when that core is otherwise idle.
+    let digest = || {
+        source.digest();
+    };
+    let (runbook, templates, mut problems) = match read(&source.text, digest) {
         Ok(read) => read,
         Err(list) => return Err(LoadError::Invalid(Box::new(source), list)),
     };
@@ -65,16 +70,24 @@ pub fn load_source(source: Source) -> Result<Loaded, LoadError> {
 
 /// Parses and checks `text`: the model, its templates and every problem found, or the TOML
 /// syntax errors that stop reading.
-fn read(text: &str) -> Result<(Runbook, Templates, Vec<Diagnostic>), Vec<Diagnostic>> {
+/// `then` is called once, on another thread while the parsed runbook is checked.
+fn read(
+    text: &str,
+    then: impl FnOnce() + Send,
+) -> Result<(Runbook, Templates, Vec<Diagnostic>), Vec<Diagnostic>> {
     // A runbook in the usual layout is read one phase at a time (see `split`), which keeps the
     // memory of a large one to its model; any doubt, and the whole file is parsed at once.
-    match read_in_pieces(text) {
+    let mut then = Some(then);
+    match read_in_pieces(text, &mut then) {
         Some(read) => Ok(read),
-        None => read_whole(text),
+        None => read_whole(text, then.take()),
     }
 }
 
-fn read_in_pieces(text: &str) -> Option<(Runbook, Templates, Vec<Diagnostic>)> {
+fn read_in_pieces(
+    text: &str,
+    then: &mut Option<impl FnOnce() + Send>,
+) -> Option<(Runbook, Templates, Vec<Diagnostic>)> {
     let layout = split::layout(text)?;
     let root = split::parse_top(text, &layout)?;
     let mut parser = parse::Parser::new(text);
@@ -101,12 +114,18 @@ fn read_in_pieces(text: &str) -> Option<(Runbook, Templates, Vec<Diagnostic>)> {
         )
     })?;
     drop(root);
-    Some(check(runbook, parser))
+    Some(check(runbook, parser, then.take()))
 }
 
-fn read_whole(text: &str) -> Result<(Runbook, Templates, Vec<Diagnostic>), Vec<Diagnostic>> {
+fn read_whole(
+    text: &str,
+    then: Option<impl FnOnce() + Send>,
+) -> Result<(Runbook, Templates, Vec<Diagnostic>), Vec<Diagnostic>> {
     let (root, errors) = DeTable::parse_recoverable(text);
     if !errors.is_empty() {
+        if let Some(then) = then {
+            then();
+        }
         return Err(syntax_errors(text, errors));
     }
     let mut parser = parse::Parser::new(text);
@@ -114,12 +133,23 @@ fn read_whole(text: &str) -> Result<(Runbook, Templates, Vec<Diagnostic>), Vec<D
         .runbook(&root, PhaseTables::InRoot)
         .expect("a whole-file parse has no pieces to fail");
     drop(root);
-    Ok(check(runbook, parser))
+    Ok(check(runbook, parser, then))
 }
 
-fn check(runbook: Runbook, mut parser: parse::Parser<'_>) -> (Runbook, Templates, Vec<Diagnostic>) {
-    parser.templates.compile(&mut parser.p);
-    validate::validate(&runbook, &parser.templates, &mut parser.p);
+/// Compiles the templates and validates the runbook; `then` runs meanwhile on the other core,
+/// which has nothing else to do at this point.
+fn check(
+    runbook: Runbook,
+    mut parser: parse::Parser<'_>,
+    then: Option<impl FnOnce() + Send>,
+) -> (Runbook, Templates, Vec<Diagnostic>) {
+    std::thread::scope(|s| {
+        if let Some(then) = then {
+            s.spawn(then);
+        }
+        parser.templates.compile(&mut parser.p);
+        validate::validate(&runbook, &parser.templates, &mut parser.p);
+    });
     (runbook, parser.templates, parser.p.list)
 }
 
@@ -163,8 +193,8 @@ mod tests {
     /// Reading in pieces must give exactly what reading the whole file gives: the same model
     /// (spans included), the same templates and the same problems.
     fn same_in_pieces(text: &str) {
-        let whole = read_whole(text).expect("parses");
-        let pieces = read_in_pieces(text).expect("read in pieces");
+        let whole = read_whole(text, Some(|| {})).expect("parses");
+        let pieces = read_in_pieces(text, &mut Some(|| {})).expect("read in pieces");
         assert_eq!(
             format!("{:?}", pieces.0),
             format!("{:?}", whole.0),
@@ -201,6 +231,12 @@ mod tests {
             "[[phases.steps]]\nrepeat = \"nowhere\"\n[phases.steps.env]\nA = \"{{ c }}\"\n",
             "[[phases.abort_when]]\nmetric = \"x\"\n",
             "[[phases.gate]]\nconfirm = \"ok?\"\ndeadline = \"1m\"\n",
+            "[[phases.gate]]\nsignoff = \"go\"\nroles = [{ name = \"a\", nmae = 1 }]\n",
+            "[[phases.steps]]\nrun = \"x\"\nretry = { attempts = 2, dealy = \"1s\" }\n",
+            "[[phases.steps]]\nrun = \"x\"\n[phases.steps.env]\n\"bad name\" = \"v\"\n",
+            "[[phases.steps]]\nhttp = \"http://x\"\nheaders = { \"bad header\" = \"v\" }\n",
+            "[[phases.steps]]\nnothing = 1\n",
+            "[[phases.steps]]\nrun = \"x\"\n[phases.steps.retry]\nattempts = 2\nbackof = 1\n",
             "  [[phases]] # second\nid = \"b\"\n",
             "[[rollback]]\nrun = \"undo {{ b }}\"\n",
             "[defaults]\ntimeout = \"1h\"\nwrong = 1\n",

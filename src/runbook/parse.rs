@@ -93,7 +93,8 @@ pub enum PhaseTables<'p, 'f> {
     /// piece that did not parse cleanly on its own. The root holds the rest of the file.
     Pieces {
         count: usize,
-        tables: &'p mut dyn Iterator<Item = Option<Spanned<DeValue<'f>>>>,
+        /// Each table with the start of its piece, which its keys' spans are relative to.
+        tables: &'p mut dyn Iterator<Item = Option<(Spanned<DeValue<'f>>, usize)>>,
     },
 }
 
@@ -101,6 +102,8 @@ pub struct Parser<'f> {
     pub file: &'f str,
     pub p: Problems,
     pub templates: Templates,
+    /// Where the keys of the tables being read are (see [`Table::with_key_shift`]).
+    key_shift: usize,
 }
 
 impl<'f> Parser<'f> {
@@ -109,6 +112,7 @@ impl<'f> Parser<'f> {
             file,
             p: Problems::default(),
             templates: Templates::default(),
+            key_shift: 0,
         }
     }
 
@@ -276,9 +280,12 @@ impl<'f> Parser<'f> {
                 phases.reserve_exact(count);
                 for parsed in tables.take(count) {
                     // Each phase's tree lives only while its phase is read.
-                    let node = parsed?;
-                    let t = Table::of(&node, "phases", "phases", &mut self.p)?;
+                    let (node, key_shift) = parsed?;
+                    let t = Table::of(&node, "phases", "phases", &mut self.p)?
+                        .with_key_shift(key_shift);
+                    self.key_shift = key_shift;
                     phases.push(self.phase(t, phases.len() + 1));
+                    self.key_shift = 0;
                 }
                 if phases.len() != count {
                     return None;
@@ -585,7 +592,8 @@ impl<'f> Parser<'f> {
             }
             if let DeValue::Table(table) = node.get_ref() {
                 let mut vt =
-                    Table::new(table, node.span(), format!("variable `{}`", name.get_ref()));
+                    Table::new(table, node.span(), format!("variable `{}`", name.get_ref()))
+                        .with_key_shift(self.key_shift);
                 out.push(self.var_decl(name, &mut vt));
                 vt.finish(&mut self.p);
             } else if let Some((ty, value)) = self.var_literal(node, name.get_ref()) {
@@ -753,7 +761,8 @@ impl<'f> Parser<'f> {
     }
 
     fn secret(&mut self, node: &Node<'_>) -> Option<SecretSource> {
-        let mut t = Table::of(node, "secret", "`secret`", &mut self.p)?;
+        let mut t =
+            Table::of(node, "secret", "`secret`", &mut self.p)?.with_key_shift(self.key_shift);
         let env = t.string("env", &mut self.p);
         let file = t.string("file", &mut self.p);
         let command = t.string("command", &mut self.p);
@@ -1104,7 +1113,8 @@ impl<'f> Parser<'f> {
                 max_delay: None,
             });
         }
-        let mut t = Table::of(node, "retry", "`retry`", &mut self.p)?;
+        let mut t =
+            Table::of(node, "retry", "`retry`", &mut self.p)?.with_key_shift(self.key_shift);
         let attempts = t.integer("attempts", &mut self.p);
         if attempts.is_none() && !t.has("attempts") {
             self.p.push(
@@ -1369,7 +1379,8 @@ impl<'f> Parser<'f> {
                 })
             }
             DeValue::Table(_) => {
-                let mut t = Table::of(node, "roles", "a sign-off role", &mut self.p)?;
+                let mut t = Table::of(node, "roles", "a sign-off role", &mut self.p)?
+                    .with_key_shift(self.key_shift);
                 let name = t.required_string("role", &mut self.p);
                 let approvers = t.string_list("approvers", &mut self.p);
                 if let (Some(a), Some(span)) = (&approvers, t.key_span("approvers")) {

@@ -53,6 +53,10 @@ pub struct Table<'d, 'a> {
     /// How messages name this table, e.g. "step `build`".
     pub what: String,
     asked: Vec<&'static str>,
+    /// What to add to the spans of the keys to place them in the file: the start of the piece
+    /// of the file the table was parsed from (see `split::parse_phase`), else 0. Values' spans
+    /// are already in place.
+    key_shift: usize,
 }
 
 impl<'d, 'a> Table<'d, 'a> {
@@ -62,7 +66,20 @@ impl<'d, 'a> Table<'d, 'a> {
             span,
             what: what.into(),
             asked: Vec::new(),
+            key_shift: 0,
         }
+    }
+
+    /// The same table, read from a piece of the file that starts at `key_shift`.
+    #[must_use]
+    pub fn with_key_shift(mut self, key_shift: usize) -> Self {
+        self.key_shift = key_shift;
+        self
+    }
+
+    fn key_span_of(&self, key: &Spanned<std::borrow::Cow<'a, str>>) -> Range<usize> {
+        let span = key.span();
+        span.start + self.key_shift..span.end + self.key_shift
     }
 
     /// Reads `node` as a table, or reports that it is not one.
@@ -80,26 +97,37 @@ impl<'d, 'a> Table<'d, 'a> {
         }
     }
 
+    /// The entry of `key`. A step's table has a handful of keys and is asked for dozens that
+    /// it does not have: comparing a few short keys is cheaper than hashing each one.
+    fn find(&self, key: &str) -> Option<(&'d Spanned<std::borrow::Cow<'a, str>>, &'d Node<'a>)> {
+        if self.table.len() <= 16 {
+            self.table.iter().find(|(k, _)| k.get_ref() == key)
+        } else {
+            self.table.get_key_value(key)
+        }
+    }
+
     pub fn has(&self, key: &str) -> bool {
-        self.table.contains_key(key)
+        self.find(key).is_some()
     }
 
     pub fn get(&mut self, key: &'static str) -> Option<&'d Node<'a>> {
         if !self.asked.contains(&key) {
             self.asked.push(key);
         }
-        self.table.get(key)
+        self.find(key).map(|(_, v)| v)
     }
 
     /// The key's own span (for "unknown key" and "missing" style messages).
     pub fn key_span(&self, key: &str) -> Option<Range<usize>> {
-        self.table.get_key_value(key).map(|(k, _)| k.span())
+        self.find(key).map(|(k, _)| self.key_span_of(k))
     }
 
-    pub fn entries(
-        &self,
-    ) -> impl Iterator<Item = (&'d Spanned<std::borrow::Cow<'a, str>>, &'d Node<'a>)> {
-        self.table.iter()
+    /// Every key, with where it is in the file, and its value.
+    pub fn entries(&self) -> impl Iterator<Item = (Spanned<&'d str>, &'d Node<'a>)> + '_ {
+        self.table
+            .iter()
+            .map(|(k, v)| (Spanned::new(self.key_span_of(k), k.get_ref().as_ref()), v))
     }
 
     pub fn string(&mut self, key: &'static str, p: &mut Problems) -> Option<Spanned<String>> {
@@ -182,7 +210,7 @@ impl<'d, 'a> Table<'d, 'a> {
         p: &mut Problems,
     ) -> Option<Table<'d, 'a>> {
         let node = self.get(key)?;
-        Table::of(node, key, what, p)
+        Some(Table::of(node, key, what, p)?.with_key_shift(self.key_shift))
     }
 
     /// An array of tables (`[[phases]]`), each read as a [`Table`].
@@ -192,7 +220,7 @@ impl<'d, 'a> Table<'d, 'a> {
         };
         items
             .iter()
-            .filter_map(|n| Table::of(n, key, key, p))
+            .filter_map(|n| Some(Table::of(n, key, key, p)?.with_key_shift(self.key_shift)))
             .collect()
     }
 
@@ -202,7 +230,7 @@ impl<'d, 'a> Table<'d, 'a> {
         let first_key = self
             .table
             .iter()
-            .map(|(k, _)| k.span())
+            .map(|(k, _)| self.key_span_of(k))
             .min_by_key(|s| s.start);
         match first_key {
             Some(key) if self.span.is_empty() || self.span.start > key.start => key,
@@ -214,14 +242,13 @@ impl<'d, 'a> Table<'d, 'a> {
         self.table
             .iter()
             .filter(|(k, _)| !self.asked.contains(&k.get_ref().as_ref()))
-            .map(|(k, _)| (k.get_ref().as_ref(), k.span()))
+            .map(|(k, _)| (k.get_ref().as_ref(), self.key_span_of(k)))
     }
 
     /// Reports every key that was never asked for.
     pub fn finish(&self, p: &mut Problems) {
-        let asked = self.asked.clone();
         for (key, span) in self.unknown_keys() {
-            p.push(unknown_key(key, span, &self.what, &asked));
+            p.push(unknown_key(key, span, &self.what, &self.asked));
         }
     }
 }

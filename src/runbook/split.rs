@@ -154,10 +154,18 @@ pub fn parse_top<'a>(text: &'a str, layout: &Layout) -> Option<Spanned<DeTable<'
     Some(Spanned::new(0..text.len(), top))
 }
 
-/// The one phase table of a phase piece; `None` when the piece has errors or holds anything
-/// but one `[[phases]]` table.
-pub fn parse_phase(text: &str, range: Range<usize>) -> Option<Spanned<DeValue<'_>>> {
-    let mut root = parse_piece(text, range)?;
+/// The one phase table of a phase piece, and where the piece starts; `None` when the piece has
+/// errors or holds anything but one `[[phases]]` table. The spans of values are placed in the
+/// file; those of keys are left relative to the piece (moving them would mean building every
+/// table again), so they must be read through a [`Table`] shifted by the piece's start.
+///
+/// [`Table`]: super::reader::Table
+pub fn parse_phase(text: &str, range: Range<usize>) -> Option<(Spanned<DeValue<'_>>, usize)> {
+    let (root, errors) = DeTable::parse_recoverable(&text[range.clone()]);
+    if !errors.is_empty() {
+        return None;
+    }
+    let mut root = root.into_inner();
     if root.len() != 1 {
         return None;
     }
@@ -168,7 +176,29 @@ pub fn parse_phase(text: &str, range: Range<usize>) -> Option<Spanned<DeValue<'_
     if items.len() != 1 || !matches!(items[0].get_ref(), DeValue::Table(_)) {
         return None;
     }
-    items.iter_mut().next().map(take)
+    let mut phase = items.iter_mut().next().map(take)?;
+    shift_values(&mut phase, range.start);
+    Some((phase, range.start))
+}
+
+/// Moves the spans of `node` and of every value in it by `by`, in place.
+fn shift_values(node: &mut Spanned<DeValue<'_>>, by: usize) {
+    let span = shifted(node.span(), by);
+    let mut value = take(node).into_inner();
+    match &mut value {
+        DeValue::Table(table) => {
+            for (_, v) in table.iter_mut() {
+                shift_values(v, by);
+            }
+        }
+        DeValue::Array(items) => {
+            for item in items.iter_mut() {
+                shift_values(item, by);
+            }
+        }
+        _ => {}
+    }
+    *node = Spanned::new(span, value);
 }
 
 fn take<'a>(node: &mut Spanned<DeValue<'a>>) -> Spanned<DeValue<'a>> {

@@ -75,53 +75,118 @@ impl Entry {
 #[derive(Debug)]
 enum Piece<'s> {
     Text(Range<usize>),
-    /// A dotted path (segments checked to be identifiers), and the byte range of the tag.
-    Value(&'s str, Range<usize>),
+    /// A dotted path (segments checked to be identifiers) and where it starts, and the byte
+    /// range of the tag.
+    Value(&'s str, usize, Range<usize>),
 }
 
-/// Values a template can read: the run's (`base`) and the current phase's and step's (`local`,
-/// read first). Rendering copies only the names a template reads into tera's context.
+/// Values a template can read: the run's (`base`), and those of the phase and step being
+/// rendered, which are read first. Nothing is copied to build one: a step's values are turned
+/// into tera values only for a template rendered by tera that reads them.
+#[derive(Clone, Copy)]
 pub struct Scope<'a> {
     pub base: &'a Context,
-    pub local: Context,
+    /// `phase.id` and `phase.title`.
+    pub phase: Option<[&'a str; 2]>,
+    /// `step.id` and `step.name`.
+    pub step: Option<[&'a str; 2]>,
+    /// `env`: the environment declared for the step.
+    pub env: Option<&'a std::collections::BTreeMap<String, String>>,
 }
 
 impl<'a> Scope<'a> {
     pub fn of(base: &'a Context) -> Self {
         Scope {
             base,
-            local: Context::new(),
+            phase: None,
+            step: None,
+            env: None,
         }
     }
 
-    fn get(&self, name: &str) -> Option<&tera::Value> {
-        self.local.get(name).or_else(|| self.base.get(name))
+    /// The value of a top-level name, as tera sees it.
+    fn get(&self, name: &str) -> Option<std::borrow::Cow<'a, tera::Value>> {
+        use std::borrow::Cow;
+        let object = |[a, b]: [&str; 2], keys: [&str; 2]| {
+            let m = std::collections::BTreeMap::from([(keys[0], a), (keys[1], b)]);
+            Cow::Owned(tera::Value::from_serializable(&m))
+        };
+        match (name, self.phase, self.step, self.env) {
+            ("phase", Some(p), _, _) => Some(object(p, ["id", "title"])),
+            ("step", _, Some(s), _) => Some(object(s, ["id", "name"])),
+            ("env", _, _, Some(env)) => Some(Cow::Owned(tera::Value::from_serializable(env))),
+            _ => self.base.get(name).map(Cow::Borrowed),
+        }
+    }
+
+    /// The text `{{ path }}` inserts (before escaping); `None` when the path is not defined.
+    fn text<'s>(&'s self, path: &'s str) -> Option<std::borrow::Cow<'s, str>> {
+        use std::borrow::Cow;
+        let mut segments = path.split('.');
+        let first = segments.next().unwrap_or(path);
+        // The step's own values, read directly: `{{ step.id }}`, `{{ env.REGION }}`.
+        let (second, third) = (segments.next(), segments.clone().next());
+        if third.is_none() {
+            let direct = match (first, second, self.phase, self.step, self.env) {
+                ("phase", Some("id"), Some(p), _, _) | ("step", Some("id"), _, Some(p), _) => {
+                    Some(Some(p[0]))
+                }
+                ("phase", Some("title"), Some(p), _, _) | ("step", Some("name"), _, Some(p), _) => {
+                    Some(Some(p[1]))
+                }
+                ("env", Some(key), _, _, Some(env)) => Some(env.get(key).map(String::as_str)),
+                _ => None,
+            };
+            if let Some(found) = direct {
+                return found.map(Cow::Borrowed);
+            }
+        }
+        let mut value = self.get(first)?;
+        for attr in path.split('.').skip(1) {
+            value = match value {
+                Cow::Borrowed(v) => Cow::Borrowed(v.get_from_path(attr)?),
+                Cow::Owned(v) => Cow::Owned(v.get_from_path(attr)?.clone()),
+            };
+            if value.is_undefined() {
+                return None;
+            }
+        }
+        Some(match value {
+            Cow::Borrowed(v) => match v.as_str() {
+                Some(s) => Cow::Borrowed(s),
+                None => Cow::Owned(v.to_string()),
+            },
+            Cow::Owned(v) => Cow::Owned(v.as_str().map_or_else(|| v.to_string(), str::to_string)),
+        })
     }
 }
 
-/// Parses a template made only of text and `{{ path }}` tags; `None` when it needs tera.
-/// Called for every use of a template (it is not stored), so it only scans bytes.
-fn parse_simple(src: &str) -> Option<Vec<Piece<'_>>> {
-    let mut pieces = Vec::with_capacity(8);
+/// Walks a template made only of text and `{{ path }}` tags, giving each part to `piece` in
+/// order. Returns false, having stopped part-way, when the template needs tera. Called for every
+/// use of a template (nothing is stored), so it only scans bytes and allocates nothing.
+fn walk_simple<'s>(src: &'s str, mut piece: impl FnMut(Piece<'s>)) -> bool {
     let mut at = 0;
     let mut from = 0;
+    let mut tagged = false;
     // One scan for `{`: a `{%` or `{#` anywhere outside a tag means tera; inside a tag it fails
     // the path check below.
-    while let Some(rel) = src[from..].find('{') {
+    while let Some(rel) = memchr_byte(&src.as_bytes()[from..], b'{') {
         let open = from + rel;
         match src.as_bytes().get(open + 1) {
-            Some(b'%' | b'#') => return None,
+            Some(b'%' | b'#') => return false,
             Some(b'{') => {}
             _ => {
                 from = open + 1;
                 continue;
             }
         }
-        if open > at {
-            pieces.push(Piece::Text(at..open));
-        }
-        let close = open + 2 + find_pair(&src[open + 2..], *b"}}")?;
-        let inner = src[open + 2..close].trim();
+        let Some(rel_close) = find_pair(&src[open + 2..], *b"}}") else {
+            return false;
+        };
+        let close = open + 2 + rel_close;
+        let untrimmed = &src[open + 2..close];
+        let inner = untrimmed.trim();
+        let path_start = open + 2 + (untrimmed.len() - untrimmed.trim_start().len());
         // Identifiers joined by single dots: `a . b` is not a path tera reads the same way.
         let mut start_of_segment = true;
         for &b in inner.as_bytes() {
@@ -131,25 +196,43 @@ fn parse_simple(src: &str) -> Option<Vec<Piece<'_>>> {
                 b.is_ascii_alphanumeric() || b == b'_' || b == b'.'
             };
             if !ok {
-                return None;
+                return false;
             }
             start_of_segment = b == b'.';
         }
         let first = inner.split('.').next().unwrap_or(inner);
         if start_of_segment || matches!(first, "true" | "false" | "none" | "loop") {
-            return None;
+            return false;
         }
-        pieces.push(Piece::Value(inner, open..close + 2));
+        if open > at {
+            piece(Piece::Text(at..open));
+        }
+        piece(Piece::Value(inner, path_start, open..close + 2));
+        tagged = true;
         at = close + 2;
         from = at;
     }
-    if pieces.is_empty() && find_pair(src, *b"}}").is_some() && find_pair(src, *b"{{").is_none() {
-        return None;
+    if !tagged && find_pair(src, *b"}}").is_some() && find_pair(src, *b"{{").is_none() {
+        return false;
     }
     if at < src.len() {
-        pieces.push(Piece::Text(at..src.len()));
+        piece(Piece::Text(at..src.len()));
     }
-    Some(pieces)
+    true
+}
+
+/// Each `{{ path }}` of a simple template (see [`walk_simple`]): the path, where it starts,
+/// and the tag's range.
+fn for_each_value<'s>(src: &'s str, mut value: impl FnMut(&'s str, usize, Range<usize>)) {
+    walk_simple(src, |p| {
+        if let Piece::Value(path, at, tag) = p {
+            value(path, at, tag);
+        }
+    });
+}
+
+fn memchr_byte(bytes: &[u8], b: u8) -> Option<usize> {
+    bytes.iter().position(|&x| x == b)
 }
 
 /// Where the two bytes `pair` first occur in `s` (what `s.find("..")` gives, without building
@@ -276,7 +359,7 @@ impl Templates {
         }
         let literal =
             flavor != Flavor::Expr && !["{{", "{%", "{#"].iter().any(|d| text.contains(d));
-        let simple = !literal && flavor != Flavor::Expr && parse_simple(text).is_some();
+        let simple = !literal && flavor != Flavor::Expr && walk_simple(text, |_| {});
         // A runbook is at most 8 MiB, and its templates' text about as long.
         let offset = |n: usize| u32::try_from(n).expect("runbooks are far smaller than 4 GiB");
         let span = s.span();
@@ -498,7 +581,7 @@ impl Templates {
         out
     }
 
-    /// Made only of text and `{{ path }}` tags (see `parse_simple`).
+    /// Made only of text and `{{ path }}` tags (see `walk_simple`).
     pub fn is_simple(&self, t: Tpl) -> bool {
         self.entries[t.0].simple
     }
@@ -606,26 +689,20 @@ impl Templates {
     }
 
     /// The top-level names a template reads, each with where it is first used in the file.
-    pub fn names(&self, t: Tpl) -> Vec<(String, Range<usize>)> {
+    pub fn names(&self, t: Tpl) -> Vec<(&str, Range<usize>)> {
         let e = &self.entries[t.0];
         if e.literal || e.broken {
             return Vec::new();
         }
         let source = self.src(e);
         if e.simple {
-            let mut names: Vec<(String, Range<usize>)> = Vec::new();
-            for p in parse_simple(source).unwrap_or_default() {
-                if let Piece::Value(path, tag) = p {
-                    let first = path.split('.').next().unwrap_or(path);
-                    if names.iter().all(|(n, _)| n != first) {
-                        let start = tag.start + source[tag.clone()].find(first).unwrap_or(0);
-                        names.push((
-                            first.to_string(),
-                            self.file_span(t, start..start + first.len()),
-                        ));
-                    }
+            let mut names: Vec<(&str, Range<usize>)> = Vec::new();
+            for_each_value(source, |path, start, _| {
+                let first = path.split('.').next().unwrap_or(path);
+                if names.iter().all(|(n, _)| *n != first) {
+                    names.push((first, self.file_span(t, start..start + first.len())));
                 }
-            }
+            });
             return names;
         }
         let engine = if e.flavor == Flavor::Shell {
@@ -637,7 +714,7 @@ impl Templates {
             return Vec::new();
         };
         let tag_list = tags(source);
-        let mut names: Vec<(String, Range<usize>)> = vars
+        let mut names: Vec<(&str, Range<usize>)> = vars
             .into_iter()
             .map(|name| {
                 let local = tag_list
@@ -647,11 +724,33 @@ impl Templates {
                         find_word(&source[tag.inner.clone()], name).map(|at| tag.inner.start + at)
                     })
                     .map_or(e.prefix()..source.len(), |at| at..at + name.len());
-                (name.to_string(), self.file_span(t, local))
+                (name, self.file_span(t, local))
             })
             .collect();
         names.sort_by_key(|(_, span)| span.start);
         names
+    }
+
+    /// The top-level names a template reads, without where: what rendering it needs.
+    pub fn reads(&self, t: Tpl) -> Vec<&str> {
+        let e = &self.entries[t.0];
+        if e.literal || e.broken {
+            return Vec::new();
+        }
+        if e.simple {
+            let mut names: Vec<&str> = Vec::new();
+            for_each_value(self.src(e), |path, _, _| {
+                let first = path.split('.').next().unwrap_or(path);
+                if !names.contains(&first) {
+                    names.push(first);
+                }
+            });
+            return names;
+        }
+        self.reads
+            .get(&t.0)
+            .map(|r| r.iter().map(String::as_str).collect())
+            .unwrap_or_default()
     }
 
     /// Attribute reads on a built-in object, e.g. `run.id`, with where each is.
@@ -662,29 +761,22 @@ impl Templates {
         }
         let source = self.src(e);
         if e.simple {
-            return parse_simple(source)
-                .unwrap_or_default()
-                .into_iter()
-                .filter_map(|p| {
-                    let Piece::Value(path, tag) = p else {
-                        return None;
-                    };
-                    let mut segments = path.split('.');
-                    if segments.next() != Some(object) {
-                        return None;
-                    }
-                    let attr = segments.next()?;
-                    let text = &source[tag.clone()];
-                    let start = tag.start
-                        + text
-                            .find(&format!("{object}."))
-                            .map_or(0, |i| i + object.len() + 1);
-                    Some((
-                        attr.to_string(),
-                        self.file_span(t, start..start + attr.len()),
-                    ))
-                })
-                .collect();
+            let mut found = Vec::new();
+            for_each_value(source, |path, at, _| {
+                let mut segments = path.split('.');
+                if segments.next() != Some(object) {
+                    return;
+                }
+                let Some(attr) = segments.next() else {
+                    return;
+                };
+                let start = at + object.len() + 1;
+                found.push((
+                    attr.to_string(),
+                    self.file_span(t, start..start + attr.len()),
+                ));
+            });
+            return found;
         }
         let mut found = Vec::new();
         for tag in tags(source)
@@ -717,9 +809,7 @@ impl Templates {
             return Ok(source.to_string());
         }
         if e.simple {
-            let pieces = parse_simple(source).unwrap_or_default();
-            let raw = self.render_simple(t, &pieces, scope)?;
-            return self.strip_sentinels(t, &raw);
+            return self.render_simple(t, scope);
         }
         let engine = if e.flavor == Flavor::Shell {
             &self.shell
@@ -731,7 +821,7 @@ impl Templates {
         let mut context = Context::new();
         for name in self.reads.get(&t.0).into_iter().flatten() {
             if let Some(v) = scope.get(name) {
-                context.insert_value(name.clone(), v.clone());
+                context.insert_value(name.clone(), v.into_owned());
             }
         }
         let name = Self::name(t.0, e.flavor);
@@ -739,7 +829,11 @@ impl Templates {
             // tera's list of names read is best effort: on any failure render once more with
             // everything in scope, so the result never depends on that list.
             let mut full = scope.base.clone();
-            full.extend(scope.local.clone());
+            for local in ["phase", "step", "env"] {
+                if let Some(v) = scope.get(local) {
+                    full.insert_value(local, v.into_owned());
+                }
+            }
             engine.render(&name, &full)
         });
         let raw = rendered.map_err(|err| {
@@ -762,53 +856,60 @@ impl Templates {
         Ok(self.render(t, scope)?.trim() == "true")
     }
 
-    /// Renders a simple template exactly as tera would with this crate's escape functions:
-    /// strings through the flavor's escape, other values formatted first, then escaped.
-    fn render_simple(
-        &self,
-        t: Tpl,
-        pieces: &[Piece<'_>],
-        scope: &Scope<'_>,
-    ) -> Result<String, RenderError> {
+    /// Renders a simple template exactly as tera would with this crate's escape functions
+    /// followed by [`Self::strip_sentinels`]: strings through the flavor's escape, other values
+    /// formatted first, then escaped; a value beginning a word must not begin with `-`.
+    fn render_simple(&self, t: Tpl, scope: &Scope<'_>) -> Result<String, RenderError> {
         let e = &self.entries[t.0];
         let source = self.src(e);
-        let mut out: Vec<u8> = Vec::with_capacity(source.len() + 16);
-        for p in pieces {
+        let mut out = String::with_capacity(source.len() + 16);
+        let mut failed = None;
+        walk_simple(source, |p| {
+            if failed.is_some() {
+                return;
+            }
             match p {
-                Piece::Text(r) => out.extend_from_slice(source[r.clone()].as_bytes()),
-                Piece::Value(path, tag) => {
-                    let undefined = |what: String| RenderError {
-                        message: what,
-                        span: self.file_span(t, tag.clone()),
+                Piece::Text(r) => out.push_str(&source[r]),
+                Piece::Value(path, _, tag) => {
+                    let Some(text) = scope.text(path) else {
+                        let first = path.split('.').next().unwrap_or(path);
+                        let message = if scope.get(first).is_none() {
+                            format!("variable `{first}` is not defined")
+                        } else {
+                            format!("`{path}` is not defined")
+                        };
+                        failed = Some(RenderError {
+                            message,
+                            span: self.file_span(t, tag),
+                        });
+                        return;
                     };
-                    let mut segments = path.split('.');
-                    let first = segments.next().unwrap_or(path);
-                    let mut value = scope
-                        .get(first)
-                        .ok_or_else(|| undefined(format!("variable `{first}` is not defined")))?;
-                    for attr in segments {
-                        value = value
-                            .get_from_path(attr)
-                            .filter(|v| !v.is_undefined())
-                            .ok_or_else(|| undefined(format!("`{path}` is not defined")))?;
-                    }
-                    let text = match value.as_str() {
-                        Some(s) => s.to_string(),
-                        None => value.to_string(),
-                    };
-                    let escape = if e.flavor == Flavor::Shell {
-                        sentinel_shell
+                    // What the sentinels around a value would have removed.
+                    let text = if text.contains('\0') {
+                        std::borrow::Cow::Owned(text.replace('\0', ""))
                     } else {
-                        sentinel_plain
+                        text
                     };
-                    escape(&text, &mut out).map_err(|err| undefined(err.to_string()))?;
+                    let quoted = if e.flavor == Flavor::Shell {
+                        shell_quote(&text)
+                    } else {
+                        text.into_owned()
+                    };
+                    if matches!(e.flavor, Flavor::Shell | Flavor::Arg)
+                        && begins_word(&out, e.flavor)
+                        && starts_option(&quoted)
+                    {
+                        failed = Some(option_error(e));
+                        return;
+                    }
+                    out.push_str(&quoted);
                 }
             }
+        });
+        match failed {
+            Some(err) => Err(err),
+            None => Ok(out),
         }
-        String::from_utf8(out).map_err(|_| RenderError {
-            message: "rendered text is not UTF-8".into(),
-            span: e.span(),
-        })
     }
 
     fn strip_sentinels(&self, t: Tpl, raw: &str) -> Result<String, RenderError> {
@@ -819,19 +920,27 @@ impl Templates {
             if is_value
                 && matches!(e.flavor, Flavor::Shell | Flavor::Arg)
                 && begins_word(&out, e.flavor)
+                && starts_option(part)
             {
-                let unquoted = part.strip_prefix('\'').unwrap_or(part);
-                if unquoted.starts_with('-') && !is_negative_number(unquoted.trim_end_matches('\''))
-                {
-                    return Err(RenderError {
-                        message: "a value inserted here starts with `-`, so the command would read it as an option".into(),
-                        span: e.span(),
-                    });
-                }
+                return Err(option_error(e));
             }
             out.push_str(part);
         }
         Ok(out)
+    }
+}
+
+/// Whether a value, as inserted (shell-quoted or not), would be read as an option.
+fn starts_option(inserted: &str) -> bool {
+    let unquoted = inserted.strip_prefix('\'').unwrap_or(inserted);
+    unquoted.starts_with('-') && !is_negative_number(unquoted.trim_end_matches('\''))
+}
+
+fn option_error(e: &Entry) -> RenderError {
+    RenderError {
+        message: "a value inserted here starts with `-`, so the command would read it as an option"
+            .into(),
+        span: e.span(),
     }
 }
 
@@ -1157,6 +1266,20 @@ fn glued_context(before: &str) -> Option<ShellContext> {
 
 /// Walks a shell command template and returns each `{{` that is not in plain shell context.
 fn shell_contexts(src: &str) -> Vec<(usize, ShellContext)> {
+    // Without any of these bytes the walk below never leaves plain text, never enters
+    // arithmetic or `[[ ]]`, and nothing is glued to a value: skip it (most commands).
+    if !src.bytes().any(|b| {
+        matches!(
+            b,
+            b'\\' | b'\'' | b'"' | b'`' | b'$' | b'#' | b'<' | b'(' | b'['
+        )
+    }) {
+        return Vec::new();
+    }
+    walk_shell_contexts(src)
+}
+
+fn walk_shell_contexts(src: &str) -> Vec<(usize, ShellContext)> {
     let mut bad = Vec::new();
     let tag_list = tags(src);
     let mut state = ShellContext::Normal;
@@ -1357,6 +1480,58 @@ mod tests {
 
     fn contexts(src: &str) -> Vec<ShellContext> {
         shell_contexts(src).into_iter().map(|(_, c)| c).collect()
+    }
+
+    /// The shortcut of `shell_contexts` is exact: without its trigger bytes, the walk finds
+    /// nothing either.
+    #[test]
+    fn shell_contexts_shortcut_is_exact() {
+        let alphabet = [
+            "{{ x }}",
+            "{{x}}",
+            " ",
+            "\n",
+            "\t",
+            ";",
+            "|",
+            "&",
+            ">",
+            ")",
+            "]",
+            "}",
+            "{",
+            "-",
+            "=",
+            "a",
+            "b/c",
+            "%",
+            "!",
+            "*",
+            "?",
+            "~",
+            "{% if x %}",
+            "{% endif %}",
+            "{# c #}",
+            "é",
+            "\u{a0}",
+        ];
+        let mut seed: u64 = 0x9e37_79b9_7f4a_7c15;
+        for _ in 0..5000 {
+            let mut src = String::new();
+            seed ^= seed << 13;
+            seed ^= seed >> 7;
+            seed ^= seed << 17;
+            let len = (seed % 24) as usize;
+            let mut r = seed;
+            for _ in 0..len {
+                r = r.wrapping_mul(6_364_136_223_846_793_005).wrapping_add(1);
+                src.push_str(alphabet[(r >> 33) as usize % alphabet.len()]);
+            }
+            assert!(walk_shell_contexts(&src).is_empty(), "{src:?}");
+            assert!(shell_contexts(&src).is_empty(), "{src:?}");
+        }
+        // and the walk does find something once a trigger is there
+        assert!(!shell_contexts("echo '{{ x }}'").is_empty());
     }
 
     #[test]

@@ -17,14 +17,26 @@ pub const BUILTINS: [(&str, &[&str]); 3] = [
     ("step", &["id", "name"]),
 ];
 
-/// The names a template may read at one point of the runbook.
+/// The names a template may read at one point of the runbook. Updated in place as the walk goes
+/// step by step (never cloned per step: a large runbook has thousands of captures).
 #[derive(Clone)]
 struct Scope<'r> {
     vars: Vec<&'r str>,
-    captures: Vec<&'r str>,
+    /// Captures of the steps walked so far (in runbook order, for suggestions).
+    captures: indexmap::IndexSet<&'r str>,
+    /// Captures of a phase's rollback steps: seen only by the later rollback steps of that phase.
+    rollback_captures: Vec<&'r str>,
     env: Vec<&'r str>,
+    /// The `env` keys of the step being checked, after `env`.
+    step_env: Vec<&'r str>,
     in_phase: bool,
     in_step: bool,
+}
+
+impl Scope<'_> {
+    fn has_capture(&self, name: &str) -> bool {
+        self.captures.contains(name) || self.rollback_captures.contains(&name)
+    }
 }
 
 struct Checker<'r, 't> {
@@ -130,8 +142,10 @@ impl<'r> Checker<'r, '_> {
         let env: Vec<&str> = rb.defaults.env.iter().map(|(k, _)| k.as_str()).collect();
         let base = Scope {
             vars: rb.vars.iter().map(|v| v.name.get_ref().as_str()).collect(),
-            captures: Vec::new(),
+            captures: indexmap::IndexSet::new(),
+            rollback_captures: Vec::new(),
             env,
+            step_env: Vec::new(),
             in_phase: false,
             in_step: false,
         };
@@ -180,34 +194,43 @@ impl<'r> Checker<'r, '_> {
                 }
             }
             for step in phase.steps.iter().chain(&phase.gate) {
-                self.step(step, &mut scope);
+                self.step(step, &mut scope, false);
             }
-            let mut rollback_scope = scope.clone();
             for step in &phase.rollback {
-                self.step(step, &mut rollback_scope);
+                self.step(step, &mut scope, true);
             }
+            scope.rollback_captures.clear();
         }
         let mut incident = base;
         incident.in_phase = false;
         for step in &rb.rollback {
-            self.step(step, &mut incident);
+            self.step(step, &mut incident, true);
         }
     }
 
-    fn step(&mut self, step: &'r Step, scope: &mut Scope<'r>) {
-        let mut inner = scope.clone();
-        inner.in_step = true;
-        if let StepKind::Shell(s) = &step.kind {
-            inner.env.extend(s.env.iter().map(|(k, _)| k.as_str()));
-        }
-        if let StepKind::Kubectl(k) = &step.kind {
-            inner.env.extend(k.env.iter().map(|(k, _)| k.as_str()));
-        }
+    /// Checks the templates of `step`, then adds its capture to `scope` (to the rollback's own
+    /// captures for a rollback step).
+    fn step(&mut self, step: &'r Step, scope: &mut Scope<'r>, rollback: bool) {
+        scope.in_step = true;
+        let step_env = match &step.kind {
+            StepKind::Shell(s) => s.env.as_slice(),
+            StepKind::Kubectl(k) => k.env.as_slice(),
+            _ => &[],
+        };
+        scope
+            .step_env
+            .extend(step_env.iter().map(|(k, _)| k.as_str()));
         for t in step_templates(step) {
-            self.names(t, &inner);
+            self.names(t, scope);
         }
+        scope.in_step = false;
+        scope.step_env.clear();
         if let Some(c) = &step.capture {
-            scope.captures.push(c.get_ref());
+            if rollback {
+                scope.rollback_captures.push(c.get_ref());
+            } else {
+                scope.captures.insert(c.get_ref());
+            }
         }
     }
 
@@ -222,7 +245,7 @@ impl<'r> Checker<'r, '_> {
         };
         let plain: Vec<&str> = names
             .iter()
-            .map(|(n, _)| n.as_str())
+            .map(|(n, _)| *n)
             .filter(|n| !secret(n))
             .collect();
         if names.is_empty() || !plain.is_empty() {
@@ -250,10 +273,9 @@ impl<'r> Checker<'r, '_> {
         // A simple template reads `x.attr` only if it reads `x`: skip looking for attributes
         // of objects it never names (most templates, most objects).
         let reads =
-            |object: &str| !templates.is_simple(t) || names.iter().any(|(n, _)| n == object);
+            |object: &str| !templates.is_simple(t) || names.iter().any(|(n, _)| *n == object);
         for (name, span) in names.iter().cloned() {
-            let name = name.as_str();
-            if scope.vars.contains(&name) || scope.captures.contains(&name) {
+            if scope.vars.contains(&name) || scope.has_capture(name) {
                 continue;
             }
             match name {
@@ -282,6 +304,7 @@ impl<'r> Checker<'r, '_> {
                 .vars
                 .iter()
                 .chain(&scope.captures)
+                .chain(&scope.rollback_captures)
                 .copied()
                 .chain(["run", "env", "phase", "step"]);
             let help = suggest(name, candidates).map_or_else(
@@ -320,12 +343,13 @@ impl<'r> Checker<'r, '_> {
             Vec::new()
         };
         for (attr, span) in env {
-            if !scope.env.contains(&attr.as_str()) {
+            let attr = attr.as_str();
+            if !scope.env.contains(&attr) && !scope.step_env.contains(&attr) {
                 self.p.push(
                     Diagnostic::new(span, format!("`env.{attr}` is not declared"))
                         .label("not in [defaults.env] or the step's `env`")
                         .maybe_help(
-                            suggest(&attr, scope.env.iter().copied())
+                            suggest(attr, scope.env.iter().chain(&scope.step_env).copied())
                                 .map(|c| format!("did you mean `env.{c}`?"))
                                 .or_else(|| Some("templates see only the environment the runbook declares; to use a value from the operator's environment, declare a variable and set ROLLOUT_VAR_<NAME>".into())),
                         ),

@@ -9,10 +9,6 @@
 //! Nothing here does I/O: the file backend writes lines made by [`encode`], and
 //! [`verify`] reads bytes from wherever they came from.
 
-use std::fmt::Write as _;
-
-use sha2::{Digest, Sha256};
-
 use super::record::{Entry, Record};
 
 /// `prev` of the first record.
@@ -21,12 +17,7 @@ pub const GENESIS: &str = "sha256:0000000000000000000000000000000000000000000000
 const HASH_KEY: &[u8] = b",\"hash\":\"";
 
 pub fn sha256(bytes: &[u8]) -> String {
-    let mut hex = String::with_capacity(71);
-    hex.push_str("sha256:");
-    for b in Sha256::digest(bytes) {
-        let _ = write!(hex, "{b:02x}");
-    }
-    hex
+    crate::runbook::source::digest_of(bytes)
 }
 
 /// The journal line for `record` (whose `prev` is set and `hash` empty), ending in `\n`, and

@@ -6,7 +6,7 @@ use std::fmt::Write;
 
 use console::Style;
 
-use crate::plan::{Action, LiveValue, Plan, PlanStep};
+use crate::plan::{Action, LiveValue, Plan, PlanPhase, PlanStep};
 use crate::runbook::model::Sampling;
 use crate::runbook::template::shell_quote;
 
@@ -32,6 +32,43 @@ impl Styles {
 pub fn render(plan: &Plan, color: bool) -> String {
     let st = Styles::new(color);
     let mut o = String::new();
+    head(&mut o, &st, plan);
+    let total = plan.phases.len();
+    for (i, phase) in plan.phases.iter().enumerate() {
+        phase_text(&mut o, &st, i, total, phase);
+    }
+    let count = plan.phases.iter().map(counted).sum();
+    tail(&mut o, &st, plan, total, count);
+    o
+}
+
+/// The steps a phase counts for in the closing line (its rollback is not counted).
+fn counted(phase: &PlanPhase) -> usize {
+    phase.steps.len() + phase.gate.len()
+}
+
+/// What [`render`] writes before the phases of `plan` (whose own phases are not used).
+pub fn text_head(plan: &Plan, color: bool) -> String {
+    let mut o = String::new();
+    head(&mut o, &Styles::new(color), plan);
+    o
+}
+
+/// What [`render`] writes for phase `i` of `total`.
+pub fn text_phase(i: usize, total: usize, phase: &PlanPhase, color: bool) -> String {
+    let mut o = String::new();
+    phase_text(&mut o, &Styles::new(color), i, total, phase);
+    o
+}
+
+/// What [`render`] writes after the phases: `total` phases with `count` steps.
+pub fn text_tail(plan: &Plan, total: usize, count: usize, color: bool) -> String {
+    let mut o = String::new();
+    tail(&mut o, &Styles::new(color), plan, total, count);
+    o
+}
+
+fn head(o: &mut String, st: &Styles, plan: &Plan) {
     let rb = &plan.runbook;
     let mut title = format!("Plan for runbook `{}`", rb.name);
     if let Some(v) = &rb.version {
@@ -73,57 +110,60 @@ pub fn render(plan: &Plan, color: bool) -> String {
             );
         }
     }
-    let total = plan.phases.len();
-    for (i, phase) in plan.phases.iter().enumerate() {
+}
+
+fn phase_text(o: &mut String, st: &Styles, i: usize, total: usize, phase: &PlanPhase) {
+    let _ = writeln!(
+        o,
+        "\n{}",
+        st.heading.apply_to(format!(
+            "Phase {}/{total}: {} ({})",
+            i + 1,
+            phase.title,
+            phase.id
+        ))
+    );
+    if let Some(d) = &phase.description {
+        let _ = writeln!(o, "  {}", st.dim.apply_to(d.trim()));
+    }
+    for a in &phase.abort_when {
         let _ = writeln!(
             o,
-            "\n{}",
-            st.heading.apply_to(format!(
-                "Phase {}/{total}: {} ({})",
-                i + 1,
-                phase.title,
-                phase.id
-            ))
+            "  {} {}: `{}` {} for {} (every {}) -> {}",
+            st.warn.apply_to("abort when"),
+            a.name,
+            a.query,
+            a.condition,
+            a.sustained,
+            a.every,
+            serde_json::to_value(a.action)
+                .ok()
+                .and_then(|v| v.as_str().map(String::from))
+                .unwrap_or_default()
         );
-        if let Some(d) = &phase.description {
-            let _ = writeln!(o, "  {}", st.dim.apply_to(d.trim()));
+        if let Some(p) = &a.prometheus {
+            let _ = writeln!(o, "    {}", st.dim.apply_to(format!("prometheus: {p}")));
         }
-        for a in &phase.abort_when {
-            let _ = writeln!(
-                o,
-                "  {} {}: `{}` {} for {} (every {}) -> {}",
-                st.warn.apply_to("abort when"),
-                a.name,
-                a.query,
-                a.condition,
-                a.sustained,
-                a.every,
-                serde_json::to_value(a.action)
-                    .ok()
-                    .and_then(|v| v.as_str().map(String::from))
-                    .unwrap_or_default()
-            );
-            if let Some(p) = &a.prometheus {
-                let _ = writeln!(o, "    {}", st.dim.apply_to(format!("prometheus: {p}")));
-            }
-            if let Some(live) = &a.live {
-                live_line(&mut o, &st, live, &a.condition.to_string(), "    ");
-            }
-        }
-        steps(&mut o, &st, &phase.steps, "  ");
-        if !phase.gate.is_empty() {
-            let _ = writeln!(
-                o,
-                "  {}",
-                st.heading.apply_to("go/no-go before the next phase:")
-            );
-            steps(&mut o, &st, &phase.gate, "    ");
-        }
-        if !phase.rollback.is_empty() {
-            let _ = writeln!(o, "  {}", st.heading.apply_to("rollback of this phase:"));
-            steps(&mut o, &st, &phase.rollback, "    ");
+        if let Some(live) = &a.live {
+            live_line(o, st, live, &a.condition.to_string(), "    ");
         }
     }
+    steps(o, st, &phase.steps, "  ");
+    if !phase.gate.is_empty() {
+        let _ = writeln!(
+            o,
+            "  {}",
+            st.heading.apply_to("go/no-go before the next phase:")
+        );
+        steps(o, st, &phase.gate, "    ");
+    }
+    if !phase.rollback.is_empty() {
+        let _ = writeln!(o, "  {}", st.heading.apply_to("rollback of this phase:"));
+        steps(o, st, &phase.rollback, "    ");
+    }
+}
+
+fn tail(o: &mut String, st: &Styles, plan: &Plan, total: usize, count: usize) {
     if !plan.rollback.is_empty() {
         let _ = writeln!(
             o,
@@ -131,13 +171,8 @@ pub fn render(plan: &Plan, color: bool) -> String {
             st.heading
                 .apply_to("Runbook rollback (for incidents, `rollout rollback`)")
         );
-        steps(&mut o, &st, &plan.rollback, "  ");
+        steps(o, st, &plan.rollback, "  ");
     }
-    let count: usize = plan
-        .phases
-        .iter()
-        .map(|p| p.steps.len() + p.gate.len())
-        .sum();
     let _ = writeln!(
         o,
         "\n{}",
@@ -147,7 +182,6 @@ pub fn render(plan: &Plan, color: bool) -> String {
             if count == 1 { "" } else { "s" }
         ))
     );
-    o
 }
 
 fn steps(o: &mut String, st: &Styles, steps: &[PlanStep], indent: &str) {
