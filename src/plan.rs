@@ -247,8 +247,10 @@ pub struct Renderer<'l> {
     /// a binary search instead of a scan of the file up to the step.
     line_starts: std::sync::OnceLock<Vec<usize>>,
     /// `[defaults] env` rendered with the current values: the same for every step until a
-    /// value changes, so rendered once, not once a step.
+    /// value it reads changes, so rendered once, not once a step.
     defaults_env: std::sync::OnceLock<Result<BTreeMap<String, String>, RenderError>>,
+    /// The names `[defaults] env` reads, when they are known exactly (its templates are simple).
+    defaults_env_reads: Option<Vec<&'l str>>,
 }
 
 /// A step that could not be rendered, located in the runbook.
@@ -311,6 +313,13 @@ impl<'l> Renderer<'l> {
                 .collect(),
             line_starts: std::sync::OnceLock::new(),
             defaults_env: std::sync::OnceLock::new(),
+            defaults_env_reads: {
+                let env = &loaded.runbook.defaults.env;
+                let t = &loaded.templates;
+                env.iter()
+                    .all(|(_, tpl)| t.is_simple(*tpl) || !t.source(*tpl).contains('{'))
+                    .then(|| env.iter().flat_map(|(_, tpl)| t.reads(*tpl)).collect())
+            },
         };
         let env = r.declared_env(&[]);
         r.base.insert("env", &env.unwrap_or_default());
@@ -327,7 +336,13 @@ impl<'l> Renderer<'l> {
     /// Sets a captured output (or, in a plan, a placeholder for it).
     pub fn set_capture(&mut self, name: &str, value: &str) {
         self.base.insert(name.to_string(), value);
-        self.defaults_env = std::sync::OnceLock::new();
+        if self
+            .defaults_env_reads
+            .as_ref()
+            .is_none_or(|reads| reads.contains(&name))
+        {
+            self.defaults_env = std::sync::OnceLock::new();
+        }
         if self.preview {
             self.placeholders.insert(name.to_string());
         }
@@ -847,33 +862,39 @@ pub fn write<W: std::io::Write>(
             };
             write(before.as_bytes());
             write(b"\n  \"phases\": [");
+            let mut failed_json = None;
             let mut first = true;
             // Each phase as `to_writer_pretty` lays it out inside the plan: two levels deeper.
             let each = |_: usize, view: PlanPhase| {
                 let mut element = Vec::new();
-                let alone = serde_json::to_vec_pretty(&view).unwrap_or_default();
-                for line in alone.split(|&b| b == b'\n') {
-                    if !element.is_empty() {
-                        element.extend_from_slice(b"\n    ");
-                    }
-                    element.extend_from_slice(line);
-                }
-                drop(view);
-                element
+                let mut json =
+                    serde_json::Serializer::with_formatter(&mut element, Nested::at_depth(2));
+                view.serialize(&mut json).map(|()| element)
             };
             errors.splice(
                 0..0,
-                render_phases(loaded, &make, &each, |element: Vec<u8>| {
-                    write(if first { b"\n    " } else { b",\n    " });
-                    write(&element);
-                    first = false;
-                }),
+                render_phases(
+                    loaded,
+                    &make,
+                    &each,
+                    |element: serde_json::Result<Vec<u8>>| {
+                        write(if first { b"\n    " } else { b",\n    " });
+                        match element {
+                            Ok(element) => write(&element),
+                            Err(e) => failed_json = Some(e),
+                        }
+                        first = false;
+                    },
+                ),
             );
             write(if first { b"]" } else { b"\n  ]" });
             write(after.as_bytes());
             write(b"\n");
             if let Err(e) = whole {
                 written = Err(e);
+            }
+            if let Some(e) = failed_json {
+                written = Err(e.into());
             }
         }
         Layout::Text { color } => {
@@ -905,6 +926,90 @@ pub fn write<W: std::io::Write>(
                 .map_err(std::io::IntoInnerError::into_error)
         })
         .and_then(|hold| hold.release(out)))
+}
+
+/// `serde_json`'s pretty layout (two spaces a level) for a value written `depth` levels down
+/// in a larger document: what `to_writer_pretty` of the whole document writes for it.
+struct Nested {
+    depth: usize,
+    has_value: bool,
+}
+
+impl Nested {
+    fn at_depth(depth: usize) -> Self {
+        Nested {
+            depth,
+            has_value: false,
+        }
+    }
+
+    fn newline<W: ?Sized + std::io::Write>(&self, w: &mut W, comma: bool) -> std::io::Result<()> {
+        w.write_all(if comma { b",\n" } else { b"\n" })?;
+        for _ in 0..self.depth {
+            w.write_all(b"  ")?;
+        }
+        Ok(())
+    }
+}
+
+impl serde_json::ser::Formatter for Nested {
+    fn begin_array<W: ?Sized + std::io::Write>(&mut self, w: &mut W) -> std::io::Result<()> {
+        self.depth += 1;
+        self.has_value = false;
+        w.write_all(b"[")
+    }
+
+    fn end_array<W: ?Sized + std::io::Write>(&mut self, w: &mut W) -> std::io::Result<()> {
+        self.depth -= 1;
+        if self.has_value {
+            self.newline(w, false)?;
+        }
+        w.write_all(b"]")
+    }
+
+    fn begin_array_value<W: ?Sized + std::io::Write>(
+        &mut self,
+        w: &mut W,
+        first: bool,
+    ) -> std::io::Result<()> {
+        self.newline(w, !first)
+    }
+
+    fn end_array_value<W: ?Sized + std::io::Write>(&mut self, _: &mut W) -> std::io::Result<()> {
+        self.has_value = true;
+        Ok(())
+    }
+
+    fn begin_object<W: ?Sized + std::io::Write>(&mut self, w: &mut W) -> std::io::Result<()> {
+        self.depth += 1;
+        self.has_value = false;
+        w.write_all(b"{")
+    }
+
+    fn end_object<W: ?Sized + std::io::Write>(&mut self, w: &mut W) -> std::io::Result<()> {
+        self.depth -= 1;
+        if self.has_value {
+            self.newline(w, false)?;
+        }
+        w.write_all(b"}")
+    }
+
+    fn begin_object_key<W: ?Sized + std::io::Write>(
+        &mut self,
+        w: &mut W,
+        first: bool,
+    ) -> std::io::Result<()> {
+        self.newline(w, !first)
+    }
+
+    fn begin_object_value<W: ?Sized + std::io::Write>(&mut self, w: &mut W) -> std::io::Result<()> {
+        w.write_all(b": ")
+    }
+
+    fn end_object_value<W: ?Sized + std::io::Write>(&mut self, _: &mut W) -> std::io::Result<()> {
+        self.has_value = true;
+        Ok(())
+    }
 }
 
 /// The most plan bytes a [`Hold`] keeps in memory before it spills to a temporary file.
