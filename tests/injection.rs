@@ -572,5 +572,8 @@ fn empty_quotes_do_not_hide_a_leading_dash() {
         .runbook(&runbook)
         .args(["plan", RUNBOOK, "--var", "v=-rf"])
         .status(2)
-        .stderr_has("starts with `-`");
+        .stderr_has("starts with `-`")
+        // the caret is under the value's own tag, the first one to begin a word
+        .stderr_has(":14:18\n")
+        .stderr_has("\n   |                  ^^^^^^^ while rendering this");
 }

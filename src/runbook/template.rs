@@ -899,7 +899,11 @@ impl Templates {
                         && begins_word(&out, e.flavor)
                         && starts_option(&quoted)
                     {
-                        failed = Some(option_error(e));
+                        // Here the very tag is known: point at it.
+                        failed = Some(RenderError {
+                            span: self.file_span(t, tag),
+                            ..option_error(e)
+                        });
                         return;
                     }
                     out.push_str(&quoted);
