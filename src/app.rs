@@ -619,6 +619,21 @@ fn state_dirs(flag: Option<&PathBuf>) -> Vec<PathBuf> {
     dirs
 }
 
+/// Finds a run (or the latest) in the state directories and reads its journal.
+fn read_run(
+    flag: Option<&PathBuf>,
+    run_id: Option<&str>,
+) -> Result<(FileStore, String, crate::state::Loaded), ExitCode> {
+    let (store, id) = find_run(flag, run_id)?;
+    match store.read(&id) {
+        Ok(log) => Ok((store, id, log)),
+        Err(e) => {
+            eprintln!("error: {e}");
+            Err(ExitCode::Usage)
+        }
+    }
+}
+
 /// Finds a run (or the latest) in the state directories.
 fn find_run(flag: Option<&PathBuf>, run_id: Option<&str>) -> Result<(FileStore, String), ExitCode> {
     let dirs = state_dirs(flag);
@@ -979,16 +994,9 @@ pub fn status(
     state_dir: Option<&PathBuf>,
     format: Format,
 ) -> ExitCode {
-    let (store, id) = match find_run(state_dir, run_id) {
+    let (store, id, log) = match read_run(state_dir, run_id) {
         Ok(found) => found,
         Err(code) => return code,
-    };
-    let log = match store.read(&id) {
-        Ok(l) => l,
-        Err(e) => {
-            eprintln!("error: {e}");
-            return ExitCode::Usage;
-        }
     };
     let state = RunState::fold(&log.records);
     let view = ui::status::RunView::new(
@@ -1049,10 +1057,7 @@ pub fn audit_verify(
             Ok(found) => found,
             Err(code) => return code,
         };
-        (
-            store.root().join("runs").join(&id).join("journal.ndjson"),
-            store.is_locked(&id),
-        )
+        (store.journal_path(&id), store.is_locked(&id))
     };
     let bytes = match std::fs::read(&path) {
         Ok(b) => b,
@@ -1080,16 +1085,9 @@ pub fn audit_verify(
 
 /// `rollout log`: a run's audit log as readable text.
 pub fn log(run_id: Option<&str>, state_dir: Option<&PathBuf>) -> ExitCode {
-    let (store, id) = match find_run(state_dir, run_id) {
+    let (_, id, loaded) = match read_run(state_dir, run_id) {
         Ok(found) => found,
         Err(code) => return code,
-    };
-    let loaded = match store.read(&id) {
-        Ok(l) => l,
-        Err(e) => {
-            eprintln!("error: {e}");
-            return ExitCode::Usage;
-        }
     };
     print!("{}", ui::audit_view::render_log(&loaded.records));
     if let Some(r) = &loaded.recovery {
@@ -1180,18 +1178,11 @@ pub fn run_report(
     output: Option<&Path>,
 ) -> ExitCode {
     use crate::cli::ReportFormat;
-    let (store, id) = match find_run(state_dir, run_id) {
+    let (store, id, loaded) = match read_run(state_dir, run_id) {
         Ok(found) => found,
         Err(code) => return code,
     };
-    let path = store.root().join("runs").join(&id).join("journal.ndjson");
-    let loaded = match store.read(&id) {
-        Ok(l) => l,
-        Err(e) => {
-            eprintln!("error: {e}");
-            return ExitCode::Usage;
-        }
-    };
+    let path = store.journal_path(&id);
     let verified = match std::fs::read(&path) {
         Ok(bytes) => crate::state::audit::verify(&bytes),
         Err(e) => {

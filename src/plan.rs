@@ -243,9 +243,6 @@ pub struct Renderer<'l> {
     preview: bool,
     /// Names whose value is a placeholder: a `when` reading one is decided at run time.
     placeholders: indexmap::IndexSet<String>,
-    /// Where each line of the runbook starts, built on first use: a step's line number is then
-    /// a binary search instead of a scan of the file up to the step.
-    line_starts: std::sync::OnceLock<Vec<usize>>,
     /// `[defaults] env` rendered with the current values: the same for every step until a
     /// value it reads changes, so rendered once, not once a step.
     defaults_env: std::sync::OnceLock<Result<BTreeMap<String, String>, RenderError>>,
@@ -311,7 +308,6 @@ impl<'l> Renderer<'l> {
                 .filter(|v| v.value.is_none())
                 .map(|v| v.name.clone())
                 .collect(),
-            line_starts: std::sync::OnceLock::new(),
             defaults_env: std::sync::OnceLock::new(),
             defaults_env_reads: {
                 let env = &loaded.runbook.defaults.env;
@@ -346,19 +342,6 @@ impl<'l> Renderer<'l> {
         if self.preview {
             self.placeholders.insert(name.to_string());
         }
-    }
-
-    /// The 1-based line of a byte offset in the runbook (as [`Source::line_col`]).
-    ///
-    /// [`Source::line_col`]: crate::runbook::Source::line_col
-    fn line(&self, offset: usize) -> usize {
-        let starts = self.line_starts.get_or_init(|| {
-            let text = &self.loaded.source.text;
-            std::iter::once(0)
-                .chain(text.match_indices('\n').map(|(i, _)| i + 1))
-                .collect()
-        });
-        starts.partition_point(|&start| start <= offset)
     }
 
     fn render(&self, t: Tpl, ctx: &Scope<'_>) -> Result<String, RenderError> {
@@ -618,7 +601,7 @@ impl<'l> Renderer<'l> {
             id: step.id.get_ref().clone(),
             name: step.name.clone(),
             description: step.description.clone(),
-            line: self.line(step.span.start),
+            line: self.loaded.source.line(step.span.start),
             when,
             timeout: if timed {
                 Some(step.timeout.unwrap_or(rb.defaults.timeout))

@@ -15,6 +15,9 @@ pub struct Source {
     pub text: String,
     /// `sha256:<hex>` of the file, computed on first use.
     digest: std::sync::OnceLock<String>,
+    /// Where each line starts, built on first use: a line number is then a binary search
+    /// instead of a scan of the file up to the offset.
+    line_starts: std::sync::OnceLock<Vec<usize>>,
 }
 
 #[derive(Debug, thiserror::Error)]
@@ -128,12 +131,23 @@ impl Source {
             name,
             text,
             digest: std::sync::OnceLock::new(),
+            line_starts: std::sync::OnceLock::new(),
         })
     }
 
     /// The digest runs are bound to: `sha256:<hex>` of the file's bytes.
     pub fn digest(&self) -> &str {
         self.digest.get_or_init(|| digest_of(self.text.as_bytes()))
+    }
+
+    /// The 1-based line of a byte offset (the line of [`Source::line_col`]).
+    pub fn line(&self, offset: usize) -> usize {
+        let starts = self.line_starts.get_or_init(|| {
+            std::iter::once(0)
+                .chain(self.text.match_indices('\n').map(|(i, _)| i + 1))
+                .collect()
+        });
+        starts.partition_point(|&start| start <= offset)
     }
 
     /// 1-based line and column (in characters) of a byte offset.

@@ -100,7 +100,8 @@ impl FileStore {
         }
     }
 
-    fn journal_path(&self, run_id: &str) -> PathBuf {
+    /// Where a run's journal (its audit log) is.
+    pub fn journal_path(&self, run_id: &str) -> PathBuf {
         self.run_dir(run_id).join("journal.ndjson")
     }
 }
