@@ -9,6 +9,13 @@ use rollout::cli::{AuditCommand, Cli, Command};
 use rollout::exec::engine::InDoubt;
 use rollout::tooling;
 
+/// jemalloc instead of the system allocator: loading and planning a large runbook makes hundreds
+/// of thousands of small allocations on three threads, and with glibc's allocator a quarter of
+/// `plan`'s CPU time went to `malloc` and `free` (see `benches/plan.sh` and README, Performance).
+#[cfg(unix)]
+#[global_allocator]
+static GLOBAL: tikv_jemallocator::Jemalloc = tikv_jemallocator::Jemalloc;
+
 fn main() -> std::process::ExitCode {
     rollout::completion::answer_shell_request();
     let cli = Cli::parse();
