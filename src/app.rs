@@ -29,7 +29,11 @@ impl Ctx {
 }
 
 fn load(path: &Path, color: bool) -> Result<Loaded, ExitCode> {
-    runbook::load(path).map_err(|e| match e {
+    report_load(runbook::load(path), color)
+}
+
+fn report_load(loaded: Result<Loaded, LoadError>, color: bool) -> Result<Loaded, ExitCode> {
+    loaded.map_err(|e| match e {
         LoadError::Unreadable(err) => {
             eprintln!("error: {err}");
             ExitCode::UnreadableRunbook
@@ -58,7 +62,7 @@ fn resolve_vars(loaded: &Loaded, args: &VarArgs) -> Result<Vec<inputs::Resolved>
 }
 
 pub fn validate(ctx: &Ctx, path: &Path, vars: &VarArgs) -> ExitCode {
-    let loaded = match load(path, ctx.color_err()) {
+    let loaded = match report_load(runbook::load_to_validate(path), ctx.color_err()) {
         Ok(l) => l,
         Err(code) => return code,
     };

@@ -15,7 +15,7 @@ use crate::runbook::model::{
     DeadlineAction, ErrorPolicy, FailureAction, FaultPolicies, JsonExpectation, NoDataPolicy,
     Phase, Retry, Risk, Sampling, Step, StepKind, VarValue,
 };
-use crate::runbook::template::{RenderError, Scope, Tpl};
+use crate::runbook::template::{RenderError, Scope, Tpl, Values};
 
 /// What a plan shows in place of a secret value.
 pub const MASK: &str = "******";
@@ -236,7 +236,7 @@ impl RunInfo {
 /// `run` gives real ones. Both call [`Renderer::step`].
 pub struct Renderer<'l> {
     pub loaded: &'l Loaded,
-    base: tera::Context,
+    base: Values,
     kubectl: String,
     runbook_dir: PathBuf,
     /// A preview (plan) holds placeholders for values only a run has: captures and secrets.
@@ -278,13 +278,13 @@ impl<'l> Renderer<'l> {
         run: &RunInfo,
         kubectl_env: Option<String>,
     ) -> Self {
-        let mut base = tera::Context::new();
+        let mut base = Values::default();
         for v in vars {
             match &v.value {
-                Some(VarValue::String(s)) => base.insert(v.name.clone(), s),
-                Some(VarValue::Integer(i)) => base.insert(v.name.clone(), i),
-                Some(VarValue::Boolean(b)) => base.insert(v.name.clone(), b),
-                None => base.insert(v.name.clone(), MASK),
+                Some(VarValue::String(s)) => base.insert(&v.name, s),
+                Some(VarValue::Integer(i)) => base.insert(&v.name, i),
+                Some(VarValue::Boolean(b)) => base.insert(&v.name, b),
+                None => base.insert(&v.name, MASK),
             }
         }
         let mut run_map = BTreeMap::new();
@@ -325,13 +325,13 @@ impl<'l> Renderer<'l> {
 
     /// Gives a secret its real value, for the renderer whose output processes receive.
     pub fn reveal(&mut self, name: &str, value: &str) {
-        self.base.insert(name.to_string(), value);
+        self.base.insert(name, value);
         self.defaults_env = std::sync::OnceLock::new();
     }
 
     /// Sets a captured output (or, in a plan, a placeholder for it).
     pub fn set_capture(&mut self, name: &str, value: &str) {
-        self.base.insert(name.to_string(), value);
+        self.base.insert(name, value);
         if self
             .defaults_env_reads
             .as_ref()

@@ -41,18 +41,28 @@ pub enum LoadError {
 }
 
 /// Reads, parses and validates the runbook at `path`, reporting every problem at once.
+/// Its digest (see [`Source::digest`]), which plan, run and resume need, is computed meanwhile.
 pub fn load(path: &Path) -> Result<Loaded, LoadError> {
     let source = Source::read(path).map_err(LoadError::Unreadable)?;
-    load_source(source)
+    load_source(source, true)
 }
 
-pub fn load_source(source: Source) -> Result<Loaded, LoadError> {
-    // The digest (which plan, run and resume need) is computed on the other core while the
-    // parsed runbook is checked, when that core is otherwise idle.
-    let digest = || {
-        source.digest();
-    };
-    let (runbook, templates, mut problems) = match read(&source.text, digest) {
+/// [`load`] for `validate`, which does not need the digest: it is computed only if asked for.
+pub fn load_to_validate(path: &Path) -> Result<Loaded, LoadError> {
+    let source = Source::read(path).map_err(LoadError::Unreadable)?;
+    load_source(source, false)
+}
+
+fn load_source(source: Source, digest: bool) -> Result<Loaded, LoadError> {
+    // The digest is computed on a thread of its own, which has a core to itself until the
+    // phases are parsed, and takes its share of both after.
+    let read = std::thread::scope(|s| {
+        if digest {
+            s.spawn(|| source.digest().len());
+        }
+        read(&source.text)
+    });
+    let (runbook, templates, mut problems) = match read {
         Ok(read) => read,
         Err(list) => return Err(LoadError::Invalid(Box::new(source), list)),
     };
@@ -70,24 +80,16 @@ pub fn load_source(source: Source) -> Result<Loaded, LoadError> {
 
 /// Parses and checks `text`: the model, its templates and every problem found, or the TOML
 /// syntax errors that stop reading.
-/// `then` is called once, on another thread while the parsed runbook is checked.
-fn read(
-    text: &str,
-    then: impl FnOnce() + Send,
-) -> Result<(Runbook, Templates, Vec<Diagnostic>), Vec<Diagnostic>> {
+fn read(text: &str) -> Result<(Runbook, Templates, Vec<Diagnostic>), Vec<Diagnostic>> {
     // A runbook in the usual layout is read one phase at a time (see `split`), which keeps the
     // memory of a large one to its model; any doubt, and the whole file is parsed at once.
-    let mut then = Some(then);
-    match read_in_pieces(text, &mut then) {
+    match read_in_pieces(text) {
         Some(read) => Ok(read),
-        None => read_whole(text, then.take()),
+        None => read_whole(text),
     }
 }
 
-fn read_in_pieces(
-    text: &str,
-    then: &mut Option<impl FnOnce() + Send>,
-) -> Option<(Runbook, Templates, Vec<Diagnostic>)> {
+fn read_in_pieces(text: &str) -> Option<(Runbook, Templates, Vec<Diagnostic>)> {
     let layout = split::layout(text)?;
     let root = split::parse_top(text, &layout)?;
     let mut parser = parse::Parser::new(text);
@@ -114,18 +116,12 @@ fn read_in_pieces(
         )
     })?;
     drop(root);
-    Some(check(runbook, parser, then.take()))
+    Some(check(runbook, parser))
 }
 
-fn read_whole(
-    text: &str,
-    then: Option<impl FnOnce() + Send>,
-) -> Result<(Runbook, Templates, Vec<Diagnostic>), Vec<Diagnostic>> {
+fn read_whole(text: &str) -> Result<(Runbook, Templates, Vec<Diagnostic>), Vec<Diagnostic>> {
     let (root, errors) = DeTable::parse_recoverable(text);
     if !errors.is_empty() {
-        if let Some(then) = then {
-            then();
-        }
         return Err(syntax_errors(text, errors));
     }
     let mut parser = parse::Parser::new(text);
@@ -133,24 +129,35 @@ fn read_whole(
         .runbook(&root, PhaseTables::InRoot)
         .expect("a whole-file parse has no pieces to fail");
     drop(root);
-    Ok(check(runbook, parser, then))
+    Ok(check(runbook, parser))
 }
 
-/// Compiles the templates and validates the runbook; `then` runs meanwhile on the other core,
-/// which has nothing else to do at this point.
-fn check(
-    runbook: Runbook,
-    mut parser: parse::Parser<'_>,
-    then: Option<impl FnOnce() + Send>,
-) -> (Runbook, Templates, Vec<Diagnostic>) {
-    std::thread::scope(|s| {
-        if let Some(then) = then {
-            s.spawn(then);
-        }
-        parser.templates.compile(&mut parser.p);
-        validate::validate(&runbook, &parser.templates, &mut parser.p);
+/// Compiles the templates and validates the runbook, on two cores: the static template checks
+/// and the references are each checked in two halves, and the ids and captures are checked
+/// while the templates that need tera are compiled. The problems come out in the order of
+/// doing it all on one thread.
+fn check(runbook: Runbook, parser: parse::Parser<'_>) -> (Runbook, Templates, Vec<Diagnostic>) {
+    let parse::Parser {
+        mut templates,
+        mut p,
+        ..
+    } = parser;
+    templates.lint_all(&mut p);
+    let (mut found, all_captures) = std::thread::scope(|s| {
+        let runbook = &runbook;
+        let side = s.spawn(move || {
+            let mut found = reader::Problems::default();
+            let all_captures = validate::ids_and_captures(runbook, &mut found);
+            (found, all_captures)
+        });
+        templates.compile_tera(&mut p);
+        side.join()
+            .unwrap_or_else(|panic| std::panic::resume_unwind(panic))
     });
-    (runbook, parser.templates, parser.p.list)
+    p.list.append(&mut found.list);
+    validate::references(&runbook, &templates, &all_captures, &mut p);
+    drop(all_captures);
+    (runbook, templates, p.list)
 }
 
 fn syntax_errors(text: &str, errors: Vec<toml::de::Error>) -> Vec<Diagnostic> {
@@ -193,8 +200,8 @@ mod tests {
     /// Reading in pieces must give exactly what reading the whole file gives: the same model
     /// (spans included), the same templates and the same problems.
     fn same_in_pieces(text: &str) {
-        let whole = read_whole(text, Some(|| {})).expect("parses");
-        let pieces = read_in_pieces(text, &mut Some(|| {})).expect("read in pieces");
+        let whole = read_whole(text).expect("parses");
+        let pieces = read_in_pieces(text).expect("read in pieces");
         assert_eq!(
             format!("{:?}", pieces.0),
             format!("{:?}", whole.0),

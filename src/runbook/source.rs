@@ -101,7 +101,7 @@ impl Source {
         if bytes.starts_with(&[0xFF, 0xFE]) || bytes.starts_with(&[0xFE, 0xFF]) {
             return Err(SourceError::Utf16 { name });
         }
-        if let Some(offset) = bytes.iter().position(|&b| b == 0) {
+        if let Some(offset) = memchr::memchr(0, &bytes) {
             let (line, column) = line_col_bytes(&bytes, offset);
             return Err(SourceError::Nul {
                 name,

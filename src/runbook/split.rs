@@ -45,15 +45,18 @@ pub fn layout(text: &str) -> Option<Layout> {
     let mut phases: Vec<Range<usize>> = Vec::new();
     let mut epilogue_start: Option<usize> = None;
     let mut prelude_end = None;
-    let mut at = 0;
-    for line in text.split_inclusive('\n') {
-        let line_start = at;
-        at += line.len();
-        let trimmed = line.trim_start_matches([' ', '\t']);
-        if !trimmed.starts_with('[') {
+    let bytes = text.as_bytes();
+    // A header is a line whose first byte after blanks is `[`: look at each `[` that is.
+    for start in memchr::memchr_iter(b'[', bytes) {
+        let line_start = bytes[..start]
+            .iter()
+            .rposition(|&b| b != b' ' && b != b'\t')
+            .map_or(0, |before| before + 1);
+        if line_start > 0 && bytes[line_start - 1] != b'\n' {
             continue;
         }
-        let start = line_start + (line.len() - trimmed.len());
+        let line_end = memchr::memchr(b'\n', &bytes[start..]).map_or(text.len(), |n| start + n + 1);
+        let trimmed = &text[start..line_end];
         let Some(header) = header(trimmed) else {
             continue;
         };

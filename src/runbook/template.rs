@@ -80,12 +80,55 @@ enum Piece<'s> {
     Value(&'s str, usize, Range<usize>),
 }
 
+/// The run's values, by top-level name: variables, captures and built-ins. Kept as tera values,
+/// for the templates tera renders, and for each one also as the text `{{ name }}` inserts,
+/// plain and shell-quoted, because most templates are simple (see [`walk_simple`]) and are
+/// rendered by looking names up here, thousands of times in a large plan.
+#[derive(Debug, Default, Clone)]
+pub struct Values {
+    context: Context,
+    texts: std::collections::HashMap<String, ValueText>,
+}
+
+#[derive(Debug, Clone)]
+struct ValueText {
+    /// What `{{ name }}` inserts before escaping (a NUL byte, which the escaping removes, is
+    /// removed here).
+    plain: String,
+    /// `plain` as [`shell_quote`] quotes it.
+    quoted: String,
+}
+
+impl Values {
+    /// Sets `name`, as tera's `Context::insert` does.
+    pub fn insert<T: serde::Serialize + ?Sized>(&mut self, name: &str, value: &T) {
+        self.context.insert(name.to_string(), value);
+        let Some(v) = self.context.get(name) else {
+            self.texts.remove(name);
+            return;
+        };
+        let plain = v.as_str().map_or_else(|| v.to_string(), str::to_string);
+        let plain = if plain.contains('\0') {
+            plain.replace('\0', "")
+        } else {
+            plain
+        };
+        let quoted = shell_quote(&plain);
+        self.texts
+            .insert(name.to_string(), ValueText { plain, quoted });
+    }
+
+    fn get(&self, name: &str) -> Option<&tera::Value> {
+        self.context.get(name)
+    }
+}
+
 /// Values a template can read: the run's (`base`), and those of the phase and step being
 /// rendered, which are read first. Nothing is copied to build one: a step's values are turned
 /// into tera values only for a template rendered by tera that reads them.
 #[derive(Clone, Copy)]
 pub struct Scope<'a> {
-    pub base: &'a Context,
+    pub base: &'a Values,
     /// `phase.id` and `phase.title`.
     pub phase: Option<[&'a str; 2]>,
     /// `step.id` and `step.name`.
@@ -95,7 +138,7 @@ pub struct Scope<'a> {
 }
 
 impl<'a> Scope<'a> {
-    pub fn of(base: &'a Context) -> Self {
+    pub fn of(base: &'a Values) -> Self {
         Scope {
             base,
             phase: None,
@@ -117,6 +160,32 @@ impl<'a> Scope<'a> {
             ("env", _, _, Some(env)) => Some(Cow::Owned(tera::Value::from_serializable(env))),
             _ => self.base.get(name).map(Cow::Borrowed),
         }
+    }
+
+    /// The text `{{ path }}` inserts, quoted for the shell when `shell`; `None` when the path
+    /// is not defined.
+    fn inserted<'s>(&'s self, path: &'s str, shell: bool) -> Option<std::borrow::Cow<'s, str>> {
+        use std::borrow::Cow;
+        let of_base = match path {
+            "phase" | "step" | "env" => None,
+            _ if path.contains('.') => None,
+            _ => self.base.texts.get(path),
+        };
+        if let Some(t) = of_base {
+            return Some(Cow::Borrowed(if shell { &t.quoted } else { &t.plain }));
+        }
+        let text = self.text(path)?;
+        // What the sentinels around a value would have removed.
+        let text = if text.contains('\0') {
+            Cow::Owned(text.replace('\0', ""))
+        } else {
+            text
+        };
+        Some(if shell {
+            Cow::Owned(shell_quote(&text))
+        } else {
+            text
+        })
     }
 
     /// The text `{{ path }}` inserts (before escaping); `None` when the path is not defined.
@@ -170,7 +239,7 @@ fn walk_simple<'s>(src: &'s str, mut piece: impl FnMut(Piece<'s>)) -> bool {
     let mut tagged = false;
     // One scan for `{`: a `{%` or `{#` anywhere outside a tag means tera; inside a tag it fails
     // the path check below.
-    while let Some(rel) = memchr_byte(&src.as_bytes()[from..], b'{') {
+    while let Some(rel) = memchr::memchr(b'{', &src.as_bytes()[from..]) {
         let open = from + rel;
         match src.as_bytes().get(open + 1) {
             Some(b'%' | b'#') => return false,
@@ -200,7 +269,7 @@ fn walk_simple<'s>(src: &'s str, mut piece: impl FnMut(Piece<'s>)) -> bool {
             }
             start_of_segment = b == b'.';
         }
-        let first = inner.split('.').next().unwrap_or(inner);
+        let first = first_segment(inner);
         if start_of_segment || matches!(first, "true" | "false" | "none" | "loop") {
             return false;
         }
@@ -231,8 +300,15 @@ fn for_each_value<'s>(src: &'s str, mut value: impl FnMut(&'s str, usize, Range<
     });
 }
 
-fn memchr_byte(bytes: &[u8], b: u8) -> Option<usize> {
-    bytes.iter().position(|&x| x == b)
+/// The first segment of a dotted path: `run` of `run.id`.
+fn first_segment(path: &str) -> &str {
+    memchr::memchr(b'.', path.as_bytes()).map_or(path, |dot| &path[..dot])
+}
+
+/// Whether `text` has a tera delimiter (`{{`, `{%` or `{#`): if not, it is used as it is.
+fn has_delimiter(text: &str) -> bool {
+    let bytes = text.as_bytes();
+    memchr::memchr_iter(b'{', bytes).any(|at| matches!(bytes.get(at + 1), Some(b'{' | b'%' | b'#')))
 }
 
 /// Where the two bytes `pair` first occur in `s` (what `s.find("..")` gives, without building
@@ -240,7 +316,7 @@ fn memchr_byte(bytes: &[u8], b: u8) -> Option<usize> {
 fn find_pair(s: &str, pair: [u8; 2]) -> Option<usize> {
     let bytes = s.as_bytes();
     let mut from = 0;
-    while let Some(rel) = bytes[from..].iter().position(|&b| b == pair[0]) {
+    while let Some(rel) = memchr::memchr(pair[0], &bytes[from..]) {
         let at = from + rel;
         if bytes.get(at + 1) == Some(&pair[1]) {
             return Some(at);
@@ -294,15 +370,29 @@ fn sentinel_plain(value: &str, out: &mut dyn Write) -> std::io::Result<()> {
 
 /// Quotes `value` as one POSIX shell word. Plain words are left readable.
 pub fn shell_quote(value: &str) -> String {
+    let mut quoted = String::with_capacity(value.len() + 2);
+    shell_quote_into(&mut quoted, value);
+    quoted
+}
+
+/// [`shell_quote`], appended to `out`.
+pub fn shell_quote_into(out: &mut String, value: &str) {
     let plain = !value.is_empty()
         && value
             .bytes()
             .all(|b| b.is_ascii_alphanumeric() || b"_./:@%+,-".contains(&b));
     if plain {
-        value.to_string()
-    } else {
-        format!("'{}'", value.replace('\'', r"'\''"))
+        out.push_str(value);
+        return;
     }
+    out.push('\'');
+    for (i, part) in value.split('\'').enumerate() {
+        if i > 0 {
+            out.push_str(r"'\''");
+        }
+        out.push_str(part);
+    }
+    out.push('\'');
 }
 
 fn new_tera(escape: tera::EscapeFn, suffix: &'static str) -> Tera {
@@ -357,8 +447,7 @@ impl Templates {
         } else {
             self.arena.push_str(text);
         }
-        let literal =
-            flavor != Flavor::Expr && !["{{", "{%", "{#"].iter().any(|d| text.contains(d));
+        let literal = flavor != Flavor::Expr && !has_delimiter(text);
         let simple = !literal && flavor != Flavor::Expr && walk_simple(text, |_| {});
         // A runbook is at most 8 MiB, and its templates' text about as long.
         let offset = |n: usize| u32::try_from(n).expect("runbooks are far smaller than 4 GiB");
@@ -426,11 +515,44 @@ impl Templates {
     /// with a problem is set aside (marked broken) so that every other one is still compiled and
     /// checked: one bad template must not hide the problems of the rest.
     pub fn compile(&mut self, p: &mut Problems) {
-        for i in 0..self.entries.len() {
-            if self.lint(Tpl(i), p) {
+        self.lint_all(p);
+        self.compile_tera(p);
+    }
+
+    /// The static checks of [`Templates::lint`] on every template, the second half of them on
+    /// another thread; the problems come out in template order, as if checked one by one.
+    pub fn lint_all(&mut self, p: &mut Problems) {
+        let half = self.entries.len() / 2;
+        let (first, second) = std::thread::scope(|s| {
+            let this = &*self;
+            let lint = move |range: Range<usize>| {
+                let mut found = Problems::default();
+                let refused: Vec<usize> =
+                    range.filter(|&i| this.lint(Tpl(i), &mut found)).collect();
+                (found, refused)
+            };
+            let second = s.spawn(move || lint(half..this.entries.len()));
+            let first = lint(0..half);
+            (
+                first,
+                second
+                    .join()
+                    .unwrap_or_else(|panic| std::panic::resume_unwind(panic)),
+            )
+        });
+        for (found, refused) in [first, second] {
+            p.list.extend(found.list);
+            for i in refused {
                 self.entries[i].broken = true;
             }
         }
+        // The arena has grown by doubling while the runbook was read; nothing is added now.
+        self.arena.shrink_to_fit();
+    }
+
+    /// Compiles the templates that need tera (those with blocks, filters or expressions), in
+    /// one batch per engine, and records the names each reads. Runs after [`Templates::lint_all`].
+    pub fn compile_tera(&mut self, p: &mut Problems) {
         for flavor_shell in [true, false] {
             loop {
                 let batch: Vec<(String, String)> = self
@@ -698,7 +820,7 @@ impl Templates {
         if e.simple {
             let mut names: Vec<(&str, Range<usize>)> = Vec::new();
             for_each_value(source, |path, start, _| {
-                let first = path.split('.').next().unwrap_or(path);
+                let first = first_segment(path);
                 if names.iter().all(|(n, _)| *n != first) {
                     names.push((first, self.file_span(t, start..start + first.len())));
                 }
@@ -740,7 +862,7 @@ impl Templates {
         if e.simple {
             let mut names: Vec<&str> = Vec::new();
             for_each_value(self.src(e), |path, _, _| {
-                let first = path.split('.').next().unwrap_or(path);
+                let first = first_segment(path);
                 if !names.contains(&first) {
                     names.push(first);
                 }
@@ -828,7 +950,7 @@ impl Templates {
         let rendered = engine.render(&name, &context).or_else(|_| {
             // tera's list of names read is best effort: on any failure render once more with
             // everything in scope, so the result never depends on that list.
-            let mut full = scope.base.clone();
+            let mut full = scope.base.context.clone();
             for local in ["phase", "step", "env"] {
                 if let Some(v) = scope.get(local) {
                     full.insert_value(local, v.into_owned());
@@ -871,8 +993,8 @@ impl Templates {
             match p {
                 Piece::Text(r) => out.push_str(&source[r]),
                 Piece::Value(path, _, tag) => {
-                    let Some(text) = scope.text(path) else {
-                        let first = path.split('.').next().unwrap_or(path);
+                    let Some(quoted) = scope.inserted(path, e.flavor == Flavor::Shell) else {
+                        let first = first_segment(path);
                         let message = if scope.get(first).is_none() {
                             format!("variable `{first}` is not defined")
                         } else {
@@ -883,17 +1005,6 @@ impl Templates {
                             span: self.file_span(t, tag),
                         });
                         return;
-                    };
-                    // What the sentinels around a value would have removed.
-                    let text = if text.contains('\0') {
-                        std::borrow::Cow::Owned(text.replace('\0', ""))
-                    } else {
-                        text
-                    };
-                    let quoted = if e.flavor == Flavor::Shell {
-                        shell_quote(&text)
-                    } else {
-                        text.into_owned()
                     };
                     if matches!(e.flavor, Flavor::Shell | Flavor::Arg)
                         && begins_word(&out, e.flavor)

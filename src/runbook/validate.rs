@@ -39,116 +39,209 @@ impl Scope<'_> {
     }
 }
 
+/// Every capture in a runbook, with the id of the step that sets it.
+pub struct Captures<'r>(HashMap<&'r str, &'r str>);
+
 struct Checker<'r, 't> {
     runbook: &'r Runbook,
     templates: &'t Templates,
     /// Every capture in the runbook with the step that sets it, for "set by a later step".
-    all_captures: HashMap<&'r str, &'r str>,
+    all_captures: &'t Captures<'r>,
     p: &'t mut Problems,
 }
 
+/// Every check of this module, in order.
 pub fn validate(runbook: &Runbook, templates: &Templates, p: &mut Problems) {
-    let mut checker = Checker {
+    let all_captures = ids_and_captures(runbook, p);
+    references(runbook, templates, &all_captures, p);
+}
+
+/// Duplicate phase and step ids, and captures that clash: the checks that need no template.
+/// Returns every capture with the step that sets it.
+pub fn ids_and_captures<'r>(runbook: &'r Runbook, p: &mut Problems) -> Captures<'r> {
+    unique_ids(runbook, p);
+    captures(runbook, p)
+}
+
+fn unique_ids(runbook: &Runbook, p: &mut Problems) {
+    let mut phases: HashMap<&str, Range<usize>> = HashMap::new();
+    let mut repeated_phases: Vec<&Phase> = Vec::new();
+    for phase in &runbook.phases {
+        if phases.contains_key(phase.id.get_ref().as_str()) {
+            repeated_phases.push(phase);
+            p.push(
+                Diagnostic::new(
+                    phase.id.span(),
+                    format!("duplicate phase id `{}`", phase.id.get_ref()),
+                )
+                .label("already used by an earlier phase")
+                .help("phase ids must be unique: runs and resumes refer to phases by id"),
+            );
+        } else {
+            phases.insert(phase.id.get_ref(), phase.id.span());
+        }
+    }
+    let mut steps: HashMap<&str, Range<usize>> = HashMap::new();
+    for (phase, step) in runbook.all_steps() {
+        let id = step.id.get_ref().as_str();
+        // A phase whose id is a duplicate gives its unnamed steps duplicate default ids
+        // (`<phase>-<n>`): that is the same problem, already reported.
+        let echo = phase.is_some_and(|ph| {
+            repeated_phases.iter().any(|r| std::ptr::eq(*r, ph))
+                && id.starts_with(&format!("{}-", ph.id.get_ref()))
+        });
+        if echo {
+            continue;
+        }
+        if steps.contains_key(id) {
+            p.push(
+                Diagnostic::new(step.id.span(), format!("duplicate step id `{id}`"))
+                    .label("already used by an earlier step")
+                    .help("step ids must be unique in the whole runbook: the run journal records steps by id"),
+            );
+        } else {
+            steps.insert(id, step.id.span());
+        }
+    }
+}
+
+fn captures<'r>(runbook: &'r Runbook, p: &mut Problems) -> Captures<'r> {
+    let mut all_captures = HashMap::new();
+    let var_names: Vec<&str> = runbook
+        .vars
+        .iter()
+        .map(|v| v.name.get_ref().as_str())
+        .collect();
+    for (_, step) in runbook.all_steps() {
+        let Some(c) = &step.capture else { continue };
+        let name = c.get_ref().as_str();
+        if var_names.contains(&name) {
+            p.push(
+                Diagnostic::new(
+                    c.span(),
+                    format!("capture `{name}` has the same name as a variable"),
+                )
+                .label("would hide the variable")
+                .help("choose another name for the captured output"),
+            );
+        } else if let Some(other) = all_captures.get(name) {
+            p.push(
+                Diagnostic::new(
+                    c.span(),
+                    format!("`{name}` is already captured by step `{other}`"),
+                )
+                .label("captured twice")
+                .help("each captured output needs its own name"),
+            );
+        } else {
+            all_captures.insert(name, step.id.get_ref().as_str());
+        }
+    }
+    Captures(all_captures)
+}
+
+/// That every name a template reads exists where the template is used, and that every `repeat`
+/// names an earlier check or gate. The phases are checked in two halves, the second on another
+/// thread; the problems come out in the order of one walk through the runbook.
+pub fn references(
+    runbook: &Runbook,
+    templates: &Templates,
+    all_captures: &Captures<'_>,
+    p: &mut Problems,
+) {
+    references_split(runbook, templates, all_captures, p, middle(runbook));
+}
+
+/// The first phase of the second half: where about half of the steps are behind.
+fn middle(runbook: &Runbook) -> usize {
+    let size = |ph: &Phase| ph.steps.len() + ph.gate.len() + ph.rollback.len() + 1;
+    let total: usize = runbook.phases.iter().map(size).sum();
+    let mut behind = 0;
+    runbook
+        .phases
+        .iter()
+        .position(|ph| {
+            behind += size(ph);
+            behind * 2 > total
+        })
+        .map_or(runbook.phases.len(), |k| k + 1)
+}
+
+/// [`references`] with the phases from `middle` on checked on another thread.
+fn references_split(
+    runbook: &Runbook,
+    templates: &Templates,
+    all_captures: &Captures<'_>,
+    p: &mut Problems,
+    middle: usize,
+) {
+    let (first, second) = runbook.phases.split_at(middle);
+    let mut later = Problems::default();
+    std::thread::scope(|s| {
+        let later = &mut later;
+        let second_half = s.spawn(move || {
+            let mut checker = Checker {
+                runbook,
+                templates,
+                all_captures,
+                p: later,
+            };
+            let mut scope = checker.base();
+            // What the walk through the first half would have seen by now.
+            for step in first.iter().flat_map(|ph| ph.steps.iter().chain(&ph.gate)) {
+                if let Some(c) = &step.capture {
+                    scope.captures.insert(c.get_ref());
+                }
+            }
+            checker.phases(second, &mut scope);
+            let mut incident = checker.base();
+            for step in &runbook.rollback {
+                checker.step(step, &mut incident, true);
+            }
+        });
+        let mut checker = Checker {
+            runbook,
+            templates,
+            all_captures,
+            p: &mut *p,
+        };
+        checker.globals();
+        let mut scope = checker.base();
+        checker.phases(first, &mut scope);
+        second_half
+            .join()
+            .unwrap_or_else(|panic| std::panic::resume_unwind(panic));
+    });
+    p.list.append(&mut later.list);
+    Checker {
         runbook,
         templates,
-        all_captures: HashMap::new(),
+        all_captures,
         p,
-    };
-    checker.unique_ids();
-    checker.captures();
-    checker.templates();
-    checker.repeats();
+    }
+    .repeats();
 }
 
 impl<'r> Checker<'r, '_> {
-    fn unique_ids(&mut self) {
-        let mut phases: HashMap<&str, Range<usize>> = HashMap::new();
-        let mut repeated_phases: Vec<&Phase> = Vec::new();
-        for phase in &self.runbook.phases {
-            if phases.contains_key(phase.id.get_ref().as_str()) {
-                repeated_phases.push(phase);
-                self.p.push(
-                    Diagnostic::new(
-                        phase.id.span(),
-                        format!("duplicate phase id `{}`", phase.id.get_ref()),
-                    )
-                    .label("already used by an earlier phase")
-                    .help("phase ids must be unique: runs and resumes refer to phases by id"),
-                );
-            } else {
-                phases.insert(phase.id.get_ref(), phase.id.span());
-            }
-        }
-        let mut steps: HashMap<&str, Range<usize>> = HashMap::new();
-        for (phase, step) in self.runbook.all_steps() {
-            let id = step.id.get_ref().as_str();
-            // A phase whose id is a duplicate gives its unnamed steps duplicate default ids
-            // (`<phase>-<n>`): that is the same problem, already reported.
-            let echo = phase.is_some_and(|ph| {
-                repeated_phases.iter().any(|r| std::ptr::eq(*r, ph))
-                    && id.starts_with(&format!("{}-", ph.id.get_ref()))
-            });
-            if echo {
-                continue;
-            }
-            if steps.contains_key(id) {
-                self.p.push(
-                    Diagnostic::new(step.id.span(), format!("duplicate step id `{id}`"))
-                        .label("already used by an earlier step")
-                        .help("step ids must be unique in the whole runbook: the run journal records steps by id"),
-                );
-            } else {
-                steps.insert(id, step.id.span());
-            }
-        }
-    }
-
-    fn captures(&mut self) {
-        let var_names: Vec<&str> = self
-            .runbook
-            .vars
-            .iter()
-            .map(|v| v.name.get_ref().as_str())
-            .collect();
-        for (_, step) in self.runbook.all_steps() {
-            let Some(c) = &step.capture else { continue };
-            let name = c.get_ref().as_str();
-            if var_names.contains(&name) {
-                self.p.push(
-                    Diagnostic::new(
-                        c.span(),
-                        format!("capture `{name}` has the same name as a variable"),
-                    )
-                    .label("would hide the variable")
-                    .help("choose another name for the captured output"),
-                );
-            } else if let Some(other) = self.all_captures.get(name) {
-                self.p.push(
-                    Diagnostic::new(
-                        c.span(),
-                        format!("`{name}` is already captured by step `{other}`"),
-                    )
-                    .label("captured twice")
-                    .help("each captured output needs its own name"),
-                );
-            } else {
-                self.all_captures.insert(name, step.id.get_ref());
-            }
-        }
-    }
-
-    fn templates(&mut self) {
+    /// The names every template may read: the variables and `[defaults] env`.
+    fn base(&self) -> Scope<'r> {
         let rb = self.runbook;
-        let env: Vec<&str> = rb.defaults.env.iter().map(|(k, _)| k.as_str()).collect();
-        let base = Scope {
+        Scope {
             vars: rb.vars.iter().map(|v| v.name.get_ref().as_str()).collect(),
             captures: indexmap::IndexSet::new(),
             rollback_captures: Vec::new(),
-            env,
+            env: rb.defaults.env.iter().map(|(k, _)| k.as_str()).collect(),
             step_env: Vec::new(),
             in_phase: false,
             in_step: false,
-        };
+        }
+    }
+
+    /// The templates outside phases: defaults, the lock, notifications and the Prometheus
+    /// client's settings.
+    fn globals(&mut self) {
+        let rb = self.runbook;
+        let base = self.base();
         let d = &rb.defaults;
         for t in [
             d.workdir,
@@ -184,27 +277,25 @@ impl<'r> Checker<'r, '_> {
             self.names(t, &base);
             self.secret_only(t, key);
         }
-        let mut scope = base.clone();
-        for phase in &rb.phases {
+    }
+
+    /// The templates of `phases`, in order; `scope` has what the phases before them captured.
+    fn phases(&mut self, phases: &'r [Phase], scope: &mut Scope<'r>) {
+        for phase in phases {
             scope.in_phase = true;
             for a in &phase.abort_when {
-                self.names(a.query, &scope);
+                self.names(a.query, scope);
                 if let Some(t) = a.prometheus {
-                    self.names(t, &scope);
+                    self.names(t, scope);
                 }
             }
             for step in phase.steps.iter().chain(&phase.gate) {
-                self.step(step, &mut scope, false);
+                self.step(step, scope, false);
             }
             for step in &phase.rollback {
-                self.step(step, &mut scope, true);
+                self.step(step, scope, true);
             }
             scope.rollback_captures.clear();
-        }
-        let mut incident = base;
-        incident.in_phase = false;
-        for step in &rb.rollback {
-            self.step(step, &mut incident, true);
         }
     }
 
@@ -292,7 +383,7 @@ impl<'r> Checker<'r, '_> {
                 }
                 _ => {}
             }
-            if let Some(step) = self.all_captures.get(name) {
+            if let Some(step) = self.all_captures.0.get(name) {
                 self.p.push(
                     Diagnostic::new(span, format!("`{name}` is captured by step `{step}`, which has not run at this point"))
                         .label("not captured yet")
@@ -492,4 +583,79 @@ pub fn step_templates(step: &Step) -> Vec<Tpl> {
         StepKind::Wait { .. } | StepKind::Repeat { .. } => {}
     }
     out
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::runbook::parse::{Parser, PhaseTables};
+
+    /// Checking the phases in two halves, the second on another thread, finds what one walk
+    /// through the runbook finds, in the same order, wherever the runbook is cut.
+    #[test]
+    fn halves_find_what_one_walk_finds() {
+        let mut text = String::from(concat!(
+            "[runbook]\nname = \"x\"\n[defaults]\nenv = { REGION = \"eu\" }\n",
+            "[vars]\nservice = \"api\"\n\n",
+        ));
+        for k in 0..8 {
+            text.push_str(&format!(
+                concat!(
+                    "[[phases]]\nid = \"p{k}\"\n",
+                    "[[phases.abort_when]]\nmetric = \"up{{job=\\\"{{{{ servce }}}}\\\"}}\"\ncondition = \"< 1\"\n",
+                    "[[phases.steps]]\nrun = \"echo {{{{ out{k} }}}} {{{{ out{prev} }}}} {{{{ later{k} }}}}\"\n",
+                    "[[phases.steps]]\nrun = \"deploy {{{{ service }}}} {{{{ env.REGON }}}} {{{{ step.nme }}}}\"\ncapture = \"out{k}\"\n",
+                    "[[phases.steps]]\nrun = \"true\"\ncapture = \"later{k}\"\nwhen = \"out{k} == 'x' and not outt{k}\"\n",
+                    "[[phases.gate]]\nconfirm = \"{{{{ out{k} }}}} {{{{ rb{k} }}}} ok?\"\n",
+                    "[[phases.rollback]]\nrun = \"undo {{{{ out{k} }}}}\"\ncapture = \"rb{k}\"\n",
+                    "[[phases.rollback]]\nrun = \"undo {{{{ rb{k} }}}} {{{{ rb{prev} }}}}\"\n",
+                    "[[phases.steps]]\nrepeat = \"p{next}\"\n\n",
+                ),
+                k = k,
+                prev = k.max(1) - 1,
+                next = k + 1,
+            ));
+        }
+        text.push_str("[[rollback]]\nrun = \"undo {{ out3 }} {{ service }} {{ phase.id }}\"\n");
+        let (root, errors) = toml::de::DeTable::parse_recoverable(&text);
+        assert!(errors.is_empty(), "{errors:?}");
+        let mut parser = Parser::new(&text);
+        let runbook = parser.runbook(&root, PhaseTables::InRoot).expect("a model");
+        parser.templates.compile(&mut parser.p);
+        let templates = &parser.templates;
+        let checked = |middle: usize| {
+            let mut p = Problems::default();
+            let all_captures = ids_and_captures(&runbook, &mut p);
+            references_split(&runbook, templates, &all_captures, &mut p, middle);
+            p.list
+        };
+        let one_walk = checked(runbook.phases.len());
+        // Problems in every phase and in the incident rollback, of every kind the walk finds.
+        for wanted in [
+            "undefined variable `servce`",
+            "undefined variable `outt7`",
+            "`later0` is captured by step",
+            "`rb0` is captured by step",
+            "`env.REGON` is not declared",
+            "`step` has no attribute `nme`",
+            "`phase` is not available here",
+            "`out3` is captured by step",
+            "no step or phase has the id `p8`",
+            "`repeat` refers to `p7`, which comes later",
+        ] {
+            assert!(
+                one_walk.iter().any(|d| d.message.starts_with(wanted)),
+                "no `{wanted}` in {:#?}",
+                one_walk.iter().map(|d| &d.message).collect::<Vec<_>>()
+            );
+        }
+        for middle in 0..runbook.phases.len() {
+            assert_eq!(
+                format!("{:?}", checked(middle)),
+                format!("{one_walk:?}"),
+                "cut before phase {middle}"
+            );
+        }
+        assert!(middle(&runbook) > 0 && middle(&runbook) < runbook.phases.len());
+    }
 }

@@ -8,13 +8,14 @@ use console::Style;
 
 use crate::plan::{Action, LiveValue, Plan, PlanPhase, PlanStep};
 use crate::runbook::model::Sampling;
-use crate::runbook::template::shell_quote;
+use crate::runbook::template::shell_quote_into;
 
 struct Styles {
     heading: Style,
     dim: Style,
     command: Style,
     warn: Style,
+    color: bool,
 }
 
 impl Styles {
@@ -25,7 +26,25 @@ impl Styles {
             dim: s(Style::new().dim()),
             command: s(Style::new().cyan()),
             warn: s(Style::new().yellow()),
+            color,
         }
+    }
+
+    /// Appends what `text` writes, in `style`. Without colors (a plan piped to a file or a
+    /// review) it is written as it is, without the formatting machinery: the lines every step
+    /// has are written this way, which matters for a plan of thousands of steps.
+    fn styled(&self, o: &mut String, style: &Style, text: impl FnOnce(&mut String)) {
+        if self.color {
+            let mut plain = String::new();
+            text(&mut plain);
+            let _ = write!(o, "{}", style.apply_to(plain));
+        } else {
+            text(o);
+        }
+    }
+
+    fn put(&self, o: &mut String, style: &Style, text: &str) {
+        self.styled(o, style, |o| o.push_str(text));
     }
 }
 
@@ -185,12 +204,8 @@ fn tail(o: &mut String, st: &Styles, plan: &Plan, total: usize, count: usize) {
 }
 
 fn steps(o: &mut String, st: &Styles, steps: &[PlanStep], indent: &str) {
+    let inner = format!("{indent}   ");
     for (i, s) in steps.iter().enumerate() {
-        let name = s
-            .name
-            .as_deref()
-            .map(|n| format!(" {n}"))
-            .unwrap_or_default();
         let mut notes = Vec::new();
         if let Some(t) = s.timeout {
             notes.push(format!("timeout {t}"));
@@ -214,22 +229,23 @@ fn steps(o: &mut String, st: &Styles, steps: &[PlanStep], indent: &str) {
                     .unwrap_or_default()
             ));
         }
-        let _ = writeln!(
-            o,
-            "{indent}{}. {}{name}  {}",
-            i + 1,
-            st.heading.apply_to(&s.id),
-            st.dim.apply_to(format!(
-                "line {}{}",
-                s.line,
-                if notes.is_empty() {
-                    String::new()
-                } else {
-                    format!(", {}", notes.join(", "))
-                }
-            ))
-        );
-        let inner = format!("{indent}   ");
+        // `{indent}{n}. {id} {name}  line {line}, {notes}`
+        let _ = write!(o, "{indent}{}. ", i + 1);
+        st.put(o, &st.heading, &s.id);
+        if let Some(name) = &s.name {
+            o.push(' ');
+            o.push_str(name);
+        }
+        o.push_str("  ");
+        st.styled(o, &st.dim, |o| {
+            let _ = write!(o, "line {}", s.line);
+            for note in &notes {
+                o.push_str(", ");
+                o.push_str(note);
+            }
+        });
+        o.push('\n');
+        let inner = inner.as_str();
         if let Some(w) = &s.when {
             let decision = match w.decision {
                 "run" => "true: runs",
@@ -243,7 +259,7 @@ fn steps(o: &mut String, st: &Styles, steps: &[PlanStep], indent: &str) {
                 w.expression
             );
         }
-        action(o, st, &s.action, &inner);
+        action(o, st, &s.action, inner);
         if let (Some(live), Action::Metric { condition, .. }) = (&s.live, &s.action) {
             live_line(o, st, live, &condition.to_string(), &format!("{inner}  "));
         }
@@ -292,37 +308,41 @@ fn action(o: &mut String, st: &Styles, a: &Action, indent: &str) {
             workdir,
             env,
         } => {
-            let shell: Vec<String> = argv[..argv.len() - 1]
-                .iter()
-                .map(|a| shell_quote(a))
-                .collect();
-            let _ = writeln!(
-                o,
-                "{indent}{}",
-                st.dim.apply_to(format!(
-                    "run with `{}` in {}",
-                    shell.join(" "),
-                    workdir.display()
-                ))
-            );
+            // `run with `bash -c` in /dir`, `$ command` for each line of it, then the env
+            o.push_str(indent);
+            st.styled(o, &st.dim, |o| {
+                o.push_str("run with `");
+                for (k, a) in argv[..argv.len() - 1].iter().enumerate() {
+                    if k > 0 {
+                        o.push(' ');
+                    }
+                    shell_quote_into(o, a);
+                }
+                let _ = write!(o, "` in {}", workdir.display());
+            });
+            o.push('\n');
             for line in command.trim_end().lines() {
-                let _ = writeln!(
-                    o,
-                    "{indent}{} {}",
-                    st.dim.apply_to("$"),
-                    st.command.apply_to(line)
-                );
+                o.push_str(indent);
+                st.put(o, &st.dim, "$");
+                o.push(' ');
+                st.put(o, &st.command, line);
+                o.push('\n');
             }
             env_lines(o, st, env, indent);
         }
         Action::Kubectl { argv, env } => {
-            let shown: Vec<String> = argv.iter().map(|a| shell_quote(a)).collect();
-            let _ = writeln!(
-                o,
-                "{indent}{} {}",
-                st.dim.apply_to("$"),
-                st.command.apply_to(shown.join(" "))
-            );
+            o.push_str(indent);
+            st.put(o, &st.dim, "$");
+            o.push(' ');
+            st.styled(o, &st.command, |o| {
+                for (k, a) in argv.iter().enumerate() {
+                    if k > 0 {
+                        o.push(' ');
+                    }
+                    shell_quote_into(o, a);
+                }
+            });
+            o.push('\n');
             env_lines(o, st, env, indent);
         }
         Action::Confirm {
@@ -500,11 +520,14 @@ fn env_lines(
     indent: &str,
 ) {
     for (k, v) in env {
-        let _ = writeln!(
-            o,
-            "{indent}{}",
-            st.dim.apply_to(format!("env {k}={}", shell_quote(v)))
-        );
+        o.push_str(indent);
+        st.styled(o, &st.dim, |o| {
+            o.push_str("env ");
+            o.push_str(k);
+            o.push('=');
+            shell_quote_into(o, v);
+        });
+        o.push('\n');
     }
 }
 
