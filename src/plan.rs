@@ -996,7 +996,7 @@ impl serde_json::ser::Formatter for Nested {
 }
 
 /// The most plan bytes a [`Hold`] keeps in memory before it spills to a temporary file.
-const HOLD: usize = 1024 * 1024;
+const HOLD: usize = 256 * 1024;
 
 /// Holds what is written until it may go out.
 struct Hold {

@@ -322,8 +322,8 @@ pub enum StepKind {
         items: Vec<Tpl>,
     },
     Signoff(Signoff),
-    Metric(MetricCheck),
-    Http(HttpCheck),
+    Metric(Box<MetricCheck>),
+    Http(Box<HttpCheck>),
     Wait {
         duration: Duration,
     },

@@ -1234,8 +1234,8 @@ impl<'f> Parser<'f> {
                 Some(StepKind::Checklist { items: out })
             }
             "signoff" => self.signoff(t).map(StepKind::Signoff),
-            "metric" => self.metric(t).map(StepKind::Metric),
-            "http" => self.http(t).map(StepKind::Http),
+            "metric" => self.metric(t).map(|m| StepKind::Metric(Box::new(m))),
+            "http" => self.http(t).map(|h| StepKind::Http(Box::new(h))),
             "wait" => {
                 let d = t.duration("wait", &mut self.p)?;
                 Some(StepKind::Wait {

@@ -17,7 +17,8 @@ pub struct Source {
     digest: std::sync::OnceLock<String>,
     /// Where each line starts, built on first use: a line number is then a binary search
     /// instead of a scan of the file up to the offset.
-    line_starts: std::sync::OnceLock<Vec<usize>>,
+    /// Where each line starts (a runbook is far smaller than 4 GiB: see [`MAX_RUNBOOK_BYTES`]).
+    line_starts: std::sync::OnceLock<Vec<u32>>,
 }
 
 #[derive(Debug, thiserror::Error)]
@@ -142,12 +143,13 @@ impl Source {
 
     /// The 1-based line of a byte offset (the line of [`Source::line_col`]).
     pub fn line(&self, offset: usize) -> usize {
+        let at = |i: usize| u32::try_from(i).expect("a runbook is smaller than 4 GiB");
         let starts = self.line_starts.get_or_init(|| {
             std::iter::once(0)
-                .chain(self.text.match_indices('\n').map(|(i, _)| i + 1))
+                .chain(memchr::memchr_iter(b'\n', self.text.as_bytes()).map(|i| at(i + 1)))
                 .collect()
         });
-        starts.partition_point(|&start| start <= offset)
+        starts.partition_point(|&start| start as usize <= offset)
     }
 
     /// 1-based line and column (in characters) of a byte offset.
