@@ -927,9 +927,14 @@ impl Nested {
     }
 
     fn newline<W: ?Sized + std::io::Write>(&self, w: &mut W, comma: bool) -> std::io::Result<()> {
+        // Two spaces a level, written in one go for the usual depths.
+        const SPACES: &[u8; 32] = b"                                ";
         w.write_all(if comma { b",\n" } else { b"\n" })?;
-        for _ in 0..self.depth {
-            w.write_all(b"  ")?;
+        let mut indent = 2 * self.depth;
+        while indent > 0 {
+            let n = indent.min(SPACES.len());
+            w.write_all(&SPACES[..n])?;
+            indent -= n;
         }
         Ok(())
     }
