@@ -2,8 +2,9 @@
 # Benchmarks `rollout validate`, `rollout plan` and `rollout plan --format json` on a generated
 # runbook of PHASES x STEPS steps (default 100 x 100 = 10,000): wall time (hyperfine when
 # installed, else a timed loop) and peak RSS (GNU time). Rerunnable; everything it writes goes to
-# a temp dir. On a shared VM the wall time varies by a third from minute to minute: compare
-# builds by running them alternately, and read the median as well as the mean.
+# a temp dir. On a shared VM the wall time varies by a third from minute to minute (and at
+# times threefold): compare builds by running them alternately, read the median as well as the
+# mean, and check the machine reference printed at the end.
 #
 #   benches/plan.sh                 # build --release, generate, measure, print a table
 #   PHASES=20 STEPS=50 benches/plan.sh
@@ -190,6 +191,20 @@ fi
 "$bin" plan bench.toml --format json > plan.json
 echo "plan: $(($(wc -c < plan.json) / 1024)) KiB of JSON" >&2
 
+# How fast the machine is right now: a shared VM's speed changes from minute to minute, so this
+# fixed single-core job, timed before and after, says which figures are comparable.
+reference_ms() {
+  local start end best=0 i
+  for ((i = 0; i < 3; i++)); do
+    start=$(us_now)
+    head -c 33554432 /dev/zero | sha256sum > /dev/null
+    end=$(us_now)
+    if ((best == 0 || end - start < best)); then best=$((end - start)); fi
+  done
+  echo $((best / 1000))
+}
+reference_before=$(reference_ms)
+
 tool=$(have_hyperfine && echo "hyperfine, $RUNS runs" || echo "date loop, $RUNS runs")
 printf '\n%-38s %8s %7s %9s %7s %7s %9s  %s\n' "command ($tool)" "mean ms" "± ms" "median ms" "min ms" "max ms" "peak MiB" "targets (<${TARGET_MS} ms, <${TARGET_MIB} MiB)"
 missed=0
@@ -220,4 +235,6 @@ for cmd in "validate" "plan" "plan-json"; do
   [[ $verdict == ok ]] || missed=1
   printf '%-38s %8s %7s %9s %7s %7s %9s  %s\n' "$label" "$mean" "$sd" "$median" "$min" "$max" "$mib" "$verdict"
 done
+echo "machine reference (sha256sum of 32 MiB, best of 3): ${reference_before} ms before, $(reference_ms) ms after" \
+  "(about 100 ms when this VM is quiet; figures taken at a higher reference are slower by as much)"
 exit "$missed"
