@@ -236,5 +236,5 @@ for cmd in "validate" "plan" "plan-json"; do
   printf '%-38s %8s %7s %9s %7s %7s %9s  %s\n' "$label" "$mean" "$sd" "$median" "$min" "$max" "$mib" "$verdict"
 done
 echo "machine reference (sha256sum of 32 MiB, best of 3): ${reference_before} ms before, $(reference_ms) ms after" \
-  "(about 100 ms when this VM is quiet; figures taken at a higher reference are slower by as much)"
+  "(compare it with the reference README gives with its figures: when the machine is slower by a factor, so is rollout)"
 exit "$missed"

@@ -13,7 +13,7 @@ use crate::runbook::condition::Condition;
 use crate::runbook::duration::Duration;
 use crate::runbook::model::{
     DeadlineAction, ErrorPolicy, FailureAction, FaultPolicies, JsonExpectation, NoDataPolicy,
-    Phase, Retry, Risk, Sampling, Step, StepKind, VarValue,
+    NotifyFormat, NotifyOn, Phase, Retry, Risk, Sampling, Step, StepKind, VarValue,
 };
 use crate::runbook::template::{RenderError, Scope, Tpl, Values};
 
@@ -28,6 +28,8 @@ pub struct Plan {
     pub variables: Vec<PlanVar>,
     /// Environment every shell and kubectl step receives in addition to its own `env`.
     pub exported_env: BTreeMap<String, String>,
+    /// The webhooks a run would tell about its progress.
+    pub notify: Vec<PlanNotify>,
     pub phases: Vec<PlanPhase>,
     /// The runbook-level rollback, run by `rollout rollback` when no run state exists.
     pub rollback: Vec<PlanStep>,
@@ -51,6 +53,22 @@ pub struct PlanVar {
     pub value: Option<VarValue>,
     pub secret: bool,
     pub origin: Origin,
+}
+
+/// A webhook a run would post to: a `[[notify]]` of the runbook, or one of the operator's own
+/// (user config).
+#[derive(Debug, Serialize)]
+pub struct PlanNotify {
+    /// The runbook's URL rendered as a run renders it, secrets masked. A user-config URL is not
+    /// the runbook's and usually embeds a token: only its scheme and host are shown.
+    pub url: String,
+    pub format: NotifyFormat,
+    pub on: Vec<NotifyOn>,
+    /// `"runbook"` or `"config"`.
+    pub from: &'static str,
+    /// Why a run would skip this target (its URL cannot be rendered), as the run's warning says.
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub skipped: Option<String>,
 }
 
 #[derive(Debug, Serialize)]
@@ -387,7 +405,6 @@ impl<'l> Renderer<'l> {
         t.map(|t| self.render(t, ctx)).transpose()
     }
 
-    /// Renders one step exactly as it would run.
     /// A runbook-level text (such as `lock`) rendered with the run's values.
     pub fn text(&self, t: Tpl) -> Result<String, RenderError> {
         self.render(t, &Scope::of(&self.base))
@@ -686,15 +703,7 @@ pub fn build(
     if !errors.is_empty() {
         return Err(errors);
     }
-    let (runbook, variables, exported_env) = head(loaded, vars);
-    Ok(Plan {
-        format_version: FORMAT_VERSION,
-        runbook,
-        variables,
-        exported_env,
-        phases,
-        rollback,
-    })
+    Ok(head(&r, vars, phases, rollback))
 }
 
 /// Renders every step as [`build`] does and keeps nothing: whether a plan can be built.
@@ -808,17 +817,11 @@ pub fn write<W: std::io::Write>(
     use std::io::Write;
     let make = || Renderer::new(loaded, vars, run, kubectl_env.map(str::to_string));
     let mut errors = Vec::new();
-    let rollback = incident_rollback(&make(), vars, run, &mut errors);
-    let (runbook, variables, exported_env) = head(loaded, vars);
+    let r = make();
+    let rollback = incident_rollback(&r, vars, run, &mut errors);
     // Everything but the phases, laid out as the whole plan would be.
-    let head = Plan {
-        format_version: FORMAT_VERSION,
-        runbook,
-        variables,
-        exported_env,
-        phases: Vec::new(),
-        rollback,
-    };
+    let head = head(&r, vars, Vec::new(), rollback);
+    drop(r);
     let total = loaded.runbook.phases.len();
     let mut hold = std::io::BufWriter::with_capacity(
         64 * 1024,
@@ -1102,10 +1105,14 @@ fn incident_rollback(
     incident.steps(None, &r.loaded.runbook.rollback, Some(errors))
 }
 
+/// The plan around `phases` and the runbook-level `rollback`.
 fn head(
-    loaded: &Loaded,
+    r: &Renderer<'_>,
     vars: &[Resolved],
-) -> (RunbookInfo, Vec<PlanVar>, BTreeMap<String, String>) {
+    phases: Vec<PlanPhase>,
+    rollback: Vec<PlanStep>,
+) -> Plan {
+    let loaded = r.loaded;
     let rb = &loaded.runbook;
     let exported_env = vars
         .iter()
@@ -1136,7 +1143,36 @@ fn head(
             origin: v.origin.clone(),
         })
         .collect();
-    (runbook, variables, exported_env)
+    // As the run makes its targets: the runbook's, rendered, then the user config's.
+    let own = rb.notify.iter().map(|t| {
+        let (url, skipped) = match r.text(t.url) {
+            Ok(url) => (url, None),
+            Err(e) => (String::new(), Some(e.message)),
+        };
+        PlanNotify {
+            url,
+            format: t.format,
+            on: t.on.clone(),
+            from: "runbook",
+            skipped,
+        }
+    });
+    let theirs = crate::config::active().notify.iter().map(|t| PlanNotify {
+        url: crate::ui::notify::label(&t.url),
+        format: t.format,
+        on: t.on.clone(),
+        from: "config",
+        skipped: None,
+    });
+    Plan {
+        format_version: FORMAT_VERSION,
+        runbook,
+        variables,
+        exported_env,
+        notify: own.chain(theirs).collect(),
+        phases,
+        rollback,
+    }
 }
 
 #[cfg(test)]

@@ -314,3 +314,67 @@ fn webhooks_in_the_user_config_are_told_about_every_run_too() {
         .stderr_has("config.toml:3:")
         .stderr_has("`finished` is not something to notify about");
 }
+
+#[test]
+fn plan_lists_the_webhooks_a_run_would_post_to_and_posts_nothing() {
+    let hook = Hook::start(200);
+    let targets = format!(
+        r#"[[notify]]
+url = "http://127.0.0.1:{0}/json/{{{{ token }}}}"
+
+[[notify]]
+url = "http://127.0.0.1:{0}/slack"
+format = "slack"
+on = ["rollback", "run_finished"]"#,
+        hook.port
+    );
+    let config = "[[notify]]\nurl_env = \"MY_HOOK\"\non = [\"aborted\"]\n";
+    let mine = format!("http://127.0.0.1:{}/mine/{TOKEN}", hook.port);
+    let out = Test::new()
+        .file(".config/rollout/config.toml", config)
+        .runbook(&runbook(&targets, ""))
+        .env("HOOK_TOKEN", TOKEN)
+        .env("MY_HOOK", &mine)
+        .args(["plan", "runbook.toml"])
+        .status(0);
+    out.stdout_has("Notifications")
+        .stdout_has(&format!(
+            "POST http://127.0.0.1:{}/json/******  (json on every event)",
+            hook.port
+        ))
+        .stdout_has(&format!(
+            "POST http://127.0.0.1:{}/slack  (slack on rollback, run_finished)",
+            hook.port
+        ))
+        // The operator's own webhook: its host, never its path.
+        .stdout_has(&format!(
+            "POST http://127.0.0.1:{}  (json on aborted, from your user config)",
+            hook.port
+        ));
+    assert!(!out.stdout.contains("/mine") && !out.stdout.contains(TOKEN));
+    let json = Test::in_dir(&out.dir)
+        .env("HOOK_TOKEN", TOKEN)
+        .env("MY_HOOK", &mine)
+        .args(["plan", "runbook.toml", "--format", "json"])
+        .status(0)
+        .json();
+    let notify = json["notify"].as_array().unwrap();
+    assert_eq!(notify.len(), 3, "{notify:#?}");
+    assert_eq!(
+        notify[0]["url"],
+        format!("http://127.0.0.1:{}/json/******", hook.port)
+    );
+    assert_eq!(notify[0]["format"], "json");
+    assert_eq!(notify[0]["on"].as_array().unwrap().len(), 6);
+    assert_eq!(notify[0]["from"], "runbook");
+    assert_eq!(
+        notify[1]["on"],
+        serde_json::json!(["rollback", "run_finished"])
+    );
+    assert_eq!(notify[2]["url"], format!("http://127.0.0.1:{}", hook.port));
+    assert_eq!(notify[2]["from"], "config");
+    assert!(notify.iter().all(|n| n.get("skipped").is_none()));
+    // A preview tells no one.
+    std::thread::sleep(Duration::from_millis(300));
+    assert!(hook.seen().is_empty(), "{:?}", hook.seen());
+}

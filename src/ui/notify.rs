@@ -43,7 +43,7 @@ pub struct Notifier {
 
 /// `https://hooks.example.com` of a webhook URL: enough to say which one failed, without the
 /// token in its path.
-fn label(url: &str) -> String {
+pub fn label(url: &str) -> String {
     match reqwest::Url::parse(url) {
         Ok(u) => format!(
             "{}://{}{}",

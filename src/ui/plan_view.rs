@@ -1,13 +1,13 @@
 //! The text preview of a plan: every phase and step in order, commands fully rendered, kubectl
 //! invocations with their context and namespace, gates with who must sign, checks with their
-//! thresholds and windows, and each phase's rollback.
+//! thresholds and windows, each phase's rollback, and the webhooks a run would post to.
 
 use std::fmt::Write;
 
 use console::Style;
 
 use crate::plan::{Action, LiveValue, Plan, PlanPhase, PlanStep};
-use crate::runbook::model::Sampling;
+use crate::runbook::model::{NotifyFormat, NotifyOn, Sampling};
 use crate::runbook::template::shell_quote_into;
 
 struct Styles {
@@ -127,6 +127,43 @@ fn head(o: &mut String, st: &Styles, plan: &Plan) {
                 value,
                 st.dim.apply_to(format!("({})", v.origin))
             );
+        }
+    }
+    if !plan.notify.is_empty() {
+        let _ = writeln!(o, "\n{}", st.heading.apply_to("Notifications"));
+        for n in &plan.notify {
+            let on = if n.on.len() == NotifyOn::ALL.len() {
+                "every event".to_string()
+            } else {
+                n.on.iter().map(|e| e.name()).collect::<Vec<_>>().join(", ")
+            };
+            let format = match n.format {
+                NotifyFormat::Json => "json",
+                NotifyFormat::Slack => "slack",
+            };
+            let from = if n.from == "config" {
+                ", from your user config"
+            } else {
+                ""
+            };
+            match &n.skipped {
+                None => {
+                    let _ = writeln!(
+                        o,
+                        "  POST {}  {}",
+                        n.url,
+                        st.dim.apply_to(format!("({format} on {on}{from})"))
+                    );
+                }
+                Some(why) => {
+                    let _ = writeln!(
+                        o,
+                        "  {} {why}",
+                        st.warn
+                            .apply_to("skipped by a run, its URL cannot be rendered:")
+                    );
+                }
+            }
         }
     }
 }
