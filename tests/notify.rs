@@ -95,6 +95,20 @@ run = "echo undo"
     )
 }
 
+/// A JSON webhook told everything, with the secret `token` in its path, and a Slack one told
+/// about rollbacks and the end of the run.
+fn json_and_slack(port: u16) -> String {
+    format!(
+        r#"[[notify]]
+url = "http://127.0.0.1:{port}/json/{{{{ token }}}}"
+
+[[notify]]
+url = "http://127.0.0.1:{port}/slack"
+format = "slack"
+on = ["rollback", "run_finished"]"#
+    )
+}
+
 fn files_contain(dir: &std::path::Path, needle: &str) -> Vec<String> {
     let mut hits = Vec::new();
     let mut stack = vec![dir.to_path_buf()];
@@ -118,16 +132,7 @@ fn files_contain(dir: &std::path::Path, needle: &str) -> Vec<String> {
 #[test]
 fn run_start_phase_end_rollback_and_finish_are_sent_in_both_formats() {
     let hook = Hook::start(200);
-    let targets = format!(
-        r#"[[notify]]
-url = "http://127.0.0.1:{0}/json/{{{{ token }}}}"
-
-[[notify]]
-url = "http://127.0.0.1:{0}/slack"
-format = "slack"
-on = ["rollback", "run_finished"]"#,
-        hook.port
-    );
+    let targets = json_and_slack(hook.port);
     let steps = "[[phases.steps]]\nid = \"breaks\"\nrun = \"exit 3\"";
     let out = Test::new()
         .runbook(&runbook(&targets, steps))
@@ -318,16 +323,7 @@ fn webhooks_in_the_user_config_are_told_about_every_run_too() {
 #[test]
 fn plan_lists_the_webhooks_a_run_would_post_to_and_posts_nothing() {
     let hook = Hook::start(200);
-    let targets = format!(
-        r#"[[notify]]
-url = "http://127.0.0.1:{0}/json/{{{{ token }}}}"
-
-[[notify]]
-url = "http://127.0.0.1:{0}/slack"
-format = "slack"
-on = ["rollback", "run_finished"]"#,
-        hook.port
-    );
+    let targets = json_and_slack(hook.port);
     let config = "[[notify]]\nurl_env = \"MY_HOOK\"\non = [\"aborted\"]\n";
     let mine = format!("http://127.0.0.1:{}/mine/{TOKEN}", hook.port);
     let out = Test::new()
