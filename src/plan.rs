@@ -64,11 +64,20 @@ pub struct PlanNotify {
     pub url: String,
     pub format: NotifyFormat,
     pub on: Vec<NotifyOn>,
-    /// `"runbook"` or `"config"`.
-    pub from: &'static str,
+    pub from: NotifyFrom,
     /// Why a run would skip this target (its URL cannot be rendered), as the run's warning says.
     #[serde(skip_serializing_if = "Option::is_none")]
     pub skipped: Option<String>,
+}
+
+/// Whose webhook a [`PlanNotify`] is.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize)]
+#[serde(rename_all = "lowercase")]
+pub enum NotifyFrom {
+    /// The runbook's `[[notify]]`.
+    Runbook,
+    /// The operator's user config.
+    Config,
 }
 
 #[derive(Debug, Serialize)]
@@ -1153,7 +1162,7 @@ fn head(
             url,
             format: t.format,
             on: t.on.clone(),
-            from: "runbook",
+            from: NotifyFrom::Runbook,
             skipped,
         }
     });
@@ -1161,7 +1170,7 @@ fn head(
         url: crate::ui::notify::label(&t.url),
         format: t.format,
         on: t.on.clone(),
-        from: "config",
+        from: NotifyFrom::Config,
         skipped: None,
     });
     Plan {

@@ -6,7 +6,7 @@ use std::fmt::Write;
 
 use console::Style;
 
-use crate::plan::{Action, LiveValue, Plan, PlanPhase, PlanStep};
+use crate::plan::{Action, LiveValue, NotifyFrom, Plan, PlanPhase, PlanStep};
 use crate::runbook::model::{NotifyFormat, NotifyOn, Sampling};
 use crate::runbook::template::shell_quote_into;
 
@@ -141,7 +141,7 @@ fn head(o: &mut String, st: &Styles, plan: &Plan) {
                 NotifyFormat::Json => "json",
                 NotifyFormat::Slack => "slack",
             };
-            let from = if n.from == "config" {
+            let from = if n.from == NotifyFrom::Config {
                 ", from your user config"
             } else {
                 ""
