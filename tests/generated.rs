@@ -158,6 +158,73 @@ fn committed_bash_script_completes_in_bash() {
     );
 }
 
+/// Runs `shell` with `args`, the committed completion script's path last; its stdout.
+fn shell_with_script(shell: &str, args: &[&str], script: &str) -> String {
+    let script = crate::harness::repo().join(script);
+    let out = std::process::Command::new(shell)
+        .args(args)
+        .arg(&script)
+        .output()
+        .unwrap_or_else(|e| panic!("{shell} (.ci/test installs it): {e}"));
+    assert!(
+        out.status.success(),
+        "{shell}: {}",
+        String::from_utf8_lossy(&out.stderr)
+    );
+    String::from_utf8_lossy(&out.stdout).into_owned()
+}
+
+#[test]
+fn committed_fish_script_completes_in_fish() {
+    // fish's own completion engine, asked as if the user pressed Tab.
+    let script = r#"source $argv[1]; and complete -C "rollout res"; and echo ---; and complete -C "rollout validate --v""#;
+    let out = shell_with_script(
+        "fish",
+        &["--no-config", "-c", script],
+        "completions/rollout.fish",
+    );
+    let (verbs, flags) = out.split_once("---\n").expect(&out);
+    assert_eq!(
+        verbs
+            .lines()
+            .map(|l| l.split('\t').next().unwrap())
+            .collect::<Vec<_>>(),
+        ["resume"],
+        "{out}"
+    );
+    let flags: Vec<&str> = flags
+        .lines()
+        .map(|l| l.split('\t').next().unwrap())
+        .collect();
+    assert_eq!(flags, ["--var", "--vars-file", "--version"], "{out}");
+}
+
+#[test]
+fn committed_zsh_script_loads_under_compinit_and_lists_the_commands() {
+    // The script parses, registers itself for `rollout` under compinit, and hands zsh's
+    // `_describe` every subcommand (`_describe` is replaced by a printer: the full completion
+    // widget needs a terminal).
+    let script = r#"autoload -U compinit && compinit -u -D && source "$1" && print -r -- "registered: $_comps[rollout]" && _describe() { print -rl -- ${(P)4} } && _rollout_commands"#;
+    let out = shell_with_script("zsh", &["-f", "-c", script, "zsh"], "completions/_rollout");
+    assert!(out.starts_with("registered: _rollout\n"), "{out}");
+    let names: Vec<&str> = out
+        .lines()
+        .skip(1)
+        .map(|l| l.split(':').next().unwrap())
+        .collect();
+    for verb in [
+        "validate",
+        "plan",
+        "run",
+        "resume",
+        "rollback",
+        "report",
+        "completions",
+    ] {
+        assert!(names.contains(&verb), "{verb} missing from {names:?}");
+    }
+}
+
 #[test]
 fn clap_default_complete_variable_does_not_hijack_commands() {
     // Only ROLLOUT_COMPLETE asks for completions; a stray COMPLETE must not turn
