@@ -140,22 +140,9 @@ fn dynamic_completion_offers_run_ids() {
 
 #[test]
 fn committed_bash_script_completes_in_bash() {
-    let script = crate::harness::repo().join("completions/rollout.bash");
-    let out = std::process::Command::new("bash")
-        .arg("-c")
-        .arg(
-            r#"source "$1" && COMP_WORDS=(rollout res) && COMP_CWORD=1 && _rollout rollout res rollout && echo "${COMPREPLY[@]}""#,
-        )
-        .arg("bash")
-        .arg(&script)
-        .output()
-        .expect("bash");
-    assert_eq!(
-        String::from_utf8_lossy(&out.stdout).trim(),
-        "resume",
-        "{}",
-        String::from_utf8_lossy(&out.stderr)
-    );
+    let script = r#"source "$1" && COMP_WORDS=(rollout res) && COMP_CWORD=1 && _rollout rollout res rollout && echo "${COMPREPLY[@]}""#;
+    let out = shell_with_script("bash", &["-c", script, "bash"], "completions/rollout.bash");
+    assert_eq!(out.trim(), "resume");
 }
 
 /// Runs `shell` with `args`, the committed completion script's path last; its stdout.
