@@ -39,8 +39,8 @@ complete -c rollout -n "__fish_rollout_needs_command" -f -a "runs" -d 'List runs
 complete -c rollout -n "__fish_rollout_needs_command" -f -a "rollback" -d 'Undo a run: the phases it ran, last first, through their rollback steps (or, with no run of this runbook, the runbook\'s own [[rollback]] section). Shows the plan and asks first'
 complete -c rollout -n "__fish_rollout_needs_command" -f -a "audit" -d 'Check a run\'s audit log (its journal): hash chain, order, seal'
 complete -c rollout -n "__fish_rollout_needs_command" -f -a "log" -d 'Show a run\'s audit log as readable text, phase by phase'
-complete -c rollout -n "__fish_rollout_needs_command" -f -a "locks" -d 'List target locks and who holds them'
-complete -c rollout -n "__fish_rollout_needs_command" -f -a "unlock" -d 'Remove a target lock whose holder is stuck (recorded; a dead holder\'s lock is already free)'
+complete -c rollout -n "__fish_rollout_needs_command" -f -a "locks" -d 'List target locks, who holds them, and what a killed holder left running'
+complete -c rollout -n "__fish_rollout_needs_command" -f -a "unlock" -d 'Remove a target lock whose holder is stuck (recorded; a killed holder\'s lock needs none: the next run stops what it left running)'
 complete -c rollout -n "__fish_rollout_needs_command" -f -a "new" -d 'Write a new runbook from a template, asking for what is missing when in a terminal'
 complete -c rollout -n "__fish_rollout_needs_command" -f -a "completions" -d 'Print the completion script for a shell (see README, "Shell completions")'
 complete -c rollout -n "__fish_rollout_needs_command" -f -a "man" -d 'Print the man page (roff)'
@@ -73,7 +73,7 @@ json\t'One JSON document (see docs/plan-json.md)'"
 complete -c rollout -n "__fish_rollout_using_subcommand run" -l state-dir -d 'Where runs are recorded [default: .rollout/ beside the runbook]' -r -f -a "(__fish_complete_directories)"
 complete -c rollout -n "__fish_rollout_using_subcommand run" -l output -d 'How to report progress' -r -f -a "text\t'Live terminal view (plain lines when not a terminal)'
 json\t'One JSON event per line (NDJSON) on stdout; see docs/events.md'"
-complete -c rollout -n "__fish_rollout_using_subcommand run" -l grace -d 'Time between interrupt, terminate and kill when stopping a step' -r
+complete -c rollout -n "__fish_rollout_using_subcommand run" -l grace -d 'Time between interrupt, terminate and kill when stopping a step (or processes a killed earlier run of the target left running)' -r
 complete -c rollout -n "__fish_rollout_using_subcommand run" -l approve -d 'Approve a confirm in advance: `--approve GATE`, or `--approve GATE=WORD` for a severe one' -r
 complete -c rollout -n "__fish_rollout_using_subcommand run" -l check -d 'Tick checklist items in advance: `--check GATE` (all), `--check GATE:N`, or the item\'s text' -r
 complete -c rollout -n "__fish_rollout_using_subcommand run" -l signoff -d 'Sign a sign-off in advance: `--signoff GATE=NAME:ROLE` (repeat for each signer)' -r
@@ -89,7 +89,7 @@ complete -c rollout -n "__fish_rollout_using_subcommand run" -s V -l version -d 
 complete -c rollout -n "__fish_rollout_using_subcommand resume" -l state-dir -d 'Where runs are recorded [default: .rollout/ beside the runbook]' -r -f -a "(__fish_complete_directories)"
 complete -c rollout -n "__fish_rollout_using_subcommand resume" -l output -d 'How to report progress' -r -f -a "text\t'Live terminal view (plain lines when not a terminal)'
 json\t'One JSON event per line (NDJSON) on stdout; see docs/events.md'"
-complete -c rollout -n "__fish_rollout_using_subcommand resume" -l grace -d 'Time between interrupt, terminate and kill when stopping a step' -r
+complete -c rollout -n "__fish_rollout_using_subcommand resume" -l grace -d 'Time between interrupt, terminate and kill when stopping a step (or processes a killed earlier run of the target left running)' -r
 complete -c rollout -n "__fish_rollout_using_subcommand resume" -l approve -d 'Approve a confirm in advance: `--approve GATE`, or `--approve GATE=WORD` for a severe one' -r
 complete -c rollout -n "__fish_rollout_using_subcommand resume" -l check -d 'Tick checklist items in advance: `--check GATE` (all), `--check GATE:N`, or the item\'s text' -r
 complete -c rollout -n "__fish_rollout_using_subcommand resume" -l signoff -d 'Sign a sign-off in advance: `--signoff GATE=NAME:ROLE` (repeat for each signer)' -r
@@ -129,7 +129,7 @@ complete -c rollout -n "__fish_rollout_using_subcommand rollback" -l vars-file -
 complete -c rollout -n "__fish_rollout_using_subcommand rollback" -l state-dir -d 'Where runs are recorded [default: .rollout/ beside the runbook]' -r -f -a "(__fish_complete_directories)"
 complete -c rollout -n "__fish_rollout_using_subcommand rollback" -l output -d 'How to report progress' -r -f -a "text\t'Live terminal view (plain lines when not a terminal)'
 json\t'One JSON event per line (NDJSON) on stdout; see docs/events.md'"
-complete -c rollout -n "__fish_rollout_using_subcommand rollback" -l grace -d 'Time between interrupt, terminate and kill when stopping a step' -r
+complete -c rollout -n "__fish_rollout_using_subcommand rollback" -l grace -d 'Time between interrupt, terminate and kill when stopping a step (or processes a killed earlier run of the target left running)' -r
 complete -c rollout -n "__fish_rollout_using_subcommand rollback" -l approve -d 'Approve a confirm in advance: `--approve GATE`, or `--approve GATE=WORD` for a severe one' -r
 complete -c rollout -n "__fish_rollout_using_subcommand rollback" -l check -d 'Tick checklist items in advance: `--check GATE` (all), `--check GATE:N`, or the item\'s text' -r
 complete -c rollout -n "__fish_rollout_using_subcommand rollback" -l signoff -d 'Sign a sign-off in advance: `--signoff GATE=NAME:ROLE` (repeat for each signer)' -r
@@ -242,8 +242,8 @@ complete -c rollout -n "__fish_rollout_using_subcommand help; and not __fish_see
 complete -c rollout -n "__fish_rollout_using_subcommand help; and not __fish_seen_subcommand_from validate plan run resume status runs rollback audit log locks unlock new completions man schema report help" -f -a "rollback" -d 'Undo a run: the phases it ran, last first, through their rollback steps (or, with no run of this runbook, the runbook\'s own [[rollback]] section). Shows the plan and asks first'
 complete -c rollout -n "__fish_rollout_using_subcommand help; and not __fish_seen_subcommand_from validate plan run resume status runs rollback audit log locks unlock new completions man schema report help" -f -a "audit" -d 'Check a run\'s audit log (its journal): hash chain, order, seal'
 complete -c rollout -n "__fish_rollout_using_subcommand help; and not __fish_seen_subcommand_from validate plan run resume status runs rollback audit log locks unlock new completions man schema report help" -f -a "log" -d 'Show a run\'s audit log as readable text, phase by phase'
-complete -c rollout -n "__fish_rollout_using_subcommand help; and not __fish_seen_subcommand_from validate plan run resume status runs rollback audit log locks unlock new completions man schema report help" -f -a "locks" -d 'List target locks and who holds them'
-complete -c rollout -n "__fish_rollout_using_subcommand help; and not __fish_seen_subcommand_from validate plan run resume status runs rollback audit log locks unlock new completions man schema report help" -f -a "unlock" -d 'Remove a target lock whose holder is stuck (recorded; a dead holder\'s lock is already free)'
+complete -c rollout -n "__fish_rollout_using_subcommand help; and not __fish_seen_subcommand_from validate plan run resume status runs rollback audit log locks unlock new completions man schema report help" -f -a "locks" -d 'List target locks, who holds them, and what a killed holder left running'
+complete -c rollout -n "__fish_rollout_using_subcommand help; and not __fish_seen_subcommand_from validate plan run resume status runs rollback audit log locks unlock new completions man schema report help" -f -a "unlock" -d 'Remove a target lock whose holder is stuck (recorded; a killed holder\'s lock needs none: the next run stops what it left running)'
 complete -c rollout -n "__fish_rollout_using_subcommand help; and not __fish_seen_subcommand_from validate plan run resume status runs rollback audit log locks unlock new completions man schema report help" -f -a "new" -d 'Write a new runbook from a template, asking for what is missing when in a terminal'
 complete -c rollout -n "__fish_rollout_using_subcommand help; and not __fish_seen_subcommand_from validate plan run resume status runs rollback audit log locks unlock new completions man schema report help" -f -a "completions" -d 'Print the completion script for a shell (see README, "Shell completions")'
 complete -c rollout -n "__fish_rollout_using_subcommand help; and not __fish_seen_subcommand_from validate plan run resume status runs rollback audit log locks unlock new completions man schema report help" -f -a "man" -d 'Print the man page (roff)'

@@ -456,7 +456,7 @@ pub fn run(ctx: &Ctx, path: &Path, vars: &VarArgs, run: &RunArgs) -> ExitCode {
         run.state_dir.clone(),
     ));
     let run_id = crate::state::new_run_id();
-    let lock = match take_lock(&store, &loaded, &resolved, "run", &run_id) {
+    let lock = match take_lock(&store, &loaded, &resolved, "run", &run_id, run) {
         Ok(l) => l,
         Err(code) => return code,
     };
@@ -485,19 +485,25 @@ struct Resumed {
     vars: Vec<inputs::Resolved>,
 }
 
-/// Takes the run's target lock, or says who holds it (exit 12).
+/// Takes the run's target lock, or says who holds it (exit 12). Processes that a dead holder
+/// left running are stopped first (`grace` between signals), and the operator is told.
 fn take_lock(
     store: &FileStore,
     loaded: &Loaded,
     vars: &[inputs::Resolved],
     command: &str,
     run_id: &str,
+    run: &RunArgs,
 ) -> Result<crate::state::lock::TargetLock, ExitCode> {
+    use crate::exec::leftovers::{self, TakeError};
+    use crate::state::lock::LockError;
+    let grace = grace(run)?;
     let who = crate::state::who(&operator());
     let target = session::lock_target(loaded, vars, &who.operator).map_err(|why| {
         eprintln!("error: {why}");
         ExitCode::Usage
     })?;
+    let (started, pid_scope) = leftovers::own_identity();
     let holder = crate::state::lock::Holder {
         operator: who.operator,
         os_user: who.os_user,
@@ -505,10 +511,14 @@ fn take_lock(
         pid: who.pid,
         command: command.into(),
         run: run_id.into(),
+        started,
+        pid_scope,
+        tree_tag: crate::exec::process::tree_tag().to_string(),
         ..Default::default()
     };
-    crate::state::lock::acquire(&store.root(), &target, holder).map_err(|e| match e {
-        crate::state::lock::LockError::Held { holder } => {
+    let mut tell = |message: String| eprintln!("{message}");
+    leftovers::take_lock(&store.root(), &target, &holder, grace, &mut tell).map_err(|e| match e {
+        TakeError::Lock(LockError::Held { holder, .. }) => {
             eprintln!(
                 "error: `{}` is locked by {holder}\n  another rollout is working on this target; wait for it, or if its holder is stuck, `rollout unlock {} --state-dir {}`",
                 holder.target,
@@ -517,7 +527,24 @@ fn take_lock(
             );
             ExitCode::Locked
         }
-        other => {
+        TakeError::Stuck { holder, left } => {
+            let pids: Vec<String> = left
+                .iter()
+                .map(|p| format!("pid {} ({}, sent {})", p.pid, p.name, p.signal))
+                .collect();
+            eprintln!(
+                "error: `{target}` is still locked: processes left by run {} (rollout pid {}, dead) survived SIGKILL: {}\n  they are stuck in the kernel or belong to another user; once they are gone (`ps -o pid,stat,user,cmd -p {}`), try again",
+                holder.run,
+                holder.pid,
+                pids.join(", "),
+                left.iter()
+                    .map(|p| p.pid.to_string())
+                    .collect::<Vec<_>>()
+                    .join(",")
+            );
+            ExitCode::Locked
+        }
+        TakeError::Lock(other) => {
             eprintln!("error: {other}");
             ExitCode::Internal
         }
@@ -689,7 +716,7 @@ pub fn resume(
         Ok(found) => found,
         Err(code) => return code,
     };
-    let (loaded, opened) = match open_run(ctx, &store, &id, allow_changed, "resume") {
+    let (loaded, opened) = match open_run(ctx, &store, &id, allow_changed, "resume", run) {
         Ok(x) => x,
         Err(code) => return code,
     };
@@ -719,6 +746,7 @@ fn open_run(
     id: &str,
     allow_changed: bool,
     command: &str,
+    run: &RunArgs,
 ) -> Result<(Loaded, (crate::state::lock::TargetLock, Resumed)), ExitCode> {
     let peek = store.read(id).map_err(|e| {
         eprintln!("error: {e}");
@@ -754,7 +782,7 @@ fn open_run(
         eprintln!("error: {why}");
         ExitCode::Usage
     })?;
-    let lock = take_lock(store, &loaded, &vars, command, id)?;
+    let lock = take_lock(store, &loaded, &vars, command, id, run)?;
     let (journal, loaded_log) = store.open(id).map_err(|e| {
         eprintln!("error: {e}");
         match e {
@@ -865,7 +893,7 @@ pub fn rollback(
             store.root().display()
         );
         let run_id = crate::state::new_run_id();
-        let lock = match take_lock(&store, &loaded, &resolved, "rollback", &run_id) {
+        let lock = match take_lock(&store, &loaded, &resolved, "rollback", &run_id, run) {
             Ok(l) => l,
             Err(code) => return code,
         };
@@ -903,7 +931,8 @@ pub fn rollback(
         };
         return rollback_preview(ctx, &loaded, &resolved, Some((&state, to)));
     }
-    let (loaded, (lock, resumed)) = match open_run(ctx, &store, &id, allow_changed, "rollback") {
+    let (loaded, (lock, resumed)) = match open_run(ctx, &store, &id, allow_changed, "rollback", run)
+    {
         Ok(x) => x,
         Err(code) => return code,
     };
@@ -1103,18 +1132,33 @@ pub fn log(run_id: Option<&str>, state_dir: Option<&PathBuf>) -> ExitCode {
     ExitCode::Ok
 }
 
-/// `rollout locks`: every target lock in the state directories, and who holds it.
+/// `rollout locks`: every target lock in the state directories, who holds it, and what a
+/// holder that died left running.
 pub fn locks(state_dir: Option<&PathBuf>) -> ExitCode {
     let mut any = false;
     for dir in state_dirs(state_dir) {
-        for (holder, held) in crate::state::lock::list(&dir) {
+        for listed in crate::state::lock::list(&dir) {
             any = true;
-            println!(
-                "{}  {}  {}",
-                holder.lock_id,
-                if held { "HELD" } else { "free" },
-                holder
-            );
+            let left = crate::exec::leftovers::left_behind(&listed);
+            let state = match (listed.held, left.is_empty()) {
+                (true, true) => "HELD",
+                (true, false) => "HELD by leftovers",
+                (false, true) => "free",
+                (false, false) => "free, leftovers run",
+            };
+            println!("{}  {state}  {}", listed.holder.lock_id, listed.holder);
+            if !left.is_empty() {
+                let procs: Vec<String> = left
+                    .iter()
+                    .map(|(pid, name)| format!("pid {pid} ({name})"))
+                    .collect();
+                println!(
+                    "    its rollout (pid {}) is dead; processes of its steps still run: {}; the next run, resume or rollback of `{}` stops them first",
+                    listed.holder.pid,
+                    procs.join(", "),
+                    listed.holder.target
+                );
+            }
         }
     }
     if !any {
@@ -1125,21 +1169,38 @@ pub fn locks(state_dir: Option<&PathBuf>) -> ExitCode {
 
 /// `rollout unlock`: removes a lock whose holder is stuck, after saying whose it is.
 pub fn unlock(lock_id: &str, state_dir: Option<&PathBuf>, yes: bool) -> ExitCode {
-    let Some((dir, holder, held)) = state_dirs(state_dir).into_iter().find_map(|d| {
+    let Some((dir, listed)) = state_dirs(state_dir).into_iter().find_map(|d| {
         crate::state::lock::list(&d)
             .into_iter()
-            .find(|(h, _)| h.lock_id == lock_id)
-            .map(|(h, held)| (d, h, held))
+            .find(|l| l.holder.lock_id == lock_id)
+            .map(|l| (d, l))
     }) else {
         eprintln!("error: no lock `{lock_id}` (see `rollout locks`)");
         return ExitCode::Usage;
     };
-    if held {
+    let left = crate::exec::leftovers::left_behind(&listed);
+    let (holder, held) = (listed.holder, listed.held);
+    if held && !left.is_empty() {
+        let procs: Vec<String> = left
+            .iter()
+            .map(|(pid, name)| format!("pid {pid} ({name})"))
+            .collect();
+        eprintln!(
+            "lock {lock_id} is held by processes left by {holder}, whose rollout is dead: {}",
+            procs.join(", ")
+        );
+        eprintln!(
+            "no unlock is needed: the next run, resume or rollback of `{}` stops them first; removing the lock would let a run start beside them",
+            holder.target
+        );
+    } else if held {
         eprintln!("lock {lock_id} is held by {holder}");
         eprintln!(
             "removing it lets another run start while that process may still be working on `{}`",
             holder.target
         );
+    }
+    if held {
         if !yes {
             let mut prompter =
                 ui::prompt::TerminalPrompter::if_interactive(false, &Interrupts::default());

@@ -165,13 +165,14 @@ pub enum Command {
         #[arg(long, value_name = "DIR", value_hint = ValueHint::DirPath, env = "ROLLOUT_STATE_DIR")]
         state_dir: Option<PathBuf>,
     },
-    /// List target locks and who holds them
+    /// List target locks, who holds them, and what a killed holder left running
     Locks {
         /// Where runs are recorded [default: ./.rollout and ./*/.rollout]
         #[arg(long, value_name = "DIR", value_hint = ValueHint::DirPath, env = "ROLLOUT_STATE_DIR")]
         state_dir: Option<PathBuf>,
     },
-    /// Remove a target lock whose holder is stuck (recorded; a dead holder's lock is already free)
+    /// Remove a target lock whose holder is stuck (recorded; a killed holder's lock needs none:
+    /// the next run stops what it left running)
     Unlock {
         /// The lock id, as named by the refusal message or `rollout locks`
         lock_id: String,
@@ -322,7 +323,8 @@ pub struct RunArgs {
     /// How to report progress
     #[arg(long, value_enum, default_value_t = Output::Text, env = "ROLLOUT_OUTPUT")]
     pub output: Output,
-    /// Time between interrupt, terminate and kill when stopping a step
+    /// Time between interrupt, terminate and kill when stopping a step (or processes a killed
+    /// earlier run of the target left running)
     #[arg(
         long,
         value_name = "DURATION",

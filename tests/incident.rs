@@ -793,3 +793,210 @@ fn the_lock_key_of_a_runbook_separates_targets() {
     let _ = wait_bounded(holder, Duration::from_secs(10));
     let _ = wait_bounded(other, Duration::from_secs(10));
 }
+
+/// The issue's overlap: a run killed with SIGKILL in the middle of its step, and a new run
+/// started right after. The step's processes outlive rollout; the new run must stop them before
+/// its own step starts, and record that it did. The step notes any process of the other run
+/// still alive at its start (by pid, checked against the run's variable in its environment, so
+/// a reused pid is not mistaken for one).
+const OVERLAP: &str = r#"[runbook]
+name = "overlap"
+
+[vars]
+who = "nobody"
+nap = "0"
+
+[[phases]]
+id = "p"
+title = "P"
+[[phases.steps]]
+id = "deploy"
+run = '''
+for p in $(cat pids 2>/dev/null); do
+  if grep -qzx "ROLLOUT_VAR_WHO=$p_who" /proc/$p/environ 2>/dev/null; then echo alive $p >> f; fi
+done
+echo {{ who }} start >> f
+echo $$ >> pids
+sh -c 'echo $$ >> pids; exec sleep "$ROLLOUT_VAR_NAP"'
+echo {{ who }} end >> f
+'''
+"#;
+
+fn lines_of(path: &Path) -> Vec<String> {
+    std::fs::read_to_string(path)
+        .unwrap_or_default()
+        .lines()
+        .map(String::from)
+        .collect()
+}
+
+/// Waits (at most 10 s) until `path` has at least `n` lines.
+fn wait_for_lines(path: &Path, n: usize) {
+    let start = Instant::now();
+    while lines_of(path).len() < n {
+        assert!(
+            start.elapsed() < Duration::from_secs(10),
+            "{} never had {n} lines: {:?}",
+            path.display(),
+            lines_of(path)
+        );
+        std::thread::sleep(Duration::from_millis(2));
+    }
+}
+
+#[test]
+fn a_run_killed_mid_step_never_overlaps_the_next_run_of_its_target() {
+    const TRIES: usize = 50;
+    // The step checks the other run's processes by its `who` value.
+    let t = Test::new().runbook(&OVERLAP.replace("$p_who", "OLD"));
+    let dir = t.path().to_path_buf();
+    let (f, pids) = (dir.join("f"), dir.join("pids"));
+    let mut stop_ms = Vec::new();
+    let began = Instant::now();
+    for i in 0..TRIES {
+        let _ = std::fs::remove_file(&f);
+        let _ = std::fs::remove_file(&pids);
+        let mut cmd = Test::in_dir(&dir).command();
+        cmd.args(["run", "runbook.toml", "--var", "who=OLD", "--var", "nap=5"])
+            .stdin(Stdio::null())
+            .stdout(Stdio::null())
+            .stderr(Stdio::null());
+        let mut old = cmd.spawn().unwrap();
+        // Killed at different moments of the step: as its shell starts the `sleep`, or later.
+        wait_for_lines(&pids, if i % 3 == 0 { 1 } else { 2 });
+        std::thread::sleep(Duration::from_millis((i % 4) as u64 * 5));
+        old.kill().unwrap();
+        let _ = wait_bounded(old, Duration::from_secs(10));
+        let view = (i == 0).then(|| {
+            wait_for_lines(&pids, 2);
+            let locks = Test::in_dir(&dir).args(["locks"]).status(0);
+            let id = locks.stdout.split_whitespace().next().unwrap().to_string();
+            // No terminal and no --yes: explained and refused, the lock left in place.
+            let unlock = Test::in_dir(&dir).args(["unlock", &id]).status(2);
+            (locks, unlock)
+        });
+        let new = Test::in_dir(&dir)
+            .args(["run", "runbook.toml", "--var", "who=NEW", "--var", "nap=0"])
+            .status(0);
+        let seen = lines_of(&f);
+        assert_eq!(
+            seen,
+            ["OLD start", "NEW start", "NEW end"],
+            "overlap in try {i}\n{}",
+            new.stderr
+        );
+        if let Some((locks, unlock)) = view {
+            locks
+                .stdout_has("HELD by leftovers")
+                .stdout_has("is dead; processes of its steps still run: pid ")
+                .stdout_has("(sleep)");
+            unlock.stderr_has("whose rollout is dead").stderr_has(
+                "no unlock is needed: the next run, resume or rollback of `overlap` stops them first",
+            );
+        }
+        new.stderr_has("died while processes of its steps ran")
+            .stderr_has("warning: stopped ");
+        let stopped = of_type(&dir, "leftovers_stopped");
+        assert_eq!(stopped.len(), 1, "try {i}: {}", new.stderr);
+        assert!(
+            stopped[0]["processes"]
+                .as_array()
+                .unwrap()
+                .iter()
+                .all(|p| p["signal"] == "SIGINT" && p["name"].is_string()),
+            "{}",
+            stopped[0]
+        );
+        stop_ms.push(stopped[0]["duration_ms"].as_u64().unwrap());
+    }
+    stop_ms.sort_unstable();
+    eprintln!(
+        "0 overlaps in {TRIES} tries ({:?}); leftovers stopped in {}..{} ms, median {} ms",
+        began.elapsed(),
+        stop_ms[0],
+        stop_ms[TRIES - 1],
+        stop_ms[TRIES / 2]
+    );
+}
+
+/// A step's background process that closed its descriptors (as daemons do) and ignores SIGINT
+/// and SIGTERM, left running when rollout was killed at a `wait` step: the lock is free, but the
+/// next run still finds the process by its environment tag and stops it, escalating to SIGKILL.
+#[test]
+fn a_dead_holders_process_that_closed_the_lock_is_still_stopped_with_escalation() {
+    let rb = r#"[runbook]
+name = "daemon"
+
+[[phases]]
+id = "p"
+title = "P"
+[[phases.steps]]
+id = "start-daemon"
+run = '''
+python3 -c 'import os, signal, time
+signal.signal(signal.SIGINT, signal.SIG_IGN)
+signal.signal(signal.SIGTERM, signal.SIG_IGN)
+os.closerange(0, 1024)
+os.setsid()
+open("daemon.pid", "w").write(str(os.getpid()))
+time.sleep(60)' &
+while [ ! -s daemon.pid ]; do sleep 0.01; done
+'''
+[[phases.steps]]
+id = "soak"
+wait = "60s"
+"#;
+    let t = Test::new().runbook(rb);
+    let dir = t.path().to_path_buf();
+    let mut cmd = t.command();
+    cmd.args(["run", "runbook.toml", "--output", "json"])
+        .stdin(Stdio::null())
+        .stdout(Stdio::piped())
+        .stderr(Stdio::null());
+    let mut old = cmd.spawn().unwrap();
+    // Killed while it waits: no step process holds the lock any more.
+    let mut events = std::io::BufReader::new(old.stdout.take().unwrap());
+    let start = Instant::now();
+    loop {
+        let mut line = String::new();
+        assert!(
+            std::io::BufRead::read_line(&mut events, &mut line).unwrap() > 0,
+            "the run ended before its wait"
+        );
+        if line.contains("\"event\":\"waiting\"") {
+            break;
+        }
+        assert!(start.elapsed() < Duration::from_secs(10));
+    }
+    old.kill().unwrap();
+    let _ = wait_bounded(old, Duration::from_secs(10));
+    let pid: i32 = std::fs::read_to_string(dir.join("daemon.pid"))
+        .unwrap()
+        .parse()
+        .unwrap();
+    assert!(Path::new(&format!("/proc/{pid}/environ")).exists());
+    Test::in_dir(&dir)
+        .args(["locks"])
+        .status(0)
+        .stdout_has("free, leftovers run")
+        .stdout_has(&format!("pid {pid} (python3)"));
+
+    std::fs::write(dir.join("runbook.toml"), rb.replace("60s", "1ms")).unwrap();
+    let started = Instant::now();
+    let new = Test::in_dir(&dir)
+        .args(["run", "runbook.toml", "--grace", "200ms"])
+        .status(0);
+    new.stderr_has("they still run: stopping them first")
+        .stderr_has(&format!("pid {pid} (python3, SIGKILL)"));
+    // Two grace periods and the kill, with room for a slow machine.
+    assert!(started.elapsed() < Duration::from_secs(8));
+    let state = std::fs::read_to_string(format!("/proc/{pid}/stat")).unwrap_or_default();
+    assert!(
+        state.is_empty() || state.contains(") Z "),
+        "the daemon survived: {state}"
+    );
+    let stopped = &of_type(&dir, "leftovers_stopped")[0];
+    assert_eq!(stopped["processes"][0]["pid"], pid);
+    assert_eq!(stopped["processes"][0]["signal"], "SIGKILL");
+    assert!(stopped["duration_ms"].as_u64().unwrap() >= 400, "{stopped}");
+}

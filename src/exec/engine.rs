@@ -255,6 +255,33 @@ impl Engine<'_> {
             lock_id: lock.holder.lock_id.clone(),
             target: lock.holder.target.clone(),
             broken: lock.broken.clone(),
+        })?;
+        let Some(stopped) = &lock.stopped else {
+            return Ok(());
+        };
+        let duration_ms = u64::try_from(stopped.duration.as_millis()).unwrap_or(u64::MAX);
+        let names: Vec<String> = stopped
+            .processes
+            .iter()
+            .map(|p| format!("pid {} ({}, {})", p.pid, p.name, p.signal))
+            .collect();
+        self.emit(&Event::Notice {
+            level: Level::Warning,
+            message: format!(
+                "stopped {} process{} left by run {} (rollout pid {} died without stopping them) in {duration_ms} ms: {}; recorded in the journal",
+                names.len(),
+                if names.len() == 1 { "" } else { "es" },
+                stopped.holder.run,
+                stopped.holder.pid,
+                names.join(", ")
+            ),
+        });
+        self.record(Entry::LeftoversStopped {
+            holder_lock_id: stopped.holder.lock_id.clone(),
+            holder_run: stopped.holder.run.clone(),
+            holder_pid: stopped.holder.pid,
+            processes: stopped.processes.clone(),
+            duration_ms,
         })
     }
 

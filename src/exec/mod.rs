@@ -6,5 +6,6 @@ pub mod checks;
 pub mod engine;
 pub mod event;
 pub mod gates;
+pub mod leftovers;
 pub mod process;
 pub mod session;

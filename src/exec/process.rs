@@ -36,12 +36,12 @@ const READ_CHUNK: usize = 64 * 1024;
 /// process is, plus this long for the last output to arrive.
 const DRAIN_AFTER_EXIT: Duration = Duration::from_millis(500);
 /// How often a stop re-reads `/proc` to see whether the step's processes are gone.
-const POLL: Duration = Duration::from_millis(25);
+pub(super) const POLL: Duration = Duration::from_millis(25);
 /// How often a running step's orphaned, dead descendants are reaped.
 const REAP_EVERY: Duration = Duration::from_millis(100);
 /// After SIGKILL, how long to wait for processes stuck in the kernel before giving up on them.
-const KILL_WAIT: Duration = Duration::from_secs(2);
-const TREE_VAR: &str = "ROLLOUT_TREE_ID";
+pub(super) const KILL_WAIT: Duration = Duration::from_secs(2);
+pub(super) const TREE_VAR: &str = "ROLLOUT_TREE_ID";
 
 /// What to run and how.
 #[derive(Debug, Clone)]
@@ -424,20 +424,25 @@ fn plain_io_error(e: &io::Error) -> String {
     })
 }
 
-fn next_tree_id() -> String {
-    static COUNTER: AtomicU64 = AtomicU64::new(0);
-    // The start time keeps ids unique when a later rollout reuses this pid.
-    let nanos = SystemTime::now()
-        .duration_since(UNIX_EPOCH)
-        .map_or(0, |d| d.as_nanos());
-    format!(
-        "{}.{nanos}.{}",
-        own_pid(),
-        COUNTER.fetch_add(1, Ordering::Relaxed)
-    )
+/// What every `ROLLOUT_TREE_ID` of this process begins with: its pid and the time of the first
+/// step, so that a later rollout that reuses the pid has other tags. The target lock records it
+/// (see [`super::leftovers`]): a dead holder's processes are found by it.
+pub fn tree_tag() -> &'static str {
+    static TAG: std::sync::OnceLock<String> = std::sync::OnceLock::new();
+    TAG.get_or_init(|| {
+        let nanos = SystemTime::now()
+            .duration_since(UNIX_EPOCH)
+            .map_or(0, |d| d.as_nanos());
+        format!("{}.{nanos}.", own_pid())
+    })
 }
 
-fn own_pid() -> i32 {
+fn next_tree_id() -> String {
+    static COUNTER: AtomicU64 = AtomicU64::new(0);
+    format!("{}{}", tree_tag(), COUNTER.fetch_add(1, Ordering::Relaxed))
+}
+
+pub(super) fn own_pid() -> i32 {
     i32::try_from(std::process::id()).unwrap_or(i32::MAX)
 }
 
@@ -789,7 +794,7 @@ impl Tree {
     }
 }
 
-fn carries(pid: i32, entry: &[u8]) -> bool {
+pub(super) fn carries(pid: i32, entry: &[u8]) -> bool {
     std::fs::read(format!("/proc/{pid}/environ"))
         .is_ok_and(|environ| environ.split(|&b| b == 0).any(|e| e == entry))
 }
@@ -799,16 +804,16 @@ fn carries(pid: i32, entry: &[u8]) -> bool {
 
 /// The fields of `/proc/<pid>/stat` that the sweeps need.
 #[derive(Debug, Clone, Copy)]
-struct Proc {
-    pid: i32,
+pub(super) struct Proc {
+    pub(super) pid: i32,
     ppid: i32,
-    pgrp: i32,
-    zombie: bool,
+    pub(super) pgrp: i32,
+    pub(super) zombie: bool,
     /// Clock ticks after boot.
-    start: u64,
+    pub(super) start: u64,
 }
 
-fn proc_table() -> Vec<Proc> {
+pub(super) fn proc_table() -> Vec<Proc> {
     let Ok(dir) = std::fs::read_dir("/proc") else {
         return Vec::new();
     };
@@ -817,7 +822,7 @@ fn proc_table() -> Vec<Proc> {
         .collect()
 }
 
-fn read_proc(pid: i32) -> Option<Proc> {
+pub(super) fn read_proc(pid: i32) -> Option<Proc> {
     parse_stat(
         pid,
         &std::fs::read_to_string(format!("/proc/{pid}/stat")).ok()?,

@@ -462,15 +462,17 @@ async fn drive<'a>(
     // failed are in it.
     let unsent = engine.listener.flush(Duration::from_secs(5));
     engine.record_notify_failures(unsent)?;
+    // What steps left running is stopped while the lock is still held: every process shares
+    // the lock, and a free lock must mean nothing of this run still runs.
+    process::sweep_descendants(Duration::from_secs(2));
     engine.journal.append(Entry::LockReleased {
         lock_id: lock.holder.lock_id.clone(),
         target: lock.holder.target.clone(),
     })?;
     let seal = engine.journal.seal()?;
-    drop(lock);
+    lock.release();
     engine.listener.on(&Event::AuditSealed {
         audit_digest: seal.hash,
     });
-    process::sweep_descendants(Duration::from_secs(2));
     Ok(Report { run_id, end })
 }

@@ -654,6 +654,7 @@ impl Builder {
             }
             Entry::LockAcquired { .. }
             | Entry::LockReleased { .. }
+            | Entry::LeftoversStopped { .. }
             | Entry::JournalRecovered { .. }
             | Entry::NotificationFailed { .. }
             | Entry::Sealed { .. } => {}

@@ -276,6 +276,7 @@ fn needs_sync(entry: &Entry) -> bool {
             | Entry::InDoubtResolved { .. }
             | Entry::LockAcquired { .. }
             | Entry::LockReleased { .. }
+            | Entry::LeftoversStopped { .. }
             | Entry::JournalRecovered { .. }
             | Entry::NotificationFailed { .. }
     )

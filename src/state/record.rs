@@ -190,6 +190,18 @@ pub enum Entry {
         lock_id: String,
         target: String,
     },
+    /// The previous holder of the lock had died (killed, crashed) while processes of its steps
+    /// ran on; this session stopped them before anything else.
+    LeftoversStopped {
+        /// The dead holder's lock id, run and pid, as its lock file named them.
+        holder_lock_id: String,
+        holder_run: String,
+        holder_pid: u32,
+        /// Each process found, and the last signal it needed.
+        processes: Vec<LeftoverProcess>,
+        /// From the first signal to the last process gone.
+        duration_ms: u64,
+    },
     /// A damaged tail (a record cut short by a crash) was set aside on resume.
     JournalRecovered {
         good_records: usize,
@@ -235,6 +247,17 @@ pub enum Entry {
         /// Command-line flags that satisfy the gate on `rollout resume`, shell-quoted.
         satisfy_with: Vec<String>,
     },
+}
+
+/// A process a dead lock holder left running.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+pub struct LeftoverProcess {
+    pub pid: i32,
+    /// Its program name as the kernel knows it (`/proc/<pid>/comm`; never its arguments, which
+    /// may hold a secret).
+    pub name: String,
+    /// The last signal sent to it: `SIGINT`, `SIGTERM` or `SIGKILL`.
+    pub signal: String,
 }
 
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize)]
@@ -469,6 +492,7 @@ impl RunState {
             | Entry::AbortTripped { .. }
             | Entry::LockAcquired { .. }
             | Entry::LockReleased { .. }
+            | Entry::LeftoversStopped { .. }
             | Entry::JournalRecovered { .. }
             | Entry::NotificationFailed { .. }
             | Entry::Sealed { .. } => {}

@@ -284,6 +284,23 @@ pub fn render_log(records: &[Record]) -> String {
                 s
             }
             Entry::LockReleased { lock_id, .. } => format!("lock {lock_id} released"),
+            Entry::LeftoversStopped {
+                holder_lock_id,
+                holder_run,
+                holder_pid,
+                processes,
+                duration_ms,
+            } => {
+                let mut s = format!(
+                    "stopped {} process{} left by run {holder_run} (rollout pid {holder_pid}, lock {holder_lock_id}, died while they ran) in {duration_ms} ms",
+                    processes.len(),
+                    if processes.len() == 1 { "" } else { "es" },
+                );
+                for p in processes {
+                    let _ = write!(s, "\n           pid {} ({}): {}", p.pid, p.name, p.signal);
+                }
+                s
+            }
             Entry::JournalRecovered {
                 dropped_bytes,
                 saved_as,
