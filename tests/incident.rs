@@ -869,10 +869,15 @@ fn a_run_killed_mid_step_never_overlaps_the_next_run_of_its_target() {
         let _ = wait_bounded(old, Duration::from_secs(10));
         let view = (i == 0).then(|| {
             wait_for_lines(&pids, 2);
-            let locks = Test::in_dir(&dir).args(["locks"]).status(0);
-            let id = locks.stdout.split_whitespace().next().unwrap().to_string();
+            let locks = Test::in_dir(&dir).args(["locks"]).run();
+            let id = locks
+                .stdout
+                .split_whitespace()
+                .next()
+                .unwrap_or("-")
+                .to_string();
             // No terminal and no --yes: explained and refused, the lock left in place.
-            let unlock = Test::in_dir(&dir).args(["unlock", &id]).status(2);
+            let unlock = Test::in_dir(&dir).args(["unlock", &id]).run();
             (locks, unlock)
         });
         let new = Test::in_dir(&dir)
@@ -886,6 +891,7 @@ fn a_run_killed_mid_step_never_overlaps_the_next_run_of_its_target() {
             new.stderr
         );
         if let Some((locks, unlock)) = view {
+            assert_eq!((locks.status, unlock.status), (0, 2), "{}", unlock.stderr);
             locks
                 .stdout_has("HELD by leftovers")
                 .stdout_has("is dead; processes of its steps still run: pid ")
