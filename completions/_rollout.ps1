@@ -169,11 +169,12 @@ Register-ArgumentCompleter -Native -CommandName 'rollout' -ScriptBlock {
             break
         }
         'rollout;audit;verify' {
-            [CompletionResult]::new('--digest', '--digest', [CompletionResultType]::ParameterName, 'The published digest the log must end with (`sha256:...`, printed at the end of a run)')
+            [CompletionResult]::new('--digest', '--digest', [CompletionResultType]::ParameterName, 'A published digest (`sha256:...`, printed at the end of a session) that a seal of the log must carry; what was written after it is listed, session by session')
             [CompletionResult]::new('--state-dir', '--state-dir', [CompletionResultType]::ParameterName, 'Where runs are recorded [default: ./.rollout and ./*/.rollout]')
             [CompletionResult]::new('--format', '--format', [CompletionResultType]::ParameterName, 'Output format')
             [CompletionResult]::new('--color', '--color', [CompletionResultType]::ParameterName, 'When to use colours [default: `color` in the user config, else auto]. `NO_COLOR` (any value) turns them off unless this flag or `ROLLOUT_COLOR` asks for them')
             [CompletionResult]::new('--prometheus-url', '--prometheus-url', [CompletionResultType]::ParameterName, 'Prometheus to ask when the runbook names none (neither on the step nor in `[defaults]`) [default: `prometheus_url` in the user config]')
+            [CompletionResult]::new('--strict', '--strict', [CompletionResultType]::ParameterName, 'With --digest: fail when anything follows the published digest')
             [CompletionResult]::new('-h', '-h', [CompletionResultType]::ParameterName, 'Print help (see more with ''--help'')')
             [CompletionResult]::new('--help', '--help', [CompletionResultType]::ParameterName, 'Print help (see more with ''--help'')')
             [CompletionResult]::new('-V', '-V ', [CompletionResultType]::ParameterName, 'Print version')

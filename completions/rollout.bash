@@ -226,7 +226,7 @@ _rollout() {
             return 0
             ;;
         rollout__subcmd__audit__subcmd__verify)
-            opts="-h -V --digest --state-dir --format --color --prometheus-url --help --version"
+            opts="-h -V --digest --strict --state-dir --format --color --prometheus-url --help --version"
             if [[ ${cur} == -* || ${COMP_CWORD} -eq 3 ]] ; then
                 COMPREPLY=( $(compgen -W "${opts}" -- "${cur}") )
                 return 0

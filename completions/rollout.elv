@@ -157,11 +157,12 @@ set edit:completion:arg-completer[rollout] = {|@words|
             cand help 'Print this message or the help of the given subcommand(s)'
         }
         &'rollout;audit;verify'= {
-            cand --digest 'The published digest the log must end with (`sha256:...`, printed at the end of a run)'
+            cand --digest 'A published digest (`sha256:...`, printed at the end of a session) that a seal of the log must carry; what was written after it is listed, session by session'
             cand --state-dir 'Where runs are recorded [default: ./.rollout and ./*/.rollout]'
             cand --format 'Output format'
             cand --color 'When to use colours [default: `color` in the user config, else auto]. `NO_COLOR` (any value) turns them off unless this flag or `ROLLOUT_COLOR` asks for them'
             cand --prometheus-url 'Prometheus to ask when the runbook names none (neither on the step nor in `[defaults]`) [default: `prometheus_url` in the user config]'
+            cand --strict 'With --digest: fail when anything follows the published digest'
             cand -h 'Print help (see more with ''--help'')'
             cand --help 'Print help (see more with ''--help'')'
             cand -V 'Print version'

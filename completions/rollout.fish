@@ -152,7 +152,7 @@ complete -c rollout -n "__fish_rollout_using_subcommand audit; and not __fish_se
 complete -c rollout -n "__fish_rollout_using_subcommand audit; and not __fish_seen_subcommand_from verify help" -s V -l version -d 'Print version'
 complete -c rollout -n "__fish_rollout_using_subcommand audit; and not __fish_seen_subcommand_from verify help" -f -a "verify" -d 'Verify a run\'s audit log: every record\'s hash, the chain, the order, and the final seal'
 complete -c rollout -n "__fish_rollout_using_subcommand audit; and not __fish_seen_subcommand_from verify help" -f -a "help" -d 'Print this message or the help of the given subcommand(s)'
-complete -c rollout -n "__fish_rollout_using_subcommand audit; and __fish_seen_subcommand_from verify" -l digest -d 'The published digest the log must end with (`sha256:...`, printed at the end of a run)' -r
+complete -c rollout -n "__fish_rollout_using_subcommand audit; and __fish_seen_subcommand_from verify" -l digest -d 'A published digest (`sha256:...`, printed at the end of a session) that a seal of the log must carry; what was written after it is listed, session by session' -r
 complete -c rollout -n "__fish_rollout_using_subcommand audit; and __fish_seen_subcommand_from verify" -l state-dir -d 'Where runs are recorded [default: ./.rollout and ./*/.rollout]' -r -f -a "(__fish_complete_directories)"
 complete -c rollout -n "__fish_rollout_using_subcommand audit; and __fish_seen_subcommand_from verify" -l format -d 'Output format' -r -f -a "text\t'A readable preview for people'
 json\t'One JSON document (see docs/plan-json.md)'"
@@ -160,6 +160,7 @@ complete -c rollout -n "__fish_rollout_using_subcommand audit; and __fish_seen_s
 always\t''
 never\t''"
 complete -c rollout -n "__fish_rollout_using_subcommand audit; and __fish_seen_subcommand_from verify" -l prometheus-url -d 'Prometheus to ask when the runbook names none (neither on the step nor in `[defaults]`) [default: `prometheus_url` in the user config]' -r -f
+complete -c rollout -n "__fish_rollout_using_subcommand audit; and __fish_seen_subcommand_from verify" -l strict -d 'With --digest: fail when anything follows the published digest'
 complete -c rollout -n "__fish_rollout_using_subcommand audit; and __fish_seen_subcommand_from verify" -s h -l help -d 'Print help (see more with \'--help\')'
 complete -c rollout -n "__fish_rollout_using_subcommand audit; and __fish_seen_subcommand_from verify" -s V -l version -d 'Print version'
 complete -c rollout -n "__fish_rollout_using_subcommand audit; and __fish_seen_subcommand_from help" -f -a "verify" -d 'Verify a run\'s audit log: every record\'s hash, the chain, the order, and the final seal'

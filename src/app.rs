@@ -716,6 +716,14 @@ pub fn resume(
         Ok(found) => found,
         Err(code) => return code,
     };
+    // A run that finished but whose log was never sealed needs only the seal: no runbook, no
+    // target lock.
+    if store
+        .read(&id)
+        .is_ok_and(|log| RunState::fold(&log.records).is_finished())
+    {
+        return seal_finished(&store, &id);
+    }
     let (loaded, opened) = match open_run(ctx, &store, &id, allow_changed, "resume", run) {
         Ok(x) => x,
         Err(code) => return code,
@@ -736,6 +744,45 @@ pub fn resume(
         lock,
         Session::Resume(resumed, session::Mode::Forward),
     )
+}
+
+/// `rollout resume` of a finished run: seals its log if a crash left it unsealed, and says so;
+/// otherwise there is nothing to resume.
+fn seal_finished(store: &FileStore, id: &str) -> ExitCode {
+    match session::seal_finished(store, id, &operator()) {
+        Ok(Some((seal, state))) => {
+            let status = match &state.standing {
+                Some(crate::state::record::Standing::Finished { status, at, .. }) => format!(
+                    "{} at {at}",
+                    serde_json::to_value(status)
+                        .ok()
+                        .and_then(|v| v.as_str().map(|s| s.replace('_', " ")))
+                        .unwrap_or_default()
+                ),
+                _ => String::new(),
+            };
+            eprintln!(
+                "run `{id}` had finished ({status}), but rollout stopped before it sealed the run's audit log; sealed it now, recorded as a recovery (`seal_recovered`, records {} on)",
+                state.unsealed_from
+            );
+            eprintln!("audit digest: {}", seal.hash);
+            ExitCode::Ok
+        }
+        Ok(None) => {
+            eprintln!(
+                "error: run `{id}` has already finished and its log is sealed; nothing to resume (see `rollout status {id}`, `rollout audit verify {id}`)"
+            );
+            ExitCode::Usage
+        }
+        Err(e @ crate::state::StoreError::Locked(..)) => {
+            eprintln!("error: {e}");
+            ExitCode::Locked
+        }
+        Err(e) => {
+            eprintln!("error: {e}");
+            ExitCode::Usage
+        }
+    }
 }
 
 /// Opens an existing run for appending: reads its state, loads its runbook (refusing a changed
@@ -1027,17 +1074,17 @@ pub fn status(
     state_dir: Option<&PathBuf>,
     format: Format,
 ) -> ExitCode {
-    let (store, id, log) = match read_run(state_dir, run_id) {
+    let (store, id) = match find_run(state_dir, run_id) {
         Ok(found) => found,
         Err(code) => return code,
     };
-    let state = RunState::fold(&log.records);
-    let view = ui::status::RunView::new(
-        &state,
-        store.is_locked(&id),
-        &store.root(),
-        log.recovery.as_ref(),
-    );
+    let view = match run_view(&store, &id) {
+        Ok(view) => view,
+        Err(e) => {
+            eprintln!("error: {e}");
+            return ExitCode::Usage;
+        }
+    };
     match format {
         Format::Json => println!(
             "{}",
@@ -1053,14 +1100,8 @@ pub fn runs(_ctx: &Ctx, state_dir: Option<&PathBuf>, format: Format) -> ExitCode
     for dir in state_dirs(state_dir) {
         let store = FileStore::new(dir.clone());
         for id in store.list().unwrap_or_default() {
-            if let Ok(log) = store.read(&id) {
-                let state = RunState::fold(&log.records);
-                views.push(ui::status::RunView::new(
-                    &state,
-                    store.is_locked(&id),
-                    &dir,
-                    log.recovery.as_ref(),
-                ));
+            if let Ok(view) = run_view(&store, &id) {
+                views.push(view);
             }
         }
     }
@@ -1075,10 +1116,39 @@ pub fn runs(_ctx: &Ctx, state_dir: Option<&PathBuf>, format: Format) -> ExitCode
     ExitCode::Ok
 }
 
+/// What `rollout audit verify` checks a log against, besides its own chain.
+#[derive(Clone, Copy)]
+pub struct VerifyArgs<'a> {
+    pub digest: Option<&'a str>,
+    pub strict: bool,
+}
+
+/// Where run `id` stands, for `status` and `runs`: from its journal, or, when it has none, as a
+/// run that never started.
+fn run_view(store: &FileStore, id: &str) -> Result<ui::status::RunView, crate::state::StoreError> {
+    match store.read(id) {
+        Ok(log) => Ok(ui::status::RunView::new(
+            &RunState::fold(&log.records),
+            store.is_locked(id),
+            &store.root(),
+            log.recovery.as_ref(),
+        )),
+        Err(crate::state::StoreError::NeverStarted { .. }) => {
+            Ok(ui::status::RunView::never_started(
+                id,
+                &store.root(),
+                store.touched(id).unwrap_or_default(),
+                store.is_locked(id),
+            ))
+        }
+        Err(e) => Err(e),
+    }
+}
+
 /// `rollout audit verify`: checks a run's journal (by run id, or a file) and says what it found.
 pub fn audit_verify(
     target: &str,
-    digest: Option<&str>,
+    args: &VerifyArgs<'_>,
     state_dir: Option<&PathBuf>,
     format: Format,
 ) -> ExitCode {
@@ -1090,6 +1160,10 @@ pub fn audit_verify(
             Ok(found) => found,
             Err(code) => return code,
         };
+        if let Err(e @ crate::state::StoreError::NeverStarted { .. }) = store.read(&id) {
+            eprintln!("error: {e}");
+            return ExitCode::AuditFailed;
+        }
         (store.journal_path(&id), store.is_locked(&id))
     };
     let bytes = match std::fs::read(&path) {
@@ -1100,8 +1174,13 @@ pub fn audit_verify(
         }
     };
     let verified = crate::state::audit::verify(&bytes);
-    let report =
-        ui::audit_view::verify_report(&path.display().to_string(), &verified, in_progress, digest);
+    let check = ui::audit_view::Check {
+        in_progress,
+        published: args.digest,
+        strict: args.strict,
+        resume_with: resume_command(&path, &verified.records),
+    };
+    let report = ui::audit_view::check(&path.display().to_string(), &verified, &check);
     match format {
         Format::Json => println!(
             "{}",
@@ -1114,6 +1193,22 @@ pub fn audit_verify(
     } else {
         ExitCode::AuditFailed
     }
+}
+
+/// `rollout resume RUN --state-dir DIR` for the run whose journal is `journal`, when the file is
+/// where a state directory keeps it (`DIR/runs/RUN/journal.ndjson`).
+fn resume_command(journal: &Path, records: &[crate::state::Record]) -> Option<String> {
+    let run = &records.first()?.run;
+    let run_dir = journal.parent()?;
+    if run.is_empty() || run_dir.file_name()? != std::ffi::OsStr::new(run) {
+        return None;
+    }
+    let root = run_dir.parent()?.parent()?;
+    let root = std::fs::canonicalize(root).unwrap_or_else(|_| root.to_path_buf());
+    Some(format!(
+        "rollout resume {run} --state-dir {}",
+        crate::runbook::template::shell_quote(&root.display().to_string())
+    ))
 }
 
 /// `rollout log`: a run's audit log as readable text.
@@ -1255,11 +1350,14 @@ pub fn run_report(
             return ExitCode::Usage;
         }
     };
-    let audit = ui::audit_view::verify_report(
+    let audit = ui::audit_view::check(
         &path.display().to_string(),
         &verified,
-        store.is_locked(&id),
-        None,
+        &ui::audit_view::Check {
+            in_progress: store.is_locked(&id),
+            resume_with: resume_command(&path, &verified.records),
+            ..ui::audit_view::Check::default()
+        },
     );
     let report = crate::report::build(&loaded.records, &audit);
     let text = match format {

@@ -220,9 +220,13 @@ pub enum AuditCommand {
         /// A run id, or the path of a journal file
         #[arg(add = ArgValueCandidates::new(crate::completion::run_ids))]
         target: String,
-        /// The published digest the log must end with (`sha256:...`, printed at the end of a run)
+        /// A published digest (`sha256:...`, printed at the end of a session) that a seal of the
+        /// log must carry; what was written after it is listed, session by session
         #[arg(long, value_name = "DIGEST")]
         digest: Option<String>,
+        /// With --digest: fail when anything follows the published digest
+        #[arg(long, requires = "digest")]
+        strict: bool,
         /// Where runs are recorded [default: ./.rollout and ./*/.rollout]
         #[arg(long, value_name = "DIR", value_hint = ValueHint::DirPath, env = "ROLLOUT_STATE_DIR")]
         state_dir: Option<PathBuf>,

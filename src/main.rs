@@ -98,10 +98,19 @@ fn main() -> std::process::ExitCode {
                 AuditCommand::Verify {
                     target,
                     digest,
+                    strict,
                     state_dir,
                     format,
                 },
-        } => app::audit_verify(target, digest.as_deref(), state_dir.as_ref(), *format),
+        } => app::audit_verify(
+            target,
+            &app::VerifyArgs {
+                digest: digest.as_deref(),
+                strict: *strict,
+            },
+            state_dir.as_ref(),
+            *format,
+        ),
         Command::Log { run_id, state_dir } => app::log(run_id.as_deref(), state_dir.as_ref()),
         Command::Locks { state_dir } => app::locks(state_dir.as_ref()),
         Command::Unlock {

@@ -628,6 +628,354 @@ fn when_the_journal_cannot_be_written_no_further_step_runs_and_the_operator_is_t
     );
 }
 
+/// The digest printed at the end of a session (`audit digest: sha256:...`), the last if several.
+fn printed_digest(stderr: &str) -> String {
+    stderr
+        .lines()
+        .filter_map(|l| l.split("audit digest: ").nth(1))
+        .next_back()
+        .unwrap_or_else(|| panic!("no digest printed:\n{stderr}"))
+        .trim()
+        .to_string()
+}
+
+/// `sha256:<hex>` of `bytes`, by `sha256sum`, independent of rollout's own code.
+fn sha256(bytes: &[u8]) -> String {
+    use std::io::Write as _;
+    let mut child = std::process::Command::new("sha256sum")
+        .stdin(Stdio::piped())
+        .stdout(Stdio::piped())
+        .spawn()
+        .expect("sha256sum");
+    child.stdin.take().unwrap().write_all(bytes).unwrap();
+    let out = wait_bounded(child, Duration::from_secs(10));
+    let text = String::from_utf8(out.stdout).unwrap();
+    format!("sha256:{}", text.split_whitespace().next().unwrap())
+}
+
+/// A record as someone with write access to the log and the format would forge it: `event`
+/// (with its `type`) after `prev`, with the same envelope, and a correct hash.
+fn forge(
+    prev: &serde_json::Value,
+    event: &serde_json::Value,
+    operator: &str,
+) -> (String, serde_json::Value) {
+    let mut record = serde_json::Map::new();
+    record.insert("seq".into(), (prev["seq"].as_u64().unwrap() + 1).into());
+    record.insert("at".into(), "2026-12-24T23:59:59.000Z".into());
+    for (k, v) in event.as_object().unwrap() {
+        record.insert(k.clone(), v.clone());
+    }
+    record.insert("run".into(), prev["run"].clone());
+    let mut who = prev["who"].clone();
+    who["operator"] = operator.into();
+    who["pid"] = 4242.into();
+    record.insert("who".into(), who);
+    record.insert("runbook_digest".into(), prev["runbook_digest"].clone());
+    record.insert("prev".into(), prev["hash"].clone());
+    let content = serde_json::to_string(&record).unwrap();
+    let hash = sha256(content.as_bytes());
+    let line = format!("{},\"hash\":\"{hash}\"}}\n", &content[..content.len() - 1]);
+    let mut value = serde_json::Value::Object(record);
+    value["hash"] = hash.into();
+    (line, value)
+}
+
+#[test]
+fn a_later_session_names_the_seal_before_it_and_verify_digest_shows_it() {
+    let rb = three_phases(None).replace("run = \"echo do-p2 >> trace\"", "pause = \"hold\"");
+    let first = Test::new()
+        .runbook(&rb)
+        .args(["run", "runbook.toml"])
+        .status(8);
+    let dir = first.dir.clone();
+    let published = printed_digest(&first.stderr);
+    let second = Test::in_dir(&dir)
+        .env("ROLLOUT_OPERATOR", "Bob Later")
+        .args(["resume"])
+        .status(0);
+    let last = printed_digest(&second.stderr);
+    // The second session begins with a record naming the first session's seal.
+    let records = journal(&dir);
+    let seal = records
+        .iter()
+        .position(|r| r["hash"] == published.as_str())
+        .expect("the published seal");
+    assert_eq!(records[seal]["type"], "sealed");
+    assert_eq!(records[seal + 1]["type"], "run_resumed");
+    assert_eq!(records[seal + 1]["previous_seal"], published.as_str());
+    assert_eq!(records[seal + 1]["prev"], published.as_str());
+    let id = run_id(&dir);
+
+    // What follows the published digest, session by session: who, from where, when.
+    let shown = Test::in_dir(&dir)
+        .args(["audit", "verify", &id, "--digest", &published])
+        .status(0);
+    let (from, to) = (seal + 2, records.len());
+    shown
+        .stdout_has(&format!(
+            "the published digest is the seal at record {}, and {} records follow it, written by 1 later session",
+            seal + 1,
+            to - seal - 1
+        ))
+        .stdout_has(&format!("records {from}-{to}: resumed by Bob Later ("))
+        .stdout_has(&format!("sealed at record {to} with {last}"));
+    let json = Test::in_dir(&dir)
+        .args([
+            "audit", "verify", &id, "--digest", &published, "--format", "json",
+        ])
+        .status(0)
+        .json();
+    let sessions = &json["after_digest"]["sessions"];
+    assert_eq!(sessions.as_array().unwrap().len(), 1, "{json}");
+    assert_eq!(sessions[0]["operator"], "Bob Later");
+    assert_eq!(sessions[0]["began_with"], "run_resumed");
+    assert_eq!(sessions[0]["first_record"], from);
+    assert_eq!(sessions[0]["at"], records[seal + 1]["at"]);
+    assert_eq!(sessions[0]["sealed"], last.as_str());
+    // --strict: anything after the published digest fails; the last digest passes.
+    Test::in_dir(&dir)
+        .args(["audit", "verify", &id, "--digest", &published, "--strict"])
+        .status(13)
+        .stdout_has("FAILED (--strict)")
+        .stdout_has("resumed by Bob Later");
+    Test::in_dir(&dir)
+        .args(["audit", "verify", &id, "--digest", &last, "--strict"])
+        .status(0)
+        .stdout_has("matches the published digest");
+    Test::in_dir(&dir)
+        .args(["audit", "verify", &id, "--strict"])
+        .status(2)
+        .stderr_has("--digest");
+    Test::in_dir(&dir)
+        .args(["log", &id])
+        .status(0)
+        .stdout_has("resumed by Bob Later (")
+        .stdout_has(&format!("after the seal {published}"));
+}
+
+#[test]
+fn records_forged_after_a_published_digest_are_shown_or_refused() {
+    let out = Test::new()
+        .runbook(&three_phases(None))
+        .args(["run", "runbook.toml"])
+        .status(0);
+    let dir = out.dir.clone();
+    let published = printed_digest(&out.stderr);
+    let clean = std::fs::read_to_string(journal_file(&dir)).unwrap();
+    let records = journal(&dir);
+    let seal = records.last().unwrap().clone();
+    let n = records.len();
+    let step = serde_json::json!({"type": "step_finished", "phase": "p1", "step": "do-p1",
+        "attempt": 2, "status": "ok", "exit_code": 0, "duration_ms": 5, "reason": null,
+        "output_tail": null, "capture": null});
+    let verify = |log: &str, strict: bool| {
+        std::fs::write(dir.join("forged.ndjson"), log).unwrap();
+        let mut args = vec!["audit", "verify", "forged.ndjson", "--digest", &published];
+        if strict {
+            args.push("--strict");
+        }
+        Test::in_dir(&dir).args(args).run()
+    };
+
+    // Records and a new seal appended straight after the seal: not a session rollout writes.
+    let (l1, r1) = forge(&seal, &step, "mallory");
+    let (l2, _) = forge(
+        &r1,
+        &serde_json::json!({"type": "sealed", "records": n + 2}),
+        "mallory",
+    );
+    let shown = verify(&format!("{clean}{l1}{l2}"), false);
+    assert_eq!(shown.status, 13, "{}", shown.stdout);
+    shown
+        .stdout_has(&format!(
+            "record {} (line {}) was appended after the seal at record {n}",
+            n + 1,
+            n + 1
+        ))
+        .stdout_has("without a `run_resumed` record naming that seal");
+
+    // A session that names another seal than the last one.
+    let wrong = serde_json::json!({"type": "run_resumed", "operator": "mallory",
+        "digest": seal["runbook_digest"], "previous_seal": format!("sha256:{}", "1".repeat(64))});
+    let (l1, _) = forge(&seal, &wrong, "mallory");
+    let shown = verify(&format!("{clean}{l1}"), false);
+    assert_eq!(shown.status, 13, "{}", shown.stdout);
+    shown.stdout_has("begins a session but does not name the last seal before it");
+
+    // A well-formed forged session, new seal and all: it verifies, but is shown for what it is
+    // (who, when), and --strict fails on it.
+    let opener = serde_json::json!({"type": "run_resumed", "operator": "mallory",
+        "digest": seal["runbook_digest"], "previous_seal": published});
+    let (l1, r1) = forge(&seal, &opener, "mallory");
+    let (l2, r2) = forge(&r1, &step, "mallory");
+    let (l3, r3) = forge(
+        &r2,
+        &serde_json::json!({"type": "sealed", "records": n + 3}),
+        "mallory",
+    );
+    let log = format!("{clean}{l1}{l2}{l3}");
+    let shown = verify(&log, false);
+    assert_eq!(shown.status, 0, "{}", shown.stdout);
+    shown
+        .stdout_has(&format!("the published digest is the seal at record {n}, and 3 records follow it, written by 1 later session"))
+        .stdout_has(&format!(
+            "records {}-{}: resumed by mallory (",
+            n + 1,
+            n + 3
+        ))
+        .stdout_has("pid 4242) at 2026-12-24T23:59:59.000Z")
+        .stdout_has(&format!("sealed at record {} with {}", n + 3, r3["hash"].as_str().unwrap()));
+    let strict = verify(&log, true);
+    assert_eq!(strict.status, 13, "{}", strict.stdout);
+    strict.stdout_has("FAILED (--strict): 3 records follow the published digest");
+}
+
+// ---- a run killed at its edges -----------------------------------------------------------------
+
+/// A webhook that accepts connections and never answers: the end of a run waits for it (up to
+/// 5 s) between `run_finished` and `sealed`, which gives a kill there time to land.
+fn silent_webhook() -> (std::net::TcpListener, String) {
+    let listener = std::net::TcpListener::bind("127.0.0.1:0").unwrap();
+    let url = format!("http://{}/hook", listener.local_addr().unwrap());
+    (listener, url)
+}
+
+#[test]
+fn a_run_killed_between_its_result_and_its_seal_is_sealed_by_resume_and_says_so() {
+    let (_hook, url) = silent_webhook();
+    let rb = format!(
+        "{}\n[[notify]]\nurl = \"{url}\"\non = [\"run_finished\"]\n",
+        three_phases(None)
+    );
+    let t = Test::new().runbook(&rb);
+    let dir = t.path().to_path_buf();
+    let mut cmd = t.command();
+    cmd.args(["run", "runbook.toml"])
+        .stdin(Stdio::null())
+        .stdout(Stdio::null())
+        .stderr(Stdio::null());
+    let mut child = cmd.spawn().unwrap();
+    let start = Instant::now();
+    while !std::fs::read_to_string(journal_file_when_there(&dir))
+        .unwrap_or_default()
+        .contains("\"type\":\"run_finished\"")
+    {
+        assert!(start.elapsed() < Duration::from_secs(20), "no run_finished");
+        std::thread::sleep(Duration::from_millis(5));
+    }
+    child.kill().unwrap();
+    let _ = wait_bounded(child, Duration::from_secs(10));
+    let records = journal(&dir);
+    assert_ne!(records.last().unwrap()["type"], "sealed", "killed too late");
+    let id = run_id(&dir);
+
+    // verify and status name the command that seals it, and that command does.
+    let verified = Test::in_dir(&dir).args(["audit", "verify", &id]).status(13);
+    verified.stdout_has("the run finished, but rollout stopped before it sealed the log");
+    let command = verified
+        .stdout
+        .split('`')
+        .find(|c| c.starts_with("rollout resume "))
+        .expect("a command to run")
+        .to_string();
+    assert!(
+        command.contains(&id) && command.contains("--state-dir"),
+        "{command}"
+    );
+    Test::in_dir(&dir)
+        .args(["status", &id])
+        .status(0)
+        .stdout_has("succeeded")
+        .stdout_has("the log is not sealed")
+        .stdout_has(&format!("`rollout resume {id} --state-dir"));
+    let args: Vec<&str> = command.split_whitespace().skip(1).collect();
+    let sealed = Test::in_dir(&dir)
+        .env("ROLLOUT_OPERATOR", "Carol")
+        .args(args)
+        .status(0);
+    sealed
+        .stderr_has(&format!("run `{id}` had finished (succeeded at "))
+        .stderr_has("sealed it now, recorded as a recovery");
+    let digest = printed_digest(&sealed.stderr);
+    let records = journal(&dir);
+    let n = records.len();
+    assert_eq!(records[n - 2]["type"], "seal_recovered");
+    assert_eq!(records[n - 2]["previous_seal"], serde_json::Value::Null);
+    assert_eq!(records[n - 2]["unsealed_from"], 1);
+    assert_eq!(records[n - 1]["hash"], digest.as_str());
+    Test::in_dir(&dir)
+        .args(["audit", "verify", &id, "--digest", &digest])
+        .status(0)
+        .stdout_has("matches the published digest");
+    // Nothing is left to do, and nothing ran again.
+    Test::in_dir(&dir)
+        .args(["resume", &id])
+        .status(2)
+        .stderr_has("has already finished and its log is sealed");
+    assert_eq!(trace(&dir), ["do-p1", "do-p2", "do-p3"]);
+    Test::in_dir(&dir)
+        .args(["log", &id])
+        .status(0)
+        .stdout_has("log sealed late by Carol");
+}
+
+/// The latest run's journal, or where it will be once the run has created it.
+fn journal_file_when_there(dir: &Path) -> std::path::PathBuf {
+    run_dirs(dir)
+        .last()
+        .map_or_else(|| dir.join("none"), |d| d.join("journal.ndjson"))
+}
+
+#[test]
+fn a_run_killed_before_its_journal_existed_is_listed_as_never_started() {
+    // What `rollout run` leaves when killed between creating the run's directory (and its lock)
+    // and writing the journal: the lock, naming a pid, and the runbook's temporary copy.
+    let t = Test::new().runbook(&three_phases(None));
+    let dir = t.path().to_path_buf();
+    let id = "20261203-081500123-0b0e";
+    let run = dir.join(".rollout/runs").join(id);
+    std::fs::create_dir_all(&run).unwrap();
+    std::fs::write(run.join("lock"), "999999").unwrap();
+    std::fs::write(run.join(".runbook.toml.tmp"), "[runbook]\n").unwrap();
+
+    let status = Test::in_dir(&dir).args(["status"]).status(0);
+    status
+        .stdout_has(&format!("run       {id}"))
+        .stdout_has("state     never started since ")
+        .stdout_has("no step ran")
+        .stdout_has("nothing to resume: start a new run with `rollout run RUNBOOK`");
+    assert!(
+        !status.stdout.contains("rollout resume"),
+        "{}",
+        status.stdout
+    );
+    let json = Test::in_dir(&dir)
+        .args(["status", id, "--format", "json"])
+        .status(0)
+        .json();
+    assert_eq!(json["state"], "never_started");
+    Test::in_dir(&dir)
+        .args(["runs"])
+        .status(0)
+        .stdout_has(id)
+        .stdout_has("never started");
+    for args in [vec!["resume"], vec!["resume", id], vec!["log", id]] {
+        let out = Test::in_dir(&dir).args(args).status(2);
+        out.stderr_has(&format!("run `{id}` never started"))
+            .stderr_has("there is nothing to resume");
+    }
+    Test::in_dir(&dir)
+        .args(["audit", "verify", id])
+        .status(13)
+        .stderr_has(&format!("run `{id}` never started"));
+
+    // A new run goes ahead; the latest run is then the new one.
+    Test::in_dir(&dir).args(["run", "runbook.toml"]).status(0);
+    let runs = Test::in_dir(&dir).args(["runs"]).status(0);
+    runs.stdout_has("never started").stdout_has("succeeded");
+}
+
 // ---- locks -----------------------------------------------------------------------------------
 
 const SLOW: &str = r#"[runbook]

@@ -192,6 +192,42 @@ pub async fn start<'a>(
     .await
 }
 
+/// Seals the log of run `run_id`, which finished but whose last session died before sealing
+/// it, as a session of its own (`seal_recovered`, then `sealed`). Touches nothing but the
+/// journal: no runbook, no target lock. Returns the seal and the run's state; `Ok(None)` when
+/// the run is not finished or its log is sealed after all (another process got there first).
+pub fn seal_finished(
+    store: &FileStore,
+    run_id: &str,
+    operator: &str,
+) -> Result<Option<(crate::state::Record, RunState)>, StoreError> {
+    let (mut journal, loaded) = store.open(run_id)?;
+    let state = RunState::fold(&loaded.records);
+    if !state.is_finished() || state.sealed {
+        return Ok(None);
+    }
+    journal.set_envelope(Envelope {
+        run: run_id.to_string(),
+        who: crate::state::who(operator),
+        runbook_digest: state.digest.clone(),
+    });
+    journal.append(Entry::SealRecovered {
+        operator: operator.to_string(),
+        previous_seal: state.last_seal.clone(),
+        unsealed_from: state.unsealed_from,
+    })?;
+    if let Some(r) = loaded.recovery {
+        journal.append(Entry::JournalRecovered {
+            good_records: r.good_records,
+            dropped_bytes: r.dropped_bytes,
+            detail: r.detail,
+            saved_as: r.saved_as,
+        })?;
+    }
+    let seal = journal.seal()?;
+    Ok(Some((seal, state)))
+}
+
 /// Continues an existing run from its first unfinished step (or rolls it back).
 #[allow(clippy::too_many_arguments)]
 pub async fn resume<'a>(
@@ -207,6 +243,12 @@ pub async fn resume<'a>(
 ) -> Result<Report, SessionError> {
     let secret_values = secrets(loaded, &vars)?;
     journal.set_envelope(envelope(&state.run_id, loaded, &begin.settings.operator));
+    // First, so that the session is linked to the seal before it (see `state::audit`).
+    journal.append(Entry::RunResumed {
+        operator: begin.settings.operator.clone(),
+        digest: loaded.source.digest().to_string(),
+        previous_seal: state.last_seal.clone(),
+    })?;
     if let Some(r) = recovery {
         journal.append(Entry::JournalRecovered {
             good_records: r.good_records,
@@ -215,10 +257,6 @@ pub async fn resume<'a>(
             saved_as: r.saved_as,
         })?;
     }
-    journal.append(Entry::RunResumed {
-        operator: begin.settings.operator.clone(),
-        digest: loaded.source.digest().to_string(),
-    })?;
     drive(
         loaded,
         vars,

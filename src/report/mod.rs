@@ -357,7 +357,12 @@ impl Builder {
                 report.started_at.clone_from(&r.at);
                 report.sessions.push(session("started", operator, r));
             }
-            Entry::RunResumed { operator, digest } => {
+            Entry::SealRecovered { operator, .. } => {
+                report.sessions.push(session("sealed", operator, r));
+            }
+            Entry::RunResumed {
+                operator, digest, ..
+            } => {
                 report.runbook_digest.clone_from(digest);
                 report.sessions.push(session("resumed", operator, r));
                 report.outcome = "running".into();

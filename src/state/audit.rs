@@ -75,6 +75,11 @@ pub enum Fault {
     /// The line's `prev` is not the hash of the line before: a record was inserted or
     /// replaced before it.
     Unchained { line: usize, seq: u64 },
+    /// The line follows a seal but does not begin a session naming it: rollout never writes
+    /// that, so the record was added after the log was sealed.
+    Appended { line: usize, seq: u64, seal: u64 },
+    /// The line begins a session but names another seal than the last one before it.
+    Misnamed { line: usize, seq: u64 },
 }
 
 impl Fault {
@@ -85,7 +90,9 @@ impl Fault {
             | Fault::Duplicated { line, .. }
             | Fault::Missing { line, .. }
             | Fault::Reordered { line, .. }
-            | Fault::Unchained { line, .. } => *line,
+            | Fault::Unchained { line, .. }
+            | Fault::Appended { line, .. }
+            | Fault::Misnamed { line, .. } => *line,
         }
     }
     pub fn kind(&self) -> &'static str {
@@ -96,6 +103,8 @@ impl Fault {
             Fault::Missing { .. } => "deleted",
             Fault::Reordered { .. } => "reordered",
             Fault::Unchained { .. } => "inserted",
+            Fault::Appended { .. } => "appended",
+            Fault::Misnamed { .. } => "misnamed",
         }
     }
 }
@@ -146,6 +155,14 @@ impl std::fmt::Display for Fault {
                 f,
                 "record {seq} (line {line}) does not follow the record before it: a record was inserted or replaced before it"
             ),
+            Fault::Appended { line, seq, seal } => write!(
+                f,
+                "record {seq} (line {line}) was appended after the seal at record {seal} without a `run_resumed` record naming that seal: rollout never writes that, so it was added after the log was sealed"
+            ),
+            Fault::Misnamed { line, seq } => write!(
+                f,
+                "record {seq} (line {line}) begins a session but does not name the last seal before it: it was not written by rollout after that seal"
+            ),
         }
     }
 }
@@ -195,7 +212,7 @@ pub fn verify(bytes: &[u8]) -> Verified {
         line_no += 1;
         let line = &bytes[start..start + nl];
         let expected = v.records.len() as u64 + 1;
-        let fault = match check_line(
+        let checked = check_line(
             line,
             line_no,
             expected,
@@ -203,7 +220,9 @@ pub fn verify(bytes: &[u8]) -> Verified {
             &seen,
             bytes,
             start + nl + 1,
-        ) {
+        )
+        .and_then(|record| check_session(record, line_no, &v));
+        let fault = match checked {
             Ok(record) => {
                 seen.insert(record.seq, (line_no, record.hash.clone()));
                 v.head.clone_from(&record.hash);
@@ -282,6 +301,27 @@ fn check_line(
         });
     }
     Ok(record)
+}
+
+/// Every session after the first begins with a record naming the last seal before it, and
+/// nothing but such a record follows a seal.
+fn check_session(record: Record, line: usize, v: &Verified) -> Result<Record, Fault> {
+    let last_seal = v.last_seal.as_ref().map(|(_, hash)| hash.as_str());
+    match record.event.opens_session() {
+        Some(named) if named != last_seal => Err(Fault::Misnamed {
+            line,
+            seq: record.seq,
+        }),
+        Some(_) => Ok(record),
+        None => match v.records.last() {
+            Some(before) if matches!(before.event, Entry::Sealed { .. }) => Err(Fault::Appended {
+                line,
+                seq: record.seq,
+                seal: before.seq,
+            }),
+            _ => Ok(record),
+        },
+    }
 }
 
 /// The `seq` of each later line that parses, for telling a move from a deletion.

@@ -100,6 +100,28 @@ impl FileStore {
         }
     }
 
+    /// Why a run has no journal: no such run, or one that never started.
+    fn missing(&self, run_id: &str) -> StoreError {
+        let dir = self.run_dir(run_id);
+        if dir.is_dir() {
+            StoreError::NeverStarted {
+                run: run_id.to_string(),
+                dir: dir.display().to_string(),
+            }
+        } else {
+            StoreError::NotFound(run_id.to_string(), self.root.display().to_string())
+        }
+    }
+
+    /// When a run's directory was last changed: for a run that never started, when it stopped.
+    pub fn touched(&self, run_id: &str) -> Option<String> {
+        let modified = std::fs::metadata(self.run_dir(run_id))
+            .ok()?
+            .modified()
+            .ok()?;
+        Some(humantime::format_rfc3339_millis(modified).to_string())
+    }
+
     /// Where a run's journal (its audit log) is.
     pub fn journal_path(&self, run_id: &str) -> PathBuf {
         self.run_dir(run_id).join("journal.ndjson")
@@ -149,10 +171,7 @@ impl Store for FileStore {
     fn open(&self, run_id: &str) -> Result<(Box<dyn Journal>, Loaded), StoreError> {
         let path = self.journal_path(run_id);
         if !path.exists() {
-            return Err(StoreError::NotFound(
-                run_id.to_string(),
-                self.root.display().to_string(),
-            ));
+            return Err(self.missing(run_id));
         }
         let lock = self.lock(run_id)?;
         let mut file = OpenOptions::new()
@@ -209,12 +228,17 @@ impl Store for FileStore {
     fn read(&self, run_id: &str) -> Result<Loaded, StoreError> {
         let path = self.journal_path(run_id);
         let bytes = std::fs::read(&path).map_err(|e| match e.kind() {
-            std::io::ErrorKind::NotFound => {
-                StoreError::NotFound(run_id.to_string(), self.root.display().to_string())
-            }
+            std::io::ErrorKind::NotFound => self.missing(run_id),
             _ => StoreError::Io(format!("cannot read {}: {e}", path.display())),
         })?;
-        let (records, good_end, problem, _, _) = parse(&bytes);
+        let (records, good_end, problem, fault, _) = parse(&bytes);
+        if records.is_empty() && fault.is_none() {
+            // Empty, or its first record cut short: the run never got going.
+            return Err(StoreError::NeverStarted {
+                run: run_id.to_string(),
+                dir: self.run_dir(run_id).display().to_string(),
+            });
+        }
         let recovery = problem.map(|detail| Recovery {
             good_records: records.len(),
             dropped_bytes: (bytes.len() - good_end) as u64,
@@ -240,9 +264,11 @@ impl Store for FileStore {
                 )));
             }
         };
+        // Every directory is a run, even one whose journal was never written: it is listed as
+        // such rather than hidden.
         let mut ids: Vec<String> = entries
             .filter_map(Result::ok)
-            .filter(|e| e.path().join("journal.ndjson").exists())
+            .filter(|e| e.file_type().is_ok_and(|t| t.is_dir()))
             .filter_map(|e| e.file_name().into_string().ok())
             .collect();
         ids.sort();

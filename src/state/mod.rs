@@ -22,6 +22,11 @@ pub enum StoreError {
     Locked(String, String),
     #[error("the journal of run `{0}` fails its audit check: {1}; refusing to write to it")]
     Tampered(String, String),
+    /// The run's directory exists but its journal has no complete record.
+    #[error(
+        "run `{run}` never started: it has no journal record, so rollout stopped (killed) before the run's first record and no step ran, or its journal was removed; there is nothing to resume: start a new run with `rollout run RUNBOOK`, and `rm -r {dir}` removes this one"
+    )]
+    NeverStarted { run: String, dir: String },
     #[error("{0}")]
     Io(String),
 }
@@ -63,7 +68,8 @@ pub trait Store {
     fn read(&self, run_id: &str) -> Result<Loaded, StoreError>;
     /// The runbook text as it was when the run started.
     fn runbook_snapshot(&self, run_id: &str) -> Option<String>;
-    /// Run ids, oldest first.
+    /// Run ids, oldest first, including runs that never started (see
+    /// [`StoreError::NeverStarted`]).
     fn list(&self) -> Result<Vec<String>, StoreError>;
     /// Whether some process holds the run's lock right now.
     fn is_locked(&self, run_id: &str) -> bool;

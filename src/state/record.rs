@@ -52,6 +52,18 @@ pub struct Envelope {
     pub runbook_digest: String,
 }
 
+impl Entry {
+    /// For a record that begins a session after the first (`run_resumed`, `seal_recovered`):
+    /// the seal it names.
+    pub fn opens_session(&self) -> Option<Option<&str>> {
+        match self {
+            Entry::RunResumed { previous_seal, .. }
+            | Entry::SealRecovered { previous_seal, .. } => Some(previous_seal.as_deref()),
+            _ => None,
+        }
+    }
+}
+
 impl Record {
     /// A record as the engine applies it to its in-memory state (no chain fields).
     pub fn bare(event: Entry) -> Record {
@@ -83,9 +95,25 @@ pub enum Entry {
         #[serde(default)]
         version: String,
     },
+    /// Begins every session after the first. Names the seal that closed the log before it, so
+    /// that a later session is linked to the digest a reader may have been given.
     RunResumed {
         operator: String,
         digest: String,
+        /// The hash of the last `sealed` record before this one (`null` when there is none:
+        /// every earlier session was cut short before it sealed the log).
+        #[serde(default)]
+        previous_seal: Option<String>,
+    },
+    /// A session whose only work is to seal a log that a finished run left unsealed (rollout
+    /// was killed between `run_finished` and `sealed`). Like `run_resumed`, it begins a session
+    /// and names the last seal before it.
+    SealRecovered {
+        operator: String,
+        #[serde(default)]
+        previous_seal: Option<String>,
+        /// The first record the seal that follows covers, left unsealed by the session that died.
+        unsealed_from: u64,
     },
     PhaseStarted {
         phase: String,
@@ -423,6 +451,12 @@ pub struct RunState {
     /// Every gate answered so far, oldest first.
     pub gate_answers: Vec<AnsweredGate>,
     pub last_at: String,
+    /// The hash of the last `sealed` record, if any.
+    pub last_seal: Option<String>,
+    /// Whether the log ends with a seal.
+    pub sealed: bool,
+    /// The first record after the last seal (1 when there is none).
+    pub unsealed_from: u64,
 }
 
 impl RunState {
@@ -436,6 +470,13 @@ impl RunState {
 
     pub fn apply(&mut self, r: &Record) {
         self.last_at.clone_from(&r.at);
+        self.sealed = matches!(r.event, Entry::Sealed { .. });
+        if self.sealed {
+            self.last_seal = Some(r.hash.clone());
+            self.unsealed_from = r.seq + 1;
+        } else if self.unsealed_from == 0 {
+            self.unsealed_from = 1;
+        }
         match &r.event {
             Entry::RunStarted {
                 run_id,
@@ -495,6 +536,7 @@ impl RunState {
             | Entry::LeftoversStopped { .. }
             | Entry::JournalRecovered { .. }
             | Entry::NotificationFailed { .. }
+            | Entry::SealRecovered { .. }
             | Entry::Sealed { .. } => {}
             Entry::StepStarted { phase, step, .. } => {
                 self.in_doubt = Some((phase.clone(), step.clone()));

@@ -15,7 +15,7 @@ pub struct VerifyReport {
     pub ok: bool,
     pub records: usize,
     /// The first bad record: line, kind (`edited`, `deleted`, `inserted`, `duplicated`,
-    /// `reordered`, `damaged`) and what is wrong.
+    /// `reordered`, `damaged`, `appended`, `misnamed`) and what is wrong.
     pub fault: Option<FaultView>,
     /// Bytes of a record cut short after the last complete one.
     pub truncated_bytes: Option<usize>,
@@ -26,6 +26,8 @@ pub struct VerifyReport {
     pub final_digest: String,
     /// With `--digest`: whether a seal of the log carries it.
     pub digest_matches: Option<bool>,
+    /// With `--digest`: what follows the published seal, session by session.
+    pub after_digest: Option<AfterDigest>,
     pub message: String,
 }
 
@@ -36,12 +38,115 @@ pub struct FaultView {
     pub message: String,
 }
 
+/// The records after a published digest.
+#[derive(Debug, Serialize)]
+pub struct AfterDigest {
+    /// The record number of the seal that carries the published digest.
+    pub seal_record: u64,
+    /// How many records follow it.
+    pub records: usize,
+    pub sessions: Vec<SessionView>,
+}
+
+/// One session of a log: from the record that began it to the one before the next session.
+#[derive(Debug, Serialize)]
+pub struct SessionView {
+    pub first_record: u64,
+    pub last_record: u64,
+    /// The type of the record that began it: `run_resumed` or `seal_recovered`.
+    pub began_with: String,
+    pub operator: String,
+    pub os_user: String,
+    pub host: String,
+    pub pid: u32,
+    /// When it began and when its last record was written.
+    pub at: String,
+    pub until: String,
+    /// The hash of the seal that closed it; `null` when it ended without one.
+    pub sealed: Option<String>,
+}
+
+/// How to check a log, besides its bytes.
+#[derive(Debug, Default)]
+pub struct Check<'a> {
+    /// Some process is writing the log right now.
+    pub in_progress: bool,
+    /// `--digest`: a digest published earlier, which a seal of the log must carry.
+    pub published: Option<&'a str>,
+    /// `--strict`: nothing may follow the published digest.
+    pub strict: bool,
+    /// The command that resumes the run (and so seals its log), for the advice on a log that
+    /// ends unsealed; `None` when the run is not known.
+    pub resume_with: Option<String>,
+}
+
 pub fn verify_report(
     file: &str,
     v: &Verified,
     in_progress: bool,
     published: Option<&str>,
 ) -> VerifyReport {
+    check(
+        file,
+        v,
+        &Check {
+            in_progress,
+            published,
+            ..Check::default()
+        },
+    )
+}
+
+/// The sessions of the records after `seal` (its record number).
+fn sessions_after(records: &[Record], seal: u64) -> Vec<SessionView> {
+    let mut out: Vec<SessionView> = Vec::new();
+    for r in records.iter().filter(|r| r.seq > seal) {
+        let begins = r.event.opens_session().is_some();
+        if begins || out.is_empty() {
+            let began_with = serde_json::to_value(&r.event)
+                .ok()
+                .and_then(|v| v.get("type").and_then(|t| t.as_str()).map(String::from))
+                .unwrap_or_default();
+            out.push(SessionView {
+                first_record: r.seq,
+                last_record: r.seq,
+                began_with,
+                operator: r.who.operator.clone(),
+                os_user: r.who.os_user.clone(),
+                host: r.who.host.clone(),
+                pid: r.who.pid,
+                at: r.at.clone(),
+                until: r.at.clone(),
+                sealed: None,
+            });
+        }
+        if let Some(last) = out.last_mut() {
+            last.last_record = r.seq;
+            last.until.clone_from(&r.at);
+            last.sealed = matches!(r.event, Entry::Sealed { .. }).then(|| r.hash.clone());
+        }
+    }
+    out
+}
+
+fn describe(s: &SessionView) -> String {
+    let what = if s.began_with == "seal_recovered" {
+        "sealed a finished run's log"
+    } else {
+        "resumed"
+    };
+    let end = match &s.sealed {
+        Some(hash) => format!("sealed at record {} with {hash}", s.last_record),
+        None => "not sealed".to_string(),
+    };
+    format!(
+        "  records {}-{}: {what} by {} ({}@{}, pid {}) at {}, last record at {}; {end}",
+        s.first_record, s.last_record, s.operator, s.os_user, s.host, s.pid, s.at, s.until
+    )
+}
+
+pub fn check(file: &str, v: &Verified, c: &Check<'_>) -> VerifyReport {
+    let (in_progress, published) = (c.in_progress, c.published);
     let seals: Vec<(u64, &str)> = v
         .records
         .iter()
@@ -51,6 +156,18 @@ pub fn verify_report(
     let digest_matches = published.map(|d| seals.iter().any(|(_, h)| *h == d));
     let sealed = v.sealed();
     let n = v.records.len();
+    let after_digest = published
+        .and_then(|d| seals.iter().find(|(_, h)| *h == d))
+        .filter(|_| v.fault.is_none())
+        .map(|(seq, _)| AfterDigest {
+            seal_record: *seq,
+            records: v.records.iter().filter(|r| r.seq > *seq).count(),
+            sessions: sessions_after(&v.records, *seq),
+        });
+    let resume = c.resume_with.as_deref().map_or_else(
+        || "`rollout resume` with the run's id, in its state directory,".to_string(),
+        |cmd| format!("`{cmd}`"),
+    );
     let (ok, message) = if let Some(f) = &v.fault {
         (false, format!("FAILED: {f}"))
     } else if let Some(bytes) = v.truncated {
@@ -71,12 +188,32 @@ pub fn verify_report(
             ),
         )
     } else if !sealed && !in_progress {
+        let finished = crate::state::RunState::fold(&v.records).is_finished();
+        let why = if finished {
+            format!(
+                "the run finished, but rollout stopped before it sealed the log (killed after the `run_finished` record), or records after it were removed; {resume} seals it and records that it did"
+            )
+        } else {
+            format!(
+                "records after it may have been removed, or rollout stopped without closing the log (a crash; {resume} continues the run and seals the log)"
+            )
+        };
         (
             false,
-            format!(
-                "FAILED: the log ends at record {n} without a seal: records after it may have been removed, or rollout stopped without closing the log (a crash; `rollout resume` continues it)"
-            ),
+            format!("FAILED: the log ends at record {n} without a seal: {why}"),
         )
+    } else if let Some(after) = after_digest.as_ref().filter(|a| a.records > 0 && c.strict) {
+        let mut m = format!(
+            "FAILED (--strict): {} records follow the published digest (the seal at record {}), written by {} later session{}:",
+            after.records,
+            after.seal_record,
+            after.sessions.len(),
+            if after.sessions.len() == 1 { "" } else { "s" }
+        );
+        for s in &after.sessions {
+            let _ = write!(m, "\n{}", describe(s));
+        }
+        (false, m)
     } else {
         let mut m = format!("OK: {n} records, every hash and link intact");
         if in_progress && !sealed {
@@ -84,17 +221,21 @@ pub fn verify_report(
         } else {
             let _ = write!(m, "; sealed, final digest {}", v.head);
         }
-        if let (Some(true), Some(d)) = (digest_matches, published) {
-            let at = seals.iter().find(|(_, h)| *h == d).map_or(0, |(s, _)| *s);
-            let at = usize::try_from(at).unwrap_or(usize::MAX);
-            if at == n {
+        if let Some(after) = &after_digest {
+            if after.records == 0 {
                 m.push_str("; matches the published digest");
             } else {
                 let _ = write!(
                     m,
-                    "; the published digest is the seal at record {at}, and {} records were added after it by later sessions",
-                    n.saturating_sub(at)
+                    "; the published digest is the seal at record {}, and {} records follow it, written by {} later session{} (`--strict` fails on them):",
+                    after.seal_record,
+                    after.records,
+                    after.sessions.len(),
+                    if after.sessions.len() == 1 { "" } else { "s" }
                 );
+                for s in &after.sessions {
+                    let _ = write!(m, "\n{}", describe(s));
+                }
             }
         }
         (true, m)
@@ -113,6 +254,7 @@ pub fn verify_report(
         in_progress,
         final_digest: v.head.clone(),
         digest_matches,
+        after_digest,
         message,
     }
 }
@@ -151,9 +293,27 @@ pub fn render_log(records: &[Record]) -> String {
                     }
                 )
             }
-            Entry::RunResumed { operator, .. } => {
-                format!("resumed by {operator} ({}@{})", r.who.os_user, r.who.host)
-            }
+            Entry::RunResumed {
+                operator,
+                previous_seal,
+                ..
+            } => format!(
+                "resumed by {operator} ({}@{}, pid {}), after {}",
+                r.who.os_user,
+                r.who.host,
+                r.who.pid,
+                previous_seal
+                    .as_deref()
+                    .map_or_else(|| "no seal".to_string(), |h| format!("the seal {h}"))
+            ),
+            Entry::SealRecovered {
+                operator,
+                unsealed_from,
+                ..
+            } => format!(
+                "log sealed late by {operator} ({}@{}, pid {}): the run had finished, but rollout stopped before it sealed records {unsealed_from} on",
+                r.who.os_user, r.who.host, r.who.pid
+            ),
             Entry::PhaseStarted { phase } => format!("\n== phase {phase}"),
             Entry::StepStarted {
                 step,

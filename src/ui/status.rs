@@ -42,6 +42,9 @@ pub struct RunView {
     pub answers: Vec<AnsweredGate>,
     pub state_dir: String,
     pub journal_damaged: Option<String>,
+    /// Whether the audit log is closed as it should be: it ends with a seal, or a process is
+    /// writing it right now.
+    pub sealed: bool,
 }
 
 impl RunView {
@@ -98,6 +101,45 @@ impl RunView {
             state_dir: dir.display().to_string(),
             journal_damaged: recovery
                 .map(|r| format!("{} ({} good records)", r.detail, r.good_records)),
+            sealed: s.sealed || locked,
+        }
+    }
+
+    /// A run whose directory exists but whose journal has no complete record. `starting` when
+    /// a process holds the run right now (it is writing its first record).
+    pub fn never_started(run_id: &str, dir: &Path, since: String, starting: bool) -> Self {
+        let (state, reason) = if starting {
+            (
+                "starting",
+                "a rollout process is creating this run right now".to_string(),
+            )
+        } else {
+            (
+                "never_started",
+                format!(
+                    "rollout stopped (killed) before the run's first journal record, so no step ran (or the journal was removed); nothing to resume: start a new run with `rollout run RUNBOOK`, and `rm -r {}` removes this one",
+                    dir.join("runs").join(run_id).display()
+                ),
+            )
+        };
+        RunView {
+            run_id: run_id.to_string(),
+            runbook: String::new(),
+            name: String::new(),
+            operator: String::new(),
+            started_at: String::new(),
+            state: state.to_string(),
+            since,
+            reason: Some(reason),
+            phase: None,
+            step: None,
+            in_doubt: None,
+            steps_done: 0,
+            gate: None,
+            answers: Vec::new(),
+            state_dir: dir.display().to_string(),
+            journal_damaged: None,
+            sealed: false,
         }
     }
 }
@@ -105,6 +147,18 @@ impl RunView {
 pub fn render(v: &RunView) -> String {
     let mut o = String::new();
     let _ = writeln!(o, "run       {}", v.run_id);
+    if matches!(v.state.as_str(), "never_started" | "starting") {
+        let _ = writeln!(
+            o,
+            "state     {} since {}",
+            v.state.replace('_', " "),
+            v.since
+        );
+        if let Some(r) = &v.reason {
+            let _ = writeln!(o, "why       {r}");
+        }
+        return o;
+    }
     let _ = writeln!(o, "runbook   {} ({})", v.name, v.runbook);
     let _ = writeln!(o, "operator  {}", v.operator);
     let _ = writeln!(o, "started   {}", v.started_at);
@@ -158,6 +212,17 @@ pub fn render(v: &RunView) -> String {
     }
     if let Some(d) = &v.journal_damaged {
         let _ = writeln!(o, "journal   damaged: {d}; `rollout resume` recovers it");
+    }
+    let finished = !matches!(
+        v.state.as_str(),
+        "running" | "paused" | "waiting_for_approval" | "stopped"
+    );
+    if finished && !v.sealed {
+        let _ = writeln!(
+            o,
+            "audit     the log is not sealed: rollout stopped after the run finished, before it sealed the log; `rollout resume {} --state-dir {}` seals it",
+            v.run_id, v.state_dir
+        );
     }
     if v.gate.is_none()
         && matches!(
