@@ -1274,8 +1274,9 @@ fn a_run_killed_mid_step_never_overlaps_the_next_run_of_its_target() {
 }
 
 /// A step's background process that closed its descriptors (as daemons do) and ignores SIGINT
-/// and SIGTERM, left running when rollout was killed at a `wait` step: the lock is free, but the
-/// next run still finds the process by its environment tag and stops it, escalating to SIGKILL.
+/// and SIGTERM, left running when rollout was killed: in the middle of the next step (whose
+/// shell still holds the lock), or at a `wait` step (the lock is then free). Either way the next
+/// run finds the process by its environment tag and stops it, escalating to SIGKILL.
 #[test]
 fn a_dead_holders_process_that_closed_the_lock_is_still_stopped_with_escalation() {
     let rb = r#"[runbook]
@@ -1300,57 +1301,98 @@ while [ ! -s daemon.pid ]; do sleep 0.01; done
 id = "soak"
 wait = "60s"
 "#;
-    let t = Test::new().runbook(rb);
-    let dir = t.path().to_path_buf();
-    let mut cmd = t.command();
-    cmd.args(["run", "runbook.toml", "--output", "json"])
-        .stdin(Stdio::null())
-        .stdout(Stdio::piped())
-        .stderr(Stdio::null());
-    let mut old = cmd.spawn().unwrap();
-    // Killed while it waits: no step process holds the lock any more.
-    let mut events = std::io::BufReader::new(old.stdout.take().unwrap());
-    let start = Instant::now();
-    loop {
-        let mut line = String::new();
-        assert!(
-            std::io::BufRead::read_line(&mut events, &mut line).unwrap() > 0,
-            "the run ended before its wait"
-        );
-        if line.contains("\"event\":\"waiting\"") {
-            break;
+    for mid_step in [true, false] {
+        let rb = if mid_step {
+            rb.replace("wait = \"60s\"", "run = \"echo $$ > soaking; sleep 60\"")
+        } else {
+            rb.to_string()
+        };
+        let t = Test::new().runbook(&rb);
+        let dir = t.path().to_path_buf();
+        let mut cmd = t.command();
+        cmd.args(["run", "runbook.toml", "--output", "json"])
+            .stdin(Stdio::null())
+            .stdout(Stdio::piped())
+            .stderr(Stdio::null());
+        let mut old = cmd.spawn().unwrap();
+        let mut events = std::io::BufReader::new(old.stdout.take().unwrap());
+        let start = Instant::now();
+        loop {
+            let mut line = String::new();
+            assert!(
+                std::io::BufRead::read_line(&mut events, &mut line).unwrap() > 0,
+                "the run ended before its second step"
+            );
+            if line.contains("\"event\":\"waiting\"") {
+                break;
+            }
+            if mid_step && line.contains("\"step\":\"soak\"") && line.contains("step_started") {
+                wait_for_lines(&dir.join("soaking"), 1);
+                break;
+            }
+            assert!(start.elapsed() < Duration::from_secs(10));
         }
-        assert!(start.elapsed() < Duration::from_secs(10));
-    }
-    old.kill().unwrap();
-    let _ = wait_bounded(old, Duration::from_secs(10));
-    let pid: i32 = std::fs::read_to_string(dir.join("daemon.pid"))
-        .unwrap()
-        .parse()
-        .unwrap();
-    assert!(Path::new(&format!("/proc/{pid}/environ")).exists());
-    Test::in_dir(&dir)
-        .args(["locks"])
-        .status(0)
-        .stdout_has("free, leftovers run")
-        .stdout_has(&format!("pid {pid} (python3)"));
+        old.kill().unwrap();
+        let _ = wait_bounded(old, Duration::from_secs(10));
+        let pid: i32 = std::fs::read_to_string(dir.join("daemon.pid"))
+            .unwrap()
+            .parse()
+            .unwrap();
+        assert!(Path::new(&format!("/proc/{pid}/environ")).exists());
+        Test::in_dir(&dir)
+            .args(["locks"])
+            .status(0)
+            .stdout_has(if mid_step {
+                "HELD by leftovers"
+            } else {
+                "free, leftovers run"
+            })
+            .stdout_has(&format!("pid {pid} (python3)"));
 
-    std::fs::write(dir.join("runbook.toml"), rb.replace("60s", "1ms")).unwrap();
-    let started = Instant::now();
-    let new = Test::in_dir(&dir)
-        .args(["run", "runbook.toml", "--grace", "200ms"])
-        .status(0);
-    new.stderr_has("they still run: stopping them first")
+        let shell: Option<i32> = mid_step.then(|| {
+            std::fs::read_to_string(dir.join("soaking"))
+                .unwrap()
+                .trim()
+                .parse()
+                .unwrap()
+        });
+        std::fs::write(
+            dir.join("runbook.toml"),
+            rb.replace("60s", "1ms")
+                .replace("echo $$ > soaking; sleep 60", "true"),
+        )
+        .unwrap();
+        let started = Instant::now();
+        let new = Test::in_dir(&dir)
+            .args(["run", "runbook.toml", "--grace", "200ms"])
+            .status(0);
+        new.stderr_has(if mid_step {
+            "they still hold the lock on `daemon`: stopping them first"
+        } else {
+            "they still run: stopping them first"
+        })
         .stderr_has(&format!("pid {pid} (python3, SIGKILL)"));
-    // Two grace periods and the kill, with room for a slow machine.
-    assert!(started.elapsed() < Duration::from_secs(8));
-    let state = std::fs::read_to_string(format!("/proc/{pid}/stat")).unwrap_or_default();
-    assert!(
-        state.is_empty() || state.contains(") Z "),
-        "the daemon survived: {state}"
-    );
-    let stopped = &of_type(&dir, "leftovers_stopped")[0];
-    assert_eq!(stopped["processes"][0]["pid"], pid);
-    assert_eq!(stopped["processes"][0]["signal"], "SIGKILL");
-    assert!(stopped["duration_ms"].as_u64().unwrap() >= 400, "{stopped}");
+        // Two grace periods and the kill, with room for a slow machine.
+        assert!(started.elapsed() < Duration::from_secs(8));
+        let state = std::fs::read_to_string(format!("/proc/{pid}/stat")).unwrap_or_default();
+        assert!(
+            state.is_empty() || state.contains(") Z "),
+            "the daemon survived: {state}"
+        );
+        let stopped = &of_type(&dir, "leftovers_stopped")[0];
+        let procs = stopped["processes"].as_array().unwrap();
+        let daemon = procs.iter().find(|p| p["pid"] == pid).expect("the daemon");
+        assert_eq!(daemon["signal"], "SIGKILL");
+        if let Some(shell) = shell {
+            // The step's shell (or the `sleep` it became) went at the first signal.
+            let shell = procs
+                .iter()
+                .find(|p| p["pid"] == shell)
+                .unwrap_or_else(|| panic!("no shell {shell}: {stopped}"));
+            assert_eq!(shell["signal"], "SIGINT", "{stopped}");
+        } else {
+            assert_eq!(procs.len(), 1, "{stopped}");
+        }
+        assert!(stopped["duration_ms"].as_u64().unwrap() >= 400, "{stopped}");
+    }
 }

@@ -83,7 +83,10 @@ pub fn take_lock(
             Err(LockError::Held { holder: held, path }) => {
                 if stopped.is_none() && left_holding(&path, &held).is_some() {
                     tell(announce(&held, target, true, grace));
-                    let found = || left_holding(&path, &held).unwrap_or_default();
+                    // Once no process holds the lock, the ones that closed it are still found
+                    // by their tag.
+                    let found =
+                        || left_holding(&path, &held).unwrap_or_else(|| left_running(&held));
                     stopped = Some(stop(&held, grace, found)?);
                     continue;
                 }
@@ -127,11 +130,15 @@ pub fn left_behind(listed: &lock::Listed) -> Vec<(i32, String)> {
 /// processes. `None` while the process that took the lock lives, and when that cannot be told
 /// (the holders belong to another user or namespace, or the lock file names another holder).
 fn left_holding(path: &Path, holder: &Holder) -> Option<Vec<Proc>> {
+    // Checked first: it is cheap, and a live holder's processes are never looked at.
+    if !is_dead(holder) {
+        return None;
+    }
     let holders = lock_holders(path);
-    // Every descriptor sharing the lock shows the same lock, and so the same creator.
+    // Every descriptor sharing the lock shows the same lock, and so the same creator: the
+    // holder the lock file names (or `0`, dead in an outer pid namespace), else it is not its.
     let creator = holders.first()?.1;
-    let named = creator == 0 || u32::try_from(creator).is_ok_and(|c| c == holder.pid);
-    if !named || !is_dead(holder) {
+    if creator != 0 && u32::try_from(creator).ok() != Some(holder.pid) {
         return None;
     }
     let mut found: BTreeMap<i32, Proc> = holders.into_iter().map(|(p, _)| (p.pid, p)).collect();

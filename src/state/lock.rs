@@ -93,7 +93,6 @@ pub struct TargetLock {
     pub previous: Option<Holder>,
     /// What the previous holder left running and this one stopped before taking over.
     pub stopped: Option<Stopped>,
-    pub path: PathBuf,
 }
 
 /// Processes a dead holder left running, stopped by the next holder.
@@ -111,10 +110,11 @@ impl TargetLock {
         if let Some(file) = self.file.as_mut() {
             self.holder.released = Some(super::now());
             let text = serde_json::to_string_pretty(&self.holder).unwrap_or_default();
+            // Not synced: after a crash of the machine, the boot id tells the next holder that
+            // nothing of this one runs.
             let _ = file
                 .set_len(0)
-                .and_then(|()| file.write_all_at(text.as_bytes(), 0))
-                .and_then(|()| file.sync_data());
+                .and_then(|()| file.write_all_at(text.as_bytes(), 0));
         }
     }
 }
@@ -157,11 +157,6 @@ fn read_holder(file: &mut File) -> Option<Holder> {
     let mut text = String::new();
     file.read_to_string(&mut text).ok()?;
     serde_json::from_str(&text).ok()
-}
-
-/// The lock file of `target`.
-pub fn path_for(root: &Path, target: &str) -> PathBuf {
-    file_for(root, target)
 }
 
 /// Takes the lock of `target` if it is free now, or says who holds it. `holder` is filled in
@@ -209,7 +204,6 @@ pub fn try_acquire(root: &Path, target: &str, mut holder: Holder) -> Result<Targ
                     broken,
                     previous,
                     stopped: None,
-                    path,
                 });
             }
             Err((mut file, _)) => {
