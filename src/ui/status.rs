@@ -28,7 +28,9 @@ pub struct RunView {
     pub name: String,
     pub operator: String,
     pub started_at: String,
-    /// `running`, `stopped`, `paused`, `waiting_for_approval`, `succeeded`, `failed`, `aborted`.
+    /// `running`, `stopped`, `paused`, `waiting_for_approval`, `succeeded`, `failed`, `aborted`,
+    /// `rolled_back`, `rollback_incomplete`; `never_started` (a run directory without a journal
+    /// record) or `starting` (one being created right now).
     pub state: String,
     pub since: String,
     pub reason: Option<String>,
