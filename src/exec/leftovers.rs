@@ -102,7 +102,7 @@ pub fn take_lock(
 
 fn announce(holder: &Holder, target: &str, holding: bool, grace: Duration) -> String {
     format!(
-        "rollout pid {} ({} of run {}) died while processes of its steps ran; they {}: stopping them first (SIGINT, then SIGTERM and SIGKILL {} apart)",
+        "rollout pid {} (`{}` of run {}) died while processes of its steps ran; they {}: stopping them first (SIGINT, then SIGTERM and SIGKILL {} apart)",
         holder.pid,
         holder.command,
         holder.run,
