@@ -247,7 +247,7 @@ pub async fn resume<'a>(
     journal.append(Entry::RunResumed {
         operator: begin.settings.operator.clone(),
         digest: loaded.source.digest().to_string(),
-        previous_seal: state.last_seal.clone(),
+        previous_seal: Some(state.last_seal.clone()),
     })?;
     if let Some(r) = recovery {
         journal.append(Entry::JournalRecovered {

@@ -9,7 +9,7 @@
 //! Nothing here does I/O: the file backend writes lines made by [`encode`], and
 //! [`verify`] reads bytes from wherever they came from.
 
-use super::record::{Entry, Record};
+use super::record::{Entry, Opening, Record};
 
 /// `prev` of the first record.
 pub const GENESIS: &str = "sha256:0000000000000000000000000000000000000000000000000000000000000000";
@@ -308,7 +308,7 @@ fn check_line(
 fn check_session(record: Record, line: usize, v: &Verified) -> Result<Record, Fault> {
     let last_seal = v.last_seal.as_ref().map(|(_, hash)| hash.as_str());
     match record.event.opens_session() {
-        Some(named) if named != last_seal => Err(Fault::Misnamed {
+        Some(Opening::Names(named)) if named != last_seal => Err(Fault::Misnamed {
             line,
             seq: record.seq,
         }),
@@ -374,6 +374,62 @@ mod tests {
             .split_inclusive(|&b| b == b'\n')
             .map(<[u8]>::to_vec)
             .collect()
+    }
+
+    /// Encodes `events` as a chained log, as the file journal writes it.
+    fn chain(events: Vec<Entry>) -> Vec<u8> {
+        let mut out = Vec::new();
+        let mut prev = GENESIS.to_string();
+        for (i, event) in events.into_iter().enumerate() {
+            let mut r = Record::bare(event);
+            r.seq = i as u64 + 1;
+            r.run = "r1".into();
+            r.at = "2026-12-01T00:00:00.000Z".into();
+            r.prev.clone_from(&prev);
+            let (line, hash) = encode(&r).unwrap();
+            out.extend(line);
+            prev = hash;
+        }
+        out
+    }
+
+    #[allow(clippy::option_option)]
+    fn resumed(previous_seal: Option<Option<String>>) -> Entry {
+        Entry::RunResumed {
+            operator: "bob".into(),
+            digest: "sha256:00".into(),
+            previous_seal,
+        }
+    }
+
+    #[test]
+    fn a_resume_written_before_sessions_named_their_seal_still_verifies() {
+        let log = |opening| {
+            chain(vec![
+                Entry::PhaseStarted { phase: "p".into() },
+                Entry::Sealed { records: 2 },
+                opening,
+                Entry::Sealed { records: 4 },
+            ])
+        };
+        // The older format leaves the member out: accepted, and a session of its own.
+        let legacy = log(resumed(None));
+        assert!(!String::from_utf8_lossy(&legacy).contains("previous_seal"));
+        let v = verify(&legacy);
+        assert!(v.fault.is_none(), "{:?}", v.fault);
+        assert_eq!(v.records.len(), 4);
+        // Today's format must name the seal: `null` or another hash is refused.
+        assert!(matches!(
+            verify(&log(resumed(Some(None)))).fault,
+            Some(Fault::Misnamed { line: 3, .. })
+        ));
+        assert!(matches!(
+            verify(&log(resumed(Some(Some("sha256:ff".into()))))).fault,
+            Some(Fault::Misnamed { line: 3, .. })
+        ));
+        let seal = verify(&legacy).records[1].hash.clone();
+        let good = log(resumed(Some(Some(seal))));
+        assert!(verify(&good).fault.is_none(), "{:?}", verify(&good).fault);
     }
 
     #[test]

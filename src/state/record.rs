@@ -52,16 +52,42 @@ pub struct Envelope {
     pub runbook_digest: String,
 }
 
+/// How a record that begins a session after the first names the seal before it.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Opening<'a> {
+    /// The hash of the last seal before it, or `None` when no session sealed the log before.
+    Names(Option<&'a str>),
+    /// A `run_resumed` written before sessions named their seal: it names none, and is
+    /// accepted as the older format (a reader given a digest still sees what follows it).
+    Unnamed,
+}
+
 impl Entry {
     /// For a record that begins a session after the first (`run_resumed`, `seal_recovered`):
     /// the seal it names.
-    pub fn opens_session(&self) -> Option<Option<&str>> {
+    pub fn opens_session(&self) -> Option<Opening<'_>> {
         match self {
-            Entry::RunResumed { previous_seal, .. }
-            | Entry::SealRecovered { previous_seal, .. } => Some(previous_seal.as_deref()),
+            Entry::RunResumed {
+                previous_seal: Some(named),
+                ..
+            } => Some(Opening::Names(named.as_deref())),
+            Entry::RunResumed {
+                previous_seal: None,
+                ..
+            } => Some(Opening::Unnamed),
+            Entry::SealRecovered { previous_seal, .. } => {
+                Some(Opening::Names(previous_seal.as_deref()))
+            }
             _ => None,
         }
     }
+}
+
+/// Reads a member that may be `null` as `Some(None)`, so that an absent member (`None`, by
+/// `#[serde(default)]`) can be told from it.
+#[allow(clippy::option_option)]
+fn present<'de, D: serde::Deserializer<'de>>(d: D) -> Result<Option<Option<String>>, D::Error> {
+    <Option<String> as serde::Deserialize>::deserialize(d).map(Some)
 }
 
 impl Record {
@@ -101,9 +127,14 @@ pub enum Entry {
         operator: String,
         digest: String,
         /// The hash of the last `sealed` record before this one (`null` when there is none:
-        /// every earlier session was cut short before it sealed the log).
-        #[serde(default)]
-        previous_seal: Option<String>,
+        /// every earlier session was cut short before it sealed the log). Absent (`None`) in
+        /// logs written before sessions named their seal.
+        #[serde(
+            default,
+            deserialize_with = "present",
+            skip_serializing_if = "Option::is_none"
+        )]
+        previous_seal: Option<Option<String>>,
     },
     /// A session whose only work is to seal a log that a finished run left unsealed (rollout
     /// was killed between `run_finished` and `sealed`). Like `run_resumed`, it begins a session

@@ -302,9 +302,11 @@ pub fn render_log(records: &[Record]) -> String {
                 r.who.os_user,
                 r.who.host,
                 r.who.pid,
-                previous_seal
-                    .as_deref()
-                    .map_or_else(|| "no seal".to_string(), |h| format!("the seal {h}"))
+                match previous_seal {
+                    Some(Some(h)) => format!("the seal {h}"),
+                    Some(None) => "no seal".to_string(),
+                    None => "a seal it does not name (an older rollout wrote it)".to_string(),
+                }
             ),
             Entry::SealRecovered {
                 operator,
