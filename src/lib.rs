@@ -8,6 +8,7 @@ pub mod app;
 pub mod cli;
 pub mod completion;
 pub mod config;
+pub mod escape;
 pub mod exec;
 pub mod exit;
 pub mod inputs;

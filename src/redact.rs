@@ -1,7 +1,8 @@
 //! Masks the values of secret variables in everything rollout writes: the terminal, `--output
 //! json`, the journal and error messages. It owns which forms of a secret are recognised — the
-//! value, each line of a multi-line value, and their base64, percent and JSON-escaped encodings —
-//! and how a stream of output is masked when a secret may arrive split across two reads.
+//! value, each line of a multi-line value, and their base64 (also wrapped across lines),
+//! percent (also as the URL library writes them) and JSON-escaped encodings — and how a stream
+//! of output is masked when a secret may arrive split across two reads.
 //! It knows nothing of steps, terminals or files; the session wraps the run's listener and
 //! journal in [`MaskedListener`] and [`MaskedJournal`], and the engine masks process output
 //! with a [`Stream`] per pipe.
@@ -35,37 +36,65 @@ pub struct Redactor {
     trie: Trie,
     /// Length in bytes of the longest pattern.
     longest: usize,
+    /// The base64 forms again, found in text with its line breaks taken out.
+    wrapped: Option<Wrapped>,
+}
+
+/// Base64 wrapped across lines (GNU `base64` breaks at 76 columns, PEM and `openssl` at 64,
+/// with `\n` or `\r\n`): the base64 forms are looked for in each run of base64 characters and
+/// line breaks with the breaks taken out, and a match that spans a break is masked line by line.
+struct Wrapped {
+    matcher: AhoCorasick,
+    trie: Trie,
+    longest: usize,
+    shortest: usize,
+}
+
+/// Base64 forms shorter than this are not looked for across line breaks: a line ending and
+/// the next line's start make up short strings of base64 characters all the time.
+pub const MIN_WRAPPED: usize = 8;
+
+/// A stretch of text to mask; `wrapped` when it spans line breaks, which are kept.
+#[derive(Clone, Copy)]
+struct Span {
+    start: usize,
+    end: usize,
+    wrapped: bool,
 }
 
 impl Redactor {
     /// A redactor for these secret values (empty values are ignored).
     pub fn new<S: AsRef<str>>(secrets: &[S]) -> Result<Self, String> {
-        let patterns: BTreeSet<Vec<u8>> = secrets
+        let secrets: Vec<&str> = secrets
             .iter()
             .map(AsRef::as_ref)
             .filter(|s| !s.is_empty())
-            .flat_map(forms)
             .collect();
+        let patterns: BTreeSet<Vec<u8>> = secrets.iter().copied().flat_map(forms).collect();
         if patterns.is_empty() {
             return Ok(Self::default());
         }
-        // A DFA scans output several times faster than the default NFA on text like base64,
-        // but costs about 500 bytes of memory per pattern byte: only for small pattern sets.
-        let total: usize = patterns.iter().map(Vec::len).sum();
-        let kind = (total <= DFA_PATTERN_BYTES).then_some(AhoCorasickKind::DFA);
-        let matcher = AhoCorasick::builder()
-            .match_kind(MatchKind::LeftmostLongest)
-            .kind(kind)
-            .build(&patterns)
-            .map_err(|e| format!("cannot prepare the masking of secret values: {e}"))?;
-        let mut trie = Trie::default();
-        for p in &patterns {
-            trie.insert(p);
-        }
+        let wrapped: BTreeSet<Vec<u8>> = secrets
+            .iter()
+            .copied()
+            .flat_map(wrapped_forms)
+            .map(String::into_bytes)
+            .collect();
+        let wrapped = if wrapped.is_empty() {
+            None
+        } else {
+            Some(Wrapped {
+                matcher: matcher(&wrapped)?,
+                trie: Trie::of(&wrapped),
+                longest: wrapped.iter().map(Vec::len).max().unwrap_or(0),
+                shortest: wrapped.iter().map(Vec::len).min().unwrap_or(0),
+            })
+        };
         Ok(Redactor {
-            matcher: Some(matcher),
-            trie,
+            matcher: Some(matcher(&patterns)?),
+            trie: Trie::of(&patterns),
             longest: patterns.iter().map(Vec::len).max().unwrap_or(0),
+            wrapped,
         })
     }
 
@@ -75,21 +104,52 @@ impl Redactor {
 
     /// `data` with every form of every secret replaced by the mask.
     pub fn bytes<'d>(&self, data: &'d [u8]) -> Cow<'d, [u8]> {
-        let Some(matcher) = &self.matcher else {
-            return Cow::Borrowed(data);
-        };
-        let mut out = Vec::new();
-        let mut done = 0;
-        for m in matcher.find_iter(data) {
-            out.extend_from_slice(&data[done..m.start()]);
-            out.extend_from_slice(MASK.as_bytes());
-            done = m.end();
-        }
-        if done == 0 && out.is_empty() {
+        if self.matcher.is_none() {
             return Cow::Borrowed(data);
         }
+        let spans = self.spans(data, data.len());
+        if spans.is_empty() {
+            return Cow::Borrowed(data);
+        }
+        let mut out = Vec::with_capacity(data.len());
+        let done = masked(data, &spans, &mut out);
         out.extend_from_slice(&data[done..]);
         Cow::Owned(out)
+    }
+
+    /// Where `data` holds a form of a secret, in order and not overlapping, for matches that
+    /// start before `limit`.
+    fn spans(&self, data: &[u8], limit: usize) -> Vec<Span> {
+        let mut spans = Vec::new();
+        if let Some(matcher) = &self.matcher {
+            for m in matcher.find_iter(data) {
+                if m.start() >= limit {
+                    break;
+                }
+                spans.push(Span {
+                    start: m.start(),
+                    end: m.end(),
+                    wrapped: false,
+                });
+            }
+        }
+        if let Some(w) = &self.wrapped {
+            let plain = spans.len();
+            w.find(data, limit, &mut spans);
+            if spans.len() > plain {
+                spans.sort_by_key(|s| s.start);
+                spans.dedup_by(|next, kept| {
+                    if next.start < kept.end {
+                        kept.end = kept.end.max(next.end);
+                        kept.wrapped |= next.wrapped;
+                        true
+                    } else {
+                        false
+                    }
+                });
+            }
+        }
+        spans
     }
 
     /// `text` with every form of every secret replaced by the mask.
@@ -146,9 +206,13 @@ impl Redactor {
     /// more data could complete (or lengthen): output from there on must wait.
     fn hold_from(&self, buf: &[u8]) -> usize {
         let window = buf.len().saturating_sub(self.longest.saturating_sub(1));
-        (window..buf.len())
+        let plain = (window..buf.len())
             .find(|&at| self.trie.starts(&buf[at..]))
-            .unwrap_or(buf.len())
+            .unwrap_or(buf.len());
+        match &self.wrapped {
+            Some(w) => plain.min(w.hold_from(buf)),
+            None => plain,
+        }
     }
 
     /// A copy of `event` with its text masked.
@@ -300,23 +364,16 @@ pub struct Stream<'r> {
 impl Stream<'_> {
     /// Takes the next piece of the stream; returns what can be shown now, masked.
     pub fn push(&mut self, chunk: &[u8]) -> Vec<u8> {
-        let Some(matcher) = &self.redactor.matcher else {
+        if self.redactor.is_empty() {
             return chunk.to_vec();
-        };
+        }
         let mut buf = std::mem::take(&mut self.held);
         buf.extend_from_slice(chunk);
         let hold = self.redactor.hold_from(&buf);
         let mut out = Vec::with_capacity(buf.len());
-        let mut done = 0;
         // A match that starts before `hold` cannot grow with more data (see `hold_from`).
-        for m in matcher.find_iter(&buf) {
-            if m.start() >= hold {
-                break;
-            }
-            out.extend_from_slice(&buf[done..m.start()]);
-            out.extend_from_slice(MASK.as_bytes());
-            done = m.end();
-        }
+        let spans = self.redactor.spans(&buf, hold);
+        let done = masked(&buf, &spans, &mut out);
         let cut = if hold > done {
             char_boundary(&buf, done, hold)
         } else {
@@ -353,6 +410,142 @@ fn char_boundary(buf: &[u8], floor: usize, cut: usize) -> usize {
     cut
 }
 
+/// The matcher for `patterns`, leftmost-longest.
+fn matcher(patterns: &BTreeSet<Vec<u8>>) -> Result<AhoCorasick, String> {
+    // A DFA scans output several times faster than the default NFA on text like base64,
+    // but costs about 500 bytes of memory per pattern byte: only for small pattern sets.
+    let total: usize = patterns.iter().map(Vec::len).sum();
+    let kind = (total <= DFA_PATTERN_BYTES).then_some(AhoCorasickKind::DFA);
+    AhoCorasick::builder()
+        .match_kind(MatchKind::LeftmostLongest)
+        .kind(kind)
+        .build(patterns)
+        .map_err(|e| format!("cannot prepare the masking of secret values: {e}"))
+}
+
+/// Writes `data` up to the end of the last span to `out`, each span masked; returns where it
+/// stopped. A wrapped span is masked line by line, its line breaks kept.
+fn masked(data: &[u8], spans: &[Span], out: &mut Vec<u8>) -> usize {
+    let mut done = 0;
+    for span in spans {
+        out.extend_from_slice(&data[done..span.start]);
+        out.extend_from_slice(MASK.as_bytes());
+        if span.wrapped {
+            let inside = &data[span.start..span.end];
+            for nl in memchr::memchr_iter(b'\n', inside) {
+                if nl + 1 < inside.len() {
+                    let cr = nl > 0 && inside[nl - 1] == b'\r';
+                    out.extend_from_slice(if cr { b"\r\n" } else { b"\n" });
+                    out.extend_from_slice(MASK.as_bytes());
+                }
+            }
+        }
+        done = span.end;
+    }
+    done
+}
+
+/// Whether `b` is a character of base64 (either alphabet, or padding).
+fn is_base64(b: u8) -> bool {
+    b.is_ascii_alphanumeric() || matches!(b, b'+' | b'/' | b'-' | b'_' | b'=')
+}
+
+/// The length of the line break (`\n` or `\r\n`) at `at` when it joins two runs of base64,
+/// else 0. A break at the end of `data` joins when base64 precedes it (more may follow).
+fn joint(data: &[u8], at: usize) -> usize {
+    let len = match data.get(at..) {
+        Some([b'\n', ..]) => 1,
+        Some([b'\r', b'\n', ..]) => 2,
+        Some([b'\r']) => 1,
+        _ => return 0,
+    };
+    let before = at > 0 && is_base64(data[at - 1]);
+    let after = data.get(at + len).is_none_or(|&b| is_base64(b));
+    if before && after { len } else { 0 }
+}
+
+impl Wrapped {
+    /// Adds the matches in `data` that span a line break and start before `limit`.
+    fn find(&self, data: &[u8], limit: usize, spans: &mut Vec<Span>) {
+        let mut joined = Vec::new();
+        let mut at = Vec::new();
+        let mut searched = 0;
+        for nl in memchr::memchr_iter(b'\n', data) {
+            let brk = if nl > 0 && data[nl - 1] == b'\r' { nl - 1 } else { nl };
+            if brk < searched || joint(data, brk) == 0 {
+                continue;
+            }
+            // The run: base64 before the break, then base64 and joining breaks after it.
+            let mut start = brk;
+            while start > 0 && is_base64(data[start - 1]) {
+                start -= 1;
+            }
+            if start >= limit {
+                break;
+            }
+            joined.clear();
+            at.clear();
+            let mut i = start;
+            while i < data.len() {
+                if is_base64(data[i]) {
+                    joined.push(data[i]);
+                    at.push(i);
+                    i += 1;
+                } else {
+                    match joint(data, i) {
+                        0 => break,
+                        len => i += len,
+                    }
+                }
+            }
+            searched = i;
+            if joined.len() < self.shortest {
+                continue;
+            }
+            for m in self.matcher.find_iter(&joined) {
+                let (from, to) = (at[m.start()], at[m.end() - 1] + 1);
+                if from >= limit {
+                    break;
+                }
+                if to - from > m.len() {
+                    spans.push(Span {
+                        start: from,
+                        end: to,
+                        wrapped: true,
+                    });
+                }
+            }
+        }
+    }
+
+    /// The earliest offset from which the end of `buf`, its line breaks taken out, may be the
+    /// start of a base64 form that more data could complete.
+    fn hold_from(&self, buf: &[u8]) -> usize {
+        // The positions of the last base64 characters, back to a character that is neither
+        // base64 nor a joining line break, at most as many as the longest form less one.
+        let mut at = Vec::new();
+        let mut i = buf.len();
+        while i > 0 && at.len() + 1 < self.longest {
+            let b = buf[i - 1];
+            if is_base64(b) {
+                at.push(i - 1);
+                i -= 1;
+            } else if b == b'\n' && i >= 2 && buf[i - 2] == b'\r' && joint(buf, i - 2) == 2 {
+                i -= 2;
+            } else if (b == b'\n' || b == b'\r') && joint(buf, i - 1) == 1 {
+                i -= 1;
+            } else {
+                break;
+            }
+        }
+        at.reverse();
+        let joined: Vec<u8> = at.iter().map(|&k| buf[k]).collect();
+        (0..joined.len())
+            .find(|&k| self.trie.starts(&joined[k..]))
+            .map_or(buf.len(), |k| at[k])
+    }
+}
+
 /// A byte trie of the patterns; only asks "is this a prefix of some pattern?".
 #[derive(Default)]
 struct Trie {
@@ -363,6 +556,14 @@ struct Trie {
 }
 
 impl Trie {
+    fn of(patterns: &BTreeSet<Vec<u8>>) -> Self {
+        let mut trie = Trie::default();
+        for p in patterns {
+            trie.insert(p);
+        }
+        trie
+    }
+
     fn insert(&mut self, pattern: &[u8]) {
         if self.root.is_empty() {
             self.root = vec![0; 256];
@@ -420,10 +621,8 @@ impl Trie {
     }
 }
 
-/// Every form of `secret` that is masked: the value; each line of a multi-line value; and the
-/// base64 (standard and URL-safe, at each of the three byte offsets), percent and JSON-escaped
-/// encodings of each of these. Forms shorter than [`MIN_PART`] are left out, except the value.
-pub fn forms(secret: &str) -> Vec<Vec<u8>> {
+/// The value and, for a multi-line value, each line long enough to mask on its own.
+fn units(secret: &str) -> Vec<&str> {
     let mut units = vec![secret];
     if secret.contains('\n') {
         units.extend(
@@ -433,15 +632,67 @@ pub fn forms(secret: &str) -> Vec<Vec<u8>> {
                 .filter(|l| *l != secret),
         );
     }
+    units
+}
+
+/// The base64 forms of each unit of `secret` (standard and URL-safe, at each of the three byte
+/// offsets), as they can appear inside a longer encoded text.
+fn base64_forms(unit: &str) -> Vec<String> {
+    let mut encoded = Vec::new();
+    for alphabet in [STANDARD, URL_SAFE] {
+        for offset in 0..3 {
+            encoded.push(base64_at(unit.as_bytes(), offset, alphabet));
+        }
+    }
+    encoded
+}
+
+/// The base64 forms of `secret` that are also looked for across line breaks.
+pub fn wrapped_forms(secret: &str) -> Vec<String> {
+    units(secret)
+        .into_iter()
+        .flat_map(base64_forms)
+        .filter(|e| e.len() >= MIN_WRAPPED)
+        .collect()
+}
+
+/// `text` as the URL library (the one the HTTP client parses URLs with) writes it in each part
+/// of a URL: path, query (of an `http` URL and of another scheme), fragment, user name,
+/// password, and a form-encoded query value. It escapes a different set of characters in each.
+fn url_forms(text: &str) -> Vec<String> {
+    let mut out = Vec::new();
+    for base in ["http://h/", "x://h/"] {
+        let Ok(mut url) = url::Url::parse(base) else {
+            continue;
+        };
+        url.set_path(&format!("/{text}"));
+        out.push(url.path().trim_start_matches('/').to_string());
+        url.set_query(Some(text));
+        out.extend(url.query().map(String::from));
+        url.set_fragment(Some(text));
+        out.extend(url.fragment().map(String::from));
+        if url.set_username(text).is_ok() {
+            out.push(url.username().to_string());
+        }
+        if url.set_password(Some(text)).is_ok() {
+            out.extend(url.password().map(String::from));
+        }
+        url.set_query(None);
+        url.query_pairs_mut().append_pair("q", text);
+        out.extend(url.query().and_then(|q| q.strip_prefix("q=")).map(String::from));
+    }
+    out
+}
+
+/// Every form of `secret` that is masked: the value; each line of a multi-line value; and the
+/// base64 (standard and URL-safe, at each of the three byte offsets), percent (common
+/// variants, and the URL library's own) and JSON-escaped encodings of each of these. Forms
+/// shorter than [`MIN_PART`] are left out, except the value.
+pub fn forms(secret: &str) -> Vec<Vec<u8>> {
     let mut out = BTreeSet::new();
     out.insert(secret.as_bytes().to_vec());
-    for unit in units {
-        let mut encoded = Vec::new();
-        for alphabet in [STANDARD, URL_SAFE] {
-            for offset in 0..3 {
-                encoded.push(base64_at(unit.as_bytes(), offset, alphabet));
-            }
-        }
+    for unit in units(secret) {
+        let mut encoded = base64_forms(unit);
         for keep in ["", "/", "!'()*", ":/?#[]@!$&'()*+,;="] {
             for plus in [false, true] {
                 for upper in [true, false] {
@@ -449,6 +700,7 @@ pub fn forms(secret: &str) -> Vec<Vec<u8>> {
                 }
             }
         }
+        encoded.extend(url_forms(unit));
         for ascii in [false, true] {
             for upper in [false, true] {
                 for slash in [false, true] {
@@ -719,6 +971,90 @@ mod tests {
                 }
             }
         }
+    }
+
+    fn wrap(text: &str, width: usize, eol: &str) -> String {
+        let mut out = String::new();
+        for (i, c) in text.chars().enumerate() {
+            if i > 0 && i % width == 0 {
+                out.push_str(eol);
+            }
+            out.push(c);
+        }
+        out.push_str(eol);
+        out
+    }
+
+    #[test]
+    fn wrapped_base64_is_masked_at_every_column_offset_and_line_ending() {
+        let token: String = (0..80).map(|i| char::from(b"aZ3+/k9Qx_-"[i % 11])).collect();
+        let r = Redactor::new(&[token.as_str()]).unwrap();
+        let determined: Vec<String> = base64_forms(&token);
+        for (width, eol) in [(76, "\n"), (76, "\r\n"), (64, "\n"), (64, "\r\n")] {
+            for before in 0..width + 3 {
+                let data: Vec<u8> = (0..before)
+                    .map(|i| b"xyz\x01\xff!"[i % 6])
+                    .chain(token.bytes())
+                    .chain(*b"tail")
+                    .collect();
+                let encoded = wrap(&b64(&data, STANDARD), width, eol);
+                let shown = r.text(&encoded).into_owned();
+                let joined: String = shown.split(eol).collect();
+                assert!(shown.contains(MASK), "{encoded} -> {shown}");
+                for d in &determined {
+                    assert!(!joined.contains(d.as_str()), "{encoded} -> {shown}");
+                }
+                // Every line of the encoding that holds part of the token shows a mask.
+                assert_eq!(
+                    shown.matches(eol).count(),
+                    encoded.matches(eol).count(),
+                    "the line breaks are kept: {shown}"
+                );
+                if before % 7 == 0 {
+                    for cut in (0..encoded.len()).step_by(13) {
+                        assert_eq!(
+                            String::from_utf8(streamed(&r, encoded.as_bytes(), &[cut])).unwrap(),
+                            shown,
+                            "cut at {cut}"
+                        );
+                    }
+                    let every: Vec<usize> = (1..encoded.len()).collect();
+                    assert_eq!(
+                        String::from_utf8(streamed(&r, encoded.as_bytes(), &every)).unwrap(),
+                        shown,
+                        "byte by byte"
+                    );
+                }
+            }
+        }
+    }
+
+    #[test]
+    fn ordinary_lines_are_not_joined_into_secrets() {
+        let r = Redactor::new(&["hunter2-hunter2"]).unwrap();
+        let text = "aHVudGVy\nMi1odW50ZXIy but not as one\nline\n";
+        // `aHVudGVyMi1odW50ZXIy` is the token's base64: across a break it is masked.
+        assert_eq!(r.text(text), format!("{MASK}\n{MASK} but not as one\nline\n"));
+        let plain = "done\nok\nall good\n";
+        assert!(matches!(r.text(plain), Cow::Borrowed(_)));
+    }
+
+    #[test]
+    fn the_url_librarys_encodings_are_masked() {
+        let secret = "ab\\cd%20ef gh'\"<é>";
+        let r = Redactor::new(&[secret]).unwrap();
+        let mut url = url::Url::parse("http://127.0.0.1:9/health").unwrap();
+        url.set_query(Some(&format!("token={secret}")));
+        let _ = url.set_password(Some(secret));
+        let _ = url.set_username(secret);
+        url.set_fragment(Some(secret));
+        let shown = r.text(url.as_str()).into_owned();
+        assert_eq!(shown.matches(MASK).count(), 4, "{url} -> {shown}");
+        let mut path = url::Url::parse("http://h/").unwrap();
+        path.set_path(&format!("/api/{secret}/x"));
+        assert_eq!(r.text(path.as_str()), format!("http://h/api/{MASK}/x"));
+        let form = url::Url::parse_with_params("http://h/q", &[("query", secret)]).unwrap();
+        assert_eq!(r.text(form.as_str()), format!("http://h/q?query={MASK}"));
     }
 
     #[test]
