@@ -1,9 +1,11 @@
-//! Secrets never leak: a canary secret and a multi-line PEM-like secret, printed by commands in
-//! every way a command can print them (plain, split across writes, on stderr, base64 at every
-//! offset, JSON, URL-encoded, in a failing command's error), through a pause and resume, a
-//! `kill -9` and resume, a capture, and in plans and dry runs. Neither they nor any of their
-//! encodings (computed here by Python, independently of rollout) appear in anything rollout
-//! prints or in any file under the test directory.
+//! Secrets never leak: a canary secret, a multi-line PEM-like secret, an 80-byte token and a
+//! URL token, printed by commands in every way a command can print them (plain, split across
+//! writes, on stderr, base64 at every offset, base64 wrapped at 76 and 64 columns with `\n` and
+//! `\r\n`, JSON, URL-encoded, in a failing command's error) and sent in an `http` check's URL
+//! (path, query and password), through a pause and resume, a `kill -9` and resume, a capture,
+//! and in plans and dry runs. Neither they nor any of their encodings (computed here by Python,
+//! independently of rollout) appear in anything rollout prints, in any file under the test
+//! directory, in a notification, in `status`, `log` or a report of the run.
 
 use std::fmt::Write as _;
 use std::path::Path;
@@ -13,6 +15,12 @@ use std::time::Duration;
 use crate::harness::{Outcome, Test, journal, wait_bounded};
 
 const CANARY: &str = "s3cr3t-CANARY-5d1f/+= \"q\"\\é&x";
+
+/// 80 bytes: its base64 (108 characters) always spans a line break when wrapped.
+const TOKEN: &str = "tok_9F3kQ2zX7pWv1LmN8bR4sT6yU0cE5hJ2gA7dK3fP9qW1xZ8vB4nM6rT2yH5uJ0iO3pL7kS1dF9gQ";
+
+/// A token that goes into a URL: the URL library escapes some of its characters and not others.
+const URL_TOKEN: &str = "ab\\cd%20ef gh\"é<k>'z^|";
 
 fn pem() -> String {
     let mut s = String::from("-----BEGIN PRIVATE KEY-----\n");
@@ -36,7 +44,7 @@ fn needles(dir: &Path) -> Vec<String> {
     const SCRIPT: &str = r"
 import base64, json, os, re, sys, urllib.parse
 out = set()
-for name in ('CANARY', 'PEM'):
+for name in ('CANARY', 'PEM', 'TOKEN', 'URL_TOKEN'):
     value = os.environb[name.encode()].decode('utf-8')
     units = [value] + [l for l in value.splitlines() if len(l.strip()) >= 4]
     for u in units:
@@ -59,6 +67,8 @@ for n in sorted(out):
         .args(["-c", SCRIPT])
         .env("CANARY", CANARY)
         .env("PEM", pem())
+        .env("TOKEN", TOKEN)
+        .env("URL_TOKEN", URL_TOKEN)
         .current_dir(dir)
         .output()
         .expect("python3 is needed for this test");
@@ -76,12 +86,25 @@ for n in sorted(out):
     needles
 }
 
-/// Fails if any needle appears in `text`.
+/// Fails if any needle appears in `text`, or a base64 needle of 8 characters or more in
+/// `text` with its line breaks taken out (base64 wrapped at any column).
 fn assert_clean(what: &str, text: &str, needles: &[String]) {
     for n in needles {
         assert!(
             !text.contains(n.as_str()),
             "{what} contains a form of a secret: {n:?}\n--- {what}\n{text}"
+        );
+    }
+    let joined = text.replace(['\r', '\n'], "");
+    let base64 = |n: &&String| {
+        n.len() >= 8
+            && n.bytes()
+                .all(|b| b.is_ascii_alphanumeric() || b"+/-_=".contains(&b))
+    };
+    for n in needles.iter().filter(base64) {
+        assert!(
+            !joined.contains(n.as_str()),
+            "{what} contains a wrapped form of a secret: {n:?}\n--- {what}\n{text}"
         );
     }
 }
@@ -108,6 +131,10 @@ fn assert_nothing_leaked(dir: &Path, outcomes: &[&Outcome], needles: &[String]) 
     }
     assert!(files > 0);
 }
+
+/// The `wrapped` step prints 27 encodings (3 secrets, 3 offsets, 3 wrappings), each masked
+/// line by line: at least one mask each. That nothing of them is left is checked by the needles.
+const WRAPPED_MASKS: usize = 27;
 
 /// `(step id, command, masks its output must show)`: every way of printing the secrets.
 fn printing_steps() -> Vec<(&'static str, &'static str, usize)> {
@@ -141,6 +168,15 @@ for name in (b"ROLLOUT_VAR_CANARY", b"ROLLOUT_VAR_PEM"):
   printf '%s%s' "$p" "$v" | base64 -w0 | tr '+/' '-_' | tr -d '='; echo
 done; done"#,
             12,
+        ),
+        (
+            "wrapped",
+            r#"for v in "$ROLLOUT_VAR_TOKEN" "$ROLLOUT_VAR_CANARY" "$ROLLOUT_VAR_PEM"; do for p in '' x xy; do
+  printf '%s%s' "$p" "$v" | base64
+  printf '%s%s' "$p" "$v" | base64 -w 64 | sed 's/$/\r/'
+  printf '%s%s' "$p" "$v" | base64 -w 76 | tr '+/' '-_' | sed 's/$/\r/'
+done; done"#,
+            WRAPPED_MASKS,
         ),
         (
             "json",
@@ -191,10 +227,26 @@ secret = { env = "CANARY" }
 [vars.pem]
 secret = { env = "PEM" }
 
+[vars.token]
+secret = { env = "TOKEN" }
+
+[vars.url_token]
+secret = { env = "URL_TOKEN" }
+
+[[notify]]
+url = "http://127.0.0.1:NOTIFY_PORT/hook"
+
 [[phases]]
 id = "leak"
 title = "Print secrets every way"
 on_failure = "abort"
+
+[[phases.steps]]
+id = "http"
+http = "http://admin:{{ url_token }}@127.0.0.1:REFUSED_PORT/health/{{ url_token }}?token={{ url_token }}"
+timeout = "1s"
+every = "1s"
+continue_on_error = true
 "#,
     );
     for (id, command, _) in printing_steps() {
@@ -224,7 +276,38 @@ run = '''test -n "$ROLLOUT_VAR_CANARY" && printf '%s\n' "$ROLLOUT_VAR_CANARY" "$
 }
 
 fn with_secrets(t: Test) -> Test {
-    t.env("CANARY", CANARY).env("PEM", &pem())
+    t.env("CANARY", CANARY)
+        .env("PEM", &pem())
+        .env("TOKEN", TOKEN)
+        .env("URL_TOKEN", URL_TOKEN)
+}
+
+/// The sweep's runbook, posting to `notify` and checking a port nobody listens on.
+fn sweep_runbook(notify: u16) -> String {
+    let refused = std::net::TcpListener::bind("127.0.0.1:0")
+        .unwrap()
+        .local_addr()
+        .unwrap()
+        .port();
+    runbook()
+        .replace("NOTIFY_PORT", &notify.to_string())
+        .replace("REFUSED_PORT", &refused.to_string())
+}
+
+/// What people can read about a finished run in `dir`: `status`, `log` and the three reports.
+fn readers(dir: &Path) -> Vec<Outcome> {
+    let mut out = vec![
+        with_secrets(Test::in_dir(dir)).args(["status"]).status(0),
+        with_secrets(Test::in_dir(dir)).args(["log"]).status(0),
+    ];
+    for format in ["md", "html", "json"] {
+        out.push(
+            with_secrets(Test::in_dir(dir))
+                .args(["report", "--format", format])
+                .status(0),
+        );
+    }
+    out
 }
 
 /// The output a step printed, from `--output json` events.
@@ -238,7 +321,8 @@ fn step_output(events: &[serde_json::Value], step: &str) -> String {
 
 #[test]
 fn secrets_and_their_encodings_never_leak_in_output_journal_plans_or_resume() {
-    let t = with_secrets(Test::new().runbook(&runbook()));
+    let (port, seen) = webhook();
+    let t = with_secrets(Test::new().runbook(&sweep_runbook(port)));
     let dir = t.path().to_path_buf();
     let needles = needles(&dir);
 
@@ -262,11 +346,12 @@ fn secrets_and_their_encodings_never_leak_in_output_journal_plans_or_resume() {
         .collect();
     for (id, _, masks) in printing_steps() {
         let output = step_output(&events, id);
-        assert_eq!(
-            output.matches(MASK).count(),
-            masks,
-            "masks in the output of `{id}`:\n{output}"
-        );
+        let shown = output.matches(MASK).count();
+        if id == "wrapped" {
+            assert!(shown >= masks, "masks in the output of `{id}`:\n{output}");
+        } else {
+            assert_eq!(shown, masks, "masks in the output of `{id}`:\n{output}");
+        }
     }
     assert_eq!(step_output(&events, "uses-capture"), "capture-is-live\n");
     let finished = |step: &str| {
@@ -277,6 +362,16 @@ fn secrets_and_their_encodings_never_leak_in_output_journal_plans_or_resume() {
             .clone()
     };
     assert_eq!(finished("fails")["status"], "failed_ignored");
+    // The check's error names the URL as the plan shows it, never as the library wrote it.
+    let http = finished("http");
+    assert_eq!(http["status"], "failed_ignored");
+    let reason = http["reason"].as_str().unwrap();
+    assert!(
+        reason.contains(&format!(
+            "for http://admin:{MASK}@127.0.0.1:"
+        )) && reason.contains(&format!("/health/{MASK}?token={MASK}: ")),
+        "{reason}"
+    );
     // The held-back end of the output is flushed before the step finishes.
     let last_output = events
         .iter()
@@ -313,7 +408,7 @@ fn secrets_and_their_encodings_never_leak_in_output_journal_plans_or_resume() {
     resumed.stdout_has(&format!("{MASK}\n{MASK}"));
 
     // The same run in the plain text view.
-    let text = with_secrets(Test::new().runbook(&runbook()))
+    let text = with_secrets(Test::new().runbook(&sweep_runbook(port)))
         .args(["run", "runbook.toml"])
         .status(8);
     text.stdout_has(MASK);
@@ -321,8 +416,22 @@ fn secrets_and_their_encodings_never_leak_in_output_journal_plans_or_resume() {
         .args(["resume"])
         .status(0);
 
-    assert_nothing_leaked(&dir, &[&plan, &plan_json, &dry, &run, &resumed], &needles);
-    assert_nothing_leaked(&text.dir, &[&text, &text_resumed], &needles);
+    let mut outcomes = vec![&plan, &plan_json, &dry, &run, &resumed];
+    let read = readers(&dir);
+    outcomes.extend(&read);
+    assert!(read[3].stdout.contains("<html") || read[3].stdout.contains("<!DOCTYPE"));
+    assert_nothing_leaked(&dir, &outcomes, &needles);
+    let read_text = readers(&text.dir);
+    let mut outcomes = vec![&text, &text_resumed];
+    outcomes.extend(&read_text);
+    assert_nothing_leaked(&text.dir, &outcomes, &needles);
+
+    let requests = seen.lock().unwrap().clone();
+    // Run start, phase end, pause and finish, for each of the two runs and their resumes.
+    assert!(requests.len() >= 4, "{requests:?}");
+    for r in &requests {
+        assert_clean("a notification", r, &needles);
+    }
 }
 
 fn journal_step(journal: &[serde_json::Value], step: &str) -> serde_json::Value {

@@ -18,9 +18,11 @@ pub enum CheckOutcome {
     Stopped,
 }
 
-/// Runs an HTTP check until it passes or `deadline` is spent.
+/// Runs an HTTP check until it passes or `deadline` is spent. `shown_url` is the URL as people
+/// see it (secrets masked): errors name it, never the URL the request was sent to.
 pub async fn http(
     action: &Action,
+    shown_url: &str,
     deadline: Duration,
     interrupts: &Interrupts,
     listener: &mut dyn Listener,
@@ -85,9 +87,12 @@ pub async fn http(
             halt = halted(interrupts) => return halt,
         };
         let verdict = match answer {
-            Err(e) => Err(format!("request failed: {}", short_error(&e))),
+            Err(e) => Err(format!("request failed: {}", url_error(e, url, shown_url))),
             Ok((status, latency, text)) => match text {
-                Err(e) => Err(format!("cannot read the response: {}", short_error(&e))),
+                Err(e) => Err(format!(
+                    "cannot read the response: {}",
+                    url_error(e, url, shown_url)
+                )),
                 Ok(text) => {
                     let verdict = judge(
                         status,
@@ -135,14 +140,56 @@ pub async fn http(
     }
 }
 
-fn short_error(e: &reqwest::Error) -> String {
+/// The error and its causes, one after another. The HTTP library puts the URL of the request
+/// into its message, in an encoding of its own that masking cannot be sure to recognise: it is
+/// left out here, and the caller names the URL as people may see it.
+fn short_error(e: reqwest::Error) -> String {
+    let e = e.without_url();
     let mut msg = e.to_string();
-    let mut source = std::error::Error::source(e);
+    let mut source = std::error::Error::source(&e);
     while let Some(s) = source {
         msg = format!("{msg}: {s}");
         source = s.source();
     }
     msg
+}
+
+/// [`short_error`] naming `shown`, the URL with its secrets masked, where the library would
+/// name the URL it sent to. A cause that repeats a part of the real URL (a host name in a
+/// TLS error) gets the shown URL's part instead.
+fn url_error(e: reqwest::Error, real: &str, shown: &str) -> String {
+    let redirect = e.is_redirect();
+    let mut causes = short_error(e);
+    if real != shown {
+        let parsed = |u: &str| reqwest::Url::parse(u).ok();
+        let (r, s) = (parsed(real), parsed(shown));
+        let part = |u: &Option<reqwest::Url>, f: fn(&reqwest::Url) -> Option<String>| {
+            u.as_ref().and_then(f).filter(|p| !p.is_empty())
+        };
+        let parts: [fn(&reqwest::Url) -> Option<String>; 7] = [
+            |u| Some(u.as_str().to_string()),
+            |u| u.host_str().map(String::from),
+            |u| Some(u.username().to_string()),
+            |u| u.password().map(String::from),
+            |u| Some(u.path().to_string()),
+            |u| u.query().map(String::from),
+            |u| u.fragment().map(String::from),
+        ];
+        for f in parts {
+            if let Some(real_part) = part(&r, f) {
+                let shown_part = part(&s, f).unwrap_or_else(|| crate::plan::MASK.to_string());
+                if real_part != shown_part {
+                    causes = causes.replace(&real_part, &shown_part);
+                }
+            }
+        }
+    }
+    // A redirect's error is about where the server sent the request, which may hold anything.
+    let what = if redirect { "following a redirect from" } else { "for" };
+    match causes.split_once(": ") {
+        Some((head, rest)) => format!("{head} {what} {shown}: {rest}"),
+        None => format!("{causes} {what} {shown}"),
+    }
 }
 
 #[allow(clippy::too_many_arguments)]
@@ -240,7 +287,7 @@ impl Prom {
         }
         let client = builder
             .build()
-            .map_err(|e| format!("cannot create an HTTP client: {}", short_error(&e)))?;
+            .map_err(|e| format!("cannot create an HTTP client: {}", short_error(e)))?;
         Ok(Prom {
             client,
             conn: conn.clone(),
@@ -586,7 +633,10 @@ async fn fetch(
     };
     let resp = match client.get(url).send().await {
         Ok(r) => r,
-        Err(e) => return Err((Fault::of(&e), format!("query failed: {}", short_error(&e)))),
+        Err(e) => {
+            let fault = Fault::of(&e);
+            return Err((fault, format!("query failed: {}", short_error(e))));
+        }
     };
     let status = resp.status();
     let text = match resp.text().await {
@@ -594,7 +644,7 @@ async fn fetch(
         Err(e) => {
             return Err((
                 Fault::of(&e),
-                format!("cannot read the response: {}", short_error(&e)),
+                format!("cannot read the response: {}", short_error(e)),
             ));
         }
     };

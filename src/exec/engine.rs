@@ -1008,8 +1008,13 @@ impl Engine<'_> {
             Action::Http { .. } => {
                 self.fresh_step_cancel();
                 let mut body = None;
+                let shown_url = match &shown.action {
+                    Action::Http { url, .. } => url.as_str(),
+                    _ => "",
+                };
                 let outcome = crate::exec::checks::http(
                     &real.action,
+                    shown_url,
                     real.timeout.map_or(Duration::from_secs(60), |t| t.0),
                     &self.interrupts,
                     self.listener,
