@@ -194,7 +194,7 @@ pub fn plan(ctx: &Ctx, path: &Path, vars: &VarArgs, format: Format, live: bool) 
         &masker,
     );
     let written = match format {
-        Format::Text => out.write_all(ui::plan_view::render(&built, ctx.color_out()).as_bytes()),
+        Format::Text => out.write_all(ui::plan_view::render(&mut built, ctx.color_out()).as_bytes()),
         Format::Json => serde_json::to_writer_pretty(&mut out, &built)
             .map_err(std::io::Error::from)
             .and_then(|()| out.write_all(b"\n")),

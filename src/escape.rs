@@ -51,6 +51,15 @@ pub fn text(text: &str) -> Cow<'_, str> {
     Cow::Owned(out)
 }
 
+/// A whole text that rollout laid out (a report, `status`, `log`), with the control characters
+/// of what it quotes escaped. Only for texts that carry no styling of rollout's own.
+pub fn owned(whole: String) -> String {
+    match text(&whole) {
+        Cow::Borrowed(_) => whole,
+        Cow::Owned(e) => e,
+    }
+}
+
 /// Escapes `s` in place; says whether it changed.
 pub fn in_place(s: &mut String) -> bool {
     match text(s) {

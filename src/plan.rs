@@ -240,6 +240,183 @@ pub struct JsonView {
     pub condition: Option<Condition>,
 }
 
+/// Text visitors for the plan's views: each calls `t` on every text of the plan that can hold
+/// what a runbook or a value wrote (not on numbers, enumerations or JSON values, which are
+/// written by rollout or escaped by JSON). The text views escape control characters with it.
+fn texts_of_map(map: &mut BTreeMap<String, String>, t: &mut dyn FnMut(&mut String)) {
+    map.values_mut().for_each(&mut *t);
+    let renamed = map.keys().any(|k| {
+        let mut k2 = k.clone();
+        t(&mut k2);
+        k2 != *k
+    });
+    if renamed {
+        *map = std::mem::take(map)
+            .into_iter()
+            .map(|(mut k, v)| {
+                t(&mut k);
+                (k, v)
+            })
+            .collect();
+    }
+}
+
+fn texts_of_path(path: &mut PathBuf, t: &mut dyn FnMut(&mut String)) {
+    let mut text = path.to_string_lossy().into_owned();
+    let before = text.clone();
+    t(&mut text);
+    if text != before {
+        *path = PathBuf::from(text);
+    }
+}
+
+impl Plan {
+    /// Calls `t` on each text of the plan (see [`PlanStep::texts_mut`]).
+    pub fn texts_mut(&mut self, t: &mut dyn FnMut(&mut String)) {
+        let rb = &mut self.runbook;
+        t(&mut rb.name);
+        t(&mut rb.path);
+        for o in [&mut rb.description, &mut rb.owner, &mut rb.version] {
+            o.iter_mut().for_each(&mut *t);
+        }
+        for v in &mut self.variables {
+            if let Some(VarValue::String(s)) = &mut v.value {
+                t(s);
+            }
+            match &mut v.origin {
+                Origin::File(path) => texts_of_path(path, t),
+                Origin::Env(name) => t(name),
+                _ => {}
+            }
+        }
+        texts_of_map(&mut self.exported_env, t);
+        for n in &mut self.notify {
+            t(&mut n.url);
+            n.skipped.iter_mut().for_each(&mut *t);
+        }
+        for p in &mut self.phases {
+            p.texts_mut(t);
+        }
+        for s in &mut self.rollback {
+            s.texts_mut(t);
+        }
+    }
+}
+
+impl PlanPhase {
+    /// Calls `t` on each text of the phase (see [`PlanStep::texts_mut`]).
+    pub fn texts_mut(&mut self, t: &mut dyn FnMut(&mut String)) {
+        t(&mut self.title);
+        self.description.iter_mut().for_each(&mut *t);
+        for s in self
+            .steps
+            .iter_mut()
+            .chain(&mut self.gate)
+            .chain(&mut self.rollback)
+        {
+            s.texts_mut(t);
+        }
+        for a in &mut self.abort_when {
+            t(&mut a.name);
+            t(&mut a.query);
+            a.prometheus.iter_mut().for_each(&mut *t);
+            if let Some(live) = &mut a.live {
+                live.texts_mut(t);
+            }
+        }
+    }
+}
+
+impl LiveValue {
+    fn texts_mut(&mut self, t: &mut dyn FnMut(&mut String)) {
+        for (series, _) in &mut self.values {
+            t(series);
+        }
+        self.detail.iter_mut().for_each(&mut *t);
+    }
+}
+
+impl PlanStep {
+    /// Calls `t` on each text of the step: its name, description, `when`, capture name and
+    /// every text of its action (commands, arguments, environment, questions, items, roles,
+    /// queries, URLs, headers, bodies, messages).
+    pub fn texts_mut(&mut self, t: &mut dyn FnMut(&mut String)) {
+        for o in [&mut self.name, &mut self.description, &mut self.capture] {
+            o.iter_mut().for_each(&mut *t);
+        }
+        if let Some(w) = &mut self.when {
+            t(&mut w.expression);
+        }
+        if let Some(live) = &mut self.live {
+            live.texts_mut(t);
+        }
+        match &mut self.action {
+            Action::Run {
+                argv,
+                command,
+                workdir,
+                env,
+            } => {
+                argv.iter_mut().for_each(&mut *t);
+                t(command);
+                texts_of_path(workdir, t);
+                texts_of_map(env, t);
+            }
+            Action::Kubectl { argv, env } => {
+                argv.iter_mut().for_each(&mut *t);
+                texts_of_map(env, t);
+            }
+            Action::Confirm {
+                question,
+                type_to_confirm,
+            } => {
+                t(question);
+                type_to_confirm.iter_mut().for_each(&mut *t);
+            }
+            Action::Checklist { items } => items.iter_mut().for_each(&mut *t),
+            Action::Signoff { title, roles, .. } => {
+                t(title);
+                for r in roles {
+                    t(&mut r.role);
+                    r.approvers.iter_mut().flatten().for_each(&mut *t);
+                }
+            }
+            Action::Metric {
+                query, prometheus, ..
+            } => {
+                t(query);
+                prometheus.iter_mut().for_each(&mut *t);
+            }
+            Action::Http {
+                method,
+                url,
+                headers,
+                body,
+                expect_body,
+                expect_body_regex,
+                expect_json,
+                ..
+            } => {
+                t(method);
+                t(url);
+                texts_of_map(headers, t);
+                for o in [body, expect_body, expect_body_regex] {
+                    o.iter_mut().for_each(&mut *t);
+                }
+                if let Some(j) = expect_json {
+                    t(&mut j.pointer);
+                }
+            }
+            Action::Pause { message } => t(message),
+            Action::Repeat { target, steps } => {
+                t(target);
+                steps.iter_mut().for_each(&mut *t);
+            }
+            Action::Wait { .. } => {}
+        }
+    }
+}
+
 /// Values a template can read that only exist once a run is under way.
 #[derive(Debug, Clone)]
 pub struct RunInfo {
@@ -829,7 +1006,7 @@ pub fn write<W: std::io::Write>(
     let r = make();
     let rollback = incident_rollback(&r, vars, run, &mut errors);
     // Everything but the phases, laid out as the whole plan would be.
-    let head = head(&r, vars, Vec::new(), rollback);
+    let mut head = head(&r, vars, Vec::new(), rollback);
     drop(r);
     let total = loaded.runbook.phases.len();
     let mut hold = std::io::BufWriter::with_capacity(
@@ -894,11 +1071,11 @@ pub fn write<W: std::io::Write>(
         }
         Layout::Text { color } => {
             let color = *color;
-            write(crate::ui::plan_view::text_head(&head, color).as_bytes());
+            write(crate::ui::plan_view::text_head(&mut head, color).as_bytes());
             let mut count = 0;
-            let each = |k: usize, view: PlanPhase| {
+            let each = |k: usize, mut view: PlanPhase| {
                 (
-                    crate::ui::plan_view::text_phase(k, total, &view, color),
+                    crate::ui::plan_view::text_phase(k, total, &mut view, color),
                     view.steps.len() + view.gate.len(),
                 )
             };
@@ -1226,7 +1403,8 @@ mod tests {
         let resolved =
             crate::inputs::resolve(&loaded.runbook, &inputs, &|_| None).expect("variables");
         let run = RunInfo::preview("ops".into());
-        let built = build(&loaded, &resolved, &run, None);
+        // The JSON layout comes first: the text layouts escape the built plan in place.
+        let mut built = build(&loaded, &resolved, &run, None);
         for (layout, name) in [
             (Layout::Json, "json"),
             (Layout::Text { color: false }, "text"),
@@ -1234,11 +1412,11 @@ mod tests {
         ] {
             let mut out = Vec::new();
             let written = write(&mut out, &loaded, &resolved, &run, None, &layout);
-            match (&built, written) {
+            match (&mut built, written) {
                 (Ok(plan), Ok(Ok(()))) => {
                     let expected = match layout {
                         Layout::Json => {
-                            let mut json = serde_json::to_vec_pretty(plan).expect("json");
+                            let mut json = serde_json::to_vec_pretty(&*plan).expect("json");
                             json.push(b'\n');
                             json
                         }

@@ -218,79 +218,9 @@ impl Redactor {
     /// A copy of `event` with its text masked.
     pub fn event(&self, event: &Event) -> Event {
         let mut e = event.clone();
-        let mut t = |s: &mut String| {
+        e.texts_mut(&mut |s| {
             self.mask_in_place(s);
-        };
-        match &mut e {
-            Event::RunStarted {
-                runbook,
-                name,
-                journal,
-                ..
-            } => {
-                t(runbook);
-                t(name);
-                t(journal);
-            }
-            Event::Notice { message, .. } | Event::NotificationFailed { message } => t(message),
-            Event::PhaseStarted { title, .. } => t(title),
-            Event::StepStarted { name, display, .. } => {
-                name.iter_mut().for_each(&mut t);
-                display.iter_mut().for_each(&mut t);
-            }
-            Event::StepFinished { reason, .. } => reason.iter_mut().for_each(&mut t),
-            Event::StepSkipped { reason, .. } | Event::AbortTripped { reason, .. } => t(reason),
-            Event::Measurement {
-                values,
-                detail,
-                condition,
-                ..
-            } => {
-                for (series, _) in values.iter_mut() {
-                    t(series);
-                }
-                detail.iter_mut().for_each(&mut t);
-                t(condition);
-            }
-            Event::Paused {
-                reason,
-                resume_with,
-                ..
-            } => {
-                t(reason);
-                t(resume_with);
-            }
-            Event::RunFinished {
-                journal, phases, ..
-            } => {
-                t(journal);
-                for p in phases.iter_mut() {
-                    t(&mut p.title);
-                }
-            }
-            Event::RollbackPlanned { reason, phases, .. } => {
-                t(reason);
-                for p in phases.iter_mut() {
-                    t(&mut p.title);
-                    for (_, lines) in &mut p.steps {
-                        lines.iter_mut().for_each(&mut t);
-                    }
-                }
-            }
-            Event::RollbackFinished {
-                undone, not_undone, ..
-            } => {
-                undone.iter_mut().for_each(&mut t);
-                not_undone.iter_mut().for_each(&mut t);
-            }
-            // The engine masks each output stream itself, as only it can see a secret split
-            // across reads; masking every piece again would double the cost of large output.
-            Event::Output { .. }
-            | Event::Waiting { .. }
-            | Event::Retrying { .. }
-            | Event::PhaseFinished { .. }
-            | Event::AuditSealed { .. } => {}
-        }
+        });
         e
     }
 
@@ -471,7 +401,11 @@ impl Wrapped {
         let mut at = Vec::new();
         let mut searched = 0;
         for nl in memchr::memchr_iter(b'\n', data) {
-            let brk = if nl > 0 && data[nl - 1] == b'\r' { nl - 1 } else { nl };
+            let brk = if nl > 0 && data[nl - 1] == b'\r' {
+                nl - 1
+            } else {
+                nl
+            };
             if brk < searched || joint(data, brk) == 0 {
                 continue;
             }
@@ -679,7 +613,11 @@ fn url_forms(text: &str) -> Vec<String> {
         }
         url.set_query(None);
         url.query_pairs_mut().append_pair("q", text);
-        out.extend(url.query().and_then(|q| q.strip_prefix("q=")).map(String::from));
+        out.extend(
+            url.query()
+                .and_then(|q| q.strip_prefix("q="))
+                .map(String::from),
+        );
     }
     out
 }
@@ -701,6 +639,8 @@ pub fn forms(secret: &str) -> Vec<Vec<u8>> {
             }
         }
         encoded.extend(url_forms(unit));
+        // As the text views show it: control characters escaped.
+        encoded.push(crate::escape::text(unit).into_owned());
         for ascii in [false, true] {
             for upper in [false, true] {
                 for slash in [false, true] {
@@ -987,7 +927,9 @@ mod tests {
 
     #[test]
     fn wrapped_base64_is_masked_at_every_column_offset_and_line_ending() {
-        let token: String = (0..80).map(|i| char::from(b"aZ3+/k9Qx_-"[i % 11])).collect();
+        let token: String = (0..80)
+            .map(|i| char::from(b"aZ3+/k9Qx_-"[i % 11]))
+            .collect();
         let r = Redactor::new(&[token.as_str()]).unwrap();
         let determined: Vec<String> = base64_forms(&token);
         for (width, eol) in [(76, "\n"), (76, "\r\n"), (64, "\n"), (64, "\r\n")] {
@@ -1034,7 +976,10 @@ mod tests {
         let r = Redactor::new(&["hunter2-hunter2"]).unwrap();
         let text = "aHVudGVy\nMi1odW50ZXIy but not as one\nline\n";
         // `aHVudGVyMi1odW50ZXIy` is the token's base64: across a break it is masked.
-        assert_eq!(r.text(text), format!("{MASK}\n{MASK} but not as one\nline\n"));
+        assert_eq!(
+            r.text(text),
+            format!("{MASK}\n{MASK} but not as one\nline\n")
+        );
         let plain = "done\nok\nall good\n";
         assert!(matches!(r.text(plain), Cow::Borrowed(_)));
     }

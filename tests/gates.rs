@@ -30,7 +30,7 @@ const CTRL_C: &str = "\x03";
 pub(crate) struct Tty {
     session: OsSession,
     /// Everything the terminal showed so far.
-    screen: String,
+    pub(crate) screen: String,
 }
 
 impl Tty {
@@ -67,7 +67,7 @@ impl Tty {
     }
 
     /// Types keys, once the prompt has had a moment to take the keyboard.
-    fn keys(&mut self, keys: &str) -> &mut Self {
+    pub(crate) fn keys(&mut self, keys: &str) -> &mut Self {
         std::thread::sleep(Duration::from_millis(150));
         self.session.send(keys).expect("type into the terminal");
         self
@@ -79,7 +79,7 @@ impl Tty {
     }
 
     /// Reads the terminal to its end and returns rollout's exit code.
-    fn exit_code(&mut self) -> i32 {
+    pub(crate) fn exit_code(&mut self) -> i32 {
         match self.session.expect(Eof) {
             Ok(rest) => self
                 .screen
@@ -383,7 +383,7 @@ fn a_signoff_of_two_of_three_roles_passes_bound_to_the_phase_shown() {
         .and_then(|s| s.get(..64))
         .expect("the digest on screen")
         .to_string();
-    tty.shows("after [run] echo after >> trace");
+    tty.shows("3. after").shows("$ echo after >> trace");
     sign(&mut tty, 0, "quinn");
     sign(&mut tty, 0, "dan");
     tty.shows("signed by quinn (QA Lead), dan (Dev Lead)")

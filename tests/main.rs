@@ -18,4 +18,5 @@ mod runbooks;
 mod scaffold;
 mod schema;
 mod secrets;
+mod terminal;
 mod validate;

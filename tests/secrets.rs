@@ -17,7 +17,8 @@ use crate::harness::{Outcome, Test, journal, wait_bounded};
 const CANARY: &str = "s3cr3t-CANARY-5d1f/+= \"q\"\\é&x";
 
 /// 80 bytes: its base64 (108 characters) always spans a line break when wrapped.
-const TOKEN: &str = "tok_9F3kQ2zX7pWv1LmN8bR4sT6yU0cE5hJ2gA7dK3fP9qW1xZ8vB4nM6rT2yH5uJ0iO3pL7kS1dF9gQ";
+const TOKEN: &str =
+    "tok_9F3kQ2zX7pWv1LmN8bR4sT6yU0cE5hJ2gA7dK3fP9qW1xZ8vB4nM6rT2yH5uJ0iO3pL7kS1dF9gQ";
 
 /// A token that goes into a URL: the URL library escapes some of its characters and not others.
 const URL_TOKEN: &str = "ab\\cd%20ef gh\"é<k>'z^|";
@@ -367,9 +368,8 @@ fn secrets_and_their_encodings_never_leak_in_output_journal_plans_or_resume() {
     assert_eq!(http["status"], "failed_ignored");
     let reason = http["reason"].as_str().unwrap();
     assert!(
-        reason.contains(&format!(
-            "for http://admin:{MASK}@127.0.0.1:"
-        )) && reason.contains(&format!("/health/{MASK}?token={MASK}: ")),
+        reason.contains(&format!("for http://admin:{MASK}@127.0.0.1:"))
+            && reason.contains(&format!("/health/{MASK}?token={MASK}: ")),
         "{reason}"
     );
     // The held-back end of the output is flushed before the step finishes.

@@ -185,7 +185,11 @@ fn url_error(e: reqwest::Error, real: &str, shown: &str) -> String {
         }
     }
     // A redirect's error is about where the server sent the request, which may hold anything.
-    let what = if redirect { "following a redirect from" } else { "for" };
+    let what = if redirect {
+        "following a redirect from"
+    } else {
+        "for"
+    };
     match causes.split_once(": ") {
         Some((head, rest)) => format!("{head} {what} {shown}: {rest}"),
         None => format!("{causes} {what} {shown}"),

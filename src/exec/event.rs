@@ -129,6 +129,84 @@ pub enum Event {
     },
 }
 
+impl Event {
+    /// Calls `t` on each text of the event that holds what people wrote or values gave: names,
+    /// titles, messages, reasons, rendered commands. Not on identifiers (ids, statuses), which
+    /// the runbook's rules keep plain, nor on the bytes of `Output`, which a stream handles.
+    pub fn texts_mut(&mut self, t: &mut dyn FnMut(&mut String)) {
+        match self {
+            Event::RunStarted {
+                runbook,
+                name,
+                journal,
+                ..
+            } => {
+                t(runbook);
+                t(name);
+                t(journal);
+            }
+            Event::Notice { message, .. } | Event::NotificationFailed { message } => t(message),
+            Event::PhaseStarted { title, .. } => t(title),
+            Event::StepStarted { name, display, .. } => {
+                name.iter_mut().for_each(&mut *t);
+                display.iter_mut().for_each(&mut *t);
+            }
+            Event::StepFinished { reason, .. } => reason.iter_mut().for_each(&mut *t),
+            Event::StepSkipped { reason, .. } | Event::AbortTripped { reason, .. } => t(reason),
+            Event::Measurement {
+                values,
+                detail,
+                condition,
+                ..
+            } => {
+                for (series, _) in values.iter_mut() {
+                    t(series);
+                }
+                detail.iter_mut().for_each(&mut *t);
+                t(condition);
+            }
+            Event::Paused {
+                reason,
+                resume_with,
+                ..
+            } => {
+                t(reason);
+                t(resume_with);
+            }
+            Event::RunFinished {
+                journal, phases, ..
+            } => {
+                t(journal);
+                for p in phases.iter_mut() {
+                    t(&mut p.title);
+                }
+            }
+            Event::RollbackPlanned { reason, phases, .. } => {
+                t(reason);
+                for p in phases.iter_mut() {
+                    t(&mut p.title);
+                    for (_, lines) in &mut p.steps {
+                        lines.iter_mut().for_each(&mut *t);
+                    }
+                }
+            }
+            Event::RollbackFinished {
+                undone, not_undone, ..
+            } => {
+                undone.iter_mut().for_each(&mut *t);
+                not_undone.iter_mut().for_each(&mut *t);
+            }
+            // Output is a stream: the engine masks it and a view escapes it as it comes, as
+            // only they can see a secret or a character split across reads.
+            Event::Output { .. }
+            | Event::Waiting { .. }
+            | Event::Retrying { .. }
+            | Event::PhaseFinished { .. }
+            | Event::AuditSealed { .. } => {}
+        }
+    }
+}
+
 /// One phase of a rollback plan: its rollback steps as they will run (secrets masked).
 #[derive(Debug, Clone, Serialize)]
 pub struct RollbackPhase {

@@ -95,7 +95,7 @@ pub fn render(r: &Report) -> String {
         "<p class=\"muted\">Built by rollout {} from the run's audit log alone.</p>\n</main>\n</body>\n</html>",
         esc(&r.rollout_version)
     );
-    o
+    crate::escape::owned(o)
 }
 
 fn header(o: &mut String, r: &Report) {

@@ -40,7 +40,7 @@ pub fn render(r: &Report) -> String {
     incidents(&mut o, r);
     rollback(&mut o, r);
     audit(&mut o, r);
-    o
+    crate::escape::owned(o)
 }
 
 fn header(o: &mut String, r: &Report) {

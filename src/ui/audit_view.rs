@@ -510,5 +510,5 @@ pub fn render_log(records: &[Record]) -> String {
         };
         let _ = writeln!(o, "{lead}{t}  {body}");
     }
-    o
+    crate::escape::owned(o)
 }

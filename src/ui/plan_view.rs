@@ -1,6 +1,9 @@
 //! The text preview of a plan: every phase and step in order, commands fully rendered, kubectl
 //! invocations with their context and namespace, gates with who must sign, checks with their
 //! thresholds and windows, each phase's rollback, and the webhooks a run would post to.
+//! Every text of the plan is shown with its control characters escaped ([`crate::escape`]):
+//! each entry point escapes the plan it is given in place before it lays it out, so the only
+//! escape sequences in what it writes are its own colours.
 
 use std::fmt::Write;
 
@@ -48,7 +51,23 @@ impl Styles {
     }
 }
 
-pub fn render(plan: &Plan, color: bool) -> String {
+/// Escapes the control characters of every text of `plan`, in place.
+pub fn escape_plan(plan: &mut Plan) {
+    plan.texts_mut(&mut |s| {
+        crate::escape::in_place(s);
+    });
+}
+
+/// Escapes the control characters of every text of `phase`, in place.
+pub fn escape_phase(phase: &mut PlanPhase) {
+    phase.texts_mut(&mut |s| {
+        crate::escape::in_place(s);
+    });
+}
+
+/// The plan as text; its texts are escaped in place first.
+pub fn render(plan: &mut Plan, color: bool) -> String {
+    escape_plan(plan);
     let st = Styles::new(color);
     let mut o = String::new();
     head(&mut o, &st, plan);
@@ -67,14 +86,16 @@ fn counted(phase: &PlanPhase) -> usize {
 }
 
 /// What [`render`] writes before the phases of `plan` (whose own phases are not used).
-pub fn text_head(plan: &Plan, color: bool) -> String {
+pub fn text_head(plan: &mut Plan, color: bool) -> String {
+    escape_plan(plan);
     let mut o = String::new();
     head(&mut o, &Styles::new(color), plan);
     o
 }
 
 /// What [`render`] writes for phase `i` of `total`.
-pub fn text_phase(i: usize, total: usize, phase: &PlanPhase, color: bool) -> String {
+pub fn text_phase(i: usize, total: usize, phase: &mut PlanPhase, color: bool) -> String {
+    escape_phase(phase);
     let mut o = String::new();
     phase_text(&mut o, &Styles::new(color), i, total, phase);
     o
@@ -241,8 +262,51 @@ fn tail(o: &mut String, st: &Styles, plan: &Plan, total: usize, count: usize) {
 }
 
 fn steps(o: &mut String, st: &Styles, steps: &[PlanStep], indent: &str) {
-    let inner = format!("{indent}   ");
     for (i, s) in steps.iter().enumerate() {
+        step(o, st, i + 1, s, indent);
+    }
+}
+
+/// What signers read before they sign `phase`, and what the digest binding their signatures is
+/// taken of: the phase's title, then each of its steps numbered and laid out as `rollout plan`
+/// shows it, without colour (or, for a step that can only be rendered when it runs, why),
+/// control characters escaped. When some were, a last line says how they are shown: a
+/// backslash that a value wrote then reads differently from one that stands for a control
+/// character, and the digest differs too.
+pub fn signed_lines(title: &str, steps: Vec<Result<PlanStep, (String, String)>>) -> Vec<String> {
+    let st = Styles::new(false);
+    let mut o = String::new();
+    let mut escaped = crate::escape::needed(title);
+    let _ = writeln!(o, "  phase: {}", crate::escape::text(title));
+    for (i, s) in steps.into_iter().enumerate() {
+        match s {
+            Ok(mut s) => {
+                s.texts_mut(&mut |t| {
+                    escaped |= crate::escape::in_place(t);
+                });
+                step(&mut o, &st, i + 1, &s, "  ");
+            }
+            Err((id, why)) => {
+                escaped |= crate::escape::needed(&why);
+                let _ = writeln!(
+                    o,
+                    "  {}. {id}  (rendered when it runs: {})",
+                    i + 1,
+                    crate::escape::text(&why)
+                );
+            }
+        }
+    }
+    if escaped {
+        o.push_str("  (control characters are shown escaped: \\e is ESC, \\r a carriage return, \\xNN and \\u{NN} other control characters)\n");
+    }
+    o.lines().map(String::from).collect()
+}
+
+/// Step number `n` of a list, laid out at `indent`.
+fn step(o: &mut String, st: &Styles, n: usize, s: &PlanStep, indent: &str) {
+    let inner = format!("{indent}   ");
+    {
         let mut notes = Vec::new();
         if let Some(t) = s.timeout {
             notes.push(format!("timeout {t}"));
@@ -267,7 +331,7 @@ fn steps(o: &mut String, st: &Styles, steps: &[PlanStep], indent: &str) {
             ));
         }
         // `{indent}{n}. {id} {name}  line {line}, {notes}`
-        let _ = write!(o, "{indent}{}. ", i + 1);
+        let _ = write!(o, "{indent}{n}. ");
         st.put(o, &st.heading, &s.id);
         if let Some(name) = &s.name {
             o.push(' ');
@@ -613,7 +677,12 @@ pub fn rollback_text(
         let shown: Vec<PlanStep> = list
             .iter()
             .filter_map(|s| match renderer.step(phase, s) {
-                Ok(step) => Some(step),
+                Ok(mut step) => {
+                    step.texts_mut(&mut |s| {
+                        crate::escape::in_place(s);
+                    });
+                    Some(step)
+                }
                 Err(e) => {
                     errors.push(format!("`{}`: {}", e.step, e.error.message));
                     None

@@ -7,6 +7,9 @@
 //! a deadline or a SIGTERM stops the waiting even though dialoguer blocks on the keyboard. A
 //! question given up that way leaves its reader blocked on the terminal: the terminal settings
 //! are put back and no further question is asked in this process.
+//!
+//! Questions, choices and items come from the runbook and its values: their control characters
+//! are shown escaped (see [`crate::escape`]), like everything else rollout shows.
 
 use std::io::IsTerminal;
 use std::sync::mpsc::{self, RecvTimeoutError};
@@ -125,10 +128,15 @@ impl TerminalPrompter {
     }
 }
 
+/// A question's text as the terminal gets it: control characters escaped.
+fn shown(text: &str) -> String {
+    crate::escape::text(text).into_owned()
+}
+
 impl Prompter for TerminalPrompter {
     fn choose(&mut self, prompt: &str, options: &[&str]) -> Reply<usize> {
-        let prompt = prompt.to_string();
-        let options: Vec<String> = options.iter().map(|o| (*o).to_string()).collect();
+        let prompt = shown(prompt);
+        let options: Vec<String> = options.iter().map(|o| shown(o)).collect();
         self.ask(move |theme| {
             Select::with_theme(theme)
                 .with_prompt(prompt)
@@ -139,7 +147,7 @@ impl Prompter for TerminalPrompter {
     }
 
     fn confirm(&mut self, prompt: &str) -> Reply<bool> {
-        let prompt = prompt.to_string();
+        let prompt = shown(prompt);
         self.ask(move |theme| {
             Confirm::with_theme(theme)
                 .with_prompt(prompt)
@@ -149,7 +157,7 @@ impl Prompter for TerminalPrompter {
     }
 
     fn input(&mut self, prompt: &str) -> Reply<String> {
-        let prompt = prompt.to_string();
+        let prompt = shown(prompt);
         self.ask(move |theme| {
             Input::<String>::with_theme(theme)
                 .with_prompt(prompt)
@@ -160,8 +168,8 @@ impl Prompter for TerminalPrompter {
     }
 
     fn checklist(&mut self, prompt: &str, items: &[String], ticked: &[bool]) -> Reply<Vec<bool>> {
-        let prompt = format!("{prompt} (space to tick, enter when done)");
-        let items = items.to_vec();
+        let prompt = format!("{} (space to tick, enter when done)", shown(prompt));
+        let items: Vec<String> = items.iter().map(|i| shown(i)).collect();
         let ticked = ticked.to_vec();
         let count = items.len();
         let picked = self.ask(move |theme| {
@@ -175,7 +183,7 @@ impl Prompter for TerminalPrompter {
     }
 
     fn tell(&mut self, message: &str) {
-        let _ = Term::stderr().write_line(&format!("  {message}"));
+        let _ = Term::stderr().write_line(&format!("  {}", shown(message)));
     }
 
     fn set_deadline(&mut self, deadline: Option<Instant>) {

@@ -238,7 +238,7 @@ pub fn render(v: &RunView) -> String {
             v.run_id, v.state_dir
         );
     }
-    o
+    crate::escape::owned(o)
 }
 
 pub fn render_list(views: &[RunView]) -> String {
@@ -265,5 +265,5 @@ pub fn render_list(views: &[RunView]) -> String {
             v.since
         );
     }
-    o
+    crate::escape::owned(o)
 }

@@ -2,8 +2,14 @@
 //! the running step, its live output indented under it, and a summary table at the end. When
 //! not a terminal: the same facts as plain lines, and step output passed through untouched.
 //! rollout's own lines go to stderr; step output keeps its stream (stdout or stderr).
+//!
+//! Every text from a value, the runbook or a command (names, commands, reasons, output) reaches
+//! a terminal with its control characters escaped (see [`crate::escape`]): a step's output or a
+//! variable cannot clear the screen, move the cursor or retitle the window, and only rollout's
+//! own styling is sent as escape sequences. Output going to a file or a pipe is passed on as
+//! the command wrote it, byte for byte.
 
-use std::io::Write;
+use std::io::{IsTerminal, Write};
 use std::time::Duration;
 
 use console::Style;
@@ -22,6 +28,12 @@ pub struct TerminalView {
     spinner: Option<ProgressBar>,
     /// A partial output line waiting for its end (fancy mode indents whole lines).
     pending: Vec<u8>,
+    /// Whether stdout and stderr are terminals: output passed through to one is escaped.
+    out_tty: bool,
+    err_tty: bool,
+    /// Per stream, a byte held back while output passes through escaped (see
+    /// [`crate::escape::bytes`]).
+    held: [Option<u8>; 2],
 }
 
 impl TerminalView {
@@ -37,6 +49,9 @@ impl TerminalView {
             yellow: s(Style::new().yellow()),
             spinner: None,
             pending: Vec::new(),
+            out_tty: std::io::stdout().is_terminal(),
+            err_tty: std::io::stderr().is_terminal(),
+            held: [None, None],
         }
     }
 
@@ -57,13 +72,33 @@ impl TerminalView {
         if !self.pending.is_empty() {
             let text = String::from_utf8_lossy(&self.pending).into_owned();
             self.pending.clear();
-            self.line(&format!("  {} {text}", self.dim.apply_to("│")));
+            self.line(&format!(
+                "  {} {}",
+                self.dim.apply_to("│"),
+                crate::escape::text(&text)
+            ));
+        }
+        // What plain output held back (half a character) goes out as it was.
+        for (i, held) in self.held.iter_mut().enumerate() {
+            if let Some(b) = crate::escape::finish(held) {
+                let _ = if i == 0 {
+                    std::io::stdout().lock().write_all(&[b])
+                } else {
+                    std::io::stderr().lock().write_all(&[b])
+                };
+            }
         }
     }
 
     fn output(&mut self, stream: OutputStream, data: &[u8]) {
         if !self.fancy {
             let _ = match stream {
+                OutputStream::Stdout if self.out_tty => std::io::stdout()
+                    .lock()
+                    .write_all(&crate::escape::bytes(data, &mut self.held[0])),
+                OutputStream::Stderr if self.err_tty => std::io::stderr()
+                    .lock()
+                    .write_all(&crate::escape::bytes(data, &mut self.held[1])),
                 OutputStream::Stdout => std::io::stdout().lock().write_all(data),
                 OutputStream::Stderr => std::io::stderr().lock().write_all(data),
             };
@@ -76,7 +111,7 @@ impl TerminalView {
             self.line(&format!(
                 "  {} {}",
                 self.dim.apply_to("│"),
-                text.trim_end_matches('\r')
+                crate::escape::text(text.trim_end_matches('\r'))
             ));
         }
     }
@@ -140,6 +175,21 @@ fn secs(ms: u64) -> String {
 
 impl Listener for TerminalView {
     fn on(&mut self, event: &Event) {
+        if let Event::Output { stream, data, .. } = event {
+            self.output(*stream, data);
+            return;
+        }
+        let mut escaped = event.clone();
+        escaped.texts_mut(&mut |s| {
+            crate::escape::in_place(s);
+        });
+        self.show(&escaped);
+    }
+}
+
+impl TerminalView {
+    /// Shows an event whose texts are escaped already.
+    fn show(&mut self, event: &Event) {
         match event {
             Event::RunStarted {
                 run_id,
@@ -215,7 +265,7 @@ impl Listener for TerminalView {
                     self.spinner = Some(pb);
                 }
             }
-            Event::Output { stream, data, .. } => self.output(*stream, data),
+            Event::Output { .. } => {}
             Event::StepFinished {
                 step,
                 status,

@@ -4,7 +4,7 @@
 
 use std::time::Instant;
 
-use super::{Attempt, Engine, RunEnd, display_lines};
+use super::{Attempt, Engine, RunEnd};
 use crate::exec::gates::{self, Answered, Gate, GateOutcome, Needed, Who};
 use crate::plan::PlanStep;
 use crate::runbook::model::{DeadlineAction, Phase, Step};
@@ -12,40 +12,25 @@ use crate::state::record::{GateVerdict, StepStatus};
 use crate::state::{Entry, StoreError};
 
 impl Engine<'_> {
-    /// The phase's steps as rendered for this run (secrets masked), the lines that show them
-    /// to signers, and the digest that binds a sign-off to them.
+    /// The lines that show signers the phase's steps as rendered for this run (secrets masked,
+    /// control characters escaped), and the digest that binds a sign-off to them: the SHA-256
+    /// of exactly those lines, so what is signed is what the screen showed. They are laid out
+    /// as `rollout plan` shows the phase (see [`crate::ui::plan_view::signed_lines`]).
     pub(super) fn phase_content(&self, phase: &Phase) -> PhaseContent {
-        let mut rendered = Vec::new();
-        let mut lines = Vec::new();
-        for s in phase.steps.iter().chain(&phase.gate) {
-            let kind = s.kind.name();
-            match self.shown.step(Some(phase), s) {
-                Ok(ps) => {
-                    let first = display_lines(&ps.action)
-                        .into_iter()
-                        .next()
-                        .unwrap_or_default();
-                    lines.push(format!("  {} [{kind}] {}", ps.id, clip(&first, 72)));
-                    rendered.push(serde_json::to_value(&ps).unwrap_or(serde_json::Value::Null));
-                }
-                Err(e) => {
-                    lines.push(format!(
-                        "  {} [{kind}] (rendered when it runs: {})",
-                        e.step, e.error.message
-                    ));
-                    rendered.push(serde_json::json!({
-                        "id": e.step,
-                        "unrendered": e.error.message,
-                    }));
-                }
-            }
-        }
-        let content = serde_json::json!({
-            "phase": phase.id.get_ref(),
-            "title": phase.title,
-            "steps": rendered,
-        });
-        let digest = crate::runbook::source::digest_of(content.to_string().as_bytes());
+        let steps = phase
+            .steps
+            .iter()
+            .chain(&phase.gate)
+            .map(|s| {
+                self.shown
+                    .step(Some(phase), s)
+                    .map_err(|e| (e.step, e.error.message))
+            })
+            .collect();
+        let mut lines = crate::ui::plan_view::signed_lines(&phase.title, steps);
+        let mut shown = lines.join("\n");
+        shown.push('\n');
+        let digest = crate::runbook::source::digest_of(shown.as_bytes());
         lines.insert(
             0,
             format!(
@@ -240,15 +225,6 @@ impl Engine<'_> {
 pub(super) struct PhaseContent {
     pub(super) digest: String,
     pub(super) lines: Vec<String>,
-}
-
-fn clip(text: &str, max: usize) -> String {
-    if text.chars().count() <= max {
-        text.to_string()
-    } else {
-        let cut: String = text.chars().take(max.saturating_sub(1)).collect();
-        format!("{cut}…")
-    }
 }
 
 /// What an expired `abort` or `rollback` deadline does to the run.
