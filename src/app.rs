@@ -55,7 +55,8 @@ fn resolve_vars(loaded: &Loaded, args: &VarArgs) -> Result<Vec<inputs::Resolved>
     };
     inputs::resolve(&loaded.runbook, &given, &|name| std::env::var(name).ok()).map_err(|errors| {
         for e in errors {
-            eprintln!("error: {e}");
+            // The message quotes what was typed, which may hold control characters.
+            eprintln!("error: {}", crate::escape::text(&e.to_string()));
         }
         ExitCode::Usage
     })
@@ -194,7 +195,9 @@ pub fn plan(ctx: &Ctx, path: &Path, vars: &VarArgs, format: Format, live: bool) 
         &masker,
     );
     let written = match format {
-        Format::Text => out.write_all(ui::plan_view::render(&mut built, ctx.color_out()).as_bytes()),
+        Format::Text => {
+            out.write_all(ui::plan_view::render(&mut built, ctx.color_out()).as_bytes())
+        }
         Format::Json => serde_json::to_writer_pretty(&mut out, &built)
             .map_err(std::io::Error::from)
             .and_then(|()| out.write_all(b"\n")),

@@ -54,10 +54,18 @@ fn plan_in_a_terminal_shows_a_hostile_value_escaped_and_keeps_its_own_colours() 
     let mut tty = Tty::run(&t);
     tty.shows("This is a preview").finishes_with(0);
     assert_no_raw_control("the plan on the terminal", &tty.screen);
-    assert!(tty.screen.contains(&format!("v = {SHOWN}")), "{}", tty.screen);
+    assert!(
+        tty.screen.contains(&format!("v = {SHOWN}")),
+        "{}",
+        tty.screen
+    );
     assert!(tty.screen.contains(&format!("Go on with {SHOWN}?")));
     // rollout's own styling is still sent: bold headings.
-    assert!(tty.screen.contains("\x1b[1mPhase 1/1: Deploy (p)"), "{}", tty.screen);
+    assert!(
+        tty.screen.contains("\x1b[1mPhase 1/1: Deploy (p)"),
+        "{}",
+        tty.screen
+    );
 
     // The JSON plan is faithful: the value is there, escaped by JSON itself.
     let json = test()
@@ -84,7 +92,11 @@ fn a_run_in_a_terminal_escapes_values_commands_prompts_and_output_but_commands_g
         "bell\\x07 clear\\e[2J".to_string(),
         format!("Go on with {SHOWN}?"),
     ] {
-        assert!(tty.screen.contains(&shown), "{shown:?} not shown:\n{}", tty.screen);
+        assert!(
+            tty.screen.contains(&shown),
+            "{shown:?} not shown:\n{}",
+            tty.screen
+        );
     }
     // The command received the value byte for byte.
     assert_eq!(std::fs::read(dir.join("got")).unwrap(), HOSTILE.as_bytes());
@@ -193,9 +205,17 @@ fn the_signoff_digest_is_of_exactly_the_lines_the_signers_were_shown() {
         format!("     env TARGET='{SHOWN}'"),
         format!("     sign-off: Leads sign {SHOWN} (1 of 1 roles must sign)"),
     ] {
-        assert!(shown.contains(&expected.as_str()), "{expected:?} not in {shown:#?}");
+        assert!(
+            shown.contains(&expected.as_str()),
+            "{expected:?} not in {shown:#?}"
+        );
     }
-    assert!(shown.last().unwrap().contains("control characters are shown escaped"));
+    assert!(
+        shown
+            .last()
+            .unwrap()
+            .contains("control characters are shown escaped")
+    );
     for l in shown {
         assert_no_raw_control("the sign-off screen", l);
     }
@@ -228,5 +248,9 @@ fn the_signoff_screen_in_a_terminal_shows_the_phase_escaped() {
     tty.keys("\r").shows("signing").line("quinn");
     tty.finishes_with(0);
     assert_no_raw_control("the sign-off screen", &tty.screen);
-    assert!(tty.screen.contains(&format!("Leads sign {SHOWN}")), "{}", tty.screen);
+    assert!(
+        tty.screen.contains(&format!("Leads sign {SHOWN}")),
+        "{}",
+        tty.screen
+    );
 }
