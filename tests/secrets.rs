@@ -20,8 +20,12 @@ const CANARY: &str = "s3cr3t-CANARY-5d1f/+= \"q\"\\é&x";
 const TOKEN: &str =
     "tok_9F3kQ2zX7pWv1LmN8bR4sT6yU0cE5hJ2gA7dK3fP9qW1xZ8vB4nM6rT2yH5uJ0iO3pL7kS1dF9gQ";
 
-/// A token that goes into a URL: the URL library escapes some of its characters and not others.
+/// A token that goes into a URL's path and query: the URL library escapes some of its
+/// characters and not others, and turns `\` into `/` in a path.
 const URL_TOKEN: &str = "ab\\cd%20ef gh\"é<k>'z^|";
+
+/// A password in a URL's userinfo.
+const PASSWORD: &str = "pa ss\"é<w0rd>^|{}";
 
 fn pem() -> String {
     let mut s = String::from("-----BEGIN PRIVATE KEY-----\n");
@@ -45,7 +49,7 @@ fn needles(dir: &Path) -> Vec<String> {
     const SCRIPT: &str = r"
 import base64, json, os, re, sys, urllib.parse
 out = set()
-for name in ('CANARY', 'PEM', 'TOKEN', 'URL_TOKEN'):
+for name in ('CANARY', 'PEM', 'TOKEN', 'URL_TOKEN', 'PASSWORD'):
     value = os.environb[name.encode()].decode('utf-8')
     units = [value] + [l for l in value.splitlines() if len(l.strip()) >= 4]
     for u in units:
@@ -70,6 +74,7 @@ for n in sorted(out):
         .env("PEM", pem())
         .env("TOKEN", TOKEN)
         .env("URL_TOKEN", URL_TOKEN)
+        .env("PASSWORD", PASSWORD)
         .current_dir(dir)
         .output()
         .expect("python3 is needed for this test");
@@ -234,6 +239,9 @@ secret = { env = "TOKEN" }
 [vars.url_token]
 secret = { env = "URL_TOKEN" }
 
+[vars.password]
+secret = { env = "PASSWORD" }
+
 [[notify]]
 url = "http://127.0.0.1:NOTIFY_PORT/hook"
 
@@ -244,7 +252,7 @@ on_failure = "abort"
 
 [[phases.steps]]
 id = "http"
-http = "http://admin:{{ url_token }}@127.0.0.1:REFUSED_PORT/health/{{ url_token }}?token={{ url_token }}"
+http = "http://admin:{{ password }}@127.0.0.1:REFUSED_PORT/health/{{ url_token }}?token={{ url_token }}"
 timeout = "1s"
 every = "1s"
 continue_on_error = true
@@ -281,6 +289,7 @@ fn with_secrets(t: Test) -> Test {
         .env("PEM", &pem())
         .env("TOKEN", TOKEN)
         .env("URL_TOKEN", URL_TOKEN)
+        .env("PASSWORD", PASSWORD)
 }
 
 /// The sweep's runbook, posting to `notify` and checking a port nobody listens on.
