@@ -56,7 +56,7 @@ fn resolve_vars(loaded: &Loaded, args: &VarArgs) -> Result<Vec<inputs::Resolved>
     inputs::resolve(&loaded.runbook, &given, &|name| std::env::var(name).ok()).map_err(|errors| {
         for e in errors {
             // The message quotes what was typed, which may hold control characters.
-            eprintln!("error: {}", crate::escape::text(&e.to_string()));
+            eprintln!("error: {}", crate::escape::text(&e));
         }
         ExitCode::Usage
     })

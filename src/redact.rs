@@ -384,9 +384,8 @@ fn is_base64(b: u8) -> bool {
 /// else 0. A break at the end of `data` joins when base64 precedes it (more may follow).
 fn joint(data: &[u8], at: usize) -> usize {
     let len = match data.get(at..) {
-        Some([b'\n', ..]) => 1,
+        Some([b'\n', ..] | [b'\r']) => 1,
         Some([b'\r', b'\n', ..]) => 2,
-        Some([b'\r']) => 1,
         _ => return 0,
     };
     let before = at > 0 && is_base64(data[at - 1]);

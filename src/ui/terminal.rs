@@ -265,7 +265,6 @@ impl TerminalView {
                     self.spinner = Some(pb);
                 }
             }
-            Event::Output { .. } => {}
             Event::StepFinished {
                 step,
                 status,
@@ -357,7 +356,8 @@ impl TerminalView {
                     secs(*delay_ms)
                 ));
             }
-            Event::PhaseFinished { .. } => {}
+            // Output went to `output` before the texts were escaped.
+            Event::PhaseFinished { .. } | Event::Output { .. } => {}
             Event::Paused {
                 reason,
                 resume_with,
