@@ -663,7 +663,7 @@ pub fn rollback_text(
             let _ = writeln!(o, "\n{}. {id}: no longer in the runbook", i + 1);
             continue;
         };
-        let title = phase.map_or("runbook rollback", |p| p.title.as_str());
+        let title = crate::escape::text(phase.map_or("runbook rollback", |p| p.title.as_str()));
         let _ = writeln!(
             o,
             "\n{}",
