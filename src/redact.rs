@@ -397,46 +397,54 @@ impl Wrapped {
     /// Adds the matches in `data` that span a line break and start before `limit`.
     fn find(&self, data: &[u8], limit: usize, spans: &mut Vec<Span>) {
         let mut joined = Vec::new();
-        let mut at = Vec::new();
+        // Where each line of the run starts: (offset in `joined`, offset in `data`).
+        let mut lines: Vec<(usize, usize)> = Vec::new();
         let mut searched = 0;
         for nl in memchr::memchr_iter(b'\n', data) {
-            let brk = if nl > 0 && data[nl - 1] == b'\r' {
-                nl - 1
-            } else {
-                nl
-            };
+            let brk = if nl > 0 && data[nl - 1] == b'\r' { nl - 1 } else { nl };
             if brk < searched || joint(data, brk) == 0 {
                 continue;
             }
             // The run: base64 before the break, then base64 and joining breaks after it.
-            let mut start = brk;
-            while start > 0 && is_base64(data[start - 1]) {
-                start -= 1;
-            }
+            let start = data[..brk]
+                .iter()
+                .rposition(|&b| !is_base64(b))
+                .map_or(0, |k| k + 1);
             if start >= limit {
                 break;
             }
-            joined.clear();
-            at.clear();
-            let mut i = start;
-            while i < data.len() {
-                if is_base64(data[i]) {
-                    joined.push(data[i]);
-                    at.push(i);
-                    i += 1;
-                } else {
-                    match joint(data, i) {
-                        0 => break,
-                        len => i += len,
-                    }
+            // Most runs are a word at the end of a line and one at the start of the next: they
+            // are measured first, and copied only when a form could fit.
+            lines.clear();
+            let (mut i, mut length) = (start, 0);
+            loop {
+                lines.push((length, i));
+                let end = data[i..]
+                    .iter()
+                    .position(|&b| !is_base64(b))
+                    .map_or(data.len(), |k| i + k);
+                length += end - i;
+                i = end;
+                match joint(data, i) {
+                    0 => break,
+                    len => i += len,
                 }
             }
             searched = i;
-            if joined.len() < self.shortest {
+            if length < self.shortest || lines.len() < 2 {
                 continue;
             }
+            joined.clear();
+            for (k, &(at, from)) in lines.iter().enumerate() {
+                let len = lines.get(k + 1).map_or(length, |&(next, _)| next) - at;
+                joined.extend_from_slice(&data[from..from + len]);
+            }
+            let raw = |k: usize| {
+                let line = lines.partition_point(|&(j, _)| j <= k) - 1;
+                lines[line].1 + (k - lines[line].0)
+            };
             for m in self.matcher.find_iter(&joined) {
-                let (from, to) = (at[m.start()], at[m.end() - 1] + 1);
+                let (from, to) = (raw(m.start()), raw(m.end() - 1) + 1);
                 if from >= limit {
                     break;
                 }
