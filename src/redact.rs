@@ -401,7 +401,11 @@ impl Wrapped {
         let mut lines: Vec<(usize, usize)> = Vec::new();
         let mut searched = 0;
         for nl in memchr::memchr_iter(b'\n', data) {
-            let brk = if nl > 0 && data[nl - 1] == b'\r' { nl - 1 } else { nl };
+            let brk = if nl > 0 && data[nl - 1] == b'\r' {
+                nl - 1
+            } else {
+                nl
+            };
             if brk < searched || joint(data, brk) == 0 {
                 continue;
             }
