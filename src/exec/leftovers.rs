@@ -52,6 +52,9 @@ fn pid_scope() -> String {
     format!("{} {ns}", boot.trim())
 }
 
+/// How much longer than [`lock::WAIT`] to wait for a held lock's file to name its holder.
+const NAMING: Duration = Duration::from_secs(2);
+
 /// Takes the lock of `target` for `holder`. A holder that died holding it (its step processes
 /// keep it) has what it left stopped first; one that is alive is waited for briefly, then named
 /// in the refusal. `tell` hears, before a stop begins, what is about to be stopped.
@@ -90,7 +93,10 @@ pub fn take_lock(
                     stopped = Some(stop(&held, grace, found)?);
                     continue;
                 }
-                if Instant::now() >= deadline {
+                // A holder that has just taken the lock may not have written its name yet: give
+                // a loaded machine longer to name it before saying who holds the lock.
+                let named = !held.lock_id.is_empty();
+                if Instant::now() >= deadline + if named { Duration::ZERO } else { NAMING } {
                     return Err(TakeError::Lock(LockError::Held { holder: held, path }));
                 }
                 std::thread::sleep(Duration::from_millis(20));

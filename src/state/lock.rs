@@ -58,6 +58,10 @@ pub struct Holder {
 
 impl std::fmt::Display for Holder {
     fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        if self.lock_id.is_empty() {
+            // Its lock file did not name a holder (yet) when it was read.
+            return write!(f, "{}", self.operator);
+        }
         write!(
             f,
             "{} ({}@{}, pid {}) since {}, {} of run {} [lock {}]",
@@ -209,7 +213,7 @@ pub fn try_acquire(root: &Path, target: &str, mut holder: Holder) -> Result<Targ
             Err((mut file, _)) => {
                 let held = read_holder(&mut file).unwrap_or_else(|| Holder {
                     target: target.to_string(),
-                    operator: "another rollout process".into(),
+                    operator: "another rollout process, whose lock file names no holder yet".into(),
                     ..Holder::default()
                 });
                 return Err(LockError::Held {
