@@ -19,6 +19,7 @@ use toml::de::DeTable;
 
 use crate::cli::{Cli, ColorChoice};
 use crate::runbook::reader::{Problems, Table};
+use crate::runbook::source::{MAX_RUNBOOK_BYTES, OpenError, read_regular, special_reason};
 use crate::runbook::{Diagnostic, Source};
 
 /// What the user config file says; every key optional.
@@ -136,14 +137,24 @@ pub fn load() -> Result<UserConfig, ConfigError> {
     let Some((path, explicit)) = path() else {
         return Ok(UserConfig::default());
     };
-    let bytes = match std::fs::read(&path) {
-        Ok(b) => b,
-        Err(e) if e.kind() == std::io::ErrorKind::NotFound && !explicit => {
+    let bytes = match read_regular(&path, MAX_RUNBOOK_BYTES) {
+        Ok(Some(b)) => b,
+        Ok(None) => {
+            return Err(ConfigError::Unreadable(format!(
+                "the user config `{}` is larger than {MAX_RUNBOOK_BYTES} bytes",
+                path.display()
+            )));
+        }
+        Err(OpenError::Io(e)) if e.kind() == std::io::ErrorKind::NotFound && !explicit => {
             return Ok(UserConfig::default());
         }
         Err(e) => {
+            let reason = match e {
+                OpenError::Special(kind) => special_reason(kind, "its configuration"),
+                OpenError::Io(e) => e.to_string(),
+            };
             return Err(ConfigError::Unreadable(format!(
-                "cannot read the user config `{}`: {e}",
+                "cannot read the user config `{}`: {reason}",
                 path.display()
             )));
         }

@@ -7,6 +7,7 @@ use std::path::PathBuf;
 use crate::runbook::diagnostic::suggest;
 use crate::runbook::duration::parse_duration;
 use crate::runbook::model::{Runbook, SecretSource, VarDecl, VarType, VarValue};
+use crate::runbook::source::{MAX_RUNBOOK_BYTES, OpenError, read_regular, special_reason};
 
 /// Where a value came from, shown in plans so an operator can tell why a value is what it is.
 #[derive(Debug, Clone, PartialEq, Eq, serde::Serialize)]
@@ -194,9 +195,24 @@ fn typed(decl: &VarDecl, text: &str) -> Result<VarValue, String> {
     Ok(value)
 }
 
-fn read_vars_file(path: &PathBuf) -> Result<Vec<(String, String)>, String> {
-    let text = std::fs::read_to_string(path)
-        .map_err(|e| format!("cannot read vars file `{}`: {e}", path.display()))?;
+fn read_vars_file(path: &std::path::Path) -> Result<Vec<(String, String)>, String> {
+    let cannot = |reason: String| format!("cannot read vars file `{}`: {reason}", path.display());
+    let bytes = match read_regular(path, MAX_RUNBOOK_BYTES) {
+        Ok(Some(bytes)) => bytes,
+        Ok(None) => {
+            return Err(cannot(format!(
+                "it is larger than {MAX_RUNBOOK_BYTES} bytes"
+            )));
+        }
+        Err(OpenError::Special(kind)) => {
+            return Err(cannot(format!(
+                "{}; write the values to a file, or give them with `--var`",
+                special_reason(kind, "variable values")
+            )));
+        }
+        Err(OpenError::Io(e)) => return Err(cannot(e.to_string())),
+    };
+    let text = String::from_utf8(bytes).map_err(|_| cannot("it is not UTF-8 text".into()))?;
     let table: toml::Table = toml::from_str(&text).map_err(|e| {
         format!(
             "vars file `{}` is not valid TOML: {}",
@@ -235,14 +251,10 @@ pub fn read_secret(
             .map_err(|_| format!("secret `{name}`: the environment variable `{var}` is not set"))?,
         SecretSource::File(path) => {
             let path = base_dir.join(path);
-            std::fs::read_to_string(&path)
-                .map_err(|e| {
-                    format!(
-                        "secret `{name}`: cannot read {}: {}",
-                        path.display(),
-                        e.kind()
-                    )
-                })?
+            let bytes = read_secret_file(&path)
+                .map_err(|why| format!("secret `{name}`: cannot read {}: {why}", path.display()))?;
+            String::from_utf8(bytes)
+                .map_err(|_| format!("secret `{name}`: {} is not UTF-8 text", path.display()))?
                 .trim_end_matches(['\n', '\r'])
                 .to_string()
         }
@@ -274,4 +286,50 @@ pub fn read_secret(
         ));
     }
     Ok(value)
+}
+
+/// How long a secret `file` that is a FIFO (as `sops exec-file` makes) or a pipe may take to be
+/// written: rollout waits for a writer that long, never for ever.
+pub const SECRET_PIPE_WAIT: std::time::Duration = std::time::Duration::from_secs(10);
+
+/// A secret file's bytes: a regular file, or a FIFO or pipe written within [`SECRET_PIPE_WAIT`].
+/// Devices, sockets and directories are refused before they are opened.
+fn read_secret_file(path: &std::path::Path) -> Result<Vec<u8>, String> {
+    use std::io::Read;
+    use std::os::unix::fs::FileTypeExt;
+    let too_large = || format!("it is larger than {MAX_RUNBOOK_BYTES} bytes");
+    let is_pipe = std::fs::metadata(path).is_ok_and(|m| m.file_type().is_fifo());
+    if !is_pipe {
+        return match read_regular(path, MAX_RUNBOOK_BYTES) {
+            Ok(Some(bytes)) => Ok(bytes),
+            Ok(None) => Err(too_large()),
+            Err(OpenError::Special(kind)) => Err(special_reason(kind, "a secret").replace(
+                "only from a regular file",
+                "only from a regular file or a FIFO",
+            )),
+            Err(OpenError::Io(e)) => Err(e.kind().to_string()),
+        };
+    }
+    // Opening a FIFO waits for its writer, and reading it for the writer to finish: both on a
+    // thread of their own, given up on after the wait (the process ends soon after, as a run
+    // cannot start without its secrets).
+    let (send, receive) = std::sync::mpsc::channel();
+    let owned = path.to_path_buf();
+    std::thread::spawn(move || {
+        let read = std::fs::File::open(&owned).and_then(|file| {
+            let mut bytes = Vec::new();
+            file.take(MAX_RUNBOOK_BYTES + 1).read_to_end(&mut bytes)?;
+            Ok(bytes)
+        });
+        let _ = send.send(read);
+    });
+    match receive.recv_timeout(SECRET_PIPE_WAIT) {
+        Ok(Ok(bytes)) if bytes.len() as u64 > MAX_RUNBOOK_BYTES => Err(too_large()),
+        Ok(Ok(bytes)) => Ok(bytes),
+        Ok(Err(e)) => Err(e.kind().to_string()),
+        Err(_) => Err(format!(
+            "it is a FIFO (named pipe) and nothing wrote it within {}s; start what writes it (e.g. `sops exec-file`) before rollout, or use a regular file",
+            SECRET_PIPE_WAIT.as_secs()
+        )),
+    }
 }

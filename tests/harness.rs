@@ -22,7 +22,11 @@ pub struct Test {
     args: Vec<String>,
     env: BTreeMap<String, String>,
     stdin: Option<Vec<u8>>,
+    limit: std::time::Duration,
 }
+
+/// How long a command may take before the test kills it and fails.
+const LIMIT: std::time::Duration = std::time::Duration::from_secs(60);
 
 pub struct Outcome {
     pub status: i32,
@@ -48,6 +52,7 @@ impl Test {
             args: Vec::new(),
             env: BTreeMap::new(),
             stdin: None,
+            limit: LIMIT,
         }
     }
 
@@ -59,7 +64,16 @@ impl Test {
             args: Vec::new(),
             env: BTreeMap::new(),
             stdin: None,
+            limit: LIMIT,
         }
+    }
+
+    /// Fails the test (killing rollout) when the command takes longer than `limit`: for
+    /// commands that must not hang.
+    #[must_use]
+    pub fn within(mut self, limit: std::time::Duration) -> Self {
+        self.limit = limit;
+        self
     }
 
     pub fn path(&self) -> &Path {
@@ -152,7 +166,7 @@ impl Test {
                 let _ = pipe.write_all(&input);
             });
         }
-        let output: Output = wait_bounded(child, std::time::Duration::from_secs(60));
+        let output: Output = wait_bounded(child, self.limit);
         Outcome {
             status: output.status.code().unwrap_or(-1),
             stdout: String::from_utf8_lossy(&output.stdout).into_owned(),

@@ -8,6 +8,7 @@ mod config;
 mod files;
 mod gates;
 mod generated;
+mod hangs;
 mod incident;
 mod injection;
 mod notify;

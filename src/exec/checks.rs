@@ -6,6 +6,7 @@ use std::time::{Duration, Instant};
 use crate::exec::engine::Interrupts;
 use crate::exec::event::{Event, Level, Listener};
 use crate::plan::Action;
+use crate::runbook::source::{MAX_RUNBOOK_BYTES, OpenError, read_regular, special_reason};
 
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub enum CheckOutcome {
@@ -271,8 +272,20 @@ impl Prom {
         let mut builder =
             reqwest::Client::builder().timeout(conn.timeout.unwrap_or(default_timeout));
         if let Some(path) = &conn.ca_file {
-            let pem = std::fs::read(path)
-                .map_err(|e| format!("cannot read the CA file `{}`: {e}", path.display()))?;
+            let cannot =
+                |why: String| format!("cannot read the CA file `{}`: {why}", path.display());
+            let pem = match read_regular(path, MAX_RUNBOOK_BYTES) {
+                Ok(Some(pem)) => pem,
+                Ok(None) => {
+                    return Err(cannot(format!(
+                        "it is larger than {MAX_RUNBOOK_BYTES} bytes"
+                    )));
+                }
+                Err(OpenError::Special(kind)) => {
+                    return Err(cannot(special_reason(kind, "certificates")));
+                }
+                Err(OpenError::Io(e)) => return Err(cannot(e.to_string())),
+            };
             let certs = reqwest::Certificate::from_pem_bundle(&pem).map_err(|e| {
                 format!(
                     "the CA file `{}` is not PEM certificates: {e}",

@@ -518,12 +518,12 @@ impl Engine<'_> {
         }
         let shown = match self.shown.step(owner(phase), step) {
             Ok(s) => s,
-            Err(e) => return self.render_failure(phase, step, &e.error.message),
+            Err(e) => return self.render_failure(phase, step, &e.error),
         };
         if let Some(when) = &shown.when {
             let run_it = match self.real.step(owner(phase), step) {
                 Ok(real) => real.when.as_ref().is_none_or(|w| w.decision != "skip"),
-                Err(e) => return self.render_failure(phase, step, &e.error.message),
+                Err(e) => return self.render_failure(phase, step, &e.error),
             };
             if !run_it {
                 let reason = format!("`when` is false: {}", when.expression);
@@ -542,7 +542,7 @@ impl Engine<'_> {
         }
         let real = match self.real.step(owner(phase), step) {
             Ok(s) => s,
-            Err(e) => return self.render_failure(phase, step, &e.error.message),
+            Err(e) => return self.render_failure(phase, step, &e.error),
         };
         let attempts = step.retry.map_or(1, |r| r.attempts);
         // Signers sign the phase as shown to them: its rendered steps, bound by a digest.
@@ -666,8 +666,18 @@ impl Engine<'_> {
         }
     }
 
-    fn render_failure(&mut self, phase: &Phase, step: &Step, message: &str) -> StepOutcome {
-        let reason = format!("cannot render the step: {message}");
+    fn render_failure(
+        &mut self,
+        phase: &Phase,
+        step: &Step,
+        error: &crate::runbook::template::RenderError,
+    ) -> StepOutcome {
+        let source = &self.loaded.source;
+        let (line, column) = source.line_col(error.span.start);
+        let reason = format!(
+            "cannot render the step ({}:{line}:{column}): {}",
+            source.name, error.message
+        );
         self.emit(&Event::StepFinished {
             phase: phase.id.get_ref().clone(),
             step: step.id.get_ref().clone(),

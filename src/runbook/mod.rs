@@ -157,6 +157,7 @@ fn check(runbook: Runbook, parser: parse::Parser<'_>) -> (Runbook, Templates, Ve
     p.list.append(&mut found.list);
     validate::references(&runbook, &templates, &all_captures, &mut p);
     drop(all_captures);
+    templates.check_loop_bounds(&|name| validate::integer_default(&runbook, name), &mut p);
     (runbook, templates, p.list)
 }
 

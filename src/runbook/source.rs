@@ -69,14 +69,14 @@ impl Source {
             name: name.clone(),
             reason: describe_io(&e),
         };
-        let file = std::fs::File::open(path).map_err(io)?;
+        let file = open_regular(path).map_err(|e| match e {
+            OpenError::Io(e) => io(e),
+            OpenError::Special(kind) => SourceError::Io {
+                name: name.clone(),
+                reason: special_reason(kind, "a runbook"),
+            },
+        })?;
         let meta = file.metadata().map_err(io)?;
-        if meta.is_dir() {
-            return Err(SourceError::Io {
-                name,
-                reason: "it is a directory".into(),
-            });
-        }
         let mut bytes =
             Vec::with_capacity(usize::try_from(meta.len().min(MAX_RUNBOOK_BYTES)).unwrap_or(0));
         file.take(MAX_RUNBOOK_BYTES + 1)
@@ -175,6 +175,85 @@ fn line_col_bytes(bytes: &[u8], offset: usize) -> (usize, usize) {
         .rposition(|&b| b == b'\n')
         .map_or(0, |i| i + 1);
     (line, offset - line_start + 1)
+}
+
+/// Why a file that is not a regular file is refused: `what` is what rollout wanted from it.
+pub fn special_reason(kind: &str, what: &str) -> String {
+    if kind == "a directory" {
+        return "it is a directory".into();
+    }
+    format!("it is {kind}, not a regular file: rollout reads {what} only from a regular file")
+}
+
+/// A file rollout would not open.
+#[derive(Debug)]
+pub enum OpenError {
+    Io(std::io::Error),
+    /// Not a regular file: what it is, e.g. "a FIFO (named pipe)".
+    Special(&'static str),
+}
+
+impl std::fmt::Display for OpenError {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        match self {
+            OpenError::Io(e) => f.write_str(&describe_io(e)),
+            OpenError::Special(kind) => write!(f, "it is {kind}, not a regular file"),
+        }
+    }
+}
+
+/// What a file is when it is not a regular file.
+pub fn special_kind(t: std::fs::FileType) -> Option<&'static str> {
+    use std::os::unix::fs::FileTypeExt;
+    if t.is_file() {
+        None
+    } else if t.is_dir() {
+        Some("a directory")
+    } else if t.is_fifo() {
+        Some("a FIFO (named pipe)")
+    } else if t.is_socket() {
+        Some("a socket")
+    } else if t.is_char_device() {
+        Some("a character device")
+    } else if t.is_block_device() {
+        Some("a block device")
+    } else {
+        Some("not a regular file")
+    }
+}
+
+/// Opens a regular file for reading, and nothing else: opening a FIFO waits for a writer,
+/// possibly forever, reading a device may never end, and opening one can have effects. The
+/// file is checked before it is opened (following links) and again once open, in case another
+/// was put in its place meanwhile; it is opened without blocking, so that a FIFO swapped in
+/// cannot hold up the open either.
+pub fn open_regular(path: &Path) -> Result<std::fs::File, OpenError> {
+    use std::os::unix::fs::OpenOptionsExt;
+    let meta = std::fs::metadata(path).map_err(OpenError::Io)?;
+    if let Some(kind) = special_kind(meta.file_type()) {
+        return Err(OpenError::Special(kind));
+    }
+    let file = std::fs::OpenOptions::new()
+        .read(true)
+        .custom_flags(nix::fcntl::OFlag::O_NONBLOCK.bits())
+        .open(path)
+        .map_err(OpenError::Io)?;
+    let meta = file.metadata().map_err(OpenError::Io)?;
+    if let Some(kind) = special_kind(meta.file_type()) {
+        return Err(OpenError::Special(kind));
+    }
+    Ok(file)
+}
+
+/// Reads a whole regular file (see [`open_regular`]), at most `max` bytes of it; `Ok(None)`
+/// when it is larger.
+pub fn read_regular(path: &Path, max: u64) -> Result<Option<Vec<u8>>, OpenError> {
+    let file = open_regular(path)?;
+    let mut bytes = Vec::new();
+    file.take(max + 1)
+        .read_to_end(&mut bytes)
+        .map_err(OpenError::Io)?;
+    Ok((bytes.len() as u64 <= max).then_some(bytes))
 }
 
 fn describe_io(e: &std::io::Error) -> String {

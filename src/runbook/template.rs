@@ -13,6 +13,8 @@
 //! Every escaped value is wrapped in NUL sentinels while rendering, so the renderer knows where
 //! each value landed in the output; the sentinels are removed before anyone sees the text.
 
+mod bounds;
+
 use std::io::Write;
 use std::ops::Range;
 
@@ -21,6 +23,8 @@ use toml::Spanned;
 
 use super::diagnostic::Diagnostic;
 use super::reader::Problems;
+
+pub use bounds::{MAX_LOOP_ITEMS, MAX_RENDERED_BYTES};
 
 /// Where a template's output goes, which decides how values are escaped.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
@@ -339,6 +343,8 @@ pub struct Templates {
     arena: String,
     /// The top-level names each tera-rendered template reads, filled in by `compile`.
     reads: std::collections::HashMap<usize, Vec<String>>,
+    /// The templates given to tera with their loops and `set` values counted (see `bounds`).
+    instrumented: std::collections::HashMap<usize, bounds::Instrumented>,
     shell: Tera,
     text: Tera,
 }
@@ -357,12 +363,14 @@ pub struct RenderError {
 }
 
 fn sentinel_shell(value: &str, out: &mut dyn Write) -> std::io::Result<()> {
+    bounds::count_inserted(value.len())?;
     out.write_all(b"\0")?;
     out.write_all(shell_quote(value).as_bytes())?;
     out.write_all(b"\0")
 }
 
 fn sentinel_plain(value: &str, out: &mut dyn Write) -> std::io::Result<()> {
+    bounds::count_inserted(value.len())?;
     out.write_all(b"\0")?;
     out.write_all(value.as_bytes())?;
     out.write_all(b"\0")
@@ -399,6 +407,7 @@ fn new_tera(escape: tera::EscapeFn, suffix: &'static str) -> Tera {
     let mut tera = Tera::new();
     tera.set_escape_fn(escape);
     tera.autoescape_on([suffix]);
+    bounds::register(&mut tera);
     tera
 }
 
@@ -408,6 +417,7 @@ impl Default for Templates {
             entries: Vec::new(),
             arena: String::new(),
             reads: std::collections::HashMap::new(),
+            instrumented: std::collections::HashMap::new(),
             shell: new_tera(sentinel_shell, ".sh"),
             text: new_tera(sentinel_plain, ".txt"),
         }
@@ -607,6 +617,7 @@ impl Templates {
                 }
             }
         }
+        self.instrument(p);
         for i in 0..self.entries.len() {
             let e = &self.entries[i];
             if e.literal || e.simple || e.broken {
@@ -622,6 +633,87 @@ impl Templates {
                 .map(|vars| vars.into_iter().map(str::to_string).collect())
                 .unwrap_or_default();
             self.reads.insert(i, reads);
+        }
+    }
+
+    /// Gives tera, in place of each compiled template that loops or sets, the same template
+    /// with its loops and `set` values counted (see `bounds`). The author's text was compiled
+    /// first, so that its errors are reported as written.
+    fn instrument(&mut self, p: &mut Problems) {
+        for flavor_shell in [true, false] {
+            let mut batch = Vec::new();
+            for (i, e) in self.entries.iter().enumerate() {
+                if e.literal || e.simple || e.broken || (e.flavor == Flavor::Shell) != flavor_shell
+                {
+                    continue;
+                }
+                if let Some(inst) = bounds::instrument(self.src(e)) {
+                    batch.push((Self::name(i, e.flavor), inst.text.clone()));
+                    self.instrumented.insert(i, inst);
+                }
+            }
+            if batch.is_empty() {
+                continue;
+            }
+            let engine = if flavor_shell {
+                &mut self.shell
+            } else {
+                &mut self.text
+            };
+            if let Err(err) = engine.add_raw_templates(batch) {
+                // Only a fault of the instrumentation itself could get here: refuse rather than
+                // render without bounds.
+                for f in self.template_errors(&err) {
+                    self.entries[f.index].broken = true;
+                    p.push(
+                        Diagnostic::new(
+                            self.entries[f.index].span(),
+                            format!(
+                                "template error: rollout cannot bound the loops of this template: {}",
+                                lower_first(&f.message)
+                            ),
+                        )
+                        .label("in this template"),
+                    );
+                }
+            }
+        }
+    }
+
+    /// Reports the loops that would go over [`MAX_LOOP_ITEMS`] on every render, counting
+    /// integer variables by `int_of` (their defaults).
+    pub fn check_loop_bounds(&self, int_of: &dyn Fn(&str) -> Option<i64>, p: &mut Problems) {
+        for (i, e) in self.entries.iter().enumerate() {
+            if e.literal || e.simple || e.broken {
+                continue;
+            }
+            for found in bounds::certain_overruns(self.src(e), int_of) {
+                let defaults = if found.defaults.is_empty() {
+                    String::new()
+                } else {
+                    format!(
+                        " (counted with the default of {})",
+                        found
+                            .defaults
+                            .iter()
+                            .map(|d| format!("`{d}`"))
+                            .collect::<Vec<_>>()
+                            .join(", ")
+                    )
+                };
+                p.push(
+                    Diagnostic::new(
+                        self.file_span(Tpl(i), found.tag),
+                        format!(
+                            "the loops of this template go over {} items{defaults}, more than the {} a template may loop over in all",
+                            bounds::thousands(found.total),
+                            bounds::thousands(u128::from(MAX_LOOP_ITEMS)),
+                        ),
+                    )
+                    .label(format!("this loop runs {} times", found.how))
+                    .help("nested loops multiply; loop over fewer items, or let the command do the looping (e.g. a shell `for` over `seq`)"),
+                );
+            }
         }
     }
 
@@ -751,6 +843,23 @@ impl Templates {
                 }
             }
             if tag.kind != TagKind::Comment {
+                let head = if tag.kind == TagKind::Block && bounds::block_word(inner) == "for" {
+                    inner.find("for").map_or(0, |at| at + 3)
+                } else {
+                    0
+                };
+                if let Some(at) = find_word(&inner[head..], "for") {
+                    refused = true;
+                    let at = tag.inner.start + head + at;
+                    p.push(
+                        Diagnostic::new(
+                            self.file_span(t, at..at + 3),
+                            "list comprehensions (`[x for x in list]`) are not allowed in runbook templates",
+                        )
+                        .label("a comprehension")
+                        .help("use a `{% for %}` loop: rollout bounds the items a template loops over, and counts only loops"),
+                    );
+                }
                 if let Some(at) = find_filter(inner, "safe") {
                     let at = tag.inner.start + at;
                     p.push(
@@ -947,7 +1056,15 @@ impl Templates {
             }
         }
         let name = Self::name(t.0, e.flavor);
-        let rendered = engine.render(&name, &context).or_else(|_| {
+        let bounded = |context: &Context| {
+            bounds::begin();
+            let mut out = bounds::Output::default();
+            engine.render_to(&name, context, &mut out).map(|()| out.0)
+        };
+        let rendered = bounded(&context).or_else(|err| {
+            if bounds::overrun().is_some() {
+                return Err(err);
+            }
             // tera's list of names read is best effort: on any failure render once more with
             // everything in scope, so the result never depends on that list.
             let mut full = scope.base.context.clone();
@@ -956,21 +1073,60 @@ impl Templates {
                     full.insert_value(local, v.into_owned());
                 }
             }
-            engine.render(&name, &full)
+            bounded(&full)
         });
-        let raw = rendered.map_err(|err| {
-            let (message, local) = match err.kind() {
-                tera::ErrorKind::RenderingError(report) | tera::ErrorKind::SyntaxError(report) => {
-                    (report.message().to_string(), report.span().range.clone())
-                }
-                _ => (err.to_string(), e.prefix()..source.len()),
-            };
-            RenderError {
-                message: lower_first(&message),
-                span: self.file_span(t, local),
-            }
+        let raw = rendered.map_err(|err| self.render_error(t, &err))?;
+        // The escape functions write only whole strings and the text is the template's own.
+        let raw = String::from_utf8(raw).map_err(|_| RenderError {
+            message: "the template rendered text that is not UTF-8".into(),
+            span: e.span(),
         })?;
         self.strip_sentinels(t, &raw)
+    }
+
+    /// A failed render, located in the author's text.
+    fn render_error(&self, t: Tpl, err: &tera::Error) -> RenderError {
+        let e = &self.entries[t.0];
+        let source = self.src(e);
+        let inst = self.instrumented.get(&t.0);
+        let local = |range: Range<usize>| match inst {
+            Some(inst) => inst.local(range.start)..inst.local(range.end),
+            None => range,
+        };
+        let tag_at = |at: usize| {
+            let end = source[at..].find("%}").map_or(source.len(), |i| at + i + 2);
+            self.file_span(t, at..end)
+        };
+        let reported = match err.kind() {
+            tera::ErrorKind::RenderingError(report) | tera::ErrorKind::SyntaxError(report) => {
+                Some((
+                    report.message().to_string(),
+                    local(report.span().range.clone()),
+                ))
+            }
+            _ => None,
+        };
+        if let Some(overrun) = bounds::overrun() {
+            let span = match &overrun {
+                bounds::Overrun::Items { at: Some(at) } | bounds::Overrun::Value { at, .. } => {
+                    tag_at(*at)
+                }
+                bounds::Overrun::Items { at: None } => reported
+                    .as_ref()
+                    .map_or_else(|| e.span(), |(_, r)| self.file_span(t, r.clone())),
+                bounds::Overrun::Output => e.span(),
+            };
+            return RenderError {
+                message: overrun.message(),
+                span,
+            };
+        }
+        let (message, local) =
+            reported.unwrap_or_else(|| (err.to_string(), e.prefix()..source.len()));
+        RenderError {
+            message: lower_first(&message),
+            span: self.file_span(t, local),
+        }
     }
 
     /// Evaluates a `when` expression.
@@ -1014,6 +1170,13 @@ impl Templates {
                         failed = Some(RenderError {
                             span: self.file_span(t, tag),
                             ..option_error(e)
+                        });
+                        return;
+                    }
+                    if out.len() + quoted.len() > MAX_RENDERED_BYTES {
+                        failed = Some(RenderError {
+                            message: bounds::Overrun::Output.message(),
+                            span: e.span(),
                         });
                         return;
                     }

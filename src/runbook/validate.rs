@@ -56,6 +56,18 @@ pub fn validate(runbook: &Runbook, templates: &Templates, p: &mut Problems) {
     references(runbook, templates, &all_captures, p);
 }
 
+/// The default of the integer variable `name`, which `validate` counts loops with.
+pub fn integer_default(runbook: &Runbook, name: &str) -> Option<i64> {
+    runbook
+        .vars
+        .iter()
+        .find(|v| v.name.get_ref() == name && v.secret.is_none())
+        .and_then(|v| match v.default {
+            Some(super::model::VarValue::Integer(i)) => Some(i),
+            _ => None,
+        })
+}
+
 /// Duplicate phase and step ids, and captures that clash: the checks that need no template.
 /// Returns every capture with the step that sets it.
 pub fn ids_and_captures<'r>(runbook: &'r Runbook, p: &mut Problems) -> Captures<'r> {
