@@ -245,75 +245,35 @@ pub fn operator() -> String {
 
 /// Refuses approval flags that name no gate of the runbook: a typo during an incident must not
 /// silently leave a gate unapproved.
-fn check_approvals(loaded: &Loaded, g: &GateArgs) -> Result<(), ExitCode> {
-    use crate::runbook::model::StepKind;
-    let mut gates: Vec<(&str, &'static str)> = Vec::new();
-    let mut items: Vec<&str> = Vec::new();
-    for (_, step) in loaded.runbook.all_steps() {
-        let kind = match &step.kind {
-            StepKind::Confirm { .. } => "confirm",
-            StepKind::Checklist { items: list } => {
-                items.extend(list.iter().map(|t| loaded.templates.source(*t)));
-                "checklist"
-            }
-            StepKind::Signoff(_) => "signoff",
-            _ => continue,
-        };
-        gates.push((step.id.get_ref().as_str(), kind));
+/// Refuses, before anything runs, approval flags the gates would refuse: a gate that does not
+/// exist or is of another kind, a role the sign-off does not have, an item number or text no
+/// checklist has, a severe confirm's wrong word (see `exec::preapproval`).
+fn check_approvals(
+    loaded: &Loaded,
+    g: &GateArgs,
+    vars: &[inputs::Resolved],
+    who: &crate::exec::gates::Who,
+) -> Result<(), ExitCode> {
+    let given = approvals(g);
+    if given.approve.is_empty() && given.checks.is_empty() && given.signoffs.is_empty() {
+        return Ok(());
     }
-    let mut problems = Vec::new();
-    let mut check = |flag: &str, value: &str, id: &str, want: &str| match gates
-        .iter()
-        .find(|(g, _)| *g == id)
-    {
-        Some((_, kind)) if *kind == want => {}
-        Some((_, kind)) => problems.push(format!(
-            "`{flag} {value}`: `{id}` is a {kind}, not a {want}"
-        )),
-        None => {
-            let hint = crate::runbook::diagnostic::suggest(
-                id,
-                gates.iter().filter(|(_, k)| *k == want).map(|(g, _)| *g),
-            )
-            .map(|c| format!("; did you mean `{c}`?"))
-            .unwrap_or_default();
-            problems.push(format!(
-                "`{flag} {value}`: the runbook has no {want} gate `{id}`{hint}"
-            ));
-        }
-    };
-    for a in &g.approve {
-        check(
-            "--approve",
-            a,
-            a.split_once('=').map_or(a.as_str(), |(id, _)| id),
-            "confirm",
-        );
-    }
-    for sg in &g.signoff {
-        check(
-            "--signoff",
-            sg,
-            sg.split_once('=').map_or(sg.as_str(), |(id, _)| id),
-            "signoff",
-        );
-    }
-    for c in &g.check {
-        if items.contains(&c.as_str()) {
-            continue;
-        }
-        let id = c
-            .rsplit_once(':')
-            .filter(|(_, n)| n.parse::<usize>().is_ok())
-            .map_or(c.as_str(), |(id, _)| id);
-        check("--check", c, id, "checklist");
-    }
+    // Item texts and words are compared as the run renders them.
+    let preview = plan::build(
+        loaded,
+        vars,
+        &plan::RunInfo::preview(who.operator.clone()),
+        std::env::var("KUBECTL").ok(),
+    )
+    .ok();
+    let problems = crate::exec::preapproval::check(loaded, preview.as_ref(), &given, who);
     if problems.is_empty() {
         return Ok(());
     }
     for p in problems {
         eprintln!("error: {p}");
     }
+    eprintln!("error: nothing was run; correct the flags and try again");
     Err(ExitCode::Usage)
 }
 
@@ -565,7 +525,16 @@ fn drive(
     lock: crate::state::lock::TargetLock,
     begin: Session,
 ) -> ExitCode {
-    if let Err(code) = check_approvals(loaded, &run.gates) {
+    let (vars, started_by) = match &begin {
+        Session::Start(_, vars, _) => (vars.as_slice(), operator()),
+        Session::Resume(r, _) => (r.vars.as_slice(), r.state.operator.clone()),
+    };
+    let who = crate::exec::gates::Who {
+        operator: operator(),
+        os_user: crate::exec::gates::os_user(),
+        started_by,
+    };
+    if let Err(code) = check_approvals(loaded, &run.gates, vars, &who) {
         return code;
     }
     let grace = match grace(run) {

@@ -952,11 +952,27 @@ fn signers_given_in_advance_are_named_again_in_the_resume_command() {
 
 #[test]
 fn a_wrong_word_given_in_advance_refuses_a_severe_confirm() {
-    let out = test_with(SEVERE)
-        .args(["--approve", "go=staging"])
+    // A word the run learns only as it goes (here from a capture) cannot be checked before it
+    // starts: the gate refuses it.
+    let gate = "id = \"go\"\nconfirm = \"Really deploy?\"\ntype_to_confirm = \"{{ target }}\"";
+    let rb = runbook(gate).replace(
+        "run = \"echo before >> trace\"",
+        "run = \"echo before >> trace; echo production\"\ncapture = \"target\"",
+    );
+    let out = Test::new()
+        .runbook(&rb)
+        .args(["run", "runbook.toml", "--approve", "go=staging"])
         .status(5);
     out.stderr_has("`--approve go=staging` does not give the word `production`");
     assert_eq!(gate_record(&out.dir)["outcome"], "refused");
+    // A word known before the run is checked before anything runs.
+    let out = test_with(SEVERE)
+        .args(["--approve", "go=staging"])
+        .status(2);
+    out.stderr_has(
+        "`--approve go=staging`: confirm `go` asks for the word `production`, not `staging`",
+    );
+    assert!(trace(&out.dir).is_empty());
 }
 
 #[test]
@@ -1055,6 +1071,116 @@ checklist = ["one", "two"]
     out.stderr_has("the runbook has no confirm gate `promte`; did you mean `promote`?")
         .stderr_has("`promote` is a confirm, not a signoff");
     assert!(!out.dir.join("trace").exists());
+}
+
+/// Gates whose pre-approvals are easy to get wrong: a sign-off with an approvers list, a
+/// checklist with a templated item, a severe confirm whose word is a variable.
+const TYPO_PRONE: &str = r#"[runbook]
+name = "typos"
+
+[vars]
+target = "production"
+
+[[phases]]
+id = "p"
+title = "P"
+on_failure = "abort"
+
+[[phases.steps]]
+id = "first"
+run = "echo first >> trace"
+
+[[phases.steps]]
+id = "list"
+checklist = ["Backups verified", "Deploy to {{ target }} announced"]
+
+[[phases.steps]]
+id = "go"
+signoff = "Release"
+roles = ["Deployment Lead", { role = "QA Lead", approvers = ["quinn"] }]
+
+[[phases.steps]]
+id = "promote"
+confirm = "Promote?"
+type_to_confirm = "{{ target }}"
+
+[[rollback]]
+id = "undo-list"
+checklist = ["Traffic drained"]
+"#;
+
+#[test]
+fn pre_approvals_a_gate_would_refuse_are_refused_before_anything_runs() {
+    let out = Test::new()
+        .runbook(TYPO_PRONE)
+        .args(["run", "runbook.toml"])
+        .args(["--signoff", "go=Alice:Deployment Owner"])
+        .args(["--signoff", "go=bob:QA Lead"])
+        .args(["--signoff", "go=Carol:deployment lead"])
+        .args(["--signoff", "go=dave"])
+        .args(["--check", "list:3", "--check", "list:0"])
+        .args(["--check", "Backups verifed"])
+        .args(["--approve", "promote=prodution", "--approve", "list"])
+        .status(2);
+    out.stderr_has("`--signoff go=Alice:Deployment Owner`: sign-off `go` has no role `Deployment Owner`; did you mean `Deployment Lead`? (its roles: `Deployment Lead`, `QA Lead`)")
+        .stderr_has("`--signoff go=bob:QA Lead`: bob may not sign as QA Lead (allowed: quinn)")
+        .stderr_has("sign-off `go` has no role `deployment lead`; did you mean `Deployment Lead`?")
+        .stderr_has("`--signoff go=dave`: give the signer as `--signoff go=NAME:ROLE`, with ROLE one of `Deployment Lead`, `QA Lead`")
+        .stderr_has("`--check list:3`: checklist `list` has no item 3; its items are 1 `Backups verified`, 2 `Deploy to production announced` (give `--check list:N` with N from 1 to 2, or `--check list` for all)")
+        .stderr_has("`--check list:0`: checklist `list` has no item 0")
+        .stderr_has("`--check Backups verifed`: no checklist item reads `Backups verifed`, and no checklist is called so; did you mean `Backups verified`?")
+        .stderr_has("`--approve promote=prodution`: confirm `promote` asks for the word `production`, not `prodution`")
+        .stderr_has("`--approve list`: `list` is a checklist, not a confirm");
+    assert!(trace(&out.dir).is_empty());
+    assert!(!out.dir.join(".rollout/runs").exists(), "a run was started");
+    // The same flags, right: an item by its rendered text, each signer in a role of the gate.
+    let out = Test::new()
+        .runbook(TYPO_PRONE)
+        .args(["run", "runbook.toml"])
+        .args(["--signoff", "go=Alice:Deployment Lead"])
+        .args(["--signoff", "go=quinn:QA Lead"])
+        .args(["--check", "list:1"])
+        .args(["--check", "Deploy to production announced"])
+        .args(["--approve", "promote=production"])
+        .status(0);
+    assert_eq!(trace(&out.dir), ["first"]);
+}
+
+#[test]
+fn pre_approvals_on_resume_and_rollback_are_checked_before_anything_runs() {
+    let first = Test::new()
+        .runbook(TYPO_PRONE)
+        .args(["run", "runbook.toml", "--check", "list"])
+        .status(7);
+    first.stderr_has("sign-off `go` needs 2 signer(s)");
+    // A typo on resume leaves the run waiting where it was, to be resumed right.
+    let out = Test::in_dir(&first.dir)
+        .args(["resume", "--signoff", "go=Alice:Deployment Owner"])
+        .args(["--signoff", "go=quinn:QA Lead"])
+        .status(2);
+    out.stderr_has("sign-off `go` has no role `Deployment Owner`");
+    let status = Test::in_dir(&first.dir)
+        .args(["status", "--format", "json"])
+        .status(0)
+        .json();
+    assert_eq!(status["state"], "waiting_for_approval", "{status:#}");
+    Test::in_dir(&first.dir)
+        .args(["resume", "--signoff", "go=Alice:Deployment Lead"])
+        .args([
+            "--signoff",
+            "go=quinn:QA Lead",
+            "--approve",
+            "promote=production",
+        ])
+        .status(0);
+    // The runbook's own rollback: its checklist's items are checked too.
+    let out = Test::new()
+        .runbook(TYPO_PRONE)
+        .args(["rollback", "runbook.toml", "--no-run", "--yes"])
+        .args(["--check", "undo-list:2"])
+        .status(2);
+    out.stderr_has("`--check undo-list:2`: checklist `undo-list` has no item 2; its items are 1 `Traffic drained`");
+    assert!(!out.dir.join(".rollout/runs").exists());
 }
 
 /// A step whose failure action is `ask`, failing in a terminal: the operator picks an answer.

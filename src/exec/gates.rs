@@ -437,13 +437,13 @@ fn checklist(
     }
 }
 
-struct Signoff<'a> {
-    id: &'a str,
-    title: &'a str,
-    roles: &'a [RoleView],
-    required: usize,
-    exclude_operator: bool,
-    digest: Option<&'a str>,
+pub(crate) struct Signoff<'a> {
+    pub(crate) id: &'a str,
+    pub(crate) title: &'a str,
+    pub(crate) roles: &'a [RoleView],
+    pub(crate) required: usize,
+    pub(crate) exclude_operator: bool,
+    pub(crate) digest: Option<&'a str>,
 }
 
 impl Signoff<'_> {
@@ -489,7 +489,9 @@ impl Signoff<'_> {
         }
     }
 
-    fn check(
+    /// Whether `name` may sign as `role`, after `signed`: also how approvals given on the
+    /// command line are checked before the run (see `preapproval`).
+    pub(crate) fn check(
         &self,
         name: &str,
         role: &str,

@@ -7,5 +7,6 @@ pub mod engine;
 pub mod event;
 pub mod gates;
 pub mod leftovers;
+pub mod preapproval;
 pub mod process;
 pub mod session;
