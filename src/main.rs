@@ -17,6 +17,7 @@ use rollout::tooling;
 static GLOBAL: tikv_jemallocator::Jemalloc = tikv_jemallocator::Jemalloc;
 
 fn main() -> std::process::ExitCode {
+    rollout::ui::prompt::serve_if_asked();
     rollout::completion::answer_shell_request();
     let cli = Cli::parse();
     let settings = match rollout::config::Settings::resolve(&cli) {

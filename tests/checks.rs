@@ -1059,6 +1059,112 @@ fn abort_criterion_ends_an_open_prompt() {
     assert!(!test.path().join("after-ran").exists());
 }
 
+/// An abort criterion with `action = "rollback"` that trips while rollout waits for a person
+/// (at `step`, a prompt or a countdown) in a real terminal: the person is asked to confirm the
+/// rollback, as after a failing step, and can answer.
+fn abort_rollback_is_confirmed_at_the_terminal(step: &str, waiting_shows: &str, cut_shows: &str) {
+    let exporter = Exporter::new("app_error_ratio 0.01\n");
+    let prom = Prometheus::start(&exporter);
+    let body = Arc::clone(&exporter.body);
+    let rb = abort_runbook(&prom.url, "rollback")
+        .replace("run = \"sleep 30 & echo $! > sleep.pid; wait\"", step)
+        + "\n[[phases.rollback]]\nid = \"undo\"\nrun = \"touch undone\"\n";
+    let test = Test::new().runbook(&rb).args(["run", "runbook.toml"]);
+    let mut tty = crate::gates::Tty::run(&test);
+    tty.shows(waiting_shows);
+    *body.lock().unwrap() = "app_error_ratio 0.9\n".into();
+    tty.shows(cut_shows)
+        .shows("abort criterion `error rate above 50%` tripped")
+        .shows("Roll back 1 phase now (canary)?")
+        .line("y")
+        .shows("rollback complete")
+        .finishes_with(10);
+    assert!(test.path().join("undone").exists());
+    assert!(!test.path().join("after-ran").exists());
+    let j = journal(test.path());
+    let answered = j
+        .iter()
+        .find(|e| e["type"] == "gate_answered" && e["step"] == "rollback")
+        .expect("the rollback confirmation is recorded");
+    assert_eq!(answered["how"], "interactive", "{answered}");
+    assert_eq!(answered["outcome"], "passed", "{answered}");
+}
+
+#[test]
+fn abort_trip_at_a_prompt_asks_to_confirm_the_rollback() {
+    abort_rollback_is_confirmed_at_the_terminal(
+        "confirm = \"Promote the canary?\"",
+        "Promote the canary?",
+        "soak failed",
+    );
+}
+
+#[test]
+fn abort_trip_during_a_countdown_asks_to_confirm_the_rollback() {
+    abort_rollback_is_confirmed_at_the_terminal("wait = \"60s\"", "left", "soak interrupted");
+}
+
+/// A `wait` that an abort criterion cuts short did not wait its time: it is recorded, shown and
+/// reported as interrupted, with why, never as `ok`.
+#[test]
+fn a_wait_cut_short_by_an_abort_criterion_is_recorded_as_interrupted() {
+    let exporter = Exporter::new("app_error_ratio 0.01\n");
+    let prom = Prometheus::start(&exporter);
+    let body = Arc::clone(&exporter.body);
+    let flip = std::thread::spawn(move || {
+        std::thread::sleep(Duration::from_millis(1500));
+        *body.lock().unwrap() = "app_error_ratio 0.9\n".into();
+    });
+    let rb = abort_runbook(&prom.url, "pause").replace(
+        "run = \"sleep 30 & echo $! > sleep.pid; wait\"",
+        "wait = \"60s\"",
+    );
+    let out = Test::new()
+        .runbook(&rb)
+        .args(["run", "runbook.toml"])
+        .status(8);
+    flip.join().unwrap();
+    let why = "abort criterion `error rate above 50%` tripped";
+    out.stderr_has("<-- step soak interrupted in ")
+        .stderr_has("cut short after ")
+        .stderr_has(&format!("s of 1m: {why}"));
+    assert!(!out.stderr.contains("step soak ok"), "{}", out.stderr);
+    let j = journal(&out.dir);
+    let finished = j
+        .iter()
+        .find(|e| e["type"] == "step_finished" && e["step"] == "soak")
+        .expect("the wait's result is recorded");
+    assert_eq!(finished["status"], "interrupted", "{finished}");
+    assert!(
+        finished["reason"].as_str().is_some_and(|r| r.contains(why)),
+        "{finished}"
+    );
+    let log = Test::in_dir(&out.dir).args(["log"]).status(0);
+    log.stdout_has("interrupted").stdout_has(why);
+    let report = Test::in_dir(&out.dir)
+        .args(["report", "--format", "json"])
+        .status(0)
+        .json();
+    let soak = report["phases"][0]["steps"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .find(|s| s["step"] == "soak")
+        .expect("the wait in the report")
+        .clone();
+    assert_eq!(soak["status"], "interrupted", "{soak}");
+    assert!(
+        soak["reason"].as_str().is_some_and(|r| r.contains(why)),
+        "{soak}"
+    );
+    Test::in_dir(&out.dir)
+        .args(["report", "--format", "md"])
+        .status(0)
+        .stdout_has("interrupted")
+        .stdout_has(why);
+    assert!(!out.dir.join("after-ran").exists());
+}
+
 /// Ctrl-C abandons an HTTP request in flight at once instead of waiting for its answer.
 #[test]
 fn ctrl_c_abandons_an_http_request_in_flight() {

@@ -569,27 +569,24 @@ fn a_deadline_that_passes_rolls_back_once_the_operator_confirms() {
         .env("ROLLOUT_OPERATOR", "olga")
         .args(["run", "runbook.toml"]);
     let mut tty = Tty::run(&t);
-    // The question given up at the deadline still holds the terminal, so nobody here can
-    // confirm the rollback: the run waits for it, and `resume --yes` performs it.
+    // The question given up at the deadline leaves nothing reading the terminal: the person
+    // there is asked to confirm the rollback (without the gate's deadline).
     tty.shows("Deploy to production?")
         .shows("(on_deadline = \"rollback\")")
         .shows("Rollback plan")
         .shows("echo undo >> trace")
-        .shows("resume with `--yes` to roll back")
-        .finishes_with(9);
+        .shows("Roll back 1 phase now (p1)?")
+        .line("y")
+        .shows("rollback complete")
+        .finishes_with(10);
     assert!(tty.terminal_is_cooked(), "the terminal was left raw");
-    assert_eq!(trace(t.path()), ["before"]);
-    Test::in_dir(t.path())
-        .args(["resume", "--yes"])
-        .status(10)
-        .stderr_has("rollback complete");
     assert_eq!(trace(t.path()), ["before", "undo"]);
     let records = gate_records(t.path());
     assert_eq!(records.len(), 2, "{records:#?}");
     assert_eq!(records[0]["outcome"], "deadline_passed");
     assert_eq!(records[1]["step"], "rollback");
     assert_eq!(records[1]["outcome"], "passed");
-    assert_eq!(records[1]["how"], "pre-approved");
+    assert_eq!(records[1]["how"], "interactive");
 }
 
 /// A failing step whose action is rollback, in a terminal: the plan is shown, then asked.

@@ -435,6 +435,9 @@ impl Engine<'_> {
     /// Records a tripped abort criterion and applies its action. `step` is the step that was
     /// running (stopped) or had just finished when it tripped.
     fn apply_trip(&mut self, phase: &Phase, step: &Step, trip: Trip) -> Result<RunEnd, StoreError> {
+        // The trip stopped the step (or the question) it cut short; what comes next, such as
+        // the rollback's confirmation, starts afresh (a signal still reaches it).
+        self.interrupts.step_cancel();
         let phase_id = phase.id.get_ref().clone();
         let id = step.id.get_ref().clone();
         self.record(Entry::AbortTripped {
@@ -993,6 +996,27 @@ impl Engine<'_> {
                     duration_ms: millis(duration.0),
                 });
                 let signal = self.sleep(duration.0).await;
+                let waited = started.elapsed();
+                let tripped = self.abort_watch.as_ref().and_then(Watch::tripped);
+                if let (None, Some(trip), true) = (signal, tripped, waited < duration.0) {
+                    // Cut short: not done, and not a failure of its own. The phase loop records
+                    // the tripped criterion and applies its action.
+                    return Ok(Attempt {
+                        status: StepStatus::Interrupted,
+                        reason: Some(format!(
+                            "cut short after {:.1}s of {duration}: abort criterion `{}` tripped",
+                            waited.as_secs_f64(),
+                            trip.name
+                        )),
+                        end: Some(RunEnd::Failed {
+                            step: String::new(),
+                            reason: "an abort criterion tripped".into(),
+                            check: true,
+                        }),
+                        duration: waited,
+                        ..Attempt::default()
+                    });
+                }
                 Ok(Attempt {
                     status: if signal.is_some() {
                         StepStatus::Interrupted
@@ -1000,7 +1024,7 @@ impl Engine<'_> {
                         StepStatus::Ok
                     },
                     end: signal.map(|signal| RunEnd::Interrupted { signal }),
-                    duration: started.elapsed(),
+                    duration: waited,
                     ..Attempt::default()
                 })
             }

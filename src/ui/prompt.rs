@@ -3,31 +3,35 @@
 //! and `--no-input` was not given; everywhere else there is no prompter and gates wait for
 //! approvals given on the command line.
 //!
-//! Each question runs on its own thread while the caller watches the clock and the signals, so
-//! a deadline or a SIGTERM stops the waiting even though dialoguer blocks on the keyboard. A
-//! question given up that way leaves its reader blocked on the terminal: the terminal settings
-//! are put back and no further question is asked in this process.
+//! Each question is asked by a process of its own (this binary, started as `rollout __prompt`
+//! with the question), while this one watches the clock and the signals: a deadline, a SIGTERM
+//! or a tripped abort criterion ends the question by ending that process, and puts the terminal
+//! back as it was. Nothing is left reading the terminal, so the next question (the rollback's
+//! confirmation after an abort criterion cut a gate short, say) is asked like any other. A
+//! thread could not be stopped that way: blocked on the keyboard, it would take the next keys.
 //!
 //! Questions, choices and items come from the runbook and its values: their control characters
 //! are shown escaped (see [`crate::escape`]), like everything else rollout shows.
 
-use std::io::IsTerminal;
-use std::sync::mpsc::{self, RecvTimeoutError};
+use std::io::{IsTerminal, Read};
+use std::process::{Command, Stdio};
 use std::time::{Duration, Instant};
 
 use console::Term;
 use dialoguer::theme::ColorfulTheme;
 use dialoguer::{Confirm, Input, MultiSelect, Select};
 use nix::sys::termios::{self, SetArg, Termios};
+use serde::{Deserialize, Serialize};
 
 use crate::exec::engine::Interrupts;
 use crate::exec::gates::{NoAnswer, Prompter, Reply};
 
+/// The first argument that makes this binary ask one question (see [`serve_if_asked`]).
+const PROMPT_ARG: &str = "__prompt";
+
 pub struct TerminalPrompter {
     interrupts: Interrupts,
     deadline: Option<Instant>,
-    /// A question was given up while its reader still holds the terminal.
-    abandoned: bool,
 }
 
 /// Whether a person can answer questions here.
@@ -41,26 +45,122 @@ pub fn can_prompt(no_input: bool) -> bool {
     nix::unistd::tcgetpgrp(std::io::stdin()).is_ok_and(|fg| fg == nix::unistd::getpgrp())
 }
 
+/// One question, as the asking process receives it.
+#[derive(Debug, Serialize, Deserialize)]
+#[serde(tag = "kind", rename_all = "snake_case")]
+enum Question {
+    Choose {
+        prompt: String,
+        options: Vec<String>,
+    },
+    Confirm {
+        prompt: String,
+    },
+    Input {
+        prompt: String,
+    },
+    Checklist {
+        prompt: String,
+        items: Vec<String>,
+        ticked: Vec<bool>,
+    },
+}
+
+#[derive(Debug, Serialize, Deserialize)]
+struct Request {
+    question: Question,
+    /// Whether the question may use colours (the asking process has not read the settings).
+    colors: bool,
+}
+
+/// What the asking process prints on its stdout.
+#[derive(Debug, Serialize, Deserialize)]
+#[serde(rename_all = "snake_case")]
+enum Answer {
+    Choice(usize),
+    Yes(bool),
+    Text(String),
+    Ticked(Vec<usize>),
+    Dismissed,
+    Failed(String),
+}
+
+/// When this process was started to ask one question, asks it, prints the answer and exits.
+/// Called first thing in `main`.
+pub fn serve_if_asked() {
+    let mut args = std::env::args_os().skip(1);
+    if args.next().is_none_or(|a| a != PROMPT_ARG) {
+        return;
+    }
+    let answer = match args
+        .next()
+        .and_then(|a| a.into_string().ok())
+        .and_then(|a| serde_json::from_str::<Request>(&a).ok())
+    {
+        Some(request) => {
+            console::set_colors_enabled_stderr(request.colors);
+            ask_here(request.question)
+        }
+        None => Answer::Failed("the prompt was started without a question".into()),
+    };
+    println!("{}", serde_json::to_string(&answer).unwrap_or_default());
+    std::process::exit(0);
+}
+
+/// Asks `question` in this process, at the terminal.
+fn ask_here(question: Question) -> Answer {
+    let theme = ColorfulTheme::default();
+    let answer = match question {
+        Question::Choose { prompt, options } => Select::with_theme(&theme)
+            .with_prompt(prompt)
+            .items(&options)
+            .default(0)
+            .interact_opt()
+            .map(|a| a.map(Answer::Choice)),
+        Question::Confirm { prompt } => Confirm::with_theme(&theme)
+            .with_prompt(prompt)
+            .default(false)
+            .interact_opt()
+            .map(|a| a.map(Answer::Yes)),
+        Question::Input { prompt } => Input::<String>::with_theme(&theme)
+            .with_prompt(prompt)
+            .allow_empty(true)
+            .interact_text()
+            .map(|a| Some(Answer::Text(a))),
+        Question::Checklist {
+            prompt,
+            items,
+            ticked,
+        } => MultiSelect::with_theme(&theme)
+            .with_prompt(prompt)
+            .items(&items)
+            .defaults(&ticked)
+            .interact_opt()
+            .map(|a| a.map(Answer::Ticked)),
+    };
+    match answer {
+        Ok(Some(answer)) => answer,
+        Ok(None) => Answer::Dismissed,
+        Err(dialoguer::Error::IO(e)) => {
+            // dialoguer hides the cursor and does not show it again on an error.
+            let _ = Term::stderr().show_cursor();
+            Answer::Failed(e.to_string())
+        }
+    }
+}
+
 impl TerminalPrompter {
     /// A prompter, if a person can answer here.
     pub fn if_interactive(no_input: bool, interrupts: &Interrupts) -> Option<Self> {
         can_prompt(no_input).then(|| TerminalPrompter {
             interrupts: interrupts.clone(),
             deadline: None,
-            abandoned: false,
         })
     }
 
-    /// Asks on a thread; stops waiting on a signal or at the deadline.
-    fn ask<T: Send + 'static>(
-        &mut self,
-        question: impl FnOnce(&ColorfulTheme) -> dialoguer::Result<Option<T>> + Send + 'static,
-    ) -> Reply<T> {
-        if self.abandoned {
-            return Err(NoAnswer::Closed(
-                "an earlier question was given up and still holds the terminal".into(),
-            ));
-        }
+    /// Asks `question` through a process of its own; stops it on a signal, a tripped abort
+    /// criterion or the deadline.
+    fn ask<T>(&mut self, question: Question, take: impl FnOnce(Answer) -> Option<T>) -> Reply<T> {
         if let Some(signal) = self.interrupts.pending() {
             return Err(NoAnswer::Interrupted(signal));
         }
@@ -70,62 +170,111 @@ impl TerminalPrompter {
         if self.deadline.is_some_and(|d| Instant::now() >= d) {
             return Err(NoAnswer::TimedOut);
         }
+        let request = Request {
+            question,
+            colors: console::colors_enabled_stderr(),
+        };
         let saved = termios::tcgetattr(std::io::stdin()).ok();
-        let (tx, rx) = mpsc::channel();
-        let spawned = std::thread::Builder::new()
-            .name("prompt".into())
-            .spawn(move || {
-                let _ = tx.send(question(&ColorfulTheme::default()));
-            });
-        if let Err(e) = spawned {
-            return Err(NoAnswer::Closed(format!("cannot start the prompt: {e}")));
+        // `/proc/self/exe` is this very binary, even if its file was replaced meanwhile.
+        let spawned = Command::new("/proc/self/exe")
+            .arg(PROMPT_ARG)
+            .arg(serde_json::to_string(&request).unwrap_or_default())
+            .stdin(Stdio::inherit())
+            .stdout(Stdio::piped())
+            .stderr(Stdio::inherit())
+            .spawn();
+        let mut child = match spawned {
+            Ok(child) => child,
+            Err(e) => return Err(NoAnswer::Closed(format!("cannot start the prompt: {e}"))),
+        };
+        let status = loop {
+            match child.try_wait() {
+                Ok(Some(status)) => break status,
+                Ok(None) => {}
+                Err(e) => {
+                    stop(&mut child, saved.as_ref());
+                    return Err(NoAnswer::Closed(format!("the prompt was lost: {e}")));
+                }
+            }
+            let ended = if let Some(signal) = self.interrupts.pending() {
+                Some(NoAnswer::Interrupted(signal))
+            } else if self.interrupts.step_stopped() {
+                // A tripped abort criterion ends the question like a signal does.
+                Some(NoAnswer::Stopped)
+            } else if self.deadline.is_some_and(|d| Instant::now() >= d) {
+                Some(NoAnswer::TimedOut)
+            } else {
+                None
+            };
+            if let Some(no) = ended {
+                stop(&mut child, saved.as_ref());
+                return Err(no);
+            }
+            std::thread::sleep(Duration::from_millis(25));
+        };
+        let mut out = String::new();
+        if let Some(mut pipe) = child.stdout.take() {
+            let _ = pipe.read_to_string(&mut out);
         }
-        loop {
-            match rx.recv_timeout(Duration::from_millis(25)) {
-                Ok(Ok(Some(answer))) => return Ok(answer),
-                Ok(Ok(None)) => return Err(NoAnswer::Dismissed),
-                Ok(Err(dialoguer::Error::IO(e))) => {
-                    // dialoguer hides the cursor and does not show it again on an error.
-                    let _ = Term::stderr().show_cursor();
-                    eprintln!();
-                    return Err(if e.kind() == std::io::ErrorKind::Interrupted {
-                        NoAnswer::Interrupted(self.interrupts.pending().unwrap_or(2))
-                    } else {
-                        NoAnswer::Closed(e.to_string())
-                    });
-                }
-                Err(RecvTimeoutError::Disconnected) => {
-                    self.give_up(saved.as_ref());
-                    return Err(NoAnswer::Closed("the prompt stopped".into()));
-                }
-                Err(RecvTimeoutError::Timeout) => {
-                    if let Some(signal) = self.interrupts.pending() {
-                        self.give_up(saved.as_ref());
-                        return Err(NoAnswer::Interrupted(signal));
-                    }
-                    // A tripped abort criterion ends the question like a signal does.
-                    if self.interrupts.step_stopped() {
-                        self.give_up(saved.as_ref());
-                        return Err(NoAnswer::Stopped);
-                    }
-                    if self.deadline.is_some_and(|d| Instant::now() >= d) {
-                        self.give_up(saved.as_ref());
-                        return Err(NoAnswer::TimedOut);
-                    }
-                }
+        if let Some(signal) = std::os::unix::process::ExitStatusExt::signal(&status) {
+            restore(saved.as_ref());
+            return Err(self.ended_by_signal(signal));
+        }
+        match serde_json::from_str::<Answer>(out.trim()) {
+            Ok(Answer::Dismissed) => Err(NoAnswer::Dismissed),
+            Ok(Answer::Failed(why)) => {
+                restore(saved.as_ref());
+                eprintln!();
+                Err(NoAnswer::Closed(why))
+            }
+            Ok(answer) => take(answer).ok_or_else(|| {
+                NoAnswer::Closed("the prompt gave an answer of another kind".into())
+            }),
+            Err(_) => {
+                restore(saved.as_ref());
+                Err(NoAnswer::Closed(format!("the prompt ended ({status})")))
             }
         }
     }
 
-    /// Leaves the terminal as it was before the question, with its reader still blocked.
-    fn give_up(&mut self, saved: Option<&Termios>) {
-        self.abandoned = true;
-        if let Some(t) = saved {
-            let _ = termios::tcsetattr(std::io::stdin(), SetArg::TCSANOW, t);
+    /// Ctrl-C at the prompt (the terminal was in raw mode, so the asking process read it as a
+    /// key and stopped itself with SIGINT): the same as a Ctrl-C anywhere else in the run.
+    fn ended_by_signal(&self, signal: i32) -> NoAnswer {
+        if signal != nix::sys::signal::Signal::SIGINT as i32 {
+            return NoAnswer::Closed(format!("the prompt was stopped by signal {signal}"));
         }
-        let _ = Term::stderr().show_cursor();
-        eprintln!();
+        // A Ctrl-C typed while the terminal was in line mode reached this process too.
+        let wait_for = |limit: Duration| {
+            let start = Instant::now();
+            while start.elapsed() < limit {
+                if let Some(s) = self.interrupts.pending() {
+                    return Some(s);
+                }
+                std::thread::sleep(Duration::from_millis(5));
+            }
+            None
+        };
+        if let Some(s) = wait_for(Duration::from_millis(100)) {
+            return NoAnswer::Interrupted(s);
+        }
+        let _ = nix::sys::signal::raise(nix::sys::signal::Signal::SIGINT);
+        NoAnswer::Interrupted(wait_for(Duration::from_secs(2)).unwrap_or(2))
     }
+}
+
+/// Ends the asking process and puts the terminal back as it was before the question.
+fn stop(child: &mut std::process::Child, saved: Option<&Termios>) {
+    let _ = child.kill();
+    let _ = child.wait();
+    restore(saved);
+    eprintln!();
+}
+
+fn restore(saved: Option<&Termios>) {
+    if let Some(t) = saved {
+        let _ = termios::tcsetattr(std::io::stdin(), SetArg::TCSANOW, t);
+    }
+    let _ = Term::stderr().show_cursor();
 }
 
 /// A question's text as the terminal gets it: control characters escaped.
@@ -135,51 +284,47 @@ fn shown(text: &str) -> String {
 
 impl Prompter for TerminalPrompter {
     fn choose(&mut self, prompt: &str, options: &[&str]) -> Reply<usize> {
-        let prompt = shown(prompt);
-        let options: Vec<String> = options.iter().map(|o| shown(o)).collect();
-        self.ask(move |theme| {
-            Select::with_theme(theme)
-                .with_prompt(prompt)
-                .items(&options)
-                .default(0)
-                .interact_opt()
+        let question = Question::Choose {
+            prompt: shown(prompt),
+            options: options.iter().map(|o| shown(o)).collect(),
+        };
+        self.ask(question, |a| match a {
+            Answer::Choice(i) if i < options.len() => Some(i),
+            _ => None,
         })
     }
 
     fn confirm(&mut self, prompt: &str) -> Reply<bool> {
-        let prompt = shown(prompt);
-        self.ask(move |theme| {
-            Confirm::with_theme(theme)
-                .with_prompt(prompt)
-                .default(false)
-                .interact_opt()
+        let question = Question::Confirm {
+            prompt: shown(prompt),
+        };
+        self.ask(question, |a| match a {
+            Answer::Yes(yes) => Some(yes),
+            _ => None,
         })
     }
 
     fn input(&mut self, prompt: &str) -> Reply<String> {
-        let prompt = shown(prompt);
-        self.ask(move |theme| {
-            Input::<String>::with_theme(theme)
-                .with_prompt(prompt)
-                .allow_empty(true)
-                .interact_text()
-                .map(Some)
+        let question = Question::Input {
+            prompt: shown(prompt),
+        };
+        self.ask(question, |a| match a {
+            Answer::Text(text) => Some(text),
+            _ => None,
         })
     }
 
     fn checklist(&mut self, prompt: &str, items: &[String], ticked: &[bool]) -> Reply<Vec<bool>> {
-        let prompt = format!("{} (space to tick, enter when done)", shown(prompt));
-        let items: Vec<String> = items.iter().map(|i| shown(i)).collect();
-        let ticked = ticked.to_vec();
         let count = items.len();
-        let picked = self.ask(move |theme| {
-            MultiSelect::with_theme(theme)
-                .with_prompt(prompt)
-                .items(&items)
-                .defaults(&ticked)
-                .interact_opt()
-        })?;
-        Ok((0..count).map(|i| picked.contains(&i)).collect())
+        let question = Question::Checklist {
+            prompt: format!("{} (space to tick, enter when done)", shown(prompt)),
+            items: items.iter().map(|i| shown(i)).collect(),
+            ticked: ticked.to_vec(),
+        };
+        self.ask(question, |a| match a {
+            Answer::Ticked(picked) => Some((0..count).map(|i| picked.contains(&i)).collect()),
+            _ => None,
+        })
     }
 
     fn tell(&mut self, message: &str) {
