@@ -351,7 +351,8 @@ run = "echo done >> trace"
         .args(["resume", "--check", "list"])
         .status(7);
     third.stderr_has("sign-off `leads` needs 2 signer(s)");
-    // The operator cannot sign; a non-approver cannot sign as QA Lead.
+    // The operator cannot sign; a non-approver cannot sign as QA Lead. Both are refused
+    // before anything runs, and the run still waits at the sign-off.
     let refused = Test::in_dir(&dir)
         .env("ROLLOUT_OPERATOR", "olga")
         .args([
@@ -359,10 +360,16 @@ run = "echo done >> trace"
             "--signoff",
             "leads=mallory:QA Lead",
             "--signoff",
-            "leads=dan:Dev Lead",
+            "leads=olga:Dev Lead",
         ])
-        .status(8);
-    refused.stderr_has("mallory may not sign as QA Lead");
+        .status(2);
+    refused
+        .stderr_has(
+            "`--signoff leads=mallory:QA Lead`: mallory may not sign as QA Lead (allowed: quinn)",
+        )
+        .stderr_has(
+            "`--signoff leads=olga:Dev Lead`: olga is the operator of this run and cannot sign it",
+        );
     let signed = Test::in_dir(&dir)
         .env("ROLLOUT_OPERATOR", "olga")
         .args([
