@@ -512,6 +512,65 @@ fn ctrl_c_at_a_prompt_pauses_the_run_restores_the_terminal_and_resume_asks_again
     assert_eq!(trace(&dir), ["before", "after"]);
 }
 
+/// The processes whose parent is `pid` and whose command line contains `word`.
+fn children_running(pid: Pid, word: &str) -> Vec<i32> {
+    std::fs::read_dir("/proc")
+        .unwrap()
+        .filter_map(|e| e.ok()?.file_name().to_str()?.parse::<i32>().ok())
+        .filter(|child| {
+            let stat = std::fs::read_to_string(format!("/proc/{child}/stat")).unwrap_or_default();
+            let parent = stat
+                .rsplit_once(") ")
+                .and_then(|(_, rest)| rest.split(' ').nth(1)?.parse::<i32>().ok());
+            let cmdline = std::fs::read(format!("/proc/{child}/cmdline")).unwrap_or_default();
+            parent == Some(pid.as_raw()) && String::from_utf8_lossy(&cmdline).contains(word)
+        })
+        .collect()
+}
+
+/// A question is asked by a process of its own; killed outright, rollout leaves nothing
+/// reading the terminal, even when the terminal's session lives on (here a shell that started
+/// rollout and keeps the terminal).
+#[test]
+fn a_prompt_does_not_outlive_a_killed_rollout() {
+    let t = test_with(CONFIRM);
+    let rollout = t.command();
+    let mut shell = Command::new("sh");
+    shell
+        .arg("-c")
+        .arg("\"$@\"; sleep 30")
+        .arg("sh")
+        .arg(rollout.get_program())
+        .args(rollout.get_args())
+        .current_dir(t.path());
+    for (k, v) in rollout.get_envs() {
+        match v {
+            Some(v) => shell.env(k, v),
+            None => shell.env_remove(k),
+        };
+    }
+    let mut tty = Tty::spawn(shell);
+    tty.shows("Deploy to production? (y/n)");
+    let rollouts = children_running(tty.pid(), "rollout");
+    assert_eq!(rollouts.len(), 1, "rollout under the shell: {rollouts:?}");
+    let rollout_pid = Pid::from_raw(rollouts[0]);
+    let prompts = children_running(rollout_pid, "__prompt");
+    assert_eq!(prompts.len(), 1, "the question's process: {prompts:?}");
+    kill(rollout_pid, Signal::SIGKILL).unwrap();
+    let start = Instant::now();
+    while Path::new(&format!("/proc/{}", prompts[0])).exists()
+        && !std::fs::read_to_string(format!("/proc/{}/stat", prompts[0]))
+            .is_ok_and(|s| s.contains(") Z "))
+    {
+        assert!(
+            start.elapsed() < LIMIT,
+            "the question's process {} outlived rollout",
+            prompts[0]
+        );
+        std::thread::sleep(Duration::from_millis(10));
+    }
+}
+
 #[test]
 fn sigterm_while_a_prompt_waits_stops_the_run_at_once() {
     let t = test_with(CHECKLIST);

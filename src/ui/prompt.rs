@@ -69,6 +69,8 @@ enum Question {
 #[derive(Debug, Serialize, Deserialize)]
 struct Request {
     question: Question,
+    /// The run's process: the question ends with it, even if it is killed outright.
+    parent: i32,
     /// Whether the question may use colours (the asking process has not read the settings).
     colors: bool,
 }
@@ -98,6 +100,11 @@ pub fn serve_if_asked() {
         .and_then(|a| serde_json::from_str::<Request>(&a).ok())
     {
         Some(request) => {
+            // Nothing may be left reading the terminal once the run is gone, however it went.
+            let _ = nix::sys::prctl::set_pdeathsig(nix::sys::signal::Signal::SIGKILL);
+            if nix::unistd::getppid().as_raw() != request.parent {
+                std::process::exit(1);
+            }
             console::set_colors_enabled_stderr(request.colors);
             ask_here(request.question)
         }
@@ -172,6 +179,7 @@ impl TerminalPrompter {
         }
         let request = Request {
             question,
+            parent: nix::unistd::getpid().as_raw(),
             colors: console::colors_enabled_stderr(),
         };
         let saved = termios::tcgetattr(std::io::stdin()).ok();
