@@ -270,8 +270,9 @@ fn check_approvals(
     if problems.is_empty() {
         return Ok(());
     }
+    // They quote flags and rendered texts: shown with control characters escaped.
     for p in problems {
-        eprintln!("error: {p}");
+        eprintln!("error: {}", crate::escape::text(&p));
     }
     eprintln!("error: nothing was run; correct the flags and try again");
     Err(ExitCode::Usage)
