@@ -170,6 +170,10 @@ fn typed(decl: &VarDecl, text: &str) -> Result<VarValue, String> {
                 .parse()
                 .map_err(|_| format!("`{text}` is not an integer"))?,
         ),
+        VarType::Float => match text.trim().replace('_', "").parse::<f64>() {
+            Ok(x) if x.is_finite() => VarValue::Float(x),
+            _ => return Err(format!("`{text}` is not a number")),
+        },
         VarType::Boolean => match text.trim() {
             "true" => VarValue::Boolean(true),
             "false" => VarValue::Boolean(false),
@@ -226,10 +230,11 @@ fn read_vars_file(path: &std::path::Path) -> Result<Vec<(String, String)>, Strin
             let text = match v {
                 toml::Value::String(s) => s,
                 toml::Value::Integer(i) => i.to_string(),
+                toml::Value::Float(x) => x.to_string(),
                 toml::Value::Boolean(b) => b.to_string(),
                 other => {
                     return Err(format!(
-                        "vars file `{}`: `{k}` must be a string, integer or boolean, found {}",
+                        "vars file `{}`: `{k}` must be a string, number or boolean, found {}",
                         path.display(),
                         other.type_str()
                     ));

@@ -13,8 +13,9 @@ use crate::runbook::condition::Condition;
 use crate::runbook::duration::Duration;
 use crate::runbook::model::{
     DeadlineAction, ErrorPolicy, FailureAction, FaultPolicies, JsonExpectation, NoDataPolicy,
-    NotifyFormat, NotifyOn, Phase, Retry, Risk, Sampling, Step, StepKind, VarValue,
+    NotifyFormat, NotifyOn, Phase, Retry, Risk, Sampling, SamplingSpec, Step, StepKind, VarValue,
 };
+use crate::runbook::param::{self, Misfit, Param};
 use crate::runbook::template::{RenderError, Scope, Tpl, Values};
 
 /// What a plan shows in place of a secret value.
@@ -452,6 +453,8 @@ pub struct Renderer<'l> {
     defaults_env: std::sync::OnceLock<Result<BTreeMap<String, String>, RenderError>>,
     /// The names `[defaults] env` reads, when they are known exactly (its templates are simple).
     defaults_env_reads: Option<Vec<&'l str>>,
+    /// Each variable's value as text (secrets masked), for errors about templated values.
+    var_text: std::collections::HashMap<String, String>,
 }
 
 /// A step that could not be rendered, located in the runbook.
@@ -488,9 +491,20 @@ impl<'l> Renderer<'l> {
                 Some(VarValue::String(s)) => base.insert(&v.name, s),
                 Some(VarValue::Integer(i)) => base.insert(&v.name, i),
                 Some(VarValue::Boolean(b)) => base.insert(&v.name, b),
+                Some(VarValue::Float(x)) => base.insert(&v.name, x),
                 None => base.insert(&v.name, MASK),
             }
         }
+        let var_text = vars
+            .iter()
+            .map(|v| {
+                let text = v
+                    .value
+                    .as_ref()
+                    .map_or_else(|| MASK.to_string(), ToString::to_string);
+                (v.name.clone(), text)
+            })
+            .collect();
         let mut run_map = BTreeMap::new();
         run_map.insert("id", run.id.clone());
         run_map.insert("operator", run.operator.clone());
@@ -520,6 +534,7 @@ impl<'l> Renderer<'l> {
                     .all(|(_, tpl)| t.is_simple(*tpl) || !t.source(*tpl).contains('{'))
                     .then(|| env.iter().flat_map(|(_, tpl)| t.reads(*tpl)).collect())
             },
+            var_text,
         };
         let env = r.declared_env(&[]);
         r.base.insert("env", &env.unwrap_or_default());
@@ -630,12 +645,24 @@ impl<'l> Renderer<'l> {
     ) -> Result<PlanAbort, RenderError> {
         let ctx = Scope::of(&self.base);
         let prometheus = a.prometheus.or(self.loaded.runbook.defaults.prometheus);
+        let every = self.duration(a.every, "every")?;
+        if let Some(message) = param::interval_problem("every", every) {
+            return Err(self.misfit(
+                a.every,
+                &Misfit {
+                    key: "every",
+                    message,
+                    label: "zero interval",
+                    help: None,
+                },
+            ));
+        }
         Ok(PlanAbort {
             name: a.name.clone(),
             query: self.render(a.query, &ctx)?,
-            condition: a.condition,
-            sustained: a.sustained,
-            every: a.every,
+            condition: self.condition(a.condition, "condition")?,
+            sustained: self.duration(a.sustained, "for")?,
+            every,
             action: a.action.unwrap_or(match phase.on_failure {
                 FailureAction::Ask => FailureAction::Pause,
                 other => other,
@@ -645,6 +672,141 @@ impl<'l> Renderer<'l> {
                 .or_else(crate::config::fallback_prometheus),
             live: None,
         })
+    }
+
+    /// A duration, count or threshold: as written, or its template rendered with the variables
+    /// and parsed. An error names the variables and their values, and points at the template.
+    fn param<T: Copy>(
+        &self,
+        p: Param<T>,
+        key: &str,
+        what: &str,
+        parse: impl Fn(&str) -> Result<T, String>,
+    ) -> Result<T, RenderError> {
+        let t = match p {
+            Param::Fixed(v) => return Ok(v),
+            Param::Template(t) => t,
+        };
+        let rendered = self.render(t, &Scope::of(&self.base))?;
+        parse(&rendered).map_err(|why| {
+            let values: Vec<String> = self
+                .loaded
+                .templates
+                .reads(t)
+                .iter()
+                .map(|n| {
+                    let v = self.var_text.get(*n).map_or("?", String::as_str);
+                    format!("`{n}` = `{v}`")
+                })
+                .collect();
+            RenderError {
+                message: format!(
+                    "`{key}` = `{}` gives `{rendered}` with {}, which is not {what}: {why}",
+                    self.loaded.templates.source(t),
+                    values.join(" and ")
+                ),
+                span: self.loaded.templates.span(t),
+            }
+        })
+    }
+
+    fn duration(&self, p: Param<Duration>, key: &str) -> Result<Duration, RenderError> {
+        self.param(p, key, "a duration", param::parse_duration_value)
+    }
+
+    /// A duration that must be longer than zero (`every`, `timeout`).
+    fn interval(&self, p: Param<Duration>, key: &'static str) -> Result<Duration, RenderError> {
+        let d = self.duration(p, key)?;
+        match param::interval_problem(key, d) {
+            Some(message) => Err(self.misfit(
+                p,
+                &Misfit {
+                    key,
+                    message,
+                    label: "zero interval",
+                    help: None,
+                },
+            )),
+            None => Ok(d),
+        }
+    }
+
+    fn condition(&self, p: Param<Condition>, key: &str) -> Result<Condition, RenderError> {
+        self.param(p, key, "a threshold", param::parse_threshold)
+    }
+
+    /// A check's sampling with its values resolved, and checked as `validate` checks written ones.
+    fn sampling(
+        &self,
+        spec: SamplingSpec,
+        failure_limit: u32,
+        successes: u32,
+    ) -> Result<Sampling, RenderError> {
+        let window = spec.window.map(|w| self.duration(w, "for")).transpose()?;
+        let samples = spec
+            .samples
+            .map(|n| self.param(n, "samples", "a whole number", |t| param::parse_count(t, 1)))
+            .transpose()?;
+        let every = spec.every.map(|e| self.duration(e, "every")).transpose()?;
+        let at = |key: &str| -> Option<Tpl> {
+            let templated = |p: Option<Param<Duration>>| match p {
+                Some(Param::Template(t)) => Some(t),
+                _ => None,
+            };
+            match key {
+                "samples" => match spec.samples {
+                    Some(Param::Template(t)) => Some(t),
+                    _ => None,
+                },
+                "every" => templated(spec.every),
+                _ => templated(spec.window),
+            }
+            .or(templated(spec.window))
+            .or(templated(spec.every))
+            .or(match spec.samples {
+                Some(Param::Template(t)) => Some(t),
+                _ => None,
+            })
+        };
+        let sampling =
+            param::sampling(window, samples, every).map_err(|m| self.misfit_at(at(m.key), &m))?;
+        if let Some(m) = param::limits_problem(sampling, Some(failure_limit), Some(successes)) {
+            return Err(self.misfit_at(at(m.key), &m));
+        }
+        Ok(sampling)
+    }
+
+    fn misfit<T: Copy>(&self, p: Param<T>, m: &Misfit) -> RenderError {
+        self.misfit_at(
+            match p {
+                Param::Template(t) => Some(t),
+                Param::Fixed(_) => None,
+            },
+            m,
+        )
+    }
+
+    /// Values that do not fit together, pointed at the template that made them.
+    fn misfit_at(&self, t: Option<Tpl>, m: &Misfit) -> RenderError {
+        let with = t.map_or_else(String::new, |t| {
+            let values: Vec<String> = self
+                .loaded
+                .templates
+                .reads(t)
+                .iter()
+                .map(|n| {
+                    format!(
+                        "`{n}` = `{}`",
+                        self.var_text.get(*n).map_or("?", String::as_str)
+                    )
+                })
+                .collect();
+            format!(" (with {})", values.join(" and "))
+        });
+        RenderError {
+            message: format!("{}{with}", m.sentence()),
+            span: t.map_or(0..0, |t| self.loaded.templates.span(t)),
+        }
     }
 
     pub fn step(&self, phase: Option<&Phase>, step: &Step) -> Result<PlanStep, StepRenderError> {
@@ -752,8 +914,8 @@ impl<'l> Renderer<'l> {
             },
             StepKind::Metric(m) => Action::Metric {
                 query: self.render(m.query, &ctx)?,
-                condition: m.condition,
-                sampling: m.sampling,
+                condition: self.condition(m.condition, "condition")?,
+                sampling: self.sampling(m.sampling, m.failure_limit, m.successes)?,
                 failure_limit: m.failure_limit,
                 successes: m.successes,
                 no_data: m.no_data,
@@ -782,15 +944,18 @@ impl<'l> Renderer<'l> {
                         JsonExpectation::Condition(_) => None,
                     },
                     condition: match e {
-                        JsonExpectation::Condition(c) => Some(*c),
+                        JsonExpectation::Condition(c) => self.condition(*c, "condition").ok(),
                         JsonExpectation::Equals(_) => None,
                     },
                 }),
-                max_latency: h.max_latency,
-                every: h.every,
+                max_latency: h
+                    .max_latency
+                    .map(|d| self.duration(d, "max_latency"))
+                    .transpose()?,
+                every: self.interval(h.every, "every")?,
             },
             StepKind::Wait { duration } => Action::Wait {
-                duration: *duration,
+                duration: self.duration(*duration, "wait")?,
             },
             StepKind::Pause { message } => Action::Pause {
                 message: self.render(*message, &ctx)?,
@@ -807,11 +972,22 @@ impl<'l> Renderer<'l> {
             line: self.loaded.source.line(step.span.start),
             when,
             timeout: if timed {
-                Some(step.timeout.unwrap_or(rb.defaults.timeout))
+                Some(self.interval(step.timeout.unwrap_or(rb.defaults.timeout), "timeout")?)
             } else {
                 None
             },
-            retry: step.retry,
+            retry: match step.retry {
+                Some(r) => Some(Retry {
+                    attempts: r.attempts,
+                    delay: self.duration(r.delay, "delay")?,
+                    backoff: r.backoff,
+                    max_delay: r
+                        .max_delay
+                        .map(|d| self.duration(d, "max_delay"))
+                        .transpose()?,
+                }),
+                None => None,
+            },
             continue_on_error: step.continue_on_error,
             on_failure: step
                 .on_failure
@@ -819,7 +995,13 @@ impl<'l> Renderer<'l> {
                 .unwrap_or(FailureAction::Abort),
             idempotent: step.idempotent,
             capture: step.capture.as_ref().map(|c| c.get_ref().clone()),
-            deadline: step.deadline.map(|(after, then)| Deadline { after, then }),
+            deadline: match step.deadline {
+                Some((after, then)) => Some(Deadline {
+                    after: self.duration(after, "deadline")?,
+                    then,
+                }),
+                None => None,
+            },
             action,
             live: None,
         })

@@ -12,6 +12,7 @@ mod hangs;
 mod incident;
 mod injection;
 mod notify;
+mod params;
 mod plan;
 mod report;
 mod run;

@@ -547,7 +547,7 @@ impl Engine<'_> {
             Ok(s) => s,
             Err(e) => return self.render_failure(phase, step, &e.error),
         };
-        let attempts = step.retry.map_or(1, |r| r.attempts);
+        let attempts = real.retry.map_or(1, |r| r.attempts);
         // Signers sign the phase as shown to them: its rendered steps, bound by a digest.
         let content =
             matches!(shown.action, Action::Signoff { .. }).then(|| self.phase_content(phase));
@@ -645,7 +645,7 @@ impl Engine<'_> {
                 return Ok(end.map_or(Flow::Next, Flow::Stop));
             }
             if attempt < attempts {
-                let retry = step.retry.expect("attempts > 1 only with retry");
+                let retry = real.retry.expect("attempts > 1 only with retry");
                 let factor = retry
                     .backoff
                     .powi(i32::try_from(attempt - 1).unwrap_or(i32::MAX));

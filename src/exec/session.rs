@@ -11,7 +11,7 @@ use crate::exec::process;
 use crate::inputs::{Origin, Resolved, env_name, read_secret};
 use crate::plan::{Renderer, RunInfo, runbook_dir};
 use crate::runbook::Loaded;
-use crate::runbook::model::VarValue;
+use crate::runbook::model::{VarType, VarValue};
 use crate::state::lock::TargetLock;
 use crate::state::record::Envelope;
 use crate::state::record::Standing;
@@ -108,6 +108,9 @@ pub fn vars_from_state(loaded: &Loaded, state: &RunState) -> Result<Vec<Resolved
         let value = match state.vars.get(name) {
             Some(serde_json::Value::String(s)) => Some(VarValue::String(s.clone())),
             Some(serde_json::Value::Bool(b)) => Some(VarValue::Boolean(*b)),
+            Some(serde_json::Value::Number(n)) if decl.ty == VarType::Float => {
+                n.as_f64().map(VarValue::Float)
+            }
             Some(serde_json::Value::Number(n)) => n.as_i64().map(VarValue::Integer),
             _ => None,
         };

@@ -5,6 +5,7 @@ pub mod condition;
 pub mod diagnostic;
 pub mod duration;
 pub mod model;
+pub mod param;
 pub mod parse;
 pub mod reader;
 pub mod schema;

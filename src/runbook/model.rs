@@ -8,6 +8,7 @@ use toml::Spanned;
 
 use super::condition::Condition;
 use super::duration::Duration;
+use super::param::{Param, ParamUse};
 use super::template::Tpl;
 
 #[derive(Debug)]
@@ -19,6 +20,8 @@ pub struct Runbook {
     pub rollback: Vec<Step>,
     /// Webhooks told about the run as it goes.
     pub notify: Vec<NotifyTarget>,
+    /// Every duration, count and threshold written as a template, for `validate`.
+    pub params: Vec<ParamUse>,
 }
 
 /// A webhook (`[[notify]]`): where, in which format, about what.
@@ -130,7 +133,7 @@ pub struct Defaults {
     pub shell: Vec<String>,
     pub workdir: Option<Tpl>,
     pub env: Vec<(String, Tpl)>,
-    pub timeout: Duration,
+    pub timeout: Param<Duration>,
     pub kubectl: KubectlDefaults,
     pub prometheus: Option<Tpl>,
     pub prometheus_client: PrometheusClient,
@@ -171,16 +174,19 @@ pub enum VarType {
     Integer,
     Boolean,
     Duration,
+    /// A decimal number, e.g. a threshold such as `0.01`.
+    Float,
 }
 
 impl VarType {
-    pub const NAMES: [&'static str; 4] = ["string", "integer", "boolean", "duration"];
+    pub const NAMES: [&'static str; 5] = ["string", "integer", "boolean", "duration", "float"];
     pub fn parse(s: &str) -> Option<VarType> {
         Some(match s {
             "string" => VarType::String,
             "integer" => VarType::Integer,
             "boolean" => VarType::Boolean,
             "duration" => VarType::Duration,
+            "float" => VarType::Float,
             _ => return None,
         })
     }
@@ -195,6 +201,7 @@ pub enum VarValue {
     String(String),
     Integer(i64),
     Boolean(bool),
+    Float(f64),
 }
 
 impl std::fmt::Display for VarValue {
@@ -203,6 +210,7 @@ impl std::fmt::Display for VarValue {
             VarValue::String(s) => f.write_str(s),
             VarValue::Integer(i) => write!(f, "{i}"),
             VarValue::Boolean(b) => write!(f, "{b}"),
+            VarValue::Float(x) => write!(f, "{x}"),
         }
     }
 }
@@ -284,6 +292,7 @@ pub struct Phase {
     pub span: Range<usize>,
 }
 
+/// How often a failed step is tried again, with its delays resolved.
 #[derive(Debug, Clone, Copy, PartialEq, Serialize)]
 pub struct Retry {
     pub attempts: u32,
@@ -292,20 +301,29 @@ pub struct Retry {
     pub max_delay: Option<Duration>,
 }
 
+/// `retry` as written: its delays may come from variables.
+#[derive(Debug, Clone, Copy, PartialEq)]
+pub struct RetrySpec {
+    pub attempts: u32,
+    pub delay: Param<Duration>,
+    pub backoff: f64,
+    pub max_delay: Option<Param<Duration>>,
+}
+
 #[derive(Debug)]
 pub struct Step {
     pub id: Spanned<String>,
     pub name: Option<String>,
     pub description: Option<String>,
     pub kind: StepKind,
-    pub timeout: Option<Duration>,
-    pub retry: Option<Retry>,
+    pub timeout: Option<Param<Duration>>,
+    pub retry: Option<RetrySpec>,
     pub continue_on_error: bool,
     pub when: Option<Tpl>,
     pub capture: Option<Spanned<String>>,
     pub on_failure: Option<FailureAction>,
     pub idempotent: bool,
-    pub deadline: Option<(Duration, DeadlineAction)>,
+    pub deadline: Option<(Param<Duration>, DeadlineAction)>,
     /// The step's table in the file, for errors at run time.
     pub span: Range<usize>,
 }
@@ -325,7 +343,7 @@ pub enum StepKind {
     Metric(Box<MetricCheck>),
     Http(Box<HttpCheck>),
     Wait {
-        duration: Duration,
+        duration: Param<Duration>,
     },
     Pause {
         message: Tpl,
@@ -433,11 +451,19 @@ pub enum Sampling {
     Window { window: Duration, every: Duration },
 }
 
+/// `for`, `samples` and `every` as written; resolved into a [`Sampling`] when values are known.
+#[derive(Debug, Clone, Copy, Default, PartialEq)]
+pub struct SamplingSpec {
+    pub window: Option<Param<Duration>>,
+    pub samples: Option<Param<u32>>,
+    pub every: Option<Param<Duration>>,
+}
+
 #[derive(Debug)]
 pub struct MetricCheck {
     pub query: Tpl,
-    pub condition: Condition,
-    pub sampling: Sampling,
+    pub condition: Param<Condition>,
+    pub sampling: SamplingSpec,
     pub failure_limit: u32,
     pub successes: u32,
     pub no_data: NoDataPolicy,
@@ -471,7 +497,7 @@ impl FaultPolicies {
 #[derive(Debug)]
 pub enum JsonExpectation {
     Equals(toml::Value),
-    Condition(Condition),
+    Condition(Param<Condition>),
 }
 
 #[derive(Debug)]
@@ -484,17 +510,17 @@ pub struct HttpCheck {
     pub expect_body: Option<Tpl>,
     pub expect_body_regex: Option<String>,
     pub expect_json: Option<(String, JsonExpectation)>,
-    pub max_latency: Option<Duration>,
-    pub every: Duration,
+    pub max_latency: Option<Param<Duration>>,
+    pub every: Param<Duration>,
 }
 
 #[derive(Debug)]
 pub struct AbortCriterion {
     pub name: String,
     pub query: Tpl,
-    pub condition: Condition,
-    pub sustained: Duration,
-    pub every: Duration,
+    pub condition: Param<Condition>,
+    pub sustained: Param<Duration>,
+    pub every: Param<Duration>,
     pub action: Option<FailureAction>,
     pub prometheus: Option<Tpl>,
     pub span: Range<usize>,

@@ -14,9 +14,10 @@ use super::model::{
     AbortCriterion, BasicAuth, DEFAULT_SHELL, DEFAULT_TIMEOUT, DeadlineAction, Defaults,
     ErrorPolicy, FailureAction, FaultPolicies, HttpCheck, JsonExpectation, KubectlDefaults,
     KubectlStep, Meta, MetricCheck, NoDataPolicy, NotifyFormat, NotifyOn, NotifyTarget, Phase,
-    PrometheusClient, Retry, Risk, Role, Runbook, Sampling, SecretSource, ShellStep, Signoff, Step,
-    StepKind, VarDecl, VarType, VarValue,
+    PrometheusClient, RetrySpec, Risk, Role, Runbook, SamplingSpec, SecretSource, ShellStep,
+    Signoff, Step, StepKind, VarDecl, VarType, VarValue,
 };
+use super::param::{self, Param, ParamKind, ParamUse};
 use super::reader::{Node, Problems, Table, as_string, type_name, wrong_type};
 use super::template::{Flavor, Templates, Tpl};
 
@@ -102,6 +103,8 @@ pub struct Parser<'f> {
     pub file: &'f str,
     pub p: Problems,
     pub templates: Templates,
+    /// Durations, counts and thresholds written as templates.
+    pub params: Vec<ParamUse>,
     /// Where the keys of the tables being read are (see [`Table::with_key_shift`]).
     key_shift: usize,
 }
@@ -112,8 +115,61 @@ impl<'f> Parser<'f> {
             file,
             p: Problems::default(),
             templates: Templates::default(),
+            params: Vec::new(),
             key_shift: 0,
         }
+    }
+
+    /// A template standing for a value of `kind`, registered for `validate` to check.
+    fn param_template<T>(
+        &mut self,
+        s: &Spanned<String>,
+        kind: ParamKind,
+        key: &'static str,
+    ) -> Param<T> {
+        let tpl = self.tpl(s, Flavor::Text);
+        self.params.push(ParamUse { tpl, kind, key });
+        Param::Template(tpl)
+    }
+
+    /// The string at `key` when it is written as a template.
+    fn template_at(t: &mut Table<'_, '_>, key: &'static str) -> Option<Spanned<String>> {
+        let node = t.get(key)?;
+        match node.get_ref() {
+            DeValue::String(text) if param::is_template(text) => {
+                Some(Spanned::new(node.span(), text.to_string()))
+            }
+            _ => None,
+        }
+    }
+
+    /// A duration, written as it is or as a template naming variables.
+    fn duration_param(
+        &mut self,
+        t: &mut Table<'_, '_>,
+        key: &'static str,
+    ) -> Option<Spanned<Param<Duration>>> {
+        if let Some(s) = Self::template_at(t, key) {
+            let span = s.span();
+            return Some(Spanned::new(
+                span,
+                self.param_template(&s, ParamKind::Duration, key),
+            ));
+        }
+        t.duration(key, &mut self.p)
+            .map(|d| Spanned::new(d.span(), Param::Fixed(d.into_inner())))
+    }
+
+    /// A threshold, written as it is or as a template naming variables.
+    fn condition_param(
+        &mut self,
+        t: &mut Table<'_, '_>,
+        key: &'static str,
+    ) -> Option<Param<Condition>> {
+        if let Some(s) = Self::template_at(t, key) {
+            return Some(self.param_template(&s, ParamKind::Condition, key));
+        }
+        self.condition(t, key).map(Param::Fixed)
     }
 
     fn tpl(&mut self, s: &Spanned<String>, flavor: Flavor) -> Tpl {
@@ -241,7 +297,7 @@ impl<'f> Parser<'f> {
                 shell: DEFAULT_SHELL.iter().map(ToString::to_string).collect(),
                 workdir: None,
                 env: Vec::new(),
-                timeout: DEFAULT_TIMEOUT,
+                timeout: Param::Fixed(DEFAULT_TIMEOUT),
                 kubectl: KubectlDefaults::default(),
                 prometheus: None,
                 prometheus_client: PrometheusClient::default(),
@@ -310,6 +366,7 @@ impl<'f> Parser<'f> {
             phases,
             rollback,
             notify,
+            params: std::mem::take(&mut self.params),
         })
     }
 
@@ -419,9 +476,18 @@ impl<'f> Parser<'f> {
             .unwrap_or_else(|| DEFAULT_SHELL.iter().map(ToString::to_string).collect());
         let workdir = self.tpl_opt(t, "workdir", Flavor::Text);
         let env = self.env_table(t, "env");
-        let timeout = t
-            .duration("timeout", &mut self.p)
-            .map_or(DEFAULT_TIMEOUT, Spanned::into_inner);
+        let timeout = self
+            .duration_param(t, "timeout")
+            .map_or(Param::Fixed(DEFAULT_TIMEOUT), Spanned::into_inner);
+        if let Some(why) = timeout
+            .fixed()
+            .and_then(|d| param::interval_problem("timeout", d))
+        {
+            if let Some(span) = t.key_span("timeout") {
+                self.p
+                    .push(Diagnostic::new(span, why).label("zero timeout"));
+            }
+        }
         let prometheus = self.tpl_opt(t, "prometheus", Flavor::Text);
         let kubectl = match t.table("kubectl", "`[defaults.kubectl]`", &mut self.p) {
             Some(mut k) => {
@@ -619,11 +685,15 @@ impl<'f> Parser<'f> {
                 VarType::Integer,
                 VarValue::Integer(*super::reader::as_integer(node, key, &mut self.p)?.get_ref()),
             ),
+            DeValue::Float(_) => (
+                VarType::Float,
+                VarValue::Float(*super::reader::as_number(node, key, &mut self.p)?.get_ref()),
+            ),
             _ => {
                 self.p.push(wrong_type(
                     node,
                     key,
-                    "a string, integer or boolean (or a table declaring the variable)",
+                    "a string, number or boolean (or a table declaring the variable)",
                 ));
                 return None;
             }
@@ -646,6 +716,7 @@ impl<'f> Parser<'f> {
                 }
                 VarValue::String(s)
             }
+            (VarType::Float, VarType::Integer, VarValue::Integer(i)) => VarValue::Float(i as f64),
             (want, got, v) if want == got => v,
             (want, _, _) => {
                 self.p.push(
@@ -679,6 +750,7 @@ impl<'f> Parser<'f> {
         let default_node = t.get("default");
         let ty = ty.or_else(|| match default_node.map(Spanned::get_ref) {
             Some(DeValue::Integer(_)) => Some(VarType::Integer),
+            Some(DeValue::Float(_)) => Some(VarType::Float),
             Some(DeValue::Boolean(_)) => Some(VarType::Boolean),
             _ => None,
         });
@@ -881,17 +953,20 @@ impl<'f> Parser<'f> {
                     .label("e.g. condition = \"> 0.01\""),
             );
         }
-        let condition = self.condition(t, "condition");
-        let sustained = t
-            .duration("for", &mut self.p)
-            .map_or(Duration(std::time::Duration::ZERO), Spanned::into_inner);
-        let every = t.duration("every", &mut self.p);
+        let condition = self.condition_param(t, "condition");
+        let sustained = self.duration_param(t, "for").map_or(
+            Param::Fixed(Duration(std::time::Duration::ZERO)),
+            Spanned::into_inner,
+        );
+        let every = self.duration_param(t, "every");
         if let Some(e) = &every {
-            if e.get_ref().is_zero() {
-                self.p.push(
-                    Diagnostic::new(e.span(), "`every` must be longer than zero")
-                        .label("zero interval"),
-                );
+            if let Some(why) = e
+                .get_ref()
+                .fixed()
+                .and_then(|d| param::interval_problem("every", d))
+            {
+                self.p
+                    .push(Diagnostic::new(e.span(), why).label("zero interval"));
             }
         }
         let action = self.choice(t, "action", &["abort", "rollback", "pause"], |s| match s {
@@ -905,7 +980,7 @@ impl<'f> Parser<'f> {
             condition: condition?,
             sustained,
             every: every.map_or(
-                Duration(std::time::Duration::from_secs(15)),
+                Param::Fixed(Duration(std::time::Duration::from_secs(15))),
                 Spanned::into_inner,
             ),
             action,
@@ -962,7 +1037,7 @@ impl<'f> Parser<'f> {
         let description = t
             .string("description", &mut self.p)
             .map(Spanned::into_inner);
-        let timeout = t.duration("timeout", &mut self.p).map(Spanned::into_inner);
+        let timeout = self.duration_param(t, "timeout").map(Spanned::into_inner);
         if let (Some(_), Some(span)) = (timeout, t.key_span("timeout")) {
             if !matches!(kind_name, "run" | "kubectl" | "metric" | "http") {
                 let hint = if matches!(kind_name, "confirm" | "checklist" | "signoff") {
@@ -980,7 +1055,7 @@ impl<'f> Parser<'f> {
                 );
             }
         }
-        if let (Some(tm), Some(span)) = (timeout, t.key_span("timeout")) {
+        if let (Some(Param::Fixed(tm)), Some(span)) = (timeout, t.key_span("timeout")) {
             if tm.is_zero() {
                 self.p.push(
                     Diagnostic::new(span, "`timeout` must be longer than zero")
@@ -1029,7 +1104,7 @@ impl<'f> Parser<'f> {
         }
         let on_failure = self.choice(t, "on_failure", &FailureAction::NAMES, FailureAction::parse);
         let idempotent = t.boolean("idempotent", &mut self.p).unwrap_or(false);
-        let deadline = t.duration("deadline", &mut self.p);
+        let deadline = self.duration_param(t, "deadline");
         let on_deadline = if matches!(kind_name, "confirm" | "checklist" | "signoff") {
             self.choice(
                 t,
@@ -1103,12 +1178,12 @@ impl<'f> Parser<'f> {
         }
     }
 
-    fn retry(&mut self, node: &Node<'_>) -> Option<Retry> {
+    fn retry(&mut self, node: &Node<'_>) -> Option<RetrySpec> {
         if let DeValue::Integer(_) = node.get_ref() {
             let n = super::reader::as_integer(node, "retry", &mut self.p)?;
-            return self.retry_attempts(&n).map(|attempts| Retry {
+            return self.retry_attempts(&n).map(|attempts| RetrySpec {
                 attempts,
-                delay: Duration(std::time::Duration::from_secs(5)),
+                delay: Param::Fixed(Duration(std::time::Duration::from_secs(5))),
                 backoff: 2.0,
                 max_delay: None,
             });
@@ -1123,8 +1198,8 @@ impl<'f> Parser<'f> {
             );
         }
         let attempts = attempts.and_then(|n| self.retry_attempts(&n));
-        let delay = t.duration("delay", &mut self.p).map_or(
-            Duration(std::time::Duration::from_secs(5)),
+        let delay = self.duration_param(&mut t, "delay").map_or(
+            Param::Fixed(Duration(std::time::Duration::from_secs(5))),
             Spanned::into_inner,
         );
         let backoff = t.number("backoff", &mut self.p);
@@ -1136,11 +1211,11 @@ impl<'f> Parser<'f> {
                 );
             }
         }
-        let max_delay = t
-            .duration("max_delay", &mut self.p)
+        let max_delay = self
+            .duration_param(&mut t, "max_delay")
             .map(Spanned::into_inner);
         t.finish(&mut self.p);
-        Some(Retry {
+        Some(RetrySpec {
             attempts: attempts?,
             delay,
             backoff: backoff.map_or(2.0, Spanned::into_inner),
@@ -1237,7 +1312,7 @@ impl<'f> Parser<'f> {
             "metric" => self.metric(t).map(|m| StepKind::Metric(Box::new(m))),
             "http" => self.http(t).map(|h| StepKind::Http(Box::new(h))),
             "wait" => {
-                let d = t.duration("wait", &mut self.p)?;
+                let d = self.duration_param(t, "wait")?;
                 Some(StepKind::Wait {
                     duration: d.into_inner(),
                 })
@@ -1430,12 +1505,10 @@ impl<'f> Parser<'f> {
                     .label("e.g. condition = \"< 0.01\""),
             );
         }
-        let condition = self.condition(t, "condition");
+        let condition = self.condition_param(t, "condition");
         let sampling = self.sampling(t);
-        let failure_limit = self
-            .count(t, "failure_limit", 0)
-            .map_or(0, Spanned::into_inner);
-        let successes = self.count(t, "successes", 1).map_or(1, Spanned::into_inner);
+        let failure_limit = self.count(t, "failure_limit", 0);
+        let successes = self.count(t, "successes", 1);
         let no_data = self
             .choice(t, "no_data", &NoDataPolicy::NAMES, NoDataPolicy::parse)
             .unwrap_or(NoDataPolicy::Inconclusive);
@@ -1450,44 +1523,25 @@ impl<'f> Parser<'f> {
             on_malformed: self.choice(t, "on_malformed", &ErrorPolicy::NAMES, ErrorPolicy::parse),
         };
         let prometheus = self.tpl_opt(t, "prometheus", Flavor::Text);
-        let total = match sampling {
-            Some(Sampling::Once) => Some(1),
-            Some(Sampling::Count { samples, .. }) => Some(u64::from(samples)),
-            Some(Sampling::Window { window, every }) => Some(
-                u64::try_from(window.0.as_millis() / every.0.as_millis().max(1))
-                    .unwrap_or(u64::MAX)
-                    .max(1),
-            ),
-            None => None,
-        };
-        if let (Some(total), Some(span)) = (total, t.key_span("failure_limit")) {
-            if u64::from(failure_limit) >= total {
-                self.p.push(
-                    Diagnostic::new(span, format!("`failure_limit` of {failure_limit} tolerates every one of the {total} measurements"))
-                        .label("the check could never fail")
-                        .help("lower `failure_limit` or take more measurements"),
-                );
-            }
-        }
-        if let (Some(total), Some(span)) = (total, t.key_span("successes")) {
-            if u64::from(successes) > total {
-                self.p.push(
-                    Diagnostic::new(
-                        span,
-                        format!(
-                            "`successes` of {successes} is more than the {total} measurements taken"
-                        ),
-                    )
-                    .label("can never be met"),
-                );
+        // Written values are checked now; templated ones when the plan resolves them.
+        if let Some(Some(Ok(resolved))) = sampling.map(fixed_sampling) {
+            let limits = param::limits_problem(
+                resolved,
+                failure_limit.as_ref().map(|n| *n.get_ref()),
+                successes.as_ref().map(|n| *n.get_ref()),
+            );
+            if let Some(m) = limits {
+                if let Some(span) = t.key_span(m.key) {
+                    self.p.push(misfit(span, m));
+                }
             }
         }
         Some(MetricCheck {
             query,
             condition: condition?,
             sampling: sampling?,
-            failure_limit,
-            successes,
+            failure_limit: failure_limit.map_or(0, Spanned::into_inner),
+            successes: successes.map_or(1, Spanned::into_inner),
             no_data,
             on_error,
             faults,
@@ -1495,67 +1549,36 @@ impl<'f> Parser<'f> {
         })
     }
 
-    fn sampling(&mut self, t: &mut Table<'_, '_>) -> Option<Sampling> {
-        let window = t.duration("for", &mut self.p);
-        let samples = self.count(t, "samples", 1);
-        let every = t.duration("every", &mut self.p);
-        if let Some(e) = &every {
-            if e.get_ref().is_zero() {
-                self.p.push(
-                    Diagnostic::new(e.span(), "`every` must be longer than zero")
-                        .label("zero interval"),
-                );
-                return None;
-            }
-        }
-        let every_or = |default: u64| {
-            every
-                .as_ref()
-                .map_or(Duration(std::time::Duration::from_secs(default)), |e| {
-                    *e.get_ref()
-                })
+    /// `for`, `samples` and `every`. Written values that do not fit together are reported here;
+    /// templated ones when they are resolved.
+    fn sampling(&mut self, t: &mut Table<'_, '_>) -> Option<SamplingSpec> {
+        let window = self.duration_param(t, "for");
+        let samples = match Self::template_at(t, "samples") {
+            Some(s) => Some(Spanned::new(
+                s.span(),
+                self.param_template(&s, ParamKind::Count, "samples"),
+            )),
+            None => self
+                .count(t, "samples", 1)
+                .map(|n| Spanned::new(n.span(), Param::Fixed(n.into_inner()))),
         };
-        match (window, samples) {
-            (Some(w), Some(s)) => {
-                self.p.push(
-                    Diagnostic::new(
-                        s.span(),
-                        "a check takes either `for` (a window) or `samples` (a count), not both",
-                    )
-                    .label("remove one")
-                    .help(format!(
-                        "keep `for = \"{}\"` to measure for a window, or `samples = {}` to take a fixed number of measurements",
-                        w.get_ref(),
-                        s.get_ref()
-                    )),
-                );
-                None
-            }
-            (Some(w), None) => {
-                let every = every_or(30);
-                if w.get_ref() < &every {
-                    self.p.push(
-                        Diagnostic::new(
-                            w.span(),
-                            format!(
-                                "the window `{}` is shorter than the interval `{every}`",
-                                w.get_ref()
-                            ),
-                        )
-                        .label("no room for a second measurement"),
-                    );
-                }
-                Some(Sampling::Window {
-                    window: w.into_inner(),
-                    every,
-                })
-            }
-            (None, Some(s)) => Some(Sampling::Count {
-                samples: s.into_inner(),
-                every: every_or(30),
-            }),
-            (None, None) => Some(Sampling::Once),
+        let every = self.duration_param(t, "every");
+        let spec = SamplingSpec {
+            window: window.as_ref().map(|w| *w.get_ref()),
+            samples: samples.as_ref().map(|n| *n.get_ref()),
+            every: every.as_ref().map(|e| *e.get_ref()),
+        };
+        if let Some(Err(m)) = fixed_sampling(spec) {
+            let span = match m.key {
+                "every" => every.as_ref().map(Spanned::span),
+                "samples" => samples.as_ref().map(Spanned::span),
+                _ => window.as_ref().map(Spanned::span),
+            };
+            self.p
+                .push(misfit(span.unwrap_or_else(|| t.head_span()), m));
+            return None;
         }
+        Some(spec)
     }
 
     fn http(&mut self, t: &mut Table<'_, '_>) -> Option<HttpCheck> {
@@ -1649,7 +1672,7 @@ impl<'f> Parser<'f> {
                 }
                 let equals = j.get("equals").map(|n| toml_value(n.get_ref()));
                 let condition = if j.has("condition") {
-                    self.condition(&mut j, "condition")
+                    self.condition_param(&mut j, "condition")
                 } else {
                     None
                 };
@@ -1684,11 +1707,22 @@ impl<'f> Parser<'f> {
             }
             None => None,
         };
-        let max_latency = t
-            .duration("max_latency", &mut self.p)
+        let max_latency = self
+            .duration_param(t, "max_latency")
             .map(Spanned::into_inner);
-        let every = t.duration("every", &mut self.p).map_or(
-            Duration(std::time::Duration::from_secs(5)),
+        let every = self.duration_param(t, "every");
+        if let Some(e) = &every {
+            if let Some(why) = e
+                .get_ref()
+                .fixed()
+                .and_then(|d| param::interval_problem("every", d))
+            {
+                self.p
+                    .push(Diagnostic::new(e.span(), why).label("zero interval"));
+            }
+        }
+        let every = every.map_or(
+            Param::Fixed(Duration(std::time::Duration::from_secs(5))),
             Spanned::into_inner,
         );
         Some(HttpCheck {
@@ -1754,12 +1788,36 @@ fn check_id(id: &Spanned<String>, what: &str, p: &mut Problems) {
     }
 }
 
+fn misfit(span: Range<usize>, m: param::Misfit) -> Diagnostic {
+    Diagnostic::new(span, m.message)
+        .label(m.label)
+        .maybe_help(m.help)
+}
+
+/// The sampling of a spec written without templates, or `None` when part of it is templated.
+fn fixed_sampling(spec: SamplingSpec) -> Option<Result<super::model::Sampling, param::Misfit>> {
+    let window = match spec.window {
+        Some(w) => Some(w.fixed()?),
+        None => None,
+    };
+    let samples = match spec.samples {
+        Some(n) => Some(n.fixed()?),
+        None => None,
+    };
+    let every = match spec.every {
+        Some(e) => Some(e.fixed()?),
+        None => None,
+    };
+    Some(param::sampling(window, samples, every))
+}
+
 fn article(t: VarType) -> &'static str {
     match t {
         VarType::String => "a string",
         VarType::Integer => "an integer",
         VarType::Boolean => "a boolean",
         VarType::Duration => "a duration string like \"10m\"",
+        VarType::Float => "a number",
     }
 }
 

@@ -323,6 +323,17 @@ pub fn as_duration(node: &Node<'_>, key: &str, p: &mut Problems) -> Option<Spann
         return None;
     }
     let s = as_string(node, key, p)?;
+    if super::param::is_template(s.get_ref()) {
+        p.push(
+            Diagnostic::new(
+                s.span(),
+                format!("`{key}` cannot come from a template here"),
+            )
+            .label("a template is not allowed here")
+            .help("write a duration like \"30s\" or \"10m\"; templates naming variables are allowed in step `timeout`, `wait`, `for`, `every`, `deadline`, `max_latency`, retry delays, abort criteria and `[defaults] timeout`"),
+        );
+        return None;
+    }
     match parse_duration(s.get_ref()) {
         Ok(d) => Some(Spanned::new(s.span(), d)),
         Err(why) => {

@@ -117,15 +117,33 @@ fn http_method(_: &mut SchemaGenerator) -> Schema {
 }
 
 const DURATION: &str = r"^\s*([0-9]+(ms|s|m|h|d))+\s*$";
+/// A duration, or a template naming variables (`{{ soak }}`, `{{ minutes }}m`).
+const DURATION_OR_TEMPLATE: &str = r"^\s*(([0-9]+(ms|s|m|h|d))+|.*\{\{.*\}\}.*)\s*$";
+const TEMPLATE: &str = r"\{\{.*\}\}";
 const ID: &str = r"^[a-z0-9][a-z0-9_-]*$";
 const IDENTIFIER: &str = r"^[a-z_][a-z0-9_]*$";
 
-/// A duration such as "500ms", "30s", "10m", "1h30m" or "1d".
+/// A duration such as "500ms", "30s", "10m", "1h30m" or "1d", or a template naming variables
+/// ("{{ soak }}" with a `duration` variable), resolved when the plan is made.
 #[derive(JsonSchema)]
 #[schemars(transparent)]
-struct Dur(#[schemars(regex(pattern = DURATION))] String);
+struct Dur(#[schemars(regex(pattern = DURATION_OR_TEMPLATE))] String);
 
-/// A threshold such as "< 0.01", ">= 99.9" or "between 0.1 and 0.5".
+/// A duration such as "500ms", "30s", "10m", "1h30m" or "1d" (no template here).
+#[derive(JsonSchema)]
+#[schemars(transparent)]
+struct FixedDur(#[schemars(regex(pattern = DURATION))] String);
+
+/// A whole number, or a template naming an integer variable ("{{ samples }}").
+#[derive(JsonSchema)]
+#[schemars(untagged)]
+enum Count {
+    Number(#[schemars(range(min = 1))] u32),
+    Template(#[schemars(regex(pattern = TEMPLATE))] String),
+}
+
+/// A threshold such as "< 0.01", ">= 99.9" or "between 0.1 and 0.5"; the numbers may be
+/// templates naming integer or float variables ("< {{ max_error_ratio }}").
 #[derive(JsonSchema)]
 #[schemars(transparent)]
 struct Condition(String);
@@ -241,7 +259,7 @@ struct PrometheusClient {
     /// A PEM file of CA certificates to trust, relative to the runbook.
     ca_file: Option<String>,
     /// How long one request may take.
-    timeout: Option<Dur>,
+    timeout: Option<FixedDur>,
 }
 
 /// HTTP basic authentication.
@@ -257,6 +275,7 @@ struct BasicAuth {
 enum VarDecl {
     Text(String),
     Integer(i64),
+    Number(f64),
     Boolean(bool),
     Table(VarTable),
 }
@@ -266,6 +285,7 @@ enum VarDecl {
 enum Scalar {
     Text(String),
     Integer(i64),
+    Number(f64),
     Boolean(bool),
 }
 
@@ -508,8 +528,7 @@ struct MetricStep {
     /// Time between measurements [default: 30s].
     every: Option<Dur>,
     /// Take this many measurements; not with `for`.
-    #[schemars(range(min = 1))]
-    samples: Option<u32>,
+    samples: Option<Count>,
     /// Failed measurements tolerated [default: 0].
     failure_limit: Option<u32>,
     /// Passing measurements needed [default: 1].

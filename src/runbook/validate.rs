@@ -225,13 +225,14 @@ fn references_split(
             .unwrap_or_else(|panic| std::panic::resume_unwind(panic));
     });
     p.list.append(&mut later.list);
-    Checker {
+    let mut checker = Checker {
         runbook,
         templates,
         all_captures,
         p,
-    }
-    .repeats();
+    };
+    checker.repeats();
+    checker.params();
 }
 
 impl<'r> Checker<'r, '_> {
@@ -456,6 +457,56 @@ impl<'r> Checker<'r, '_> {
                                 .map(|c| format!("did you mean `env.{c}`?"))
                                 .or_else(|| Some("templates see only the environment the runbook declares; to use a value from the operator's environment, declare a variable and set ROLLOUT_VAR_<NAME>".into())),
                         ),
+                );
+            }
+        }
+    }
+
+    /// Durations, counts and thresholds written as templates name only variables of a type
+    /// that fits (so the plan can show their values), and have the right shape.
+    fn params(&mut self) {
+        let rb = self.runbook;
+        let templates = self.templates;
+        for u in &rb.params {
+            if templates.is_broken(u.tpl) {
+                continue;
+            }
+            let whole = templates.span(u.tpl);
+            if !templates.is_simple(u.tpl) {
+                self.p.push(
+                    Diagnostic::new(whole, format!("`{}` can only be a template of `{{{{ name }}}}` tags", u.key))
+                        .label("filters and blocks are not allowed here")
+                        .help(format!("{} written as a template names variables, e.g. `{}`; compute other values in the variable itself", u.kind.what(), u.kind.example())),
+                );
+                continue;
+            }
+            let names: Vec<(&str, Range<usize>, Option<&super::model::VarDecl>)> = templates
+                .names(u.tpl)
+                .into_iter()
+                .map(|(n, span)| {
+                    let decl = rb.vars.iter().find(|v| v.name.get_ref() == n);
+                    (n, span, decl)
+                })
+                .collect();
+            let captures = self.all_captures;
+            let capture_of = |n: &str| captures.0.get(n).map(|s| (*s).to_string());
+            let similar = |n: &str| {
+                suggest(n, rb.vars.iter().map(|v| v.name.get_ref().as_str()))
+                    .map(ToString::to_string)
+            };
+            if let Err((message, span, help)) = super::param::check_names(
+                u.kind,
+                u.key,
+                templates.source(u.tpl),
+                &names,
+                &capture_of,
+                &similar,
+            ) {
+                let span = if span.is_empty() { whole } else { span };
+                self.p.push(
+                    Diagnostic::new(span, message)
+                        .label(format!("{} goes here", u.kind.what()))
+                        .help(help),
                 );
             }
         }

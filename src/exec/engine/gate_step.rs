@@ -59,10 +59,9 @@ impl Engine<'_> {
         };
         // A deadline counts from when the gate first stopped the run to wait, not from each
         // resume: a late approval cannot beat an `abort` or `rollback` deadline.
-        let mut deadline = step.deadline.map(|(d, _)| d.0);
-        if let (Some((d, then)), Some(first)) =
-            (step.deadline, self.state.gate_first_waiting.get(&id))
-        {
+        let written = shown.deadline.as_ref().map(|d| (d.after, d.then));
+        let mut deadline = written.map(|(d, _)| d.0);
+        if let (Some((d, then)), Some(first)) = (written, self.state.gate_first_waiting.get(&id)) {
             let waited = humantime::parse_rfc3339(first)
                 .ok()
                 .and_then(|at| std::time::SystemTime::now().duration_since(at).ok())
@@ -149,8 +148,7 @@ impl Engine<'_> {
                     &answered,
                     digest,
                 )?;
-                let (after, then) = step
-                    .deadline
+                let (after, then) = written
                     .map_or((String::new(), DeadlineAction::Hold), |(d, t)| {
                         (d.to_string(), t)
                     });
