@@ -89,23 +89,90 @@ pub struct PlanPhase {
     pub on_failure: FailureAction,
     pub steps: Vec<PlanStep>,
     pub gate: Vec<PlanStep>,
+    /// The abort criteria watched in (part of) this phase: the runbook's and its own.
     pub abort_when: Vec<PlanAbort>,
+    /// The runbook's criteria that are not watched in this phase, and why.
+    #[serde(skip_serializing_if = "Vec::is_empty")]
+    pub abort_not_watched: Vec<NotWatched>,
     pub rollback: Vec<PlanStep>,
 }
 
-#[derive(Debug, Serialize)]
+#[derive(Debug, Clone, Serialize)]
 pub struct PlanAbort {
+    pub id: String,
     pub name: String,
-    pub query: String,
-    pub condition: Condition,
+    /// `runbook` for a top-level `[[abort_when]]`, `phase` for the phase's own.
+    pub scope: &'static str,
+    /// What is watched: `kind` is `metric`, `http` or `command`.
+    #[serde(flatten)]
+    pub probe: ProbeView,
     #[serde(rename = "for")]
     pub sustained: Duration,
     pub every: Duration,
     pub action: FailureAction,
-    pub prometheus: Option<String>,
+    /// Watched from the start of this step of the phase (else from the phase's start).
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub from: Option<String>,
+    /// Watched until this step of the phase has finished (else to the phase's end).
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub until: Option<String>,
     /// The current value, with `plan --live-checks`.
     #[serde(skip_serializing_if = "Option::is_none")]
     pub live: Option<LiveValue>,
+}
+
+/// What an abort criterion watches, rendered.
+#[derive(Debug, Clone, Serialize)]
+#[serde(tag = "kind", rename_all = "snake_case")]
+pub enum ProbeView {
+    /// Bad when a series of `query` meets `condition`.
+    Metric {
+        query: String,
+        condition: Condition,
+        prometheus: Option<String>,
+    },
+    /// Bad when the request does not meet its expectations (an `http` step's), or gets no
+    /// answer within `timeout`.
+    Http {
+        request: Box<Action>,
+        timeout: Duration,
+    },
+    /// Bad when the command exits non-zero or runs past `timeout`.
+    Command {
+        command: String,
+        argv: Vec<String>,
+        workdir: PathBuf,
+        env: BTreeMap<String, String>,
+        timeout: Duration,
+    },
+}
+
+impl ProbeView {
+    /// One line saying what is watched and what the bad state is.
+    pub fn describe(&self) -> String {
+        match self {
+            ProbeView::Metric {
+                query, condition, ..
+            } => format!("`{query}` {condition}"),
+            ProbeView::Http { request, .. } => match request.as_ref() {
+                Action::Http { method, url, .. } => {
+                    format!("{method} {url} fails its expectations")
+                }
+                _ => String::new(),
+            },
+            ProbeView::Command { command, .. } => {
+                format!("`{}` exits non-zero", command.trim())
+            }
+        }
+    }
+}
+
+/// A runbook-wide abort criterion that a phase does not watch.
+#[derive(Debug, Serialize)]
+pub struct NotWatched {
+    pub id: String,
+    pub name: String,
+    pub why: String,
 }
 
 /// `[defaults.prometheus_client]` rendered: what every Prometheus request is sent with.
@@ -163,13 +230,13 @@ pub struct When {
     pub decision: &'static str,
 }
 
-#[derive(Debug, Serialize)]
+#[derive(Debug, Clone, Serialize)]
 pub struct RoleView {
     pub role: String,
     pub approvers: Option<Vec<String>>,
 }
 
-#[derive(Debug, Serialize)]
+#[derive(Debug, Clone, Serialize)]
 #[serde(tag = "kind", rename_all = "snake_case")]
 pub enum Action {
     Run {
@@ -232,7 +299,7 @@ pub enum Action {
     },
 }
 
-#[derive(Debug, Serialize)]
+#[derive(Debug, Clone, Serialize)]
 pub struct JsonView {
     pub pointer: String,
     #[serde(skip_serializing_if = "Option::is_none")]
@@ -318,12 +385,40 @@ impl PlanPhase {
             s.texts_mut(t);
         }
         for a in &mut self.abort_when {
+            t(&mut a.id);
             t(&mut a.name);
-            t(&mut a.query);
-            a.prometheus.iter_mut().for_each(&mut *t);
+            match &mut a.probe {
+                ProbeView::Metric {
+                    query, prometheus, ..
+                } => {
+                    t(query);
+                    prometheus.iter_mut().for_each(&mut *t);
+                }
+                ProbeView::Http { request, .. } => action_texts(request, t),
+                ProbeView::Command {
+                    command,
+                    argv,
+                    workdir,
+                    env,
+                    ..
+                } => {
+                    t(command);
+                    argv.iter_mut().for_each(&mut *t);
+                    texts_of_path(workdir, t);
+                    texts_of_map(env, t);
+                }
+            }
+            for o in [&mut a.from, &mut a.until] {
+                o.iter_mut().for_each(&mut *t);
+            }
             if let Some(live) = &mut a.live {
                 live.texts_mut(t);
             }
+        }
+        for n in &mut self.abort_not_watched {
+            t(&mut n.id);
+            t(&mut n.name);
+            t(&mut n.why);
         }
     }
 }
@@ -351,70 +446,75 @@ impl PlanStep {
         if let Some(live) = &mut self.live {
             live.texts_mut(t);
         }
-        match &mut self.action {
-            Action::Run {
-                argv,
-                command,
-                workdir,
-                env,
-            } => {
-                argv.iter_mut().for_each(&mut *t);
-                t(command);
-                texts_of_path(workdir, t);
-                texts_of_map(env, t);
-            }
-            Action::Kubectl { argv, env } => {
-                argv.iter_mut().for_each(&mut *t);
-                texts_of_map(env, t);
-            }
-            Action::Confirm {
-                question,
-                type_to_confirm,
-            } => {
-                t(question);
-                type_to_confirm.iter_mut().for_each(&mut *t);
-            }
-            Action::Checklist { items } => items.iter_mut().for_each(&mut *t),
-            Action::Signoff { title, roles, .. } => {
-                t(title);
-                for r in roles {
-                    t(&mut r.role);
-                    r.approvers.iter_mut().flatten().for_each(&mut *t);
-                }
-            }
-            Action::Metric {
-                query, prometheus, ..
-            } => {
-                t(query);
-                prometheus.iter_mut().for_each(&mut *t);
-            }
-            Action::Http {
-                method,
-                url,
-                headers,
-                body,
-                expect_body,
-                expect_body_regex,
-                expect_json,
-                ..
-            } => {
-                t(method);
-                t(url);
-                texts_of_map(headers, t);
-                for o in [body, expect_body, expect_body_regex] {
-                    o.iter_mut().for_each(&mut *t);
-                }
-                if let Some(j) = expect_json {
-                    t(&mut j.pointer);
-                }
-            }
-            Action::Pause { message } => t(message),
-            Action::Repeat { target, steps } => {
-                t(target);
-                steps.iter_mut().for_each(&mut *t);
-            }
-            Action::Wait { .. } => {}
+        action_texts(&mut self.action, t);
+    }
+}
+
+/// Calls `t` on each text of an action (see [`PlanStep::texts_mut`]).
+fn action_texts(action: &mut Action, t: &mut dyn FnMut(&mut String)) {
+    match action {
+        Action::Run {
+            argv,
+            command,
+            workdir,
+            env,
+        } => {
+            argv.iter_mut().for_each(&mut *t);
+            t(command);
+            texts_of_path(workdir, t);
+            texts_of_map(env, t);
         }
+        Action::Kubectl { argv, env } => {
+            argv.iter_mut().for_each(&mut *t);
+            texts_of_map(env, t);
+        }
+        Action::Confirm {
+            question,
+            type_to_confirm,
+        } => {
+            t(question);
+            type_to_confirm.iter_mut().for_each(&mut *t);
+        }
+        Action::Checklist { items } => items.iter_mut().for_each(&mut *t),
+        Action::Signoff { title, roles, .. } => {
+            t(title);
+            for r in roles {
+                t(&mut r.role);
+                r.approvers.iter_mut().flatten().for_each(&mut *t);
+            }
+        }
+        Action::Metric {
+            query, prometheus, ..
+        } => {
+            t(query);
+            prometheus.iter_mut().for_each(&mut *t);
+        }
+        Action::Http {
+            method,
+            url,
+            headers,
+            body,
+            expect_body,
+            expect_body_regex,
+            expect_json,
+            ..
+        } => {
+            t(method);
+            t(url);
+            texts_of_map(headers, t);
+            for o in [body, expect_body, expect_body_regex] {
+                o.iter_mut().for_each(&mut *t);
+            }
+            if let Some(j) = expect_json {
+                t(&mut j.pointer);
+            }
+        }
+        Action::Pause { message } => t(message),
+        Action::Repeat { target, steps } => {
+            t(target);
+            steps.iter_mut().for_each(&mut *t);
+        }
+        Action::Wait { .. } => {}
     }
 }
 
@@ -455,6 +555,8 @@ pub struct Renderer<'l> {
     defaults_env_reads: Option<Vec<&'l str>>,
     /// Each variable's value as text (secrets masked), for errors about templated values.
     var_text: std::collections::HashMap<String, String>,
+    /// Where each step is, for the abort criteria's windows; made when first needed.
+    scopes: std::sync::OnceLock<crate::runbook::watch::Scopes<'l>>,
 }
 
 /// A step that could not be rendered, located in the runbook.
@@ -535,6 +637,7 @@ impl<'l> Renderer<'l> {
                     .then(|| env.iter().flat_map(|(_, tpl)| t.reads(*tpl)).collect())
             },
             var_text,
+            scopes: std::sync::OnceLock::new(),
         };
         let env = r.declared_env(&[]);
         r.base.insert("env", &env.unwrap_or_default());
@@ -637,41 +740,173 @@ impl<'l> Renderer<'l> {
         })
     }
 
-    /// An abort criterion of `phase` as shown by `plan` and watched by `run`.
+    /// An abort criterion as shown by `plan` and watched by `run` in `phase` (whose
+    /// `on_failure` is its default action). `own`: the phase's own, else the runbook's.
     pub fn abort(
         &self,
         phase: &Phase,
         a: &crate::runbook::model::AbortCriterion,
+        own: bool,
     ) -> Result<PlanAbort, RenderError> {
-        let ctx = Scope::of(&self.base);
-        let prometheus = a.prometheus.or(self.loaded.runbook.defaults.prometheus);
-        let every = self.duration(a.every, "every")?;
-        if let Some(message) = param::interval_problem("every", every) {
-            return Err(self.misfit(
-                a.every,
-                &Misfit {
-                    key: "every",
-                    message,
-                    label: "zero interval",
-                    help: None,
-                },
-            ));
-        }
+        use crate::runbook::model::Probe;
+        let ctx = Scope {
+            phase: own.then(|| [phase.id.get_ref().as_str(), phase.title.as_str()]),
+            ..Scope::of(&self.base)
+        };
+        let every = self.interval(a.every, "every")?;
+        let probe = match &a.probe {
+            Probe::Metric {
+                query,
+                condition,
+                prometheus,
+            } => ProbeView::Metric {
+                query: self.render(*query, &ctx)?,
+                condition: self.condition(*condition, "condition")?,
+                prometheus: self
+                    .opt(prometheus.or(self.loaded.runbook.defaults.prometheus), &ctx)?
+                    .or_else(crate::config::fallback_prometheus),
+            },
+            Probe::Http { check, timeout } => ProbeView::Http {
+                request: Box::new(self.http_action(check, &ctx)?),
+                timeout: self.probe_timeout(*timeout)?,
+            },
+            Probe::Command {
+                command,
+                shell,
+                timeout,
+            } => {
+                let rb = &self.loaded.runbook;
+                let command = self.render(*command, &ctx)?;
+                let mut argv = shell.clone().unwrap_or_else(|| rb.defaults.shell.clone());
+                argv.push(command.clone());
+                let workdir = match self.opt(rb.defaults.workdir, &ctx)? {
+                    Some(w) => self.runbook_dir.join(w),
+                    None => self.runbook_dir.clone(),
+                };
+                ProbeView::Command {
+                    command,
+                    argv,
+                    workdir,
+                    env: self.declared_env(&[])?,
+                    timeout: self.probe_timeout(*timeout)?,
+                }
+            }
+        };
         Ok(PlanAbort {
+            id: a.id.get_ref().clone(),
             name: a.name.clone(),
-            query: self.render(a.query, &ctx)?,
-            condition: self.condition(a.condition, "condition")?,
+            scope: if own { "phase" } else { "runbook" },
+            probe,
             sustained: self.duration(a.sustained, "for")?,
             every,
             action: a.action.unwrap_or(match phase.on_failure {
                 FailureAction::Ask => FailureAction::Pause,
                 other => other,
             }),
-            prometheus: self
-                .opt(prometheus, &ctx)?
-                .or_else(crate::config::fallback_prometheus),
+            from: None,
+            until: None,
             live: None,
         })
+    }
+
+    /// An `http` step's request and expectations, rendered.
+    fn http_action(
+        &self,
+        h: &crate::runbook::model::HttpCheck,
+        ctx: &Scope<'_>,
+    ) -> Result<Action, RenderError> {
+        let ctx = *ctx;
+        let expect_json = match &h.expect_json {
+            Some((pointer, e)) => Some(JsonView {
+                pointer: pointer.clone(),
+                equals: match e {
+                    JsonExpectation::Equals(v) => serde_json::to_value(v).ok(),
+                    JsonExpectation::Condition(_) => None,
+                },
+                condition: match e {
+                    JsonExpectation::Condition(c) => Some(self.condition(*c, "condition")?),
+                    JsonExpectation::Equals(_) => None,
+                },
+            }),
+            None => None,
+        };
+        Ok(Action::Http {
+            method: h.method.clone(),
+            url: self.render(h.url, &ctx)?,
+            headers: h
+                .headers
+                .iter()
+                .map(|(k, t)| Ok((k.clone(), self.render(*t, &ctx)?)))
+                .collect::<Result<_, RenderError>>()?,
+            body: self.opt(h.body, &ctx)?,
+            expect_status: h.expect_status.clone(),
+            expect_body: self.opt(h.expect_body, &ctx)?,
+            expect_body_regex: h.expect_body_regex.clone(),
+            expect_json,
+            max_latency: h
+                .max_latency
+                .map(|d| self.duration(d, "max_latency"))
+                .transpose()?,
+            every: self.interval(h.every, "every")?,
+        })
+    }
+
+    /// How long one probe may take: its `timeout`, else 10s.
+    fn probe_timeout(&self, t: Option<Param<Duration>>) -> Result<Duration, RenderError> {
+        t.map_or(Ok(Duration(std::time::Duration::from_secs(10))), |t| {
+            self.interval(t, "timeout")
+        })
+    }
+
+    /// The criteria watched in (part of) phase `p`, with their windows, and the runbook's that
+    /// are not watched there.
+    pub fn phase_criteria(
+        &self,
+        p: usize,
+    ) -> Result<(Vec<PlanAbort>, Vec<NotWatched>), StepRenderError> {
+        use crate::runbook::watch::{InPhase, Owner, Scopes};
+        let rb = &self.loaded.runbook;
+        let phase = &rb.phases[p];
+        if rb.abort_when.is_empty() && phase.abort_when.is_empty() {
+            return Ok((Vec::new(), Vec::new()));
+        }
+        let scopes = self.scopes.get_or_init(|| Scopes::new(rb));
+        let mut watched = Vec::new();
+        let mut not = Vec::new();
+        for (i, a) in rb.abort_when.iter().enumerate() {
+            if let Some(why) = scopes.left_out(i, p) {
+                not.push(NotWatched {
+                    id: a.id.get_ref().clone(),
+                    name: a.name.clone(),
+                    why,
+                });
+            }
+        }
+        for owner in scopes.candidates(p) {
+            let a = scopes.criterion(owner);
+            match scopes.in_phase(owner, p) {
+                InPhase::NotWatched(why) if matches!(owner, Owner::Runbook(_)) => {
+                    not.push(NotWatched {
+                        id: a.id.get_ref().clone(),
+                        name: a.name.clone(),
+                        why,
+                    });
+                }
+                InPhase::NotWatched(_) => {}
+                InPhase::Watched { from, until } => {
+                    let mut view = self
+                        .abort(phase, a, matches!(owner, Owner::Phase(..)))
+                        .map_err(|error| StepRenderError {
+                            step: a.id.get_ref().clone(),
+                            error,
+                        })?;
+                    view.from = from;
+                    view.until = until;
+                    watched.push(view);
+                }
+            }
+        }
+        Ok((watched, not))
     }
 
     /// A duration, count or threshold: as written, or its template rendered with the variables
@@ -925,35 +1160,7 @@ impl<'l> Renderer<'l> {
                     .opt(m.prometheus.or(rb.defaults.prometheus), &ctx)?
                     .or_else(crate::config::fallback_prometheus),
             },
-            StepKind::Http(h) => Action::Http {
-                method: h.method.clone(),
-                url: self.render(h.url, &ctx)?,
-                headers: h
-                    .headers
-                    .iter()
-                    .map(|(k, t)| Ok((k.clone(), self.render(*t, &ctx)?)))
-                    .collect::<Result<_, RenderError>>()?,
-                body: self.opt(h.body, &ctx)?,
-                expect_status: h.expect_status.clone(),
-                expect_body: self.opt(h.expect_body, &ctx)?,
-                expect_body_regex: h.expect_body_regex.clone(),
-                expect_json: h.expect_json.as_ref().map(|(pointer, e)| JsonView {
-                    pointer: pointer.clone(),
-                    equals: match e {
-                        JsonExpectation::Equals(v) => serde_json::to_value(v).ok(),
-                        JsonExpectation::Condition(_) => None,
-                    },
-                    condition: match e {
-                        JsonExpectation::Condition(c) => self.condition(*c, "condition").ok(),
-                        JsonExpectation::Equals(_) => None,
-                    },
-                }),
-                max_latency: h
-                    .max_latency
-                    .map(|d| self.duration(d, "max_latency"))
-                    .transpose()?,
-                every: self.interval(h.every, "every")?,
-            },
+            StepKind::Http(h) => self.http_action(h, &ctx)?,
             StepKind::Wait { duration } => Action::Wait {
                 duration: self.duration(*duration, "wait")?,
             },
@@ -1065,7 +1272,8 @@ pub fn build(
         .runbook
         .phases
         .iter()
-        .filter_map(|phase| plan_phase(&mut r, phase, Some(&mut errors)))
+        .enumerate()
+        .filter_map(|(k, phase)| plan_phase(&mut r, k, phase, Some(&mut errors)))
         .collect();
     let rollback = incident_rollback(&r, vars, run, &mut errors);
     if !errors.is_empty() {
@@ -1115,11 +1323,11 @@ fn render_phases<'l, T: Send>(
                 let mut errors: Vec<(usize, Vec<StepRenderError>)> = Vec::new();
                 for (k, phase) in phases.iter().enumerate() {
                     if k % WORKERS != w {
-                        plan_phase(&mut r, phase, None);
+                        plan_phase(&mut r, k, phase, None);
                         continue;
                     }
                     let mut found = Vec::new();
-                    let view = plan_phase(&mut r, phase, Some(&mut found));
+                    let view = plan_phase(&mut r, k, phase, Some(&mut found));
                     // After a failure the phases are still rendered, to report every step
                     // that cannot be, but nothing is handed on.
                     let kept = match view {
@@ -1422,25 +1630,19 @@ impl std::io::Write for Hold {
 /// those of this one. Without `errors`, nothing is rendered: `r` only follows the phase.
 fn plan_phase(
     r: &mut Renderer<'_>,
+    k: usize,
     phase: &Phase,
     mut errors: Option<&mut Vec<StepRenderError>>,
 ) -> Option<PlanPhase> {
-    let abort_when = match errors.as_deref_mut() {
-        Some(errors) => phase
-            .abort_when
-            .iter()
-            .filter_map(|a| match r.abort(phase, a) {
-                Ok(view) => Some(view),
-                Err(error) => {
-                    errors.push(StepRenderError {
-                        step: a.name.clone(),
-                        error,
-                    });
-                    None
-                }
-            })
-            .collect(),
-        None => Vec::new(),
+    let (abort_when, abort_not_watched) = match errors.as_deref_mut() {
+        Some(errors) => match r.phase_criteria(k) {
+            Ok(found) => found,
+            Err(e) => {
+                errors.push(e);
+                (Vec::new(), Vec::new())
+            }
+        },
+        None => (Vec::new(), Vec::new()),
     };
     let steps = r.steps(Some(phase), &phase.steps, errors.as_deref_mut());
     let gate = r.steps(Some(phase), &phase.gate, errors.as_deref_mut());
@@ -1456,6 +1658,7 @@ fn plan_phase(
         steps,
         gate,
         abort_when,
+        abort_not_watched,
         rollback,
     })
 }

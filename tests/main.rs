@@ -5,6 +5,7 @@ mod harness;
 
 mod checks;
 mod config;
+mod criteria;
 mod files;
 mod gates;
 mod generated;

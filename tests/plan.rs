@@ -553,7 +553,10 @@ fn metric_thresholds_and_windows() {
     assert_eq!(
         plan["phases"][1]["abort_when"],
         json!([{
+            "id": "canary-abort-1",
             "name": "error rate above 5%",
+            "scope": "phase",
+            "kind": "metric",
             "query": "sum(rate(http_requests_total{code=~\"5..\"}[1m]))",
             "condition": { "op": "gt", "value": 0.05 },
             "for": "2m",

@@ -168,7 +168,21 @@ fn probes() -> Vec<(&'static str, Probe)> {
             },
         ),
         (
-            "AbortCriterion",
+            "HttpCriterion",
+            Probe {
+                phase: "[[phases.abort_when]]\nhttp = \"http://127.0.0.1:9/\"\nzzprobe = 1\n",
+                ..NO
+            },
+        ),
+        (
+            "CommandCriterion",
+            Probe {
+                tables: "[[abort_when]]\ncommand = \"true\"\nzzprobe = 1\n",
+                ..NO
+            },
+        ),
+        (
+            "MetricCriterion",
             Probe {
                 phase: "[[phases.abort_when]]\nmetric = \"up\"\ncondition = \"> 1\"\nzzprobe = 1\n",
                 ..NO

@@ -6,8 +6,9 @@
 use std::sync::{Arc, Mutex};
 use std::time::Instant;
 
-use crate::exec::checks::{Prom, sample};
+use crate::exec::checks::Prom;
 use crate::exec::engine::Interrupts;
+use crate::exec::probe::{Prober, Reading};
 use crate::plan::PlanAbort;
 use crate::runbook::model::FailureAction;
 
@@ -42,36 +43,70 @@ fn background() -> &'static tokio::runtime::Handle {
     }
 }
 
-/// The background watch of one phase; stops watching when dropped.
+/// The background watches of the criteria in force, each a task keyed by the criterion, so a
+/// criterion watched across steps and phases keeps how long its bad state has held. Every task
+/// stops when the watch is dropped.
 pub struct Watch {
-    tasks: Vec<tokio::task::JoinHandle<()>>,
+    tasks: std::collections::HashMap<String, tokio::task::JoinHandle<()>>,
     tripped: Arc<Mutex<Option<Trip>>>,
+    interrupts: Interrupts,
+    /// The environment of command probes.
+    env: std::collections::BTreeMap<String, String>,
 }
 
 impl Watch {
-    /// Starts one polling task per criterion. Each request gives up after `timeout`.
-    pub fn start(criteria: Vec<PlanAbort>, interrupts: &Interrupts, client: &Prom) -> Watch {
-        let tripped = Arc::new(Mutex::new(None));
-        let tasks = criteria
-            .into_iter()
-            .map(|criterion| {
-                let client = client.clone();
-                let tripped = Arc::clone(&tripped);
-                let interrupts = interrupts.clone();
-                background().spawn(async move {
-                    if let Some(trip) = watch(&client, &criterion).await {
-                        let mut slot = tripped
-                            .lock()
-                            .unwrap_or_else(std::sync::PoisonError::into_inner);
-                        if slot.is_none() {
-                            *slot = Some(trip);
-                            interrupts.stop_step();
-                        }
-                    }
-                })
-            })
+    pub fn new(interrupts: &Interrupts, env: std::collections::BTreeMap<String, String>) -> Watch {
+        Watch {
+            tasks: std::collections::HashMap::new(),
+            tripped: Arc::new(Mutex::new(None)),
+            interrupts: interrupts.clone(),
+            env,
+        }
+    }
+
+    pub fn is_watching(&self, key: &str) -> bool {
+        self.tasks.contains_key(key)
+    }
+
+    /// Stops watching every criterion not in `keys`; returns the keys it stopped.
+    pub fn keep_only(&mut self, keys: &[String]) -> Vec<String> {
+        let gone: Vec<String> = self
+            .tasks
+            .keys()
+            .filter(|k| !keys.contains(k))
+            .cloned()
             .collect();
-        Watch { tasks, tripped }
+        for k in &gone {
+            if let Some(task) = self.tasks.remove(k) {
+                task.abort();
+            }
+        }
+        gone
+    }
+
+    /// Starts watching `criterion` under `key`. `prom` is needed by metric probes only.
+    pub fn add(
+        &mut self,
+        key: String,
+        criterion: PlanAbort,
+        prom: Option<Prom>,
+    ) -> Result<(), String> {
+        let prober = Prober::new(criterion.probe.clone(), prom, self.env.clone())?;
+        let tripped = Arc::clone(&self.tripped);
+        let interrupts = self.interrupts.clone();
+        let task = background().spawn(async move {
+            if let Some(trip) = watch(&prober, &criterion).await {
+                let mut slot = tripped
+                    .lock()
+                    .unwrap_or_else(std::sync::PoisonError::into_inner);
+                if slot.is_none() {
+                    *slot = Some(trip);
+                    interrupts.stop_step();
+                }
+            }
+        });
+        self.tasks.insert(key, task);
+        Ok(())
     }
 
     /// The first criterion that tripped, if any.
@@ -85,36 +120,28 @@ impl Watch {
 
 impl Drop for Watch {
     fn drop(&mut self) {
-        for task in &self.tasks {
+        for task in self.tasks.values() {
             task.abort();
         }
     }
 }
 
-/// Polls one criterion until it trips. A measurement without a usable value neither trips
-/// the criterion nor resets how long it has held: missing data is not evidence either way.
-async fn watch(client: &Prom, c: &PlanAbort) -> Option<Trip> {
-    let base = c.prometheus.as_deref()?;
-    let url = format!("{}/api/v1/query", base.trim_end_matches('/'));
+/// Reads one criterion until it trips. A reading without a usable answer neither trips the
+/// criterion nor resets how long it has held: missing data is not evidence either way.
+async fn watch(prober: &Prober, c: &PlanAbort) -> Option<Trip> {
     let mut bad_since: Option<Instant> = None;
     loop {
         let measured_at = Instant::now();
-        if let Ok(seen) = sample(client, &url, &c.query).await {
-            let bad: Vec<(String, f64)> = seen
-                .into_iter()
-                .filter(|(_, x)| c.condition.holds(*x))
-                .collect();
-            if bad.is_empty() {
-                bad_since = None;
-            } else {
+        match prober.read().await {
+            Reading::Unknown(_) => {}
+            Reading::Good => bad_since = None,
+            Reading::Bad { values, detail } => {
                 let since = *bad_since.get_or_insert(measured_at);
                 let held = measured_at.duration_since(since);
                 if held >= c.sustained.0 {
                     let reason = format!(
-                        "abort criterion `{}` tripped: {} (bad state `{}`){}",
+                        "abort criterion `{}` tripped: {detail}{}",
                         c.name,
-                        crate::exec::checks::values(&bad),
-                        c.condition,
                         if c.sustained.0.is_zero() {
                             String::new()
                         } else {
@@ -124,7 +151,7 @@ async fn watch(client: &Prom, c: &PlanAbort) -> Option<Trip> {
                     return Some(Trip {
                         name: c.name.clone(),
                         action: c.action,
-                        values: bad,
+                        values,
                         reason,
                     });
                 }

@@ -35,12 +35,9 @@ pub async fn http(
         url,
         headers,
         body,
-        expect_status,
-        expect_body,
         expect_body_regex,
-        expect_json,
-        max_latency,
         every,
+        ..
     } = action
     else {
         return CheckOutcome::Failed("not an HTTP check".into());
@@ -77,41 +74,21 @@ pub async fn http(
         let answer = tokio::select! {
             answer = async {
                 match req.send().await {
-                    Ok(resp) => {
-                        let status = resp.status().as_u16();
-                        let latency = sent.elapsed();
-                        Ok((status, latency, resp.text().await))
-                    }
-                    Err(e) => Err(e),
+                    Ok(resp) => Answer::read(resp, sent).await.map_err(|e| {
+                        format!("cannot read the response: {}", url_error(e, url, shown_url))
+                    }),
+                    Err(e) => Err(format!("request failed: {}", url_error(e, url, shown_url))),
                 }
             } => answer,
             halt = halted(interrupts) => return halt,
         };
-        let verdict = match answer {
-            Err(e) => Err(format!("request failed: {}", url_error(e, url, shown_url))),
-            Ok((status, latency, text)) => match text {
-                Err(e) => Err(format!(
-                    "cannot read the response: {}",
-                    url_error(e, url, shown_url)
-                )),
-                Ok(text) => {
-                    let verdict = judge(
-                        status,
-                        &text,
-                        latency,
-                        expect_status,
-                        expect_body.as_deref(),
-                        regex.as_ref(),
-                        expect_json.as_ref(),
-                        *max_latency,
-                    );
-                    if verdict.is_ok() {
-                        *body_out = Some(text);
-                    }
-                    verdict
-                }
-            },
-        };
+        let verdict = answer.and_then(|a| {
+            let verdict = judge(&a, action, regex.as_ref());
+            if verdict.is_ok() {
+                *body_out = Some(a.body);
+            }
+            verdict
+        });
         match verdict {
             Ok(detail) => return CheckOutcome::Passed(format!("{detail} (attempt {attempt})")),
             Err(why) => {
@@ -144,7 +121,7 @@ pub async fn http(
 /// The error and its causes, one after another. The HTTP library puts the URL of the request
 /// into its message, in an encoding of its own that masking cannot be sure to recognise: it is
 /// left out here, and the caller names the URL as people may see it.
-fn short_error(e: reqwest::Error) -> String {
+pub(crate) fn short_error(e: reqwest::Error) -> String {
     let e = e.without_url();
     let mut msg = e.to_string();
     let mut source = std::error::Error::source(&e);
@@ -197,17 +174,54 @@ fn url_error(e: reqwest::Error, real: &str, shown: &str) -> String {
     }
 }
 
-#[allow(clippy::too_many_arguments)]
-fn judge(
-    status: u16,
-    body: &str,
-    latency: Duration,
-    expect_status: &[u16],
-    expect_body: Option<&str>,
+/// An HTTP answer as the expectations judge it.
+pub(crate) struct Answer {
+    pub status: u16,
+    #[allow(dead_code)]
+    pub headers: reqwest::header::HeaderMap,
+    pub body: String,
+    /// Until the status and headers arrived.
+    pub latency: Duration,
+}
+
+impl Answer {
+    /// Reads the whole answer to a request sent at `sent`; an error is the library's, for the
+    /// caller to word (see [`url_error`]).
+    pub(crate) async fn read(
+        resp: reqwest::Response,
+        sent: Instant,
+    ) -> Result<Answer, reqwest::Error> {
+        let status = resp.status().as_u16();
+        let latency = sent.elapsed();
+        let headers = resp.headers().clone();
+        let body = resp.text().await?;
+        Ok(Answer {
+            status,
+            headers,
+            body,
+            latency,
+        })
+    }
+}
+
+/// Whether `answer` meets the expectations of the HTTP check `action`: the detail when it does,
+/// else what is wrong. `regex` is the check's `expect_body_regex`, compiled.
+pub(crate) fn judge(
+    answer: &Answer,
+    action: &Action,
     regex: Option<&regex::Regex>,
-    expect_json: Option<&crate::plan::JsonView>,
-    max_latency: Option<crate::runbook::duration::Duration>,
 ) -> Result<String, String> {
+    let Action::Http {
+        expect_status,
+        expect_body,
+        expect_json,
+        max_latency,
+        ..
+    } = action
+    else {
+        return Err("not an HTTP check".into());
+    };
+    let (status, body, latency) = (answer.status, answer.body.as_str(), answer.latency);
     if !expect_status.contains(&status) {
         return Err(format!(
             "status {status}, expected {}",
@@ -219,7 +233,7 @@ fn judge(
         ));
     }
     if let Some(needle) = expect_body {
-        if !body.contains(needle) {
+        if !body.contains(needle.as_str()) {
             return Err(format!("the body does not contain {needle:?}"));
         }
     }
@@ -768,7 +782,16 @@ pub async fn live_checks(
     };
     for phase in &mut plan.phases {
         for a in &mut phase.abort_when {
-            let got = once(a.query.clone(), a.prometheus.clone()).await;
+            let crate::plan::ProbeView::Metric {
+                query,
+                condition,
+                prometheus,
+            } = &a.probe
+            else {
+                continue;
+            };
+            let condition = *condition;
+            let got = once(query.clone(), prometheus.clone()).await;
             a.live = Some(match got {
                 Err(why) => LiveValue {
                     verdict: "inconclusive",
@@ -776,7 +799,7 @@ pub async fn live_checks(
                     detail: Some(why),
                 },
                 Ok(seen) => LiveValue {
-                    verdict: if seen.iter().any(|(_, x)| a.condition.holds(*x)) {
+                    verdict: if seen.iter().any(|(_, x)| condition.holds(*x)) {
                         "bad"
                     } else {
                         "ok"

@@ -5,6 +5,7 @@
 
 mod gate_step;
 mod rollback;
+mod watching;
 
 pub use rollback::{RUNBOOK_ROLLBACK, phases_to_roll_back};
 
@@ -170,8 +171,12 @@ pub struct Engine<'a> {
     pub interrupts: Interrupts,
     pub options: Options,
     pub run_id: String,
-    /// The abort criteria of the running phase, watched in the background.
+    /// The abort criteria in force, watched in the background.
     pub abort_watch: Option<crate::exec::abort::Watch>,
+    /// The criteria of the running phase (real values, and as shown), with their windows.
+    pub phase_criteria: Vec<(crate::plan::PlanAbort, crate::plan::PlanAbort)>,
+    /// The Prometheus client of metric criteria, made when first needed.
+    pub abort_prom: Option<Result<crate::exec::checks::Prom, String>>,
     /// Running rollback steps: a failure stops (or continues) the rollback instead of
     /// asking for another one.
     pub rolling_back: bool,
@@ -285,8 +290,15 @@ impl Engine<'_> {
         })
     }
 
-    /// Runs every phase not yet done. Returns why the run stopped.
+    /// Runs every phase not yet done. Returns why the run stopped; no criterion is watched
+    /// after.
     pub async fn run(&mut self) -> Result<(RunEnd, Vec<PhaseSummary>), StoreError> {
+        let ran = self.run_phases().await;
+        self.abort_watch = None;
+        ran
+    }
+
+    async fn run_phases(&mut self) -> Result<(RunEnd, Vec<PhaseSummary>), StoreError> {
         let phases = &self.loaded.runbook.phases;
         let total = phases.len();
         let mut summaries: Vec<PhaseSummary> = phases
@@ -312,9 +324,10 @@ impl Engine<'_> {
                 title: phase.title.clone(),
             });
             self.record(Entry::PhaseStarted { phase: id.clone() })?;
-            self.watch_abort_criteria(phase);
+            self.begin_phase_criteria(index, phase);
             let mut end = None;
-            for step in phase.steps.iter().chain(&phase.gate) {
+            for (at, step) in phase.steps.iter().chain(&phase.gate).enumerate() {
+                self.watch_criteria_at(phase, at);
                 let stopped = self.step(phase, step).await?;
                 if let Some(trip) = self.abort_watch.as_ref().and_then(Watch::tripped) {
                     end = Some(self.apply_trip(phase, step, trip)?);
@@ -325,7 +338,6 @@ impl Engine<'_> {
                     break;
                 }
             }
-            self.abort_watch = None;
             let ms = millis(started.elapsed());
             summaries[index].duration_ms = ms;
             match end {
@@ -361,65 +373,6 @@ impl Engine<'_> {
             }
         }
         Ok((RunEnd::Succeeded, summaries))
-    }
-
-    /// Starts watching `phase`'s abort criteria; they are shown to the operator as they start.
-    fn watch_abort_criteria(&mut self, phase: &Phase) {
-        self.abort_watch = None;
-        let mut criteria = Vec::new();
-        for a in &phase.abort_when {
-            match self.real.abort(phase, a) {
-                Ok(c) if c.prometheus.is_some() => criteria.push(c),
-                Ok(_) => self.emit(&Event::Notice {
-                    level: Level::Warning,
-                    message: format!(
-                        "abort criterion `{}` is not watched: no Prometheus URL (set `prometheus` on it or in [defaults], or give `--prometheus-url`)",
-                        a.name
-                    ),
-                }),
-                Err(e) => self.emit(&Event::Notice {
-                    level: Level::Warning,
-                    message: format!(
-                        "abort criterion `{}` is not watched: {}",
-                        a.name, e.message
-                    ),
-                }),
-            }
-        }
-        if criteria.is_empty() {
-            return;
-        }
-        for c in &criteria {
-            self.emit(&Event::Notice {
-                level: Level::Info,
-                message: format!(
-                    "watching `{}`: {} {} for {} every {} -> {}",
-                    c.name,
-                    c.query,
-                    c.condition,
-                    c.sustained,
-                    c.every,
-                    c.action.name()
-                ),
-            });
-        }
-        let client = self
-            .real
-            .prometheus_conn()
-            .map_err(|e| e.message)
-            .and_then(|conn| crate::exec::checks::Prom::new(&conn, Duration::from_secs(10)));
-        match client {
-            Ok(client) => {
-                self.abort_watch = Some(Watch::start(criteria, &self.interrupts, &client));
-            }
-            Err(why) => self.emit(&Event::Notice {
-                level: Level::Warning,
-                message: format!(
-                    "abort criteria of phase `{}` are not watched: {why}",
-                    phase.id.get_ref()
-                ),
-            }),
-        }
     }
 
     /// Publishes a cancel for the step about to start, so signals and abort criteria reach it.

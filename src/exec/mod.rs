@@ -8,5 +8,6 @@ pub mod event;
 pub mod gates;
 pub mod leftovers;
 pub mod preapproval;
+pub mod probe;
 pub mod process;
 pub mod session;

@@ -389,6 +389,8 @@ async fn drive<'a>(
         },
         run_id: run_id.clone(),
         abort_watch: None,
+        phase_criteria: Vec::new(),
+        abort_prom: None,
         rolling_back: false,
         notify_failures: Vec::new(),
     };

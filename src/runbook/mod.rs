@@ -13,6 +13,7 @@ pub mod source;
 pub mod split;
 pub mod template;
 pub mod validate;
+pub mod watch;
 
 use std::path::Path;
 

@@ -22,6 +22,9 @@ pub struct Runbook {
     pub notify: Vec<NotifyTarget>,
     /// Every duration, count and threshold written as a template, for `validate`.
     pub params: Vec<ParamUse>,
+    /// Abort criteria watched in every phase (`[[abort_when]]`), unless a phase skips one
+    /// (`skip_abort_when`) or has its own of the same id.
+    pub abort_when: Vec<AbortCriterion>,
 }
 
 /// A webhook (`[[notify]]`): where, in which format, about what.
@@ -288,6 +291,8 @@ pub struct Phase {
     pub steps: Vec<Step>,
     pub gate: Vec<Step>,
     pub abort_when: Vec<AbortCriterion>,
+    /// Ids of the runbook's `[[abort_when]]` not watched in this phase.
+    pub skip_abort_when: Vec<Spanned<String>>,
     pub rollback: Vec<Step>,
     pub span: Range<usize>,
 }
@@ -514,16 +519,54 @@ pub struct HttpCheck {
     pub every: Param<Duration>,
 }
 
+/// A bad state watched in the background; when it has held for `for`, its action applies.
 #[derive(Debug)]
 pub struct AbortCriterion {
+    /// How a phase refers to it (to skip or override a runbook-wide one).
+    pub id: Spanned<String>,
     pub name: String,
-    pub query: Tpl,
-    pub condition: Param<Condition>,
+    pub probe: Probe,
     pub sustained: Param<Duration>,
     pub every: Param<Duration>,
     pub action: Option<FailureAction>,
-    pub prometheus: Option<Tpl>,
+    /// Watched from the start of this step on (a step id).
+    pub from: Option<Spanned<String>>,
+    /// Watched until this step has finished (a step id).
+    pub until: Option<Spanned<String>>,
     pub span: Range<usize>,
+}
+
+/// What an abort criterion measures, and what counts as the bad state.
+#[derive(Debug)]
+pub enum Probe {
+    /// A `PromQL` query; bad when a series meets `condition`.
+    Metric {
+        query: Tpl,
+        condition: Param<Condition>,
+        prometheus: Option<Tpl>,
+    },
+    /// An HTTP request; bad when the answer does not meet the expectations (as an `http` step
+    /// judges it), or there is no answer within `timeout`.
+    Http {
+        check: Box<HttpCheck>,
+        timeout: Option<Param<Duration>>,
+    },
+    /// A command (a synthetic check script); bad when it exits non-zero or runs past `timeout`.
+    Command {
+        command: Tpl,
+        shell: Option<Vec<String>>,
+        timeout: Option<Param<Duration>>,
+    },
+}
+
+impl Probe {
+    pub fn kind(&self) -> &'static str {
+        match self {
+            Probe::Metric { .. } => "metric",
+            Probe::Http { .. } => "http",
+            Probe::Command { .. } => "command",
+        }
+    }
 }
 
 impl Runbook {

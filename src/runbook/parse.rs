@@ -14,7 +14,7 @@ use super::model::{
     AbortCriterion, BasicAuth, DEFAULT_SHELL, DEFAULT_TIMEOUT, DeadlineAction, Defaults,
     ErrorPolicy, FailureAction, FaultPolicies, HttpCheck, JsonExpectation, KubectlDefaults,
     KubectlStep, Meta, MetricCheck, NoDataPolicy, NotifyFormat, NotifyOn, NotifyTarget, Phase,
-    PrometheusClient, RetrySpec, Risk, Role, Runbook, SamplingSpec, SecretSource, ShellStep,
+    Probe, PrometheusClient, RetrySpec, Risk, Role, Runbook, SamplingSpec, SecretSource, ShellStep,
     Signoff, Step, StepKind, VarDecl, VarType, VarValue,
 };
 use super::param::{self, Param, ParamKind, ParamUse};
@@ -33,6 +33,31 @@ pub const STEP_KINDS: [&str; 10] = [
     "pause",
     "repeat",
 ];
+/// What an abort criterion can watch.
+pub const PROBE_KINDS: [&str; 3] = ["metric", "http", "command"];
+/// Keys every abort criterion takes.
+const ABORT_KEYS: [&str; 7] = ["id", "name", "for", "every", "action", "from", "until"];
+
+/// Keys of one kind of abort criterion.
+fn probe_keys(kind: &str) -> &'static [&'static str] {
+    match kind {
+        "metric" => &["condition", "prometheus"],
+        "http" => &[
+            "method",
+            "headers",
+            "body",
+            "expect_status",
+            "expect_body",
+            "expect_body_regex",
+            "expect_json",
+            "max_latency",
+            "timeout",
+        ],
+        "command" => &["shell", "timeout"],
+        _ => &[],
+    }
+}
+
 const COMMON_KEYS: [&str; 11] = [
     "id",
     "name",
@@ -349,6 +374,7 @@ impl<'f> Parser<'f> {
             }
         }
         let rollback = self.step_list(&mut top, "rollback", "rollback");
+        let abort_when = self.abort_list(&mut top, "abort", " of the runbook");
         let notify = if top.has("notify") {
             top.tables("notify", &mut self.p)
                 .into_iter()
@@ -367,6 +393,7 @@ impl<'f> Parser<'f> {
             rollback,
             notify,
             params: std::mem::take(&mut self.params),
+            abort_when,
         })
     }
 
@@ -903,17 +930,14 @@ impl<'f> Parser<'f> {
         }
         let gate = self.step_list(t, "gate", &format!("{prefix}-gate"));
         let rollback = self.step_list(t, "rollback", &format!("{prefix}-rollback"));
-        let abort_when = t
-            .tables("abort_when", &mut self.p)
-            .into_iter()
-            .enumerate()
-            .filter_map(|(i, mut a)| {
-                a.what = format!("abort criterion {} of phase `{prefix}`", i + 1);
-                let c = self.abort_criterion(&mut a);
-                a.finish(&mut self.p);
-                c
-            })
-            .collect();
+        let abort_when = self.abort_list(
+            t,
+            &format!("{prefix}-abort"),
+            &format!(" of phase `{prefix}`"),
+        );
+        let skip_abort_when = t
+            .string_list("skip_abort_when", &mut self.p)
+            .unwrap_or_default();
         let phase = Phase {
             span: t.span.clone(),
             id,
@@ -923,10 +947,23 @@ impl<'f> Parser<'f> {
             steps,
             gate,
             abort_when,
+            skip_abort_when,
             rollback,
         };
         t.finish(&mut self.p);
         phase
+    }
+
+    /// The `abort_when` tables of `t`, with default ids `<prefix>-<n>`.
+    fn abort_list(&mut self, t: &mut Table<'_, '_>, prefix: &str, of: &str) -> Vec<AbortCriterion> {
+        t.tables("abort_when", &mut self.p)
+            .into_iter()
+            .enumerate()
+            .filter_map(|(i, mut a)| {
+                a.what = format!("abort criterion {}{of}", i + 1);
+                self.abort_criterion(&mut a, &format!("{prefix}-{}", i + 1))
+            })
+            .collect()
     }
 
     fn step_list(&mut self, t: &mut Table<'_, '_>, key: &'static str, prefix: &str) -> Vec<Step> {
@@ -940,25 +977,62 @@ impl<'f> Parser<'f> {
         steps
     }
 
-    fn abort_criterion(&mut self, t: &mut Table<'_, '_>) -> Option<AbortCriterion> {
-        let name = t.string("name", &mut self.p).map(Spanned::into_inner);
-        let query = t.required_string("metric", &mut self.p);
-        if let Some(q) = &query {
-            self.non_empty(q, "metric", &t.what.clone());
+    fn abort_criterion(
+        &mut self,
+        t: &mut Table<'_, '_>,
+        default_id: &str,
+    ) -> Option<AbortCriterion> {
+        let explicit_id = t.string("id", &mut self.p);
+        if let Some(id) = &explicit_id {
+            check_id(id, "abort criterion", &mut self.p);
         }
-        let query = query.map(|q| self.tpl(&q, Flavor::Text));
-        if !t.has("condition") {
-            self.p.push(
-                Diagnostic::new(t.head_span(), format!("{} is missing `condition`", t.what))
-                    .label("e.g. condition = \"> 0.01\""),
-            );
-        }
-        let condition = self.condition_param(t, "condition");
+        let id = explicit_id.unwrap_or_else(|| Spanned::new(t.head_span(), default_id.to_string()));
+        let name = t
+            .string("name", &mut self.p)
+            .map_or_else(|| id.get_ref().clone(), Spanned::into_inner);
+        let present: Vec<&str> = PROBE_KINDS.iter().copied().filter(|k| t.has(k)).collect();
+        let kind = match present.as_slice() {
+            [one] => Some(*one),
+            [] => {
+                self.p.push(
+                    Diagnostic::new(t.head_span(), format!("{} does not say what it watches", t.what))
+                        .label("expected one of `metric`, `http`, `command`")
+                        .help("watch a PromQL query (`metric` with `condition`), an HTTP endpoint (`http`) or a check script (`command`)"),
+                );
+                None
+            }
+            [first, second, ..] => {
+                let span = t.key_span(second).unwrap_or_else(|| t.head_span());
+                for k in PROBE_KINDS {
+                    t.get(k);
+                }
+                self.p.push(
+                    Diagnostic::new(
+                        span,
+                        format!("{} has both `{first}` and `{second}`", t.what),
+                    )
+                    .label("a criterion watches one thing")
+                    .help("split it into two criteria"),
+                );
+                None
+            }
+        };
+        let probe = kind.and_then(|k| self.probe(t, k));
         let sustained = self.duration_param(t, "for").map_or(
             Param::Fixed(Duration(std::time::Duration::ZERO)),
             Spanned::into_inner,
         );
-        let every = self.duration_param(t, "every");
+        let every = if kind == Some("http") {
+            // Read with the request's keys.
+            match &probe {
+                Some(Probe::Http { check, .. }) if t.has("every") => {
+                    Some(Spanned::new(0..0, check.every))
+                }
+                _ => None,
+            }
+        } else {
+            self.duration_param(t, "every")
+        };
         if let Some(e) = &every {
             if let Some(why) = e
                 .get_ref()
@@ -973,20 +1047,108 @@ impl<'f> Parser<'f> {
             "ask" => None,
             other => FailureAction::parse(other),
         });
-        let prometheus = self.tpl_opt(t, "prometheus", Flavor::Text);
+        let from = t.string("from", &mut self.p);
+        let until = t.string("until", &mut self.p);
+        self.report_misplaced_probe_keys(t, kind);
         Some(AbortCriterion {
-            name: name.unwrap_or_else(|| format!("criterion at byte {}", t.span.start)),
-            query: query?,
-            condition: condition?,
+            id,
+            name,
+            probe: probe?,
             sustained,
             every: every.map_or(
                 Param::Fixed(Duration(std::time::Duration::from_secs(15))),
                 Spanned::into_inner,
             ),
             action,
-            prometheus,
+            from,
+            until,
             span: t.span.clone(),
         })
+    }
+
+    /// What a criterion of `kind` watches.
+    fn probe(&mut self, t: &mut Table<'_, '_>, kind: &str) -> Option<Probe> {
+        let what = t.what.clone();
+        match kind {
+            "metric" => {
+                let query = t.string("metric", &mut self.p)?;
+                self.non_empty(&query, "metric", &what);
+                let query = self.tpl(&query, Flavor::Text);
+                if !t.has("condition") {
+                    self.p.push(
+                        Diagnostic::new(t.head_span(), format!("{what} is missing `condition`"))
+                            .label("e.g. condition = \"> 0.01\""),
+                    );
+                }
+                let condition = self.condition_param(t, "condition");
+                let prometheus = self.tpl_opt(t, "prometheus", Flavor::Text);
+                Some(Probe::Metric {
+                    query,
+                    condition: condition?,
+                    prometheus,
+                })
+            }
+            "http" => {
+                let timeout = self.duration_param(t, "timeout");
+                if let Some(tm) = &timeout {
+                    if let Some(why) = tm
+                        .get_ref()
+                        .fixed()
+                        .and_then(|d| param::interval_problem("timeout", d))
+                    {
+                        self.p
+                            .push(Diagnostic::new(tm.span(), why).label("zero timeout"));
+                    }
+                }
+                let check = self.http(t)?;
+                Some(Probe::Http {
+                    check: Box::new(check),
+                    timeout: timeout.map(Spanned::into_inner),
+                })
+            }
+            _ => {
+                let command = t.string("command", &mut self.p)?;
+                self.non_empty(&command, "command", &what);
+                let command = self.tpl(&command, Flavor::Shell);
+                let shell = self.shell(t);
+                let timeout = self.duration_param(t, "timeout").map(Spanned::into_inner);
+                Some(Probe::Command {
+                    command,
+                    shell,
+                    timeout,
+                })
+            }
+        }
+    }
+
+    /// Unknown keys on a criterion, with a specific message for keys of another kind.
+    fn report_misplaced_probe_keys(&mut self, t: &Table<'_, '_>, kind: Option<&str>) {
+        let unknown: Vec<(String, Range<usize>)> =
+            t.unknown_keys().map(|(k, s)| (k.to_string(), s)).collect();
+        for (key, span) in unknown {
+            let owner = PROBE_KINDS
+                .iter()
+                .find(|k| Some(**k) != kind && probe_keys(k).contains(&key.as_str()));
+            let d = match (owner, kind) {
+                (Some(owner), Some(kind)) => Diagnostic::new(
+                    span,
+                    format!(
+                        "`{key}` is not valid on {} `{kind}` criterion",
+                        if kind == "http" { "an" } else { "a" }
+                    ),
+                )
+                .label(format!("`{key}` belongs to `{owner}` criteria")),
+                _ => {
+                    let mut known: Vec<&str> = ABORT_KEYS.to_vec();
+                    if let Some(kind) = kind {
+                        known.extend_from_slice(probe_keys(kind));
+                        known.push(kind);
+                    }
+                    super::reader::unknown_key(&key, span, &t.what, &known)
+                }
+            };
+            self.p.push(d);
+        }
     }
 
     fn step(&mut self, t: &mut Table<'_, '_>, default_id: &str) -> Option<Step> {

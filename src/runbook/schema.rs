@@ -165,6 +165,9 @@ struct RunbookFile {
     rollback: Option<Vec<Step>>,
     /// Webhooks told about the run as it goes.
     notify: Option<Vec<Notify>>,
+    /// Abort criteria watched in every phase (a phase may skip one with `skip_abort_when`, or
+    /// override it with its own of the same `id`).
+    abort_when: Option<Vec<AbortCriterion>>,
 }
 
 /// A webhook told about the run as it goes; a failure is recorded and never stops the run.
@@ -336,28 +339,94 @@ struct Phase {
     gate: Option<Vec<Step>>,
     /// Steps that undo this phase.
     rollback: Option<Vec<Step>>,
-    /// Metrics watched while the phase runs.
+    /// Bad states watched while the phase runs.
     abort_when: Option<Vec<AbortCriterion>>,
+    /// Ids of the runbook's `[[abort_when]]` not watched in this phase.
+    skip_abort_when: Option<Vec<String>>,
 }
 
-/// A metric watched in the background while its phase runs.
+/// A bad state watched in the background: a PromQL query (`metric`), an HTTP endpoint (`http`)
+/// or a check script (`command`).
 #[derive(JsonSchema)]
-#[schemars(deny_unknown_fields)]
-struct AbortCriterion {
+#[schemars(untagged)]
+#[allow(clippy::large_enum_variant)]
+enum AbortCriterion {
+    Metric(MetricCriterion),
+    Http(HttpCriterion),
+    Command(CommandCriterion),
+}
+
+/// Keys every abort criterion takes.
+#[derive(JsonSchema)]
+struct CriterionCommon {
+    /// How a phase skips or overrides it [default: abort-N, or PHASE-abort-N].
+    #[schemars(regex(pattern = ID))]
+    id: Option<String>,
     name: Option<String>,
-    /// The PromQL query.
-    metric: String,
-    condition: Condition,
-    /// How long the condition must hold [default: at once].
+    /// How long the bad state must hold [default: at once].
     #[serde(rename = "for")]
     sustained: Option<Dur>,
-    /// Time between measurements [default: 15s].
+    /// Time between readings [default: 15s].
     every: Option<Dur>,
     #[serde(default)]
     #[schemars(schema_with = "abort_action")]
     action: Option<String>,
+    /// Watched from the start of this step (a step id) [default: the phase's start].
+    from: Option<String>,
+    /// Watched until this step has finished (a step id) [default: the phase's end].
+    until: Option<String>,
+}
+
+/// Bad when a series of the PromQL query meets `condition`.
+#[derive(JsonSchema)]
+#[schemars(deny_unknown_fields)]
+struct MetricCriterion {
+    /// The PromQL query.
+    metric: String,
+    #[serde(flatten)]
+    common: CriterionCommon,
+    condition: Condition,
     /// The Prometheus base URL [default: `[defaults] prometheus`].
     prometheus: Option<String>,
+}
+
+/// Bad when the request does not meet its expectations (as an `http` step), or no answer comes
+/// within `timeout`.
+#[derive(JsonSchema)]
+#[schemars(deny_unknown_fields)]
+struct HttpCriterion {
+    /// The URL (http:// or https://).
+    http: String,
+    #[serde(flatten)]
+    common: CriterionCommon,
+    #[serde(default)]
+    #[schemars(schema_with = "http_method")]
+    method: Option<String>,
+    headers: Option<BTreeMap<String, String>>,
+    body: Option<String>,
+    /// Accepted status codes [default: 200].
+    expect_status: Option<Statuses>,
+    /// Text the body must contain.
+    expect_body: Option<String>,
+    /// A regular expression the body must match.
+    expect_body_regex: Option<String>,
+    expect_json: Option<ExpectJson>,
+    max_latency: Option<Dur>,
+    /// How long one request may take [default: 10s].
+    timeout: Option<Dur>,
+}
+
+/// Bad when the command (run with the shell) exits non-zero or runs past `timeout`.
+#[derive(JsonSchema)]
+#[schemars(deny_unknown_fields)]
+struct CommandCriterion {
+    /// The command, e.g. a synthetic check script.
+    command: String,
+    #[serde(flatten)]
+    common: CriterionCommon,
+    shell: Option<ShellSpec>,
+    /// How long one run may take [default: 10s].
+    timeout: Option<Dur>,
 }
 
 /// A step does exactly one thing, named by its kind key: `run`, `kubectl`, `confirm`,

@@ -233,6 +233,7 @@ fn references_split(
     };
     checker.repeats();
     checker.params();
+    checker.abort_scopes();
 }
 
 impl<'r> Checker<'r, '_> {
@@ -280,6 +281,11 @@ impl<'r> Checker<'r, '_> {
         {
             self.names(t, &base);
         }
+        for a in &rb.abort_when {
+            for t in probe_templates(&a.probe) {
+                self.names(t, &base);
+            }
+        }
         let credentials = [
             pc.bearer_token.map(|t| (t, "bearer_token")),
             pc.basic_auth
@@ -297,8 +303,7 @@ impl<'r> Checker<'r, '_> {
         for phase in phases {
             scope.in_phase = true;
             for a in &phase.abort_when {
-                self.names(a.query, scope);
-                if let Some(t) = a.prometheus {
+                for t in probe_templates(&a.probe) {
                     self.names(t, scope);
                 }
             }
@@ -512,6 +517,141 @@ impl<'r> Checker<'r, '_> {
         }
     }
 
+    /// Abort criteria ids are unique where they are declared, `skip_abort_when` names the
+    /// runbook's criteria, and `from`/`until` name steps where the criterion is watched.
+    fn abort_scopes(&mut self) {
+        let rb = self.runbook;
+        let scopes = super::watch::Scopes::new(rb);
+        let runbook_ids: Vec<&str> = rb
+            .abort_when
+            .iter()
+            .map(|a| a.id.get_ref().as_str())
+            .collect();
+        self.unique_criteria(&rb.abort_when);
+        for a in &rb.abort_when {
+            self.window(a, None, &scopes);
+        }
+        for (p, phase) in rb.phases.iter().enumerate() {
+            self.unique_criteria(&phase.abort_when);
+            for a in &phase.abort_when {
+                self.window(a, Some(p), &scopes);
+            }
+            for skip in &phase.skip_abort_when {
+                let id = skip.get_ref().as_str();
+                if !runbook_ids.contains(&id) {
+                    let help = suggest(id, runbook_ids.iter().copied()).map_or_else(
+                        || {
+                            if runbook_ids.is_empty() {
+                                "the runbook has no top-level `[[abort_when]]`".to_string()
+                            } else {
+                                format!("the runbook's criteria are: {}", runbook_ids.join(", "))
+                            }
+                        },
+                        |c| format!("did you mean `{c}`?"),
+                    );
+                    self.p.push(
+                        Diagnostic::new(
+                            skip.span(),
+                            format!("no runbook-wide abort criterion has the id `{id}`"),
+                        )
+                        .label("unknown criterion")
+                        .help(help),
+                    );
+                }
+            }
+        }
+    }
+
+    fn unique_criteria(&mut self, list: &[super::model::AbortCriterion]) {
+        for (i, a) in list.iter().enumerate() {
+            if list[..i].iter().any(|b| b.id.get_ref() == a.id.get_ref()) {
+                self.p.push(
+                    Diagnostic::new(
+                        a.id.span(),
+                        format!("duplicate abort criterion id `{}`", a.id.get_ref()),
+                    )
+                    .label("already used by an earlier criterion")
+                    .help("phases skip and override criteria by id, so ids must be unique"),
+                );
+            }
+        }
+    }
+
+    /// `from` and `until` of a criterion of phase `p` (or of the runbook).
+    fn window(
+        &mut self,
+        a: &super::model::AbortCriterion,
+        p: Option<usize>,
+        scopes: &super::watch::Scopes<'_>,
+    ) {
+        let rb = self.runbook;
+        let mut at = [None, None];
+        for (k, bound) in [&a.from, &a.until].into_iter().enumerate() {
+            let Some(id) = bound else { continue };
+            let key = if k == 0 { "from" } else { "until" };
+            let name = id.get_ref().as_str();
+            let found = scopes.position(name);
+            let fits = match (found, p) {
+                (Some(pos), Some(p)) => pos.0 == p,
+                (Some(_), None) => true,
+                (None, _) => false,
+            };
+            if fits {
+                at[k] = found;
+                continue;
+            }
+            let candidates: Vec<&str> = match p {
+                Some(p) => rb.phases[p]
+                    .steps
+                    .iter()
+                    .chain(&rb.phases[p].gate)
+                    .map(|s| s.id.get_ref().as_str())
+                    .collect(),
+                None => rb
+                    .phases
+                    .iter()
+                    .flat_map(|ph| ph.steps.iter().chain(&ph.gate))
+                    .map(|s| s.id.get_ref().as_str())
+                    .collect(),
+            };
+            let message = match (found, p) {
+                (Some(_), Some(p)) => format!(
+                    "`{key}` names step `{name}`, which is not in phase `{}`",
+                    rb.phases[p].id.get_ref()
+                ),
+                _ => format!("`{key}` names no step: there is no step `{name}`"),
+            };
+            self.p.push(
+                Diagnostic::new(id.span(), message)
+                    .label("not a step where this criterion is watched")
+                    .maybe_help(
+                        suggest(name, candidates.iter().copied())
+                            .map(|c| format!("did you mean `{c}`?"))
+                            .or_else(|| Some(match p {
+                                Some(_) => "a phase's criterion is watched within its phase: name one of its steps or gate steps (a runbook-wide `[[abort_when]]` can name any phase's)".to_string(),
+                                None => "name a step or gate step of a phase (not a rollback step)".to_string(),
+                            })),
+                    ),
+            );
+        }
+        if let ([Some(from), Some(until)], Some(f), Some(u)) = (at, &a.from, &a.until) {
+            if from > until {
+                self.p.push(
+                    Diagnostic::new(
+                        u.span(),
+                        format!(
+                            "`until` step `{}` comes before `from` step `{}`",
+                            u.get_ref(),
+                            f.get_ref()
+                        ),
+                    )
+                    .label("the window is empty")
+                    .help("swap them, or name a later step in `until`"),
+                );
+            }
+        }
+    }
+
     /// `repeat` must name an earlier check or gate step, or an earlier phase with a gate.
     fn repeats(&mut self) {
         let rb = self.runbook;
@@ -605,6 +745,24 @@ impl<'r> Checker<'r, '_> {
                 );
             }
         }
+    }
+}
+
+/// Every template an abort criterion's probe uses.
+pub fn probe_templates(probe: &super::model::Probe) -> Vec<Tpl> {
+    use super::model::Probe;
+    match probe {
+        Probe::Metric {
+            query, prometheus, ..
+        } => std::iter::once(*query).chain(*prometheus).collect(),
+        Probe::Http { check, .. } => {
+            let mut out = vec![check.url];
+            out.extend(check.headers.iter().map(|(_, t)| *t));
+            out.extend(check.body);
+            out.extend(check.expect_body);
+            out
+        }
+        Probe::Command { command, .. } => vec![*command],
     }
 }
 

@@ -206,24 +206,78 @@ fn phase_text(o: &mut String, st: &Styles, i: usize, total: usize, phase: &PlanP
     for a in &phase.abort_when {
         let _ = writeln!(
             o,
-            "  {} {}: `{}` {} for {} (every {}) -> {}",
+            "  {} {}: {} for {} (every {}) -> {}{}",
             st.warn.apply_to("abort when"),
             a.name,
-            a.query,
-            a.condition,
+            a.probe.describe(),
             a.sustained,
             a.every,
-            serde_json::to_value(a.action)
-                .ok()
-                .and_then(|v| v.as_str().map(String::from))
-                .unwrap_or_default()
+            a.action.name(),
+            if a.scope == "runbook" {
+                st.dim.apply_to(" [runbook-wide]").to_string()
+            } else {
+                String::new()
+            }
         );
-        if let Some(p) = &a.prometheus {
-            let _ = writeln!(o, "    {}", st.dim.apply_to(format!("prometheus: {p}")));
+        let window = match (&a.from, &a.until) {
+            (None, None) => None,
+            (Some(f), None) => Some(format!("from step `{f}` to the end of the phase")),
+            (None, Some(u)) => Some(format!("from the start of the phase until step `{u}`")),
+            (Some(f), Some(u)) => Some(format!("from step `{f}` until step `{u}`")),
+        };
+        if let Some(w) = window {
+            let _ = writeln!(o, "    {}", st.dim.apply_to(format!("watched {w}")));
         }
-        if let Some(live) = &a.live {
-            live_line(o, st, live, &a.condition.to_string(), "    ");
+        match &a.probe {
+            crate::plan::ProbeView::Metric {
+                prometheus: Some(p),
+                ..
+            } => {
+                let _ = writeln!(o, "    {}", st.dim.apply_to(format!("prometheus: {p}")));
+            }
+            crate::plan::ProbeView::Http { request, timeout } => {
+                let mut lines = String::new();
+                action(&mut lines, st, request, "  ");
+                for line in lines.lines().skip(1) {
+                    let line = line.split("; retried every").next().unwrap_or(line);
+                    let _ = writeln!(o, "{line}");
+                }
+                let _ = writeln!(
+                    o,
+                    "    {}",
+                    st.dim.apply_to(format!("each request within {timeout}"))
+                );
+            }
+            crate::plan::ProbeView::Command {
+                argv,
+                workdir,
+                timeout,
+                ..
+            } => {
+                let _ = writeln!(
+                    o,
+                    "    {}",
+                    st.dim.apply_to(format!(
+                        "run with `{}` in {}, within {timeout}",
+                        argv[..argv.len().saturating_sub(1)].join(" "),
+                        workdir.display()
+                    ))
+                );
+            }
+            crate::plan::ProbeView::Metric { .. } => {}
         }
+        if let (Some(live), crate::plan::ProbeView::Metric { condition, .. }) = (&a.live, &a.probe)
+        {
+            live_line(o, st, live, &condition.to_string(), "    ");
+        }
+    }
+    for n in &phase.abort_not_watched {
+        let _ = writeln!(
+            o,
+            "  {}",
+            st.dim
+                .apply_to(format!("not watched in this phase: {} ({})", n.name, n.why))
+        );
     }
     steps(o, st, &phase.steps, "  ");
     if !phase.gate.is_empty() {

@@ -27,6 +27,7 @@ fn runbook_phase() -> Phase {
         steps: Vec::new(),
         gate: Vec::new(),
         abort_when: Vec::new(),
+        skip_abort_when: Vec::new(),
         rollback: Vec::new(),
         span: 0..0,
     }
