@@ -284,6 +284,9 @@ pub enum Action {
         expect_body: Option<String>,
         expect_body_regex: Option<String>,
         expect_json: Option<JsonView>,
+        /// Only when the check has some.
+        #[serde(skip_serializing_if = "Vec::is_empty")]
+        expect_headers: Vec<HeaderView>,
         max_latency: Option<Duration>,
         every: Duration,
     },
@@ -297,6 +300,19 @@ pub enum Action {
         target: String,
         steps: Vec<String>,
     },
+}
+
+/// What a response header must be: `present` (true: sent; false: not sent), `equals` a value
+/// or matches `regex`.
+#[derive(Debug, Clone, Serialize)]
+pub struct HeaderView {
+    pub name: String,
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub present: Option<bool>,
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub equals: Option<String>,
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub regex: Option<String>,
 }
 
 #[derive(Debug, Clone, Serialize)]
@@ -497,6 +513,7 @@ fn action_texts(action: &mut Action, t: &mut dyn FnMut(&mut String)) {
             expect_body,
             expect_body_regex,
             expect_json,
+            expect_headers,
             ..
         } => {
             t(method);
@@ -507,6 +524,12 @@ fn action_texts(action: &mut Action, t: &mut dyn FnMut(&mut String)) {
             }
             if let Some(j) = expect_json {
                 t(&mut j.pointer);
+            }
+            for h in expect_headers {
+                t(&mut h.name);
+                for o in [&mut h.equals, &mut h.regex] {
+                    o.iter_mut().for_each(&mut *t);
+                }
             }
         }
         Action::Pause { message } => t(message),
@@ -830,6 +853,23 @@ impl<'l> Renderer<'l> {
             }),
             None => None,
         };
+        let mut expect_headers = Vec::with_capacity(h.expect_headers.len());
+        for (name, e) in &h.expect_headers {
+            use crate::runbook::model::HeaderExpectation;
+            let mut view = HeaderView {
+                name: name.get_ref().clone(),
+                present: None,
+                equals: None,
+                regex: None,
+            };
+            match e {
+                HeaderExpectation::Present => view.present = Some(true),
+                HeaderExpectation::Absent => view.present = Some(false),
+                HeaderExpectation::Equals(t) => view.equals = Some(self.render(*t, &ctx)?),
+                HeaderExpectation::Matches(r) => view.regex = Some(r.clone()),
+            }
+            expect_headers.push(view);
+        }
         Ok(Action::Http {
             method: h.method.clone(),
             url: self.render(h.url, &ctx)?,
@@ -843,6 +883,7 @@ impl<'l> Renderer<'l> {
             expect_body: self.opt(h.expect_body, &ctx)?,
             expect_body_regex: h.expect_body_regex.clone(),
             expect_json,
+            expect_headers,
             max_latency: h
                 .max_latency
                 .map(|d| self.duration(d, "max_latency"))

@@ -10,6 +10,7 @@ mod files;
 mod gates;
 mod generated;
 mod hangs;
+mod headers;
 mod incident;
 mod injection;
 mod notify;

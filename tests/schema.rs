@@ -168,6 +168,12 @@ fn probes() -> Vec<(&'static str, Probe)> {
             },
         ),
         (
+            "HeaderMatch",
+            step(
+                "http = \"http://127.0.0.1:9/\"\nexpect_headers = { X-A = { regex = \"a\", zzprobe = 1 } }\n",
+            ),
+        ),
+        (
             "HttpCriterion",
             Probe {
                 phase: "[[phases.abort_when]]\nhttp = \"http://127.0.0.1:9/\"\nzzprobe = 1\n",

@@ -177,7 +177,6 @@ fn url_error(e: reqwest::Error, real: &str, shown: &str) -> String {
 /// An HTTP answer as the expectations judge it.
 pub(crate) struct Answer {
     pub status: u16,
-    #[allow(dead_code)]
     pub headers: reqwest::header::HeaderMap,
     pub body: String,
     /// Until the status and headers arrived.
@@ -215,6 +214,7 @@ pub(crate) fn judge(
         expect_status,
         expect_body,
         expect_json,
+        expect_headers,
         max_latency,
         ..
     } = action
@@ -231,6 +231,9 @@ pub(crate) fn judge(
                 .collect::<Vec<_>>()
                 .join(" or ")
         ));
+    }
+    for h in expect_headers {
+        header_problem(&answer.headers, h)?;
     }
     if let Some(needle) = expect_body {
         if !body.contains(needle.as_str()) {
@@ -268,6 +271,50 @@ pub(crate) fn judge(
         }
     }
     Ok(format!("status {status} in {} ms", latency.as_millis()))
+}
+
+/// Whether the response headers meet one `expect_headers` entry. A header sent more than once
+/// passes when one of its values does.
+fn header_problem(
+    headers: &reqwest::header::HeaderMap,
+    want: &crate::plan::HeaderView,
+) -> Result<(), String> {
+    let name = &want.name;
+    let values: Vec<String> = headers
+        .get_all(name.as_str())
+        .iter()
+        .map(|v| String::from_utf8_lossy(v.as_bytes()).trim().to_string())
+        .collect();
+    let shown = || {
+        values
+            .iter()
+            .map(|v| format!("`{v}`"))
+            .collect::<Vec<_>>()
+            .join(", ")
+    };
+    match (&want.present, &want.equals, &want.regex) {
+        (Some(false), _, _) if !values.is_empty() => Err(format!(
+            "header `{name}` is sent ({}), expected none",
+            shown()
+        )),
+        (Some(false), _, _) => Ok(()),
+        _ if values.is_empty() => Err(format!("no header `{name}` in the response")),
+        (_, Some(v), _) if !values.iter().any(|x| x == v) => {
+            Err(format!("header `{name}` is {}, expected `{v}`", shown()))
+        }
+        (_, _, Some(r)) => {
+            let re = regex::Regex::new(r).map_err(|e| format!("bad regex: {e}"))?;
+            if values.iter().any(|x| re.is_match(x)) {
+                Ok(())
+            } else {
+                Err(format!(
+                    "header `{name}` is {}, which does not match /{r}/",
+                    shown()
+                ))
+            }
+        }
+        _ => Ok(()),
+    }
 }
 
 /// An HTTP client for the Prometheus API with the runbook's auth, headers, CA and timeout.

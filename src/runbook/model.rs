@@ -505,6 +505,19 @@ pub enum JsonExpectation {
     Condition(Param<Condition>),
 }
 
+/// What a response header must be (`expect_headers`).
+#[derive(Debug)]
+pub enum HeaderExpectation {
+    /// `true`: sent, with any value.
+    Present,
+    /// `false`: not sent (e.g. no `Server` header giving the version away).
+    Absent,
+    /// A value, or `{ equals = "..." }` (a template).
+    Equals(Tpl),
+    /// `{ regex = "..." }`.
+    Matches(String),
+}
+
 #[derive(Debug)]
 pub struct HttpCheck {
     pub url: Tpl,
@@ -515,6 +528,8 @@ pub struct HttpCheck {
     pub expect_body: Option<Tpl>,
     pub expect_body_regex: Option<String>,
     pub expect_json: Option<(String, JsonExpectation)>,
+    /// Response headers: present, absent, equal to a value, or matching a regex.
+    pub expect_headers: Vec<(Spanned<String>, HeaderExpectation)>,
     pub max_latency: Option<Param<Duration>>,
     pub every: Param<Duration>,
 }

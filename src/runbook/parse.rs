@@ -12,10 +12,10 @@ use super::diagnostic::{Diagnostic, did_you_mean};
 use super::duration::Duration;
 use super::model::{
     AbortCriterion, BasicAuth, DEFAULT_SHELL, DEFAULT_TIMEOUT, DeadlineAction, Defaults,
-    ErrorPolicy, FailureAction, FaultPolicies, HttpCheck, JsonExpectation, KubectlDefaults,
-    KubectlStep, Meta, MetricCheck, NoDataPolicy, NotifyFormat, NotifyOn, NotifyTarget, Phase,
-    Probe, PrometheusClient, RetrySpec, Risk, Role, Runbook, SamplingSpec, SecretSource, ShellStep,
-    Signoff, Step, StepKind, VarDecl, VarType, VarValue,
+    ErrorPolicy, FailureAction, FaultPolicies, HeaderExpectation, HttpCheck, JsonExpectation,
+    KubectlDefaults, KubectlStep, Meta, MetricCheck, NoDataPolicy, NotifyFormat, NotifyOn,
+    NotifyTarget, Phase, Probe, PrometheusClient, RetrySpec, Risk, Role, Runbook, SamplingSpec,
+    SecretSource, ShellStep, Signoff, Step, StepKind, VarDecl, VarType, VarValue,
 };
 use super::param::{self, Param, ParamKind, ParamUse};
 use super::reader::{Node, Problems, Table, as_string, type_name, wrong_type};
@@ -50,6 +50,7 @@ fn probe_keys(kind: &str) -> &'static [&'static str] {
             "expect_body",
             "expect_body_regex",
             "expect_json",
+            "expect_headers",
             "max_latency",
             "timeout",
         ],
@@ -104,6 +105,7 @@ fn kind_keys(kind: &str) -> &'static [&'static str] {
             "expect_body",
             "expect_body_regex",
             "expect_json",
+            "expect_headers",
             "max_latency",
             "every",
         ],
@@ -1869,6 +1871,7 @@ impl<'f> Parser<'f> {
             }
             None => None,
         };
+        let expect_headers = self.expect_headers(t);
         let max_latency = self
             .duration_param(t, "max_latency")
             .map(Spanned::into_inner);
@@ -1896,9 +1899,101 @@ impl<'f> Parser<'f> {
             expect_body,
             expect_body_regex,
             expect_json,
+            expect_headers,
             max_latency,
             every,
         })
+    }
+
+    /// `expect_headers = { Name = true | false | "value" | { equals = "..." } | { regex = "..." } }`.
+    fn expect_headers(
+        &mut self,
+        t: &mut Table<'_, '_>,
+    ) -> Vec<(Spanned<String>, HeaderExpectation)> {
+        let Some(table) = t.table("expect_headers", "`expect_headers`", &mut self.p) else {
+            return Vec::new();
+        };
+        let mut out = Vec::new();
+        for (k, v) in table.entries() {
+            let name = Spanned::new(k.span(), k.get_ref().to_string());
+            if reqwest::header::HeaderName::from_bytes(name.get_ref().as_bytes()).is_err() {
+                self.p.push(
+                    Diagnostic::new(
+                        name.span(),
+                        format!("`{}` is not a valid HTTP header name", name.get_ref()),
+                    )
+                    .label("letters, digits and `-`"),
+                );
+                continue;
+            }
+            let expectation = match v.get_ref() {
+                DeValue::Boolean(true) => Some(HeaderExpectation::Present),
+                DeValue::Boolean(false) => Some(HeaderExpectation::Absent),
+                DeValue::String(s) => {
+                    let s = Spanned::new(v.span(), s.to_string());
+                    Some(HeaderExpectation::Equals(self.tpl(&s, Flavor::Text)))
+                }
+                DeValue::Table(_) => {
+                    let mut h = Table::of(
+                        v,
+                        "expect_headers",
+                        format!("the expectation of header `{}`", name.get_ref()),
+                        &mut self.p,
+                    )
+                    .map(|h| h.with_key_shift(self.key_shift));
+                    match h.as_mut() {
+                        Some(h) => {
+                            let equals = h.string("equals", &mut self.p);
+                            let regex = h.string("regex", &mut self.p);
+                            h.finish(&mut self.p);
+                            match (equals, regex) {
+                                (Some(e), None) => {
+                                    Some(HeaderExpectation::Equals(self.tpl(&e, Flavor::Text)))
+                                }
+                                (None, Some(r)) => match regex_check(r.get_ref()) {
+                                    Ok(()) => Some(HeaderExpectation::Matches(r.into_inner())),
+                                    Err(why) => {
+                                        self.p.push(
+                                            Diagnostic::new(
+                                                r.span(),
+                                                format!("bad regular expression: {why}"),
+                                            )
+                                            .label("invalid regex"),
+                                        );
+                                        None
+                                    }
+                                },
+                                (e, _) => {
+                                    self.p.push(
+                                        Diagnostic::new(v.span(), format!(
+                                            "header `{}` needs `equals` or `regex`{}",
+                                            name.get_ref(),
+                                            if e.is_some() { ", not both" } else { "" }
+                                        ))
+                                        .label("what should the header be?")
+                                        .help("write `true` (present), `false` (absent), a value, `{ equals = \"...\" }` or `{ regex = \"...\" }`"),
+                                    );
+                                    None
+                                }
+                            }
+                        }
+                        None => None,
+                    }
+                }
+                _ => {
+                    self.p.push(wrong_type(
+                        v,
+                        name.get_ref(),
+                        "`true`, `false`, a value or `{ regex = \"...\" }`",
+                    ));
+                    None
+                }
+            };
+            if let Some(e) = expectation {
+                out.push((name, e));
+            }
+        }
+        out
     }
 
     fn env_like_headers(&mut self, t: &mut Table<'_, '_>) -> Vec<(String, Tpl)> {

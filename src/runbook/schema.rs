@@ -411,6 +411,7 @@ struct HttpCriterion {
     /// A regular expression the body must match.
     expect_body_regex: Option<String>,
     expect_json: Option<ExpectJson>,
+    expect_headers: Option<BTreeMap<String, HeaderExpectation>>,
     max_latency: Option<Dur>,
     /// How long one request may take [default: 10s].
     timeout: Option<Dur>,
@@ -648,6 +649,7 @@ struct HttpStep {
     /// A regular expression the body must match.
     expect_body_regex: Option<String>,
     expect_json: Option<ExpectJson>,
+    expect_headers: Option<BTreeMap<String, HeaderExpectation>>,
     max_latency: Option<Dur>,
     /// Time between attempts while retrying [default: 5s].
     every: Option<Dur>,
@@ -663,6 +665,24 @@ enum Statuses {
 #[derive(JsonSchema)]
 #[schemars(transparent)]
 struct Status(#[schemars(range(min = 100, max = 599))] u16);
+
+/// What a response header must be: `true` (sent), `false` (not sent), a value it equals,
+/// `{ equals = "..." }` or `{ regex = "..." }`.
+#[derive(JsonSchema)]
+#[schemars(untagged)]
+enum HeaderExpectation {
+    Present(bool),
+    Equals(String),
+    Table(HeaderMatch),
+}
+
+/// A header's value: `equals` a value, or matches `regex`.
+#[derive(JsonSchema)]
+#[schemars(deny_unknown_fields)]
+struct HeaderMatch {
+    equals: Option<String>,
+    regex: Option<String>,
+}
 
 /// A value in a JSON response: `equals` a value, or meets a `condition`.
 #[derive(JsonSchema)]

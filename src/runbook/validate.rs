@@ -748,6 +748,20 @@ impl<'r> Checker<'r, '_> {
     }
 }
 
+/// Every template of an HTTP request and its expectations.
+fn http_templates(h: &super::model::HttpCheck) -> Vec<Tpl> {
+    use super::model::HeaderExpectation;
+    let mut out = vec![h.url];
+    out.extend(h.headers.iter().map(|(_, t)| *t));
+    out.extend(h.body);
+    out.extend(h.expect_body);
+    out.extend(h.expect_headers.iter().filter_map(|(_, e)| match e {
+        HeaderExpectation::Equals(t) => Some(*t),
+        _ => None,
+    }));
+    out
+}
+
 /// Every template an abort criterion's probe uses.
 pub fn probe_templates(probe: &super::model::Probe) -> Vec<Tpl> {
     use super::model::Probe;
@@ -755,13 +769,7 @@ pub fn probe_templates(probe: &super::model::Probe) -> Vec<Tpl> {
         Probe::Metric {
             query, prometheus, ..
         } => std::iter::once(*query).chain(*prometheus).collect(),
-        Probe::Http { check, .. } => {
-            let mut out = vec![check.url];
-            out.extend(check.headers.iter().map(|(_, t)| *t));
-            out.extend(check.body);
-            out.extend(check.expect_body);
-            out
-        }
+        Probe::Http { check, .. } => http_templates(check),
         Probe::Command { command, .. } => vec![*command],
     }
 }
@@ -794,12 +802,7 @@ pub fn step_templates(step: &Step) -> Vec<Tpl> {
             out.push(m.query);
             out.extend(m.prometheus);
         }
-        StepKind::Http(h) => {
-            out.push(h.url);
-            out.extend(h.headers.iter().map(|(_, t)| *t));
-            out.extend(h.body);
-            out.extend(h.expect_body);
-        }
+        StepKind::Http(h) => out.extend(http_templates(h)),
         StepKind::Pause { message } => out.push(*message),
         StepKind::Wait { .. } | StepKind::Repeat { .. } => {}
     }

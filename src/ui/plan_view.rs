@@ -599,6 +599,7 @@ fn action(o: &mut String, st: &Styles, a: &Action, indent: &str) {
             expect_body,
             expect_body_regex,
             expect_json,
+            expect_headers,
             max_latency,
             every,
         } => {
@@ -633,6 +634,14 @@ fn action(o: &mut String, st: &Styles, a: &Action, indent: &str) {
                     (_, Some(c)) => expect.push(format!("json {} {c}", j.pointer)),
                     _ => {}
                 }
+            }
+            for h in expect_headers {
+                expect.push(match (&h.present, &h.equals, &h.regex) {
+                    (Some(false), _, _) => format!("no header {}", h.name),
+                    (_, Some(v), _) => format!("header {}: {v}", h.name),
+                    (_, _, Some(r)) => format!("header {} matches /{r}/", h.name),
+                    _ => format!("header {}", h.name),
+                });
             }
             if let Some(l) = max_latency {
                 expect.push(format!("latency under {l}"));
