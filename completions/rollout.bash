@@ -789,7 +789,7 @@ _rollout() {
             return 0
             ;;
         rollout__subcmd__resume)
-            opts="-h -V --allow-changed --rerun-in-doubt --skip-in-doubt --state-dir --output --grace --yes --approve --check --signoff --no-input --color --prometheus-url --help --version"
+            opts="-h -V --allow-changed --rerun-in-doubt --skip-in-doubt --state-dir --output --grace --outside-window --reason --yes --approve --check --signoff --no-input --color --prometheus-url --help --version"
             if [[ ${cur} == -* || ${COMP_CWORD} -eq 2 ]] ; then
                 COMPREPLY=( $(compgen -W "${opts}" -- "${cur}") )
                 return 0
@@ -807,6 +807,10 @@ _rollout() {
                     return 0
                     ;;
                 --grace)
+                    COMPREPLY=($(compgen -f "${cur}"))
+                    return 0
+                    ;;
+                --reason)
                     COMPREPLY=($(compgen -f "${cur}"))
                     return 0
                     ;;
@@ -838,7 +842,7 @@ _rollout() {
             return 0
             ;;
         rollout__subcmd__rollback)
-            opts="-h -V --run --to --no-run --dry-run --allow-changed --var --vars-file --state-dir --output --grace --yes --approve --check --signoff --no-input --color --prometheus-url --help --version"
+            opts="-h -V --run --to --no-run --dry-run --allow-changed --var --vars-file --state-dir --output --grace --outside-window --reason --yes --approve --check --signoff --no-input --color --prometheus-url --help --version"
             if [[ ${cur} == -* || ${COMP_CWORD} -eq 2 ]] ; then
                 COMPREPLY=( $(compgen -W "${opts}" -- "${cur}") )
                 return 0
@@ -886,6 +890,10 @@ _rollout() {
                     COMPREPLY=($(compgen -f "${cur}"))
                     return 0
                     ;;
+                --reason)
+                    COMPREPLY=($(compgen -f "${cur}"))
+                    return 0
+                    ;;
                 --approve)
                     COMPREPLY=($(compgen -f "${cur}"))
                     return 0
@@ -914,7 +922,7 @@ _rollout() {
             return 0
             ;;
         rollout__subcmd__run)
-            opts="-h -V --var --vars-file --dry-run --format --state-dir --output --grace --yes --approve --check --signoff --no-input --color --prometheus-url --help --version"
+            opts="-h -V --var --vars-file --dry-run --format --state-dir --output --grace --outside-window --reason --yes --approve --check --signoff --no-input --color --prometheus-url --help --version"
             if [[ ${cur} == -* || ${COMP_CWORD} -eq 2 ]] ; then
                 COMPREPLY=( $(compgen -W "${opts}" -- "${cur}") )
                 return 0
@@ -955,6 +963,10 @@ _rollout() {
                     return 0
                     ;;
                 --grace)
+                    COMPREPLY=($(compgen -f "${cur}"))
+                    return 0
+                    ;;
+                --reason)
                     COMPREPLY=($(compgen -f "${cur}"))
                     return 0
                     ;;

@@ -74,6 +74,7 @@ complete -c rollout -n "__fish_rollout_using_subcommand run" -l state-dir -d 'Wh
 complete -c rollout -n "__fish_rollout_using_subcommand run" -l output -d 'How to report progress' -r -f -a "text\t'Live terminal view (plain lines when not a terminal)'
 json\t'One JSON event per line (NDJSON) on stdout; see docs/events.md'"
 complete -c rollout -n "__fish_rollout_using_subcommand run" -l grace -d 'Time between interrupt, terminate and kill when stopping a step (or processes a killed earlier run of the target left running)' -r
+complete -c rollout -n "__fish_rollout_using_subcommand run" -l reason -d 'Why the run goes ahead outside its change window (recorded in the audit log)' -r
 complete -c rollout -n "__fish_rollout_using_subcommand run" -l approve -d 'Approve a confirm in advance: `--approve GATE`, or `--approve GATE=WORD` for a severe one' -r
 complete -c rollout -n "__fish_rollout_using_subcommand run" -l check -d 'Tick checklist items in advance: `--check GATE` (all), `--check GATE:N`, or the item\'s text' -r
 complete -c rollout -n "__fish_rollout_using_subcommand run" -l signoff -d 'Sign a sign-off in advance: `--signoff GATE=NAME:ROLE` (repeat for each signer)' -r
@@ -82,6 +83,7 @@ always\t''
 never\t''"
 complete -c rollout -n "__fish_rollout_using_subcommand run" -l prometheus-url -d 'Prometheus to ask when the runbook names none (neither on the step nor in `[defaults]`) [default: `prometheus_url` in the user config]' -r -f
 complete -c rollout -n "__fish_rollout_using_subcommand run" -l dry-run -d 'Show the plan instead of running (exactly `rollout plan`)'
+complete -c rollout -n "__fish_rollout_using_subcommand run" -l outside-window -d 'Start even though it is outside the runbook\'s change window (`[runbook.window]`); needs `--reason`, recorded in the audit log'
 complete -c rollout -n "__fish_rollout_using_subcommand run" -l yes -d 'Answer "yes" to plain confirms. Never satisfies a sign-off or a severe confirm'
 complete -c rollout -n "__fish_rollout_using_subcommand run" -l no-input -d 'Never prompt, even in a terminal (prompts are also off when CI is set or stdin is not a terminal)'
 complete -c rollout -n "__fish_rollout_using_subcommand run" -s h -l help -d 'Print help (see more with \'--help\')'
@@ -90,6 +92,7 @@ complete -c rollout -n "__fish_rollout_using_subcommand resume" -l state-dir -d 
 complete -c rollout -n "__fish_rollout_using_subcommand resume" -l output -d 'How to report progress' -r -f -a "text\t'Live terminal view (plain lines when not a terminal)'
 json\t'One JSON event per line (NDJSON) on stdout; see docs/events.md'"
 complete -c rollout -n "__fish_rollout_using_subcommand resume" -l grace -d 'Time between interrupt, terminate and kill when stopping a step (or processes a killed earlier run of the target left running)' -r
+complete -c rollout -n "__fish_rollout_using_subcommand resume" -l reason -d 'Why the run goes ahead outside its change window (recorded in the audit log)' -r
 complete -c rollout -n "__fish_rollout_using_subcommand resume" -l approve -d 'Approve a confirm in advance: `--approve GATE`, or `--approve GATE=WORD` for a severe one' -r
 complete -c rollout -n "__fish_rollout_using_subcommand resume" -l check -d 'Tick checklist items in advance: `--check GATE` (all), `--check GATE:N`, or the item\'s text' -r
 complete -c rollout -n "__fish_rollout_using_subcommand resume" -l signoff -d 'Sign a sign-off in advance: `--signoff GATE=NAME:ROLE` (repeat for each signer)' -r
@@ -100,6 +103,7 @@ complete -c rollout -n "__fish_rollout_using_subcommand resume" -l prometheus-ur
 complete -c rollout -n "__fish_rollout_using_subcommand resume" -l allow-changed -d 'Resume even though the runbook file changed since the run started (shows the change)'
 complete -c rollout -n "__fish_rollout_using_subcommand resume" -l rerun-in-doubt -d 'Run again the step that was in flight when rollout stopped'
 complete -c rollout -n "__fish_rollout_using_subcommand resume" -l skip-in-doubt -d 'Treat the step that was in flight when rollout stopped as done'
+complete -c rollout -n "__fish_rollout_using_subcommand resume" -l outside-window -d 'Start even though it is outside the runbook\'s change window (`[runbook.window]`); needs `--reason`, recorded in the audit log'
 complete -c rollout -n "__fish_rollout_using_subcommand resume" -l yes -d 'Answer "yes" to plain confirms. Never satisfies a sign-off or a severe confirm'
 complete -c rollout -n "__fish_rollout_using_subcommand resume" -l no-input -d 'Never prompt, even in a terminal (prompts are also off when CI is set or stdin is not a terminal)'
 complete -c rollout -n "__fish_rollout_using_subcommand resume" -s h -l help -d 'Print help (see more with \'--help\')'
@@ -130,6 +134,7 @@ complete -c rollout -n "__fish_rollout_using_subcommand rollback" -l state-dir -
 complete -c rollout -n "__fish_rollout_using_subcommand rollback" -l output -d 'How to report progress' -r -f -a "text\t'Live terminal view (plain lines when not a terminal)'
 json\t'One JSON event per line (NDJSON) on stdout; see docs/events.md'"
 complete -c rollout -n "__fish_rollout_using_subcommand rollback" -l grace -d 'Time between interrupt, terminate and kill when stopping a step (or processes a killed earlier run of the target left running)' -r
+complete -c rollout -n "__fish_rollout_using_subcommand rollback" -l reason -d 'Why the run goes ahead outside its change window (recorded in the audit log)' -r
 complete -c rollout -n "__fish_rollout_using_subcommand rollback" -l approve -d 'Approve a confirm in advance: `--approve GATE`, or `--approve GATE=WORD` for a severe one' -r
 complete -c rollout -n "__fish_rollout_using_subcommand rollback" -l check -d 'Tick checklist items in advance: `--check GATE` (all), `--check GATE:N`, or the item\'s text' -r
 complete -c rollout -n "__fish_rollout_using_subcommand rollback" -l signoff -d 'Sign a sign-off in advance: `--signoff GATE=NAME:ROLE` (repeat for each signer)' -r
@@ -140,6 +145,7 @@ complete -c rollout -n "__fish_rollout_using_subcommand rollback" -l prometheus-
 complete -c rollout -n "__fish_rollout_using_subcommand rollback" -l no-run -d 'Ignore saved runs: run the runbook\'s own [[rollback]] section'
 complete -c rollout -n "__fish_rollout_using_subcommand rollback" -l dry-run -d 'Show the rollback plan, rendered, and do nothing'
 complete -c rollout -n "__fish_rollout_using_subcommand rollback" -l allow-changed -d 'Roll back even though the runbook changed since the run started (e.g. a fixed rollback step; the change is shown)'
+complete -c rollout -n "__fish_rollout_using_subcommand rollback" -l outside-window -d 'Start even though it is outside the runbook\'s change window (`[runbook.window]`); needs `--reason`, recorded in the audit log'
 complete -c rollout -n "__fish_rollout_using_subcommand rollback" -l yes -d 'Answer "yes" to plain confirms. Never satisfies a sign-off or a severe confirm'
 complete -c rollout -n "__fish_rollout_using_subcommand rollback" -l no-input -d 'Never prompt, even in a terminal (prompts are also off when CI is set or stdin is not a terminal)'
 complete -c rollout -n "__fish_rollout_using_subcommand rollback" -s h -l help -d 'Print help (see more with \'--help\')'

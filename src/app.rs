@@ -219,7 +219,12 @@ fn render_errors(ctx: &Ctx, loaded: &Loaded, errors: Vec<plan::StepRenderError>)
         .map(|e| {
             runbook::Diagnostic::new(
                 e.error.span,
-                format!("cannot render step `{}`: {}", e.step, e.error.message),
+                if e.step.contains(' ') || e.step.starts_with('`') {
+                    // Not a step: an abort criterion, a phase's budget, the change window.
+                    format!("cannot render {}: {}", e.step, e.error.message)
+                } else {
+                    format!("cannot render step `{}`: {}", e.step, e.error.message)
+                },
             )
             .label("while rendering this")
         })
@@ -415,6 +420,10 @@ pub fn run(ctx: &Ctx, path: &Path, vars: &VarArgs, run: &RunArgs) -> ExitCode {
     ) {
         return render_errors(ctx, &loaded, errors);
     }
+    let outside = match check_window(ctx, &loaded, &resolved, run, "run") {
+        Ok(o) => o,
+        Err(code) => return code,
+    };
     let store = FileStore::new(session::state_dir_for(
         &loaded.source.path,
         run.state_dir.clone(),
@@ -432,7 +441,83 @@ pub fn run(ctx: &Ctx, path: &Path, vars: &VarArgs, run: &RunArgs) -> ExitCode {
         InDoubt::Ask,
         lock,
         Session::Start(run_id, resolved, session::Mode::Forward),
+        outside,
     )
+}
+
+/// "Now", for change windows: `ROLLOUT_NOW` (an RFC 3339 time; for tests only, undocumented
+/// in `--help`), else the system clock.
+fn now() -> Result<jiff::Timestamp, ExitCode> {
+    match std::env::var("ROLLOUT_NOW") {
+        Ok(text) if !text.trim().is_empty() => text.trim().parse().map_err(|e| {
+            eprintln!("error: `ROLLOUT_NOW={text}` is not an RFC 3339 time: {e}");
+            ExitCode::Usage
+        }),
+        _ => Ok(jiff::Timestamp::now()),
+    }
+}
+
+/// Refuses to `run` or `resume` outside the runbook's change window, before any side effect,
+/// naming the next opening; with `--outside-window --reason`, goes ahead and says what to
+/// record. A rollback is never held back by a window.
+fn check_window(
+    ctx: &Ctx,
+    loaded: &Loaded,
+    vars: &[inputs::Resolved],
+    run: &RunArgs,
+    command: &str,
+) -> Result<Option<session::OutsideWindow>, ExitCode> {
+    let renderer = plan::Renderer::new(loaded, vars, &plan::RunInfo::preview(operator()), None);
+    let window = match renderer.window() {
+        Ok(Some(w)) => w,
+        Ok(None) => return Ok(None),
+        Err(error) => {
+            return Err(render_errors(
+                ctx,
+                loaded,
+                vec![plan::StepRenderError {
+                    step: "`[runbook.window]`".into(),
+                    error,
+                }],
+            ));
+        }
+    };
+    let now = now()?;
+    let Some(why) = window.refusal(now) else {
+        if run.outside_window {
+            eprintln!(
+                "note: it is {} in {}, inside the change window ({window}): `--outside-window` is not needed and is not recorded",
+                window.local(now),
+                window.zone_name
+            );
+        }
+        return Ok(None);
+    };
+    let runbook = &loaded.runbook.meta.name;
+    match (&run.outside_window, &run.reason) {
+        (true, Some(reason)) if !reason.trim().is_empty() => {
+            eprintln!(
+                "warning: {command} of `{runbook}` goes ahead outside its change window: {why}; reason (recorded): {reason}"
+            );
+            Ok(Some(session::OutsideWindow {
+                reason: reason.clone(),
+                window: window.to_string(),
+                local_time: format!("{} {}", window.local(now), window.zone_name),
+            }))
+        }
+        (true, _) => {
+            eprintln!(
+                "error: `--outside-window` needs a `--reason` saying why (it is recorded in the audit log)"
+            );
+            Err(ExitCode::Usage)
+        }
+        (false, _) => {
+            eprintln!(
+                "error: `{runbook}` may not {command} now: {why}\n  nothing was run; wait for the window, or to go ahead anyway give `--outside-window --reason \"...\"` (recorded in the run's audit log). A rollback is never held back by the window."
+            );
+            Err(ExitCode::OutsideWindow)
+        }
+    }
 }
 
 /// How a session begins: a new run, or an existing one from its journal.
@@ -517,6 +602,7 @@ fn take_lock(
 
 /// The part `run` and `resume` share: approvals, settings, the runtime, signals, the view and
 /// the prompter, then the session itself.
+#[allow(clippy::too_many_arguments)]
 fn drive(
     ctx: &Ctx,
     loaded: &Loaded,
@@ -525,6 +611,7 @@ fn drive(
     in_doubt: InDoubt,
     lock: crate::state::lock::TargetLock,
     begin: Session,
+    outside_window: Option<session::OutsideWindow>,
 ) -> ExitCode {
     let (vars, started_by) = match &begin {
         Session::Start(_, vars, _) => (vars.as_slice(), operator()),
@@ -547,6 +634,7 @@ fn drive(
         in_doubt,
         approvals: approvals(&run.gates),
         operator: operator(),
+        outside_window,
     };
     let rt = match runtime() {
         Ok(rt) => rt,
@@ -708,6 +796,15 @@ pub fn resume(
         );
         return ExitCode::Usage;
     }
+    // A run that owes a rollback is not held back by the window: what resumes is the rollback.
+    let outside = if resumed.state.rollback.is_some() {
+        None
+    } else {
+        match check_window(ctx, &loaded, &resumed.vars, run, "resume") {
+            Ok(o) => o,
+            Err(code) => return code,
+        }
+    };
     drive(
         ctx,
         &loaded,
@@ -716,6 +813,7 @@ pub fn resume(
         in_doubt,
         lock,
         Session::Resume(resumed, session::Mode::Forward),
+        outside,
     )
 }
 
@@ -929,6 +1027,7 @@ pub fn rollback(
                 resolved,
                 session::Mode::Rollback { to: None, reason },
             ),
+            None,
         );
     };
     if !vars.vars.is_empty() || !vars.files.is_empty() {
@@ -977,6 +1076,7 @@ pub fn rollback(
                 reason,
             },
         ),
+        None,
     )
 }
 

@@ -336,6 +336,12 @@ pub struct RunArgs {
         env = "ROLLOUT_GRACE"
     )]
     pub grace: String,
+    /// Start even though it is outside the runbook's change window (`[runbook.window]`); needs `--reason`, recorded in the audit log
+    #[arg(long, requires = "reason")]
+    pub outside_window: bool,
+    /// Why the run goes ahead outside its change window (recorded in the audit log)
+    #[arg(long, value_name = "TEXT", requires = "outside_window")]
+    pub reason: Option<String>,
     #[command(flatten)]
     pub gates: GateArgs,
 }

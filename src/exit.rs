@@ -32,6 +32,8 @@ pub enum ExitCode {
     Locked,
     /// `rollout audit verify` found the audit log altered, cut short or unsealed.
     AuditFailed,
+    /// `run` or `resume` outside the runbook's change window, without `--outside-window`.
+    OutsideWindow,
     /// Stopped by SIGINT (Ctrl-C); saved as paused.
     Interrupted,
     /// Stopped by SIGTERM; saved as paused.
@@ -39,7 +41,7 @@ pub enum ExitCode {
 }
 
 impl ExitCode {
-    pub const ALL: [ExitCode; 16] = [
+    pub const ALL: [ExitCode; 17] = [
         ExitCode::Ok,
         ExitCode::Internal,
         ExitCode::Usage,
@@ -54,6 +56,7 @@ impl ExitCode {
         ExitCode::RollbackIncomplete,
         ExitCode::Locked,
         ExitCode::AuditFailed,
+        ExitCode::OutsideWindow,
         ExitCode::Interrupted,
         ExitCode::Terminated,
     ];
@@ -74,6 +77,7 @@ impl ExitCode {
             ExitCode::RollbackIncomplete => 11,
             ExitCode::Locked => 12,
             ExitCode::AuditFailed => 13,
+            ExitCode::OutsideWindow => 14,
             ExitCode::Interrupted => 130,
             ExitCode::Terminated => 143,
         }
@@ -104,6 +108,9 @@ impl ExitCode {
             ExitCode::Locked => "another rollout process holds the run's lock (it is named)",
             ExitCode::AuditFailed => {
                 "the audit log failed verification (altered, cut short or unsealed)"
+            }
+            ExitCode::OutsideWindow => {
+                "outside the runbook's change window; nothing was run (it names the next opening)"
             }
             ExitCode::Interrupted => "interrupted by Ctrl-C (SIGINT); the run is saved as paused",
             ExitCode::Terminated => "stopped by SIGTERM; the run is saved as paused",

@@ -31,6 +31,9 @@ pub struct Plan {
     pub exported_env: BTreeMap<String, String>,
     /// The webhooks a run would tell about its progress.
     pub notify: Vec<PlanNotify>,
+    /// When `run` and `resume` may start (`[runbook.window]`), resolved.
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub window: Option<WindowView>,
     pub phases: Vec<PlanPhase>,
     /// The runbook-level rollback, run by `rollout rollback` when no run state exists.
     pub rollback: Vec<PlanStep>,
@@ -81,12 +84,34 @@ pub enum NotifyFrom {
     Config,
 }
 
+/// A change window with its values resolved.
+#[derive(Debug, Serialize)]
+pub struct WindowView {
+    /// `mon`..`sun`.
+    pub days: Vec<&'static str>,
+    pub start: String,
+    pub end: String,
+    pub time_zone: String,
+    /// As the plan and the refusal say it: `mon,tue 09:00-16:00 Europe/Berlin`.
+    pub text: String,
+}
+
+/// A phase's time budget: after `after`, `then`.
+#[derive(Debug, Clone, Copy, Serialize)]
+pub struct Budget {
+    pub after: Duration,
+    pub then: crate::runbook::model::BudgetAction,
+}
+
 #[derive(Debug, Serialize)]
 pub struct PlanPhase {
     pub id: String,
     pub title: String,
     pub description: Option<String>,
     pub on_failure: FailureAction,
+    /// How long the phase may run (`max_duration`), and what then.
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub max_duration: Option<Budget>,
     pub steps: Vec<PlanStep>,
     pub gate: Vec<PlanStep>,
     /// The abort criteria watched in (part of) this phase: the runbook's and its own.
@@ -892,6 +917,48 @@ impl<'l> Renderer<'l> {
         })
     }
 
+    /// The runbook's change window with the run's values, if it has one.
+    pub fn window(&self) -> Result<Option<crate::runbook::window::Window>, RenderError> {
+        use crate::runbook::window as win;
+        let Some(w) = &self.loaded.runbook.meta.window else {
+            return Ok(None);
+        };
+        let ctx = Scope::of(&self.base);
+        let part =
+            |t: Tpl, parse: &dyn Fn(&str) -> Result<(), String>| -> Result<String, RenderError> {
+                let text = self.render(t, &ctx)?;
+                parse(&text).map_err(|why| RenderError {
+                    message: format!(
+                        "the change window's `{}` is `{text}`: {why}",
+                        self.loaded.templates.source(t)
+                    ),
+                    span: self.loaded.templates.span(t),
+                })?;
+                Ok(text)
+            };
+        let days = part(w.days, &|s| win::parse_days(s).map(|_| ()))?;
+        let start = part(w.start, &|s| win::parse_time(s, false).map(|_| ()))?;
+        let end = part(w.end, &|s| win::parse_time(s, true).map(|_| ()))?;
+        let zone = part(w.time_zone, &|s| win::parse_zone(s).map(|_| ()))?;
+        win::Window::new(&days, &start, &end, &zone)
+            .map(Some)
+            .map_err(|message| RenderError {
+                message,
+                span: self.loaded.templates.span(w.days),
+            })
+    }
+
+    /// A phase's time budget, resolved.
+    pub fn budget(&self, phase: &Phase) -> Result<Option<Budget>, RenderError> {
+        match phase.max_duration {
+            Some((after, then)) => Ok(Some(Budget {
+                after: self.interval(after, "max_duration")?,
+                then,
+            })),
+            None => Ok(None),
+        }
+    }
+
     /// How long one probe may take: its `timeout`, else 10s.
     fn probe_timeout(&self, t: Option<Param<Duration>>) -> Result<Duration, RenderError> {
         t.map_or(Ok(Duration(std::time::Duration::from_secs(10))), |t| {
@@ -938,7 +1005,7 @@ impl<'l> Renderer<'l> {
                     let mut view = self
                         .abort(phase, a, matches!(owner, Owner::Phase(..)))
                         .map_err(|error| StepRenderError {
-                            step: a.id.get_ref().clone(),
+                            step: format!("abort criterion `{}`", a.id.get_ref()),
                             error,
                         })?;
                     view.from = from;
@@ -1317,10 +1384,11 @@ pub fn build(
         .filter_map(|(k, phase)| plan_phase(&mut r, k, phase, Some(&mut errors)))
         .collect();
     let rollback = incident_rollback(&r, vars, run, &mut errors);
+    let plan = head(&r, vars, phases, rollback, &mut errors);
     if !errors.is_empty() {
         return Err(errors);
     }
-    Ok(head(&r, vars, phases, rollback))
+    Ok(plan)
 }
 
 /// Renders every step as [`build`] does and keeps nothing: whether a plan can be built.
@@ -1332,7 +1400,14 @@ pub fn check(
 ) -> Result<(), Vec<StepRenderError>> {
     let make = || Renderer::new(loaded, vars, run, kubectl_env.map(str::to_string));
     let mut errors = render_phases(loaded, &make, &|_, _| (), |()| {});
-    drop(incident_rollback(&make(), vars, run, &mut errors));
+    let r = make();
+    drop(incident_rollback(&r, vars, run, &mut errors));
+    if let Err(error) = r.window() {
+        errors.push(StepRenderError {
+            step: "`[runbook.window]`".into(),
+            error,
+        });
+    }
     if errors.is_empty() {
         Ok(())
     } else {
@@ -1437,7 +1512,7 @@ pub fn write<W: std::io::Write>(
     let r = make();
     let rollback = incident_rollback(&r, vars, run, &mut errors);
     // Everything but the phases, laid out as the whole plan would be.
-    let mut head = head(&r, vars, Vec::new(), rollback);
+    let mut head = head(&r, vars, Vec::new(), rollback, &mut errors);
     drop(r);
     let total = loaded.runbook.phases.len();
     let mut hold = std::io::BufWriter::with_capacity(
@@ -1685,6 +1760,16 @@ fn plan_phase(
         },
         None => (Vec::new(), Vec::new()),
     };
+    let max_duration = match errors.as_deref_mut() {
+        Some(errors) => r.budget(phase).unwrap_or_else(|error| {
+            errors.push(StepRenderError {
+                step: format!("the `max_duration` of phase `{}`", phase.id.get_ref()),
+                error,
+            });
+            None
+        }),
+        None => None,
+    };
     let steps = r.steps(Some(phase), &phase.steps, errors.as_deref_mut());
     let gate = r.steps(Some(phase), &phase.gate, errors.as_deref_mut());
     let saved = r.placeholders.len();
@@ -1696,6 +1781,7 @@ fn plan_phase(
         title: phase.title.clone(),
         description: phase.description.clone(),
         on_failure: phase.on_failure,
+        max_duration,
         steps,
         gate,
         abort_when,
@@ -1723,7 +1809,28 @@ fn head(
     vars: &[Resolved],
     phases: Vec<PlanPhase>,
     rollback: Vec<PlanStep>,
+    errors: &mut Vec<StepRenderError>,
 ) -> Plan {
+    let window = match r.window() {
+        Ok(w) => w.map(|w| WindowView {
+            days: ["mon", "tue", "wed", "thu", "fri", "sat", "sun"]
+                .into_iter()
+                .zip(w.days)
+                .filter_map(|(d, on)| on.then_some(d))
+                .collect(),
+            start: format!("{:02}:{:02}", w.start / 60, w.start % 60),
+            end: format!("{:02}:{:02}", w.end / 60, w.end % 60),
+            time_zone: w.zone_name.clone(),
+            text: w.to_string(),
+        }),
+        Err(error) => {
+            errors.push(StepRenderError {
+                step: "`[runbook.window]`".into(),
+                error,
+            });
+            None
+        }
+    };
     let loaded = r.loaded;
     let rb = &loaded.runbook;
     let exported_env = vars
@@ -1782,6 +1889,7 @@ fn head(
         variables,
         exported_env,
         notify: own.chain(theirs).collect(),
+        window,
         phases,
         rollback,
     }

@@ -23,4 +23,5 @@ mod scaffold;
 mod schema;
 mod secrets;
 mod terminal;
+mod time;
 mod validate;

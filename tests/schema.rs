@@ -112,6 +112,13 @@ fn probes() -> Vec<(&'static str, Probe)> {
             },
         ),
         (
+            "Window",
+            Probe {
+                tables: "[runbook.window]\nstart = \"09:00\"\nend = \"17:00\"\ntime_zone = \"UTC\"\nzzprobe = 1\n",
+                ..NO
+            },
+        ),
+        (
             "Notify",
             Probe {
                 tables: "[[notify]]\nurl = \"http://127.0.0.1:9/\"\nzzprobe = 1\n",

@@ -109,6 +109,30 @@ impl Watch {
         Ok(())
     }
 
+    /// Stops watching `key`.
+    pub fn remove(&mut self, key: &str) {
+        if let Some(task) = self.tasks.remove(key) {
+            task.abort();
+        }
+    }
+
+    /// Trips `trip` after `after` unless stopped first: a phase's time budget.
+    pub fn add_timer(&mut self, key: String, after: std::time::Duration, trip: Trip) {
+        let tripped = Arc::clone(&self.tripped);
+        let interrupts = self.interrupts.clone();
+        let task = background().spawn(async move {
+            tokio::time::sleep(after).await;
+            let mut slot = tripped
+                .lock()
+                .unwrap_or_else(std::sync::PoisonError::into_inner);
+            if slot.is_none() {
+                *slot = Some(trip);
+                interrupts.stop_step();
+            }
+        });
+        self.tasks.insert(key, task);
+    }
+
     /// The first criterion that tripped, if any.
     pub fn tripped(&self) -> Option<Trip> {
         self.tripped

@@ -177,6 +177,9 @@ pub struct Engine<'a> {
     pub phase_criteria: Vec<(crate::plan::PlanAbort, crate::plan::PlanAbort)>,
     /// The Prometheus client of metric criteria, made when first needed.
     pub abort_prom: Option<Result<crate::exec::checks::Prom, String>>,
+    /// The running phase's time budget: when it runs out, and (for `warn`) whether that was
+    /// said. The other actions are timers of the abort watch.
+    pub budget: Option<watching::PhaseBudget>,
     /// Running rollback steps: a failure stops (or continues) the rollback instead of
     /// asking for another one.
     pub rolling_back: bool,
@@ -246,6 +249,18 @@ impl Engine<'_> {
             }
             self.real.set_capture(&name, &value);
         }
+    }
+
+    /// Records that this session goes ahead outside the runbook's change window, and why.
+    pub fn record_outside_window(
+        &mut self,
+        o: &crate::exec::session::OutsideWindow,
+    ) -> Result<(), StoreError> {
+        self.record(Entry::OutsideWindow {
+            reason: o.reason.clone(),
+            window: o.window.clone(),
+            local_time: o.local_time.clone(),
+        })
     }
 
     /// Records that this session holds the run's target lock (and whose lock it broke).
@@ -327,8 +342,10 @@ impl Engine<'_> {
             self.begin_phase_criteria(index, phase);
             let mut end = None;
             for (at, step) in phase.steps.iter().chain(&phase.gate).enumerate() {
+                self.budget_warning()?;
                 self.watch_criteria_at(phase, at);
                 let stopped = self.step(phase, step).await?;
+                self.budget_warning()?;
                 if let Some(trip) = self.abort_watch.as_ref().and_then(Watch::tripped) {
                     end = Some(self.apply_trip(phase, step, trip)?);
                     break;
@@ -338,6 +355,7 @@ impl Engine<'_> {
                     break;
                 }
             }
+            self.end_budget(phase);
             let ms = millis(started.elapsed());
             summaries[index].duration_ms = ms;
             match end {
@@ -948,18 +966,43 @@ impl Engine<'_> {
                     step: id.clone(),
                     duration_ms: millis(duration.0),
                 });
-                let signal = self.sleep(duration.0).await;
+                // A time budget that runs out during the wait is said when it does.
+                let until = Instant::now() + duration.0;
+                let mut signal = None;
+                if let Some(at) = self
+                    .budget
+                    .as_ref()
+                    .and_then(watching::PhaseBudget::pending)
+                {
+                    if at < until {
+                        signal = self
+                            .sleep(at.saturating_duration_since(Instant::now()))
+                            .await;
+                        if signal.is_none() {
+                            self.budget_warning()?;
+                        }
+                    }
+                }
+                if signal.is_none() {
+                    signal = self
+                        .sleep(until.saturating_duration_since(Instant::now()))
+                        .await;
+                }
                 let waited = started.elapsed();
                 let tripped = self.abort_watch.as_ref().and_then(Watch::tripped);
                 if let (None, Some(trip), true) = (signal, tripped, waited < duration.0) {
                     // Cut short: not done, and not a failure of its own. The phase loop records
-                    // the tripped criterion and applies its action.
+                    // the tripped criterion (or the spent time budget) and applies its action.
                     return Ok(Attempt {
                         status: StepStatus::Interrupted,
                         reason: Some(format!(
-                            "cut short after {:.1}s of {duration}: abort criterion `{}` tripped",
+                            "cut short after {:.1}s of {duration}: {} tripped",
                             waited.as_secs_f64(),
-                            trip.name
+                            if trip.name.starts_with("max_duration") {
+                                trip.name.clone()
+                            } else {
+                                format!("abort criterion `{}`", trip.name)
+                            }
                         )),
                         end: Some(RunEnd::Failed {
                             step: String::new(),

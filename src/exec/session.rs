@@ -22,6 +22,17 @@ pub struct Settings {
     pub in_doubt: InDoubt,
     pub approvals: Approvals,
     pub operator: String,
+    /// The session goes ahead outside the runbook's change window: recorded.
+    pub outside_window: Option<OutsideWindow>,
+}
+
+/// Why and when a session started outside its change window (`--outside-window --reason`).
+#[derive(Debug, Clone)]
+pub struct OutsideWindow {
+    pub reason: String,
+    pub window: String,
+    /// When it was checked, in the window's time zone.
+    pub local_time: String,
 }
 
 #[derive(Debug)]
@@ -391,10 +402,14 @@ async fn drive<'a>(
         abort_watch: None,
         phase_criteria: Vec::new(),
         abort_prom: None,
+        budget: None,
         rolling_back: false,
         notify_failures: Vec::new(),
     };
     engine.record_lock(&lock)?;
+    if let Some(o) = &settings.outside_window {
+        engine.record_outside_window(o)?;
+    }
     engine.restore_captures();
     let owed = engine
         .state

@@ -662,6 +662,8 @@ impl Builder {
             | Entry::LeftoversStopped { .. }
             | Entry::JournalRecovered { .. }
             | Entry::NotificationFailed { .. }
+            | Entry::OutsideWindow { .. }
+            | Entry::PhaseOverBudget { .. }
             | Entry::Sealed { .. } => {}
         }
     }

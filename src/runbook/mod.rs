@@ -14,6 +14,7 @@ pub mod split;
 pub mod template;
 pub mod validate;
 pub mod watch;
+pub mod window;
 
 use std::path::Path;
 

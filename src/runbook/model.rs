@@ -101,6 +101,45 @@ pub struct Meta {
     pub lock: Option<Tpl>,
     /// Whether a rollback asks before it starts (`--yes` answers it).
     pub confirm_rollback: bool,
+    /// When `run` and `resume` may start: `[runbook.window]`.
+    pub window: Option<WindowSpec>,
+}
+
+/// `[runbook.window]` as written: each part may be a template of variables.
+#[derive(Debug)]
+pub struct WindowSpec {
+    /// `"mon-thu"`, `"mon,wed,fri"`, `"daily"` (a list is joined with commas).
+    pub days: Tpl,
+    pub start: Tpl,
+    pub end: Tpl,
+    pub time_zone: Tpl,
+}
+
+/// What happens when a phase runs past its `max_duration`.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize)]
+#[serde(rename_all = "lowercase")]
+pub enum BudgetAction {
+    /// Say so (shown and recorded) and go on.
+    Warn,
+    Pause,
+    Abort,
+    Rollback,
+}
+
+impl BudgetAction {
+    pub const NAMES: [&'static str; 4] = ["warn", "pause", "abort", "rollback"];
+    pub fn parse(s: &str) -> Option<BudgetAction> {
+        Some(match s {
+            "warn" => BudgetAction::Warn,
+            "pause" => BudgetAction::Pause,
+            "abort" => BudgetAction::Abort,
+            "rollback" => BudgetAction::Rollback,
+            _ => return None,
+        })
+    }
+    pub fn name(self) -> &'static str {
+        Self::NAMES[self as usize]
+    }
 }
 
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize)]
@@ -293,6 +332,8 @@ pub struct Phase {
     pub abort_when: Vec<AbortCriterion>,
     /// Ids of the runbook's `[[abort_when]]` not watched in this phase.
     pub skip_abort_when: Vec<Spanned<String>>,
+    /// How long the phase may take, and what then.
+    pub max_duration: Option<(Param<Duration>, BudgetAction)>,
     pub rollback: Vec<Step>,
     pub span: Range<usize>,
 }

@@ -11,11 +11,12 @@ use super::condition::{Condition, parse_condition};
 use super::diagnostic::{Diagnostic, did_you_mean};
 use super::duration::Duration;
 use super::model::{
-    AbortCriterion, BasicAuth, DEFAULT_SHELL, DEFAULT_TIMEOUT, DeadlineAction, Defaults,
-    ErrorPolicy, FailureAction, FaultPolicies, HeaderExpectation, HttpCheck, JsonExpectation,
-    KubectlDefaults, KubectlStep, Meta, MetricCheck, NoDataPolicy, NotifyFormat, NotifyOn,
-    NotifyTarget, Phase, Probe, PrometheusClient, RetrySpec, Risk, Role, Runbook, SamplingSpec,
-    SecretSource, ShellStep, Signoff, Step, StepKind, VarDecl, VarType, VarValue,
+    AbortCriterion, BasicAuth, BudgetAction, DEFAULT_SHELL, DEFAULT_TIMEOUT, DeadlineAction,
+    Defaults, ErrorPolicy, FailureAction, FaultPolicies, HeaderExpectation, HttpCheck,
+    JsonExpectation, KubectlDefaults, KubectlStep, Meta, MetricCheck, NoDataPolicy, NotifyFormat,
+    NotifyOn, NotifyTarget, Phase, Probe, PrometheusClient, RetrySpec, Risk, Role, Runbook,
+    SamplingSpec, SecretSource, ShellStep, Signoff, Step, StepKind, VarDecl, VarType, VarValue,
+    WindowSpec,
 };
 use super::param::{self, Param, ParamKind, ParamUse};
 use super::reader::{Node, Problems, Table, as_string, type_name, wrong_type};
@@ -493,9 +494,60 @@ impl<'f> Parser<'f> {
             }),
             lock: self.tpl_opt(t, "lock", Flavor::Text),
             confirm_rollback: t.boolean("confirm_rollback", &mut self.p).unwrap_or(true),
+            window: match t.table("window", "`[runbook.window]`", &mut self.p) {
+                Some(mut w) => self.window(&mut w),
+                None => None,
+            },
         };
         t.finish(&mut self.p);
         meta
+    }
+
+    /// `[runbook.window]`. Parts written as they are are checked now; templated ones when the
+    /// values are known.
+    fn window(&mut self, t: &mut Table<'_, '_>) -> Option<WindowSpec> {
+        t.what = "`[runbook.window]`".into();
+        let days = match t.get("days") {
+            Some(node) => match node.get_ref() {
+                DeValue::Array(_) => t.string_list("days", &mut self.p).map(|list| {
+                    Spanned::new(
+                        node.span(),
+                        list.iter()
+                            .map(|d| d.get_ref().as_str())
+                            .collect::<Vec<_>>()
+                            .join(","),
+                    )
+                }),
+                _ => t.string("days", &mut self.p),
+            },
+            None => Some(Spanned::new(t.head_span(), "daily".to_string())),
+        };
+        let start = t.required_string("start", &mut self.p);
+        let end = t.required_string("end", &mut self.p);
+        let zone = t.required_string("time_zone", &mut self.p);
+        t.finish(&mut self.p);
+        let checks: [(&Option<Spanned<String>>, WindowCheck); 4] = [
+            (&days, |s| super::window::parse_days(s).map(|_| ())),
+            (&start, |s| super::window::parse_time(s, false).map(|_| ())),
+            (&end, |s| super::window::parse_time(s, true).map(|_| ())),
+            (&zone, |s| super::window::parse_zone(s).map(|_| ())),
+        ];
+        for (part, check) in checks {
+            if let Some(p) = part {
+                if !param::is_template(p.get_ref()) {
+                    if let Err(why) = check(p.get_ref()) {
+                        self.p
+                            .push(Diagnostic::new(p.span(), why).label("in the change window"));
+                    }
+                }
+            }
+        }
+        Some(WindowSpec {
+            days: self.tpl(&days?, Flavor::Text),
+            start: self.tpl(&start?, Flavor::Text),
+            end: self.tpl(&end?, Flavor::Text),
+            time_zone: self.tpl(&zone?, Flavor::Text),
+        })
     }
 
     fn defaults(&mut self, mut t: Table<'_, '_>) -> Defaults {
@@ -940,6 +992,23 @@ impl<'f> Parser<'f> {
         let skip_abort_when = t
             .string_list("skip_abort_when", &mut self.p)
             .unwrap_or_default();
+        let budget = self.duration_param(t, "max_duration");
+        let on_budget = self.choice(
+            t,
+            "on_max_duration",
+            &BudgetAction::NAMES,
+            BudgetAction::parse,
+        );
+        if budget.is_none() {
+            if let (Some(_), Some(span)) = (on_budget, t.key_span("on_max_duration")) {
+                self.p.push(
+                    Diagnostic::new(span, "`on_max_duration` needs a `max_duration`")
+                        .label("no time budget set"),
+                );
+            }
+        }
+        let max_duration =
+            budget.map(|b| (b.into_inner(), on_budget.unwrap_or(BudgetAction::Warn)));
         let phase = Phase {
             span: t.span.clone(),
             id,
@@ -950,6 +1019,7 @@ impl<'f> Parser<'f> {
             gate,
             abort_when,
             skip_abort_when,
+            max_duration,
             rollback,
         };
         t.finish(&mut self.p);
@@ -2044,6 +2114,9 @@ fn check_id(id: &Spanned<String>, what: &str, p: &mut Problems) {
         );
     }
 }
+
+/// Checks one part of `[runbook.window]` written as it is.
+type WindowCheck = fn(&str) -> Result<(), String>;
 
 fn misfit(span: Range<usize>, m: param::Misfit) -> Diagnostic {
     Diagnostic::new(span, m.message)

@@ -23,7 +23,7 @@ use schemars::{JsonSchema, Schema, SchemaGenerator, json_schema};
 use serde_json::Value;
 
 use super::model::{
-    DeadlineAction, ErrorPolicy, FailureAction, NoDataPolicy, NotifyOn, Risk, VarType,
+    BudgetAction, DeadlineAction, ErrorPolicy, FailureAction, NoDataPolicy, NotifyOn, Risk, VarType,
 };
 
 /// The schema as pretty-printed JSON, ending in a newline.
@@ -203,6 +203,38 @@ struct Meta {
     lock: Option<String>,
     /// Whether a rollback asks before it starts [default: true].
     confirm_rollback: Option<bool>,
+    window: Option<Window>,
+}
+
+/// When `run` and `resume` may start; outside it they refuse (unless `--outside-window
+/// --reason`), naming the next opening. A rollback is never held back. Each part may be a
+/// template of variables.
+#[derive(JsonSchema)]
+#[schemars(deny_unknown_fields)]
+struct Window {
+    /// The days it opens: "mon-thu", "mon,wed,fri", "daily", or a list of day names
+    /// [default: daily].
+    days: Option<Days>,
+    /// When it opens each day, "HH:MM" (24-hour).
+    start: String,
+    /// When it closes, "HH:MM" ("24:00" for midnight); at or before `start`, the next day.
+    end: String,
+    /// The IANA time zone of `start` and `end`, e.g. "Europe/Berlin" or "UTC".
+    time_zone: String,
+}
+
+#[derive(JsonSchema)]
+#[schemars(untagged)]
+enum Days {
+    Text(String),
+    List(Vec<String>),
+}
+
+fn budget_action(_: &mut SchemaGenerator) -> Schema {
+    words(
+        &BudgetAction::NAMES,
+        "What happens when the phase runs past `max_duration` [default: warn].",
+    )
 }
 
 #[derive(JsonSchema)]
@@ -343,6 +375,11 @@ struct Phase {
     abort_when: Option<Vec<AbortCriterion>>,
     /// Ids of the runbook's `[[abort_when]]` not watched in this phase.
     skip_abort_when: Option<Vec<String>>,
+    /// How long the phase may take, from its start (or resume).
+    max_duration: Option<Dur>,
+    #[serde(default)]
+    #[schemars(schema_with = "budget_action")]
+    on_max_duration: Option<String>,
 }
 
 /// A bad state watched in the background: a PromQL query (`metric`), an HTTP endpoint (`http`)

@@ -286,6 +286,11 @@ impl<'r> Checker<'r, '_> {
                 self.names(t, &base);
             }
         }
+        if let Some(w) = &rb.meta.window {
+            for t in [w.days, w.start, w.end, w.time_zone] {
+                self.names(t, &base);
+            }
+        }
         let credentials = [
             pc.bearer_token.map(|t| (t, "bearer_token")),
             pc.basic_auth

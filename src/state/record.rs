@@ -272,6 +272,21 @@ pub enum Entry {
     NotificationFailed {
         message: String,
     },
+    /// The session started outside the runbook's change window, with `--outside-window`.
+    OutsideWindow {
+        /// The operator's `--reason`.
+        reason: String,
+        /// The window, as the plan shows it.
+        window: String,
+        /// The moment it was checked, in the window's time zone.
+        local_time: String,
+    },
+    /// A phase ran past its `max_duration`; `action` says what followed.
+    PhaseOverBudget {
+        phase: String,
+        max_duration: String,
+        action: String,
+    },
     /// Closes a session's stretch of the log: this record's hash is the digest to publish.
     Sealed {
         records: u64,
@@ -568,6 +583,8 @@ impl RunState {
             | Entry::JournalRecovered { .. }
             | Entry::NotificationFailed { .. }
             | Entry::SealRecovered { .. }
+            | Entry::OutsideWindow { .. }
+            | Entry::PhaseOverBudget { .. }
             | Entry::Sealed { .. } => {}
             Entry::StepStarted { phase, step, .. } => {
                 self.in_doubt = Some((phase.clone(), step.clone()));

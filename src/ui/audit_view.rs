@@ -471,6 +471,18 @@ pub fn render_log(records: &[Record]) -> String {
                 "journal recovered: {dropped_bytes} bytes of a record cut short were set aside in {saved_as}"
             ),
             Entry::NotificationFailed { message } => format!("notification failed: {message}"),
+            Entry::OutsideWindow {
+                reason,
+                window,
+                local_time,
+            } => format!(
+                "started OUTSIDE the change window ({window}) at {local_time}; reason: {reason}"
+            ),
+            Entry::PhaseOverBudget {
+                phase,
+                max_duration,
+                action,
+            } => format!("phase {phase} ran past its max_duration of {max_duration} -> {action}"),
             Entry::Sealed { records } => format!("log sealed at record {records}: {}", r.hash),
             Entry::RollbackRequested { reason, phases } => {
                 format!("\nROLLBACK needed ({reason}): {}", phases.join(", "))

@@ -150,6 +150,16 @@ fn head(o: &mut String, st: &Styles, plan: &Plan) {
             );
         }
     }
+    if let Some(w) = &plan.window {
+        let _ = writeln!(
+            o,
+            "\n{} {}  {}",
+            st.heading.apply_to("Change window:"),
+            w.text,
+            st.dim
+                .apply_to("(run and resume refuse outside it; rollback never does)")
+        );
+    }
     if !plan.notify.is_empty() {
         let _ = writeln!(o, "\n{}", st.heading.apply_to("Notifications"));
         for n in &plan.notify {
@@ -202,6 +212,15 @@ fn phase_text(o: &mut String, st: &Styles, i: usize, total: usize, phase: &PlanP
     );
     if let Some(d) = &phase.description {
         let _ = writeln!(o, "  {}", st.dim.apply_to(d.trim()));
+    }
+    if let Some(b) = &phase.max_duration {
+        let _ = writeln!(
+            o,
+            "  {} {}, then {}",
+            st.warn.apply_to("time budget:"),
+            b.after,
+            b.then.name()
+        );
     }
     for a in &phase.abort_when {
         let _ = writeln!(

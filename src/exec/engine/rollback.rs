@@ -28,6 +28,7 @@ fn runbook_phase() -> Phase {
         gate: Vec::new(),
         abort_when: Vec::new(),
         skip_abort_when: Vec::new(),
+        max_duration: None,
         rollback: Vec::new(),
         span: 0..0,
     }

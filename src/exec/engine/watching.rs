@@ -2,17 +2,36 @@
 //! runbook's `[[abort_when]]` and the phase's own, each within the window the plan shows for it.
 //! A criterion watched across steps and phases keeps one task, so its `for` keeps counting.
 
-use std::time::Duration;
+use std::time::{Duration, Instant};
 
 use super::Engine;
-use crate::exec::abort::Watch;
+use crate::exec::abort::{Trip, Watch};
 use crate::exec::event::{Event, Level};
 use crate::plan::PlanAbort;
 use crate::runbook::model::Phase;
+use crate::runbook::model::{BudgetAction, FailureAction};
+use crate::state::{Entry, StoreError};
+
+/// A phase's `max_duration` with `warn`: said once, when it runs out.
+pub struct PhaseBudget {
+    phase: String,
+    after: crate::runbook::duration::Duration,
+    at: Instant,
+    said: bool,
+}
+
+impl PhaseBudget {
+    /// When the budget runs out, if that has not been said yet.
+    pub fn pending(&self) -> Option<Instant> {
+        (!self.said).then_some(self.at)
+    }
+}
 
 impl Engine<'_> {
-    /// Renders the criteria of phase `index` (as they will be watched, and as shown).
+    /// Renders the criteria of phase `index` (as they will be watched, and as shown), and
+    /// starts the clock of its time budget.
     pub(super) fn begin_phase_criteria(&mut self, index: usize, phase: &Phase) {
+        self.start_budget(phase);
         self.phase_criteria.clear();
         let real = self.real.phase_criteria(index);
         let shown = self.shown.phase_criteria(index);
@@ -60,7 +79,9 @@ impl Engine<'_> {
                 (key, real.clone(), shown.clone())
             })
             .collect();
-        let keys: Vec<String> = active.iter().map(|(k, _, _)| k.clone()).collect();
+        let mut keys: Vec<String> = active.iter().map(|(k, _, _)| k.clone()).collect();
+        // The phase's own budget timer stays until the phase ends.
+        keys.push(budget_key(&phase_id));
         if self.abort_watch.is_none() && active.is_empty() {
             return;
         }
@@ -70,7 +91,7 @@ impl Engine<'_> {
             .get_or_insert_with(|| Watch::new(&self.interrupts, env));
         let stopped = watch.keep_only(&keys);
         let mut notices = Vec::new();
-        for key in stopped {
+        for key in stopped.into_iter().filter(|k| !k.starts_with("budget/")) {
             let name = key
                 .rsplit('/')
                 .nth(usize::from(key.starts_with("runbook/")))
@@ -116,6 +137,86 @@ impl Engine<'_> {
         }
     }
 
+    /// Starts `phase`'s time budget, counted from now (the phase's start or its resume).
+    fn start_budget(&mut self, phase: &Phase) {
+        self.budget = None;
+        let id = phase.id.get_ref().clone();
+        let budget = match self.real.budget(phase) {
+            Ok(Some(b)) => b,
+            Ok(None) => return,
+            Err(e) => {
+                self.emit(&Event::Notice {
+                    level: Level::Warning,
+                    message: format!(
+                        "the `max_duration` of phase `{id}` is not kept: {}",
+                        e.message
+                    ),
+                });
+                return;
+            }
+        };
+        let action = match budget.then {
+            BudgetAction::Warn => {
+                self.budget = Some(PhaseBudget {
+                    phase: id,
+                    after: budget.after,
+                    at: Instant::now() + budget.after.0,
+                    said: false,
+                });
+                return;
+            }
+            BudgetAction::Pause => FailureAction::Pause,
+            BudgetAction::Abort => FailureAction::Abort,
+            BudgetAction::Rollback => FailureAction::Rollback,
+        };
+        let trip = Trip {
+            name: format!("max_duration of phase `{id}`"),
+            action,
+            values: Vec::new(),
+            reason: format!(
+                "phase `{id}` ran past its max_duration of {} (on_max_duration = \"{}\")",
+                budget.after,
+                budget.then.name()
+            ),
+        };
+        let env = self.probe_env();
+        self.abort_watch
+            .get_or_insert_with(|| Watch::new(&self.interrupts, env))
+            .add_timer(budget_key(&id), budget.after.0, trip);
+    }
+
+    /// The phase is over: its budget no longer runs.
+    pub(super) fn end_budget(&mut self, phase: &Phase) {
+        self.budget = None;
+        if let Some(w) = self.abort_watch.as_mut() {
+            w.remove(&budget_key(phase.id.get_ref()));
+        }
+    }
+
+    /// Says (and records) that the phase ran past a `warn` budget, once.
+    pub(super) fn budget_warning(&mut self) -> Result<(), StoreError> {
+        let Some(b) = self.budget.as_mut() else {
+            return Ok(());
+        };
+        if b.said || Instant::now() < b.at {
+            return Ok(());
+        }
+        b.said = true;
+        let (phase, after) = (b.phase.clone(), b.after);
+        self.record(Entry::PhaseOverBudget {
+            phase: phase.clone(),
+            max_duration: after.to_string(),
+            action: "warn".into(),
+        })?;
+        self.emit(&Event::Notice {
+            level: Level::Warning,
+            message: format!(
+                "phase `{phase}` has run past its max_duration of {after}; it goes on (on_max_duration = \"warn\")"
+            ),
+        });
+        Ok(())
+    }
+
     /// What a command probe runs with: the run's exported variables and ids.
     fn probe_env(&self) -> std::collections::BTreeMap<String, String> {
         let mut env: std::collections::BTreeMap<String, String> =
@@ -135,6 +236,10 @@ impl Engine<'_> {
         }
         self.abort_prom.clone().expect("made above")
     }
+}
+
+fn budget_key(phase: &str) -> String {
+    format!("budget/{phase}")
 }
 
 /// The notice shown when a criterion starts being watched.
