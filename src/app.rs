@@ -766,6 +766,62 @@ fn find_run(flag: Option<&PathBuf>, run_id: Option<&str>) -> Result<(FileStore, 
     Err(ExitCode::Usage)
 }
 
+/// The newest run that has not finished, for `rollout resume` without a run id: a run that
+/// finished later must not hide an older one still waiting (for an approval, or its rollback).
+/// Says which it picked when others are unfinished too.
+fn find_unfinished(flag: Option<&PathBuf>) -> Result<(FileStore, String), ExitCode> {
+    let mut unfinished: Vec<(String, PathBuf, String)> = Vec::new();
+    let mut newest_finished: Option<String> = None;
+    let dirs = state_dirs(flag);
+    for dir in &dirs {
+        let store = FileStore::new(dir.clone());
+        for id in store.list().unwrap_or_default() {
+            let Ok(log) = store.read(&id) else { continue };
+            let state = RunState::fold(&log.records);
+            if state.is_finished() {
+                if newest_finished.as_ref().is_none_or(|n| &id > n) {
+                    newest_finished = Some(id);
+                }
+            } else {
+                let label = format!("{id} (`{}`)", state.runbook_name);
+                unfinished.push((id, dir.clone(), label));
+            }
+        }
+    }
+    unfinished.sort_by(|a, b| a.0.cmp(&b.0));
+    let Some((id, dir, _)) = unfinished.last().cloned() else {
+        if dirs.is_empty() || newest_finished.is_none() {
+            return find_run(flag, None);
+        }
+        eprintln!(
+            "error: every run in {} has finished (the newest is `{}`); nothing to resume",
+            dirs.iter()
+                .map(|d| d.display().to_string())
+                .collect::<Vec<_>>()
+                .join(", "),
+            newest_finished.unwrap_or_default()
+        );
+        return Err(ExitCode::Usage);
+    };
+    if unfinished.len() > 1 {
+        let others: Vec<&str> = unfinished[..unfinished.len() - 1]
+            .iter()
+            .rev()
+            .map(|(_, _, label)| label.as_str())
+            .collect();
+        eprintln!(
+            "resuming `{id}`, the newest unfinished run; also unfinished: {} (`rollout resume RUN_ID` picks one)",
+            others.join(", ")
+        );
+    } else if newest_finished.as_ref().is_some_and(|n| n > &id) {
+        eprintln!(
+            "resuming `{id}`, the newest unfinished run (`{}` is newer but has finished)",
+            newest_finished.unwrap_or_default()
+        );
+    }
+    Ok((FileStore::new(dir), id))
+}
+
 pub fn resume(
     ctx: &Ctx,
     run_id: Option<&str>,
@@ -773,7 +829,11 @@ pub fn resume(
     in_doubt: InDoubt,
     run: &RunArgs,
 ) -> ExitCode {
-    let (store, id) = match find_run(run.state_dir.as_ref(), run_id) {
+    let found = match run_id {
+        Some(_) => find_run(run.state_dir.as_ref(), run_id),
+        None => find_unfinished(run.state_dir.as_ref()),
+    };
+    let (store, id) = match found {
         Ok(found) => found,
         Err(code) => return code,
     };
@@ -1133,10 +1193,17 @@ fn rollback_preview(
     let mut renderer = plan::Renderer::new(loaded, vars, &info, std::env::var("KUBECTL").ok());
     if let Some((state, _)) = run {
         for (name, value) in &state.captures {
-            renderer.set_capture(name, value);
+            renderer.restore_capture(name, value);
         }
     }
-    let view = ui::plan_view::rollback_text(loaded, &renderer, &phases, ctx.color_out());
+    let of = match run {
+        Some((state, _)) => format!(
+            "run `{}`, started {} by {}",
+            state.run_id, state.started_at, state.operator
+        ),
+        None => "no run: the runbook's own `[[rollback]]` section".to_string(),
+    };
+    let view = ui::plan_view::rollback_text(loaded, &renderer, &phases, &of, ctx.color_out());
     print!("{view}");
     ExitCode::Ok
 }

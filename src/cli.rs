@@ -87,7 +87,7 @@ pub enum Command {
     },
     /// Continue a paused, waiting or interrupted run from its first unfinished step
     Resume {
-        /// The run to resume [default: the latest run]
+        /// The run to resume [default: the newest run that has not finished]
         #[arg(add = ArgValueCandidates::new(crate::completion::run_ids))]
         run_id: Option<String>,
         /// Resume even though the runbook file changed since the run started (shows the change)

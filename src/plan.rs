@@ -714,6 +714,13 @@ impl<'l> Renderer<'l> {
         }
     }
 
+    /// Sets a value a run captured, read back from its journal: a real value, not a
+    /// placeholder, so a `when` reading it is decided (`rollout rollback --dry-run`).
+    pub fn restore_capture(&mut self, name: &str, value: &str) {
+        self.set_capture(name, value);
+        self.placeholders.shift_remove(name);
+    }
+
     fn render(&self, t: Tpl, ctx: &Scope<'_>) -> Result<String, RenderError> {
         self.loaded.templates.render(t, ctx)
     }
@@ -1326,7 +1333,13 @@ impl<'l> Renderer<'l> {
     pub fn repeat_targets(&self, target: &str) -> Vec<String> {
         let rb = &self.loaded.runbook;
         match rb.phases.iter().find(|p| p.id.get_ref() == target) {
-            Some(p) => p.gate.iter().map(|s| s.id.get_ref().clone()).collect(),
+            // A phase's checks and gates, evaluated again: never its commands, waits or pauses.
+            Some(p) => p
+                .gate
+                .iter()
+                .filter(|s| s.kind.is_repeatable())
+                .map(|s| s.id.get_ref().clone())
+                .collect(),
             None => vec![target.to_string()],
         }
     }

@@ -276,7 +276,7 @@ fn metric_check_fails_past_its_failure_limit() {
         ))
         .args(["run", "runbook.toml"])
         .status(6);
-    out.stderr_has("2 of 2 measurement(s) broke `< 0.01`; failure limit 1");
+    out.stderr_has("2 of 2 measurements broke `< 0.01`; failure limit 1");
     assert_eq!(measurements(&out.dir).len(), 2);
 }
 
@@ -299,7 +299,7 @@ fn metric_window_needs_consecutive_successes_at_the_end() {
         .args(["run", "runbook.toml"])
         .status(6);
     flip.join().unwrap();
-    out.stderr_has("0 consecutive passing measurement(s) at the end; 2 required");
+    out.stderr_has("0 consecutive passing measurements at the end; 2 required");
     let m = measurements(&out.dir);
     assert_eq!(m.len(), 6, "{m:?}");
     assert_eq!(m[0]["verdict"], "pass");

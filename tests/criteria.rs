@@ -178,7 +178,7 @@ fn a_skipped_criterion_does_not_stop_its_phase_and_the_override_applies() {
         out.stderr
     );
     out.stderr_has("watching `error ratio above 90% while promoting`");
-    out.stderr_has("stopped watching `error-ratio`: its window has ended");
+    out.stderr_has("no longer watching `error ratio above 90% while promoting`");
 }
 
 /// A tiny HTTP server: `/health` answers with the status the test sets.

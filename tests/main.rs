@@ -14,6 +14,7 @@ mod headers;
 mod incident;
 mod injection;
 mod notify;
+mod operator;
 mod params;
 mod plan;
 mod report;

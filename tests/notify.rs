@@ -241,7 +241,7 @@ on = ["run_started"]"#,
 fn a_gate_waiting_for_someone_is_announced_with_what_would_satisfy_it() {
     let hook = Hook::start(200);
     let targets = format!(
-        "[[notify]]\nurl = \"http://127.0.0.1:{}/gates\"\nformat = \"slack\"\non = [\"gate_waiting\"]",
+        "[[notify]]\nurl = \"http://127.0.0.1:{}/gates\"\nformat = \"slack\"\non = [\"gate_waiting\", \"phase_finished\"]",
         hook.port
     );
     let steps = "[[phases.steps]]\nid = \"go\"\nconfirm = \"Ship it?\"";
@@ -251,10 +251,15 @@ fn a_gate_waiting_for_someone_is_announced_with_what_would_satisfy_it() {
         .args(["run", "runbook.toml"])
         .status(7);
     let seen = hook.seen();
+    // One message, about the wait: the phase has not finished, so no "did not succeed".
     assert_eq!(seen.len(), 1, "{seen:?}");
     let text = seen[0].1["text"].as_str().unwrap();
-    assert!(text.contains("waits for approval"), "{text}");
-    assert!(text.contains("--approve go"), "{text}");
+    assert!(
+        text.contains("is waiting for someone: confirm `go` asks: Ship it?"),
+        "{text}"
+    );
+    assert!(text.contains("To go on, run: `rollout resume "), "{text}");
+    assert!(text.contains("--approve go`"), "{text}");
 }
 
 #[test]

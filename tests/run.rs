@@ -608,7 +608,11 @@ fn resume_after_kill_9_never_reruns_a_completed_step() {
             match output.status.code() {
                 Some(0) => break,
                 // Killed after its last record: the run is complete.
-                Some(2) if stderr.contains("already finished") => break,
+                Some(2)
+                    if stderr.contains("already finished") || stderr.contains("has finished") =>
+                {
+                    break;
+                }
                 // Killed before the run's first record: nothing ran; start again.
                 Some(2) => {
                     let _ = std::fs::remove_dir_all(dir.join(".rollout"));

@@ -47,7 +47,8 @@ fn background() -> &'static tokio::runtime::Handle {
 /// criterion watched across steps and phases keeps how long its bad state has held. Every task
 /// stops when the watch is dropped.
 pub struct Watch {
-    tasks: std::collections::HashMap<String, tokio::task::JoinHandle<()>>,
+    /// Each task with the name of what it watches.
+    tasks: std::collections::HashMap<String, (tokio::task::JoinHandle<()>, String)>,
     tripped: Arc<Mutex<Option<Trip>>>,
     interrupts: Interrupts,
     /// The environment of command probes.
@@ -68,7 +69,7 @@ impl Watch {
         self.tasks.contains_key(key)
     }
 
-    /// Stops watching every criterion not in `keys`; returns the keys it stopped.
+    /// Stops watching every criterion not in `keys`; returns the names of those it stopped.
     pub fn keep_only(&mut self, keys: &[String]) -> Vec<String> {
         let gone: Vec<String> = self
             .tasks
@@ -76,12 +77,17 @@ impl Watch {
             .filter(|k| !keys.contains(k))
             .cloned()
             .collect();
+        let mut names = Vec::new();
         for k in &gone {
-            if let Some(task) = self.tasks.remove(k) {
+            if let Some((task, name)) = self.tasks.remove(k) {
                 task.abort();
+                if !k.starts_with("budget/") {
+                    names.push(name);
+                }
             }
         }
-        gone
+        names.sort();
+        names
     }
 
     /// Starts watching `criterion` under `key`. `prom` is needed by metric probes only.
@@ -92,6 +98,7 @@ impl Watch {
         prom: Option<Prom>,
     ) -> Result<(), String> {
         let prober = Prober::new(criterion.probe.clone(), prom, self.env.clone())?;
+        let name = criterion.name.clone();
         let tripped = Arc::clone(&self.tripped);
         let interrupts = self.interrupts.clone();
         let task = background().spawn(async move {
@@ -105,13 +112,13 @@ impl Watch {
                 }
             }
         });
-        self.tasks.insert(key, task);
+        self.tasks.insert(key, (task, name));
         Ok(())
     }
 
     /// Stops watching `key`.
     pub fn remove(&mut self, key: &str) {
-        if let Some(task) = self.tasks.remove(key) {
+        if let Some((task, _)) = self.tasks.remove(key) {
             task.abort();
         }
     }
@@ -130,7 +137,7 @@ impl Watch {
                 interrupts.stop_step();
             }
         });
-        self.tasks.insert(key, task);
+        self.tasks.insert(key, (task, String::new()));
     }
 
     /// The first criterion that tripped, if any.
@@ -144,7 +151,7 @@ impl Watch {
 
 impl Drop for Watch {
     fn drop(&mut self) {
-        for task in self.tasks.values() {
+        for (task, _) in self.tasks.values() {
             task.abort();
         }
     }

@@ -557,8 +557,8 @@ pub async fn metric(
                         format!(" (last: {})", values(&broken))
                     };
                     return CheckOutcome::Failed(format!(
-                        "{failed} of {} measurement(s) broke `{condition}`; failure limit {failure_limit}{last}",
-                        i + 1
+                        "{failed} of {} broke `{condition}`; failure limit {failure_limit}{last}",
+                        measurements_n(u64::from(i + 1))
                     ));
                 }
             }
@@ -571,17 +571,29 @@ pub async fn metric(
     }
     if inconclusive > 0 {
         return CheckOutcome::Inconclusive(format!(
-            "{inconclusive} of {count} measurement(s) had no usable value (last: {last_inconclusive}); missing data never passes a check"
+            "{inconclusive} of {} had no usable value (last: {last_inconclusive}); missing data never passes a check",
+            measurements_n(u64::from(count))
         ));
     }
     if streak < *successes {
         return CheckOutcome::Failed(format!(
-            "only {streak} consecutive passing measurement(s) at the end; {successes} required"
+            "only {streak} consecutive passing {} at the end; {successes} required",
+            if streak == 1 {
+                "measurement"
+            } else {
+                "measurements"
+            }
         ));
     }
     CheckOutcome::Passed(format!(
-        "{count} measurement(s), {failed} failed (limit {failure_limit}), condition `{condition}`"
+        "{}, {failed} failed (limit {failure_limit}), condition `{condition}`",
+        measurements_n(u64::from(count))
     ))
+}
+
+/// `1 measurement`, `3 measurements`.
+fn measurements_n(n: u64) -> String {
+    format!("{n} measurement{}", if n == 1 { "" } else { "s" })
 }
 
 /// The value of a measurement that matters most for its trend: the first series that broke
@@ -599,11 +611,8 @@ fn worst(m: &Measured, condition: crate::runbook::condition::Condition) -> Optio
 pub(crate) fn values(v: &[(String, f64)]) -> String {
     v.iter()
         .map(|(s, x)| {
-            if s.is_empty() {
-                format!("{x}")
-            } else {
-                format!("{s}={x}")
-            }
+            let x = crate::runbook::condition::number(*x);
+            if s.is_empty() { x } else { format!("{s}={x}") }
         })
         .collect::<Vec<_>>()
         .join(", ")

@@ -369,6 +369,7 @@ impl Engine<'_> {
                         phase: id,
                         succeeded: true,
                         duration_ms: ms,
+                        stopped: false,
                     });
                 }
                 Some(e) => {
@@ -385,6 +386,7 @@ impl Engine<'_> {
                         phase: id,
                         succeeded: false,
                         duration_ms: ms,
+                        stopped: !failed,
                     });
                     return Ok((e, summaries));
                 }

@@ -82,6 +82,10 @@ pub enum Event {
         phase: String,
         succeeded: bool,
         duration_ms: u64,
+        /// The phase did not finish: it stopped to wait (a pause, an approval, an interrupt)
+        /// and goes on when the run is resumed.
+        #[serde(skip_serializing_if = "std::ops::Not::not")]
+        stopped: bool,
     },
     Paused {
         reason: String,

@@ -649,9 +649,18 @@ fn plot(o: &mut String, c: &MetricCheck) {
         );
         tick_v += ystep;
     }
-    // X axis: time since the run started.
-    let xstep = tick_step((t_hi - t_lo) / 1000.0, 6.0) * 1000.0;
-    let mut tick_t = (t_lo / xstep).ceil() * xstep;
+    // X axis: time since the run started; one measurement (no span of time) has one label.
+    let single = c.measurements.len() <= 1;
+    let xstep = if single {
+        f64::INFINITY
+    } else {
+        tick_step((t_hi - t_lo) / 1000.0, 6.0) * 1000.0
+    };
+    let mut tick_t = if single {
+        t_lo
+    } else {
+        (t_lo / xstep).ceil() * xstep
+    };
     while tick_t <= t_hi + 1e-6 {
         let x = px(tick_t);
         let _ = writeln!(
@@ -756,9 +765,10 @@ fn plot(o: &mut String, c: &MetricCheck) {
     );
     let _ = write!(
         o,
-        "<details><summary>{} measurements</summary><table><thead><tr><th>#</th><th>At (UTC)</th>\
+        "<details><summary>{} measurement{}</summary><table><thead><tr><th>#</th><th>At (UTC)</th>\
          <th>Verdict</th><th>Values</th></tr></thead><tbody>",
-        c.measurements.len()
+        c.measurements.len(),
+        if c.measurements.len() == 1 { "" } else { "s" }
     );
     for (i, m) in c.measurements.iter().enumerate() {
         let vals: Vec<String> = m
@@ -858,7 +868,12 @@ fn rollback(o: &mut String, r: &Report) {
             .join(" &rarr; ")
     );
     for u in &rb.undone {
-        let _ = writeln!(o, "<li>undone <code>{}</code></li>", esc(u));
+        let _ = writeln!(
+            o,
+            "<li>{} <code>{}</code></li>",
+            crate::state::record::undone_label(u),
+            esc(u)
+        );
     }
     for n in &rb.not_undone {
         let _ = writeln!(

@@ -254,13 +254,14 @@ fn checks(o: &mut String, r: &Report) {
     for c in &r.checks {
         let _ = writeln!(
             o,
-            "### {}: {}\n\nThreshold: {}. {} measurements.\n",
+            "### {}: {}\n\nThreshold: {}. {} measurement{}.\n",
             code(&c.step),
             outcome_label(&c.status),
             c.condition
                 .as_deref()
                 .map_or_else(|| "not recorded".to_string(), code),
-            c.measurements.len()
+            c.measurements.len(),
+            if c.measurements.len() == 1 { "" } else { "s" }
         );
         let _ = writeln!(
             o,
@@ -383,7 +384,12 @@ fn rollback(o: &mut String, r: &Report) {
         );
     }
     for u in &rb.undone {
-        let _ = writeln!(o, "- Undone: {}", code(u));
+        let label = match crate::state::record::undone_label(u) {
+            "skipped" => "Skipped",
+            "nothing to undo" => "Nothing to undo",
+            _ => "Undone",
+        };
+        let _ = writeln!(o, "- {label}: {}", code(u));
     }
     for n in &rb.not_undone {
         let _ = writeln!(o, "- **Not undone**: {}", cell(n));

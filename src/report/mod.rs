@@ -729,15 +729,7 @@ pub fn outcome_label(outcome: &str) -> String {
 
 /// A measured value, short.
 pub fn value(v: f64) -> String {
-    let s = format!("{v}");
-    if s.len() > 10 {
-        format!("{v:.6}")
-            .trim_end_matches('0')
-            .trim_end_matches('.')
-            .to_string()
-    } else {
-        s
-    }
+    crate::runbook::condition::number(v)
 }
 
 #[cfg(test)]

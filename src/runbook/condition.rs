@@ -28,7 +28,7 @@ impl Condition {
     }
 }
 
-fn number(text: &str) -> Result<f64, String> {
+fn parse_number(text: &str) -> Result<f64, String> {
     let t = text.trim();
     let v: f64 = t
         .replace('_', "")
@@ -49,7 +49,7 @@ pub fn parse_condition(text: &str) -> Result<Condition, String> {
         let (low, high) = rest
             .split_once(" and ")
             .ok_or_else(|| "write a range as `between LOW and HIGH`".to_string())?;
-        let (low, high) = (number(low)?, number(high)?);
+        let (low, high) = (parse_number(low)?, parse_number(high)?);
         if low > high {
             return Err(format!("the range is empty: {low} is greater than {high}"));
         }
@@ -68,7 +68,7 @@ pub fn parse_condition(text: &str) -> Result<Condition, String> {
             if rest.trim().is_empty() {
                 return Err(format!("`{op}` needs a number after it"));
             }
-            return Ok(make(number(rest)?));
+            return Ok(make(parse_number(rest)?));
         }
     }
     Err("a condition starts with <, <=, >, >=, ==, != or `between`".into())
@@ -88,9 +88,46 @@ impl fmt::Display for Condition {
     }
 }
 
+/// A measured value as people read it: `0.002`, `2147483648`, `-2.2e-19` (not
+/// `-0.0000000000000000002168`), `0` (not `-0`).
+pub fn number(x: f64) -> String {
+    if x == 0.0 {
+        return "0".into();
+    }
+    if !x.is_finite() {
+        return format!("{x}");
+    }
+    let a = x.abs();
+    if !(1e-4..1e15).contains(&a) {
+        return format!("{x:.1e}");
+    }
+    let s = format!("{x}");
+    if s.len() > 10 {
+        let short = format!("{x:.6}");
+        let short = short.trim_end_matches('0').trim_end_matches('.');
+        if short == "-0" {
+            "0".into()
+        } else {
+            short.to_string()
+        }
+    } else {
+        s
+    }
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    #[test]
+    fn numbers_read_well() {
+        assert_eq!(number(-0.000_000_000_000_000_000_216_8), "-2.2e-19");
+        assert_eq!(number(-0.0), "0");
+        assert_eq!(number(0.002), "0.002");
+        assert_eq!(number(2_147_483_648.0), "2147483648");
+        assert_eq!(number(0.123_456_789), "0.123457");
+        assert_eq!(number(1.5e20), "1.5e20");
+    }
 
     #[test]
     fn parses() {

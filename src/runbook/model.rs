@@ -402,6 +402,18 @@ pub enum StepKind {
 }
 
 impl StepKind {
+    /// A check or a gate: what `repeat` evaluates again.
+    pub fn is_repeatable(&self) -> bool {
+        matches!(
+            self,
+            StepKind::Metric(_)
+                | StepKind::Http(_)
+                | StepKind::Confirm { .. }
+                | StepKind::Checklist { .. }
+                | StepKind::Signoff(_)
+        )
+    }
+
     pub fn name(&self) -> &'static str {
         match self {
             StepKind::Shell(_) => "run",

@@ -1488,6 +1488,22 @@ impl<'f> Parser<'f> {
                 }))
             }
             "kubectl" => {
+                if let Some(node) = t.get("kubectl") {
+                    if let DeValue::String(line) = node.get_ref() {
+                        let words: Vec<String> = line
+                            .split_whitespace()
+                            .map(|w| format!("{:?}", w.trim_matches(['\'', '"'])))
+                            .collect();
+                        self.p.push(
+                            wrong_type(node, "kubectl", "a list of arguments")
+                                .help(format!(
+                                    "kubectl arguments are a list, one element per argument (no shell splits them): kubectl = [{}]",
+                                    words.join(", ")
+                                )),
+                        );
+                        return None;
+                    }
+                }
                 let (span, items) = t.array("kubectl", &mut self.p)?;
                 if items.is_empty() {
                     self.p.push(

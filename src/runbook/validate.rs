@@ -706,11 +706,25 @@ impl<'r> Checker<'r, '_> {
                     if !ok {
                         let later = rb.all_steps().any(|(_, s)| s.id.get_ref() == name)
                             || rb.phases.iter().any(|p| p.id.get_ref() == name);
+                        // Only what `repeat` accepts: earlier checks and gates, phases with a gate.
                         let candidates = seen_steps
                             .iter()
+                            .filter(|s| s.kind.is_repeatable())
                             .map(|s| s.id.get_ref().as_str())
                             .chain(seen_phases.iter().copied());
-                        let d = if later {
+                        let earlier_phase = rb
+                            .phases
+                            .iter()
+                            .take_while(|p| !std::ptr::eq(*p, phase))
+                            .any(|p| p.id.get_ref() == name);
+                        let d = if earlier_phase {
+                            Diagnostic::new(
+                                target.span(),
+                                format!("phase `{name}` has no check or gate to evaluate again"),
+                            )
+                            .label("nothing to repeat")
+                            .help("`repeat` of a phase evaluates its `[[phases.gate]]` metric, http, confirm, checklist and signoff steps again (never its commands); give the phase a gate, or repeat a step")
+                        } else if later {
                             Diagnostic::new(
                                 target.span(),
                                 format!("`repeat` refers to `{name}`, which comes later"),
@@ -732,7 +746,7 @@ impl<'r> Checker<'r, '_> {
                 }
                 seen_steps.push(step);
             }
-            if !phase.gate.is_empty() {
+            if phase.gate.iter().any(|s| s.kind.is_repeatable()) {
                 seen_phases.push(phase.id.get_ref());
             }
         }

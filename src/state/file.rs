@@ -145,6 +145,8 @@ fn parse(bytes: &[u8]) -> (Vec<Record>, usize, Option<String>, Option<Fault>, St
 impl Store for FileStore {
     fn create(&self, run_id: &str, runbook_text: &str) -> Result<Box<dyn Journal>, StoreError> {
         let dir = self.run_dir(run_id);
+        super::ensure_root(&self.root)
+            .map_err(io(format!("cannot create {}", self.root.display())))?;
         std::fs::create_dir_all(&dir).map_err(io(format!("cannot create {}", dir.display())))?;
         if let Some(runs) = dir.parent() {
             sync_dir(runs)?;

@@ -64,13 +64,18 @@ impl std::fmt::Display for Holder {
         }
         write!(
             f,
-            "{} ({}@{}, pid {}) since {}, {} of run {} [lock {}]",
+            "{} ({}@{}, pid {}) since {}, {} run {} [lock {}]",
             self.operator,
             self.os_user,
             self.host,
             self.pid,
             self.since,
-            self.command,
+            match self.command.as_str() {
+                "run" => "running",
+                "resume" => "resuming",
+                "rollback" => "rolling back",
+                other => other,
+            },
             self.run,
             self.lock_id
         )
@@ -168,6 +173,7 @@ fn read_holder(file: &mut File) -> Option<Holder> {
 /// so every process rollout starts from now on shares it.
 pub fn try_acquire(root: &Path, target: &str, mut holder: Holder) -> Result<TargetLock, LockError> {
     let dir = locks_dir(root);
+    super::ensure_root(root).map_err(io(format!("cannot create {}", root.display())))?;
     std::fs::create_dir_all(&dir).map_err(io(format!("cannot create {}", dir.display())))?;
     let path = file_for(root, target);
     loop {

@@ -109,3 +109,17 @@ pub fn who(operator: &str) -> record::Who {
 pub fn now() -> String {
     humantime::format_rfc3339_millis(std::time::SystemTime::now()).to_string()
 }
+
+/// Creates the state directory `root` if it does not exist yet, with a `.gitignore` that
+/// ignores everything in it: runs and locks beside a runbook must not dirty the checkout (as
+/// `.terraform/` does not). A directory that exists already is left as it is.
+pub fn ensure_root(root: &std::path::Path) -> std::io::Result<()> {
+    if root.is_dir() {
+        return Ok(());
+    }
+    std::fs::create_dir_all(root)?;
+    std::fs::write(
+        root.join(".gitignore"),
+        "# Written by rollout: its runs, journals and locks stay out of version control.\n*\n",
+    )
+}

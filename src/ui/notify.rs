@@ -120,6 +120,15 @@ impl Notifier {
     }
 }
 
+/// How long something took, as a person reads it: `0.4s`, `12.0s`, `3m12s`.
+fn took(ms: u64) -> String {
+    if ms < 60_000 {
+        format!("{:.1}s", Duration::from_millis(ms).as_secs_f64())
+    } else {
+        crate::runbook::duration::Duration(Duration::from_millis(ms - ms % 1000)).to_string()
+    }
+}
+
 /// The message for an event, if it is one to notify about.
 fn message(n: &Notifier, e: &Event) -> Option<(NotifyOn, String)> {
     let run = format!("run {} of `{}`", n.run_id, n.runbook);
@@ -128,20 +137,19 @@ fn message(n: &Notifier, e: &Event) -> Option<(NotifyOn, String)> {
             NotifyOn::RunStarted,
             format!("{run} {}", if *resumed { "resumed" } else { "started" }),
         ),
+        // A phase that stopped to wait has not finished: the message about the wait says so.
+        Event::PhaseFinished { stopped: true, .. } => return None,
         Event::PhaseFinished {
             phase,
             succeeded,
             duration_ms,
+            ..
         } => (
             NotifyOn::PhaseFinished,
             format!(
-                "{run}: phase `{phase}` {} after {:.1}s",
-                if *succeeded {
-                    "succeeded"
-                } else {
-                    "did not succeed"
-                },
-                Duration::from_millis(*duration_ms).as_secs_f64()
+                "{run}: phase `{phase}` {} after {}",
+                if *succeeded { "succeeded" } else { "failed" },
+                took(*duration_ms)
             ),
         ),
         Event::Paused {
@@ -150,7 +158,7 @@ fn message(n: &Notifier, e: &Event) -> Option<(NotifyOn, String)> {
             waiting_for_approval: true,
         } => (
             NotifyOn::GateWaiting,
-            format!("{run} waits for approval: {reason}. To go on: `{resume_with}`"),
+            format!("{run} is waiting for someone: {reason}. To go on, run: `{resume_with}`"),
         ),
         Event::AbortTripped { reason, .. } => (NotifyOn::Aborted, format!("{run}: {reason}")),
         Event::RollbackPlanned { reason, phases, .. } => (

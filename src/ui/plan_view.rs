@@ -720,6 +720,7 @@ pub fn rollback_text(
     loaded: &crate::runbook::Loaded,
     renderer: &crate::plan::Renderer<'_>,
     phases: &[String],
+    of: &str,
     color: bool,
 ) -> String {
     let st = Styles::new(color);
@@ -732,6 +733,7 @@ pub fn rollback_text(
             loaded.runbook.meta.name
         ))
     );
+    let _ = writeln!(o, "  undoes {of}");
     if phases.is_empty() {
         let _ = writeln!(o, "  nothing to roll back: no phase of the run started");
     }

@@ -245,25 +245,51 @@ pub fn render_list(views: &[RunView]) -> String {
     if views.is_empty() {
         return "no runs\n".into();
     }
+    let finished = [
+        "succeeded",
+        "failed",
+        "rolled_back",
+        "rollback_incomplete",
+        "aborted",
+    ];
+    let rows: Vec<[String; 5]> = views
+        .iter()
+        .map(|v| {
+            let at = match (&v.gate, &v.phase, &v.step) {
+                (Some(g), Some(p), _) => format!("gate `{}` of phase `{p}`", g.step),
+                (Some(g), None, _) => format!("gate `{}`", g.step),
+                _ if finished.contains(&v.state.as_str()) => "-".into(),
+                (None, Some(p), Some(s)) => format!("{p}/{s}"),
+                (None, Some(p), None) => p.clone(),
+                _ => "-".into(),
+            };
+            [
+                v.run_id.clone(),
+                v.name.clone(),
+                v.state.replace('_', " "),
+                v.since.clone(),
+                at,
+            ]
+        })
+        .collect();
+    let head = ["run", "runbook", "state", "since", "where"];
+    let mut widths = head.map(str::len);
+    for row in &rows {
+        for (w, cell) in widths.iter_mut().zip(row) {
+            *w = (*w).max(cell.chars().count());
+        }
+    }
     let mut o = String::new();
-    let _ = writeln!(
-        o,
-        "{:22}  {:20}  {:24}  {:25}  where",
-        "run", "runbook", "state", "since"
-    );
-    for v in views {
-        let at = match (&v.phase, &v.step) {
-            (Some(p), Some(s)) => format!("{p}/{s}"),
-            _ => "-".into(),
-        };
-        let _ = writeln!(
-            o,
-            "{:22}  {:20}  {:24}  {:25}  {at}",
-            v.run_id,
-            v.name,
-            v.state.replace('_', " "),
-            v.since
-        );
+    for row in std::iter::once(head.map(String::from)).chain(rows) {
+        let mut line = String::new();
+        for (k, cell) in row.iter().enumerate() {
+            if k + 1 == row.len() {
+                line.push_str(cell);
+            } else {
+                let _ = write!(line, "{cell:width$}  ", width = widths[k]);
+            }
+        }
+        let _ = writeln!(o, "{}", line.trim_end());
     }
     crate::escape::owned(o)
 }

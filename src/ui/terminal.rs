@@ -133,10 +133,18 @@ fn countdown(total: Duration) -> ProgressStyle {
 }
 
 /// A measured trend in eight levels, lowest to highest value seen: `▁▂▅█`.
+/// Values that differ only by floating-point noise (`0.1 + 0.2` against `0.3`, a ratio that is
+/// `-2e-19` then `0`) draw a flat line.
 fn sparkline(values: &[f64]) -> String {
     const BARS: [char; 8] = ['▁', '▂', '▃', '▄', '▅', '▆', '▇', '█'];
     let low = values.iter().copied().fold(f64::INFINITY, f64::min);
     let high = values.iter().copied().fold(f64::NEG_INFINITY, f64::max);
+    let scale = low.abs().max(high.abs());
+    let (low, high) = if high - low <= scale * 1e-9 || high - low < 1e-12 {
+        (low, low)
+    } else {
+        (low, high)
+    };
     values
         .iter()
         .map(|x| {
@@ -244,7 +252,8 @@ impl TerminalView {
                     header = format!("--> step {label}{again} [{kind}]");
                 }
                 self.line(&header);
-                for l in display {
+                // A value of several lines (a sign-off's title, a question) keeps its indentation.
+                for l in display.iter().flat_map(|l| l.lines()) {
                     let prefix = if matches!(*kind, "run" | "kubectl") {
                         "$ "
                     } else {
@@ -313,8 +322,9 @@ impl TerminalView {
                     (false, _) => values
                         .iter()
                         .map(|(series, x)| {
+                            let x = crate::runbook::condition::number(*x);
                             if series.is_empty() {
-                                format!("{x}")
+                                x
                             } else {
                                 format!("{series}={x}")
                             }
@@ -482,7 +492,16 @@ impl TerminalView {
                     ));
                 }
                 for u in undone {
-                    self.line(&format!("  {} {u}", self.green.apply_to("undone")));
+                    let label = crate::state::record::undone_label(u);
+                    let shown = u
+                        .strip_suffix(": skipped")
+                        .map_or_else(|| u.clone(), |n| format!("{n} (`when` was false)"));
+                    let label = if label == "undone" {
+                        self.green.apply_to(label).to_string()
+                    } else {
+                        self.dim.apply_to(label).to_string()
+                    };
+                    self.line(&format!("  {label} {shown}"));
                 }
                 for n in not_undone {
                     self.line(&format!("  {} {n}", self.red.apply_to("NOT undone")));

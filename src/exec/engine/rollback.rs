@@ -180,6 +180,7 @@ impl<'a> Engine<'a> {
                         phase: id.clone(),
                         succeeded: complete,
                         duration_ms,
+                        stopped: false,
                     });
                     if stopped.is_some() {
                         // A rollback step failed for good: the rollback stops here.
@@ -191,6 +192,7 @@ impl<'a> Engine<'a> {
                         phase: id.clone(),
                         succeeded: false,
                         duration_ms,
+                        stopped: !matches!(end, RunEnd::Failed { .. }),
                     });
                     return Ok(Some(end));
                 }

@@ -91,16 +91,8 @@ impl Engine<'_> {
             .get_or_insert_with(|| Watch::new(&self.interrupts, env));
         let stopped = watch.keep_only(&keys);
         let mut notices = Vec::new();
-        for key in stopped.into_iter().filter(|k| !k.starts_with("budget/")) {
-            let name = key
-                .rsplit('/')
-                .nth(usize::from(key.starts_with("runbook/")))
-                .unwrap_or(&key)
-                .to_string();
-            notices.push((
-                Level::Info,
-                format!("stopped watching `{name}`: its window has ended"),
-            ));
+        for name in stopped {
+            notices.push((Level::Info, format!("no longer watching `{name}`")));
         }
         let mut to_start = Vec::new();
         for (key, real, shown) in active {
