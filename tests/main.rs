@@ -24,5 +24,6 @@ mod scaffold;
 mod schema;
 mod secrets;
 mod terminal;
+mod seeds;
 mod time;
 mod validate;

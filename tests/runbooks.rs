@@ -21,7 +21,7 @@ pub(crate) fn shipped_runbooks() -> Vec<PathBuf> {
 
 /// `--var name=value` for every variable that must be set: required, without a default and not
 /// a secret (plans never read secrets).
-fn required_vars(path: &Path) -> Vec<String> {
+pub(crate) fn required_vars(path: &Path) -> Vec<String> {
     let text = std::fs::read_to_string(path).unwrap();
     let doc: toml::Table =
         toml::from_str(&text).unwrap_or_else(|e| panic!("{} is not TOML: {e}", path.display()));

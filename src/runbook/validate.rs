@@ -281,7 +281,9 @@ impl<'r> Checker<'r, '_> {
         {
             self.names(t, &base);
         }
-        for a in &rb.abort_when {
+        // A runbook-wide criterion with `from` may read what the phases before its step's phase
+        // captured: it is checked when the walk reaches that phase (see `phases`).
+        for a in rb.abort_when.iter().filter(|a| a.from.is_none()) {
             for t in probe_templates(&a.probe) {
                 self.names(t, &base);
             }
@@ -306,6 +308,21 @@ impl<'r> Checker<'r, '_> {
     /// The templates of `phases`, in order; `scope` has what the phases before them captured.
     fn phases(&mut self, phases: &'r [Phase], scope: &mut Scope<'r>) {
         for phase in phases {
+            let starts_here = |id: &str| {
+                phase
+                    .steps
+                    .iter()
+                    .chain(&phase.gate)
+                    .any(|s| s.id.get_ref() == id)
+            };
+            for a in &self.runbook.abort_when {
+                if a.from.as_ref().is_some_and(|f| starts_here(f.get_ref())) {
+                    scope.in_phase = false;
+                    for t in probe_templates(&a.probe) {
+                        self.names(t, scope);
+                    }
+                }
+            }
             scope.in_phase = true;
             for a in &phase.abort_when {
                 for t in probe_templates(&a.probe) {
