@@ -69,8 +69,9 @@ fn templates_follow_their_rollout_strategy() {
     for needle in [
         "virtualservice/",
         "\"value\": 25 }",
-        "[[phases.abort_when]]",
-        "condition = \"< 0.01\"",
+        "[[abort_when]]",
+        "from = \"weight-5\"",
+        "condition = \"< {{ max_error_ratio }}\"",
         "[[rollback]]",
     ] {
         assert!(canary.contains(needle), "canary lacks {needle}");
