@@ -23,7 +23,7 @@ mod runbooks;
 mod scaffold;
 mod schema;
 mod secrets;
-mod terminal;
 mod seeds;
+mod terminal;
 mod time;
 mod validate;
