@@ -316,6 +316,23 @@ fn a_multi_line_value_keeps_its_indentation_where_signers_read_it() {
 }
 
 #[test]
+fn at_the_signoff_screen_in_a_terminal_a_multi_line_value_keeps_its_indentation() {
+    let t = Test::new()
+        .runbook(
+            "[runbook]\nname = \"sign\"\n[[phases]]\nid = \"p\"\ntitle = \"P\"\non_failure = \"abort\"\n[[phases.steps]]\nid = \"scope\"\nrun = \"printf 'Release review:\\\\n  - payments\\\\n  - ledger'\"\ncapture = \"scope\"\n[[phases.gate]]\nid = \"review\"\nsignoff = \"{{ scope }}\"\nroles = [\"Lead\"]\n",
+        )
+        .args(["run", "runbook.toml"]);
+    let mut tty = crate::gates::Tty::run(&t);
+    tty.shows("1 of 1 sign");
+    assert!(
+        tty.screen.contains("    - payments"),
+        "the second line lost its indentation:\n{}",
+        tty.screen
+    );
+    tty.keys("\x1b").finishes_with(5);
+}
+
+#[test]
 fn kubectl_written_as_one_string_is_shown_as_a_list() {
     Test::new()
         .runbook("[runbook]\nname = \"k\"\n[[phases]]\nid = \"p\"\ntitle = \"P\"\n[[phases.steps]]\nkubectl = \"get pods -n prod\"\n")
