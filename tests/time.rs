@@ -83,6 +83,24 @@ fn outside_window_with_a_reason_runs_and_is_recorded() {
     assert_eq!(record["local_time"], "Fri 2026-12-04 17:02 Europe/Berlin");
     let log = Test::in_dir(&out.dir).args(["log"]).status(0);
     log.stdout_has("started OUTSIDE the change window (mon,tue,wed,thu 09:00-16:00 Europe/Berlin) at Fri 2026-12-04 17:02 Europe/Berlin; reason: hotfix for INC-4211");
+    // The report for the change ticket says so too.
+    let md = Test::in_dir(&out.dir)
+        .args(["report", "--format", "md"])
+        .status(0);
+    md.stdout_has("- **Started outside the change window** (`mon,tue,wed,thu 09:00-16:00 Europe/Berlin`) at Fri 2026-12-04 17:02 Europe/Berlin");
+    md.stdout_has("reason: hotfix for INC-4211, approved by the CAB");
+    let json = Test::in_dir(&out.dir)
+        .args(["report", "--format", "json"])
+        .status(0)
+        .json();
+    assert_eq!(
+        json["outside_window"][0]["reason"],
+        "hotfix for INC-4211, approved by the CAB"
+    );
+    let html = Test::in_dir(&out.dir)
+        .args(["report", "--format", "html"])
+        .status(0);
+    html.stdout_has("<b>Started outside the change window</b>");
     // A reason is required.
     Test::new()
         .runbook(&windowed(""))
@@ -268,6 +286,10 @@ fn a_phase_past_its_budget_warns_and_goes_on() {
         .position(|e| e["type"] == "step_finished" && e["step"] == "soak")
         .unwrap();
     assert!(said < waited, "{j:#?}");
+    Test::in_dir(&out.dir)
+        .args(["report", "--format", "md"])
+        .status(0)
+        .stdout_has("- Phase `canary` ran past its `max_duration` of 500ms at ");
 }
 
 #[test]

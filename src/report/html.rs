@@ -793,6 +793,34 @@ fn plot(o: &mut String, c: &MetricCheck) {
 }
 
 fn incidents(o: &mut String, r: &Report) {
+    if !r.outside_window.is_empty() || !r.over_budget.is_empty() {
+        let _ = writeln!(
+            o,
+            "<section id=\"time\">\n<h2>Change window and time budgets</h2>\n<ul>"
+        );
+        for w in &r.outside_window {
+            let _ = writeln!(
+                o,
+                "<li><b>Started outside the change window</b> (<code>{}</code>) at {} ({} UTC) by {}; reason: {}</li>",
+                esc(&w.window),
+                esc(&w.local_time),
+                esc(&clock(&w.at)),
+                esc(&w.operator),
+                esc(&w.reason)
+            );
+        }
+        for b in &r.over_budget {
+            let _ = writeln!(
+                o,
+                "<li>Phase <code>{}</code> ran past its <code>max_duration</code> of {} at {} UTC ({})</li>",
+                esc(&b.phase),
+                esc(&b.max_duration),
+                esc(&clock(&b.at)),
+                esc(&b.action)
+            );
+        }
+        let _ = writeln!(o, "</ul>\n</section>");
+    }
     if !r.aborts.is_empty() {
         let _ = writeln!(
             o,

@@ -294,6 +294,31 @@ fn checks(o: &mut String, r: &Report) {
 }
 
 fn incidents(o: &mut String, r: &Report) {
+    if !r.outside_window.is_empty() || !r.over_budget.is_empty() {
+        let _ = writeln!(o, "## Change window and time budgets\n");
+        for w in &r.outside_window {
+            let _ = writeln!(
+                o,
+                "- **Started outside the change window** ({}) at {} ({} UTC) by {}; reason: {}",
+                code(&w.window),
+                cell(&w.local_time),
+                clock(&w.at),
+                cell(&w.operator),
+                cell(&w.reason)
+            );
+        }
+        for b in &r.over_budget {
+            let _ = writeln!(
+                o,
+                "- Phase {} ran past its `max_duration` of {} at {} UTC ({})",
+                code(&b.phase),
+                cell(&b.max_duration),
+                clock(&b.at),
+                cell(&b.action)
+            );
+        }
+        o.push('\n');
+    }
     if !r.aborts.is_empty() {
         let _ = writeln!(
             o,

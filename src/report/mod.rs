@@ -55,6 +55,12 @@ pub struct Report {
     /// Every metric check, with each measurement.
     pub checks: Vec<MetricCheck>,
     pub aborts: Vec<AbortTrip>,
+    /// Sessions started outside the runbook's change window (`--outside-window --reason`).
+    #[serde(skip_serializing_if = "Vec::is_empty")]
+    pub outside_window: Vec<OutsideWindow>,
+    /// Phases that ran past their `max_duration` and went on (`on_max_duration = "warn"`).
+    #[serde(skip_serializing_if = "Vec::is_empty")]
+    pub over_budget: Vec<OverBudget>,
     pub pauses: Vec<Pause>,
     pub rollback: Option<Rollback>,
     /// Whether the journal's hash chain verifies (`rollout audit verify`).
@@ -159,6 +165,24 @@ pub struct AbortTrip {
     pub criterion: String,
     pub action: String,
     pub values: Vec<(String, f64)>,
+}
+
+#[derive(Debug, Clone, Serialize)]
+pub struct OutsideWindow {
+    pub at: String,
+    /// The time in the window's zone.
+    pub local_time: String,
+    pub window: String,
+    pub reason: String,
+    pub operator: String,
+}
+
+#[derive(Debug, Clone, Serialize)]
+pub struct OverBudget {
+    pub at: String,
+    pub phase: String,
+    pub max_duration: String,
+    pub action: String,
 }
 
 #[derive(Debug, Clone, Serialize)]
@@ -271,6 +295,8 @@ impl Builder {
             waiting_gates: Vec::new(),
             checks: Vec::new(),
             aborts: Vec::new(),
+            outside_window: Vec::new(),
+            over_budget: Vec::new(),
             pauses: Vec::new(),
             rollback: None,
             audit: Audit {
@@ -662,9 +688,28 @@ impl Builder {
             | Entry::LeftoversStopped { .. }
             | Entry::JournalRecovered { .. }
             | Entry::NotificationFailed { .. }
-            | Entry::OutsideWindow { .. }
-            | Entry::PhaseOverBudget { .. }
             | Entry::Sealed { .. } => {}
+            Entry::OutsideWindow {
+                reason,
+                window,
+                local_time,
+            } => report.outside_window.push(OutsideWindow {
+                at: r.at.clone(),
+                local_time: local_time.clone(),
+                window: window.clone(),
+                reason: reason.clone(),
+                operator: r.who.operator.clone(),
+            }),
+            Entry::PhaseOverBudget {
+                phase,
+                max_duration,
+                action,
+            } => report.over_budget.push(OverBudget {
+                at: r.at.clone(),
+                phase: phase.clone(),
+                max_duration: max_duration.clone(),
+                action: action.clone(),
+            }),
         }
     }
 
