@@ -8,7 +8,7 @@ use std::sync::Arc;
 use std::time::Duration;
 
 use crate::checks::{Exporter, Prometheus, abort_runbook};
-use crate::harness::{Outcome, Test, wait_bounded};
+use crate::harness::{Outcome, Test, repo, wait_bounded};
 
 /// A confirm, a command whose output needs escaping, and a phase that fails when `fail` is
 /// set; every phase rolls back on failure.
@@ -219,6 +219,29 @@ fn report_of_a_failed_run_shows_the_failing_command_and_the_rollback() {
         "<details open><summary>output (last 2 lines)</summary><pre>pushing\noops</pre></details>"
     ));
     assert!(html.contains("<section id=\"rollback\">"));
+}
+
+/// A journal written for this test, its chain intact (`tests/data/report-journal.ndjson`: two
+/// sessions, the second outside the change window; a retried step, gates that record no start,
+/// a skipped step; a metric check with a measurement that has no value, one with a single tiny
+/// value; a phase past its time budget; an abort criterion that paused the run at a sign-off,
+/// and the resume that signed it; an incomplete rollback; HTML, `|`, backticks and a control
+/// character in what it quotes). Its reports in every format are snapshots, so that any change to what a
+/// report says or how it is laid out shows in review.
+#[test]
+fn reports_of_a_fixed_journal_stay_as_they_are() {
+    let run = "20261122-024340771-1d63";
+    let journal = std::fs::read(repo().join("tests/data/report-journal.ndjson")).unwrap();
+    let out = Test::new()
+        .file(&format!(".rollout/runs/{run}/journal.ndjson"), journal)
+        .args(["report", "--format", "md"])
+        .status(0);
+    assert!(out.stderr.is_empty(), "{}", out.stderr);
+    insta::assert_snapshot!("fixed_journal_md", out.stdout);
+    let html = report(&out.dir, "html").stdout;
+    assert_self_contained(&html);
+    insta::assert_snapshot!("fixed_journal_html", html);
+    insta::assert_snapshot!("fixed_journal_json", report(&out.dir, "json").stdout);
 }
 
 /// Error ratio bad (0.9) for the first 1.2 s, then good: the check fails early, passes at the end.
