@@ -1,10 +1,19 @@
 //! The records of a run's journal, and the run state derived from them. The journal is the
-//! only truth: status, resume and reports all fold these records, so there is no second copy
-//! of the state to fall out of step with it.
+//! only truth, and [`RunState::apply`] is the one place that reads it: status and resume read
+//! the state it folds, reports its [`Timeline`], so there is no second copy of the state to fall
+//! out of step with it, and no second reading of the records to keep in step.
 
 use std::collections::BTreeMap;
 
 use serde::{Deserialize, Serialize};
+
+pub mod timeline;
+
+pub use timeline::Timeline;
+use timeline::{
+    AbortTrip, Approval, GateWait, Measurement, OutsideWindow, OverBudget, Pause, Rollback,
+    Session, between, name,
+};
 
 /// One line of the journal, which is also the run's audit log: every record says when, who,
 /// where, which run and which runbook text, and is chained to the one before it by SHA-256
@@ -471,6 +480,8 @@ pub struct RunState {
     pub runbook_name: String,
     pub digest: String,
     pub operator: String,
+    /// The rollout version that started the run.
+    pub version: String,
     pub started_at: String,
     pub vars: BTreeMap<String, serde_json::Value>,
     /// Steps that finished (ok, or failed with `continue_on_error`) or were skipped: never rerun.
@@ -503,6 +514,9 @@ pub struct RunState {
     pub sealed: bool,
     /// The first record after the last seal (1 when there is none).
     pub unsealed_from: u64,
+    /// What happened when, for reports (boxed: the run state travels by value through the
+    /// session's futures).
+    pub timeline: Box<Timeline>,
 }
 
 impl RunState {
@@ -514,7 +528,21 @@ impl RunState {
         s
     }
 
+    /// Reads one record: the one place that says what each type of record means, both for
+    /// where the run stands (what `status` and a resume read) and for its [`Timeline`] (what
+    /// reports show). The match names every type and has no `_` arm (denied below), so a new
+    /// type of record does not build until it is given its meaning here.
+    #[deny(clippy::wildcard_enum_match_arm)]
     pub fn apply(&mut self, r: &Record) {
+        let t = &mut *self.timeline;
+        if t.opened.is_none() {
+            let envelope = Envelope {
+                run: r.run.clone(),
+                who: r.who.clone(),
+                runbook_digest: r.runbook_digest.clone(),
+            };
+            t.opened = Some((r.at.clone(), envelope));
+        }
         self.last_at.clone_from(&r.at);
         self.sealed = matches!(r.event, Entry::Sealed { .. });
         if self.sealed {
@@ -523,6 +551,7 @@ impl RunState {
         } else if self.unsealed_from == 0 {
             self.unsealed_from = 1;
         }
+        let at = &r.at;
         match &r.event {
             Entry::RunStarted {
                 run_id,
@@ -531,7 +560,7 @@ impl RunState {
                 digest,
                 operator,
                 vars,
-                ..
+                version,
             } => {
                 self.run_id.clone_from(run_id);
                 self.runbook.clone_from(runbook);
@@ -539,18 +568,25 @@ impl RunState {
                 self.digest.clone_from(digest);
                 self.operator.clone_from(operator);
                 self.vars.clone_from(vars);
+                self.version.clone_from(version);
                 self.started_at.clone_from(&r.at);
                 self.standing = Some(Standing::Running);
+                t.sessions.push(Session::of("started", operator, r));
             }
-            Entry::RunResumed { digest, .. } => {
+            Entry::RunResumed {
+                operator, digest, ..
+            } => {
                 self.digest.clone_from(digest);
                 self.standing = Some(Standing::Running);
                 self.waiting_gate = None;
+                t.sessions.push(Session::of("resumed", operator, r));
+                t.resume(at, operator);
             }
             Entry::PhaseStarted { phase } => {
                 if !self.phases_started.contains(phase) {
                     self.phases_started.push(phase.clone());
                 }
+                t.start_phase(phase, at);
             }
             Entry::RollbackRequested { reason, phases } => {
                 self.rollback = Some(RollbackState {
@@ -559,43 +595,147 @@ impl RunState {
                     ..RollbackState::default()
                 });
                 self.standing = Some(Standing::Running);
+                t.rollback = Some(Rollback::requested(at, reason, phases));
             }
             Entry::RollbackStarted { phases } => {
                 let rb = self.rollback.get_or_insert_with(RollbackState::default);
                 rb.phases.clone_from(phases);
                 rb.started = true;
+                let rb = t
+                    .rollback
+                    .get_or_insert_with(|| Rollback::requested(at, "", &[]));
+                rb.phases.clone_from(phases);
+                rb.started_at = Some(at.clone());
+                t.in_rollback = true;
             }
-            Entry::PhaseRolledBack { phase, .. } => {
+            Entry::PhaseRolledBack { phase, complete } => {
                 if let Some(rb) = &mut self.rollback {
                     rb.phases_done.push(phase.clone());
                 }
+                if let Some(rb) = &mut t.rollback {
+                    rb.phases_rolled_back.push((phase.clone(), *complete));
+                }
+                let status = if *complete {
+                    "rolled_back"
+                } else {
+                    "not_rolled_back"
+                };
+                t.close_phase(phase, at, status);
             }
-            Entry::RollbackFinished { complete, .. } => {
+            Entry::RollbackFinished {
+                complete,
+                undone,
+                not_undone,
+            } => {
                 if let Some(rb) = &mut self.rollback {
                     rb.finished = Some(*complete);
                 }
+                if let Some(rb) = &mut t.rollback {
+                    rb.finished_at = Some(at.clone());
+                    rb.complete = Some(*complete);
+                    rb.undone.clone_from(undone);
+                    rb.not_undone.clone_from(not_undone);
+                }
+                t.in_rollback = false;
             }
-            Entry::Measurement { .. }
-            | Entry::AbortTripped { .. }
-            | Entry::LockAcquired { .. }
+            Entry::Measurement {
+                step,
+                verdict,
+                values,
+                detail,
+                condition,
+            } => {
+                let started = if self.started_at.is_empty() {
+                    t.opened.as_ref().map_or("", |(at, _)| at.as_str())
+                } else {
+                    &self.started_at
+                };
+                let offset_ms = between(started, at);
+                let c = t.check(step);
+                if c.condition.is_none() {
+                    c.condition.clone_from(condition);
+                }
+                for (series, _) in values {
+                    if !c.series.contains(series) {
+                        c.series.push(series.clone());
+                    }
+                }
+                c.measurements.push(Measurement {
+                    at: at.clone(),
+                    offset_ms,
+                    verdict: verdict.clone(),
+                    values: values.clone(),
+                    detail: detail.clone(),
+                });
+            }
+            Entry::AbortTripped {
+                phase,
+                step,
+                criterion,
+                action,
+                values,
+            } => t.aborts.push(AbortTrip {
+                at: at.clone(),
+                phase: phase.clone(),
+                step: step.clone(),
+                criterion: criterion.clone(),
+                action: action.clone(),
+                values: values.clone(),
+            }),
+            Entry::SealRecovered { operator, .. } => {
+                t.sessions.push(Session::of("sealed", operator, r));
+            }
+            Entry::OutsideWindow {
+                reason,
+                window,
+                local_time,
+            } => t.outside_window.push(OutsideWindow {
+                at: r.at.clone(),
+                local_time: local_time.clone(),
+                window: window.clone(),
+                reason: reason.clone(),
+                operator: r.who.operator.clone(),
+            }),
+            Entry::PhaseOverBudget {
+                phase,
+                max_duration,
+                action,
+            } => t.over_budget.push(OverBudget {
+                at: r.at.clone(),
+                phase: phase.clone(),
+                max_duration: max_duration.clone(),
+                action: action.clone(),
+            }),
+            // In the log for the audit (`rollout log` shows them); neither the state nor the
+            // timeline depends on them.
+            Entry::LockAcquired { .. }
             | Entry::LockReleased { .. }
             | Entry::LeftoversStopped { .. }
             | Entry::JournalRecovered { .. }
             | Entry::NotificationFailed { .. }
-            | Entry::SealRecovered { .. }
-            | Entry::OutsideWindow { .. }
-            | Entry::PhaseOverBudget { .. }
             | Entry::Sealed { .. } => {}
-            Entry::StepStarted { phase, step, .. } => {
+            Entry::StepStarted {
+                phase,
+                step,
+                attempt,
+                command,
+            } => {
                 self.in_doubt = Some((phase.clone(), step.clone()));
                 self.current = Some((phase.clone(), step.clone()));
+                let s = t.start_step(phase, step, *attempt, at);
+                s.status = "in_flight".into();
+                s.command.clone_from(command);
             }
             Entry::StepFinished {
+                phase,
                 step,
+                attempt,
                 status,
-                capture,
+                exit_code,
+                duration_ms,
                 reason,
-                ..
+                output_tail,
+                capture,
             } => {
                 self.in_doubt = None;
                 match status {
@@ -606,16 +746,33 @@ impl RunState {
                             self.captures.insert(name.clone(), value.clone());
                         }
                     }
-                    _ => {
+                    StepStatus::Failed | StepStatus::TimedOut | StepStatus::Interrupted => {
                         self.failed
                             .insert(step.clone(), reason.clone().unwrap_or_default());
                     }
                 }
+                let s = t.finish_step(phase, step, *attempt, at, *duration_ms);
+                s.status = name(status);
+                s.exit_code = *exit_code;
+                s.reason.clone_from(reason);
+                s.output_tail.clone_from(output_tail);
+                if let Some(c) = t.checks.iter_mut().find(|c| c.step == *step) {
+                    c.status = name(status);
+                }
             }
-            Entry::StepSkipped { phase, step, .. } => {
+            Entry::StepSkipped {
+                phase,
+                step,
+                reason,
+            } => {
                 self.done.insert(step.clone(), StepStatus::Ok);
                 self.skipped.push(step.clone());
                 self.current = Some((phase.clone(), step.clone()));
+                let s = t.start_step(phase, step, 0, at);
+                s.ended_at = Some(at.clone());
+                s.duration_ms = Some(0);
+                s.status = "skipped".into();
+                s.reason = Some(reason.clone());
             }
             Entry::InDoubtResolved { step, decision } => {
                 self.in_doubt = None;
@@ -625,11 +782,13 @@ impl RunState {
                     self.done.insert(step.clone(), StepStatus::Ok);
                     self.skipped.push(step.clone());
                 }
+                t.resolve_in_doubt(step, decision, at);
             }
             Entry::PhaseFinished { phase, status } => {
                 if *status == PhaseStatus::Succeeded {
                     self.phases_done.push(phase.clone());
                 }
+                t.close_phase(phase, at, &name(status));
             }
             Entry::Paused {
                 reason,
@@ -645,6 +804,16 @@ impl RunState {
                     since: r.at.clone(),
                     waiting_for_approval: *waiting_for_approval,
                 });
+                t.pauses.push(Pause {
+                    at: at.clone(),
+                    phase: phase.clone(),
+                    step: step.clone(),
+                    reason: reason.clone(),
+                    waiting_for_approval: *waiting_for_approval,
+                    resumed_at: None,
+                    resumed_by: None,
+                });
+                t.pause_phases(at);
             }
             Entry::RunFinished { status, reason } => {
                 self.waiting_gate = None;
@@ -653,14 +822,19 @@ impl RunState {
                     reason: reason.clone(),
                     at: r.at.clone(),
                 });
+                t.finished_at = Some(at.clone());
             }
             Entry::GateAnswered {
+                phase,
                 step,
                 kind,
                 outcome,
                 how,
+                operator,
+                os_user: _,
+                answers,
+                digest,
                 summary,
-                ..
             } => {
                 self.waiting_gate = None;
                 self.gate_answers.push(AnsweredGate {
@@ -670,6 +844,18 @@ impl RunState {
                     how: *how,
                     summary: summary.clone(),
                     at: r.at.clone(),
+                });
+                t.approvals.push(Approval {
+                    at: at.clone(),
+                    phase: phase.clone(),
+                    step: step.clone(),
+                    kind: *kind,
+                    outcome: *outcome,
+                    how: *how,
+                    operator: operator.clone(),
+                    summary: summary.clone(),
+                    answers: answers.clone(),
+                    digest: digest.clone(),
                 });
             }
             Entry::GateWaiting {
@@ -684,6 +870,14 @@ impl RunState {
                     .entry(step.clone())
                     .or_insert_with(|| r.at.clone());
                 self.waiting_gate = Some(WaitingGate {
+                    step: step.clone(),
+                    kind: *kind,
+                    message: message.clone(),
+                    satisfy_with: satisfy_with.clone(),
+                });
+                t.waits.push(GateWait {
+                    at: at.clone(),
+                    phase: phase.clone(),
                     step: step.clone(),
                     kind: *kind,
                     message: message.clone(),
