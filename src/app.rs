@@ -1503,7 +1503,14 @@ pub fn run_report(
     let text = match format {
         ReportFormat::Md => crate::report::md::render(&report),
         ReportFormat::Html => crate::report::html::render(&report),
-        ReportFormat::Json => serde_json::to_string_pretty(&report).unwrap_or_default() + "\n",
+        ReportFormat::Json => Ok(serde_json::to_string_pretty(&report).unwrap_or_default() + "\n"),
+    };
+    let text = match text {
+        Ok(text) => text,
+        Err(e) => {
+            eprintln!("error: {e}");
+            return ExitCode::Internal;
+        }
     };
     match output {
         Some(file) => {

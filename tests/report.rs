@@ -244,6 +244,40 @@ fn reports_of_a_fixed_journal_stay_as_they_are() {
     insta::assert_snapshot!("fixed_journal_json", report(&out.dir, "json").stdout);
 }
 
+/// A run that stopped (killed) after its first record: the report has its identity, no phase
+/// and no step, and says the log ends unsealed.
+#[test]
+fn report_of_a_run_stopped_before_its_first_phase() {
+    let run = "20261122-024340771-1d63";
+    let journal = std::fs::read_to_string(repo().join("tests/data/report-journal.ndjson")).unwrap();
+    let first = journal.lines().next().unwrap();
+    let out = Test::new()
+        .file(
+            &format!(".rollout/runs/{run}/journal.ndjson"),
+            format!("{first}\n"),
+        )
+        .args(["report", "--format", "md"])
+        .status(0);
+    out.stderr_has("without a seal");
+    for want in [
+        "# Run report: `deploy-api` (running)",
+        "| Operator | olga (olga@ops-1) |",
+        "| Duration | 0ms |",
+        "## Timeline\n\nNo phase started.\n\n## Audit log\n\n- Chain: **NOT verified** FAILED: the log ends at record 1 without a seal",
+    ] {
+        out.stdout_has(want);
+    }
+    let html = report(&out.dir, "html").stdout;
+    assert_self_contained(&html);
+    assert!(
+        html.contains(
+            "<h2>Timeline</h2>\n<p class=\"muted\">No phase started.</p>\n</section>\n<section id=\"audit\">"
+        ),
+        "{html}"
+    );
+    assert!(html.contains("<div><b>Steps</b>0</div><div><b>Approvals</b>0</div>"));
+}
+
 /// Error ratio bad (0.9) for the first 1.2 s, then good: the check fails early, passes at the end.
 fn metric_run(extra: &str) -> (Outcome, Prometheus) {
     let exporter =

@@ -3,9 +3,11 @@
 //! model serialized; docs/report-json.md describes it).
 //!
 //! The journal is read once, by the fold that also gives `status` and resume their state
-//! ([`RunState`] and its [`Timeline`]); [`build`] only arranges what that fold found, and the
-//! renderers turn it into text. Nothing here reads files: `app::report` reads the journal and
-//! verifies its chain, then hands both in here.
+//! ([`RunState`] and its [`Timeline`]); [`build`] only arranges what that fold found. Markdown
+//! and HTML are laid out by the tera templates in `templates/report/` (embedded in the binary),
+//! which escape every value they insert: HTML with tera's own escaping, Markdown as one table
+//! cell. Nothing here reads files: `app::report` reads the journal and verifies its chain,
+//! then hands both in here.
 
 pub mod html;
 pub mod md;
@@ -13,13 +15,14 @@ pub mod md;
 use std::collections::BTreeMap;
 
 use serde::Serialize;
+use tera::{Context, Kwargs, State, Tera};
 
 pub use crate::state::record::timeline::{
     AbortTrip, Approval, GateWait, Measurement, MetricCheck, OutsideWindow, OverBudget, Pause,
     PhaseRun, Rollback, Session, StepRun,
 };
 use crate::state::record::timeline::{between, millis};
-use crate::state::record::{Record, RunState, Standing, Timeline, timeline::name};
+use crate::state::record::{GateKind, Record, RunState, Standing, Timeline, timeline::name};
 use crate::ui::audit_view::VerifyReport;
 
 /// Bumped when a field changes meaning or goes away (adding fields does not bump it).
@@ -175,6 +178,75 @@ fn of_state(state: RunState, audit: &VerifyReport) -> Report {
         rollback,
         audit: Audit::from(audit),
     }
+}
+
+/// Renders `report` with one of the templates in `templates/report/`, escaping every value the
+/// template inserts with `escape`; `more` adds what only that template needs. Control
+/// characters in what the log quotes are escaped last, over the whole text (see
+/// [`crate::escape`]).
+fn render(
+    template: (&'static str, &str),
+    escape: tera::EscapeFn,
+    report: &Report,
+    more: impl FnOnce(&mut Tera, &mut Context),
+) -> Result<String, RenderError> {
+    let (name, text) = template;
+    let mut tera = Tera::new();
+    tera.set_escape_fn(escape);
+    tera.autoescape_on([name]);
+    tera.register_filter("clock", |at: &str, _: Kwargs, _: &State| clock(at));
+    tera.register_filter("duration", |ms: u64, _: Kwargs, _: &State| duration(ms));
+    tera.register_filter("label", |outcome: &str, _: Kwargs, _: &State| {
+        outcome_label(outcome)
+    });
+    tera.register_filter("value", |v: f64, _: Kwargs, _: &State| value(v));
+    tera.register_filter("gate", |kind: &str, _: Kwargs, _: &State| gate_label(kind));
+    tera.register_filter("undone", |item: &str, _: Kwargs, _: &State| {
+        crate::state::record::undone_label(item)
+    });
+    let mut context = Context::new();
+    context.insert("r", report);
+    let steps: Vec<PhaseStep> = (report.phases.iter())
+        .flat_map(|p| p.steps.iter().map(move |step| PhaseStep::of(p, step)))
+        .collect();
+    context.insert("steps", &steps);
+    more(&mut tera, &mut context);
+    tera.add_raw_template(name, text)
+        .and_then(|()| tera.render(name, &context))
+        .map(crate::escape::owned)
+        .map_err(|e| RenderError(name.to_string(), e.to_string()))
+}
+
+/// A step with the phase entry it ran in, for the sections that list steps across phases.
+#[derive(Serialize)]
+struct PhaseStep<'r> {
+    phase: &'r str,
+    rollback: bool,
+    #[serde(flatten)]
+    step: &'r StepRun,
+}
+
+impl<'r> PhaseStep<'r> {
+    fn of(p: &'r PhaseRun, step: &'r StepRun) -> PhaseStep<'r> {
+        PhaseStep {
+            phase: &p.phase,
+            rollback: p.rollback,
+            step,
+        }
+    }
+}
+
+/// A report template that could not render: a bug in rollout, not in the run.
+#[derive(Debug, thiserror::Error)]
+#[error(
+    "cannot render the report's `{0}` template: {1}; this is a bug in rollout, please report it (`--format json` still works)"
+)]
+pub struct RenderError(String, String);
+
+/// `confirm`, `severe confirm`, `checklist` or `sign-off`, from the kind's name in the model.
+fn gate_label(kind: &str) -> String {
+    serde_json::from_value::<GateKind>(serde_json::Value::from(kind))
+        .map_or_else(|_| kind.to_string(), |k| k.label().to_string())
 }
 
 /// `12ms`, `1.2s`, `3m 04s`, `1h 02m`.
