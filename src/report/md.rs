@@ -1,6 +1,6 @@
 //! The report as Markdown, to paste into a ticket or a post-mortem: headings and tables only,
 //! laid out by `templates/report/report.md.tera`. Every value the template inserts becomes one
-//! table cell's text ([`cell`]: one line, `|` escaped); `code` quotes it as inline code instead.
+//! table cell's text (`cell`: one line, `|` escaped); `code` quotes it as inline code instead.
 
 use std::io::Write;
 

@@ -2,12 +2,12 @@
 //! and nothing else, rendered as Markdown ([`md`]), self-contained HTML ([`html`]) or JSON (the
 //! model serialized; docs/report-json.md describes it).
 //!
-//! The journal is read once, by the fold that also gives `status` and resume their state
-//! ([`RunState`] and its [`Timeline`]); [`build`] only arranges what that fold found. Markdown
-//! and HTML are laid out by the tera templates in `templates/report/` (embedded in the binary),
-//! which escape every value they insert: HTML with tera's own escaping, Markdown as one table
-//! cell. Nothing here reads files: `app::report` reads the journal and verifies its chain,
-//! then hands both in here.
+//! The journal is read once, by the fold that also gives `status` and resume their state:
+//! [`RunState`] and its [`Timeline`](crate::state::record::Timeline). [`build`] only arranges
+//! what that fold found. Markdown and HTML are laid out by the tera templates in
+//! `templates/report/` (embedded in the binary), which escape every value they insert: HTML
+//! with tera's own escaping, Markdown as one table cell. Nothing here reads files:
+//! `app::report` reads the journal and verifies its chain, then hands both in here.
 
 pub mod html;
 pub mod md;
@@ -22,7 +22,7 @@ pub use crate::state::record::timeline::{
     PhaseRun, Rollback, Session, StepRun,
 };
 use crate::state::record::timeline::{between, millis};
-use crate::state::record::{GateKind, Record, RunState, Standing, Timeline, timeline::name};
+use crate::state::record::{GateKind, Record, RunState, Standing, timeline::name};
 use crate::ui::audit_view::VerifyReport;
 
 /// Bumped when a field changes meaning or goes away (adding fields does not bump it).
@@ -106,24 +106,9 @@ pub fn build(records: &[Record], audit: &VerifyReport) -> Report {
 
 /// The report of a run whose journal folded into `state`.
 fn of_state(state: RunState, audit: &VerifyReport) -> Report {
-    let Timeline {
-        opened,
-        sessions,
-        phases,
-        approvals,
-        waits,
-        checks,
-        aborts,
-        outside_window,
-        over_budget,
-        pauses,
-        rollback,
-        finished_at,
-        // Bookkeeping of the fold; every other part of the timeline has its place below.
-        in_rollback: _,
-    } = *state.timeline;
+    let t = *state.timeline;
     // A log that lacks its `run_started` (cut short, or tampered with) still names its run.
-    let (opened_at, opened) = opened.unwrap_or_default();
+    let (opened_at, opened) = t.opened.unwrap_or_default();
     let own = |value: String, first: &str| {
         if value.is_empty() {
             first.to_string()
@@ -149,7 +134,7 @@ fn of_state(state: RunState, audit: &VerifyReport) -> Report {
     };
     let started_at = own(state.started_at, &opened_at);
     // A run that is over ends at its result, not at the lock release and seal after it.
-    let ended_at = finished_at.unwrap_or(state.last_at);
+    let ended_at = t.finished_at.unwrap_or(state.last_at);
     Report {
         schema_version: SCHEMA_VERSION,
         run_id: own(state.run_id, &opened.run),
@@ -166,16 +151,16 @@ fn of_state(state: RunState, audit: &VerifyReport) -> Report {
         outcome,
         outcome_reason,
         vars: state.vars,
-        sessions,
-        phases,
-        approvals,
-        waiting_gates: waits,
-        checks,
-        aborts,
-        outside_window,
-        over_budget,
-        pauses,
-        rollback,
+        sessions: t.sessions,
+        phases: t.phases,
+        approvals: t.approvals,
+        waiting_gates: t.waits,
+        checks: t.checks,
+        aborts: t.aborts,
+        outside_window: t.outside_window,
+        over_budget: t.over_budget,
+        pauses: t.pauses,
+        rollback: t.rollback,
         audit: Audit::from(audit),
     }
 }
