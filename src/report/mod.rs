@@ -376,6 +376,19 @@ mod tests {
     }
 
     #[test]
+    fn a_template_that_cannot_render_is_named_in_the_error() {
+        let report = build(&[], &audit());
+        let broken = ("broken.md", "{% for x in r.nothing %}{{ x }}{% endfor %}");
+        let err = render(broken, tera::escape_html, &report, |_, _| {}).unwrap_err();
+        let message = err.to_string();
+        assert!(
+            message.starts_with("cannot render the report's `broken.md` template: "),
+            "{message}"
+        );
+        assert!(message.contains("this is a bug in rollout"), "{message}");
+    }
+
+    #[test]
     fn durations_read_well() {
         assert_eq!(duration(12), "12ms");
         assert_eq!(duration(1234), "1.2s");
