@@ -101,12 +101,12 @@ impl From<&VerifyReport> for Audit {
 
 /// Folds a run's records into its report. `audit` is what verifying the journal found.
 pub fn build(records: &[Record], audit: &VerifyReport) -> Report {
-    of_state(RunState::fold(records), audit)
+    of_state(RunState::fold_with_timeline(records), audit)
 }
 
 /// The report of a run whose journal folded into `state`.
 fn of_state(state: RunState, audit: &VerifyReport) -> Report {
-    let t = *state.timeline;
+    let t = state.timeline.map(|t| *t).unwrap_or_default();
     // A log that lacks its `run_started` (cut short, or tampered with) still names its run.
     let (opened_at, opened) = t.opened.unwrap_or_default();
     let own = |value: String, first: &str| {

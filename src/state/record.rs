@@ -514,14 +514,29 @@ pub struct RunState {
     pub sealed: bool,
     /// The first record after the last seal (1 when there is none).
     pub unsealed_from: u64,
-    /// What happened when, for reports (boxed: the run state travels by value through the
-    /// session's futures).
-    pub timeline: Box<Timeline>,
+    /// What happened when, for reports: kept only by [`RunState::fold_with_timeline`] (boxed:
+    /// the run state travels by value through the session's futures). The run loop and the
+    /// commands that only need where a run stands leave it out, so that a long run's state
+    /// does not grow with every step's output.
+    pub timeline: Option<Box<Timeline>>,
 }
 
 impl RunState {
+    /// Where a run stands after `records`.
     pub fn fold(records: &[Record]) -> RunState {
         let mut s = RunState::default();
+        for r in records {
+            s.apply(r);
+        }
+        s
+    }
+
+    /// [`RunState::fold`], keeping the run's [`Timeline`] too (what reports show).
+    pub fn fold_with_timeline(records: &[Record]) -> RunState {
+        let mut s = RunState {
+            timeline: Some(Box::default()),
+            ..RunState::default()
+        };
         for r in records {
             s.apply(r);
         }
@@ -534,7 +549,15 @@ impl RunState {
     /// type of record does not build until it is given its meaning here.
     #[deny(clippy::wildcard_enum_match_arm)]
     pub fn apply(&mut self, r: &Record) {
-        let t = &mut *self.timeline;
+        // Without a timeline to keep, its part of each arm writes to one thrown away.
+        let mut scratch;
+        let t = match self.timeline.as_deref_mut() {
+            Some(t) => t,
+            None => {
+                scratch = Timeline::default();
+                &mut scratch
+            }
+        };
         if t.opened.is_none() {
             let envelope = Envelope {
                 run: r.run.clone(),
