@@ -52,6 +52,20 @@ steps_runbook 1 "$work/one.toml"
   for _ in $(seq 1 "$STEPS"); do echo 'bash -euo pipefail -c true'; done
 } >"$work/baseline.sh"
 
+# What one durable append costs between two steps, on the disk under test: the same script with a
+# 512-byte append after each command, once with O_DSYNC and once without.
+for sync in dsync nosync; do
+  {
+    echo '#!/usr/bin/env bash'
+    echo 'probe=$1'
+    flags=$([ $sync = dsync ] && echo 'oflag=dsync,append' || echo 'oflag=append')
+    for _ in $(seq 1 "$STEPS"); do
+      echo 'bash -euo pipefail -c true'
+      echo "dd if=/dev/zero of=\"\$probe\" bs=512 count=1 $flags conv=notrunc status=none"
+    done
+  } >"$work/baseline-$sync.sh"
+done
+
 # Named commands: every one is run from a function so that the state directory is fresh and the
 # command line can be printed exactly as run.
 declare -A line=()
@@ -85,15 +99,17 @@ if command -v just >/dev/null; then
 fi
 
 state=
+probe=$work/probe
 cmd_line() { # cmd_line TOOL -> the command, with the state directory in use
   case $1 in
     rollout) echo "$bin run ${run_book:-$work/many.toml} --state-dir $state --output json" ;;
     before) echo "$BEFORE run $work/many.toml --state-dir $state --output json" ;;
-    dsync) echo "dd if=/dev/zero of=$probe bs=512 count=$STEPS oflag=dsync status=none" ;;
+    on-tmpfs) echo "$bin run $work/many.toml --state-dir $work/state-tmpfs --output json" ;;
+    dsync | nosync) echo "bash $work/baseline-$1.sh $probe" ;;
     *) echo "${line[$1]}" ;;
   esac
 }
-fresh() { rm -rf "$state"; }
+fresh() { rm -rf "$state" "$work/state-tmpfs" "$probe"; }
 
 us=0
 timed() { # timed TOOL: runs it, sets us to its wall time in microseconds
@@ -115,7 +131,7 @@ fs_of() { stat -f -c %T "$1" 2>/dev/null || echo '?'; }
 
 pairs() { # pairs LABEL STATE_PARENT [EXTRA_TOOL...]
   state=$2/state
-  probe=$2/dsync-probe
+  probe=$2/probe
   local label=$1 list=("${tools[@]}") round k t
   shift 2
   list+=("$@")
@@ -131,11 +147,16 @@ pairs() { # pairs LABEL STATE_PARENT [EXTRA_TOOL...]
     done
   done
   local b=(${times[bash]})
-  per_round() { # per_round TOOL AWK_EXPR(a = tool's time, b = bash's, d = dsync's) -> values
-    local x=(${times[$1]}) y=(${times[dsync]:-}) out='' i
+  per_round() { # per_round TOOL AWK_EXPR(a = tool's time, b = bash's, n = steps) -> values
+    local x=(${times[$1]}) out='' i
     for ((i = 0; i < PAIRS; i++)); do
-      out+="$(awk -v a="${x[i]}" -v b="${b[i]}" -v d="${y[i]:-0}" -v n="$STEPS" "BEGIN {print $2}") "
+      out+="$(awk -v a="${x[i]}" -v b="${b[i]}" -v n="$STEPS" "BEGIN {print $2}") "
     done
+    tr ' ' '\n' <<<"$out" | grep .
+  }
+  minus() { # minus TOOL1 TOOL2: (TOOL1 - TOOL2) / STEPS per round, us
+    local x=(${times[$1]}) y=(${times[$2]}) out='' i
+    for ((i = 0; i < PAIRS; i++)); do out+="$(((x[i] - y[i]) / STEPS)) "; done
     tr ' ' '\n' <<<"$out" | grep .
   }
   printf '   %-8s %10s %24s %30s\n' tool "median ms" "ratio to bash (median)" "per step above bash (median)"
@@ -149,11 +170,10 @@ pairs() { # pairs LABEL STATE_PARENT [EXTRA_TOOL...]
     echo "   $t/bash ratios: $(per_round "$t" 'a / b' | q)"
   done
   if [ -n "${times[dsync]:-}" ]; then
-    echo "   one 512-byte O_DSYNC append on that disk (dsync / $STEPS), us: $(per_round dsync 'd / n' | q 0)"
-    for t in rollout before; do
-      [ -n "${times[$t]:-}" ] || continue
-      echo "   $t per step above bash and one such append, us: $(per_round "$t" '(a - b - d) / n' | q 0)"
-    done
+    echo "   what the disk adds per step, us:"
+    echo "     rollout, state on disk minus on tmpfs (on-tmpfs): $(minus rollout on-tmpfs | q 0)"
+    echo "     one durable 512-byte append between steps (dsync minus nosync): $(minus dsync nosync | q 0)"
+    [ -z "${times[before]:-}" ] || echo "     before, state on disk minus rollout on tmpfs: $(minus before on-tmpfs | q 0)"
   fi
 }
 
@@ -251,7 +271,7 @@ if part pairs; then
   [ -n "$tmpfs_parent" ] && pairs tmpfs "$work" || echo "== no /dev/shm: tmpfs part skipped"
   # The disk's own cost of a durable append is measured in the same rounds: on disk, rollout may
   # cost one fdatasync per step more than on tmpfs.
-  pairs disk "$disk" dsync
+  pairs disk "$disk" on-tmpfs dsync nosync
 fi
 if part syscalls; then
   if command -v strace >/dev/null; then
