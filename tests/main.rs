@@ -17,6 +17,7 @@ mod notify;
 mod operator;
 mod params;
 mod plan;
+mod processes;
 mod report;
 mod run;
 mod runbooks;

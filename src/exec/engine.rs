@@ -837,6 +837,8 @@ impl Engine<'_> {
                 full_env.extend(env.clone());
                 let spec = ProcessSpec {
                     argv: argv.clone(),
+                    // The shell, looked up once; kubectl, which a step may install, every time.
+                    lookup_once: matches!(real.action, Action::Run { .. }),
                     env: full_env,
                     workdir,
                     timeout: real.timeout.map_or(Duration::from_secs(1800), |t| t.0),

@@ -9,18 +9,20 @@
 //! `setsid`), and an environment tag (`ROLLOUT_TREE_ID`) inherited by every descendant, which
 //! still marks an escapee after it has been reparented.
 
-use std::collections::{BTreeMap, BTreeSet};
+use std::collections::{BTreeMap, BTreeSet, HashMap};
+use std::ffi::{OsStr, OsString};
 use std::io;
 use std::os::unix::process::ExitStatusExt;
 use std::path::{Path, PathBuf};
 use std::process::{ExitStatus, Stdio};
 use std::sync::atomic::{AtomicU64, Ordering};
-use std::sync::{Mutex, MutexGuard, PoisonError};
+use std::sync::{Mutex, MutexGuard, OnceLock, PoisonError};
 use std::time::{Duration, SystemTime, UNIX_EPOCH};
 
 use nix::sys::signal::{Signal, kill, killpg};
 use nix::sys::wait::{Id, WaitPidFlag, waitid, waitpid};
-use nix::unistd::{Pid, getpgrp};
+use nix::time::{ClockId, clock_gettime};
+use nix::unistd::{AccessFlags, Pid, SysconfVar, access, getpgrp, sysconf};
 use tokio::io::{AsyncRead, AsyncReadExt};
 use tokio::process::{Child, ChildStderr, ChildStdout, Command};
 use tokio::sync::watch;
@@ -46,8 +48,12 @@ pub(super) const TREE_VAR: &str = "ROLLOUT_TREE_ID";
 /// What to run and how.
 #[derive(Debug, Clone)]
 pub struct ProcessSpec {
-    /// Program and arguments; the program is looked up in `PATH`.
+    /// Program and arguments; the program is looked up in `PATH` (the one in `env` if set).
     pub argv: Vec<String>,
+    /// Look the program up once per `PATH` value for the whole process instead of at every
+    /// spawn (for the runbook's shell). A program that cannot be run from where it was found
+    /// is looked up again.
+    pub lookup_once: bool,
     /// Added to the environment rollout inherited.
     pub env: BTreeMap<String, String>,
     pub workdir: PathBuf,
@@ -164,11 +170,12 @@ pub async fn run(
         return Finished::without_process(spec, Outcome::Interrupted, started);
     }
     let tag = next_tree_id();
+    let spawned_after = boot_ticks();
     let (mut child, mut registration) = match spawn(spec, &tag) {
         Ok(spawned) => spawned,
         Err(why) => return Finished::without_process(spec, Outcome::FailedToStart(why), started),
     };
-    let mut tree = Tree::new(registration.pid, tag);
+    let mut tree = Tree::new(registration.pid, tag, spawned_after);
     let mut pipes = Pipes::new(&mut child, spec.capture_stdout);
 
     let mut exit: Option<io::Result<ExitStatus>> = None;
@@ -354,7 +361,49 @@ fn spawn(spec: &ProcessSpec, tag: &str) -> Result<(Child, Registration), String>
         .split_first()
         .ok_or_else(|| "the command is empty".to_owned())?;
     check_workdir(&spec.workdir)?;
-    let mut command = Command::new(program);
+    let search_path = spec
+        .env
+        .get("PATH")
+        .map(OsString::from)
+        .or_else(|| std::env::var_os("PATH"));
+    let search_path = search_path.as_deref();
+    let found = program_path(program, search_path, spec.lookup_once);
+    // Held across the spawn so that no sweep can reap the child before it is registered.
+    let mut live = live_pids();
+    let child = match command(spec, program, args, found.as_deref(), tag).spawn() {
+        // What was found once may be gone since: look again, as a fresh spawn would.
+        Err(_) if spec.lookup_once && found.is_some() => {
+            forget_program_path(program, search_path);
+            let found = program_path(program, search_path, false);
+            command(spec, program, args, found.as_deref(), tag).spawn()
+        }
+        spawned => spawned,
+    }
+    .map_err(|e| spawn_error(program, &e))?;
+    let pid = child
+        .id()
+        .and_then(|id| i32::try_from(id).ok())
+        .ok_or_else(|| format!("`{program}` exited before it could be watched"))?;
+    live.insert(pid);
+    Ok((child, Registration { pid, reaped: false }))
+}
+
+fn command(
+    spec: &ProcessSpec,
+    program: &str,
+    args: &[String],
+    found: Option<&Path>,
+    tag: &str,
+) -> Command {
+    let mut command = match found {
+        Some(path) => {
+            let mut command = Command::new(path);
+            // The program sees the name it was given, as after a search of its own.
+            command.arg0(program);
+            command
+        }
+        None => Command::new(program),
+    };
     command
         .args(args)
         .envs(&spec.env)
@@ -364,22 +413,80 @@ fn spawn(spec: &ProcessSpec, tag: &str) -> Result<(Child, Registration), String>
         // whole step at once.
         .process_group(0)
         .stdin(if spec.stdin_null {
-            Stdio::null()
+            dev_null()
         } else {
             Stdio::inherit()
         })
         .stdout(Stdio::piped())
         .stderr(Stdio::piped())
         .kill_on_drop(true);
-    // Held across the spawn so that no sweep can reap the child before it is registered.
-    let mut live = live_pids();
-    let child = command.spawn().map_err(|e| spawn_error(program, &e))?;
-    let pid = child
-        .id()
-        .and_then(|id| i32::try_from(id).ok())
-        .ok_or_else(|| format!("`{program}` exited before it could be watched"))?;
-    live.insert(pid);
-    Ok((child, Registration { pid, reaped: false }))
+    command
+}
+
+/// `/dev/null` for a child's stdin: a duplicate of one descriptor opened once, which is
+/// cheaper than opening the file again at every spawn (what `Stdio::null` does).
+fn dev_null() -> Stdio {
+    static DEV_NULL: OnceLock<Option<std::fs::File>> = OnceLock::new();
+    DEV_NULL
+        .get_or_init(|| std::fs::File::open("/dev/null").ok())
+        .as_ref()
+        .and_then(|f| f.try_clone().ok())
+        .map_or_else(Stdio::null, Stdio::from)
+}
+
+type Found = HashMap<(String, OsString), PathBuf>;
+
+fn found_programs() -> MutexGuard<'static, Found> {
+    static FOUND: OnceLock<Mutex<Found>> = OnceLock::new();
+    FOUND
+        .get_or_init(Mutex::default)
+        .lock()
+        .unwrap_or_else(PoisonError::into_inner)
+}
+
+/// Where a program named without a `/` is, searched in `path` as `execvp` would; `None` for a
+/// path, and when the search is better left to the spawn (nothing found, no `PATH`, or a
+/// relative directory in it, which depends on the working directory). Searching here rather
+/// than in the child keeps spawns on `posix_spawn`, and `once` saves a failed `execve` for each
+/// directory before the shell's at every step.
+fn program_path(program: &str, path: Option<&OsStr>, once: bool) -> Option<PathBuf> {
+    if program.contains('/') || program.is_empty() {
+        return None;
+    }
+    let path = path?;
+    let key = (program.to_owned(), path.to_owned());
+    if once {
+        if let Some(found) = found_programs().get(&key) {
+            return Some(found.clone());
+        }
+    }
+    let found = search(program, path)?;
+    if once {
+        found_programs().insert(key, found.clone());
+    }
+    Some(found)
+}
+
+fn forget_program_path(program: &str, path: Option<&OsStr>) {
+    if let Some(path) = path {
+        found_programs().remove(&(program.to_owned(), path.to_owned()));
+    }
+}
+
+fn search(program: &str, path: &OsStr) -> Option<PathBuf> {
+    for dir in std::env::split_paths(path) {
+        if !dir.is_absolute() {
+            return None;
+        }
+        let candidate = dir.join(program);
+        // As execvp: the first that may be executed; one that may not is passed over.
+        if access(&candidate, AccessFlags::X_OK).is_ok()
+            && std::fs::metadata(&candidate).is_ok_and(|m| m.is_file())
+        {
+            return Some(candidate);
+        }
+    }
+    None
 }
 
 fn check_workdir(dir: &Path) -> Result<(), String> {
@@ -437,6 +544,27 @@ pub fn tree_tag() -> &'static str {
     })
 }
 
+/// Now, in the unit of the start times in `/proc/<pid>/stat` (clock ticks since boot), rounded
+/// down: no process forked later has an earlier start time. Both count `CLOCK_BOOTTIME`, in
+/// the same time namespace. 0 (no bound) if the clock cannot be read.
+fn boot_ticks() -> u64 {
+    static HZ: OnceLock<u64> = OnceLock::new();
+    let hz = *HZ.get_or_init(|| {
+        sysconf(SysconfVar::CLK_TCK)
+            .ok()
+            .flatten()
+            .and_then(|t| u64::try_from(t).ok())
+            .filter(|&t| t > 0)
+            .unwrap_or(100)
+    });
+    clock_gettime(ClockId::CLOCK_BOOTTIME).map_or(0, |now| {
+        let secs = u64::try_from(now.tv_sec()).unwrap_or(0);
+        let nanos = u64::try_from(now.tv_nsec()).unwrap_or(0);
+        // One tick less, for a kernel that rounds differently.
+        (secs * hz + nanos * hz / 1_000_000_000).saturating_sub(1)
+    })
+}
+
 fn next_tree_id() -> String {
     static COUNTER: AtomicU64 = AtomicU64::new(0);
     format!("{}{}", tree_tag(), COUNTER.fetch_add(1, Ordering::Relaxed))
@@ -476,7 +604,6 @@ fn reap_orphans() {
     // to someone else: a step's main child is tokio's to reap, and children in rollout's own
     // process group belong to a `std::process::Command` waiting for them. One syscall when
     // there is nothing to reap, instead of reading all of /proc.
-    let own_group = getpgrp().as_raw();
     for _ in 0..256 {
         let flags = WaitPidFlag::WEXITED | WaitPidFlag::WNOHANG | WaitPidFlag::WNOWAIT;
         let Ok(status) = waitid(Id::All, flags) else {
@@ -484,7 +611,7 @@ fn reap_orphans() {
         };
         let Some(pid) = status.pid() else { return };
         if live_pids().contains(&pid.as_raw())
-            || read_proc(pid.as_raw()).is_some_and(|p| p.pgrp == own_group)
+            || read_proc(pid.as_raw()).is_some_and(|p| p.pgrp == getpgrp().as_raw())
         {
             return;
         }
@@ -498,8 +625,8 @@ fn reap_orphans() {
 struct Pipes {
     stdout: Option<ChildStdout>,
     stderr: Option<ChildStderr>,
-    stdout_buf: Box<[u8]>,
-    stderr_buf: Box<[u8]>,
+    stdout_buf: ReadBuf,
+    stderr_buf: ReadBuf,
     stdout_tail: Tail,
     stderr_tail: Tail,
     capture: Capture,
@@ -510,8 +637,8 @@ impl Pipes {
         Self {
             stdout: child.stdout.take(),
             stderr: child.stderr.take(),
-            stdout_buf: vec![0; READ_CHUNK].into_boxed_slice(),
-            stderr_buf: vec![0; READ_CHUNK].into_boxed_slice(),
+            stdout_buf: ReadBuf::take(),
+            stderr_buf: ReadBuf::take(),
             stdout_tail: Tail::default(),
             stderr_tail: Tail::default(),
             capture: if capture {
@@ -537,8 +664,8 @@ impl Pipes {
             ..
         } = self;
         tokio::select! {
-            read = read_or_pend(stdout.as_mut(), stdout_buf) => (Stream::Stdout, read),
-            read = read_or_pend(stderr.as_mut(), stderr_buf) => (Stream::Stderr, read),
+            read = read_or_pend(stdout.as_mut(), &mut stdout_buf.0) => (Stream::Stdout, read),
+            read = read_or_pend(stderr.as_mut(), &mut stderr_buf.0) => (Stream::Stderr, read),
         }
     }
 
@@ -562,13 +689,13 @@ impl Pipes {
         };
         let chunk = match stream {
             Stream::Stdout => {
-                let chunk = &self.stdout_buf[..n];
+                let chunk = &self.stdout_buf.0[..n];
                 self.stdout_tail.push(chunk);
                 self.capture.push(chunk);
                 chunk
             }
             Stream::Stderr => {
-                let chunk = &self.stderr_buf[..n];
+                let chunk = &self.stderr_buf.0[..n];
                 self.stderr_tail.push(chunk);
                 chunk
             }
@@ -585,6 +712,33 @@ impl Pipes {
             runtime.spawn(async move {
                 tokio::join!(discard(stdout), discard(stderr));
             });
+        }
+    }
+}
+
+/// A read buffer of [`READ_CHUNK`] bytes, returned for the next step when dropped: a fresh pair
+/// at every step cost two zeroed 64 KiB allocations, given back to the kernel (`madvise`) and
+/// faulted in again each time.
+struct ReadBuf(Box<[u8]>);
+
+fn spare_buffers() -> MutexGuard<'static, Vec<Box<[u8]>>> {
+    static SPARE: Mutex<Vec<Box<[u8]>>> = Mutex::new(Vec::new());
+    SPARE.lock().unwrap_or_else(PoisonError::into_inner)
+}
+
+impl ReadBuf {
+    fn take() -> Self {
+        let spare = spare_buffers().pop();
+        Self(spare.unwrap_or_else(|| vec![0; READ_CHUNK].into_boxed_slice()))
+    }
+}
+
+impl Drop for ReadBuf {
+    fn drop(&mut self) {
+        let mut spare = spare_buffers();
+        // Enough for a few steps running at once (checks, hooks); more are freed.
+        if spare.len() < 8 {
+            spare.push(std::mem::take(&mut self.0));
         }
     }
 }
@@ -746,12 +900,14 @@ struct Tree {
     main_reaped: bool,
     tag: String,
     /// Nothing started before the step can carry its tag; saves reading every `environ`.
+    /// Taken from the clock before the spawn rather than from `/proc/<main>/stat` after it:
+    /// reading that file was 9 of a step's syscalls.
     started_at: u64,
 }
 
 impl Tree {
-    fn new(main: i32, tag: String) -> Self {
-        let started_at = read_proc(main).map_or(0, |p| p.start);
+    /// `started_at`: a time before the main child was started, in [`boot_ticks`].
+    fn new(main: i32, tag: String, started_at: u64) -> Self {
         Self {
             main,
             main_reaped: false,
@@ -890,6 +1046,7 @@ mod tests {
             grace: Duration::from_secs(5),
             capture_stdout: false,
             stdin_null: true,
+            lookup_once: false,
         }
     }
 
@@ -1222,6 +1379,27 @@ time.sleep(100)
         assert!(started.elapsed() < Duration::from_secs(5));
         for pid in pids {
             assert!(!exists(pid), "pid {pid} survived: {:?}", read_proc(pid));
+        }
+    }
+
+    #[test]
+    fn the_clock_before_a_spawn_bounds_the_start_time_in_proc() {
+        let me = read_proc(own_pid()).unwrap().start;
+        for _ in 0..20 {
+            let before = boot_ticks();
+            assert!(
+                me <= before,
+                "this process started at {me}, now is {before}"
+            );
+            let mut child = std::process::Command::new("sleep")
+                .arg("5")
+                .spawn()
+                .unwrap();
+            let started = read_proc(i32::try_from(child.id()).unwrap()).map(|p| p.start);
+            let _ = child.kill();
+            let _ = child.wait();
+            let started = started.unwrap();
+            assert!(before <= started, "taken at {before}, started at {started}");
         }
     }
 

@@ -336,10 +336,12 @@ impl Journal for FileJournal {
                 Ok(())
             }
         });
-        synced.map_err(io(format!(
-            "cannot write the journal {}",
-            self.path.display()
-        )))?;
+        synced.map_err(|e| {
+            StoreError::Io(format!(
+                "cannot write the journal {}: {e}",
+                self.path.display()
+            ))
+        })?;
         self.next_seq += 1;
         record.hash.clone_from(&hash);
         self.head = hash;
