@@ -1193,7 +1193,7 @@ fn rollback_preview(
     let mut renderer = plan::Renderer::new(loaded, vars, &info, std::env::var("KUBECTL").ok());
     if let Some((state, _)) = run {
         for (name, value) in &state.captures {
-            renderer.restore_capture(name, value);
+            renderer.set_capture(name, value);
         }
     }
     let of = match run {
@@ -1203,7 +1203,7 @@ fn rollback_preview(
         ),
         None => "no run: the runbook's own `[[rollback]]` section".to_string(),
     };
-    let view = ui::plan_view::rollback_text(loaded, &renderer, &phases, &of, ctx.color_out());
+    let view = ui::plan_view::rollback_text(loaded, &mut renderer, &phases, &of, ctx.color_out());
     print!("{view}");
     ExitCode::Ok
 }

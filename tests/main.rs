@@ -18,6 +18,7 @@ mod operator;
 mod params;
 mod plan;
 mod report;
+mod rollback;
 mod run;
 mod runbooks;
 mod scaffold;
