@@ -313,15 +313,17 @@ fn phase_text(o: &mut String, st: &Styles, i: usize, total: usize, phase: &PlanP
             let _ = writeln!(
                 o,
                 "    {}",
-                st.dim.apply_to(format!(
-                    "also undoes phase{} {}: their own rollback steps do not run after it",
-                    if phase.rollback_covers.len() == 1 {
-                        ""
-                    } else {
-                        "s"
-                    },
-                    ticked(&phase.rollback_covers, "and")
-                ))
+                st.dim.apply_to(if phase.rollback_covers.len() == 1 {
+                    format!(
+                        "also undoes phase {}: its own rollback steps do not run after it",
+                        ticked(&phase.rollback_covers, "and")
+                    )
+                } else {
+                    format!(
+                        "also undoes phases {}: their own rollback steps do not run after it",
+                        ticked(&phase.rollback_covers, "and")
+                    )
+                })
             );
         }
         if !phase.rollback_covered_by.is_empty() {
