@@ -17,6 +17,7 @@ mod notify;
 mod operator;
 mod params;
 mod plan;
+mod rehearsal;
 mod report;
 mod rollback;
 mod run;
