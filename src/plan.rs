@@ -282,6 +282,7 @@ impl When {
     /// What the plan says of it, after the expression: `true: runs`, `false: SKIPPED`, or,
     /// when it waits for values, how it will be decided and by what, never a guess.
     pub fn verdict(&self) -> String {
+        use std::fmt::Write as _;
         match self.decision {
             "run" => "true: runs".into(),
             "skip" => "false: SKIPPED".into(),
@@ -291,15 +292,10 @@ impl When {
                     condition_words(&self.expression)
                 );
                 for p in &self.depends_on {
-                    match &p.captured_by {
-                        Some(step) => {
-                            out.push_str(&format!("; `{}` is captured by step `{step}`", p.name));
-                        }
-                        None => out.push_str(&format!(
-                            "; `{}` is a secret, read when the run starts",
-                            p.name
-                        )),
-                    }
+                    let _ = match &p.captured_by {
+                        Some(step) => write!(out, "; `{}` is captured by step `{step}`", p.name),
+                        None => write!(out, "; `{}` is a secret, read when the run starts", p.name),
+                    };
                 }
                 out
             }

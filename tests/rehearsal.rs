@@ -31,7 +31,7 @@ struct Breach {
 }
 
 /// One loopback HTTP server for everything the runbooks reach: the exporters Prometheus scrapes
-/// (`/scrape/...`), the service's endpoints (health checks, ListTransactions, `/metrics`,
+/// (`/scrape/...`), the service's endpoints (health checks, `ListTransactions`, `/metrics`,
 /// Grafana's health) and the notification webhooks, whose posts it keeps.
 struct World {
     port: u16,
@@ -282,7 +282,7 @@ fn batch(t: f64, breach: &Breach) -> String {
     let l = "job=\"batch-patches\"";
     let mut o = String::new();
     let _ = writeln!(o, "http_requests_total{{{l},code=\"200\"}} {}", 100.0 * t);
-    let _ = writeln!(o, "http_requests_total{{{l},code=\"500\"}} {}", t);
+    let _ = writeln!(o, "http_requests_total{{{l},code=\"500\"}} {t}");
     for le in ["0.05", "0.1", "0.25", "+Inf"] {
         let _ = writeln!(
             o,
@@ -344,13 +344,13 @@ impl Call {
 /// so that calls sort in order and two at once, as in a pipeline, never mix) and then runs
 /// `body`.
 fn stub(path: &Path, log: &Path, body: &str) {
+    use std::os::unix::fs::PermissionsExt;
     let script = format!(
         "#!/bin/bash\n{{\n  printf 'C%s\\0' \"${{0##*/}}\"\n  for a in \"$@\"; do printf 'A%s\\0' \"$a\"; done\n  env -0 | sed -z 's/^/E/'\n}} > '{}'/\"$(date +%s%N)-$$\"\n{body}\n",
         log.display()
     );
     std::fs::create_dir_all(path.parent().unwrap()).unwrap();
     std::fs::write(path, script).unwrap();
-    use std::os::unix::fs::PermissionsExt;
     std::fs::set_permissions(path, std::fs::Permissions::from_mode(0o755)).unwrap();
 }
 
@@ -532,7 +532,7 @@ impl Rehearsal {
                 .iter()
                 .filter(|e| e["event"] == "paused")
                 .filter_map(|e| e["resume_with"].as_str().map(String::from))
-                .last()
+                .next_back()
                 .unwrap_or_else(|| {
                     panic!(
                         "exit {} without a resume command\n--- stdout\n{}\n--- stderr\n{}",
@@ -631,7 +631,7 @@ impl Rehearsal {
 
     /// A rehearsal without a breach: every step ok, every measurement a pass, every gate
     /// passed, the run finished.
-    fn assert_healthy(&self, records: &[serde_json::Value]) {
+    fn assert_healthy(records: &[serde_json::Value]) {
         for r in records {
             match r["type"].as_str() {
                 Some("step_finished") => assert_eq!(r["status"], "ok", "{r}"),
@@ -807,7 +807,7 @@ fn payments_connectrpc_rehearses_end_to_end_then_rolls_back_on_a_breach() {
     assert_eq!(status, 0, "the rehearsal did not finish: {told:#?}");
     let records = r.journal();
     r.assert_ran_the_committed_file(&records);
-    r.assert_healthy(&records);
+    Rehearsal::assert_healthy(&records);
     assert_eq!(
         waits(&told),
         [
@@ -1025,7 +1025,7 @@ fn batch_patches_rehearses_end_to_end_then_rolls_back_each_wave_once_on_a_breach
     assert_eq!(status, 0, "the rehearsal did not finish: {told:#?}");
     let records = r.journal();
     r.assert_ran_the_committed_file(&records);
-    r.assert_healthy(&records);
+    Rehearsal::assert_healthy(&records);
     assert_eq!(
         waits(&told),
         [
@@ -1207,7 +1207,9 @@ fn platform_stubs(dir: &Path) -> Vec<(String, String)> {
     let text = std::fs::read_to_string(repo().join("runbooks/platform-deploy.toml")).unwrap();
     let mut scripts: Vec<String> = text
         .split(|c: char| c.is_whitespace() || c == '\'')
-        .filter(|w| w.starts_with("./scripts/") && w.ends_with(".sh"))
+        .filter(|w| {
+            w.starts_with("./scripts/") && Path::new(w).extension().is_some_and(|x| x == "sh")
+        })
         .map(|w| w.trim_start_matches("./").to_string())
         .collect();
     scripts.sort();
@@ -1287,7 +1289,7 @@ fn platform_deploy_rehearses_end_to_end_then_rolls_back_on_a_breach() {
     assert_eq!(status, 0, "the rehearsal did not finish: {told:#?}");
     let records = r.journal();
     r.assert_ran_the_committed_file(&records);
-    r.assert_healthy(&records);
+    Rehearsal::assert_healthy(&records);
     assert_eq!(
         waits(&told),
         [

@@ -102,10 +102,12 @@ fn the_preview_of_the_runbooks_own_rollback_never_evaluates_a_later_capture() {
 /// Three phases that each switch the same flag on, so each phase's rollback (switch it off,
 /// tell people) undoes every earlier phase too. `covers` gives each phase's `rollback_covers`.
 fn waves(fail_in: Option<&str>, covers: [&str; 3]) -> String {
+    use std::fmt::Write as _;
     let mut rb = String::from("[runbook]\nname = \"waves\"\n");
     for (p, cover) in ["p1", "p2", "p3"].into_iter().zip(covers) {
         let fail = if fail_in == Some(p) { "; exit 3" } else { "" };
-        rb.push_str(&format!(
+        let _ = write!(
+            rb,
             r#"
 [[phases]]
 id = "{p}"
@@ -125,7 +127,7 @@ run = "echo disable-{p} >> trace"
 id = "tell-{p}"
 checklist = ["Announced in #alerts-critical"]
 "#
-        ));
+        );
     }
     rb
 }
@@ -294,4 +296,54 @@ fn validate_checks_what_a_rollback_covers() {
         .stderr_has("did you mean `p1`?")
         .stderr_has("`p1` is listed twice")
         .stderr_has("phase `p4` has `rollback_covers` but no `[[phases.rollback]]` steps");
+}
+
+#[test]
+fn plan_says_how_a_when_that_waits_for_a_value_will_be_decided() {
+    let rb = r#"[runbook]
+name = "when"
+
+[vars]
+region = "eu"
+
+[vars.token]
+secret = { env = "TOKEN" }
+
+[[phases]]
+id = "p"
+title = "P"
+
+[[phases.steps]]
+id = "probe"
+run = "echo ok"
+capture = "probe_out"
+
+[[phases.steps]]
+id = "equal"
+when = "probe_out == 'ok'"
+run = "true"
+
+[[phases.steps]]
+id = "negated"
+when = "not probe_out"
+run = "true"
+
+[[phases.steps]]
+id = "compound"
+when = "token != '' and probe_out != 'no'"
+run = "true"
+
+[[phases.steps]]
+id = "known"
+when = "region == 'eu'"
+run = "true"
+"#;
+    let plan = Test::new()
+        .runbook(rb)
+        .args(["plan", "runbook.toml"])
+        .status(0);
+    plan.stdout_has("when probe_out == 'ok' (decided when the step is reached: runs if `probe_out` is `ok`; `probe_out` is captured by step `probe`)")
+        .stdout_has("when not probe_out (decided when the step is reached: runs if `probe_out` is false; `probe_out` is captured by step `probe`)")
+        .stdout_has("when token != '' and probe_out != 'no' (decided when the step is reached: runs if `token != '' and probe_out != 'no'` is true; `token` is a secret, read when the run starts; `probe_out` is captured by step `probe`)")
+        .stdout_has("when region == 'eu' (true: runs)");
 }
