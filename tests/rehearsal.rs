@@ -1193,6 +1193,10 @@ fn batch_patches_rehearses_end_to_end_then_rolls_back_each_wave_once_on_a_breach
         .collect();
     assert!(paged.iter().any(|p| p["event"] == "aborted"), "{paged:?}");
     b.verify_audit();
+    // The report says which waves Wave 2's rollback covered.
+    b.command(&["report".into(), "--format".into(), "md".into()])
+        .status(0)
+        .stdout_has("- Covered: `` wave-1: covered by the rollback of `wave-2` ``");
 }
 
 // ---- platform-deploy ---------------------------------------------------------------------------
