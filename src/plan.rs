@@ -328,14 +328,21 @@ fn condition_words(expr: &str) -> String {
     for (op, words) in [("!=", "is not"), ("==", "is")] {
         if let Some((a, b)) = e.split_once(op) {
             let (a, b) = (a.trim(), b.trim());
+            let said = |name: &str, v: String| {
+                if v.is_empty() {
+                    format!("`{name}` {words} empty")
+                } else {
+                    format!("`{name}` {words} `{v}`")
+                }
+            };
             if is_name(a) {
                 if let Some(v) = literal(b) {
-                    return format!("`{a}` {words} `{v}`");
+                    return said(a, v);
                 }
             }
             if is_name(b) {
                 if let Some(v) = literal(a) {
-                    return format!("`{b}` {words} `{v}`");
+                    return said(b, v);
                 }
             }
         }
@@ -1288,7 +1295,11 @@ impl<'l> Renderer<'l> {
         let when = match step.when {
             Some(t) => {
                 let mut depends_on: Vec<Pending> = Vec::new();
-                for n in self.loaded.templates.reads(t) {
+                let expression = self.loaded.templates.source(t);
+                let mut reads = self.loaded.templates.reads(t);
+                // In the order the expression names them.
+                reads.sort_by_key(|n| expression.find(*n).unwrap_or(usize::MAX));
+                for n in reads {
                     if let Some(by) = self.placeholders.get(n) {
                         if !depends_on.iter().any(|p| p.name == n) {
                             depends_on.push(Pending {
