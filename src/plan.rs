@@ -237,7 +237,8 @@ pub struct PlanStep {
     pub description: Option<String>,
     pub line: usize,
     #[serde(skip_serializing_if = "Option::is_none")]
-    pub when: Option<When>,
+    /// Boxed: most steps have none, and a step is held across every await of a run.
+    pub when: Option<Box<When>>,
     pub timeout: Option<Duration>,
     pub retry: Option<Retry>,
     pub continue_on_error: bool,
@@ -1316,11 +1317,11 @@ impl<'l> Renderer<'l> {
                 } else {
                     "skip"
                 };
-                Some(When {
+                Some(Box::new(When {
                     expression: self.loaded.templates.source(t).to_string(),
                     decision,
                     depends_on,
-                })
+                }))
             }
             None => None,
         };
