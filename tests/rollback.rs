@@ -347,3 +347,66 @@ run = "true"
         .stdout_has("when token != '' and probe_out != 'no' (decided when the step is reached: runs if `token != '' and probe_out != 'no'` is true; `token` is a secret, read when the run starts; `probe_out` is captured by step `probe`)")
         .stdout_has("when region == 'eu' (true: runs)");
 }
+
+#[test]
+fn the_preview_of_a_rollback_under_way_keeps_what_the_phases_done_cover() {
+    // p3 covers p2; p1 is undone by its own rollback, which is interrupted.
+    let covers = ["", "", "rollback_covers = [\"p2\"]"];
+    let rb = waves(Some("p3"), covers).replace(
+        "run = \"echo disable-p1 >> trace\"",
+        "run = \"echo disable-p1 >> trace; touch started; sleep 30\"\nidempotent = true",
+    );
+    let t = Test::new().runbook(&rb);
+    let dir = t.path().to_path_buf();
+    let mut cmd = t.command();
+    cmd.args([
+        "run",
+        "runbook.toml",
+        "--yes",
+        "--check=tell-p3",
+        "--grace",
+        "200ms",
+    ])
+    .stdin(std::process::Stdio::null())
+    .stdout(std::process::Stdio::null())
+    .stderr(std::process::Stdio::null());
+    let child = cmd.spawn().unwrap();
+    crate::harness::wait_for_path(&dir.join("started"));
+    nix::sys::signal::kill(
+        nix::unistd::Pid::from_raw(i32::try_from(child.id()).unwrap()),
+        nix::sys::signal::Signal::SIGINT,
+    )
+    .unwrap();
+    let out = crate::harness::wait_bounded(child, std::time::Duration::from_secs(20));
+    assert_eq!(out.status.code(), Some(130));
+    let preview = Test::in_dir(&dir)
+        .args(["rollback", "runbook.toml", "--dry-run"])
+        .status(0);
+    preview
+        .stdout_has("a rollback under way: already rolled back `p3`")
+        .stdout_has("1. roll back p2: Wave p2")
+        .stdout_has("covered by the rollback of `p3`: its own rollback steps do not run")
+        .stdout_has("2. roll back p1: Wave p1")
+        .stdout_has("echo disable-p1 >> trace");
+    assert!(
+        !preview.stdout.contains("echo disable-p2"),
+        "the preview shows a covered phase's steps:\n{}",
+        preview.stdout
+    );
+    // The rollback goes on as previewed: p1's rollback, not p2's.
+    std::fs::write(dir.join("runbook.toml"), rb.replace("sleep 30", "true")).unwrap();
+    Test::in_dir(&dir)
+        .args(["resume", "--allow-changed", "--check=tell-p1"])
+        .status(10);
+    assert_eq!(
+        trace(&dir),
+        [
+            "flag-p1",
+            "flag-p2",
+            "flag-p3",
+            "disable-p3",
+            "disable-p1",
+            "disable-p1"
+        ]
+    );
+}

@@ -59,16 +59,20 @@ pub struct PhaseView<'l> {
     pub steps: Vec<Result<PlanStep, StepRenderError>>,
 }
 
-/// The rollback of `phases` (phase ids, or [`RUNBOOK_ROLLBACK`]) as it will run. Values the
-/// run captured are used as they are; a value a rollback step captures is stood in for, as in
-/// `plan`, and the renderer is given back as it was.
-pub fn view<'l>(r: &mut Renderer<'l>, phases: &[String]) -> Vec<PhaseView<'l>> {
+/// The rollback of `phases` (phase ids, or [`RUNBOOK_ROLLBACK`]) as it will run, leaving out
+/// the phases in `done` (a rollback under way rolled them back already; they still cover what
+/// they cover). Values the run captured are used as they are; a value a rollback step captures
+/// is stood in for, as in `plan`, and the renderer is given back as it was.
+pub fn view<'l>(r: &mut Renderer<'l>, phases: &[String], done: &[String]) -> Vec<PhaseView<'l>> {
     let loaded = r.loaded;
     let rb = &loaded.runbook;
     let covered = covered_by(rb, phases);
     let mut pended: Vec<String> = Vec::new();
     let mut out = Vec::with_capacity(phases.len());
     for (id, by) in phases.iter().zip(covered) {
+        if done.contains(id) {
+            continue;
+        }
         let (phase, steps, gone): (Option<&'l Phase>, &'l [Step], bool) = if id == RUNBOOK_ROLLBACK
         {
             (None, &rb.rollback, false)

@@ -752,6 +752,7 @@ pub fn rollback_text(
     loaded: &crate::runbook::Loaded,
     renderer: &mut crate::plan::Renderer<'_>,
     phases: &[String],
+    done: &[String],
     of: &str,
     color: bool,
 ) -> String {
@@ -769,8 +770,18 @@ pub fn rollback_text(
     if phases.is_empty() {
         let _ = writeln!(o, "  nothing to roll back: no phase of the run started");
     }
+    if !done.is_empty() {
+        let _ = writeln!(
+            o,
+            "  {}",
+            st.dim.apply_to(format!(
+                "a rollback under way: already rolled back {}",
+                ticked(done, "and")
+            ))
+        );
+    }
     let mut errors = Vec::new();
-    for (i, view) in crate::plan::rollback::view(renderer, phases)
+    for (i, view) in crate::plan::rollback::view(renderer, phases, done)
         .into_iter()
         .enumerate()
     {

@@ -55,7 +55,7 @@ impl<'a> Engine<'a> {
     /// The rollback as people see it before it starts: each phase's steps, rendered as
     /// `rollout rollback --dry-run` shows them.
     fn rollback_plan(&mut self, phases: &[String]) -> Vec<RollbackPhase> {
-        crate::plan::rollback::view(&mut self.shown, phases)
+        crate::plan::rollback::view(&mut self.shown, phases, &[])
             .into_iter()
             .map(|v| RollbackPhase {
                 phase: v.id,
