@@ -1163,18 +1163,16 @@ fn rollback_preview(
     vars: &[inputs::Resolved],
     run: Option<(&RunState, Option<&str>)>,
 ) -> ExitCode {
-    let phases: Vec<String> = match run {
-        None => vec![crate::exec::engine::RUNBOOK_ROLLBACK.to_string()],
+    let (phases, done): (Vec<String>, Vec<String>) = match run {
+        None => (
+            vec![crate::exec::engine::RUNBOOK_ROLLBACK.to_string()],
+            Vec::new(),
+        ),
         Some((state, to)) => match state.rollback.as_ref().filter(|rb| rb.finished.is_none()) {
-            // A rollback under way: what is left of it.
-            Some(rb) => rb
-                .phases
-                .iter()
-                .filter(|p| !rb.phases_done.contains(p))
-                .cloned()
-                .collect(),
+            // A rollback under way: what is left of it (the phases done still cover theirs).
+            Some(rb) => (rb.phases.clone(), rb.phases_done.clone()),
             None => match crate::exec::engine::phases_to_roll_back(state, &loaded.runbook, to) {
-                Ok(p) => p,
+                Ok(p) => (p, Vec::new()),
                 Err(why) => {
                     eprintln!("error: {why}");
                     return ExitCode::Usage;
@@ -1193,7 +1191,7 @@ fn rollback_preview(
     let mut renderer = plan::Renderer::new(loaded, vars, &info, std::env::var("KUBECTL").ok());
     if let Some((state, _)) = run {
         for (name, value) in &state.captures {
-            renderer.restore_capture(name, value);
+            renderer.set_capture(name, value);
         }
     }
     let of = match run {
@@ -1203,7 +1201,8 @@ fn rollback_preview(
         ),
         None => "no run: the runbook's own `[[rollback]]` section".to_string(),
     };
-    let view = ui::plan_view::rollback_text(loaded, &renderer, &phases, &of, ctx.color_out());
+    let view =
+        ui::plan_view::rollback_text(loaded, &mut renderer, &phases, &done, &of, ctx.color_out());
     print!("{view}");
     ExitCode::Ok
 }

@@ -18,6 +18,8 @@ use crate::runbook::model::{
 use crate::runbook::param::{self, Misfit, Param};
 use crate::runbook::template::{RenderError, Scope, Tpl, Values};
 
+pub mod rollback;
+
 /// What a plan shows in place of a secret value.
 pub const MASK: &str = "******";
 pub const FORMAT_VERSION: u32 = 1;
@@ -120,6 +122,14 @@ pub struct PlanPhase {
     #[serde(skip_serializing_if = "Vec::is_empty")]
     pub abort_not_watched: Vec<NotWatched>,
     pub rollback: Vec<PlanStep>,
+    /// Earlier phases this phase's rollback also undoes (`rollback_covers`): after it, theirs
+    /// does not run.
+    #[serde(skip_serializing_if = "Vec::is_empty")]
+    pub rollback_covers: Vec<String>,
+    /// Later phases whose rollback covers this one: when one of those runs, this phase's
+    /// rollback steps do not.
+    #[serde(skip_serializing_if = "Vec::is_empty")]
+    pub rollback_covered_by: Vec<String>,
 }
 
 #[derive(Debug, Clone, Serialize)]
@@ -227,7 +237,8 @@ pub struct PlanStep {
     pub description: Option<String>,
     pub line: usize,
     #[serde(skip_serializing_if = "Option::is_none")]
-    pub when: Option<When>,
+    /// Boxed: most steps have none, and a step is held across every await of a run.
+    pub when: Option<Box<When>>,
     pub timeout: Option<Duration>,
     pub retry: Option<Retry>,
     pub continue_on_error: bool,
@@ -253,6 +264,99 @@ pub struct When {
     pub expression: String,
     /// `run`, `skip`, or `at_run_time` when it reads values only a run produces.
     pub decision: &'static str,
+    /// For `at_run_time`: the values it waits for, each with where it comes from. A preview
+    /// never evaluates the expression with a stand-in for them.
+    #[serde(skip_serializing_if = "Vec::is_empty")]
+    pub depends_on: Vec<Pending>,
+}
+
+/// A value a preview does not have yet: a capture (with the step that makes it) or a secret.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize)]
+pub struct Pending {
+    pub name: String,
+    /// The step whose output it is; absent for a secret, which a run reads when it starts.
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub captured_by: Option<String>,
+}
+
+impl When {
+    /// What the plan says of it, after the expression: `true: runs`, `false: SKIPPED`, or,
+    /// when it waits for values, how it will be decided and by what, never a guess.
+    pub fn verdict(&self) -> String {
+        use std::fmt::Write as _;
+        match self.decision {
+            "run" => "true: runs".into(),
+            "skip" => "false: SKIPPED".into(),
+            _ => {
+                let mut out = format!(
+                    "decided when the step is reached: runs if {}",
+                    condition_words(&self.expression)
+                );
+                for p in &self.depends_on {
+                    let _ = match &p.captured_by {
+                        Some(step) => write!(out, "; `{}` is captured by step `{step}`", p.name),
+                        None => write!(out, "; `{}` is a secret, read when the run starts", p.name),
+                    };
+                }
+                out
+            }
+        }
+    }
+}
+
+/// A `when` expression in words where it has a simple shape (`name == 'value'`, `name !=
+/// 'value'`, `not name`, `name`), else the expression itself.
+fn condition_words(expr: &str) -> String {
+    let e = expr.trim();
+    let is_name = |s: &str| {
+        !s.is_empty()
+            && s.chars()
+                .all(|c| c.is_ascii_alphanumeric() || c == '_' || c == '.')
+            && !s.starts_with(|c: char| c.is_ascii_digit())
+            && !matches!(s, "true" | "false" | "not" | "and" | "or" | "in")
+    };
+    let literal = |s: &str| -> Option<String> {
+        let s = s.trim();
+        for q in ['\'', '"'] {
+            if let Some(inner) = s.strip_prefix(q).and_then(|x| x.strip_suffix(q)) {
+                if !inner.contains(q) {
+                    return Some(inner.to_string());
+                }
+            }
+        }
+        (s.parse::<f64>().is_ok() || matches!(s, "true" | "false")).then(|| s.to_string())
+    };
+    for (op, words) in [("!=", "is not"), ("==", "is")] {
+        if let Some((a, b)) = e.split_once(op) {
+            let (a, b) = (a.trim(), b.trim());
+            let said = |name: &str, v: String| {
+                if v.is_empty() {
+                    format!("`{name}` {words} empty")
+                } else {
+                    format!("`{name}` {words} `{v}`")
+                }
+            };
+            if is_name(a) {
+                if let Some(v) = literal(b) {
+                    return said(a, v);
+                }
+            }
+            if is_name(b) {
+                if let Some(v) = literal(a) {
+                    return said(b, v);
+                }
+            }
+        }
+    }
+    if let Some(n) = e.strip_prefix("not ").map(str::trim) {
+        if is_name(n) {
+            return format!("`{n}` is false");
+        }
+    }
+    if is_name(e) {
+        return format!("`{e}` is true");
+    }
+    format!("`{e}` is true")
 }
 
 #[derive(Debug, Clone, Serialize)]
@@ -592,10 +696,9 @@ pub struct Renderer<'l> {
     base: Values,
     kubectl: String,
     runbook_dir: PathBuf,
-    /// A preview (plan) holds placeholders for values only a run has: captures and secrets.
-    preview: bool,
-    /// Names whose value is a placeholder: a `when` reading one is decided at run time.
-    placeholders: indexmap::IndexSet<String>,
+    /// Names whose value is a placeholder, with the step that captures it (`None`: a
+    /// secret): a `when` reading one is decided at run time, and says by what.
+    placeholders: indexmap::IndexMap<String, Option<String>>,
     /// `[defaults] env` rendered with the current values: the same for every step until a
     /// value it reads changes, so rendered once, not once a step.
     defaults_env: std::sync::OnceLock<Result<BTreeMap<String, String>, RenderError>>,
@@ -623,7 +726,6 @@ impl<'l> Renderer<'l> {
         kubectl_env: Option<String>,
     ) -> Self {
         let mut r = Self::new(loaded, vars, run, kubectl_env);
-        r.preview = false;
         r.placeholders.clear();
         r
     }
@@ -670,11 +772,10 @@ impl<'l> Renderer<'l> {
             base,
             kubectl,
             runbook_dir,
-            preview: true,
             placeholders: vars
                 .iter()
                 .filter(|v| v.value.is_none())
-                .map(|v| v.name.clone())
+                .map(|v| (v.name.clone(), None))
                 .collect(),
             defaults_env: std::sync::OnceLock::new(),
             defaults_env_reads: {
@@ -699,8 +800,34 @@ impl<'l> Renderer<'l> {
         self.defaults_env = std::sync::OnceLock::new();
     }
 
-    /// Sets a captured output (or, in a plan, a placeholder for it).
+    /// Sets a captured output: a real value (a run's, or one read back from its journal), so
+    /// a `when` reading it is decided.
     pub fn set_capture(&mut self, name: &str, value: &str) {
+        self.put(name, value);
+        self.placeholders.shift_remove(name);
+    }
+
+    /// Stands in for the output step `step` will capture as `name`: texts show
+    /// `<output of step STEP>`, and a `when` reading it is decided when it is reached.
+    fn pend_capture(&mut self, name: &str, step: &str) {
+        self.put(name, &format!("<output of step {step}>"));
+        self.placeholders
+            .insert(name.to_string(), Some(step.to_string()));
+    }
+
+    /// Whether `name` has a value (a variable, a capture or a placeholder for one).
+    fn has(&self, name: &str) -> bool {
+        self.base.contains(name)
+    }
+
+    /// Forgets `name` (a placeholder set for a preview).
+    fn forget(&mut self, name: &str) {
+        self.base.remove(name);
+        self.placeholders.shift_remove(name);
+        self.defaults_env = std::sync::OnceLock::new();
+    }
+
+    fn put(&mut self, name: &str, value: &str) {
         self.base.insert(name, value);
         if self
             .defaults_env_reads
@@ -709,16 +836,6 @@ impl<'l> Renderer<'l> {
         {
             self.defaults_env = std::sync::OnceLock::new();
         }
-        if self.preview {
-            self.placeholders.insert(name.to_string());
-        }
-    }
-
-    /// Sets a value a run captured, read back from its journal: a real value, not a
-    /// placeholder, so a `when` reading it is decided (`rollout rollback --dry-run`).
-    pub fn restore_capture(&mut self, name: &str, value: &str) {
-        self.set_capture(name, value);
-        self.placeholders.shift_remove(name);
     }
 
     fn render(&self, t: Tpl, ctx: &Scope<'_>) -> Result<String, RenderError> {
@@ -1178,23 +1295,33 @@ impl<'l> Renderer<'l> {
         let ctx = self.context(phase, step, &env);
         let when = match step.when {
             Some(t) => {
-                let reads_placeholder = self
-                    .loaded
-                    .templates
-                    .reads(t)
-                    .iter()
-                    .any(|n| self.placeholders.contains(*n));
-                let decision = if reads_placeholder {
+                let mut depends_on: Vec<Pending> = Vec::new();
+                let expression = self.loaded.templates.source(t);
+                let mut reads = self.loaded.templates.reads(t);
+                // In the order the expression names them.
+                reads.sort_by_key(|n| expression.find(*n).unwrap_or(usize::MAX));
+                for n in reads {
+                    if let Some(by) = self.placeholders.get(n) {
+                        if !depends_on.iter().any(|p| p.name == n) {
+                            depends_on.push(Pending {
+                                name: n.to_string(),
+                                captured_by: by.clone(),
+                            });
+                        }
+                    }
+                }
+                let decision = if !depends_on.is_empty() {
                     "at_run_time"
                 } else if self.loaded.templates.truthy(t, &ctx)? {
                     "run"
                 } else {
                     "skip"
                 };
-                Some(When {
+                Some(Box::new(When {
                     expression: self.loaded.templates.source(t).to_string(),
                     decision,
-                })
+                    depends_on,
+                }))
             }
             None => None,
         };
@@ -1361,10 +1488,7 @@ impl<'l> Renderer<'l> {
                 }
             }
             if let Some(c) = &step.capture {
-                self.set_capture(
-                    c.get_ref(),
-                    &format!("<output of step {}>", step.id.get_ref()),
-                );
+                self.pend_capture(c.get_ref(), step.id.get_ref());
             }
         }
         out
@@ -1800,6 +1924,12 @@ fn plan_phase(
         abort_when,
         abort_not_watched,
         rollback,
+        rollback_covers: phase
+            .rollback_covers
+            .iter()
+            .map(|c| c.get_ref().clone())
+            .collect(),
+        rollback_covered_by: rollback::coverers(&r.loaded.runbook, phase.id.get_ref()),
     })
 }
 
@@ -1936,6 +2066,7 @@ mod tests {
                     (Some(VarValue::String(s)), _) => s.clone(),
                     (Some(other), _) => other.to_string(),
                     (None, VarType::Integer) => "1".into(),
+                    (None, VarType::Float) => "1.5".into(),
                     (None, VarType::Boolean) => "true".into(),
                     (None, VarType::Duration) => "1m".into(),
                     (None, _) => "test".into(),
@@ -1999,7 +2130,12 @@ mod tests {
         let dir = concat!(env!("CARGO_MANIFEST_DIR"), "/runbooks");
         let mut seen = 0;
         for entry in std::fs::read_dir(dir).expect("runbooks/") {
-            written_as_built(&entry.expect("entry").path());
+            let path = entry.expect("entry").path();
+            // `NAME.rehearsal.toml` is a vars file, not a runbook.
+            if path.to_string_lossy().ends_with(".rehearsal.toml") {
+                continue;
+            }
+            written_as_built(&path);
             seen += 1;
         }
         assert!(seen >= 4);

@@ -73,6 +73,15 @@ pub(crate) struct Prometheus {
 
 impl Prometheus {
     pub(crate) fn start(exporter: &Exporter) -> Prometheus {
+        Prometheus::scraping(&format!(
+            "  - job_name: app\n    static_configs:\n      - targets: ['127.0.0.1:{}']\n",
+            exporter.port
+        ))
+    }
+
+    /// A Prometheus scraping every second what `jobs` lists: entries of `scrape_configs`, in
+    /// YAML indented by two spaces.
+    pub(crate) fn scraping(jobs: &str) -> Prometheus {
         let binary = which("prometheus").unwrap_or_else(|| {
             panic!(
                 "the `prometheus` binary is not on PATH: these tests need a real Prometheus \
@@ -85,9 +94,7 @@ impl Prometheus {
         std::fs::write(
             &config,
             format!(
-                "global:\n  scrape_interval: 1s\n  evaluation_interval: 1s\nscrape_configs:\n  \
-                 - job_name: app\n    static_configs:\n      - targets: ['127.0.0.1:{}']\n",
-                exporter.port
+                "global:\n  scrape_interval: 1s\n  evaluation_interval: 1s\nscrape_configs:\n{jobs}"
             ),
         )
         .unwrap();
@@ -131,7 +138,7 @@ impl Prometheus {
     }
 
     /// Waits (bounded) until `query` returns `want` in its answer.
-    fn wait_for(&self, query: &str, want: &str) {
+    pub(crate) fn wait_for(&self, query: &str, want: &str) {
         let start = Instant::now();
         let path = format!("/api/v1/query?query={}", encode(query));
         while start.elapsed() < Duration::from_secs(15) {

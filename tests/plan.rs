@@ -441,7 +441,11 @@ fn when_decisions() {
     let plan = plan_every_kind("json").json();
     assert_eq!(
         step(&plan, "announce")["when"],
-        json!({ "expression": "digest != ''", "decision": "at_run_time" })
+        json!({
+            "expression": "digest != ''",
+            "decision": "at_run_time",
+            "depends_on": [{ "name": "digest", "captured_by": "image" }]
+        })
     );
     assert_eq!(
         step(&plan, "scale")["when"],

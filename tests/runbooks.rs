@@ -1,5 +1,6 @@
-//! Every runbook shipped in `runbooks/` validates and plans. The directory is listed, not
-//! hard-coded, so a new runbook is covered as soon as it is added. Variables a runbook requires
+//! Every runbook shipped in `runbooks/` validates and plans (its `NAME.rehearsal.toml` vars file,
+//! if any, is rehearsed in `rehearsal.rs`). The directory is listed, not hard-coded, so a new
+//! runbook is covered as soon as it is added. Variables a runbook requires
 //! are given a value read from its own declaration: the first allowed value, or a value of the
 //! declared type.
 
@@ -13,6 +14,8 @@ pub(crate) fn shipped_runbooks() -> Vec<PathBuf> {
         .unwrap_or_else(|e| panic!("cannot list {}: {e}", dir.display()))
         .map(|e| e.unwrap().path())
         .filter(|p| p.extension().is_some_and(|x| x == "toml"))
+        // `NAME.rehearsal.toml` is the vars file that rehearses `NAME.toml`, not a runbook.
+        .filter(|p| !p.to_string_lossy().ends_with(".rehearsal.toml"))
         .collect();
     found.sort();
     assert!(!found.is_empty(), "no runbooks in {}", dir.display());
@@ -41,6 +44,7 @@ pub(crate) fn required_vars(path: &Path) -> Vec<String> {
             Some(other) => other.to_string(),
             None => match decl.get("type").and_then(toml::Value::as_str) {
                 Some("integer") => "1".into(),
+                Some("float") => "1.5".into(),
                 Some("boolean") => "true".into(),
                 Some("duration") => "1m".into(),
                 _ => "test".into(),

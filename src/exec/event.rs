@@ -216,6 +216,9 @@ impl Event {
 pub struct RollbackPhase {
     pub phase: String,
     pub title: String,
+    /// The phase whose rollback covers this one (`rollback_covers`): its own steps do not run.
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub covered_by: Option<String>,
     /// (step id, the lines a person reads).
     pub steps: Vec<(String, Vec<String>)>,
 }

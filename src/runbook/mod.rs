@@ -228,7 +228,12 @@ mod tests {
         let dir = concat!(env!("CARGO_MANIFEST_DIR"), "/runbooks");
         let mut seen = 0;
         for entry in std::fs::read_dir(dir).expect("runbooks/") {
-            let text = std::fs::read_to_string(entry.expect("entry").path()).expect("text");
+            let path = entry.expect("entry").path();
+            // `NAME.rehearsal.toml` is a vars file, not a runbook.
+            if path.to_string_lossy().ends_with(".rehearsal.toml") {
+                continue;
+            }
+            let text = std::fs::read_to_string(path).expect("text");
             same_in_pieces(&text);
             seen += 1;
         }

@@ -335,6 +335,9 @@ pub struct Phase {
     /// How long the phase may take, and what then.
     pub max_duration: Option<(Param<Duration>, BudgetAction)>,
     pub rollback: Vec<Step>,
+    /// Earlier phases this phase's rollback also undoes: in a rollback that runs it, their own
+    /// rollback steps do not run.
+    pub rollback_covers: Vec<Spanned<String>>,
     pub span: Range<usize>,
 }
 

@@ -992,6 +992,9 @@ impl<'f> Parser<'f> {
         let skip_abort_when = t
             .string_list("skip_abort_when", &mut self.p)
             .unwrap_or_default();
+        let rollback_covers = t
+            .string_list("rollback_covers", &mut self.p)
+            .unwrap_or_default();
         let budget = self.duration_param(t, "max_duration");
         let on_budget = self.choice(
             t,
@@ -1021,6 +1024,7 @@ impl<'f> Parser<'f> {
             skip_abort_when,
             max_duration,
             rollback,
+            rollback_covers,
         };
         t.finish(&mut self.p);
         phase

@@ -371,6 +371,9 @@ struct Phase {
     gate: Option<Vec<Step>>,
     /// Steps that undo this phase.
     rollback: Option<Vec<Step>>,
+    /// Ids of earlier phases this phase's rollback also undoes: in a rollback that runs it,
+    /// their own rollback steps do not run.
+    rollback_covers: Option<Vec<String>>,
     /// Bad states watched while the phase runs.
     abort_when: Option<Vec<AbortCriterion>>,
     /// Ids of the runbook's `[[abort_when]]` not watched in this phase.

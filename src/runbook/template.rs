@@ -125,6 +125,17 @@ impl Values {
     fn get(&self, name: &str) -> Option<&tera::Value> {
         self.context.get(name)
     }
+
+    /// Whether `name` is set.
+    pub fn contains(&self, name: &str) -> bool {
+        self.context.contains_key(name)
+    }
+
+    /// Unsets `name`.
+    pub fn remove(&mut self, name: &str) {
+        self.context.remove(name);
+        self.texts.remove(name);
+    }
 }
 
 /// Values a template can read: the run's (`base`), and those of the phase and step being

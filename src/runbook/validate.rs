@@ -234,6 +234,7 @@ fn references_split(
     checker.repeats();
     checker.params();
     checker.abort_scopes();
+    checker.rollback_covers();
 }
 
 impl<'r> Checker<'r, '_> {
@@ -579,6 +580,68 @@ impl<'r> Checker<'r, '_> {
                         .label("unknown criterion")
                         .help(help),
                     );
+                }
+            }
+        }
+    }
+
+    /// `rollback_covers` names earlier phases, each once, and only a phase with rollback steps
+    /// covers others (its rollback replaces theirs).
+    fn rollback_covers(&mut self) {
+        let rb = self.runbook;
+        for (p, phase) in rb.phases.iter().enumerate() {
+            let own = phase.id.get_ref().as_str();
+            if let (Some(first), true) = (phase.rollback_covers.first(), phase.rollback.is_empty())
+            {
+                self.p.push(
+                    Diagnostic::new(
+                        first.span(),
+                        format!("phase `{own}` has `rollback_covers` but no `[[phases.rollback]]` steps"),
+                    )
+                    .label("nothing would undo these phases")
+                    .help("a covered phase's own rollback does not run: give this phase the rollback steps that undo them, or remove `rollback_covers`"),
+                );
+            }
+            for (k, c) in phase.rollback_covers.iter().enumerate() {
+                let id = c.get_ref().as_str();
+                if phase.rollback_covers[..k].iter().any(|d| d.get_ref() == id) {
+                    self.p.push(
+                        Diagnostic::new(c.span(), format!("`{id}` is listed twice"))
+                            .label("already covered")
+                            .help("name each phase once"),
+                    );
+                    continue;
+                }
+                if id == own {
+                    self.p.push(
+                        Diagnostic::new(c.span(), format!("phase `{own}` cannot cover its own rollback"))
+                            .label("this phase")
+                            .help("`rollback_covers` names earlier phases whose rollback this phase's rollback also does"),
+                    );
+                    continue;
+                }
+                match rb.phases.iter().position(|q| q.id.get_ref() == id) {
+                    Some(q) if q > p => self.p.push(
+                        Diagnostic::new(
+                            c.span(),
+                            format!("phase `{id}` runs after `{own}`, so it cannot be covered by `{own}`'s rollback"),
+                        )
+                        .label("a later phase")
+                        .help(format!("a rollback undoes the latest phase first: name phases before `{own}`, or give `{id}` the `rollback_covers`")),
+                    ),
+                    Some(_) => {}
+                    None => {
+                        let earlier = rb.phases[..p].iter().map(|q| q.id.get_ref().as_str());
+                        let help = suggest(id, earlier).map_or_else(
+                            || "`rollback_covers` names phases that come before this one".to_string(),
+                            |s| format!("did you mean `{s}`?"),
+                        );
+                        self.p.push(
+                            Diagnostic::new(c.span(), format!("no phase has the id `{id}`"))
+                                .label("unknown phase")
+                                .help(help),
+                        );
+                    }
                 }
             }
         }

@@ -917,12 +917,14 @@ impl RunState {
 
 /// How a report of a rollback labels one of its `undone` items: `skipped` for a step whose
 /// `when` was false (it undid nothing), `nothing to undo` for a phase without rollback steps,
-/// else `undone`.
+/// `covered` for a phase another phase's rollback undid (`rollback_covers`), else `undone`.
 pub fn undone_label(item: &str) -> &'static str {
     if item.ends_with(": skipped") {
         "skipped"
     } else if item.ends_with("nothing to undo (no rollback steps)") {
         "nothing to undo"
+    } else if item.contains(": covered by the rollback of `") {
+        "covered"
     } else {
         "undone"
     }

@@ -309,7 +309,43 @@ fn phase_text(o: &mut String, st: &Styles, i: usize, total: usize, phase: &PlanP
     }
     if !phase.rollback.is_empty() {
         let _ = writeln!(o, "  {}", st.heading.apply_to("rollback of this phase:"));
+        if !phase.rollback_covers.is_empty() {
+            let _ = writeln!(
+                o,
+                "    {}",
+                st.dim.apply_to(if phase.rollback_covers.len() == 1 {
+                    format!(
+                        "also undoes phase {}: its own rollback steps do not run after it",
+                        ticked(&phase.rollback_covers, "and")
+                    )
+                } else {
+                    format!(
+                        "also undoes phases {}: their own rollback steps do not run after it",
+                        ticked(&phase.rollback_covers, "and")
+                    )
+                })
+            );
+        }
+        if !phase.rollback_covered_by.is_empty() {
+            let _ = writeln!(
+                o,
+                "    {}",
+                st.dim.apply_to(format!(
+                    "not run after the rollback of {}, which covers this phase",
+                    ticked(&phase.rollback_covered_by, "or")
+                ))
+            );
+        }
         steps(o, st, &phase.rollback, "    ");
+    }
+}
+
+/// `` `a`, `b` and `c` `` (with `last` as the last joining word).
+fn ticked(ids: &[String], last: &str) -> String {
+    let quoted: Vec<String> = ids.iter().map(|i| format!("`{i}`")).collect();
+    match quoted.split_last() {
+        Some((end, rest)) if !rest.is_empty() => format!("{} {last} {end}", rest.join(", ")),
+        _ => quoted.join(""),
     }
 }
 
@@ -421,16 +457,12 @@ fn step(o: &mut String, st: &Styles, n: usize, s: &PlanStep, indent: &str) {
         o.push('\n');
         let inner = inner.as_str();
         if let Some(w) = &s.when {
-            let decision = match w.decision {
-                "run" => "true: runs",
-                "skip" => "false: SKIPPED",
-                _ => "decided at run time",
-            };
             let _ = writeln!(
                 o,
-                "{inner}{} {} ({decision})",
+                "{inner}{} {} ({})",
                 st.warn.apply_to("when"),
-                w.expression
+                w.expression,
+                w.verdict()
             );
         }
         action(o, st, &s.action, inner);
@@ -715,11 +747,12 @@ fn env_lines(
 }
 
 /// `rollout rollback --dry-run`: the rollback steps of `phases`, in order, rendered by the
-/// same renderer a run uses (secrets masked).
+/// same renderer a run uses (secrets masked), as the rollback will show them when it starts.
 pub fn rollback_text(
     loaded: &crate::runbook::Loaded,
-    renderer: &crate::plan::Renderer<'_>,
+    renderer: &mut crate::plan::Renderer<'_>,
     phases: &[String],
+    done: &[String],
     of: &str,
     color: bool,
 ) -> String {
@@ -737,30 +770,51 @@ pub fn rollback_text(
     if phases.is_empty() {
         let _ = writeln!(o, "  nothing to roll back: no phase of the run started");
     }
+    if !done.is_empty() {
+        let _ = writeln!(
+            o,
+            "  {}",
+            st.dim.apply_to(format!(
+                "a rollback under way: already rolled back {}",
+                ticked(done, "and")
+            ))
+        );
+    }
     let mut errors = Vec::new();
-    for (i, id) in phases.iter().enumerate() {
-        let (phase, list) = if id == crate::exec::engine::RUNBOOK_ROLLBACK {
-            (None, &loaded.runbook.rollback)
-        } else if let Some(p) = loaded.runbook.phases.iter().find(|p| p.id.get_ref() == id) {
-            (Some(p), &p.rollback)
-        } else {
+    for (i, view) in crate::plan::rollback::view(renderer, phases, done)
+        .into_iter()
+        .enumerate()
+    {
+        let id = &view.id;
+        if view.gone {
             let _ = writeln!(o, "\n{}. {id}: no longer in the runbook", i + 1);
             continue;
-        };
-        let title = crate::escape::text(phase.map_or("runbook rollback", |p| p.title.as_str()));
+        }
+        let title = crate::escape::text(&view.title);
         let _ = writeln!(
             o,
             "\n{}",
             st.heading
                 .apply_to(format!("{}. roll back {id}: {title}", i + 1))
         );
-        if list.is_empty() {
+        if let Some(by) = &view.covered_by {
+            let _ = writeln!(
+                o,
+                "   {}",
+                st.dim.apply_to(format!(
+                    "covered by the rollback of `{by}`: its own rollback steps do not run"
+                ))
+            );
+            continue;
+        }
+        if view.steps.is_empty() {
             let _ = writeln!(o, "   {}", st.dim.apply_to("no rollback steps"));
             continue;
         }
-        let shown: Vec<PlanStep> = list
-            .iter()
-            .filter_map(|s| match renderer.step(phase, s) {
+        let shown: Vec<PlanStep> = view
+            .steps
+            .into_iter()
+            .filter_map(|s| match s {
                 Ok(mut step) => {
                     step.texts_mut(&mut |s| {
                         crate::escape::in_place(s);

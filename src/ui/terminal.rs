@@ -458,6 +458,15 @@ impl TerminalView {
                 ));
                 for (i, p) in phases.iter().enumerate() {
                     self.line(&format!("  {}. {} ({})", i + 1, p.phase, p.title));
+                    if let Some(by) = &p.covered_by {
+                        self.line(&format!(
+                            "       {}",
+                            self.dim.apply_to(format!(
+                                "covered by the rollback of `{by}`: its own rollback steps do not run"
+                            ))
+                        ));
+                        continue;
+                    }
                     if p.steps.is_empty() {
                         self.line(&format!(
                             "       {}",

@@ -13,9 +13,7 @@ use crate::state::StoreError;
 use crate::state::record::RunState;
 use crate::state::record::{Entry, GateAnswer, GateKind, GateVerdict, How, StepStatus};
 
-/// The id under which the runbook's own `[[rollback]]` section is recorded: not a valid phase
-/// id, so it cannot clash with one.
-pub const RUNBOOK_ROLLBACK: &str = "[rollback]";
+pub use crate::plan::rollback::RUNBOOK_ROLLBACK;
 
 /// A stand-in phase for the runbook's own rollback section.
 fn runbook_phase() -> Phase {
@@ -30,6 +28,7 @@ fn runbook_phase() -> Phase {
         skip_abort_when: Vec::new(),
         max_duration: None,
         rollback: Vec::new(),
+        rollback_covers: Vec::new(),
         span: 0..0,
     }
 }
@@ -53,28 +52,40 @@ impl<'a> Engine<'a> {
             .map(|p| (Some(p), p.rollback.as_slice()))
     }
 
-    /// The rollback as people see it before it starts: each phase's steps, rendered.
-    fn rollback_plan(&self, phases: &[String]) -> Vec<RollbackPhase> {
-        phases
-            .iter()
-            .map(|id| {
-                let (phase, steps) = self.rollback_steps(id).unwrap_or((None, &[]));
-                RollbackPhase {
-                    phase: id.clone(),
-                    title: phase.map_or_else(|| "runbook rollback".into(), |p| p.title.clone()),
-                    steps: steps
-                        .iter()
-                        .map(|s| {
-                            let lines = match self.shown.step(phase, s) {
-                                Ok(shown) => super::display_lines(&shown.action),
-                                Err(e) => vec![format!("(cannot render: {})", e.error.message)],
-                            };
-                            (s.id.get_ref().clone(), lines)
-                        })
-                        .collect(),
-                }
+    /// The rollback as people see it before it starts: each phase's steps, rendered as
+    /// `rollout rollback --dry-run` shows them.
+    fn rollback_plan(&mut self, phases: &[String]) -> Vec<RollbackPhase> {
+        crate::plan::rollback::view(&mut self.shown, phases, &[])
+            .into_iter()
+            .map(|v| RollbackPhase {
+                phase: v.id,
+                title: v.title,
+                covered_by: v.covered_by,
+                steps: v
+                    .steps
+                    .into_iter()
+                    .map(|s| match s {
+                        Ok(shown) => {
+                            let mut lines = super::display_lines(&shown.action);
+                            if let Some(w) = &shown.when {
+                                lines.insert(0, format!("when {} ({})", w.expression, w.verdict()));
+                            }
+                            (shown.id, lines)
+                        }
+                        Err(e) => (
+                            e.step,
+                            vec![format!("(cannot render: {})", e.error.message)],
+                        ),
+                    })
+                    .collect(),
             })
             .collect()
+    }
+
+    /// The phase whose rollback covers `id` in this rollback of `phases`, if any.
+    fn covering<'p>(&self, phases: &'p [String], id: &str) -> Option<&'p str> {
+        let k = phases.iter().position(|p| p == id)?;
+        crate::plan::rollback::covered_by(&self.loaded.runbook, phases)[k]
     }
 
     /// Rolls back `phases` (or goes on with the rollback this run is already in).
@@ -143,6 +154,15 @@ impl<'a> Engine<'a> {
             if done.contains(id) {
                 continue;
             }
+            if let Some(by) = self.covering(phases, id) {
+                self.emit(&Event::Notice {
+                    level: Level::Info,
+                    message: format!(
+                        "phase `{id}` is covered by the rollback of `{by}`: its own rollback steps do not run"
+                    ),
+                });
+                continue;
+            }
             let Some((phase, steps)) = self.rollback_steps(id) else {
                 self.emit(&Event::Notice {
                     level: Level::Warning,
@@ -206,6 +226,21 @@ impl<'a> Engine<'a> {
         let mut undone = Vec::new();
         let mut not_undone = Vec::new();
         for id in phases {
+            if let Some(by) = self.covering(phases, id) {
+                let whole = self.rollback_steps(by).is_some_and(|(_, steps)| {
+                    steps
+                        .iter()
+                        .all(|s| self.state.done.get(s.id.get_ref()) == Some(&StepStatus::Ok))
+                });
+                if whole {
+                    undone.push(format!("{id}: covered by the rollback of `{by}`"));
+                } else {
+                    not_undone.push(format!(
+                        "{id}: covered by the rollback of `{by}`, which did not complete"
+                    ));
+                }
+                continue;
+            }
             let Some((_, steps)) = self.rollback_steps(id) else {
                 not_undone.push(format!("{id}: the phase is no longer in the runbook"));
                 continue;
