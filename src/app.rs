@@ -5,9 +5,10 @@ use std::io::{IsTerminal, Write};
 use std::path::{Path, PathBuf};
 
 use crate::cli::{ColorChoice, Format, GateArgs, Output, RunArgs, VarArgs};
-use crate::exec::engine::{InDoubt, Interrupts, RunEnd};
+use crate::exec::engine::{InDoubt, RunEnd};
 use crate::exec::event::Listener;
 use crate::exec::gates::{Approvals, Prompter};
+use crate::exec::interrupts::Interrupts;
 use crate::exec::session::{self, Settings};
 use crate::exit::ExitCode;
 use crate::inputs::{self, VarInputs};

@@ -7,7 +7,7 @@ use std::sync::{Arc, Mutex};
 use std::time::Instant;
 
 use crate::exec::checks::Prom;
-use crate::exec::engine::Interrupts;
+use crate::exec::interrupts::Interrupts;
 use crate::exec::probe::{Prober, Reading};
 use crate::plan::PlanAbort;
 use crate::runbook::model::FailureAction;

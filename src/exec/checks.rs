@@ -3,8 +3,8 @@
 
 use std::time::{Duration, Instant};
 
-use crate::exec::engine::Interrupts;
 use crate::exec::event::{Event, Level, Listener};
+use crate::exec::interrupts::Interrupts;
 use crate::plan::Action;
 use crate::runbook::source::{MAX_RUNBOOK_BYTES, OpenError, read_regular, special_reason};
 

@@ -6,7 +6,7 @@
 
 use std::time::{Duration, Instant};
 
-use crate::exec::engine::Interrupts;
+use crate::exec::interrupts::Interrupts;
 use crate::plan::{Action, RoleView};
 use crate::state::now;
 use crate::state::record::{GateAnswer, GateKind, How};

@@ -6,6 +6,7 @@ pub mod checks;
 pub mod engine;
 pub mod event;
 pub mod gates;
+pub mod interrupts;
 pub mod leftovers;
 pub mod preapproval;
 pub mod probe;

@@ -4,9 +4,10 @@
 use std::path::{Path, PathBuf};
 use std::time::{Duration, Instant};
 
-use crate::exec::engine::{Engine, InDoubt, Interrupts, Options, RunEnd, final_status};
+use crate::exec::engine::{Engine, InDoubt, Options, RunEnd, final_status};
 use crate::exec::event::{Event, Level, Listener};
 use crate::exec::gates::{Approvals, Prompter};
+use crate::exec::interrupts::Interrupts;
 use crate::exec::process;
 use crate::inputs::{Origin, Resolved, env_name, read_secret};
 use crate::plan::{Renderer, RunInfo, runbook_dir};

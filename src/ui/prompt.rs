@@ -23,8 +23,8 @@ use dialoguer::{Confirm, Input, MultiSelect, Select};
 use nix::sys::termios::{self, SetArg, Termios};
 use serde::{Deserialize, Serialize};
 
-use crate::exec::engine::Interrupts;
 use crate::exec::gates::{NoAnswer, Prompter, Reply};
+use crate::exec::interrupts::Interrupts;
 
 /// The first argument that makes this binary ask one question (see [`serve_if_asked`]).
 const PROMPT_ARG: &str = "__prompt";
