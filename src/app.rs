@@ -246,7 +246,7 @@ pub fn operator() -> String {
     if let Some(name) = &crate::config::active().operator {
         return name.clone();
     }
-    crate::exec::gates::os_user()
+    crate::state::identity::os_user()
 }
 
 /// Refuses approval flags that name no gate of the runbook: a typo during an incident must not
@@ -620,7 +620,7 @@ fn drive(
     };
     let who = crate::exec::gates::Who {
         operator: operator(),
-        os_user: crate::exec::gates::os_user(),
+        os_user: crate::state::identity::os_user(),
         started_by,
     };
     if let Err(code) = check_approvals(loaded, &run.gates, vars, &who) {

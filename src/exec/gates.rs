@@ -36,16 +36,6 @@ pub struct Who {
     pub started_by: String,
 }
 
-/// The OS account this process runs as.
-pub fn os_user() -> String {
-    nix::unistd::User::from_uid(nix::unistd::getuid())
-        .ok()
-        .flatten()
-        .map(|u| u.name)
-        .or_else(|| std::env::var("USER").ok())
-        .unwrap_or_else(|| "unknown".into())
-}
-
 /// How a gate was answered, for the journal and the step's result.
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub struct Answered {

@@ -397,7 +397,7 @@ async fn drive<'a>(
             in_doubt: settings.in_doubt,
             approvals: settings.approvals,
             operator: settings.operator,
-            os_user: crate::exec::gates::os_user(),
+            os_user: crate::state::identity::os_user(),
         },
         run_id: run_id.clone(),
         abort_watch: None,

@@ -4,12 +4,14 @@
 
 pub mod audit;
 pub mod file;
+pub mod identity;
 pub mod lock;
 pub mod record;
 
 use std::path::PathBuf;
 
 pub use file::FileStore;
+pub use identity::who;
 pub use record::{Entry, Record, RunState};
 
 #[derive(Debug, thiserror::Error)]
@@ -91,19 +93,6 @@ pub fn new_run_id() -> String {
         .map_or(0, |d| d.subsec_nanos());
     let salt = (nanos ^ std::process::id().rotate_left(16)) & 0xffff;
     format!("{}-{}-{salt:04x}", &digits[..8], &digits[8..])
-}
-
-/// The person and machine a session's records name.
-pub fn who(operator: &str) -> record::Who {
-    record::Who {
-        operator: operator.to_string(),
-        os_user: crate::exec::gates::os_user(),
-        host: nix::unistd::gethostname()
-            .ok()
-            .and_then(|h| h.into_string().ok())
-            .unwrap_or_default(),
-        pid: std::process::id(),
-    }
 }
 
 pub fn now() -> String {
