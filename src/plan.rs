@@ -8,6 +8,7 @@ use std::path::{Path, PathBuf};
 use serde::Serialize;
 
 use crate::inputs::{Origin, Resolved, env_name};
+use crate::redact::MASK;
 use crate::runbook::Loaded;
 use crate::runbook::condition::Condition;
 use crate::runbook::duration::Duration;
@@ -19,7 +20,6 @@ use crate::runbook::param::{self, Misfit, Param};
 use crate::runbook::template::{RenderError, Scope, Tpl, Values};
 
 /// What a plan shows in place of a secret value.
-pub const MASK: &str = "******";
 pub const FORMAT_VERSION: u32 = 1;
 
 #[derive(Debug, Serialize)]

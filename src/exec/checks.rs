@@ -155,7 +155,7 @@ fn url_error(e: reqwest::Error, real: &str, shown: &str) -> String {
         ];
         for f in parts {
             if let Some(real_part) = part(&r, f) {
-                let shown_part = part(&s, f).unwrap_or_else(|| crate::plan::MASK.to_string());
+                let shown_part = part(&s, f).unwrap_or_else(|| crate::redact::MASK.to_string());
                 if real_part != shown_part {
                     causes = causes.replace(&real_part, &shown_part);
                 }

@@ -8,6 +8,7 @@ pub mod event;
 pub mod gates;
 pub mod interrupts;
 pub mod leftovers;
+pub mod masking;
 pub mod preapproval;
 pub mod probe;
 pub mod process;

@@ -182,7 +182,7 @@ pub async fn start<'a>(
                 let value = v
                     .value
                     .as_ref()
-                    .map_or_else(|| serde_json::Value::from(crate::plan::MASK), var_json);
+                    .map_or_else(|| serde_json::Value::from(crate::redact::MASK), var_json);
                 (v.name.clone(), value)
             })
             .collect(),
@@ -337,8 +337,10 @@ async fn drive<'a>(
         crate::redact::Redactor::new(&secret_values.iter().map(|(_, v)| v).collect::<Vec<_>>())
             .map_err(SessionError::Secret)?,
     );
-    let journal: Box<dyn Journal> =
-        Box::new(crate::redact::MaskedJournal::new(journal, redactor.clone()));
+    let journal: Box<dyn Journal> = Box::new(crate::exec::masking::MaskedJournal::new(
+        journal,
+        redactor.clone(),
+    ));
     // Webhooks get their URLs from the real renderer: a Slack URL is usually a secret.
     let mut targets = Vec::new();
     for t in &loaded.runbook.notify {
@@ -369,7 +371,7 @@ async fn drive<'a>(
         &mut tee
     };
     // The view and the notifications see every event masked.
-    let mut masked = crate::redact::MaskedListener::new(listener, redactor.clone());
+    let mut masked = crate::exec::masking::MaskedListener::new(listener, redactor.clone());
     let listener: &mut dyn Listener = &mut masked;
     let location = journal.location();
     listener.on(&Event::RunStarted {

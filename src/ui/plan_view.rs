@@ -140,7 +140,7 @@ fn head(o: &mut String, st: &Styles, plan: &Plan) {
             let value = v
                 .value
                 .as_ref()
-                .map_or_else(|| crate::plan::MASK.to_string(), ToString::to_string);
+                .map_or_else(|| crate::redact::MASK.to_string(), ToString::to_string);
             let _ = writeln!(
                 o,
                 "  {:width$} = {}  {}",
