@@ -103,11 +103,12 @@ pub fn plan(ctx: &Ctx, path: &Path, vars: &VarArgs, format: Format, live: bool) 
     if !live {
         // Written a phase at a time: a large plan is never in memory whole.
         let mut out = std::io::BufWriter::with_capacity(64 * 1024, std::io::stdout().lock());
+        let text = ui::plan_view::PlanText {
+            color: ctx.color_out(),
+        };
         let layout = match format {
             Format::Json => plan::Layout::Json,
-            Format::Text => plan::Layout::Text {
-                color: ctx.color_out(),
-            },
+            Format::Text => plan::Layout::Text(&text),
         };
         let kubectl = std::env::var("KUBECTL").ok();
         return match plan::write(
@@ -653,6 +654,7 @@ fn drive(
             Session::Start(run_id, vars, mode) => {
                 let begin = session::Begin {
                     store,
+                    layout: &ui::plan_view::PlanText { color: false },
                     lock,
                     settings,
                     mode,
@@ -671,6 +673,7 @@ fn drive(
             Session::Resume(r, mode) => {
                 let begin = session::Begin {
                     store,
+                    layout: &ui::plan_view::PlanText { color: false },
                     lock,
                     settings,
                     mode,

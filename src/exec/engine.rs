@@ -107,6 +107,8 @@ pub struct Engine<'a> {
     pub journal: Box<dyn Journal>,
     pub state: RunState,
     pub listener: &'a mut dyn Listener,
+    /// How plan steps read as text: what signers of a sign-off are shown.
+    pub layout: &'a dyn crate::plan::TextLayout,
     pub prompter: Option<&'a mut dyn Prompter>,
     pub interrupts: Interrupts,
     pub options: Options,

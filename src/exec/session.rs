@@ -88,6 +88,8 @@ pub enum Mode {
 /// Everything a session needs besides the runbook: where it records, and how it was started.
 pub struct Begin<'s> {
     pub store: &'s FileStore,
+    /// How plan steps read as text (the terminal UI's layout): what signers are shown.
+    pub layout: &'s dyn crate::plan::TextLayout,
     pub lock: TargetLock,
     pub settings: Settings,
     pub mode: Mode,
@@ -302,6 +304,7 @@ async fn drive<'a>(
 ) -> Result<Report, SessionError> {
     let Begin {
         store,
+        layout,
         lock,
         settings,
         mode,
@@ -392,6 +395,7 @@ async fn drive<'a>(
         journal,
         state,
         listener,
+        layout,
         prompter,
         interrupts,
         options: Options {

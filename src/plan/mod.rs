@@ -13,7 +13,7 @@ mod writer;
 
 pub use renderer::{Renderer, RunInfo, StepRenderError, runbook_dir};
 pub use types::*;
-pub use writer::{Layout, write};
+pub use writer::{Layout, TextLayout, write};
 
 use crate::inputs::{Resolved, env_name};
 use crate::redact::MASK;

@@ -6,15 +6,37 @@ use serde::Serialize;
 use crate::inputs::Resolved;
 use crate::runbook::Loaded;
 
-use super::types::PlanPhase;
+use super::types::{Plan, PlanPhase, PlanStep};
 use super::{Renderer, RunInfo, StepRenderError, head, incident_rollback, render_phases};
 
+/// How a plan reads as text. The plan decides what is in it and in which order; the text layout
+/// belongs to the terminal UI, which implements this (`ui::plan_view`). Each method escapes the
+/// control characters of the texts it is given, in place, before it lays them out. `Sync`:
+/// phases are laid out on the threads that render them.
+pub trait TextLayout: Sync {
+    /// What comes before the phases (the plan's own `phases` are not used).
+    fn head(&self, plan: &mut Plan) -> String;
+    /// Phase `index` (from 0) of `total`.
+    fn phase(&self, index: usize, total: usize, phase: &mut PlanPhase) -> String;
+    /// What comes after the phases: `total` phases with `steps` steps.
+    fn tail(&self, plan: &Plan, total: usize, steps: usize) -> String;
+    /// What signers of a sign-off read, without colour, one line each: the phase's title and its
+    /// steps laid out as the plan shows them (or, for a step that can only be rendered when it
+    /// runs, its id and why). The digest binding their signatures is taken of these lines.
+    fn signed_lines(
+        &self,
+        title: &str,
+        steps: Vec<Result<PlanStep, (String, String)>>,
+    ) -> Vec<String>;
+}
+
 /// How [`write`] lays out a plan.
-pub enum Layout {
+pub enum Layout<'t> {
     /// What `serde_json::to_writer_pretty(out, &build(..)?)` writes, byte for byte.
     Json,
-    /// What [`crate::ui::plan_view::render`] gives for `build(..)?`, byte for byte.
-    Text { color: bool },
+    /// The layout's head, each phase and its tail, byte for byte what laying out the whole of
+    /// `build(..)?` would give.
+    Text(&'t dyn TextLayout),
 }
 
 /// Writes the plan, exactly as [`build`] followed by `layout` would, but never holds the whole
@@ -31,7 +53,7 @@ pub fn write<W: std::io::Write>(
     vars: &[Resolved],
     run: &RunInfo,
     kubectl_env: Option<&str>,
-    layout: &Layout,
+    layout: &Layout<'_>,
 ) -> Result<std::io::Result<()>, Vec<StepRenderError>> {
     use std::io::Write;
     let make = || Renderer::new(loaded, vars, run, kubectl_env.map(str::to_string));
@@ -102,13 +124,12 @@ pub fn write<W: std::io::Write>(
                 written = Err(e.into());
             }
         }
-        Layout::Text { color } => {
-            let color = *color;
-            write(crate::ui::plan_view::text_head(&mut head, color).as_bytes());
+        Layout::Text(text) => {
+            write(text.head(&mut head).as_bytes());
             let mut count = 0;
             let each = |k: usize, mut view: PlanPhase| {
                 (
-                    crate::ui::plan_view::text_phase(k, total, &mut view, color),
+                    text.phase(k, total, &mut view),
                     view.steps.len() + view.gate.len(),
                 )
             };
@@ -119,7 +140,7 @@ pub fn write<W: std::io::Write>(
                     count += steps;
                 }),
             );
-            write(crate::ui::plan_view::text_tail(&head, total, count, color).as_bytes());
+            write(text.tail(&head, total, count).as_bytes());
         }
     }
     if !errors.is_empty() {
@@ -266,148 +287,5 @@ impl std::io::Write for Hold {
 
     fn flush(&mut self) -> std::io::Result<()> {
         Ok(())
-    }
-}
-
-#[cfg(test)]
-mod tests {
-    use std::fmt::Write as _;
-    use std::path::Path;
-
-    use super::*;
-    use crate::plan::build;
-
-    /// What `plan` writes, a phase at a time from two threads, is exactly what building the whole
-    /// plan and then laying it out gives, in both layouts, and for a failing step, nothing.
-    fn written_as_built(path: &Path) {
-        use crate::runbook::model::{VarType, VarValue};
-        let loaded = match crate::runbook::load(path) {
-            Ok(loaded) => loaded,
-            Err(crate::runbook::LoadError::Invalid(_, d)) => {
-                panic!("{}: {:?}", path.display(), d.first().map(|d| &d.message))
-            }
-            Err(e) => panic!("{}: {e:?}", path.display()),
-        };
-        // A value for every variable that must be given.
-        let assignments = loaded
-            .runbook
-            .vars
-            .iter()
-            .filter(|v| v.default.is_none() && v.secret.is_none())
-            .map(|v| {
-                let value = match (v.allowed.first(), v.ty) {
-                    (Some(VarValue::String(s)), _) => s.clone(),
-                    (Some(other), _) => other.to_string(),
-                    (None, VarType::Integer) => "1".into(),
-                    (None, VarType::Boolean) => "true".into(),
-                    (None, VarType::Duration) => "1m".into(),
-                    (None, _) => "test".into(),
-                };
-                format!("{}={value}", v.name.get_ref())
-            })
-            .collect();
-        let inputs = crate::inputs::VarInputs {
-            assignments,
-            files: Vec::new(),
-        };
-        let resolved =
-            crate::inputs::resolve(&loaded.runbook, &inputs, &|_| None).expect("variables");
-        let run = RunInfo::preview("ops".into());
-        // The JSON layout comes first: the text layouts escape the built plan in place.
-        let mut built = build(&loaded, &resolved, &run, None);
-        for (layout, name) in [
-            (Layout::Json, "json"),
-            (Layout::Text { color: false }, "text"),
-            (Layout::Text { color: true }, "color text"),
-        ] {
-            let mut out = Vec::new();
-            let written = write(&mut out, &loaded, &resolved, &run, None, &layout);
-            match (&mut built, written) {
-                (Ok(plan), Ok(Ok(()))) => {
-                    let expected = match layout {
-                        Layout::Json => {
-                            let mut json = serde_json::to_vec_pretty(&*plan).expect("json");
-                            json.push(b'\n');
-                            json
-                        }
-                        Layout::Text { color } => {
-                            crate::ui::plan_view::render(plan, color).into_bytes()
-                        }
-                    };
-                    assert!(
-                        out == expected,
-                        "{name} plan of {} differs from the built plan",
-                        path.display()
-                    );
-                }
-                (Err(expected), Err(errors)) => {
-                    assert!(out.is_empty(), "nothing is written when a step fails");
-                    let steps = |e: &[StepRenderError]| -> Vec<String> {
-                        e.iter().map(|e| e.step.clone()).collect()
-                    };
-                    assert_eq!(steps(&errors), steps(expected));
-                }
-                (b, w) => panic!(
-                    "{}: built {:?}, written {:?}",
-                    path.display(),
-                    b.as_ref().map(|_| ()).map_err(Vec::len),
-                    w.map(|_| ()).map_err(|e| e.len())
-                ),
-            }
-        }
-    }
-
-    #[test]
-    fn streamed_plans_are_the_built_plans() {
-        let dir = concat!(env!("CARGO_MANIFEST_DIR"), "/runbooks");
-        let mut seen = 0;
-        for entry in std::fs::read_dir(dir).expect("runbooks/") {
-            written_as_built(&entry.expect("entry").path());
-            seen += 1;
-        }
-        assert!(seen >= 4);
-        // Captures flow from phase to phase (each thread renders every other phase), phases
-        // without steps, a big enough plan to spill past what is held in memory, and steps that
-        // cannot be rendered in several phases.
-        let dir = tempfile::tempdir().expect("temp dir");
-        let mut text = String::from(
-            "[runbook]\nname = \"t\"\n[vars]\nflag = \"-x\"\nok = \"fine\"\n[defaults]\nenv = { LAST = \"{{ ok }}\" }\n",
-        );
-        for p in 0..40 {
-            let _ = write!(text, "[[phases]]\nid = \"p{p}\"\ntitle = \"P{p}\"\n");
-            if p % 7 == 3 {
-                text.push_str("[[phases.steps]]\nwait = \"1s\"\n");
-                continue;
-            }
-            for s in 0..60 {
-                let _ = write!(
-                    text,
-                    "[[phases.steps]]\nid = \"p{p}s{s}\"\nrun = \"echo {{{{ ok }}}} {p} {s} and a long line of text to make the plan large enough\"\ncapture = \"c{p}_{s}\"\n"
-                );
-            }
-            if p > 0 && p % 7 != 4 {
-                let _ = write!(
-                    text,
-                    "[[phases.steps]]\nrun = \"echo {{{{ c{}_{} }}}}\"\n[[phases.rollback]]\nrun = \"undo {{{{ c{p}_1 }}}}\"\ncapture = \"r{p}\"\n[[phases.rollback]]\nrun = \"undo {{{{ r{p} }}}}\"\n",
-                    p - 1,
-                    if p % 7 == 0 { 0 } else { 59 }
-                );
-            }
-        }
-        let good = dir.path().join("good.toml");
-        std::fs::write(&good, &text).expect("write");
-        written_as_built(&good);
-        let bad = dir.path().join("bad.toml");
-        let failing = text
-            .replace(
-                "id = \"p5s7\"\nrun = \"echo",
-                "id = \"p5s7\"\nrun = \"ls {{ flag }} ; echo",
-            )
-            .replace(
-                "id = \"p30s2\"\nrun = \"echo",
-                "id = \"p30s2\"\nrun = \"ls {{ flag }} ; echo",
-            );
-        std::fs::write(&bad, failing).expect("write");
-        written_as_built(&bad);
     }
 }

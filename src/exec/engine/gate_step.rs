@@ -15,7 +15,7 @@ impl Engine<'_> {
     /// The lines that show signers the phase's steps as rendered for this run (secrets masked,
     /// control characters escaped), and the digest that binds a sign-off to them: the SHA-256
     /// of exactly those lines, so what is signed is what the screen showed. They are laid out
-    /// as `rollout plan` shows the phase (see [`crate::ui::plan_view::signed_lines`]).
+    /// as `rollout plan` shows the phase (see [`crate::plan::TextLayout::signed_lines`]).
     pub(super) fn phase_content(&self, phase: &Phase) -> PhaseContent {
         let steps = phase
             .steps
@@ -27,7 +27,7 @@ impl Engine<'_> {
                     .map_err(|e| (e.step, e.error.message))
             })
             .collect();
-        let mut lines = crate::ui::plan_view::signed_lines(&phase.title, steps);
+        let mut lines = self.layout.signed_lines(&phase.title, steps);
         let mut shown = lines.join("\n");
         shown.push('\n');
         let digest = crate::runbook::source::digest_of(shown.as_bytes());
