@@ -4,29 +4,43 @@
 use std::io::{IsTerminal, Write};
 use std::path::{Path, PathBuf};
 
-use crate::cli::{ColorChoice, Format, GateArgs, Output, RunArgs, VarArgs};
-use crate::exec::engine::{InDoubt, RunEnd};
+use crate::cli::{Format, GateArgs, Output, RunArgs, VarArgs};
+use crate::config::Settings;
+use crate::exec::engine::{InDoubt, Options, RunEnd};
 use crate::exec::event::Listener;
 use crate::exec::gates::{Approvals, Prompter};
 use crate::exec::interrupts::Interrupts;
-use crate::exec::session::{self, Settings};
+use crate::exec::session;
 use crate::exit::ExitCode;
 use crate::inputs::{self, VarInputs};
 use crate::runbook::{self, LoadError, Loaded};
 use crate::state::{FileStore, RunState, Store};
 use crate::{plan, ui};
 
+/// What every subcommand is given: the invocation's settings, resolved once near `main`.
 pub struct Ctx {
-    pub color: ColorChoice,
+    pub settings: Settings,
 }
 
 impl Ctx {
     fn color_err(&self) -> bool {
-        ui::use_color(self.color, std::io::stderr().is_terminal())
+        ui::use_color(self.settings.color, std::io::stderr().is_terminal())
     }
     fn color_out(&self) -> bool {
-        ui::use_color(self.color, std::io::stdout().is_terminal())
+        ui::use_color(self.settings.color, std::io::stdout().is_terminal())
     }
+    fn operator(&self) -> String {
+        self.settings.operator.clone()
+    }
+    fn state_dir(&self) -> Option<&PathBuf> {
+        self.settings.state_dir.as_ref()
+    }
+}
+
+/// A variable of the environment: the one lookup the layers below are given, for values that
+/// come from it by name (`--var` defaults from `ROLLOUT_VAR_*`, secrets from `env:`).
+fn env_var(name: &str) -> Option<String> {
+    std::env::var(name).ok()
 }
 
 fn load(path: &Path, color: bool) -> Result<Loaded, ExitCode> {
@@ -54,7 +68,7 @@ fn resolve_vars(loaded: &Loaded, args: &VarArgs) -> Result<Vec<inputs::Resolved>
         assignments: args.vars.clone(),
         files: args.files.clone(),
     };
-    inputs::resolve(&loaded.runbook, &given, &|name| std::env::var(name).ok()).map_err(|errors| {
+    inputs::resolve(&loaded.runbook, &given, &env_var).map_err(|errors| {
         for e in errors {
             // The message quotes what was typed, which may hold control characters.
             eprintln!("error: {}", crate::escape::text(&e));
@@ -98,7 +112,7 @@ pub fn plan(ctx: &Ctx, path: &Path, vars: &VarArgs, format: Format, live: bool) 
         Ok(v) => v,
         Err(code) => return code,
     };
-    let run = plan::RunInfo::preview(operator());
+    let run = plan::RunInfo::preview(ctx.operator());
     let report = |errors| render_errors(ctx, &loaded, errors);
     if !live {
         // Written a phase at a time: a large plan is never in memory whole.
@@ -110,15 +124,7 @@ pub fn plan(ctx: &Ctx, path: &Path, vars: &VarArgs, format: Format, live: bool) 
             Format::Json => plan::Layout::Json,
             Format::Text => plan::Layout::Text(&text),
         };
-        let kubectl = std::env::var("KUBECTL").ok();
-        return match plan::write(
-            &mut out,
-            &loaded,
-            &resolved,
-            &run,
-            kubectl.as_deref(),
-            &layout,
-        ) {
+        return match plan::write(&mut out, &loaded, &resolved, &run, &ctx.settings, &layout) {
             Ok(written) => {
                 if written.and_then(|()| out.flush()).is_err() {
                     return ExitCode::Internal;
@@ -130,7 +136,7 @@ pub fn plan(ctx: &Ctx, path: &Path, vars: &VarArgs, format: Format, live: bool) 
             Err(errors) => report(errors),
         };
     }
-    let mut built = match plan::build(&loaded, &resolved, &run, std::env::var("KUBECTL").ok()) {
+    let mut built = match plan::build(&loaded, &resolved, &run, &ctx.settings) {
         Ok(p) => p,
         Err(errors) => return report(errors),
     };
@@ -156,8 +162,8 @@ pub fn plan(ctx: &Ctx, path: &Path, vars: &VarArgs, format: Format, live: bool) 
             .filter(|v| needed.contains(&v.name))
             .cloned()
             .collect();
-        let mut real = plan::Renderer::new(&loaded, &resolved, &run, None);
-        match crate::exec::session::secrets(&loaded, &wanted) {
+        let mut real = plan::Renderer::new(&loaded, &resolved, &run, &ctx.settings);
+        match crate::exec::session::secrets(&loaded, &wanted, &env_var) {
             Ok(values) => {
                 let secrets: Vec<&str> = values.iter().map(|(_, v)| v.as_str()).collect();
                 masker = match crate::redact::Redactor::new(&secrets) {
@@ -213,7 +219,6 @@ pub fn plan(ctx: &Ctx, path: &Path, vars: &VarArgs, format: Format, live: bool) 
     ExitCode::Ok
 }
 
-/// The operator: `ROLLOUT_OPERATOR`, else `operator` in the user config, else the OS user.
 /// Steps that cannot be rendered with the values given, located in the runbook (exit 2).
 fn render_errors(ctx: &Ctx, loaded: &Loaded, errors: Vec<plan::StepRenderError>) -> ExitCode {
     let diagnostics: Vec<runbook::Diagnostic> = errors
@@ -238,24 +243,13 @@ fn render_errors(ctx: &Ctx, loaded: &Loaded, errors: Vec<plan::StepRenderError>)
     ExitCode::Usage
 }
 
-pub fn operator() -> String {
-    if let Ok(name) = std::env::var("ROLLOUT_OPERATOR") {
-        if !name.trim().is_empty() {
-            return name;
-        }
-    }
-    if let Some(name) = &crate::config::active().operator {
-        return name.clone();
-    }
-    crate::state::identity::os_user()
-}
-
 /// Refuses approval flags that name no gate of the runbook: a typo during an incident must not
 /// silently leave a gate unapproved.
 /// Refuses, before anything runs, approval flags the gates would refuse: a gate that does not
 /// exist or is of another kind, a role the sign-off does not have, an item number or text no
 /// checklist has, a severe confirm's wrong word (see `exec::preapproval`).
 fn check_approvals(
+    ctx: &Ctx,
     loaded: &Loaded,
     g: &GateArgs,
     vars: &[inputs::Resolved],
@@ -270,7 +264,7 @@ fn check_approvals(
         loaded,
         vars,
         &plan::RunInfo::preview(who.operator.clone()),
-        std::env::var("KUBECTL").ok(),
+        &ctx.settings,
     )
     .ok();
     let problems = crate::exec::preapproval::check(loaded, preview.as_ref(), &given, who);
@@ -417,8 +411,8 @@ pub fn run(ctx: &Ctx, path: &Path, vars: &VarArgs, run: &RunArgs) -> ExitCode {
     if let Err(errors) = plan::check(
         &loaded,
         &resolved,
-        &plan::RunInfo::preview(operator()),
-        std::env::var("KUBECTL").ok().as_deref(),
+        &plan::RunInfo::preview(ctx.operator()),
+        &ctx.settings,
     ) {
         return render_errors(ctx, &loaded, errors);
     }
@@ -428,10 +422,10 @@ pub fn run(ctx: &Ctx, path: &Path, vars: &VarArgs, run: &RunArgs) -> ExitCode {
     };
     let store = FileStore::new(session::state_dir_for(
         &loaded.source.path,
-        run.state_dir.clone(),
+        ctx.state_dir().cloned(),
     ));
     let run_id = crate::state::new_run_id();
-    let lock = match take_lock(&store, &loaded, &resolved, "run", &run_id, run) {
+    let lock = match take_lock(ctx, &store, &loaded, &resolved, "run", &run_id, run) {
         Ok(l) => l,
         Err(code) => return code,
     };
@@ -449,9 +443,9 @@ pub fn run(ctx: &Ctx, path: &Path, vars: &VarArgs, run: &RunArgs) -> ExitCode {
 
 /// "Now", for change windows: `ROLLOUT_NOW` (an RFC 3339 time; for tests only, undocumented
 /// in `--help`), else the system clock.
-fn now() -> Result<jiff::Timestamp, ExitCode> {
-    match std::env::var("ROLLOUT_NOW") {
-        Ok(text) if !text.trim().is_empty() => text.trim().parse().map_err(|e| {
+fn now(ctx: &Ctx) -> Result<jiff::Timestamp, ExitCode> {
+    match &ctx.settings.now {
+        Some(text) if !text.trim().is_empty() => text.trim().parse().map_err(|e| {
             eprintln!("error: `ROLLOUT_NOW={text}` is not an RFC 3339 time: {e}");
             ExitCode::Usage
         }),
@@ -469,7 +463,12 @@ fn check_window(
     run: &RunArgs,
     command: &str,
 ) -> Result<Option<session::OutsideWindow>, ExitCode> {
-    let renderer = plan::Renderer::new(loaded, vars, &plan::RunInfo::preview(operator()), None);
+    let renderer = plan::Renderer::new(
+        loaded,
+        vars,
+        &plan::RunInfo::preview(ctx.operator()),
+        &ctx.settings,
+    );
     let window = match renderer.window() {
         Ok(Some(w)) => w,
         Ok(None) => return Ok(None),
@@ -484,7 +483,7 @@ fn check_window(
             ));
         }
     };
-    let now = now()?;
+    let now = now(ctx)?;
     let Some(why) = window.refusal(now) else {
         if run.outside_window {
             eprintln!(
@@ -539,6 +538,7 @@ struct Resumed {
 /// Takes the run's target lock, or says who holds it (exit 12). Processes that a dead holder
 /// left running are stopped first (`grace` between signals), and the operator is told.
 fn take_lock(
+    ctx: &Ctx,
     store: &FileStore,
     loaded: &Loaded,
     vars: &[inputs::Resolved],
@@ -549,8 +549,8 @@ fn take_lock(
     use crate::exec::leftovers::{self, TakeError};
     use crate::state::lock::LockError;
     let grace = grace(run)?;
-    let who = crate::state::who(&operator());
-    let target = session::lock_target(loaded, vars, &who.operator).map_err(|why| {
+    let who = crate::state::who(&ctx.settings.operator, &ctx.settings.os_user);
+    let target = session::lock_target(loaded, vars, &ctx.settings).map_err(|why| {
         eprintln!("error: {why}");
         ExitCode::Usage
     })?;
@@ -616,27 +616,35 @@ fn drive(
     outside_window: Option<session::OutsideWindow>,
 ) -> ExitCode {
     let (vars, started_by) = match &begin {
-        Session::Start(_, vars, _) => (vars.as_slice(), operator()),
+        Session::Start(_, vars, _) => (vars.as_slice(), ctx.operator()),
         Session::Resume(r, _) => (r.vars.as_slice(), r.state.operator.clone()),
     };
     let who = crate::exec::gates::Who {
-        operator: operator(),
-        os_user: crate::state::identity::os_user(),
+        operator: ctx.operator(),
+        os_user: ctx.settings.os_user.clone(),
         started_by,
     };
-    if let Err(code) = check_approvals(loaded, &run.gates, vars, &who) {
+    if let Err(code) = check_approvals(ctx, loaded, &run.gates, vars, &who) {
         return code;
     }
     let grace = match grace(run) {
         Ok(g) => g,
         Err(code) => return code,
     };
-    let settings = Settings {
+    let options = Options {
         grace,
         in_doubt,
         approvals: approvals(&run.gates),
-        operator: operator(),
-        outside_window,
+        operator: ctx.operator(),
+        os_user: ctx.settings.os_user.clone(),
+    };
+    let layout = ui::plan_view::PlanText { color: false };
+    let notifier = |targets| -> Box<dyn Listener> { Box::new(ui::notify::Notifier::new(targets)) };
+    let setup = session::Setup {
+        settings: &ctx.settings,
+        env: &env_var,
+        layout: &layout,
+        notifier: &notifier,
     };
     let rt = match runtime() {
         Ok(rt) => rt,
@@ -645,8 +653,10 @@ fn drive(
     crate::exec::process::become_subreaper();
     let mut view = listener(ctx, run.output);
     let interrupts = Interrupts::default();
-    let mut prompter =
-        ui::prompt::TerminalPrompter::if_interactive(run.gates.no_input, &interrupts);
+    let mut prompter = ui::prompt::TerminalPrompter::if_interactive(
+        run.gates.no_input || ctx.settings.ci,
+        &interrupts,
+    );
     let result = rt.block_on(async {
         watch_signals(&interrupts);
         let prompter = prompter.as_mut().map(|p| p as &mut dyn Prompter);
@@ -654,10 +664,11 @@ fn drive(
             Session::Start(run_id, vars, mode) => {
                 let begin = session::Begin {
                     store,
-                    layout: &ui::plan_view::PlanText { color: false },
                     lock,
-                    settings,
+                    options,
+                    outside_window,
                     mode,
+                    setup,
                 };
                 session::start(
                     loaded,
@@ -673,12 +684,13 @@ fn drive(
             Session::Resume(r, mode) => {
                 let begin = session::Begin {
                     store,
-                    layout: &ui::plan_view::PlanText { color: false },
                     lock,
-                    settings,
+                    options,
+                    outside_window,
                     mode,
+                    setup,
                 };
-                session::resume(
+                Box::pin(session::resume(
                     loaded,
                     r.journal,
                     *r.state,
@@ -688,7 +700,7 @@ fn drive(
                     view.as_mut(),
                     prompter,
                     interrupts.clone(),
-                )
+                ))
                 .await
             }
         }
@@ -834,8 +846,8 @@ pub fn resume(
     run: &RunArgs,
 ) -> ExitCode {
     let found = match run_id {
-        Some(_) => find_run(run.state_dir.as_ref(), run_id),
-        None => find_unfinished(run.state_dir.as_ref()),
+        Some(_) => find_run(ctx.state_dir(), run_id),
+        None => find_unfinished(ctx.state_dir()),
     };
     let (store, id) = match found {
         Ok(found) => found,
@@ -847,7 +859,7 @@ pub fn resume(
         .read(&id)
         .is_ok_and(|log| RunState::fold(&log.records).is_finished())
     {
-        return seal_finished(&store, &id);
+        return seal_finished(ctx, &store, &id);
     }
     let (loaded, opened) = match open_run(ctx, &store, &id, allow_changed, "resume", run) {
         Ok(x) => x,
@@ -883,8 +895,8 @@ pub fn resume(
 
 /// `rollout resume` of a finished run: seals its log if a crash left it unsealed, and says so;
 /// otherwise there is nothing to resume.
-fn seal_finished(store: &FileStore, id: &str) -> ExitCode {
-    match session::seal_finished(store, id, &operator()) {
+fn seal_finished(ctx: &Ctx, store: &FileStore, id: &str) -> ExitCode {
+    match session::seal_finished(store, id, &ctx.settings) {
         Ok(Some((seal, state))) => {
             let status = match &state.standing {
                 Some(crate::state::record::Standing::Finished { status, at, .. }) => format!(
@@ -964,7 +976,7 @@ fn open_run(
         eprintln!("error: {why}");
         ExitCode::Usage
     })?;
-    let lock = take_lock(store, &loaded, &vars, command, id, run)?;
+    let lock = take_lock(ctx, store, &loaded, &vars, command, id, run)?;
     let (journal, loaded_log) = store.open(id).map_err(|e| {
         eprintln!("error: {e}");
         match e {
@@ -1025,7 +1037,7 @@ pub fn rollback(
     };
     let store = FileStore::new(session::state_dir_for(
         &loaded.source.path,
-        run.state_dir.clone(),
+        ctx.state_dir().cloned(),
     ));
     let found = if no_run {
         None
@@ -1051,7 +1063,7 @@ pub fn rollback(
         );
         return ExitCode::Usage;
     }
-    let reason = format!("rollback requested by {}", operator());
+    let reason = format!("rollback requested by {}", ctx.operator());
     let Some(id) = found else {
         // No run state: the runbook's own `[[rollback]]` section, recorded as a run of its own.
         if loaded.runbook.rollback.is_empty() {
@@ -1075,7 +1087,7 @@ pub fn rollback(
             store.root().display()
         );
         let run_id = crate::state::new_run_id();
-        let lock = match take_lock(&store, &loaded, &resolved, "rollback", &run_id, run) {
+        let lock = match take_lock(ctx, &store, &loaded, &resolved, "rollback", &run_id, run) {
             Ok(l) => l,
             Err(code) => return code,
         };
@@ -1189,12 +1201,12 @@ fn rollback_preview(
     let info = match run {
         Some((state, _)) => plan::RunInfo {
             id: state.run_id.clone(),
-            operator: operator(),
+            operator: ctx.operator(),
             started_at: state.started_at.clone(),
         },
-        None => plan::RunInfo::preview(operator()),
+        None => plan::RunInfo::preview(ctx.operator()),
     };
-    let mut renderer = plan::Renderer::new(loaded, vars, &info, std::env::var("KUBECTL").ok());
+    let mut renderer = plan::Renderer::new(loaded, vars, &info, &ctx.settings);
     if let Some((state, _)) = run {
         for (name, value) in &state.captures {
             renderer.restore_capture(name, value);
@@ -1212,13 +1224,8 @@ fn rollback_preview(
     ExitCode::Ok
 }
 
-pub fn status(
-    _ctx: &Ctx,
-    run_id: Option<&str>,
-    state_dir: Option<&PathBuf>,
-    format: Format,
-) -> ExitCode {
-    let (store, id) = match find_run(state_dir, run_id) {
+pub fn status(ctx: &Ctx, run_id: Option<&str>, format: Format) -> ExitCode {
+    let (store, id) = match find_run(ctx.state_dir(), run_id) {
         Ok(found) => found,
         Err(code) => return code,
     };
@@ -1239,9 +1246,9 @@ pub fn status(
     ExitCode::Ok
 }
 
-pub fn runs(_ctx: &Ctx, state_dir: Option<&PathBuf>, format: Format) -> ExitCode {
+pub fn runs(ctx: &Ctx, format: Format) -> ExitCode {
     let mut views = Vec::new();
-    for dir in state_dirs(state_dir) {
+    for dir in state_dirs(ctx.state_dir()) {
         let store = FileStore::new(dir.clone());
         for id in store.list().unwrap_or_default() {
             if let Ok(view) = run_view(&store, &id) {
@@ -1290,17 +1297,12 @@ fn run_view(store: &FileStore, id: &str) -> Result<ui::status::RunView, crate::s
 }
 
 /// `rollout audit verify`: checks a run's journal (by run id, or a file) and says what it found.
-pub fn audit_verify(
-    target: &str,
-    args: &VerifyArgs<'_>,
-    state_dir: Option<&PathBuf>,
-    format: Format,
-) -> ExitCode {
+pub fn audit_verify(ctx: &Ctx, target: &str, args: &VerifyArgs<'_>, format: Format) -> ExitCode {
     let as_file = Path::new(target);
     let (path, in_progress) = if as_file.is_file() {
         (as_file.to_path_buf(), false)
     } else {
-        let (store, id) = match find_run(state_dir, Some(target)) {
+        let (store, id) = match find_run(ctx.state_dir(), Some(target)) {
             Ok(found) => found,
             Err(code) => return code,
         };
@@ -1356,8 +1358,8 @@ fn resume_command(journal: &Path, records: &[crate::state::Record]) -> Option<St
 }
 
 /// `rollout log`: a run's audit log as readable text.
-pub fn log(run_id: Option<&str>, state_dir: Option<&PathBuf>) -> ExitCode {
-    let (_, id, loaded) = match read_run(state_dir, run_id) {
+pub fn log(ctx: &Ctx, run_id: Option<&str>) -> ExitCode {
+    let (_, id, loaded) = match read_run(ctx.state_dir(), run_id) {
         Ok(found) => found,
         Err(code) => return code,
     };
@@ -1373,9 +1375,9 @@ pub fn log(run_id: Option<&str>, state_dir: Option<&PathBuf>) -> ExitCode {
 
 /// `rollout locks`: every target lock in the state directories, who holds it, and what a
 /// holder that died left running.
-pub fn locks(state_dir: Option<&PathBuf>) -> ExitCode {
+pub fn locks(ctx: &Ctx) -> ExitCode {
     let mut any = false;
-    for dir in state_dirs(state_dir) {
+    for dir in state_dirs(ctx.state_dir()) {
         for listed in crate::state::lock::list(&dir) {
             any = true;
             let left = crate::exec::leftovers::left_behind(&listed);
@@ -1407,8 +1409,8 @@ pub fn locks(state_dir: Option<&PathBuf>) -> ExitCode {
 }
 
 /// `rollout unlock`: removes a lock whose holder is stuck, after saying whose it is.
-pub fn unlock(lock_id: &str, state_dir: Option<&PathBuf>, yes: bool) -> ExitCode {
-    let Some((dir, listed)) = state_dirs(state_dir).into_iter().find_map(|d| {
+pub fn unlock(ctx: &Ctx, lock_id: &str, yes: bool) -> ExitCode {
+    let Some((dir, listed)) = state_dirs(ctx.state_dir()).into_iter().find_map(|d| {
         crate::state::lock::list(&d)
             .into_iter()
             .find(|l| l.holder.lock_id == lock_id)
@@ -1441,8 +1443,10 @@ pub fn unlock(lock_id: &str, state_dir: Option<&PathBuf>, yes: bool) -> ExitCode
     }
     if held {
         if !yes {
-            let mut prompter =
-                ui::prompt::TerminalPrompter::if_interactive(false, &Interrupts::default());
+            let mut prompter = ui::prompt::TerminalPrompter::if_interactive(
+                ctx.settings.ci,
+                &Interrupts::default(),
+            );
             match prompter.as_mut().map(|p| p.confirm("Remove this lock?")) {
                 Some(Ok(true)) => {}
                 Some(_) => {
@@ -1458,7 +1462,7 @@ pub fn unlock(lock_id: &str, state_dir: Option<&PathBuf>, yes: bool) -> ExitCode
     } else {
         eprintln!("lock {lock_id} is not held by anyone (its holder is gone): it is free already");
     }
-    match crate::state::lock::unlock(&dir, lock_id, &operator()) {
+    match crate::state::lock::unlock(&dir, lock_id, &ctx.operator()) {
         Ok(note) => {
             eprintln!(
                 "removed lock {lock_id} on `{}`; recorded in {}",
@@ -1476,13 +1480,13 @@ pub fn unlock(lock_id: &str, state_dir: Option<&PathBuf>, yes: bool) -> ExitCode
 
 /// `rollout report`: a run's report, built from its journal alone, in Markdown, HTML or JSON.
 pub fn run_report(
+    ctx: &Ctx,
     run_id: Option<&str>,
-    state_dir: Option<&PathBuf>,
     format: crate::cli::ReportFormat,
     output: Option<&Path>,
 ) -> ExitCode {
     use crate::cli::ReportFormat;
-    let (store, id, loaded) = match read_run(state_dir, run_id) {
+    let (store, id, loaded) = match read_run(ctx.state_dir(), run_id) {
         Ok(found) => found,
         Err(code) => return code,
     };

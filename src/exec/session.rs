@@ -4,28 +4,20 @@
 use std::path::{Path, PathBuf};
 use std::time::{Duration, Instant};
 
-use crate::exec::engine::{Engine, InDoubt, Options, RunEnd, final_status};
+use crate::config::{NotifyTarget, Settings};
+use crate::exec::engine::{Engine, Options, RunEnd, final_status};
 use crate::exec::event::{Event, Level, Listener};
-use crate::exec::gates::{Approvals, Prompter};
+use crate::exec::gates::Prompter;
 use crate::exec::interrupts::Interrupts;
 use crate::exec::process;
 use crate::inputs::{Origin, Resolved, env_name, read_secret};
-use crate::plan::{Renderer, RunInfo, runbook_dir};
+use crate::plan::{Renderer, RunInfo, TextLayout, runbook_dir};
 use crate::runbook::Loaded;
 use crate::runbook::model::{VarType, VarValue};
 use crate::state::lock::TargetLock;
 use crate::state::record::Envelope;
 use crate::state::record::Standing;
 use crate::state::{Entry, FileStore, Journal, Recovery, RunState, Store, StoreError};
-
-pub struct Settings {
-    pub grace: Duration,
-    pub in_doubt: InDoubt,
-    pub approvals: Approvals,
-    pub operator: String,
-    /// The session goes ahead outside the runbook's change window: recorded.
-    pub outside_window: Option<OutsideWindow>,
-}
 
 /// Why and when a session started outside its change window (`--outside-window --reason`).
 #[derive(Debug, Clone)]
@@ -55,9 +47,12 @@ pub fn state_dir_for(runbook: &Path, flag: Option<PathBuf>) -> PathBuf {
     flag.unwrap_or_else(|| runbook_dir(runbook).join(".rollout"))
 }
 
-pub(crate) fn secrets(
+/// The values of the secret variables among `vars`, read from their sources (`env` looks up
+/// the environment's).
+pub fn secrets(
     loaded: &Loaded,
     vars: &[Resolved],
+    env: &dyn Fn(&str) -> Option<String>,
 ) -> Result<Vec<(String, String)>, SessionError> {
     let base = runbook_dir(&loaded.source.path);
     let mut out = Vec::new();
@@ -65,7 +60,7 @@ pub(crate) fn secrets(
         if let Origin::Secret(source) = &v.origin {
             out.push((
                 v.name.clone(),
-                read_secret(&v.name, source, &base).map_err(SessionError::Secret)?,
+                read_secret(&v.name, source, &base, env).map_err(SessionError::Secret)?,
             ));
         }
     }
@@ -85,22 +80,45 @@ pub enum Mode {
     Rollback { to: Option<String>, reason: String },
 }
 
+/// What the app hands every session: the invocation's settings, and the pieces of the layers
+/// above that the app wires in (exec knows none of them by name).
+#[derive(Clone, Copy)]
+pub struct Setup<'s> {
+    pub settings: &'s Settings,
+    /// Looks up a variable of the environment: secrets read `from = "env:..."` with it.
+    pub env: &'s dyn Fn(&str) -> Option<String>,
+    /// How plan steps read as text (the terminal UI's layout): what signers are shown.
+    pub layout: &'s dyn TextLayout,
+    /// Makes the listener that posts to these webhooks (called only when there are some).
+    pub notifier: &'s dyn Fn(Vec<NotifyTarget>) -> Box<dyn Listener>,
+}
+
 /// Everything a session needs besides the runbook: where it records, and how it was started.
 pub struct Begin<'s> {
     pub store: &'s FileStore,
-    /// How plan steps read as text (the terminal UI's layout): what signers are shown.
-    pub layout: &'s dyn crate::plan::TextLayout,
     pub lock: TargetLock,
-    pub settings: Settings,
+    pub options: Options,
+    /// The session goes ahead outside the runbook's change window: recorded.
+    pub outside_window: Option<OutsideWindow>,
     pub mode: Mode,
+    pub setup: Setup<'s>,
 }
 
 /// The target a run of `loaded` with `vars` locks: its rendered `lock`, else its name.
-pub fn lock_target(loaded: &Loaded, vars: &[Resolved], operator: &str) -> Result<String, String> {
+pub fn lock_target(
+    loaded: &Loaded,
+    vars: &[Resolved],
+    settings: &Settings,
+) -> Result<String, String> {
     match loaded.runbook.meta.lock {
-        Some(t) => Renderer::new(loaded, vars, &RunInfo::preview(operator.into()), None)
-            .text(t)
-            .map_err(|e| format!("cannot render `lock`: {}", e.message)),
+        Some(t) => Renderer::new(
+            loaded,
+            vars,
+            &RunInfo::preview(settings.operator.clone()),
+            settings,
+        )
+        .text(t)
+        .map_err(|e| format!("cannot render `lock`: {}", e.message)),
         None => Ok(loaded.runbook.meta.name.clone()),
     }
 }
@@ -149,10 +167,10 @@ pub fn vars_from_state(loaded: &Loaded, state: &RunState) -> Result<Vec<Resolved
     Ok(vars)
 }
 
-fn envelope(run_id: &str, loaded: &Loaded, operator: &str) -> Envelope {
+fn envelope(run_id: &str, loaded: &Loaded, settings: &Settings) -> Envelope {
     Envelope {
         run: run_id.to_string(),
-        who: crate::state::who(operator),
+        who: crate::state::who(&settings.operator, &settings.os_user),
         runbook_digest: loaded.source.digest().to_string(),
     }
 }
@@ -167,9 +185,9 @@ pub async fn start<'a>(
     prompter: Option<&'a mut dyn Prompter>,
     interrupts: Interrupts,
 ) -> Result<Report, SessionError> {
-    let secret_values = secrets(loaded, &vars)?;
+    let secret_values = secrets(loaded, &vars, begin.setup.env)?;
     let mut journal = begin.store.create(&run_id, &loaded.source.text)?;
-    journal.set_envelope(envelope(&run_id, loaded, &begin.settings.operator));
+    journal.set_envelope(envelope(&run_id, loaded, begin.setup.settings));
     let runbook_path =
         std::fs::canonicalize(&loaded.source.path).unwrap_or_else(|_| loaded.source.path.clone());
     journal.append(Entry::RunStarted {
@@ -177,7 +195,7 @@ pub async fn start<'a>(
         runbook: runbook_path.display().to_string(),
         runbook_name: loaded.runbook.meta.name.clone(),
         digest: loaded.source.digest().to_string(),
-        operator: begin.settings.operator.clone(),
+        operator: begin.options.operator.clone(),
         vars: vars
             .iter()
             .map(|v| {
@@ -216,8 +234,9 @@ pub async fn start<'a>(
 pub fn seal_finished(
     store: &FileStore,
     run_id: &str,
-    operator: &str,
+    settings: &Settings,
 ) -> Result<Option<(crate::state::Record, RunState)>, StoreError> {
+    let operator = settings.operator.as_str();
     let (mut journal, loaded) = store.open(run_id)?;
     let state = RunState::fold(&loaded.records);
     if !state.is_finished() || state.sealed {
@@ -225,7 +244,7 @@ pub fn seal_finished(
     }
     journal.set_envelope(Envelope {
         run: run_id.to_string(),
-        who: crate::state::who(operator),
+        who: crate::state::who(operator, &settings.os_user),
         runbook_digest: state.digest.clone(),
     });
     journal.append(Entry::SealRecovered {
@@ -258,11 +277,11 @@ pub async fn resume<'a>(
     prompter: Option<&'a mut dyn Prompter>,
     interrupts: Interrupts,
 ) -> Result<Report, SessionError> {
-    let secret_values = secrets(loaded, &vars)?;
-    journal.set_envelope(envelope(&state.run_id, loaded, &begin.settings.operator));
+    let secret_values = secrets(loaded, &vars, begin.setup.env)?;
+    journal.set_envelope(envelope(&state.run_id, loaded, begin.setup.settings));
     // First, so that the session is linked to the seal before it (see `state::audit`).
     journal.append(Entry::RunResumed {
-        operator: begin.settings.operator.clone(),
+        operator: begin.options.operator.clone(),
         digest: loaded.source.digest().to_string(),
         previous_seal: Some(state.last_seal.clone()),
     })?;
@@ -304,10 +323,11 @@ async fn drive<'a>(
 ) -> Result<Report, SessionError> {
     let Begin {
         store,
-        layout,
         lock,
-        settings,
+        options,
+        outside_window,
         mode,
+        setup,
     } = begin;
     let started = Instant::now();
     let run_id = state.run_id.clone();
@@ -318,12 +338,11 @@ async fn drive<'a>(
     };
     let info = RunInfo {
         id: run_id.clone(),
-        operator: settings.operator.clone(),
+        operator: options.operator.clone(),
         started_at,
     };
-    let kubectl = std::env::var("KUBECTL").ok();
-    let shown = Renderer::for_run(loaded, &vars, &info, kubectl.clone());
-    let mut real = Renderer::for_run(loaded, &vars, &info, kubectl);
+    let shown = Renderer::for_run(loaded, &vars, &info, setup.settings);
+    let mut real = Renderer::for_run(loaded, &vars, &info, setup.settings);
     for (name, value) in &secret_values {
         real.reveal(name, value);
     }
@@ -348,7 +367,7 @@ async fn drive<'a>(
     let mut targets = Vec::new();
     for t in &loaded.runbook.notify {
         match real.text(t.url) {
-            Ok(url) => targets.push(crate::ui::notify::Target {
+            Ok(url) => targets.push(NotifyTarget {
                 url,
                 format: t.format,
                 on: t.on.clone(),
@@ -362,14 +381,14 @@ async fn drive<'a>(
         }
     }
     // The operator's own webhooks (user config) are told too.
-    targets.extend(crate::config::active().notify.iter().cloned());
+    targets.extend(setup.settings.notify.iter().cloned());
     let mut tee;
     let listener: &mut dyn Listener = if targets.is_empty() {
         listener
     } else {
         tee = crate::exec::event::Tee {
             first: listener,
-            second: Box::new(crate::ui::notify::Notifier::new(targets)),
+            second: (setup.notifier)(targets),
         };
         &mut tee
     };
@@ -395,16 +414,10 @@ async fn drive<'a>(
         journal,
         state,
         listener,
-        layout,
+        layout: setup.layout,
         prompter,
         interrupts,
-        options: Options {
-            grace: settings.grace,
-            in_doubt: settings.in_doubt,
-            approvals: settings.approvals,
-            operator: settings.operator,
-            os_user: crate::state::identity::os_user(),
-        },
+        options,
         run_id: run_id.clone(),
         abort_watch: None,
         phase_criteria: Vec::new(),
@@ -414,7 +427,7 @@ async fn drive<'a>(
         notify_failures: Vec::new(),
     };
     engine.record_lock(&lock)?;
-    if let Some(o) = &settings.outside_window {
+    if let Some(o) = &outside_window {
         engine.record_outside_window(o)?;
     }
     engine.restore_captures();

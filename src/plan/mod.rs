@@ -15,6 +15,7 @@ pub use renderer::{Renderer, RunInfo, StepRenderError, runbook_dir};
 pub use types::*;
 pub use writer::{Layout, TextLayout, write};
 
+use crate::config::{Settings, webhook_label};
 use crate::inputs::{Resolved, env_name};
 use crate::redact::MASK;
 use crate::runbook::Loaded;
@@ -25,9 +26,9 @@ pub fn build(
     loaded: &Loaded,
     vars: &[Resolved],
     run: &RunInfo,
-    kubectl_env: Option<String>,
+    settings: &Settings,
 ) -> Result<Plan, Vec<StepRenderError>> {
-    let mut r = Renderer::new(loaded, vars, run, kubectl_env);
+    let mut r = Renderer::new(loaded, vars, run, settings);
     let mut errors = Vec::new();
     let phases = loaded
         .runbook
@@ -49,9 +50,9 @@ pub fn check(
     loaded: &Loaded,
     vars: &[Resolved],
     run: &RunInfo,
-    kubectl_env: Option<&str>,
+    settings: &Settings,
 ) -> Result<(), Vec<StepRenderError>> {
-    let make = || Renderer::new(loaded, vars, run, kubectl_env.map(str::to_string));
+    let make = || Renderer::new(loaded, vars, run, settings);
     let mut errors = render_phases(loaded, &make, &|_, _| (), |()| {});
     let r = make();
     drop(incident_rollback(&r, vars, run, &mut errors));
@@ -191,8 +192,7 @@ fn incident_rollback(
     run: &RunInfo,
     errors: &mut Vec<StepRenderError>,
 ) -> Vec<PlanStep> {
-    let mut incident = Renderer::new(r.loaded, vars, run, None);
-    incident.kubectl.clone_from(&r.kubectl);
+    let mut incident = Renderer::new(r.loaded, vars, run, r.settings);
     incident.steps(None, &r.loaded.runbook.rollback, Some(errors))
 }
 
@@ -269,8 +269,8 @@ fn head(
             skipped,
         }
     });
-    let theirs = crate::config::active().notify.iter().map(|t| PlanNotify {
-        url: crate::ui::notify::label(&t.url),
+    let theirs = r.settings.notify.iter().map(|t| PlanNotify {
+        url: webhook_label(&t.url),
         format: t.format,
         on: t.on.clone(),
         from: NotifyFrom::Config,

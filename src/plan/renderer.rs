@@ -5,6 +5,7 @@
 use std::collections::BTreeMap;
 use std::path::{Path, PathBuf};
 
+use crate::config::Settings;
 use crate::inputs::Resolved;
 use crate::redact::MASK;
 use crate::runbook::Loaded;
@@ -45,7 +46,10 @@ impl RunInfo {
 pub struct Renderer<'l> {
     pub loaded: &'l Loaded,
     base: Values,
-    pub(super) kubectl: String,
+    kubectl: String,
+    /// The invocation's settings: the kubectl program, the fallback Prometheus, the operator's
+    /// webhooks. The same value for `plan` and `run`.
+    pub(super) settings: &'l Settings,
     runbook_dir: PathBuf,
     /// A preview (plan) holds placeholders for values only a run has: captures and secrets.
     preview: bool,
@@ -75,9 +79,9 @@ impl<'l> Renderer<'l> {
         loaded: &'l Loaded,
         vars: &[Resolved],
         run: &RunInfo,
-        kubectl_env: Option<String>,
+        settings: &'l Settings,
     ) -> Self {
-        let mut r = Self::new(loaded, vars, run, kubectl_env);
+        let mut r = Self::new(loaded, vars, run, settings);
         r.preview = false;
         r.placeholders.clear();
         r
@@ -88,7 +92,7 @@ impl<'l> Renderer<'l> {
         loaded: &'l Loaded,
         vars: &[Resolved],
         run: &RunInfo,
-        kubectl_env: Option<String>,
+        settings: &'l Settings,
     ) -> Self {
         let mut base = Values::default();
         for v in vars {
@@ -115,7 +119,9 @@ impl<'l> Renderer<'l> {
         run_map.insert("operator", run.operator.clone());
         run_map.insert("started_at", run.started_at.clone());
         base.insert("run", &run_map);
-        let kubectl = kubectl_env
+        let kubectl = settings
+            .kubectl
+            .clone()
             .filter(|k| !k.is_empty())
             .or_else(|| loaded.runbook.defaults.kubectl.binary.clone())
             .unwrap_or_else(|| "kubectl".into());
@@ -124,6 +130,7 @@ impl<'l> Renderer<'l> {
             loaded,
             base,
             kubectl,
+            settings,
             runbook_dir,
             preview: true,
             placeholders: vars
@@ -274,7 +281,7 @@ impl<'l> Renderer<'l> {
                 condition: self.condition(*condition, "condition")?,
                 prometheus: self
                     .opt(prometheus.or(self.loaded.runbook.defaults.prometheus), &ctx)?
-                    .or_else(crate::config::fallback_prometheus),
+                    .or_else(|| self.settings.prometheus_url.clone()),
             },
             Probe::Http { check, timeout } => ProbeView::Http {
                 request: Box::new(self.http_action(check, &ctx)?),
@@ -728,7 +735,7 @@ impl<'l> Renderer<'l> {
                 faults: m.faults,
                 prometheus: self
                     .opt(m.prometheus.or(rb.defaults.prometheus), &ctx)?
-                    .or_else(crate::config::fallback_prometheus),
+                    .or_else(|| self.settings.prometheus_url.clone()),
             },
             StepKind::Http(h) => self.http_action(h, &ctx)?,
             StepKind::Wait { duration } => Action::Wait {

@@ -3,6 +3,7 @@
 
 use serde::Serialize;
 
+use crate::config::Settings;
 use crate::inputs::Resolved;
 use crate::runbook::Loaded;
 
@@ -52,11 +53,11 @@ pub fn write<W: std::io::Write>(
     loaded: &Loaded,
     vars: &[Resolved],
     run: &RunInfo,
-    kubectl_env: Option<&str>,
+    settings: &Settings,
     layout: &Layout<'_>,
 ) -> Result<std::io::Result<()>, Vec<StepRenderError>> {
     use std::io::Write;
-    let make = || Renderer::new(loaded, vars, run, kubectl_env.map(str::to_string));
+    let make = || Renderer::new(loaded, vars, run, settings);
     let mut errors = Vec::new();
     let r = make();
     let rollback = incident_rollback(&r, vars, run, &mut errors);

@@ -15,10 +15,10 @@ pub fn os_user() -> String {
 }
 
 /// The person and machine a session's records name.
-pub fn who(operator: &str) -> record::Who {
+pub fn who(operator: &str, os_user: &str) -> record::Who {
     record::Who {
         operator: operator.to_string(),
-        os_user: os_user(),
+        os_user: os_user.to_string(),
         host: nix::unistd::gethostname()
             .ok()
             .and_then(|h| h.into_string().ok())

@@ -13,19 +13,12 @@ use std::time::{Duration, Instant};
 
 use serde_json::json;
 
+use crate::config::{NotifyTarget, webhook_label};
 use crate::exec::event::{Event, Listener};
 use crate::runbook::model::{NotifyFormat, NotifyOn};
 
 /// How long one delivery may take.
 const TIMEOUT: Duration = Duration::from_secs(5);
-
-/// A webhook, rendered.
-#[derive(Debug, Clone)]
-pub struct Target {
-    pub url: String,
-    pub format: NotifyFormat,
-    pub on: Vec<NotifyOn>,
-}
 
 struct Job {
     url: String,
@@ -33,7 +26,7 @@ struct Job {
 }
 
 pub struct Notifier {
-    targets: Vec<Target>,
+    targets: Vec<NotifyTarget>,
     tx: Option<Sender<Job>>,
     pending: Arc<AtomicUsize>,
     failures: Arc<Mutex<Vec<String>>>,
@@ -41,22 +34,8 @@ pub struct Notifier {
     runbook: String,
 }
 
-/// `https://hooks.example.com` of a webhook URL: enough to say which one failed, without the
-/// token in its path.
-pub fn label(url: &str) -> String {
-    match reqwest::Url::parse(url) {
-        Ok(u) => format!(
-            "{}://{}{}",
-            u.scheme(),
-            u.host_str().unwrap_or("?"),
-            u.port().map(|p| format!(":{p}")).unwrap_or_default()
-        ),
-        Err(_) => "a webhook with an invalid URL".into(),
-    }
-}
-
 impl Notifier {
-    pub fn new(targets: Vec<Target>) -> Self {
+    pub fn new(targets: Vec<NotifyTarget>) -> Self {
         let pending = Arc::new(AtomicUsize::new(0));
         let failures = Arc::new(Mutex::new(Vec::new()));
         let (tx, rx) = channel();
@@ -95,7 +74,7 @@ impl Notifier {
             let Some(tx) = &self.tx else {
                 self.fail(format!(
                     "notification to {} not sent: the notifier could not start",
-                    label(&t.url)
+                    webhook_label(&t.url)
                 ));
                 continue;
             };
@@ -270,7 +249,10 @@ fn deliver(rx: &Receiver<Job>, pending: &AtomicUsize, failures: &Mutex<Vec<Strin
             failures
                 .lock()
                 .unwrap_or_else(std::sync::PoisonError::into_inner)
-                .push(format!("notification to {} failed: {why}", label(&job.url)));
+                .push(format!(
+                    "notification to {} failed: {why}",
+                    webhook_label(&job.url)
+                ));
         }
         pending.fetch_sub(1, Ordering::SeqCst);
     }

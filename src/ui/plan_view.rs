@@ -851,7 +851,8 @@ mod tests {
             crate::inputs::resolve(&loaded.runbook, &inputs, &|_| None).expect("variables");
         let run = RunInfo::preview("ops".into());
         // The JSON layout comes first: the text layouts escape the built plan in place.
-        let mut built = build(&loaded, &resolved, &run, None);
+        let settings = crate::config::Settings::default();
+        let mut built = build(&loaded, &resolved, &run, &settings);
         for (color, name) in [
             (None, "json"),
             (Some(false), "text"),
@@ -865,7 +866,7 @@ mod tests {
                 Some(_) => Layout::Text(&text),
             };
             let mut out = Vec::new();
-            let written = write(&mut out, &loaded, &resolved, &run, None, &layout);
+            let written = write(&mut out, &loaded, &resolved, &run, &settings, &layout);
             match (&mut built, written) {
                 (Ok(plan), Ok(Ok(()))) => {
                     let expected = match color {
