@@ -1320,13 +1320,13 @@ pub fn audit_verify(ctx: &Ctx, target: &str, args: &VerifyArgs<'_>, format: Form
         }
     };
     let verified = crate::state::audit::verify(&bytes);
-    let check = ui::audit_view::Check {
+    let check = crate::state::verify::Check {
         in_progress,
         published: args.digest,
         strict: args.strict,
         resume_with: resume_command(&path, &verified.records),
     };
-    let report = ui::audit_view::check(&path.display().to_string(), &verified, &check);
+    let report = crate::state::verify::check(&path.display().to_string(), &verified, &check);
     match format {
         Format::Json => println!(
             "{}",
@@ -1498,13 +1498,13 @@ pub fn run_report(
             return ExitCode::Usage;
         }
     };
-    let audit = ui::audit_view::check(
+    let audit = crate::state::verify::check(
         &path.display().to_string(),
         &verified,
-        &ui::audit_view::Check {
+        &crate::state::verify::Check {
             in_progress: store.is_locked(&id),
             resume_with: resume_command(&path, &verified.records),
-            ..ui::audit_view::Check::default()
+            ..crate::state::verify::Check::default()
         },
     );
     let report = crate::report::build(&loaded.records, &audit);

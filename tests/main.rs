@@ -13,6 +13,7 @@ mod hangs;
 mod headers;
 mod incident;
 mod injection;
+mod layers;
 mod notify;
 mod operator;
 mod params;

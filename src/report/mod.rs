@@ -23,7 +23,7 @@ pub use crate::state::record::timeline::{
 };
 use crate::state::record::timeline::{between, millis};
 use crate::state::record::{GateKind, Record, RunState, Standing, timeline::name};
-use crate::ui::audit_view::VerifyReport;
+use crate::state::verify::VerifyReport;
 
 /// Bumped when a field changes meaning or goes away (adding fields does not bump it).
 pub const SCHEMA_VERSION: u32 = 1;
@@ -281,7 +281,7 @@ mod tests {
     }
 
     fn audit() -> VerifyReport {
-        crate::ui::audit_view::verify_report(
+        crate::state::verify::verify_report(
             "journal.ndjson",
             &crate::state::audit::verify(b""),
             false,

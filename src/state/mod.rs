@@ -7,6 +7,7 @@ pub mod file;
 pub mod identity;
 pub mod lock;
 pub mod record;
+pub mod verify;
 
 use std::path::PathBuf;
 
