@@ -731,7 +731,7 @@ fn state_dirs(flag: Option<&PathBuf>) -> Vec<PathBuf> {
 fn read_run(
     flag: Option<&PathBuf>,
     run_id: Option<&str>,
-) -> Result<(FileStore, String, crate::state::Loaded), ExitCode> {
+) -> Result<(FileStore, String, crate::state::RunLog), ExitCode> {
     let (store, id) = find_run(flag, run_id)?;
     match store.read(&id) {
         Ok(log) => Ok((store, id, log)),

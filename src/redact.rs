@@ -5,7 +5,7 @@
 //! of output is masked when a secret may arrive split across two reads.
 //! It knows nothing of steps, events, terminals or files, and imports nothing of rollout but
 //! `escape`: the executor wraps the run's listener and journal in masking ones (`exec::masking`),
-//! and masks process output with a [`Stream`] per pipe.
+//! and masks process output with a [`StreamMasker`] per pipe.
 
 use std::borrow::Cow;
 use std::collections::BTreeSet;
@@ -193,9 +193,9 @@ impl Redactor {
         }
     }
 
-    /// Masks one output stream read in pieces of any size; see [`Stream`].
-    pub fn stream(&self) -> Stream<'_> {
-        Stream {
+    /// Masks one output stream read in pieces of any size; see [`StreamMasker`].
+    pub fn stream(&self) -> StreamMasker<'_> {
+        StreamMasker {
             redactor: self,
             held: Vec::new(),
         }
@@ -275,14 +275,14 @@ impl Redactor {
 
 /// Masks one output stream. A secret may be split across reads, so the end of what has arrived
 /// is held back while it could be the start of a secret (never more than the longest pattern
-/// less one byte, plus an unfinished UTF-8 character); [`Stream::finish`] releases it when the
+/// less one byte, plus an unfinished UTF-8 character); [`StreamMasker::finish`] releases it when the
 /// stream ends. Text that cannot start a secret passes at once, so live output is not delayed.
-pub struct Stream<'r> {
+pub struct StreamMasker<'r> {
     redactor: &'r Redactor,
     held: Vec<u8>,
 }
 
-impl Stream<'_> {
+impl StreamMasker<'_> {
     /// Takes the next piece of the stream; returns what can be shown now, masked.
     pub fn push(&mut self, chunk: &[u8]) -> Vec<u8> {
         if self.redactor.is_empty() {
@@ -741,7 +741,7 @@ fn json_escaped(text: &str, ascii: bool, upper: bool, slash: bool) -> String {
 /// `flush` ends the stream: call it once, at the end.
 pub struct MaskedWriter<'r, W: std::io::Write> {
     inner: W,
-    stream: Stream<'r>,
+    stream: StreamMasker<'r>,
 }
 
 impl<'r, W: std::io::Write> MaskedWriter<'r, W> {

@@ -10,7 +10,7 @@ use nix::fcntl::{Flock, FlockArg};
 
 use super::audit::{self, Fault};
 use super::record::Envelope;
-use super::{Entry, Journal, Loaded, Record, Recovery, Store, StoreError};
+use super::{Entry, Journal, Record, Recovery, RunLog, Store, StoreError};
 
 /// How long opening a run waits for another process to release it.
 const LOCK_WAIT: std::time::Duration = std::time::Duration::from_millis(1500);
@@ -170,7 +170,7 @@ impl Store for FileStore {
         }))
     }
 
-    fn open(&self, run_id: &str) -> Result<(Box<dyn Journal>, Loaded), StoreError> {
+    fn open(&self, run_id: &str) -> Result<(Box<dyn Journal>, RunLog), StoreError> {
         let path = self.journal_path(run_id);
         if !path.exists() {
             return Err(self.missing(run_id));
@@ -223,11 +223,11 @@ impl Store for FileStore {
                 envelope: Envelope::default(),
                 _lock: lock,
             }),
-            Loaded { records, recovery },
+            RunLog { records, recovery },
         ))
     }
 
-    fn read(&self, run_id: &str) -> Result<Loaded, StoreError> {
+    fn read(&self, run_id: &str) -> Result<RunLog, StoreError> {
         let path = self.journal_path(run_id);
         let bytes = std::fs::read(&path).map_err(|e| match e.kind() {
             std::io::ErrorKind::NotFound => self.missing(run_id),
@@ -247,7 +247,7 @@ impl Store for FileStore {
             detail,
             saved_as: String::new(),
         });
-        Ok(Loaded { records, recovery })
+        Ok(RunLog { records, recovery })
     }
 
     fn runbook_snapshot(&self, run_id: &str) -> Option<String> {

@@ -45,7 +45,7 @@ pub struct Recovery {
 }
 
 /// A run's records as read back, with what had to be recovered.
-pub struct Loaded {
+pub struct RunLog {
     pub records: Vec<Record>,
     pub recovery: Option<Recovery>,
 }
@@ -66,9 +66,9 @@ pub trait Store {
     /// Creates a new run and locks it for this process.
     fn create(&self, run_id: &str, runbook_text: &str) -> Result<Box<dyn Journal>, StoreError>;
     /// Locks an existing run for appending; truncates a damaged tail to the last good record.
-    fn open(&self, run_id: &str) -> Result<(Box<dyn Journal>, Loaded), StoreError>;
+    fn open(&self, run_id: &str) -> Result<(Box<dyn Journal>, RunLog), StoreError>;
     /// Reads a run without locking or changing it.
-    fn read(&self, run_id: &str) -> Result<Loaded, StoreError>;
+    fn read(&self, run_id: &str) -> Result<RunLog, StoreError>;
     /// The runbook text as it was when the run started.
     fn runbook_snapshot(&self, run_id: &str) -> Option<String>;
     /// Run ids, oldest first, including runs that never started (see
