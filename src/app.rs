@@ -6,7 +6,7 @@ use std::path::{Path, PathBuf};
 
 use crate::cli::{Format, GateArgs, Output, RunArgs, VarArgs};
 use crate::config::Settings;
-use crate::exec::engine::{InDoubt, Options, RunEnd};
+use crate::exec::engine::{InDoubt, Mode, Options, RunEnd};
 use crate::exec::event::Listener;
 use crate::exec::gates::{Approvals, Prompter};
 use crate::exec::interrupts::Interrupts;
@@ -17,9 +17,13 @@ use crate::runbook::{self, LoadError, Loaded};
 use crate::state::{FileStore, RunState, Store};
 use crate::{plan, ui};
 
-/// What every subcommand is given: the invocation's settings, resolved once near `main`.
+/// What every subcommand is given: the invocation's settings, resolved once near `main`, and
+/// the one async runtime of the process (current-thread: the run loop, its steps' processes,
+/// abort criteria, checks, notifications and signals are its tasks; questions at the terminal
+/// go to its blocking threads).
 pub struct Ctx {
     pub settings: Settings,
+    pub runtime: tokio::runtime::Runtime,
 }
 
 impl Ctx {
@@ -143,10 +147,6 @@ pub fn plan(ctx: &Ctx, path: &Path, vars: &VarArgs, format: Format, live: bool) 
     // Live checks read the credentials' secrets: whatever they print is masked.
     let mut masker = crate::redact::Redactor::default();
     if live {
-        let rt = match runtime() {
-            Ok(rt) => rt,
-            Err(code) => return code,
-        };
         // Credentials need the real values of the secrets they name, and only of those.
         let pc = &loaded.runbook.defaults.prometheus_client;
         let needed: Vec<String> = pc
@@ -192,7 +192,7 @@ pub fn plan(ctx: &Ctx, path: &Path, vars: &VarArgs, format: Format, live: bool) 
                 return ExitCode::Usage;
             }
         };
-        rt.block_on(crate::exec::checks::live_checks(
+        ctx.runtime.block_on(crate::exec::checks::live_checks(
             &mut built,
             &conn,
             std::time::Duration::from_secs(10),
@@ -307,58 +307,31 @@ fn listener(ctx: &Ctx, output: Output) -> Box<dyn Listener> {
     }
 }
 
-fn runtime() -> Result<tokio::runtime::Runtime, ExitCode> {
-    // One thread: the run loop. Abort criteria have their own runtime (see `exec::abort`).
-    tokio::runtime::Builder::new_current_thread()
-        .enable_all()
-        .build()
-        .map_err(|e| {
-            eprintln!("error: cannot start the async runtime: {e}");
-            ExitCode::Internal
-        })
-}
-
 /// Ctrl-C once: stop the step gracefully and pause. Twice: kill it now. SIGTERM: stop and pause.
-/// Watched on a thread of its own, so a signal is seen even while a prompt blocks the run
-/// loop's thread; returns once the handlers are in place.
+/// A task of the runtime, seen even while a question waits at the terminal (questions are asked
+/// on a blocking thread); the handlers are in place when this returns. Called on the runtime.
 fn watch_signals(interrupts: &Interrupts) {
     use tokio::signal::unix::{SignalKind, signal};
+    let (Ok(mut int), Ok(mut term)) = (
+        signal(SignalKind::interrupt()),
+        signal(SignalKind::terminate()),
+    ) else {
+        return;
+    };
     let ints = interrupts.clone();
-    let (ready, installed) = std::sync::mpsc::channel::<()>();
-    let watcher = std::thread::Builder::new()
-        .name("signals".into())
-        .spawn(move || {
-            let Ok(rt) = tokio::runtime::Builder::new_current_thread()
-                .enable_all()
-                .build()
-            else {
-                return;
+    tokio::spawn(async move {
+        loop {
+            let sig = tokio::select! {
+                _ = int.recv() => 2,
+                _ = term.recv() => 15,
             };
-            rt.block_on(async move {
-                let (Ok(mut int), Ok(mut term)) = (
-                    signal(SignalKind::interrupt()),
-                    signal(SignalKind::terminate()),
-                ) else {
-                    return;
-                };
-                let _ = ready.send(());
-                loop {
-                    let sig = tokio::select! {
-                        _ = int.recv() => 2,
-                        _ = term.recv() => 15,
-                    };
-                    if ints.record(sig) == 1 {
-                        ints.interrupt();
-                    } else {
-                        ints.kill();
-                    }
-                }
-            });
-        });
-    if watcher.is_ok() {
-        // Fails only when the watcher could not install its handlers.
-        let _ = installed.recv();
-    }
+            if ints.record(sig) == 1 {
+                ints.interrupt();
+            } else {
+                ints.kill();
+            }
+        }
+    });
 }
 
 fn exit_for(end: &RunEnd) -> ExitCode {
@@ -378,7 +351,7 @@ fn exit_for(end: &RunEnd) -> ExitCode {
     }
 }
 
-fn report(result: Result<session::Report, session::SessionError>) -> ExitCode {
+fn report(result: Result<session::Ended, session::SessionError>) -> ExitCode {
     match result {
         Ok(r) => exit_for(&r.end),
         Err(session::SessionError::Secret(msg)) => {
@@ -429,14 +402,14 @@ pub fn run(ctx: &Ctx, path: &Path, vars: &VarArgs, run: &RunArgs) -> ExitCode {
         Ok(l) => l,
         Err(code) => return code,
     };
-    drive(
+    run_session(
         ctx,
         &loaded,
         &store,
         run,
         InDoubt::Ask,
         lock,
-        Session::Start(run_id, resolved, session::Mode::Forward),
+        Session::Start(run_id, resolved, Mode::Forward),
         outside,
     )
 }
@@ -523,8 +496,8 @@ fn check_window(
 
 /// How a session begins: a new run, or an existing one from its journal.
 enum Session {
-    Start(String, Vec<inputs::Resolved>, session::Mode),
-    Resume(Resumed, session::Mode),
+    Start(String, Vec<inputs::Resolved>, Mode),
+    Resume(Resumed, Mode),
 }
 
 /// An existing run, opened for appending.
@@ -602,10 +575,10 @@ fn take_lock(
     })
 }
 
-/// The part `run` and `resume` share: approvals, settings, the runtime, signals, the view and
-/// the prompter, then the session itself.
+/// The part `run`, `resume` and `rollback` share: approvals, options, signals, the view, the
+/// notifier and the prompter, then the session itself on the runtime.
 #[allow(clippy::too_many_arguments)]
-fn drive(
+fn run_session(
     ctx: &Ctx,
     loaded: &Loaded,
     store: &FileStore,
@@ -639,27 +612,26 @@ fn drive(
         os_user: ctx.settings.os_user.clone(),
     };
     let layout = ui::plan_view::PlanText { color: false };
-    let notifier = |targets| -> Box<dyn Listener> { Box::new(ui::notify::Notifier::new(targets)) };
+    let handle = ctx.runtime.handle().clone();
+    let notifier = move |targets| -> Box<dyn Listener> {
+        Box::new(ui::notify::Notifier::new(targets, &handle))
+    };
     let setup = session::Setup {
         settings: &ctx.settings,
         env: &env_var,
         layout: &layout,
         notifier: &notifier,
     };
-    let rt = match runtime() {
-        Ok(rt) => rt,
-        Err(code) => return code,
-    };
     crate::exec::process::become_subreaper();
     let mut view = listener(ctx, run.output);
     let interrupts = Interrupts::default();
-    let mut prompter = ui::prompt::TerminalPrompter::if_interactive(
+    let prompter = ui::prompt::TerminalPrompter::if_interactive(
         run.gates.no_input || ctx.settings.ci,
         &interrupts,
-    );
-    let result = rt.block_on(async {
+    )
+    .map(|p| Box::new(p) as Box<dyn Prompter + Send>);
+    let result = ctx.runtime.block_on(async {
         watch_signals(&interrupts);
-        let prompter = prompter.as_mut().map(|p| p as &mut dyn Prompter);
         match begin {
             Session::Start(run_id, vars, mode) => {
                 let begin = session::Begin {
@@ -881,14 +853,14 @@ pub fn resume(
             Err(code) => return code,
         }
     };
-    drive(
+    run_session(
         ctx,
         &loaded,
         &store,
         run,
         in_doubt,
         lock,
-        Session::Resume(resumed, session::Mode::Forward),
+        Session::Resume(resumed, Mode::Forward),
         outside,
     )
 }
@@ -1091,7 +1063,7 @@ pub fn rollback(
             Ok(l) => l,
             Err(code) => return code,
         };
-        return drive(
+        return run_session(
             ctx,
             &loaded,
             &store,
@@ -1101,7 +1073,10 @@ pub fn rollback(
             Session::Start(
                 run_id,
                 resolved,
-                session::Mode::Rollback { to: None, reason },
+                Mode::Rollback {
+                    phases: vec![crate::exec::engine::RUNBOOK_ROLLBACK.to_string()],
+                    reason,
+                },
             ),
             None,
         );
@@ -1137,21 +1112,33 @@ pub fn rollback(
             return ExitCode::Usage;
         }
     }
+    // A rollback under way goes on as it was planned; a new one undoes the phases that ran,
+    // down to `--to`, which must be one of them.
+    let owed = resumed
+        .state
+        .rollback
+        .as_ref()
+        .is_some_and(|rb| rb.finished.is_none());
+    let phases = if owed {
+        Vec::new()
+    } else {
+        match crate::exec::engine::phases_to_roll_back(&resumed.state, &loaded.runbook, to) {
+            Ok(phases) => phases,
+            Err(why) => {
+                eprintln!("error: {why}");
+                return ExitCode::Usage;
+            }
+        }
+    };
     eprintln!("rolling back run `{id}`");
-    drive(
+    run_session(
         ctx,
         &loaded,
         &store,
         run,
         InDoubt::Ask,
         lock,
-        Session::Resume(
-            resumed,
-            session::Mode::Rollback {
-                to: to.map(String::from),
-                reason,
-            },
-        ),
+        Session::Resume(resumed, Mode::Rollback { phases, reason }),
         None,
     )
 }

@@ -29,7 +29,18 @@ fn main() -> std::process::ExitCode {
             return rollout::exit::ExitCode::Usage.into();
         }
     };
-    let ctx = Ctx { settings };
+    // The one async runtime of the process (see `app::Ctx`).
+    let runtime = match tokio::runtime::Builder::new_current_thread()
+        .enable_all()
+        .build()
+    {
+        Ok(runtime) => runtime,
+        Err(e) => {
+            eprintln!("error: cannot start the async runtime: {e}");
+            return rollout::exit::ExitCode::Internal.into();
+        }
+    };
+    let ctx = Ctx { settings, runtime };
     let code = match &cli.command {
         Command::Validate { runbook, vars } => app::validate(&ctx, runbook, vars),
         // `run --dry-run` is `plan`: one rendering path, so the preview cannot differ from a run.

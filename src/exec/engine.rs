@@ -43,7 +43,7 @@ pub enum RunEnd {
         reason: String,
         check: bool,
     },
-    /// A failure asked for a rollback (the session then performs it).
+    /// A failure asked for a rollback: inside the engine only, which then performs it.
     RollbackRequested {
         step: String,
         reason: String,
@@ -88,6 +88,16 @@ impl RunEnd {
     }
 }
 
+/// What a session does once its journal is open.
+#[derive(Debug, Clone)]
+pub enum Mode {
+    /// Run the phases not yet done (or go on with a rollback already under way).
+    Forward,
+    /// Roll back what the run did (`rollout rollback`): these phases, in this order (see
+    /// [`phases_to_roll_back`]), unless a rollback is already under way.
+    Rollback { phases: Vec<String>, reason: String },
+}
+
 /// How to treat the step that was in flight when rollout last stopped.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 pub enum InDoubt {
@@ -119,7 +129,9 @@ pub struct Engine<'a> {
     pub listener: &'a mut dyn Listener,
     /// How plan steps read as text: what signers of a sign-off are shown.
     pub layout: &'a dyn crate::plan::TextLayout,
-    pub prompter: Option<&'a mut dyn Prompter>,
+    /// Asks the person at the terminal, if there is one. Owned, so that a question can be asked
+    /// on a blocking thread (see [`Engine::ask`]).
+    pub prompter: Option<Box<dyn Prompter + Send>>,
     pub interrupts: Interrupts,
     pub options: Options,
     pub run_id: String,
@@ -178,6 +190,25 @@ impl Engine<'_> {
         self.journal.append(entry.clone())?;
         self.state.apply(&crate::state::Record::bare(entry));
         Ok(())
+    }
+
+    /// Asks through the prompter on a blocking thread of the runtime: a question waits on a
+    /// process of its own, and the run loop's thread stays free for signals, abort criteria and
+    /// notifications meanwhile. `None` when nobody can answer here.
+    async fn ask<T: Send + 'static>(
+        &mut self,
+        question: impl FnOnce(&mut dyn Prompter) -> T + Send + 'static,
+    ) -> Option<T> {
+        let mut prompter = self.prompter.take()?;
+        let asked = tokio::task::spawn_blocking(move || {
+            let answer = question(prompter.as_mut());
+            (prompter, answer)
+        })
+        .await;
+        // A prompter that panicked is gone: from then on nobody can answer here.
+        let (prompter, answer) = asked.ok()?;
+        self.prompter = Some(prompter);
+        Some(answer)
     }
 
     fn redact(&self, text: &str) -> String {
@@ -257,9 +288,38 @@ impl Engine<'_> {
         })
     }
 
+    /// Runs the session's part of the run to where it stops, rollback included: a rollback
+    /// under way (or owed) goes on, whatever the command; a `rollout rollback` rolls back
+    /// `phases`; otherwise the phases not yet done run, and a failure whose action is a
+    /// rollback is carried through to that rollback here. Never returns
+    /// [`RunEnd::RollbackRequested`]. The phases' summary is of the forward run.
+    pub async fn conduct(&mut self, mode: Mode) -> Result<(RunEnd, Vec<PhaseSummary>), StoreError> {
+        let owed = self
+            .state
+            .rollback
+            .as_ref()
+            .filter(|rb| rb.finished.is_none())
+            .map(|rb| rb.reason.clone());
+        match (mode, owed) {
+            (_, Some(reason)) => Ok((self.roll_back(&reason, Vec::new()).await?, Vec::new())),
+            (Mode::Rollback { phases, reason }, None) => {
+                Ok((self.roll_back(&reason, phases).await?, Vec::new()))
+            }
+            (Mode::Forward, None) => {
+                let (end, phases) = self.run().await?;
+                let RunEnd::RollbackRequested { step, reason } = end else {
+                    return Ok((end, phases));
+                };
+                let why = format!("step `{step}` failed: {reason}");
+                let undo = self.rollback_phases();
+                Ok((self.roll_back(&why, undo).await?, phases))
+            }
+        }
+    }
+
     /// Runs every phase not yet done. Returns why the run stopped; no criterion is watched
     /// after.
-    pub async fn run(&mut self) -> Result<(RunEnd, Vec<PhaseSummary>), StoreError> {
+    async fn run(&mut self) -> Result<(RunEnd, Vec<PhaseSummary>), StoreError> {
         let ran = self.run_phases().await;
         self.abort_watch = None;
         ran

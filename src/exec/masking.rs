@@ -5,7 +5,7 @@
 
 use std::sync::Arc;
 
-use crate::exec::event::{Event, Listener};
+use crate::exec::event::{Event, Flushing, Listener};
 use crate::redact::Redactor;
 use crate::state::record::Envelope;
 use crate::state::{Entry, Journal, Record, StoreError};
@@ -47,12 +47,14 @@ impl Listener for MaskedListener<'_> {
             .map(|f| self.redactor.text(f).into_owned())
             .collect()
     }
-    fn flush(&mut self, limit: std::time::Duration) -> Vec<String> {
-        let failures = self.inner.flush(limit);
-        failures
-            .iter()
-            .map(|f| self.redactor.text(f).into_owned())
-            .collect()
+    fn flush(&mut self, limit: std::time::Duration) -> Flushing<'_> {
+        Box::pin(async move {
+            let failures = self.inner.flush(limit).await;
+            failures
+                .iter()
+                .map(|f| self.redactor.text(f).into_owned())
+                .collect()
+        })
     }
 }
 

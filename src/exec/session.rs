@@ -5,8 +5,8 @@ use std::path::{Path, PathBuf};
 use std::time::{Duration, Instant};
 
 use crate::config::{NotifyTarget, Settings};
-use crate::exec::engine::{Engine, Options, RunEnd, final_status};
-use crate::exec::event::{Event, Level, Listener};
+use crate::exec::engine::{Engine, Mode, Options, RunEnd, final_status};
+use crate::exec::event::{Event, Level, Listener, PhaseSummary};
 use crate::exec::gates::Prompter;
 use crate::exec::interrupts::Interrupts;
 use crate::exec::process;
@@ -28,8 +28,9 @@ pub struct OutsideWindow {
     pub local_time: String,
 }
 
+/// How a session ended.
 #[derive(Debug)]
-pub struct Report {
+pub struct Ended {
     pub run_id: String,
     pub end: RunEnd,
 }
@@ -69,15 +70,6 @@ pub fn secrets(
 
 fn var_json(v: &VarValue) -> serde_json::Value {
     serde_json::to_value(v).unwrap_or(serde_json::Value::Null)
-}
-
-/// What a session does once its journal is open.
-#[derive(Debug, Clone)]
-pub enum Mode {
-    /// Run the phases not yet done (or go on with a rollback already under way).
-    Forward,
-    /// Roll back what the run did (`rollout rollback`): phases down to `to`, or all that ran.
-    Rollback { to: Option<String>, reason: String },
 }
 
 /// What the app hands every session: the invocation's settings, and the pieces of the layers
@@ -182,9 +174,9 @@ pub async fn start<'a>(
     vars: Vec<Resolved>,
     begin: Begin<'_>,
     listener: &'a mut dyn Listener,
-    prompter: Option<&'a mut dyn Prompter>,
+    prompter: Option<Box<dyn Prompter + Send>>,
     interrupts: Interrupts,
-) -> Result<Report, SessionError> {
+) -> Result<Ended, SessionError> {
     let secret_values = secrets(loaded, &vars, begin.setup.env)?;
     let mut journal = begin.store.create(&run_id, &loaded.source.text)?;
     journal.set_envelope(envelope(&run_id, loaded, begin.setup.settings));
@@ -212,7 +204,7 @@ pub async fn start<'a>(
         run_id: run_id.clone(),
         ..RunState::default()
     };
-    drive(
+    run_engine(
         loaded,
         vars,
         secret_values,
@@ -274,9 +266,9 @@ pub async fn resume<'a>(
     vars: Vec<Resolved>,
     begin: Begin<'_>,
     listener: &'a mut dyn Listener,
-    prompter: Option<&'a mut dyn Prompter>,
+    prompter: Option<Box<dyn Prompter + Send>>,
     interrupts: Interrupts,
-) -> Result<Report, SessionError> {
+) -> Result<Ended, SessionError> {
     let secret_values = secrets(loaded, &vars, begin.setup.env)?;
     journal.set_envelope(envelope(&state.run_id, loaded, begin.setup.settings));
     // First, so that the session is linked to the seal before it (see `state::audit`).
@@ -293,7 +285,7 @@ pub async fn resume<'a>(
             saved_as: r.saved_as,
         })?;
     }
-    drive(
+    run_engine(
         loaded,
         vars,
         secret_values,
@@ -308,8 +300,10 @@ pub async fn resume<'a>(
     .await
 }
 
+/// Sets the run up (renderers, masking, notifications, the engine), lets the engine run to
+/// where it stops, rollback included, and closes the session.
 #[allow(clippy::too_many_arguments)]
-async fn drive<'a>(
+async fn run_engine<'a>(
     loaded: &'a Loaded,
     vars: Vec<Resolved>,
     secret_values: Vec<(String, String)>,
@@ -318,9 +312,9 @@ async fn drive<'a>(
     resumed: bool,
     begin: Begin<'_>,
     listener: &'a mut dyn Listener,
-    prompter: Option<&'a mut dyn Prompter>,
+    prompter: Option<Box<dyn Prompter + Send>>,
     interrupts: Interrupts,
-) -> Result<Report, SessionError> {
+) -> Result<Ended, SessionError> {
     let Begin {
         store,
         lock,
@@ -403,8 +397,6 @@ async fn drive<'a>(
         resumed,
         journal: location.clone(),
     });
-    // Borrowed for as long as the engine lives, like the listener.
-    let prompter = prompter.map(|p| p as &mut dyn Prompter);
     let mut engine = Engine {
         loaded,
         shown,
@@ -431,30 +423,43 @@ async fn drive<'a>(
         engine.record_outside_window(o)?;
     }
     engine.restore_captures();
-    let owed = engine
-        .state
-        .rollback
-        .as_ref()
-        .filter(|rb| rb.finished.is_none())
-        .map(|rb| rb.reason.clone());
-    let (end, phases) = match (mode, owed) {
-        // A rollback under way (or owed) goes on, whatever the command that resumed it.
-        (_, Some(reason)) => (engine.roll_back(&reason, Vec::new()).await?, Vec::new()),
-        (Mode::Rollback { to, reason }, None) => {
-            let phases = engine
-                .rollback_phases(to.as_deref())
-                .map_err(SessionError::Secret)?;
-            (engine.roll_back(&reason, phases).await?, Vec::new())
-        }
-        (Mode::Forward, None) => match engine.run().await? {
-            (RunEnd::RollbackRequested { step, reason }, phases) => {
-                let why = format!("step `{step}` failed: {reason}");
-                let undo = engine.rollback_phases(None).map_err(SessionError::Secret)?;
-                (engine.roll_back(&why, undo).await?, phases)
-            }
-            other => other,
-        },
+    let (end, phases) = engine.conduct(mode).await?;
+    let closing = Closing {
+        run_id,
+        started,
+        location,
+        resume_root: store.root().display().to_string(),
+        lock,
     };
+    finish(&mut engine, end, phases, closing).await
+}
+
+/// What a session closes once the engine has stopped.
+struct Closing {
+    run_id: String,
+    started: Instant,
+    /// Where the journal is, for the last event.
+    location: String,
+    /// The state directory, for the command that resumes the run.
+    resume_root: String,
+    lock: TargetLock,
+}
+
+/// Closes the session: the run's final record (or its pause), the last events and
+/// notifications, the processes its steps left, the lock, and the seal.
+async fn finish(
+    engine: &mut Engine<'_>,
+    end: RunEnd,
+    phases: Vec<PhaseSummary>,
+    closing: Closing,
+) -> Result<Ended, SessionError> {
+    let Closing {
+        run_id,
+        started,
+        location,
+        resume_root,
+        lock,
+    } = closing;
     match final_status(&end) {
         Some(status) => {
             let reason = match &end {
@@ -521,10 +526,7 @@ async fn drive<'a>(
             }
             engine.listener.on(&Event::Paused {
                 reason,
-                resume_with: format!(
-                    "rollout resume {run_id} --state-dir {}{flags}",
-                    store.root().display()
-                ),
+                resume_with: format!("rollout resume {run_id} --state-dir {resume_root}{flags}"),
                 waiting_for_approval: waiting,
             });
         }
@@ -538,11 +540,13 @@ async fn drive<'a>(
     });
     // The last notifications go out (bounded) before the log is sealed, so that any that
     // failed are in it.
-    let unsent = engine.listener.flush(Duration::from_secs(5));
+    let unsent = engine.listener.flush(Duration::from_secs(5)).await;
     engine.record_notify_failures(unsent)?;
     // What steps left running is stopped while the lock is still held: every process shares
-    // the lock, and a free lock must mean nothing of this run still runs.
-    process::sweep_descendants(Duration::from_secs(2));
+    // the lock, and a free lock must mean nothing of this run still runs. It waits for them
+    // on a blocking thread.
+    let _ =
+        tokio::task::spawn_blocking(|| process::sweep_descendants(Duration::from_secs(2))).await;
     engine.journal.append(Entry::LockReleased {
         lock_id: lock.holder.lock_id.clone(),
         target: lock.holder.target.clone(),
@@ -552,5 +556,5 @@ async fn drive<'a>(
     engine.listener.on(&Event::AuditSealed {
         audit_digest: seal.hash,
     });
-    Ok(Report { run_id, end })
+    Ok(Ended { run_id, end })
 }

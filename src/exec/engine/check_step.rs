@@ -110,13 +110,13 @@ impl Engine<'_> {
         let mut a = check_attempt(outcome, started.elapsed());
         if a.unfinished {
             let why = self.redact(&a.reason.clone().unwrap_or_default());
-            let choice = self.prompter.as_deref_mut().map(|p| {
-                p.choose(
-                    &format!("check `{id}` is inconclusive: {why}. What now?"),
-                    &["pause the run", "count it as failed"],
-                )
-                .ok()
-            });
+            let question = format!("check `{id}` is inconclusive: {why}. What now?");
+            let choice = self
+                .ask(move |p| {
+                    p.choose(&question, &["pause the run", "count it as failed"])
+                        .ok()
+                })
+                .await;
             if choice == Some(Some(1)) {
                 a.unfinished = false;
                 a.end = None;

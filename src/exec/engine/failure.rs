@@ -80,7 +80,7 @@ impl Engine<'_> {
         Ok(Flow::Stop(RunEnd::Interrupted { signal }))
     }
 
-    pub(super) fn render_failure(
+    pub(super) async fn render_failure(
         &mut self,
         phase: &Phase,
         step: &Step,
@@ -100,11 +100,11 @@ impl Engine<'_> {
             duration_ms: 0,
             reason: Some(reason.clone()),
         });
-        self.fail(phase, step, reason)
+        self.fail(phase, step, reason).await
     }
 
     /// Applies the failure action of a step that failed for good.
-    pub(super) fn fail(&mut self, phase: &Phase, step: &Step, reason: String) -> StepOutcome {
+    pub(super) async fn fail(&mut self, phase: &Phase, step: &Step, reason: String) -> StepOutcome {
         let id = step.id.get_ref().clone();
         let action = if self.rolling_back {
             // A rollback step that fails stops the rollback unless it says otherwise; it
@@ -118,38 +118,40 @@ impl Engine<'_> {
         };
         let rollback_choice = !self.rolling_back;
         let action = match action {
-            FailureAction::Ask => match self.prompter.as_deref_mut() {
-                Some(p) => {
-                    let q = format!("step `{id}` failed: {reason}. What now?");
-                    let mut options = vec![
-                        "pause (fix it, then `rollout resume`)",
-                        "retry now",
-                        "skip this step",
-                        "abort the run",
-                    ];
-                    if rollback_choice {
-                        options.push("roll back");
-                    }
-                    match p.choose(&q, &options).ok() {
-                        Some(1) => return Ok(Flow::Retry),
-                        Some(4) => FailureAction::Rollback,
-                        Some(2) => {
-                            self.record(Entry::StepSkipped {
-                                phase: phase.id.get_ref().clone(),
-                                step: id.clone(),
-                                reason: format!(
-                                    "skipped by {} after failure: {reason}",
-                                    self.options.operator
-                                ),
-                            })?;
-                            return Ok(Flow::Next);
-                        }
-                        Some(3) => FailureAction::Abort,
-                        _ => FailureAction::Pause,
-                    }
+            FailureAction::Ask => {
+                let q = format!("step `{id}` failed: {reason}. What now?");
+                let mut options = vec![
+                    "pause (fix it, then `rollout resume`)",
+                    "retry now",
+                    "skip this step",
+                    "abort the run",
+                ];
+                if rollback_choice {
+                    options.push("roll back");
                 }
-                None => FailureAction::Pause,
-            },
+                // Nobody to ask, or no answer: the run pauses.
+                match self
+                    .ask(move |p| p.choose(&q, &options).ok())
+                    .await
+                    .flatten()
+                {
+                    Some(1) => return Ok(Flow::Retry),
+                    Some(4) => FailureAction::Rollback,
+                    Some(2) => {
+                        self.record(Entry::StepSkipped {
+                            phase: phase.id.get_ref().clone(),
+                            step: id.clone(),
+                            reason: format!(
+                                "skipped by {} after failure: {reason}",
+                                self.options.operator
+                            ),
+                        })?;
+                        return Ok(Flow::Next);
+                    }
+                    Some(3) => FailureAction::Abort,
+                    _ => FailureAction::Pause,
+                }
+            }
             other => other,
         };
         match action {

@@ -2,11 +2,11 @@
 //! the journal, stops the run where nobody can answer, and applies the gate's deadline. For
 //! sign-offs it also renders the phase the signers are shown and the digest that binds them.
 
-use std::time::Instant;
+use std::time::{Duration, Instant};
 
 use super::{Attempt, Engine, RunEnd};
-use crate::exec::gates::{self, Answered, Gate, GateOutcome, Needed, Who};
-use crate::plan::PlanStep;
+use crate::exec::gates::{self, Answered, Gate, GateOutcome, Needed, Prompter, Who};
+use crate::plan::{Action, PlanStep};
 use crate::runbook::model::{DeadlineAction, Phase, Step};
 use crate::state::record::{GateVerdict, StepStatus};
 use crate::state::{Entry, StoreError};
@@ -42,7 +42,7 @@ impl Engine<'_> {
     }
 
     /// Asks a human gate, records the answer, and applies its deadline's outcome.
-    pub(super) fn gate(
+    pub(super) async fn gate(
         &mut self,
         phase: &Phase,
         step: &Step,
@@ -93,19 +93,9 @@ impl Engine<'_> {
             }
             deadline = Some(d.0.saturating_sub(waited));
         }
-        let gate = Gate {
-            id: &id,
-            action: &shown.action,
-            deadline,
-            digest,
-        };
-        let outcome = gates::evaluate(
-            &gate,
-            &self.options.approvals,
-            &who,
-            self.prompter.as_deref_mut(),
-            &self.interrupts,
-        );
+        let outcome = self
+            .evaluate_gate(&id, &shown.action, deadline, digest, who)
+            .await;
         let duration = started.elapsed();
         let mut a = Attempt {
             duration,
@@ -172,6 +162,48 @@ impl Engine<'_> {
             }
         }
         Ok(a)
+    }
+
+    /// Evaluates the gate: with the approvals given, and where a person can answer, with the
+    /// questions asked on a blocking thread (see [`Engine::ask`]).
+    async fn evaluate_gate(
+        &mut self,
+        id: &str,
+        action: &Action,
+        deadline: Option<Duration>,
+        digest: Option<&str>,
+        who: Who,
+    ) -> GateOutcome {
+        let approvals = self.options.approvals.clone();
+        let interrupts = self.interrupts.clone();
+        let evaluate = {
+            let (id, action) = (id.to_string(), action.clone());
+            let digest = digest.map(String::from);
+            let (approvals, who, interrupts) = (approvals.clone(), who.clone(), interrupts.clone());
+            move |prompter: Option<&mut dyn Prompter>| {
+                let gate = Gate {
+                    id: &id,
+                    action: &action,
+                    deadline,
+                    digest: digest.as_deref(),
+                };
+                gates::evaluate(&gate, &approvals, &who, prompter, &interrupts)
+            }
+        };
+        if self.prompter.is_none() {
+            return evaluate(None);
+        }
+        let asked = self.ask(move |p| evaluate(Some(p))).await;
+        asked.unwrap_or_else(|| {
+            // The prompter is gone (it failed): as where nobody can answer.
+            let gate = Gate {
+                id,
+                action,
+                deadline,
+                digest,
+            };
+            gates::evaluate(&gate, &approvals, &who, None, &interrupts)
+        })
     }
 
     fn record_answer(

@@ -9,7 +9,7 @@ use crate::state::Entry;
 
 impl Engine<'_> {
     /// Decides what to do with the step that was in flight when rollout stopped.
-    pub(super) fn resolve_in_doubt(&mut self, phase: &Phase, step: &Step) -> StepOutcome {
+    pub(super) async fn resolve_in_doubt(&mut self, phase: &Phase, step: &Step) -> StepOutcome {
         let id = step.id.get_ref().clone();
         let decision = if step.idempotent {
             Some("rerun (the step is marked idempotent)")
@@ -17,25 +17,21 @@ impl Engine<'_> {
             match self.options.in_doubt {
                 InDoubt::Rerun => Some("rerun (--rerun-in-doubt)"),
                 InDoubt::Skip => Some("skip (--skip-in-doubt)"),
-                InDoubt::Ask => match self.prompter.as_deref_mut() {
-                    Some(p) => {
-                        let q = format!(
-                            "step `{id}` was running when rollout stopped; it may or may not have finished. What now?"
-                        );
-                        match p
-                            .choose(
-                                &q,
-                                &["run it again", "treat it as done and skip it", "stop here"],
-                            )
-                            .ok()
-                        {
-                            Some(0) => Some("rerun (confirmed by the operator)"),
-                            Some(1) => Some("skip (confirmed by the operator)"),
-                            _ => None,
-                        }
+                InDoubt::Ask => {
+                    let q = format!(
+                        "step `{id}` was running when rollout stopped; it may or may not have finished. What now?"
+                    );
+                    let options = ["run it again", "treat it as done and skip it", "stop here"];
+                    match self
+                        .ask(move |p| p.choose(&q, &options).ok())
+                        .await
+                        .flatten()
+                    {
+                        Some(0) => Some("rerun (confirmed by the operator)"),
+                        Some(1) => Some("skip (confirmed by the operator)"),
+                        _ => None,
                     }
-                    None => None,
-                },
+                }
             }
         };
         let Some(decision) = decision else {

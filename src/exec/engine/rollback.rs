@@ -35,9 +35,10 @@ fn runbook_phase() -> Phase {
 }
 
 impl<'a> Engine<'a> {
-    /// The phases a new rollback of this run undoes; see [`phases_to_roll_back`].
-    pub fn rollback_phases(&self, to: Option<&str>) -> Result<Vec<String>, String> {
-        phases_to_roll_back(&self.state, &self.loaded.runbook, to)
+    /// The phases a rollback after a failure undoes: every phase that started, the last first
+    /// (see [`phases_to_roll_back`]).
+    pub(super) fn rollback_phases(&self) -> Vec<String> {
+        phases_to_roll_back(&self.state, &self.loaded.runbook, None).unwrap_or_default()
     }
 
     fn rollback_steps(&self, phase: &str) -> Option<(Option<&'a Phase>, &'a [Step])> {
@@ -78,7 +79,7 @@ impl<'a> Engine<'a> {
     }
 
     /// Rolls back `phases` (or goes on with the rollback this run is already in).
-    pub async fn roll_back(
+    pub(super) async fn roll_back(
         &mut self,
         reason: &str,
         phases: Vec<String>,
@@ -102,7 +103,7 @@ impl<'a> Engine<'a> {
             resumed: rb.started,
         });
         if !rb.started {
-            if let Some(end) = self.confirm_rollback(&rb.phases)? {
+            if let Some(end) = self.confirm_rollback(&rb.phases).await? {
                 return Ok(end);
             }
             self.record(Entry::RollbackStarted {
@@ -237,7 +238,7 @@ impl<'a> Engine<'a> {
 
     /// Asks before the rollback starts, unless the runbook or `--yes` says not to. `Some(end)`
     /// when it does not start.
-    fn confirm_rollback(&mut self, phases: &[String]) -> Result<Option<RunEnd>, StoreError> {
+    async fn confirm_rollback(&mut self, phases: &[String]) -> Result<Option<RunEnd>, StoreError> {
         if !self.loaded.runbook.meta.confirm_rollback {
             return Ok(None);
         }
@@ -252,20 +253,28 @@ impl<'a> Engine<'a> {
         );
         let answer = if self.options.approvals.yes {
             Some((true, "yes (--yes)".to_string(), How::PreApproved))
-        } else if let Some(p) = self.prompter.as_deref_mut() {
+        } else {
             // Not bound by the deadline of a gate that may have led here.
-            p.set_deadline(None);
-            match p.confirm(&question) {
-                Ok(yes) => Some((yes, if yes { "yes" } else { "no" }.into(), How::Interactive)),
-                Err(NoAnswer::Interrupted(signal)) => {
+            let asked = question.clone();
+            let reply = self
+                .ask(move |p| {
+                    p.set_deadline(None);
+                    p.confirm(&asked)
+                })
+                .await;
+            match reply {
+                Some(Ok(yes)) => {
+                    Some((yes, if yes { "yes" } else { "no" }.into(), How::Interactive))
+                }
+                Some(Err(NoAnswer::Interrupted(signal))) => {
                     return Ok(Some(RunEnd::Interrupted { signal }));
                 }
-                Err(NoAnswer::Dismissed) => Some((false, "dismissed".into(), How::Interactive)),
+                Some(Err(NoAnswer::Dismissed)) => {
+                    Some((false, "dismissed".into(), How::Interactive))
+                }
                 // The terminal cannot take an answer any more: like having no terminal.
-                Err(_) => None,
+                Some(Err(_)) | None => None,
             }
-        } else {
-            None
         };
         let Some((yes, said, how)) = answer else {
             let reason = "the rollback needs a confirmation and nobody here can give it: resume with `--yes` to roll back".to_string();

@@ -40,7 +40,7 @@ impl Engine<'_> {
             return self.pause_for_signal(phase, Some(step), signal);
         }
         if self.state.in_doubt.as_ref().is_some_and(|(_, s)| *s == id) {
-            if let Flow::Stop(end) = self.resolve_in_doubt(phase, step)? {
+            if let Flow::Stop(end) = self.resolve_in_doubt(phase, step).await? {
                 return Ok(Flow::Stop(end));
             }
             if self.state.done.contains_key(&id) {
@@ -49,12 +49,12 @@ impl Engine<'_> {
         }
         let shown = match self.shown.step(owner(phase), step) {
             Ok(s) => s,
-            Err(e) => return self.render_failure(phase, step, &e.error),
+            Err(e) => return self.render_failure(phase, step, &e.error).await,
         };
         if let Some(when) = &shown.when {
             let run_it = match self.real.step(owner(phase), step) {
                 Ok(real) => real.when.as_ref().is_none_or(|w| w.decision != "skip"),
-                Err(e) => return self.render_failure(phase, step, &e.error),
+                Err(e) => return self.render_failure(phase, step, &e.error).await,
             };
             if !run_it {
                 let reason = format!("`when` is false: {}", when.expression);
@@ -73,7 +73,7 @@ impl Engine<'_> {
         }
         let real = match self.real.step(owner(phase), step) {
             Ok(s) => s,
-            Err(e) => return self.render_failure(phase, step, &e.error),
+            Err(e) => return self.render_failure(phase, step, &e.error).await,
         };
         let attempts = real.retry.map_or(1, |r| r.attempts);
         // Signers sign the phase as shown to them: its rendered steps, bound by a digest.
@@ -193,7 +193,7 @@ impl Engine<'_> {
                 continue;
             }
             let reason = reason.unwrap_or_else(|| "failed".into());
-            return self.fail(phase, step, reason);
+            return self.fail(phase, step, reason).await;
         }
     }
 
@@ -222,7 +222,7 @@ impl Engine<'_> {
                 ..Attempt::default()
             }),
             Action::Confirm { .. } | Action::Checklist { .. } | Action::Signoff { .. } => {
-                self.gate(phase, step, shown, digest, started)
+                self.gate(phase, step, shown, digest, started).await
             }
             Action::Http { .. } => self.http_check(step, shown, real, started).await,
             Action::Metric { condition, .. } => {
