@@ -39,6 +39,10 @@ impl Ctx {
     fn state_dir(&self) -> Option<&PathBuf> {
         self.settings.state_dir.as_ref()
     }
+    /// Waits for `work` on the runtime: the store's methods, from the subcommands' own code.
+    fn wait<F: std::future::Future>(&self, work: F) -> F::Output {
+        self.runtime.block_on(work)
+    }
 }
 
 /// A variable of the environment: the one lookup the layers below are given, for values that
@@ -364,6 +368,11 @@ fn report(result: Result<session::Ended, session::SessionError>) -> ExitCode {
             );
             ExitCode::Internal
         }
+        Err(session::SessionError::Store(e @ crate::state::StoreError::LeaseLost { .. })) => {
+            // Another rollout may hold the run now (a store with leases); see `state::Fence`.
+            eprintln!("error: {e}");
+            ExitCode::Locked
+        }
         Err(session::SessionError::Store(e)) => {
             eprintln!("error: {e}");
             ExitCode::Internal
@@ -642,7 +651,7 @@ fn run_session(
                     mode,
                     setup,
                 };
-                session::start(
+                Box::pin(session::start(
                     loaded,
                     run_id,
                     vars,
@@ -650,7 +659,7 @@ fn run_session(
                     view.as_mut(),
                     prompter,
                     interrupts.clone(),
-                )
+                ))
                 .await
             }
             Session::Resume(r, mode) => {
@@ -701,11 +710,11 @@ fn state_dirs(flag: Option<&PathBuf>) -> Vec<PathBuf> {
 
 /// Finds a run (or the latest) in the state directories and reads its journal.
 fn read_run(
-    flag: Option<&PathBuf>,
+    ctx: &Ctx,
     run_id: Option<&str>,
 ) -> Result<(FileStore, String, crate::state::RunLog), ExitCode> {
-    let (store, id) = find_run(flag, run_id)?;
-    match store.read(&id) {
+    let (store, id) = find_run(ctx, run_id)?;
+    match ctx.wait(store.read(&id)) {
         Ok(log) => Ok((store, id, log)),
         Err(e) => {
             eprintln!("error: {e}");
@@ -715,12 +724,14 @@ fn read_run(
 }
 
 /// Finds a run (or the latest) in the state directories.
-fn find_run(flag: Option<&PathBuf>, run_id: Option<&str>) -> Result<(FileStore, String), ExitCode> {
-    let dirs = state_dirs(flag);
+fn find_run(ctx: &Ctx, run_id: Option<&str>) -> Result<(FileStore, String), ExitCode> {
+    let dirs = state_dirs(ctx.state_dir());
     let mut latest: Option<(PathBuf, String)> = None;
     for dir in &dirs {
         let store = FileStore::new(dir.clone());
-        let Ok(ids) = store.list() else { continue };
+        let Ok(ids) = ctx.wait(store.list()) else {
+            continue;
+        };
         match run_id {
             Some(id) if ids.iter().any(|i| i == id) => return Ok((store, id.to_string())),
             Some(_) => {}
@@ -757,14 +768,16 @@ fn find_run(flag: Option<&PathBuf>, run_id: Option<&str>) -> Result<(FileStore, 
 /// The newest run that has not finished, for `rollout resume` without a run id: a run that
 /// finished later must not hide an older one still waiting (for an approval, or its rollback).
 /// Says which it picked when others are unfinished too.
-fn find_unfinished(flag: Option<&PathBuf>) -> Result<(FileStore, String), ExitCode> {
+fn find_unfinished(ctx: &Ctx) -> Result<(FileStore, String), ExitCode> {
     let mut unfinished: Vec<(String, PathBuf, String)> = Vec::new();
     let mut newest_finished: Option<String> = None;
-    let dirs = state_dirs(flag);
+    let dirs = state_dirs(ctx.state_dir());
     for dir in &dirs {
         let store = FileStore::new(dir.clone());
-        for id in store.list().unwrap_or_default() {
-            let Ok(log) = store.read(&id) else { continue };
+        for id in ctx.wait(store.list()).unwrap_or_default() {
+            let Ok(log) = ctx.wait(store.read(&id)) else {
+                continue;
+            };
             let state = RunState::fold(&log.records);
             if state.is_finished() {
                 if newest_finished.as_ref().is_none_or(|n| &id > n) {
@@ -779,7 +792,7 @@ fn find_unfinished(flag: Option<&PathBuf>) -> Result<(FileStore, String), ExitCo
     unfinished.sort_by(|a, b| a.0.cmp(&b.0));
     let Some((id, dir, _)) = unfinished.last().cloned() else {
         if dirs.is_empty() || newest_finished.is_none() {
-            return find_run(flag, None);
+            return find_run(ctx, None);
         }
         eprintln!(
             "error: every run in {} has finished (the newest is `{}`); nothing to resume",
@@ -818,8 +831,8 @@ pub fn resume(
     run: &RunArgs,
 ) -> ExitCode {
     let found = match run_id {
-        Some(_) => find_run(ctx.state_dir(), run_id),
-        None => find_unfinished(ctx.state_dir()),
+        Some(_) => find_run(ctx, run_id),
+        None => find_unfinished(ctx),
     };
     let (store, id) = match found {
         Ok(found) => found,
@@ -827,8 +840,8 @@ pub fn resume(
     };
     // A run that finished but whose log was never sealed needs only the seal: no runbook, no
     // target lock.
-    if store
-        .read(&id)
+    if ctx
+        .wait(store.read(&id))
         .is_ok_and(|log| RunState::fold(&log.records).is_finished())
     {
         return seal_finished(ctx, &store, &id);
@@ -868,7 +881,7 @@ pub fn resume(
 /// `rollout resume` of a finished run: seals its log if a crash left it unsealed, and says so;
 /// otherwise there is nothing to resume.
 fn seal_finished(ctx: &Ctx, store: &FileStore, id: &str) -> ExitCode {
-    match session::seal_finished(store, id, &ctx.settings) {
+    match ctx.wait(session::seal_finished(store, id, &ctx.settings)) {
         Ok(Some((seal, state))) => {
             let status = match &state.standing {
                 Some(crate::state::record::Standing::Finished { status, at, .. }) => format!(
@@ -914,7 +927,7 @@ fn open_run(
     command: &str,
     run: &RunArgs,
 ) -> Result<(Loaded, (crate::state::lock::TargetLock, Resumed)), ExitCode> {
-    let peek = store.read(id).map_err(|e| {
+    let peek = ctx.wait(store.read(id)).map_err(|e| {
         eprintln!("error: {e}");
         ExitCode::Usage
     })?;
@@ -926,7 +939,11 @@ fn open_run(
     let path = PathBuf::from(&state.runbook);
     let loaded = load(&path, ctx.color_err())?;
     if loaded.source.digest() != state.digest {
-        let before = store.runbook_snapshot(id).unwrap_or_default();
+        let before = ctx
+            .wait(store.runbook_snapshot(id))
+            .ok()
+            .flatten()
+            .unwrap_or_default();
         let diff = similar::TextDiff::from_lines(&before, &loaded.source.text)
             .unified_diff()
             .context_radius(2)
@@ -949,7 +966,7 @@ fn open_run(
         ExitCode::Usage
     })?;
     let lock = take_lock(ctx, store, &loaded, &vars, command, id, run)?;
-    let (journal, loaded_log) = store.open(id).map_err(|e| {
+    let (journal, loaded_log) = ctx.wait(store.open(id)).map_err(|e| {
         eprintln!("error: {e}");
         match e {
             crate::state::StoreError::Locked(..) => ExitCode::Locked,
@@ -1016,7 +1033,12 @@ pub fn rollback(
     } else {
         match run_id {
             Some(id) => {
-                if !store.list().unwrap_or_default().iter().any(|r| r == id) {
+                if !ctx
+                    .wait(store.list())
+                    .unwrap_or_default()
+                    .iter()
+                    .any(|r| r == id)
+                {
                     eprintln!(
                         "error: no run `{id}` in {}; give `--state-dir DIR` if the runs are elsewhere",
                         store.root().display()
@@ -1025,7 +1047,7 @@ pub fn rollback(
                 }
                 Some(id.to_string())
             }
-            None => latest_run_of(&store, &loaded),
+            None => latest_run_of(ctx, &store, &loaded),
         }
     };
     if found.is_none() && to.is_some() {
@@ -1087,7 +1109,7 @@ pub fn rollback(
         );
     }
     if dry_run {
-        let Ok(log) = store.read(&id) else {
+        let Ok(log) = ctx.wait(store.read(&id)) else {
             eprintln!("error: cannot read run `{id}`");
             return ExitCode::Internal;
         };
@@ -1144,11 +1166,11 @@ pub fn rollback(
 }
 
 /// The latest run of this runbook (same file) in the store that has not been rolled back.
-fn latest_run_of(store: &FileStore, loaded: &Loaded) -> Option<String> {
+fn latest_run_of(ctx: &Ctx, store: &FileStore, loaded: &Loaded) -> Option<String> {
     let path = std::fs::canonicalize(&loaded.source.path).ok()?;
     let path = path.display().to_string();
-    store.list().ok()?.into_iter().rev().find(|id| {
-        store.read(id).is_ok_and(|log| {
+    ctx.wait(store.list()).ok()?.into_iter().rev().find(|id| {
+        ctx.wait(store.read(id)).is_ok_and(|log| {
             let state = RunState::fold(&log.records);
             state.runbook == path
                 && state
@@ -1212,11 +1234,11 @@ fn rollback_preview(
 }
 
 pub fn status(ctx: &Ctx, run_id: Option<&str>, format: Format) -> ExitCode {
-    let (store, id) = match find_run(ctx.state_dir(), run_id) {
+    let (store, id) = match find_run(ctx, run_id) {
         Ok(found) => found,
         Err(code) => return code,
     };
-    let view = match run_view(&store, &id) {
+    let view = match run_view(ctx, &store, &id) {
         Ok(view) => view,
         Err(e) => {
             eprintln!("error: {e}");
@@ -1237,8 +1259,8 @@ pub fn runs(ctx: &Ctx, format: Format) -> ExitCode {
     let mut views = Vec::new();
     for dir in state_dirs(ctx.state_dir()) {
         let store = FileStore::new(dir.clone());
-        for id in store.list().unwrap_or_default() {
-            if let Ok(view) = run_view(&store, &id) {
+        for id in ctx.wait(store.list()).unwrap_or_default() {
+            if let Ok(view) = run_view(ctx, &store, &id) {
                 views.push(view);
             }
         }
@@ -1263,11 +1285,16 @@ pub struct VerifyArgs<'a> {
 
 /// Where run `id` stands, for `status` and `runs`: from its journal, or, when it has none, as a
 /// run that never started.
-fn run_view(store: &FileStore, id: &str) -> Result<ui::status::RunView, crate::state::StoreError> {
-    match store.read(id) {
+fn run_view(
+    ctx: &Ctx,
+    store: &FileStore,
+    id: &str,
+) -> Result<ui::status::RunView, crate::state::StoreError> {
+    let locked = ctx.wait(store.is_locked(id)).unwrap_or(false);
+    match ctx.wait(store.read(id)) {
         Ok(log) => Ok(ui::status::RunView::new(
             &RunState::fold(&log.records),
-            store.is_locked(id),
+            locked,
             &store.root(),
             log.recovery.as_ref(),
         )),
@@ -1276,7 +1303,7 @@ fn run_view(store: &FileStore, id: &str) -> Result<ui::status::RunView, crate::s
                 id,
                 &store.root(),
                 store.touched(id).unwrap_or_default(),
-                store.is_locked(id),
+                locked,
             ))
         }
         Err(e) => Err(e),
@@ -1289,15 +1316,16 @@ pub fn audit_verify(ctx: &Ctx, target: &str, args: &VerifyArgs<'_>, format: Form
     let (path, in_progress) = if as_file.is_file() {
         (as_file.to_path_buf(), false)
     } else {
-        let (store, id) = match find_run(ctx.state_dir(), Some(target)) {
+        let (store, id) = match find_run(ctx, Some(target)) {
             Ok(found) => found,
             Err(code) => return code,
         };
-        if let Err(e @ crate::state::StoreError::NeverStarted { .. }) = store.read(&id) {
+        if let Err(e @ crate::state::StoreError::NeverStarted { .. }) = ctx.wait(store.read(&id)) {
             eprintln!("error: {e}");
             return ExitCode::AuditFailed;
         }
-        (store.journal_path(&id), store.is_locked(&id))
+        let locked = ctx.wait(store.is_locked(&id)).unwrap_or(false);
+        (store.journal_path(&id), locked)
     };
     let bytes = match std::fs::read(&path) {
         Ok(b) => b,
@@ -1346,7 +1374,7 @@ fn resume_command(journal: &Path, records: &[crate::state::Record]) -> Option<St
 
 /// `rollout log`: a run's audit log as readable text.
 pub fn log(ctx: &Ctx, run_id: Option<&str>) -> ExitCode {
-    let (_, id, loaded) = match read_run(ctx.state_dir(), run_id) {
+    let (_, id, loaded) = match read_run(ctx, run_id) {
         Ok(found) => found,
         Err(code) => return code,
     };
@@ -1473,7 +1501,7 @@ pub fn run_report(
     output: Option<&Path>,
 ) -> ExitCode {
     use crate::cli::ReportFormat;
-    let (store, id, loaded) = match read_run(ctx.state_dir(), run_id) {
+    let (store, id, loaded) = match read_run(ctx, run_id) {
         Ok(found) => found,
         Err(code) => return code,
     };
@@ -1489,7 +1517,7 @@ pub fn run_report(
         &path.display().to_string(),
         &verified,
         &crate::state::verify::Check {
-            in_progress: store.is_locked(&id),
+            in_progress: ctx.wait(store.is_locked(&id)).unwrap_or(false),
             resume_with: resume_command(&path, &verified.records),
             ..crate::state::verify::Check::default()
         },

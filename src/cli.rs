@@ -6,7 +6,7 @@ use std::path::PathBuf;
 use clap::{Args, Parser, Subcommand, ValueEnum, ValueHint};
 use clap_complete::engine::{ArgValueCandidates, CompletionCandidate};
 
-use crate::state::{FileStore, Store};
+use crate::state::FileStore;
 
 #[derive(Debug, Parser)]
 #[command(
@@ -406,7 +406,7 @@ pub enum ReportFormat {
 fn run_ids() -> Vec<CompletionCandidate> {
     let mut ids: Vec<String> = state_dirs()
         .into_iter()
-        .filter_map(|dir| FileStore::new(dir).list().ok())
+        .filter_map(|dir| FileStore::new(dir).run_ids().ok())
         .flatten()
         .collect();
     ids.sort_unstable_by(|a, b| b.cmp(a));

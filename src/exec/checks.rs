@@ -411,6 +411,15 @@ pub enum Measured {
     Inconclusive(String),
 }
 
+/// Where each measurement of a metric check goes as it is taken (the run's journal).
+pub trait MeasurementSink {
+    /// Keeps one measurement; done when it is kept.
+    fn measured<'a>(
+        &'a mut self,
+        m: &'a Measured,
+    ) -> std::pin::Pin<Box<dyn std::future::Future<Output = ()> + 'a>>;
+}
+
 /// Runs a Prometheus metric check: measurements at the step's interval, judged together.
 pub async fn metric(
     action: &Action,
@@ -419,7 +428,7 @@ pub async fn metric(
     interrupts: &Interrupts,
     listener: &mut dyn Listener,
     step: &str,
-    record: &mut dyn FnMut(&Measured),
+    record: &mut dyn MeasurementSink,
 ) -> CheckOutcome {
     use crate::runbook::model::{ErrorPolicy, NoDataPolicy, Sampling};
     let Action::Metric {
@@ -518,7 +527,7 @@ pub async fn metric(
             }
             _ => m,
         };
-        record(&m);
+        record.measured(&m).await;
         if let Some(worst) = worst(&m, *condition) {
             if trend.len() == 20 {
                 trend.remove(0);

@@ -31,7 +31,7 @@ use crate::plan::Renderer;
 use crate::runbook::Loaded;
 use crate::runbook::model::Phase;
 use crate::state::record::{PhaseStatus, RunStatus};
-use crate::state::{Entry, Journal, RunState, StoreError};
+use crate::state::{Entry, Journal, Record, RunState, StoreError};
 
 /// Why a run stopped.
 #[derive(Debug, Clone, PartialEq, Eq)]
@@ -169,26 +169,50 @@ impl Engine<'_> {
         self.notify_failures.extend(failed);
     }
 
+    /// Writes `entry` to the journal, unless the store no longer lets this process write the
+    /// run (a lease lost): then nothing is written, ever again, and the error says so.
+    pub async fn append(&mut self, entry: Entry) -> Result<Record, StoreError> {
+        self.may_write()?;
+        self.journal.append(entry).await
+    }
+
+    /// Seals this session's stretch of the journal (see [`Engine::append`]).
+    pub async fn seal(&mut self) -> Result<Record, StoreError> {
+        self.may_write()?;
+        self.journal.seal().await
+    }
+
+    fn may_write(&self) -> Result<(), StoreError> {
+        match self.interrupts.lease_lost() {
+            Some(why) => Err(StoreError::LeaseLost {
+                run: self.run_id.clone(),
+                why,
+            }),
+            None => Ok(()),
+        }
+    }
+
     /// Records (and shows) the notifications that failed so far. They never stop the run.
-    pub fn record_notify_failures(&mut self, more: Vec<String>) -> Result<(), StoreError> {
+    pub async fn record_notify_failures(&mut self, more: Vec<String>) -> Result<(), StoreError> {
         let mut failed = std::mem::take(&mut self.notify_failures);
         failed.extend(more);
         for message in failed {
             let message = self.redact(&message);
-            self.journal.append(Entry::NotificationFailed {
+            self.append(Entry::NotificationFailed {
                 message: message.clone(),
-            })?;
+            })
+            .await?;
             self.listener.on(&Event::NotificationFailed { message });
         }
         Ok(())
     }
 
-    fn record(&mut self, entry: Entry) -> Result<(), StoreError> {
+    async fn record(&mut self, entry: Entry) -> Result<(), StoreError> {
         if !self.notify_failures.is_empty() {
-            self.record_notify_failures(Vec::new())?;
+            self.record_notify_failures(Vec::new()).await?;
         }
-        self.journal.append(entry.clone())?;
-        self.state.apply(&crate::state::Record::bare(entry));
+        self.append(entry.clone()).await?;
+        self.state.apply(&Record::bare(entry));
         Ok(())
     }
 
@@ -235,7 +259,7 @@ impl Engine<'_> {
     }
 
     /// Records that this session goes ahead outside the runbook's change window, and why.
-    pub fn record_outside_window(
+    pub async fn record_outside_window(
         &mut self,
         o: &crate::exec::session::OutsideWindow,
     ) -> Result<(), StoreError> {
@@ -244,10 +268,14 @@ impl Engine<'_> {
             window: o.window.clone(),
             local_time: o.local_time.clone(),
         })
+        .await
     }
 
     /// Records that this session holds the run's target lock (and whose lock it broke).
-    pub fn record_lock(&mut self, lock: &crate::state::lock::TargetLock) -> Result<(), StoreError> {
+    pub async fn record_lock(
+        &mut self,
+        lock: &crate::state::lock::TargetLock,
+    ) -> Result<(), StoreError> {
         if let Some(broken) = &lock.broken {
             self.emit(&Event::Notice {
                 level: Level::Warning,
@@ -258,7 +286,8 @@ impl Engine<'_> {
             lock_id: lock.holder.lock_id.clone(),
             target: lock.holder.target.clone(),
             broken: lock.broken.clone(),
-        })?;
+        })
+        .await?;
         let Some(stopped) = &lock.stopped else {
             return Ok(());
         };
@@ -286,6 +315,7 @@ impl Engine<'_> {
             processes: stopped.processes.clone(),
             duration_ms,
         })
+        .await
     }
 
     /// Runs the session's part of the run to where it stops, rollback included: a rollback
@@ -350,16 +380,17 @@ impl Engine<'_> {
                 phase: id.clone(),
                 title: phase.title.clone(),
             });
-            self.record(Entry::PhaseStarted { phase: id.clone() })?;
+            self.record(Entry::PhaseStarted { phase: id.clone() })
+                .await?;
             self.begin_phase_criteria(index, phase);
             let mut end = None;
             for (at, step) in phase.steps.iter().chain(&phase.gate).enumerate() {
-                self.budget_warning()?;
+                self.budget_warning().await?;
                 self.watch_criteria_at(phase, at);
                 let stopped = self.step(phase, step).await?;
-                self.budget_warning()?;
+                self.budget_warning().await?;
                 if let Some(trip) = self.abort_watch.as_ref().and_then(Watch::tripped) {
-                    end = Some(self.apply_trip(phase, step, trip)?);
+                    end = Some(self.apply_trip(phase, step, trip).await?);
                     break;
                 }
                 if let Some(e) = stopped {
@@ -375,7 +406,8 @@ impl Engine<'_> {
                     self.record(Entry::PhaseFinished {
                         phase: id.clone(),
                         status: PhaseStatus::Succeeded,
-                    })?;
+                    })
+                    .await?;
                     summaries[index].status = "succeeded";
                     self.emit(&Event::PhaseFinished {
                         phase: id,
@@ -392,7 +424,8 @@ impl Engine<'_> {
                         self.record(Entry::PhaseFinished {
                             phase: id.clone(),
                             status: PhaseStatus::Failed,
-                        })?;
+                        })
+                        .await?;
                     }
                     self.emit(&Event::PhaseFinished {
                         phase: id,

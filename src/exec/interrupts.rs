@@ -17,6 +17,8 @@ pub struct Interrupts {
     /// The running step's own cancel: signals stop it, and so does a tripped abort criterion
     /// without looking like Ctrl-C.
     step: Arc<std::sync::Mutex<Cancel>>,
+    /// Why the store no longer lets this process write the run (a lease lost), once it said so.
+    lost: Arc<std::sync::Mutex<Option<String>>>,
 }
 
 impl Interrupts {
@@ -58,6 +60,23 @@ impl Interrupts {
     }
     fn current_step(&self) -> Cancel {
         self.step
+            .lock()
+            .unwrap_or_else(std::sync::PoisonError::into_inner)
+            .clone()
+    }
+    /// The store no longer lets this process write the run: everything running stops, as on
+    /// Ctrl-C (SIGINT, then SIGTERM and SIGKILL `--grace` apart), and nothing more is written.
+    pub fn lose_lease(&self, why: String) {
+        self.lost
+            .lock()
+            .unwrap_or_else(std::sync::PoisonError::into_inner)
+            .get_or_insert(why);
+        self.cancel.interrupt();
+        self.current_step().interrupt();
+    }
+    /// Why the store no longer lets this process write the run, if it said so.
+    pub fn lease_lost(&self) -> Option<String> {
+        self.lost
             .lock()
             .unwrap_or_else(std::sync::PoisonError::into_inner)
             .clone()

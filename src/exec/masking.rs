@@ -8,7 +8,7 @@ use std::sync::Arc;
 use crate::exec::event::{Event, Flushing, Listener};
 use crate::redact::Redactor;
 use crate::state::record::Envelope;
-use crate::state::{Entry, Journal, Record, StoreError};
+use crate::state::{Entry, Fence, Journal, Record, StoreFuture};
 
 /// A copy of `event` with its text masked.
 pub fn masked_event(redactor: &Redactor, event: &Event) -> Event {
@@ -71,10 +71,11 @@ impl MaskedJournal {
 }
 
 impl Journal for MaskedJournal {
-    fn append(&mut self, entry: Entry) -> Result<Record, StoreError> {
-        self.inner.append(self.redactor.entry(entry))
+    fn append(&mut self, entry: Entry) -> StoreFuture<'_, Record> {
+        let masked = self.redactor.entry(entry);
+        self.inner.append(masked)
     }
-    fn seal(&mut self) -> Result<Record, StoreError> {
+    fn seal(&mut self) -> StoreFuture<'_, Record> {
         self.inner.seal()
     }
     fn set_envelope(&mut self, envelope: Envelope) {
@@ -82,6 +83,9 @@ impl Journal for MaskedJournal {
     }
     fn location(&self) -> String {
         self.inner.location()
+    }
+    fn fence(&self) -> Option<Fence> {
+        self.inner.fence()
     }
 }
 

@@ -17,7 +17,7 @@ use crate::runbook::model::{VarType, VarValue};
 use crate::state::lock::TargetLock;
 use crate::state::record::Envelope;
 use crate::state::record::Standing;
-use crate::state::{Entry, FileStore, Journal, Recovery, RunState, Store, StoreError};
+use crate::state::{Entry, Fence, Journal, Recovery, RunState, Store, StoreError};
 
 /// Why and when a session started outside its change window (`--outside-window --reason`).
 #[derive(Debug, Clone)]
@@ -87,7 +87,7 @@ pub struct Setup<'s> {
 
 /// Everything a session needs besides the runbook: where it records, and how it was started.
 pub struct Begin<'s> {
-    pub store: &'s FileStore,
+    pub store: &'s dyn Store,
     pub lock: TargetLock,
     pub options: Options,
     /// The session goes ahead outside the runbook's change window: recorded.
@@ -178,28 +178,30 @@ pub async fn start<'a>(
     interrupts: Interrupts,
 ) -> Result<Ended, SessionError> {
     let secret_values = secrets(loaded, &vars, begin.setup.env)?;
-    let mut journal = begin.store.create(&run_id, &loaded.source.text)?;
+    let mut journal = begin.store.create(&run_id, &loaded.source.text).await?;
     journal.set_envelope(envelope(&run_id, loaded, begin.setup.settings));
     let runbook_path =
         std::fs::canonicalize(&loaded.source.path).unwrap_or_else(|_| loaded.source.path.clone());
-    journal.append(Entry::RunStarted {
-        run_id: run_id.clone(),
-        runbook: runbook_path.display().to_string(),
-        runbook_name: loaded.runbook.meta.name.clone(),
-        digest: loaded.source.digest().to_string(),
-        operator: begin.options.operator.clone(),
-        vars: vars
-            .iter()
-            .map(|v| {
-                let value = v
-                    .value
-                    .as_ref()
-                    .map_or_else(|| serde_json::Value::from(crate::redact::MASK), var_json);
-                (v.name.clone(), value)
-            })
-            .collect(),
-        version: env!("CARGO_PKG_VERSION").to_string(),
-    })?;
+    journal
+        .append(Entry::RunStarted {
+            run_id: run_id.clone(),
+            runbook: runbook_path.display().to_string(),
+            runbook_name: loaded.runbook.meta.name.clone(),
+            digest: loaded.source.digest().to_string(),
+            operator: begin.options.operator.clone(),
+            vars: vars
+                .iter()
+                .map(|v| {
+                    let value = v
+                        .value
+                        .as_ref()
+                        .map_or_else(|| serde_json::Value::from(crate::redact::MASK), var_json);
+                    (v.name.clone(), value)
+                })
+                .collect(),
+            version: env!("CARGO_PKG_VERSION").to_string(),
+        })
+        .await?;
     let state = RunState {
         run_id: run_id.clone(),
         ..RunState::default()
@@ -223,13 +225,13 @@ pub async fn start<'a>(
 /// it, as a session of its own (`seal_recovered`, then `sealed`). Touches nothing but the
 /// journal: no runbook, no target lock. Returns the seal and the run's state; `Ok(None)` when
 /// the run is not finished or its log is sealed after all (another process got there first).
-pub fn seal_finished(
-    store: &FileStore,
+pub async fn seal_finished(
+    store: &dyn Store,
     run_id: &str,
     settings: &Settings,
 ) -> Result<Option<(crate::state::Record, RunState)>, StoreError> {
     let operator = settings.operator.as_str();
-    let (mut journal, loaded) = store.open(run_id)?;
+    let (mut journal, loaded) = store.open(run_id).await?;
     let state = RunState::fold(&loaded.records);
     if !state.is_finished() || state.sealed {
         return Ok(None);
@@ -239,20 +241,24 @@ pub fn seal_finished(
         who: crate::state::who(operator, &settings.os_user),
         runbook_digest: state.digest.clone(),
     });
-    journal.append(Entry::SealRecovered {
-        operator: operator.to_string(),
-        previous_seal: state.last_seal.clone(),
-        unsealed_from: state.unsealed_from,
-    })?;
+    journal
+        .append(Entry::SealRecovered {
+            operator: operator.to_string(),
+            previous_seal: state.last_seal.clone(),
+            unsealed_from: state.unsealed_from,
+        })
+        .await?;
     if let Some(r) = loaded.recovery {
-        journal.append(Entry::JournalRecovered {
-            good_records: r.good_records,
-            dropped_bytes: r.dropped_bytes,
-            detail: r.detail,
-            saved_as: r.saved_as,
-        })?;
+        journal
+            .append(Entry::JournalRecovered {
+                good_records: r.good_records,
+                dropped_bytes: r.dropped_bytes,
+                detail: r.detail,
+                saved_as: r.saved_as,
+            })
+            .await?;
     }
-    let seal = journal.seal()?;
+    let seal = journal.seal().await?;
     Ok(Some((seal, state)))
 }
 
@@ -272,18 +278,22 @@ pub async fn resume<'a>(
     let secret_values = secrets(loaded, &vars, begin.setup.env)?;
     journal.set_envelope(envelope(&state.run_id, loaded, begin.setup.settings));
     // First, so that the session is linked to the seal before it (see `state::audit`).
-    journal.append(Entry::RunResumed {
-        operator: begin.options.operator.clone(),
-        digest: loaded.source.digest().to_string(),
-        previous_seal: Some(state.last_seal.clone()),
-    })?;
+    journal
+        .append(Entry::RunResumed {
+            operator: begin.options.operator.clone(),
+            digest: loaded.source.digest().to_string(),
+            previous_seal: Some(state.last_seal.clone()),
+        })
+        .await?;
     if let Some(r) = recovery {
-        journal.append(Entry::JournalRecovered {
-            good_records: r.good_records,
-            dropped_bytes: r.dropped_bytes,
-            detail: r.detail,
-            saved_as: r.saved_as,
-        })?;
+        journal
+            .append(Entry::JournalRecovered {
+                good_records: r.good_records,
+                dropped_bytes: r.dropped_bytes,
+                detail: r.detail,
+                saved_as: r.saved_as,
+            })
+            .await?;
     }
     run_engine(
         loaded,
@@ -418,20 +428,71 @@ async fn run_engine<'a>(
         rolling_back: false,
         notify_failures: Vec::new(),
     };
-    engine.record_lock(&lock)?;
-    if let Some(o) = &outside_window {
-        engine.record_outside_window(o)?;
-    }
-    engine.restore_captures();
-    let (end, phases) = engine.conduct(mode).await?;
+    // A store that can take the run away (a lease) stops everything the moment it does.
+    let _fence = engine
+        .journal
+        .fence()
+        .map(|fence| FenceWatch::start(fence, engine.interrupts.clone()));
     let closing = Closing {
         run_id,
         started,
         location,
-        resume_root: store.root().display().to_string(),
+        store_flags: store.flags(),
         lock,
     };
-    finish(&mut engine, end, phases, closing).await
+    let ended = conduct(&mut engine, outside_window.as_ref(), mode, closing).await;
+    if let Err(SessionError::Store(StoreError::LeaseLost { .. })) = &ended {
+        // Nothing more may be written, and nothing of this run may go on: what the step
+        // started and left is stopped before rollout says so and exits.
+        let _ = tokio::task::spawn_blocking(|| process::sweep_descendants(Duration::from_secs(2)))
+            .await;
+    }
+    ended
+}
+
+/// The engine's part, from the session's first records to its seal.
+async fn conduct(
+    engine: &mut Engine<'_>,
+    outside_window: Option<&OutsideWindow>,
+    mode: Mode,
+    closing: Closing,
+) -> Result<Ended, SessionError> {
+    engine.record_lock(&closing.lock).await?;
+    if let Some(o) = outside_window {
+        engine.record_outside_window(o).await?;
+    }
+    engine.restore_captures();
+    let (end, phases) = engine.conduct(mode).await?;
+    finish(engine, end, phases, closing).await
+}
+
+/// Watches a journal's [`Fence`] while the session runs: once the store says the run is no
+/// longer this process's to write, the interrupts stop the running step (and every write
+/// after is refused). Stops watching when dropped.
+struct FenceWatch(tokio::task::JoinHandle<()>);
+
+impl FenceWatch {
+    fn start(mut fence: Fence, interrupts: Interrupts) -> Self {
+        FenceWatch(tokio::spawn(async move {
+            loop {
+                let lost = fence.borrow_and_update().clone();
+                if let Some(why) = lost {
+                    interrupts.lose_lease(why);
+                    return;
+                }
+                // The store dropped its side: it will say nothing more.
+                if fence.changed().await.is_err() {
+                    return;
+                }
+            }
+        }))
+    }
+}
+
+impl Drop for FenceWatch {
+    fn drop(&mut self) {
+        self.0.abort();
+    }
 }
 
 /// What a session closes once the engine has stopped.
@@ -440,8 +501,8 @@ struct Closing {
     started: Instant,
     /// Where the journal is, for the last event.
     location: String,
-    /// The state directory, for the command that resumes the run.
-    resume_root: String,
+    /// The flags that point at the store, for the command that resumes the run.
+    store_flags: String,
     lock: TargetLock,
 }
 
@@ -457,7 +518,7 @@ async fn finish(
         run_id,
         started,
         location,
-        resume_root,
+        store_flags,
         lock,
     } = closing;
     match final_status(&end) {
@@ -474,10 +535,12 @@ async fn finish(
                     .map(|rb| format!("rolled back after: {}", rb.reason)),
                 _ => None,
             };
-            engine.journal.append(Entry::RunFinished {
-                status,
-                reason: reason.clone(),
-            })?;
+            engine
+                .append(Entry::RunFinished {
+                    status,
+                    reason: reason.clone(),
+                })
+                .await?;
             if let (Some(r), RunEnd::Failed { .. } | RunEnd::RollbackNotDone { .. }) =
                 (reason, &end)
             {
@@ -504,12 +567,14 @@ async fn finish(
             };
             let already = matches!(engine.state.standing, Some(Standing::Paused { .. }));
             if !already {
-                engine.journal.append(Entry::Paused {
-                    phase: None,
-                    step: None,
-                    reason: reason.clone(),
-                    waiting_for_approval: waiting,
-                })?;
+                engine
+                    .append(Entry::Paused {
+                        phase: None,
+                        step: None,
+                        reason: reason.clone(),
+                        waiting_for_approval: waiting,
+                    })
+                    .await?;
             }
             let mut flags = String::new();
             for f in engine
@@ -526,7 +591,7 @@ async fn finish(
             }
             engine.listener.on(&Event::Paused {
                 reason,
-                resume_with: format!("rollout resume {run_id} --state-dir {resume_root}{flags}"),
+                resume_with: format!("rollout resume {run_id} {store_flags}{flags}"),
                 waiting_for_approval: waiting,
             });
         }
@@ -541,20 +606,269 @@ async fn finish(
     // The last notifications go out (bounded) before the log is sealed, so that any that
     // failed are in it.
     let unsent = engine.listener.flush(Duration::from_secs(5)).await;
-    engine.record_notify_failures(unsent)?;
+    engine.record_notify_failures(unsent).await?;
     // What steps left running is stopped while the lock is still held: every process shares
     // the lock, and a free lock must mean nothing of this run still runs. It waits for them
     // on a blocking thread.
     let _ =
         tokio::task::spawn_blocking(|| process::sweep_descendants(Duration::from_secs(2))).await;
-    engine.journal.append(Entry::LockReleased {
-        lock_id: lock.holder.lock_id.clone(),
-        target: lock.holder.target.clone(),
-    })?;
-    let seal = engine.journal.seal()?;
+    engine
+        .append(Entry::LockReleased {
+            lock_id: lock.holder.lock_id.clone(),
+            target: lock.holder.target.clone(),
+        })
+        .await?;
+    let seal = engine.seal().await?;
     lock.release();
     engine.listener.on(&Event::AuditSealed {
         audit_digest: seal.hash,
     });
     Ok(Ended { run_id, end })
+}
+
+#[cfg(test)]
+mod tests {
+    use std::sync::{Arc, Mutex};
+
+    use super::*;
+    use crate::exec::gates::Approvals;
+    use crate::plan::{Plan, PlanPhase, PlanStep};
+    use crate::state::{RunLog, StoreFuture, ready};
+
+    /// What the store saw: each record, and whether it came after the run was taken away.
+    #[derive(Default)]
+    struct Seen {
+        entries: Vec<Entry>,
+        after_loss: Vec<Entry>,
+    }
+
+    /// A store that holds runs by a lease, and loses it when told to.
+    struct LeasedStore {
+        seen: Arc<Mutex<Seen>>,
+        lease: tokio::sync::watch::Sender<Option<String>>,
+    }
+
+    struct LeasedJournal {
+        seen: Arc<Mutex<Seen>>,
+        fence: Fence,
+    }
+
+    impl Journal for LeasedJournal {
+        fn append(&mut self, entry: Entry) -> StoreFuture<'_, crate::state::Record> {
+            let mut seen = self.seen.lock().unwrap();
+            if self.fence.borrow().is_some() {
+                seen.after_loss.push(entry.clone());
+            }
+            seen.entries.push(entry.clone());
+            ready(Ok(crate::state::Record::bare(entry)))
+        }
+        fn seal(&mut self) -> StoreFuture<'_, crate::state::Record> {
+            self.append(Entry::Sealed { records: 0 })
+        }
+        fn set_envelope(&mut self, _: crate::state::record::Envelope) {}
+        fn location(&self) -> String {
+            "the leased store".into()
+        }
+        fn fence(&self) -> Option<Fence> {
+            Some(self.fence.clone())
+        }
+    }
+
+    impl Store for LeasedStore {
+        fn create<'a>(&'a self, _: &'a str, _: &'a str) -> StoreFuture<'a, Box<dyn Journal>> {
+            ready(Ok(Box::new(LeasedJournal {
+                seen: self.seen.clone(),
+                fence: self.lease.subscribe(),
+            })))
+        }
+        fn open<'a>(&'a self, _: &'a str) -> StoreFuture<'a, (Box<dyn Journal>, RunLog)> {
+            ready(Err(StoreError::Io("not used".into())))
+        }
+        fn read<'a>(&'a self, _: &'a str) -> StoreFuture<'a, RunLog> {
+            ready(Err(StoreError::Io("not used".into())))
+        }
+        fn runbook_snapshot<'a>(&'a self, _: &'a str) -> StoreFuture<'a, Option<String>> {
+            ready(Ok(None))
+        }
+        fn list(&self) -> StoreFuture<'_, Vec<String>> {
+            ready(Ok(Vec::new()))
+        }
+        fn is_locked<'a>(&'a self, _: &'a str) -> StoreFuture<'a, bool> {
+            ready(Ok(true))
+        }
+        fn flags(&self) -> String {
+            "--state leased".into()
+        }
+    }
+
+    /// No text layout is needed: the runbook has no sign-off.
+    struct NoLayout;
+
+    impl TextLayout for NoLayout {
+        fn head(&self, _: &mut Plan) -> String {
+            String::new()
+        }
+        fn phase(&self, _: usize, _: usize, _: &mut PlanPhase) -> String {
+            String::new()
+        }
+        fn tail(&self, _: &Plan, _: usize, _: usize) -> String {
+            String::new()
+        }
+        fn signed_lines(&self, _: &str, _: Vec<Result<PlanStep, (String, String)>>) -> Vec<String> {
+            Vec::new()
+        }
+    }
+
+    struct Events(Vec<Event>);
+
+    impl Listener for Events {
+        fn on(&mut self, event: &Event) {
+            self.0.push(event.clone());
+        }
+    }
+
+    /// The session stops what its steps left running when it ends, which in a test process
+    /// would reach the processes of other tests: it runs in a process of its own.
+    #[test]
+    fn a_run_whose_store_takes_it_away_stops_its_step_and_writes_nothing_more() {
+        let out = std::process::Command::new(std::env::current_exe().unwrap())
+            .args([
+                "--exact",
+                "exec::session::tests::lease_lost_in_a_process_of_its_own",
+                "--ignored",
+                "--nocapture",
+                "--test-threads=1",
+            ])
+            .env("ROLLOUT_TEST_LEASE_CHILD", "1")
+            .output()
+            .unwrap();
+        let stdout = String::from_utf8_lossy(&out.stdout);
+        assert!(
+            out.status.success() && stdout.contains("1 passed"),
+            "{stdout}{}",
+            String::from_utf8_lossy(&out.stderr)
+        );
+    }
+
+    #[test]
+    #[ignore = "run by a_run_whose_store_takes_it_away_stops_its_step_and_writes_nothing_more"]
+    fn lease_lost_in_a_process_of_its_own() {
+        if std::env::var_os("ROLLOUT_TEST_LEASE_CHILD").is_none() {
+            return;
+        }
+        let dir = tempfile::tempdir().unwrap();
+        let at = |name: &str| dir.path().join(name);
+        let runbook = at("runbook.toml");
+        std::fs::write(
+            &runbook,
+            r#"[runbook]
+name = "leased"
+
+[[phases]]
+id = "p"
+title = "P"
+
+[[phases.steps]]
+id = "long"
+run = "trap 'echo stopped > stopped; exit 3' INT TERM; echo started > started; while true; do sleep 0.1; done"
+
+[[phases.steps]]
+id = "after"
+run = "touch after"
+"#,
+        )
+        .unwrap();
+        let loaded = crate::runbook::load(&runbook).unwrap();
+        let (lease, _) = tokio::sync::watch::channel(None);
+        let store = LeasedStore {
+            seen: Arc::default(),
+            lease,
+        };
+        let lock = crate::state::lock::try_acquire(
+            &at("state"),
+            "leased",
+            crate::state::lock::Holder::default(),
+        )
+        .unwrap();
+        let settings = Settings {
+            operator: "ops".into(),
+            os_user: "ops".into(),
+            ..Settings::default()
+        };
+        let no_notifier =
+            |_: Vec<NotifyTarget>| -> Box<dyn Listener> { Box::new(Events(Vec::new())) };
+        let begin = Begin {
+            store: &store,
+            lock,
+            options: Options {
+                grace: Duration::from_secs(1),
+                in_doubt: crate::exec::engine::InDoubt::Ask,
+                approvals: Approvals::default(),
+                operator: "ops".into(),
+                os_user: "ops".into(),
+            },
+            outside_window: None,
+            mode: Mode::Forward,
+            setup: Setup {
+                settings: &settings,
+                env: &|_| None,
+                layout: &NoLayout,
+                notifier: &no_notifier,
+            },
+        };
+        let mut events = Events(Vec::new());
+        let runtime = tokio::runtime::Builder::new_current_thread()
+            .enable_all()
+            .build()
+            .unwrap();
+        let started = at("started");
+        let ended = runtime.block_on(async {
+            // The store takes the run away once the step is under way.
+            let lease = store.lease.clone();
+            tokio::spawn(async move {
+                for _ in 0..400 {
+                    if started.exists() {
+                        break;
+                    }
+                    tokio::time::sleep(Duration::from_millis(50)).await;
+                }
+                let _ = lease.send(Some("the lease ran out".into()));
+            });
+            let session = Box::pin(start(
+                &loaded,
+                "run-1".into(),
+                Vec::new(),
+                begin,
+                &mut events,
+                None,
+                Interrupts::default(),
+            ));
+            tokio::time::timeout(Duration::from_secs(60), session).await
+        });
+        let ended = ended.expect("the session ends without waiting for its step");
+        assert!(
+            matches!(
+                &ended,
+                Err(SessionError::Store(StoreError::LeaseLost { why, .. })) if why == "the lease ran out"
+            ),
+            "{ended:?}"
+        );
+        assert!(at("stopped").exists(), "the running step was stopped");
+        assert!(!at("after").exists(), "no step ran after");
+        let seen = store.seen.lock().unwrap();
+        assert!(
+            seen.after_loss.is_empty(),
+            "written after the loss: {:?}",
+            seen.after_loss
+        );
+        assert!(
+            seen.entries
+                .iter()
+                .any(|e| matches!(e, Entry::StepStarted { step, .. } if step == "long"))
+        );
+        assert!(!seen.entries.iter().any(|e| matches!(
+            e,
+            Entry::StepFinished { .. } | Entry::RunFinished { .. } | Entry::Sealed { .. }
+        )));
+    }
 }

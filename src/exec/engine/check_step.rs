@@ -2,14 +2,17 @@
 //! measurement recorded as it is taken, an inconclusive check paused (or, at the terminal,
 //! counted as failed), and a response body captured.
 
+use std::future::Future;
+use std::pin::Pin;
 use std::time::{Duration, Instant};
 
 use super::command_step::capture_text;
 use super::{Attempt, Engine, RunEnd};
+use crate::exec::checks::{Measured, MeasurementSink};
 use crate::plan::{Action, PlanStep};
 use crate::runbook::model::{Phase, Step};
 use crate::state::record::StepStatus;
-use crate::state::{Entry, StoreError};
+use crate::state::{Entry, Journal, StoreError};
 
 impl Engine<'_> {
     pub(super) async fn http_check(
@@ -74,25 +77,13 @@ impl Engine<'_> {
                 ));
             }
         };
-        let journal = &mut self.journal;
-        let mut write_error = None;
-        let mut on_measure = |m: &crate::exec::checks::Measured| {
-            use crate::exec::checks::Measured;
-            let (verdict, values, detail) = match m {
-                Measured::Pass(v) => ("pass", v.clone(), None),
-                Measured::Fail(v) => ("fail", v.clone(), None),
-                Measured::Inconclusive(why) => ("inconclusive", Vec::new(), Some(why.clone())),
-            };
-            let entry = Entry::Measurement {
-                step: id.clone(),
-                verdict: verdict.into(),
-                values,
-                detail,
-                condition: Some(condition.clone()),
-            };
-            if let Err(e) = journal.append(entry) {
-                write_error.get_or_insert(e);
-            }
+        let mut sink = Measurements {
+            journal: &mut self.journal,
+            lost: &self.interrupts,
+            run: &self.run_id,
+            step: &id,
+            condition: &condition,
+            error: None,
         };
         let outcome = crate::exec::checks::metric(
             &real.action,
@@ -101,10 +92,10 @@ impl Engine<'_> {
             &self.interrupts,
             self.listener,
             &id,
-            &mut on_measure,
+            &mut sink,
         )
         .await;
-        if let Some(e) = write_error {
+        if let Some(e) = sink.error {
             return Err(e);
         }
         let mut a = check_attempt(outcome, started.elapsed());
@@ -128,11 +119,55 @@ impl Engine<'_> {
                     step: Some(id.clone()),
                     reason: reason.clone(),
                     waiting_for_approval: false,
-                })?;
+                })
+                .await?;
                 a.end = Some(RunEnd::Paused { reason });
             }
         }
         Ok(a)
+    }
+}
+
+/// A metric check's measurements, written to the journal as they are taken: the first write
+/// that fails is kept, and ends the step once the check is over.
+struct Measurements<'e> {
+    journal: &'e mut Box<dyn Journal>,
+    lost: &'e crate::exec::interrupts::Interrupts,
+    run: &'e str,
+    step: &'e str,
+    condition: &'e str,
+    error: Option<StoreError>,
+}
+
+impl MeasurementSink for Measurements<'_> {
+    fn measured<'a>(&'a mut self, m: &'a Measured) -> Pin<Box<dyn Future<Output = ()> + 'a>> {
+        Box::pin(async move {
+            if self.error.is_some() {
+                return;
+            }
+            if let Some(why) = self.lost.lease_lost() {
+                self.error = Some(StoreError::LeaseLost {
+                    run: self.run.to_string(),
+                    why,
+                });
+                return;
+            }
+            let (verdict, values, detail) = match m {
+                Measured::Pass(v) => ("pass", v.clone(), None),
+                Measured::Fail(v) => ("fail", v.clone(), None),
+                Measured::Inconclusive(why) => ("inconclusive", Vec::new(), Some(why.clone())),
+            };
+            let entry = Entry::Measurement {
+                step: self.step.to_string(),
+                verdict: verdict.into(),
+                values,
+                detail,
+                condition: Some(self.condition.to_string()),
+            };
+            if let Err(e) = self.journal.append(entry).await {
+                self.error = Some(e);
+            }
+        })
     }
 }
 

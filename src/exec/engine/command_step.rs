@@ -54,7 +54,8 @@ impl Engine<'_> {
             step: id.clone(),
             attempt,
             command,
-        })?;
+        })
+        .await?;
         let cancel = self.fresh_step_cancel();
         let listener = &mut *self.listener;
         // A secret may be split across reads: each stream holds back what could be the

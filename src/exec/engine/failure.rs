@@ -13,7 +13,7 @@ use crate::state::{Entry, StoreError};
 impl Engine<'_> {
     /// Records a tripped abort criterion and applies its action. `step` is the step that was
     /// running (stopped) or had just finished when it tripped.
-    pub(super) fn apply_trip(
+    pub(super) async fn apply_trip(
         &mut self,
         phase: &Phase,
         step: &Step,
@@ -30,7 +30,8 @@ impl Engine<'_> {
             criterion: trip.name.clone(),
             action: trip.action.name().into(),
             values: trip.values.clone(),
-        })?;
+        })
+        .await?;
         self.emit(&Event::AbortTripped {
             phase: phase_id.clone(),
             criterion: trip.name.clone(),
@@ -48,7 +49,8 @@ impl Engine<'_> {
                     step: Some(id),
                     reason: trip.reason.clone(),
                     waiting_for_approval: false,
-                })?;
+                })
+                .await?;
                 RunEnd::Paused {
                     reason: trip.reason,
                 }
@@ -61,7 +63,7 @@ impl Engine<'_> {
         })
     }
 
-    pub(super) fn pause_for_signal(
+    pub(super) async fn pause_for_signal(
         &mut self,
         phase: &Phase,
         step: Option<&Step>,
@@ -76,7 +78,8 @@ impl Engine<'_> {
             step: step.map(|s| s.id.get_ref().clone()),
             reason: reason.clone(),
             waiting_for_approval: false,
-        })?;
+        })
+        .await?;
         Ok(Flow::Stop(RunEnd::Interrupted { signal }))
     }
 
@@ -145,7 +148,8 @@ impl Engine<'_> {
                                 "skipped by {} after failure: {reason}",
                                 self.options.operator
                             ),
-                        })?;
+                        })
+                        .await?;
                         return Ok(Flow::Next);
                     }
                     Some(3) => FailureAction::Abort,
@@ -174,7 +178,8 @@ impl Engine<'_> {
                     step: Some(id),
                     reason: why.clone(),
                     waiting_for_approval: false,
-                })?;
+                })
+                .await?;
                 Ok(Flow::Stop(RunEnd::Paused { reason: why }))
             }
         }

@@ -81,7 +81,8 @@ impl Engine<'_> {
                     GateVerdict::DeadlinePassed,
                     &answered,
                     digest,
-                )?;
+                )
+                .await?;
                 let (reason, end) = deadline_end(id, &why, then);
                 return Ok(Attempt {
                     status: StepStatus::Failed,
@@ -103,17 +104,19 @@ impl Engine<'_> {
         };
         match outcome {
             GateOutcome::Passed(answered) => {
-                self.record_answer(&phase_id, &id, GateVerdict::Passed, &answered, digest)?;
+                self.record_answer(&phase_id, &id, GateVerdict::Passed, &answered, digest)
+                    .await?;
                 a.reason = Some(answered.summary);
             }
             GateOutcome::Refused(answered) => {
-                self.record_answer(&phase_id, &id, GateVerdict::Refused, &answered, digest)?;
+                self.record_answer(&phase_id, &id, GateVerdict::Refused, &answered, digest)
+                    .await?;
                 a.status = StepStatus::Failed;
                 a.reason = Some(answered.summary);
             }
             GateOutcome::Waiting(needed) => {
                 let reason = needed.message.clone();
-                self.wait_at_gate(&phase_id, &id, needed, &reason)?;
+                self.wait_at_gate(&phase_id, &id, needed, &reason).await?;
                 a.end = Some(RunEnd::WaitingForApproval { reason });
             }
             GateOutcome::Stopped => {
@@ -137,7 +140,8 @@ impl Engine<'_> {
                     GateVerdict::DeadlinePassed,
                     &answered,
                     digest,
-                )?;
+                )
+                .await?;
                 let (after, then) = written
                     .map_or((String::new(), DeadlineAction::Hold), |(d, t)| {
                         (d.to_string(), t)
@@ -155,7 +159,7 @@ impl Engine<'_> {
                             "{why}; the gate holds (on_deadline = \"hold\"): {}",
                             needed.message
                         );
-                        self.wait_at_gate(&phase_id, &id, needed, &reason)?;
+                        self.wait_at_gate(&phase_id, &id, needed, &reason).await?;
                         a.end = Some(RunEnd::WaitingForApproval { reason });
                     }
                 }
@@ -206,7 +210,7 @@ impl Engine<'_> {
         })
     }
 
-    fn record_answer(
+    async fn record_answer(
         &mut self,
         phase: &str,
         step: &str,
@@ -226,10 +230,11 @@ impl Engine<'_> {
             digest: digest.map(String::from),
             summary: self.redact(&answered.summary),
         })
+        .await
     }
 
     /// Records that the run stops at a gate, what would satisfy it, and that it waits.
-    fn wait_at_gate(
+    async fn wait_at_gate(
         &mut self,
         phase: &str,
         step: &str,
@@ -242,13 +247,15 @@ impl Engine<'_> {
             kind: needed.kind,
             message: self.redact(&needed.message),
             satisfy_with: needed.satisfy_with,
-        })?;
+        })
+        .await?;
         self.record(Entry::Paused {
             phase: Some(phase.to_string()),
             step: Some(step.to_string()),
             reason: self.redact(reason),
             waiting_for_approval: true,
         })
+        .await
     }
 }
 

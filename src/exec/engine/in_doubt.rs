@@ -43,7 +43,8 @@ impl Engine<'_> {
                 step: Some(id),
                 reason: reason.clone(),
                 waiting_for_approval: true,
-            })?;
+            })
+            .await?;
             return Ok(Flow::Stop(RunEnd::WaitingForApproval { reason }));
         };
         let short = if decision.starts_with("skip") {
@@ -58,7 +59,8 @@ impl Engine<'_> {
         self.record(Entry::InDoubtResolved {
             step: id,
             decision: short.into(),
-        })?;
+        })
+        .await?;
         Ok(Flow::Next)
     }
 }

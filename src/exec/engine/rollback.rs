@@ -93,7 +93,8 @@ impl<'a> Engine<'a> {
             self.record(Entry::RollbackRequested {
                 reason: self.redact(reason),
                 phases,
-            })?;
+            })
+            .await?;
         }
         let rb = self.state.rollback.clone().unwrap_or_default();
         let plan = self.rollback_plan(&rb.phases);
@@ -108,7 +109,8 @@ impl<'a> Engine<'a> {
             }
             self.record(Entry::RollbackStarted {
                 phases: rb.phases.clone(),
-            })?;
+            })
+            .await?;
         }
         self.rolling_back = true;
         let result = self.roll_back_phases(&rb.phases, &rb.phases_done).await;
@@ -122,7 +124,8 @@ impl<'a> Engine<'a> {
             complete,
             undone: undone.clone(),
             not_undone: not_undone.clone(),
-        })?;
+        })
+        .await?;
         self.emit(&Event::RollbackFinished {
             complete,
             undone,
@@ -176,7 +179,8 @@ impl<'a> Engine<'a> {
                     self.record(Entry::PhaseRolledBack {
                         phase: id.clone(),
                         complete,
-                    })?;
+                    })
+                    .await?;
                     self.emit(&Event::PhaseFinished {
                         phase: id.clone(),
                         succeeded: complete,
@@ -283,7 +287,8 @@ impl<'a> Engine<'a> {
                 step: None,
                 reason: reason.clone(),
                 waiting_for_approval: true,
-            })?;
+            })
+            .await?;
             return Ok(Some(RunEnd::RollbackNotDone {
                 reason,
                 finished: false,
@@ -311,7 +316,8 @@ impl<'a> Engine<'a> {
             }],
             digest: None,
             summary: format!("rollback of {}: {said} by {operator}", phases.join(", ")),
-        })?;
+        })
+        .await?;
         if yes {
             return Ok(None);
         }

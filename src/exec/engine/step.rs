@@ -37,7 +37,7 @@ impl Engine<'_> {
             return Ok(Flow::Next);
         }
         if let Some(signal) = self.interrupts.pending() {
-            return self.pause_for_signal(phase, Some(step), signal);
+            return self.pause_for_signal(phase, Some(step), signal).await;
         }
         if self.state.in_doubt.as_ref().is_some_and(|(_, s)| *s == id) {
             if let Flow::Stop(end) = self.resolve_in_doubt(phase, step).await? {
@@ -62,7 +62,8 @@ impl Engine<'_> {
                     phase: phase_id.clone(),
                     step: id.clone(),
                     reason: reason.clone(),
-                })?;
+                })
+                .await?;
                 self.emit(&Event::StepSkipped {
                     phase: phase_id,
                     step: id,
@@ -118,7 +119,7 @@ impl Engine<'_> {
                 // an inconclusive check is measured again on resume.
                 match end {
                     Some(RunEnd::Interrupted { signal }) => {
-                        return self.pause_for_signal(phase, Some(step), signal);
+                        return self.pause_for_signal(phase, Some(step), signal).await;
                     }
                     Some(end) => return Ok(Flow::Stop(end)),
                     None => return Ok(Flow::Next),
@@ -160,7 +161,8 @@ impl Engine<'_> {
                 reason: reason.clone(),
                 output_tail: tail,
                 capture,
-            })?;
+            })
+            .await?;
             self.emit(&Event::StepFinished {
                 phase: phase_id.clone(),
                 step: id.clone(),
@@ -187,7 +189,7 @@ impl Engine<'_> {
                     delay_ms: millis(delay),
                 });
                 if let Some(signal) = self.sleep(delay).await {
-                    return self.pause_for_signal(phase, Some(step), signal);
+                    return self.pause_for_signal(phase, Some(step), signal).await;
                 }
                 attempt += 1;
                 continue;

@@ -36,7 +36,7 @@ impl Engine<'_> {
                     .sleep(at.saturating_duration_since(Instant::now()))
                     .await;
                 if signal.is_none() {
-                    self.budget_warning()?;
+                    self.budget_warning().await?;
                 }
             }
         }
@@ -82,8 +82,8 @@ impl Engine<'_> {
         })
     }
 
-    /// Sleeps `d`, or less: `Some(signal)` when a signal came, `None` when the time is up or
-    /// an abort criterion tripped.
+    /// Sleeps `d`, or less: `Some(signal)` when a signal came, `None` when the time is up, an
+    /// abort criterion tripped or the store took the run away.
     pub(super) async fn sleep(&self, d: Duration) -> Option<i32> {
         let deadline = Instant::now() + d;
         loop {
@@ -91,8 +91,12 @@ impl Engine<'_> {
                 return Some(signal);
             }
             let now = Instant::now();
-            // A tripped abort criterion cuts a wait short; the phase loop then applies it.
-            if now >= deadline || self.abort_watch.as_ref().and_then(Watch::tripped).is_some() {
+            // A tripped abort criterion cuts a wait short; the phase loop then applies it. A run
+            // the store took away ends at its next record, which is refused.
+            if now >= deadline
+                || self.abort_watch.as_ref().and_then(Watch::tripped).is_some()
+                || self.interrupts.lease_lost().is_some()
+            {
                 return None;
             }
             tokio::time::sleep((deadline - now).min(Duration::from_millis(50))).await;
