@@ -301,13 +301,13 @@ fn grace(run: &RunArgs) -> Result<std::time::Duration, ExitCode> {
         })
 }
 
-fn listener(ctx: &Ctx, output: Output) -> Box<dyn Listener> {
+fn listener(ctx: &Ctx, output: Output, runbook: &runbook::Source) -> Box<dyn Listener> {
     match output {
         Output::Json => Box::new(ui::terminal::JsonLines),
-        Output::Text => Box::new(ui::terminal::TerminalView::new(
-            std::io::stderr().is_terminal(),
-            ctx.color_err(),
-        )),
+        Output::Text => Box::new(
+            ui::terminal::TerminalView::new(std::io::stderr().is_terminal(), ctx.color_err())
+                .with_runbook(runbook.clone(), ctx.color_err()),
+        ),
     }
 }
 
@@ -632,7 +632,7 @@ fn run_session(
         notifier: &notifier,
     };
     crate::exec::process::become_subreaper();
-    let mut view = listener(ctx, run.output);
+    let mut view = listener(ctx, run.output, &loaded.source);
     let interrupts = Interrupts::default();
     let prompter = ui::prompt::TerminalPrompter::if_interactive(
         run.gates.no_input || ctx.settings.ci,

@@ -14,6 +14,7 @@ mod headers;
 mod incident;
 mod injection;
 mod layers;
+mod located;
 mod notify;
 mod operator;
 mod params;

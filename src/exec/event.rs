@@ -3,6 +3,7 @@
 
 use serde::Serialize;
 
+use crate::runbook::Location;
 use crate::state::record::StepStatus;
 
 #[derive(Debug, Clone, Serialize)]
@@ -47,6 +48,10 @@ pub enum Event {
         exit_code: Option<i32>,
         duration_ms: u64,
         reason: Option<String>,
+        /// Where the step is in the runbook, when it failed for good (its last attempt): what
+        /// it does (its command, query, URL, question), or the template that cannot render.
+        #[serde(skip_serializing_if = "Option::is_none")]
+        location: Option<Location>,
     },
     StepSkipped {
         phase: String,

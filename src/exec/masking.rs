@@ -108,6 +108,7 @@ mod tests {
             reason: Some("deploy failed".into()),
             output_tail: Some("no deploy\n".into()),
             capture: Some(("out".into(), "deploy".into())),
+            location: None,
         };
         let Entry::StepFinished {
             phase,

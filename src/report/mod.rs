@@ -207,6 +207,8 @@ fn render(
 struct PhaseStep<'r> {
     phase: &'r str,
     rollback: bool,
+    /// `file:line:column` of a step that failed for good, else none.
+    at: Option<String>,
     #[serde(flatten)]
     step: &'r StepRun,
 }
@@ -216,6 +218,7 @@ impl<'r> PhaseStep<'r> {
         PhaseStep {
             phase: &p.phase,
             rollback: p.rollback,
+            at: step.location.as_ref().map(ToString::to_string),
             step,
         }
     }
@@ -300,6 +303,7 @@ mod tests {
             reason: None,
             output_tail: None,
             capture: None,
+            location: None,
         }
     }
 

@@ -102,6 +102,7 @@ impl Engine<'_> {
             exit_code: None,
             duration_ms: 0,
             reason: Some(reason.clone()),
+            location: Some(source.locate(error.span.clone())),
         });
         self.fail(phase, step, reason).await
     }

@@ -9,8 +9,8 @@ use super::display::display_lines;
 use super::{Engine, Flow, RunEnd, StepOutcome, millis, owner};
 use crate::exec::event::Event;
 use crate::plan::{Action, PlanStep};
-use crate::runbook::Loaded;
 use crate::runbook::model::{Phase, Step};
+use crate::runbook::{Loaded, Location};
 use crate::state::record::StepStatus;
 use crate::state::{Entry, StoreError};
 
@@ -151,6 +151,12 @@ impl Engine<'_> {
                 self.shown.set_capture(name, &masked);
                 self.real.set_capture(name, value);
             }
+            // A step that failed for good points at where it is written.
+            let failed = matches!(
+                status,
+                StepStatus::Failed | StepStatus::TimedOut | StepStatus::FailedIgnored
+            );
+            let location = (failed && final_attempt).then(|| self.location_of(step));
             self.record(Entry::StepFinished {
                 phase: phase_id.clone(),
                 step: id.clone(),
@@ -161,6 +167,7 @@ impl Engine<'_> {
                 reason: reason.clone(),
                 output_tail: tail,
                 capture,
+                location: location.clone(),
             })
             .await?;
             self.emit(&Event::StepFinished {
@@ -170,6 +177,7 @@ impl Engine<'_> {
                 exit_code,
                 duration_ms: millis(duration),
                 reason: reason.clone(),
+                location,
             });
             if decided || matches!(status, StepStatus::Ok | StepStatus::FailedIgnored) {
                 return Ok(end.map_or(Flow::Next, Flow::Stop));
@@ -197,6 +205,12 @@ impl Engine<'_> {
             let reason = reason.unwrap_or_else(|| "failed".into());
             return self.fail(phase, step, reason).await;
         }
+    }
+
+    /// Where `step` is written: what it does (see [`Step::action_span`]).
+    fn location_of(&self, step: &Step) -> Location {
+        let loaded = self.loaded;
+        loaded.source.locate(step.action_span(&loaded.templates))
     }
 
     pub(super) async fn attempt(
