@@ -4,28 +4,51 @@
 use std::io::{IsTerminal, Write};
 use std::path::{Path, PathBuf};
 
-use crate::cli::{ColorChoice, Format, GateArgs, Output, RunArgs, VarArgs};
-use crate::exec::engine::{InDoubt, Interrupts, RunEnd};
+use crate::cli::{Format, GateArgs, Output, RunArgs, VarArgs};
+use crate::config::Settings;
+use crate::exec::engine::{InDoubt, Mode, Options, RunEnd};
 use crate::exec::event::Listener;
 use crate::exec::gates::{Approvals, Prompter};
-use crate::exec::session::{self, Settings};
+use crate::exec::interrupts::Interrupts;
+use crate::exec::session;
 use crate::exit::ExitCode;
 use crate::inputs::{self, VarInputs};
 use crate::runbook::{self, LoadError, Loaded};
 use crate::state::{FileStore, RunState, Store};
 use crate::{plan, ui};
 
+/// What every subcommand is given: the invocation's settings, resolved once near `main`, and
+/// the one async runtime of the process (current-thread: the run loop, its steps' processes,
+/// abort criteria, checks, notifications and signals are its tasks; questions at the terminal
+/// go to its blocking threads).
 pub struct Ctx {
-    pub color: ColorChoice,
+    pub settings: Settings,
+    pub runtime: tokio::runtime::Runtime,
 }
 
 impl Ctx {
     fn color_err(&self) -> bool {
-        ui::use_color(self.color, std::io::stderr().is_terminal())
+        ui::use_color(self.settings.color, std::io::stderr().is_terminal())
     }
     fn color_out(&self) -> bool {
-        ui::use_color(self.color, std::io::stdout().is_terminal())
+        ui::use_color(self.settings.color, std::io::stdout().is_terminal())
     }
+    fn operator(&self) -> String {
+        self.settings.operator.clone()
+    }
+    fn state_dir(&self) -> Option<&PathBuf> {
+        self.settings.state_dir.as_ref()
+    }
+    /// Waits for `work` on the runtime: the store's methods, from the subcommands' own code.
+    fn wait<F: std::future::Future>(&self, work: F) -> F::Output {
+        self.runtime.block_on(work)
+    }
+}
+
+/// A variable of the environment: the one lookup the layers below are given, for values that
+/// come from it by name (`--var` defaults from `ROLLOUT_VAR_*`, secrets from `env:`).
+fn env_var(name: &str) -> Option<String> {
+    std::env::var(name).ok()
 }
 
 fn load(path: &Path, color: bool) -> Result<Loaded, ExitCode> {
@@ -53,7 +76,7 @@ fn resolve_vars(loaded: &Loaded, args: &VarArgs) -> Result<Vec<inputs::Resolved>
         assignments: args.vars.clone(),
         files: args.files.clone(),
     };
-    inputs::resolve(&loaded.runbook, &given, &|name| std::env::var(name).ok()).map_err(|errors| {
+    inputs::resolve(&loaded.runbook, &given, &env_var).map_err(|errors| {
         for e in errors {
             // The message quotes what was typed, which may hold control characters.
             eprintln!("error: {}", crate::escape::text(&e));
@@ -97,26 +120,19 @@ pub fn plan(ctx: &Ctx, path: &Path, vars: &VarArgs, format: Format, live: bool) 
         Ok(v) => v,
         Err(code) => return code,
     };
-    let run = plan::RunInfo::preview(operator());
+    let run = plan::RunInfo::preview(ctx.operator());
     let report = |errors| render_errors(ctx, &loaded, errors);
     if !live {
         // Written a phase at a time: a large plan is never in memory whole.
         let mut out = std::io::BufWriter::with_capacity(64 * 1024, std::io::stdout().lock());
+        let text = ui::plan_view::PlanText {
+            color: ctx.color_out(),
+        };
         let layout = match format {
             Format::Json => plan::Layout::Json,
-            Format::Text => plan::Layout::Text {
-                color: ctx.color_out(),
-            },
+            Format::Text => plan::Layout::Text(&text),
         };
-        let kubectl = std::env::var("KUBECTL").ok();
-        return match plan::write(
-            &mut out,
-            &loaded,
-            &resolved,
-            &run,
-            kubectl.as_deref(),
-            &layout,
-        ) {
+        return match plan::write(&mut out, &loaded, &resolved, &run, &ctx.settings, &layout) {
             Ok(written) => {
                 if written.and_then(|()| out.flush()).is_err() {
                     return ExitCode::Internal;
@@ -128,17 +144,13 @@ pub fn plan(ctx: &Ctx, path: &Path, vars: &VarArgs, format: Format, live: bool) 
             Err(errors) => report(errors),
         };
     }
-    let mut built = match plan::build(&loaded, &resolved, &run, std::env::var("KUBECTL").ok()) {
+    let mut built = match plan::build(&loaded, &resolved, &run, &ctx.settings) {
         Ok(p) => p,
         Err(errors) => return report(errors),
     };
     // Live checks read the credentials' secrets: whatever they print is masked.
     let mut masker = crate::redact::Redactor::default();
     if live {
-        let rt = match runtime() {
-            Ok(rt) => rt,
-            Err(code) => return code,
-        };
         // Credentials need the real values of the secrets they name, and only of those.
         let pc = &loaded.runbook.defaults.prometheus_client;
         let needed: Vec<String> = pc
@@ -154,8 +166,8 @@ pub fn plan(ctx: &Ctx, path: &Path, vars: &VarArgs, format: Format, live: bool) 
             .filter(|v| needed.contains(&v.name))
             .cloned()
             .collect();
-        let mut real = plan::Renderer::new(&loaded, &resolved, &run, None);
-        match crate::exec::session::secrets(&loaded, &wanted) {
+        let mut real = plan::Renderer::new(&loaded, &resolved, &run, &ctx.settings);
+        match crate::exec::session::secrets(&loaded, &wanted, &env_var) {
             Ok(values) => {
                 let secrets: Vec<&str> = values.iter().map(|(_, v)| v.as_str()).collect();
                 masker = match crate::redact::Redactor::new(&secrets) {
@@ -184,7 +196,7 @@ pub fn plan(ctx: &Ctx, path: &Path, vars: &VarArgs, format: Format, live: bool) 
                 return ExitCode::Usage;
             }
         };
-        rt.block_on(crate::exec::checks::live_checks(
+        ctx.runtime.block_on(crate::exec::checks::live_checks(
             &mut built,
             &conn,
             std::time::Duration::from_secs(10),
@@ -211,7 +223,6 @@ pub fn plan(ctx: &Ctx, path: &Path, vars: &VarArgs, format: Format, live: bool) 
     ExitCode::Ok
 }
 
-/// The operator: `ROLLOUT_OPERATOR`, else `operator` in the user config, else the OS user.
 /// Steps that cannot be rendered with the values given, located in the runbook (exit 2).
 fn render_errors(ctx: &Ctx, loaded: &Loaded, errors: Vec<plan::StepRenderError>) -> ExitCode {
     let diagnostics: Vec<runbook::Diagnostic> = errors
@@ -236,24 +247,13 @@ fn render_errors(ctx: &Ctx, loaded: &Loaded, errors: Vec<plan::StepRenderError>)
     ExitCode::Usage
 }
 
-pub fn operator() -> String {
-    if let Ok(name) = std::env::var("ROLLOUT_OPERATOR") {
-        if !name.trim().is_empty() {
-            return name;
-        }
-    }
-    if let Some(name) = &crate::config::active().operator {
-        return name.clone();
-    }
-    crate::exec::gates::os_user()
-}
-
 /// Refuses approval flags that name no gate of the runbook: a typo during an incident must not
 /// silently leave a gate unapproved.
 /// Refuses, before anything runs, approval flags the gates would refuse: a gate that does not
 /// exist or is of another kind, a role the sign-off does not have, an item number or text no
 /// checklist has, a severe confirm's wrong word (see `exec::preapproval`).
 fn check_approvals(
+    ctx: &Ctx,
     loaded: &Loaded,
     g: &GateArgs,
     vars: &[inputs::Resolved],
@@ -268,7 +268,7 @@ fn check_approvals(
         loaded,
         vars,
         &plan::RunInfo::preview(who.operator.clone()),
-        std::env::var("KUBECTL").ok(),
+        &ctx.settings,
     )
     .ok();
     let problems = crate::exec::preapproval::check(loaded, preview.as_ref(), &given, who);
@@ -301,68 +301,41 @@ fn grace(run: &RunArgs) -> Result<std::time::Duration, ExitCode> {
         })
 }
 
-fn listener(ctx: &Ctx, output: Output) -> Box<dyn Listener> {
+fn listener(ctx: &Ctx, output: Output, runbook: &runbook::Source) -> Box<dyn Listener> {
     match output {
         Output::Json => Box::new(ui::terminal::JsonLines),
-        Output::Text => Box::new(ui::terminal::TerminalView::new(
-            std::io::stderr().is_terminal(),
-            ctx.color_err(),
-        )),
+        Output::Text => Box::new(
+            ui::terminal::TerminalView::new(std::io::stderr().is_terminal(), ctx.color_err())
+                .with_runbook(runbook.clone(), ctx.color_err()),
+        ),
     }
-}
-
-fn runtime() -> Result<tokio::runtime::Runtime, ExitCode> {
-    // One thread: the run loop. Abort criteria have their own runtime (see `exec::abort`).
-    tokio::runtime::Builder::new_current_thread()
-        .enable_all()
-        .build()
-        .map_err(|e| {
-            eprintln!("error: cannot start the async runtime: {e}");
-            ExitCode::Internal
-        })
 }
 
 /// Ctrl-C once: stop the step gracefully and pause. Twice: kill it now. SIGTERM: stop and pause.
-/// Watched on a thread of its own, so a signal is seen even while a prompt blocks the run
-/// loop's thread; returns once the handlers are in place.
+/// A task of the runtime, seen even while a question waits at the terminal (questions are asked
+/// on a blocking thread); the handlers are in place when this returns. Called on the runtime.
 fn watch_signals(interrupts: &Interrupts) {
     use tokio::signal::unix::{SignalKind, signal};
+    let (Ok(mut int), Ok(mut term)) = (
+        signal(SignalKind::interrupt()),
+        signal(SignalKind::terminate()),
+    ) else {
+        return;
+    };
     let ints = interrupts.clone();
-    let (ready, installed) = std::sync::mpsc::channel::<()>();
-    let watcher = std::thread::Builder::new()
-        .name("signals".into())
-        .spawn(move || {
-            let Ok(rt) = tokio::runtime::Builder::new_current_thread()
-                .enable_all()
-                .build()
-            else {
-                return;
+    tokio::spawn(async move {
+        loop {
+            let sig = tokio::select! {
+                _ = int.recv() => 2,
+                _ = term.recv() => 15,
             };
-            rt.block_on(async move {
-                let (Ok(mut int), Ok(mut term)) = (
-                    signal(SignalKind::interrupt()),
-                    signal(SignalKind::terminate()),
-                ) else {
-                    return;
-                };
-                let _ = ready.send(());
-                loop {
-                    let sig = tokio::select! {
-                        _ = int.recv() => 2,
-                        _ = term.recv() => 15,
-                    };
-                    if ints.record(sig) == 1 {
-                        ints.interrupt();
-                    } else {
-                        ints.kill();
-                    }
-                }
-            });
-        });
-    if watcher.is_ok() {
-        // Fails only when the watcher could not install its handlers.
-        let _ = installed.recv();
-    }
+            if ints.record(sig) == 1 {
+                ints.interrupt();
+            } else {
+                ints.kill();
+            }
+        }
+    });
 }
 
 fn exit_for(end: &RunEnd) -> ExitCode {
@@ -382,7 +355,7 @@ fn exit_for(end: &RunEnd) -> ExitCode {
     }
 }
 
-fn report(result: Result<session::Report, session::SessionError>) -> ExitCode {
+fn report(result: Result<session::Ended, session::SessionError>) -> ExitCode {
     match result {
         Ok(r) => exit_for(&r.end),
         Err(session::SessionError::Secret(msg)) => {
@@ -394,6 +367,11 @@ fn report(result: Result<session::Report, session::SessionError>) -> ExitCode {
                 "error: {e}\n  the run's journal (its audit log) could not be written, so no further step runs; fix the cause (disk space, permissions), then `rollout resume` continues the run"
             );
             ExitCode::Internal
+        }
+        Err(session::SessionError::Store(e @ crate::state::StoreError::LeaseLost { .. })) => {
+            // Another rollout may hold the run now (a store with leases); see `state::Fence`.
+            eprintln!("error: {e}");
+            ExitCode::Locked
         }
         Err(session::SessionError::Store(e)) => {
             eprintln!("error: {e}");
@@ -415,8 +393,8 @@ pub fn run(ctx: &Ctx, path: &Path, vars: &VarArgs, run: &RunArgs) -> ExitCode {
     if let Err(errors) = plan::check(
         &loaded,
         &resolved,
-        &plan::RunInfo::preview(operator()),
-        std::env::var("KUBECTL").ok().as_deref(),
+        &plan::RunInfo::preview(ctx.operator()),
+        &ctx.settings,
     ) {
         return render_errors(ctx, &loaded, errors);
     }
@@ -426,30 +404,30 @@ pub fn run(ctx: &Ctx, path: &Path, vars: &VarArgs, run: &RunArgs) -> ExitCode {
     };
     let store = FileStore::new(session::state_dir_for(
         &loaded.source.path,
-        run.state_dir.clone(),
+        ctx.state_dir().cloned(),
     ));
     let run_id = crate::state::new_run_id();
-    let lock = match take_lock(&store, &loaded, &resolved, "run", &run_id, run) {
+    let lock = match take_lock(ctx, &store, &loaded, &resolved, "run", &run_id, run) {
         Ok(l) => l,
         Err(code) => return code,
     };
-    drive(
+    run_session(
         ctx,
         &loaded,
         &store,
         run,
         InDoubt::Ask,
         lock,
-        Session::Start(run_id, resolved, session::Mode::Forward),
+        Session::Start(run_id, resolved, Mode::Forward),
         outside,
     )
 }
 
 /// "Now", for change windows: `ROLLOUT_NOW` (an RFC 3339 time; for tests only, undocumented
 /// in `--help`), else the system clock.
-fn now() -> Result<jiff::Timestamp, ExitCode> {
-    match std::env::var("ROLLOUT_NOW") {
-        Ok(text) if !text.trim().is_empty() => text.trim().parse().map_err(|e| {
+fn now(ctx: &Ctx) -> Result<jiff::Timestamp, ExitCode> {
+    match &ctx.settings.now {
+        Some(text) if !text.trim().is_empty() => text.trim().parse().map_err(|e| {
             eprintln!("error: `ROLLOUT_NOW={text}` is not an RFC 3339 time: {e}");
             ExitCode::Usage
         }),
@@ -467,7 +445,12 @@ fn check_window(
     run: &RunArgs,
     command: &str,
 ) -> Result<Option<session::OutsideWindow>, ExitCode> {
-    let renderer = plan::Renderer::new(loaded, vars, &plan::RunInfo::preview(operator()), None);
+    let renderer = plan::Renderer::new(
+        loaded,
+        vars,
+        &plan::RunInfo::preview(ctx.operator()),
+        &ctx.settings,
+    );
     let window = match renderer.window() {
         Ok(Some(w)) => w,
         Ok(None) => return Ok(None),
@@ -482,7 +465,7 @@ fn check_window(
             ));
         }
     };
-    let now = now()?;
+    let now = now(ctx)?;
     let Some(why) = window.refusal(now) else {
         if run.outside_window {
             eprintln!(
@@ -522,8 +505,8 @@ fn check_window(
 
 /// How a session begins: a new run, or an existing one from its journal.
 enum Session {
-    Start(String, Vec<inputs::Resolved>, session::Mode),
-    Resume(Resumed, session::Mode),
+    Start(String, Vec<inputs::Resolved>, Mode),
+    Resume(Resumed, Mode),
 }
 
 /// An existing run, opened for appending.
@@ -537,6 +520,7 @@ struct Resumed {
 /// Takes the run's target lock, or says who holds it (exit 12). Processes that a dead holder
 /// left running are stopped first (`grace` between signals), and the operator is told.
 fn take_lock(
+    ctx: &Ctx,
     store: &FileStore,
     loaded: &Loaded,
     vars: &[inputs::Resolved],
@@ -547,8 +531,8 @@ fn take_lock(
     use crate::exec::leftovers::{self, TakeError};
     use crate::state::lock::LockError;
     let grace = grace(run)?;
-    let who = crate::state::who(&operator());
-    let target = session::lock_target(loaded, vars, &who.operator).map_err(|why| {
+    let who = crate::state::who(&ctx.settings.operator, &ctx.settings.os_user);
+    let target = session::lock_target(loaded, vars, &ctx.settings).map_err(|why| {
         eprintln!("error: {why}");
         ExitCode::Usage
     })?;
@@ -600,10 +584,10 @@ fn take_lock(
     })
 }
 
-/// The part `run` and `resume` share: approvals, settings, the runtime, signals, the view and
-/// the prompter, then the session itself.
+/// The part `run`, `resume` and `rollback` share: approvals, options, signals, the view, the
+/// notifier and the prompter, then the session itself on the runtime.
 #[allow(clippy::too_many_arguments)]
-fn drive(
+fn run_session(
     ctx: &Ctx,
     loaded: &Loaded,
     store: &FileStore,
@@ -614,49 +598,60 @@ fn drive(
     outside_window: Option<session::OutsideWindow>,
 ) -> ExitCode {
     let (vars, started_by) = match &begin {
-        Session::Start(_, vars, _) => (vars.as_slice(), operator()),
+        Session::Start(_, vars, _) => (vars.as_slice(), ctx.operator()),
         Session::Resume(r, _) => (r.vars.as_slice(), r.state.operator.clone()),
     };
     let who = crate::exec::gates::Who {
-        operator: operator(),
-        os_user: crate::exec::gates::os_user(),
+        operator: ctx.operator(),
+        os_user: ctx.settings.os_user.clone(),
         started_by,
     };
-    if let Err(code) = check_approvals(loaded, &run.gates, vars, &who) {
+    if let Err(code) = check_approvals(ctx, loaded, &run.gates, vars, &who) {
         return code;
     }
     let grace = match grace(run) {
         Ok(g) => g,
         Err(code) => return code,
     };
-    let settings = Settings {
+    let options = Options {
         grace,
         in_doubt,
         approvals: approvals(&run.gates),
-        operator: operator(),
-        outside_window,
+        operator: ctx.operator(),
+        os_user: ctx.settings.os_user.clone(),
     };
-    let rt = match runtime() {
-        Ok(rt) => rt,
-        Err(code) => return code,
+    let layout = ui::plan_view::PlanText { color: false };
+    let handle = ctx.runtime.handle().clone();
+    let notifier = move |targets| -> Box<dyn Listener> {
+        Box::new(ui::notify::Notifier::new(targets, &handle))
+    };
+    let setup = session::Setup {
+        settings: &ctx.settings,
+        env: &env_var,
+        layout: &layout,
+        notifier: &notifier,
     };
     crate::exec::process::become_subreaper();
-    let mut view = listener(ctx, run.output);
+    let mut view = listener(ctx, run.output, &loaded.source);
     let interrupts = Interrupts::default();
-    let mut prompter =
-        ui::prompt::TerminalPrompter::if_interactive(run.gates.no_input, &interrupts);
-    let result = rt.block_on(async {
+    let prompter = ui::prompt::TerminalPrompter::if_interactive(
+        run.gates.no_input || ctx.settings.ci,
+        &interrupts,
+    )
+    .map(|p| Box::new(p) as Box<dyn Prompter + Send>);
+    let result = ctx.runtime.block_on(async {
         watch_signals(&interrupts);
-        let prompter = prompter.as_mut().map(|p| p as &mut dyn Prompter);
         match begin {
             Session::Start(run_id, vars, mode) => {
                 let begin = session::Begin {
                     store,
                     lock,
-                    settings,
+                    options,
+                    outside_window,
                     mode,
+                    setup,
                 };
-                session::start(
+                Box::pin(session::start(
                     loaded,
                     run_id,
                     vars,
@@ -664,17 +659,19 @@ fn drive(
                     view.as_mut(),
                     prompter,
                     interrupts.clone(),
-                )
+                ))
                 .await
             }
             Session::Resume(r, mode) => {
                 let begin = session::Begin {
                     store,
                     lock,
-                    settings,
+                    options,
+                    outside_window,
                     mode,
+                    setup,
                 };
-                session::resume(
+                Box::pin(session::resume(
                     loaded,
                     r.journal,
                     *r.state,
@@ -684,7 +681,7 @@ fn drive(
                     view.as_mut(),
                     prompter,
                     interrupts.clone(),
-                )
+                ))
                 .await
             }
         }
@@ -713,11 +710,11 @@ fn state_dirs(flag: Option<&PathBuf>) -> Vec<PathBuf> {
 
 /// Finds a run (or the latest) in the state directories and reads its journal.
 fn read_run(
-    flag: Option<&PathBuf>,
+    ctx: &Ctx,
     run_id: Option<&str>,
-) -> Result<(FileStore, String, crate::state::Loaded), ExitCode> {
-    let (store, id) = find_run(flag, run_id)?;
-    match store.read(&id) {
+) -> Result<(FileStore, String, crate::state::RunLog), ExitCode> {
+    let (store, id) = find_run(ctx, run_id)?;
+    match ctx.wait(store.read(&id)) {
         Ok(log) => Ok((store, id, log)),
         Err(e) => {
             eprintln!("error: {e}");
@@ -727,12 +724,14 @@ fn read_run(
 }
 
 /// Finds a run (or the latest) in the state directories.
-fn find_run(flag: Option<&PathBuf>, run_id: Option<&str>) -> Result<(FileStore, String), ExitCode> {
-    let dirs = state_dirs(flag);
+fn find_run(ctx: &Ctx, run_id: Option<&str>) -> Result<(FileStore, String), ExitCode> {
+    let dirs = state_dirs(ctx.state_dir());
     let mut latest: Option<(PathBuf, String)> = None;
     for dir in &dirs {
         let store = FileStore::new(dir.clone());
-        let Ok(ids) = store.list() else { continue };
+        let Ok(ids) = ctx.wait(store.list()) else {
+            continue;
+        };
         match run_id {
             Some(id) if ids.iter().any(|i| i == id) => return Ok((store, id.to_string())),
             Some(_) => {}
@@ -769,14 +768,16 @@ fn find_run(flag: Option<&PathBuf>, run_id: Option<&str>) -> Result<(FileStore, 
 /// The newest run that has not finished, for `rollout resume` without a run id: a run that
 /// finished later must not hide an older one still waiting (for an approval, or its rollback).
 /// Says which it picked when others are unfinished too.
-fn find_unfinished(flag: Option<&PathBuf>) -> Result<(FileStore, String), ExitCode> {
+fn find_unfinished(ctx: &Ctx) -> Result<(FileStore, String), ExitCode> {
     let mut unfinished: Vec<(String, PathBuf, String)> = Vec::new();
     let mut newest_finished: Option<String> = None;
-    let dirs = state_dirs(flag);
+    let dirs = state_dirs(ctx.state_dir());
     for dir in &dirs {
         let store = FileStore::new(dir.clone());
-        for id in store.list().unwrap_or_default() {
-            let Ok(log) = store.read(&id) else { continue };
+        for id in ctx.wait(store.list()).unwrap_or_default() {
+            let Ok(log) = ctx.wait(store.read(&id)) else {
+                continue;
+            };
             let state = RunState::fold(&log.records);
             if state.is_finished() {
                 if newest_finished.as_ref().is_none_or(|n| &id > n) {
@@ -791,7 +792,7 @@ fn find_unfinished(flag: Option<&PathBuf>) -> Result<(FileStore, String), ExitCo
     unfinished.sort_by(|a, b| a.0.cmp(&b.0));
     let Some((id, dir, _)) = unfinished.last().cloned() else {
         if dirs.is_empty() || newest_finished.is_none() {
-            return find_run(flag, None);
+            return find_run(ctx, None);
         }
         eprintln!(
             "error: every run in {} has finished (the newest is `{}`); nothing to resume",
@@ -830,8 +831,8 @@ pub fn resume(
     run: &RunArgs,
 ) -> ExitCode {
     let found = match run_id {
-        Some(_) => find_run(run.state_dir.as_ref(), run_id),
-        None => find_unfinished(run.state_dir.as_ref()),
+        Some(_) => find_run(ctx, run_id),
+        None => find_unfinished(ctx),
     };
     let (store, id) = match found {
         Ok(found) => found,
@@ -839,11 +840,11 @@ pub fn resume(
     };
     // A run that finished but whose log was never sealed needs only the seal: no runbook, no
     // target lock.
-    if store
-        .read(&id)
+    if ctx
+        .wait(store.read(&id))
         .is_ok_and(|log| RunState::fold(&log.records).is_finished())
     {
-        return seal_finished(&store, &id);
+        return seal_finished(ctx, &store, &id);
     }
     let (loaded, opened) = match open_run(ctx, &store, &id, allow_changed, "resume", run) {
         Ok(x) => x,
@@ -865,22 +866,22 @@ pub fn resume(
             Err(code) => return code,
         }
     };
-    drive(
+    run_session(
         ctx,
         &loaded,
         &store,
         run,
         in_doubt,
         lock,
-        Session::Resume(resumed, session::Mode::Forward),
+        Session::Resume(resumed, Mode::Forward),
         outside,
     )
 }
 
 /// `rollout resume` of a finished run: seals its log if a crash left it unsealed, and says so;
 /// otherwise there is nothing to resume.
-fn seal_finished(store: &FileStore, id: &str) -> ExitCode {
-    match session::seal_finished(store, id, &operator()) {
+fn seal_finished(ctx: &Ctx, store: &FileStore, id: &str) -> ExitCode {
+    match ctx.wait(session::seal_finished(store, id, &ctx.settings)) {
         Ok(Some((seal, state))) => {
             let status = match &state.standing {
                 Some(crate::state::record::Standing::Finished { status, at, .. }) => format!(
@@ -926,7 +927,7 @@ fn open_run(
     command: &str,
     run: &RunArgs,
 ) -> Result<(Loaded, (crate::state::lock::TargetLock, Resumed)), ExitCode> {
-    let peek = store.read(id).map_err(|e| {
+    let peek = ctx.wait(store.read(id)).map_err(|e| {
         eprintln!("error: {e}");
         ExitCode::Usage
     })?;
@@ -938,7 +939,11 @@ fn open_run(
     let path = PathBuf::from(&state.runbook);
     let loaded = load(&path, ctx.color_err())?;
     if loaded.source.digest() != state.digest {
-        let before = store.runbook_snapshot(id).unwrap_or_default();
+        let before = ctx
+            .wait(store.runbook_snapshot(id))
+            .ok()
+            .flatten()
+            .unwrap_or_default();
         let diff = similar::TextDiff::from_lines(&before, &loaded.source.text)
             .unified_diff()
             .context_radius(2)
@@ -960,8 +965,8 @@ fn open_run(
         eprintln!("error: {why}");
         ExitCode::Usage
     })?;
-    let lock = take_lock(store, &loaded, &vars, command, id, run)?;
-    let (journal, loaded_log) = store.open(id).map_err(|e| {
+    let lock = take_lock(ctx, store, &loaded, &vars, command, id, run)?;
+    let (journal, loaded_log) = ctx.wait(store.open(id)).map_err(|e| {
         eprintln!("error: {e}");
         match e {
             crate::state::StoreError::Locked(..) => ExitCode::Locked,
@@ -1021,14 +1026,19 @@ pub fn rollback(
     };
     let store = FileStore::new(session::state_dir_for(
         &loaded.source.path,
-        run.state_dir.clone(),
+        ctx.state_dir().cloned(),
     ));
     let found = if no_run {
         None
     } else {
         match run_id {
             Some(id) => {
-                if !store.list().unwrap_or_default().iter().any(|r| r == id) {
+                if !ctx
+                    .wait(store.list())
+                    .unwrap_or_default()
+                    .iter()
+                    .any(|r| r == id)
+                {
                     eprintln!(
                         "error: no run `{id}` in {}; give `--state-dir DIR` if the runs are elsewhere",
                         store.root().display()
@@ -1037,7 +1047,7 @@ pub fn rollback(
                 }
                 Some(id.to_string())
             }
-            None => latest_run_of(&store, &loaded),
+            None => latest_run_of(ctx, &store, &loaded),
         }
     };
     if found.is_none() && to.is_some() {
@@ -1047,7 +1057,7 @@ pub fn rollback(
         );
         return ExitCode::Usage;
     }
-    let reason = format!("rollback requested by {}", operator());
+    let reason = format!("rollback requested by {}", ctx.operator());
     let Some(id) = found else {
         // No run state: the runbook's own `[[rollback]]` section, recorded as a run of its own.
         if loaded.runbook.rollback.is_empty() {
@@ -1071,11 +1081,11 @@ pub fn rollback(
             store.root().display()
         );
         let run_id = crate::state::new_run_id();
-        let lock = match take_lock(&store, &loaded, &resolved, "rollback", &run_id, run) {
+        let lock = match take_lock(ctx, &store, &loaded, &resolved, "rollback", &run_id, run) {
             Ok(l) => l,
             Err(code) => return code,
         };
-        return drive(
+        return run_session(
             ctx,
             &loaded,
             &store,
@@ -1085,7 +1095,10 @@ pub fn rollback(
             Session::Start(
                 run_id,
                 resolved,
-                session::Mode::Rollback { to: None, reason },
+                Mode::Rollback {
+                    phases: vec![crate::exec::engine::RUNBOOK_ROLLBACK.to_string()],
+                    reason,
+                },
             ),
             None,
         );
@@ -1096,7 +1109,7 @@ pub fn rollback(
         );
     }
     if dry_run {
-        let Ok(log) = store.read(&id) else {
+        let Ok(log) = ctx.wait(store.read(&id)) else {
             eprintln!("error: cannot read run `{id}`");
             return ExitCode::Internal;
         };
@@ -1121,31 +1134,43 @@ pub fn rollback(
             return ExitCode::Usage;
         }
     }
+    // A rollback under way goes on as it was planned; a new one undoes the phases that ran,
+    // down to `--to`, which must be one of them.
+    let owed = resumed
+        .state
+        .rollback
+        .as_ref()
+        .is_some_and(|rb| rb.finished.is_none());
+    let phases = if owed {
+        Vec::new()
+    } else {
+        match crate::exec::engine::phases_to_roll_back(&resumed.state, &loaded.runbook, to) {
+            Ok(phases) => phases,
+            Err(why) => {
+                eprintln!("error: {why}");
+                return ExitCode::Usage;
+            }
+        }
+    };
     eprintln!("rolling back run `{id}`");
-    drive(
+    run_session(
         ctx,
         &loaded,
         &store,
         run,
         InDoubt::Ask,
         lock,
-        Session::Resume(
-            resumed,
-            session::Mode::Rollback {
-                to: to.map(String::from),
-                reason,
-            },
-        ),
+        Session::Resume(resumed, Mode::Rollback { phases, reason }),
         None,
     )
 }
 
 /// The latest run of this runbook (same file) in the store that has not been rolled back.
-fn latest_run_of(store: &FileStore, loaded: &Loaded) -> Option<String> {
+fn latest_run_of(ctx: &Ctx, store: &FileStore, loaded: &Loaded) -> Option<String> {
     let path = std::fs::canonicalize(&loaded.source.path).ok()?;
     let path = path.display().to_string();
-    store.list().ok()?.into_iter().rev().find(|id| {
-        store.read(id).is_ok_and(|log| {
+    ctx.wait(store.list()).ok()?.into_iter().rev().find(|id| {
+        ctx.wait(store.read(id)).is_ok_and(|log| {
             let state = RunState::fold(&log.records);
             state.runbook == path
                 && state
@@ -1183,12 +1208,12 @@ fn rollback_preview(
     let info = match run {
         Some((state, _)) => plan::RunInfo {
             id: state.run_id.clone(),
-            operator: operator(),
+            operator: ctx.operator(),
             started_at: state.started_at.clone(),
         },
-        None => plan::RunInfo::preview(operator()),
+        None => plan::RunInfo::preview(ctx.operator()),
     };
-    let mut renderer = plan::Renderer::new(loaded, vars, &info, std::env::var("KUBECTL").ok());
+    let mut renderer = plan::Renderer::new(loaded, vars, &info, &ctx.settings);
     if let Some((state, _)) = run {
         for (name, value) in &state.captures {
             renderer.set_capture(name, value);
@@ -1207,17 +1232,12 @@ fn rollback_preview(
     ExitCode::Ok
 }
 
-pub fn status(
-    _ctx: &Ctx,
-    run_id: Option<&str>,
-    state_dir: Option<&PathBuf>,
-    format: Format,
-) -> ExitCode {
-    let (store, id) = match find_run(state_dir, run_id) {
+pub fn status(ctx: &Ctx, run_id: Option<&str>, format: Format) -> ExitCode {
+    let (store, id) = match find_run(ctx, run_id) {
         Ok(found) => found,
         Err(code) => return code,
     };
-    let view = match run_view(&store, &id) {
+    let view = match run_view(ctx, &store, &id) {
         Ok(view) => view,
         Err(e) => {
             eprintln!("error: {e}");
@@ -1234,12 +1254,12 @@ pub fn status(
     ExitCode::Ok
 }
 
-pub fn runs(_ctx: &Ctx, state_dir: Option<&PathBuf>, format: Format) -> ExitCode {
+pub fn runs(ctx: &Ctx, format: Format) -> ExitCode {
     let mut views = Vec::new();
-    for dir in state_dirs(state_dir) {
+    for dir in state_dirs(ctx.state_dir()) {
         let store = FileStore::new(dir.clone());
-        for id in store.list().unwrap_or_default() {
-            if let Ok(view) = run_view(&store, &id) {
+        for id in ctx.wait(store.list()).unwrap_or_default() {
+            if let Ok(view) = run_view(ctx, &store, &id) {
                 views.push(view);
             }
         }
@@ -1264,11 +1284,16 @@ pub struct VerifyArgs<'a> {
 
 /// Where run `id` stands, for `status` and `runs`: from its journal, or, when it has none, as a
 /// run that never started.
-fn run_view(store: &FileStore, id: &str) -> Result<ui::status::RunView, crate::state::StoreError> {
-    match store.read(id) {
+fn run_view(
+    ctx: &Ctx,
+    store: &FileStore,
+    id: &str,
+) -> Result<ui::status::RunView, crate::state::StoreError> {
+    let locked = ctx.wait(store.is_locked(id)).unwrap_or(false);
+    match ctx.wait(store.read(id)) {
         Ok(log) => Ok(ui::status::RunView::new(
             &RunState::fold(&log.records),
-            store.is_locked(id),
+            locked,
             &store.root(),
             log.recovery.as_ref(),
         )),
@@ -1277,7 +1302,7 @@ fn run_view(store: &FileStore, id: &str) -> Result<ui::status::RunView, crate::s
                 id,
                 &store.root(),
                 store.touched(id).unwrap_or_default(),
-                store.is_locked(id),
+                locked,
             ))
         }
         Err(e) => Err(e),
@@ -1285,25 +1310,21 @@ fn run_view(store: &FileStore, id: &str) -> Result<ui::status::RunView, crate::s
 }
 
 /// `rollout audit verify`: checks a run's journal (by run id, or a file) and says what it found.
-pub fn audit_verify(
-    target: &str,
-    args: &VerifyArgs<'_>,
-    state_dir: Option<&PathBuf>,
-    format: Format,
-) -> ExitCode {
+pub fn audit_verify(ctx: &Ctx, target: &str, args: &VerifyArgs<'_>, format: Format) -> ExitCode {
     let as_file = Path::new(target);
     let (path, in_progress) = if as_file.is_file() {
         (as_file.to_path_buf(), false)
     } else {
-        let (store, id) = match find_run(state_dir, Some(target)) {
+        let (store, id) = match find_run(ctx, Some(target)) {
             Ok(found) => found,
             Err(code) => return code,
         };
-        if let Err(e @ crate::state::StoreError::NeverStarted { .. }) = store.read(&id) {
+        if let Err(e @ crate::state::StoreError::NeverStarted { .. }) = ctx.wait(store.read(&id)) {
             eprintln!("error: {e}");
             return ExitCode::AuditFailed;
         }
-        (store.journal_path(&id), store.is_locked(&id))
+        let locked = ctx.wait(store.is_locked(&id)).unwrap_or(false);
+        (store.journal_path(&id), locked)
     };
     let bytes = match std::fs::read(&path) {
         Ok(b) => b,
@@ -1313,13 +1334,13 @@ pub fn audit_verify(
         }
     };
     let verified = crate::state::audit::verify(&bytes);
-    let check = ui::audit_view::Check {
+    let check = crate::state::verify::Check {
         in_progress,
         published: args.digest,
         strict: args.strict,
         resume_with: resume_command(&path, &verified.records),
     };
-    let report = ui::audit_view::check(&path.display().to_string(), &verified, &check);
+    let report = crate::state::verify::check(&path.display().to_string(), &verified, &check);
     match format {
         Format::Json => println!(
             "{}",
@@ -1351,8 +1372,8 @@ fn resume_command(journal: &Path, records: &[crate::state::Record]) -> Option<St
 }
 
 /// `rollout log`: a run's audit log as readable text.
-pub fn log(run_id: Option<&str>, state_dir: Option<&PathBuf>) -> ExitCode {
-    let (_, id, loaded) = match read_run(state_dir, run_id) {
+pub fn log(ctx: &Ctx, run_id: Option<&str>) -> ExitCode {
+    let (_, id, loaded) = match read_run(ctx, run_id) {
         Ok(found) => found,
         Err(code) => return code,
     };
@@ -1368,9 +1389,9 @@ pub fn log(run_id: Option<&str>, state_dir: Option<&PathBuf>) -> ExitCode {
 
 /// `rollout locks`: every target lock in the state directories, who holds it, and what a
 /// holder that died left running.
-pub fn locks(state_dir: Option<&PathBuf>) -> ExitCode {
+pub fn locks(ctx: &Ctx) -> ExitCode {
     let mut any = false;
-    for dir in state_dirs(state_dir) {
+    for dir in state_dirs(ctx.state_dir()) {
         for listed in crate::state::lock::list(&dir) {
             any = true;
             let left = crate::exec::leftovers::left_behind(&listed);
@@ -1402,8 +1423,8 @@ pub fn locks(state_dir: Option<&PathBuf>) -> ExitCode {
 }
 
 /// `rollout unlock`: removes a lock whose holder is stuck, after saying whose it is.
-pub fn unlock(lock_id: &str, state_dir: Option<&PathBuf>, yes: bool) -> ExitCode {
-    let Some((dir, listed)) = state_dirs(state_dir).into_iter().find_map(|d| {
+pub fn unlock(ctx: &Ctx, lock_id: &str, yes: bool) -> ExitCode {
+    let Some((dir, listed)) = state_dirs(ctx.state_dir()).into_iter().find_map(|d| {
         crate::state::lock::list(&d)
             .into_iter()
             .find(|l| l.holder.lock_id == lock_id)
@@ -1436,8 +1457,10 @@ pub fn unlock(lock_id: &str, state_dir: Option<&PathBuf>, yes: bool) -> ExitCode
     }
     if held {
         if !yes {
-            let mut prompter =
-                ui::prompt::TerminalPrompter::if_interactive(false, &Interrupts::default());
+            let mut prompter = ui::prompt::TerminalPrompter::if_interactive(
+                ctx.settings.ci,
+                &Interrupts::default(),
+            );
             match prompter.as_mut().map(|p| p.confirm("Remove this lock?")) {
                 Some(Ok(true)) => {}
                 Some(_) => {
@@ -1453,7 +1476,7 @@ pub fn unlock(lock_id: &str, state_dir: Option<&PathBuf>, yes: bool) -> ExitCode
     } else {
         eprintln!("lock {lock_id} is not held by anyone (its holder is gone): it is free already");
     }
-    match crate::state::lock::unlock(&dir, lock_id, &operator()) {
+    match crate::state::lock::unlock(&dir, lock_id, &ctx.operator()) {
         Ok(note) => {
             eprintln!(
                 "removed lock {lock_id} on `{}`; recorded in {}",
@@ -1471,13 +1494,13 @@ pub fn unlock(lock_id: &str, state_dir: Option<&PathBuf>, yes: bool) -> ExitCode
 
 /// `rollout report`: a run's report, built from its journal alone, in Markdown, HTML or JSON.
 pub fn run_report(
+    ctx: &Ctx,
     run_id: Option<&str>,
-    state_dir: Option<&PathBuf>,
     format: crate::cli::ReportFormat,
     output: Option<&Path>,
 ) -> ExitCode {
     use crate::cli::ReportFormat;
-    let (store, id, loaded) = match read_run(state_dir, run_id) {
+    let (store, id, loaded) = match read_run(ctx, run_id) {
         Ok(found) => found,
         Err(code) => return code,
     };
@@ -1489,13 +1512,13 @@ pub fn run_report(
             return ExitCode::Usage;
         }
     };
-    let audit = ui::audit_view::check(
+    let audit = crate::state::verify::check(
         &path.display().to_string(),
         &verified,
-        &ui::audit_view::Check {
-            in_progress: store.is_locked(&id),
+        &crate::state::verify::Check {
+            in_progress: ctx.wait(store.is_locked(&id)).unwrap_or(false),
             resume_with: resume_command(&path, &verified.records),
-            ..ui::audit_view::Check::default()
+            ..crate::state::verify::Check::default()
         },
     );
     let report = crate::report::build(&loaded.records, &audit);

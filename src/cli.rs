@@ -4,7 +4,9 @@
 use std::path::PathBuf;
 
 use clap::{Args, Parser, Subcommand, ValueEnum, ValueHint};
-use clap_complete::engine::ArgValueCandidates;
+use clap_complete::engine::{ArgValueCandidates, CompletionCandidate};
+
+use crate::state::FileStore;
 
 #[derive(Debug, Parser)]
 #[command(
@@ -29,11 +31,43 @@ pub struct Cli {
     pub command: Command,
 }
 
-#[derive(Debug, Clone, Copy, PartialEq, Eq, ValueEnum)]
-pub enum ColorChoice {
-    Auto,
-    Always,
-    Never,
+pub use crate::config::ColorChoice;
+
+impl Cli {
+    /// What of the command line the settings are resolved from (see [`crate::config::resolve`]).
+    pub fn flags(&self) -> crate::config::Flags {
+        crate::config::Flags {
+            color: self.color,
+            prometheus_url: self.prometheus_url.clone(),
+            state_dir: self.command.state_dir().cloned(),
+        }
+    }
+}
+
+impl Command {
+    /// The subcommand's `--state-dir` (or `ROLLOUT_STATE_DIR`), if it has one.
+    fn state_dir(&self) -> Option<&PathBuf> {
+        match self {
+            Command::Run { run, .. }
+            | Command::Resume { run, .. }
+            | Command::Rollback { run, .. } => run.state_dir.as_ref(),
+            Command::Status { state_dir, .. }
+            | Command::Runs { state_dir, .. }
+            | Command::Log { state_dir, .. }
+            | Command::Locks { state_dir }
+            | Command::Unlock { state_dir, .. }
+            | Command::Report { state_dir, .. }
+            | Command::Audit {
+                command: AuditCommand::Verify { state_dir, .. },
+            } => state_dir.as_ref(),
+            Command::Validate { .. }
+            | Command::Plan { .. }
+            | Command::New(_)
+            | Command::Completions { .. }
+            | Command::Man
+            | Command::Schema => None,
+        }
+    }
 }
 
 #[derive(Debug, Clone, Copy, PartialEq, Eq, ValueEnum)]
@@ -88,7 +122,7 @@ pub enum Command {
     /// Continue a paused, waiting or interrupted run from its first unfinished step
     Resume {
         /// The run to resume [default: the newest run that has not finished]
-        #[arg(add = ArgValueCandidates::new(crate::completion::run_ids))]
+        #[arg(add = ArgValueCandidates::new(run_ids))]
         run_id: Option<String>,
         /// Resume even though the runbook file changed since the run started (shows the change)
         #[arg(long)]
@@ -105,7 +139,7 @@ pub enum Command {
     /// Show where a run stands
     Status {
         /// The run [default: the latest run]
-        #[arg(add = ArgValueCandidates::new(crate::completion::run_ids))]
+        #[arg(add = ArgValueCandidates::new(run_ids))]
         run_id: Option<String>,
         /// Where runs are recorded [default: ./.rollout and ./*/.rollout]
         #[arg(long, value_name = "DIR", value_hint = ValueHint::DirPath, env = "ROLLOUT_STATE_DIR")]
@@ -130,7 +164,7 @@ pub enum Command {
         #[arg(value_hint = ValueHint::FilePath)]
         runbook: PathBuf,
         /// The run to undo [default: the latest run of this runbook not rolled back yet]
-        #[arg(long = "run", value_name = "RUN_ID", add = ArgValueCandidates::new(crate::completion::run_ids))]
+        #[arg(long = "run", value_name = "RUN_ID", add = ArgValueCandidates::new(run_ids))]
         run_id: Option<String>,
         /// Roll back down to this phase (included), leaving earlier phases in place
         #[arg(long, value_name = "PHASE")]
@@ -159,7 +193,7 @@ pub enum Command {
     /// Show a run's audit log as readable text, phase by phase
     Log {
         /// The run [default: the latest run]
-        #[arg(add = ArgValueCandidates::new(crate::completion::run_ids))]
+        #[arg(add = ArgValueCandidates::new(run_ids))]
         run_id: Option<String>,
         /// Where runs are recorded [default: ./.rollout and ./*/.rollout]
         #[arg(long, value_name = "DIR", value_hint = ValueHint::DirPath, env = "ROLLOUT_STATE_DIR")]
@@ -199,7 +233,7 @@ pub enum Command {
     /// audit log
     Report {
         /// The run [default: the latest run]
-        #[arg(add = ArgValueCandidates::new(crate::completion::run_ids))]
+        #[arg(add = ArgValueCandidates::new(run_ids))]
         run_id: Option<String>,
         /// Where runs are recorded [default: ./.rollout and ./*/.rollout]
         #[arg(long, value_name = "DIR", value_hint = ValueHint::DirPath, env = "ROLLOUT_STATE_DIR")]
@@ -218,7 +252,7 @@ pub enum AuditCommand {
     /// Verify a run's audit log: every record's hash, the chain, the order, and the final seal
     Verify {
         /// A run id, or the path of a journal file
-        #[arg(add = ArgValueCandidates::new(crate::completion::run_ids))]
+        #[arg(add = ArgValueCandidates::new(run_ids))]
         target: String,
         /// A published digest (`sha256:...`, printed at the end of a session) that a seal of the
         /// log must carry; what was written after it is listed, session by session
@@ -364,4 +398,34 @@ pub enum ReportFormat {
     Html,
     /// The report model as JSON (see docs/report-json.md).
     Json,
+}
+
+/// Run ids for `resume` and `status`, newest first, from the same state directories those
+/// commands search when `--state-dir` is not given: `$ROLLOUT_STATE_DIR`, else `./.rollout`
+/// and `./*/.rollout`.
+fn run_ids() -> Vec<CompletionCandidate> {
+    let mut ids: Vec<String> = state_dirs()
+        .into_iter()
+        .filter_map(|dir| FileStore::new(dir).run_ids().ok())
+        .flatten()
+        .collect();
+    ids.sort_unstable_by(|a, b| b.cmp(a));
+    ids.dedup();
+    ids.into_iter().map(CompletionCandidate::new).collect()
+}
+
+fn state_dirs() -> Vec<PathBuf> {
+    if let Some(dir) = std::env::var_os("ROLLOUT_STATE_DIR").filter(|d| !d.is_empty()) {
+        return vec![PathBuf::from(dir)];
+    }
+    let mut dirs = vec![PathBuf::from(".rollout")];
+    if let Ok(entries) = std::fs::read_dir(".") {
+        dirs.extend(
+            entries
+                .filter_map(Result::ok)
+                .map(|e| e.path().join(".rollout")),
+        );
+    }
+    dirs.retain(|d| d.is_dir());
+    dirs
 }

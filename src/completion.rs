@@ -4,14 +4,11 @@
 //! (`rollout man`, committed as `docs/rollout.1`). Prints nothing itself.
 
 use std::fmt::Write;
-use std::path::PathBuf;
 
 use clap::CommandFactory;
-use clap_complete::engine::CompletionCandidate;
 use clap_complete::{Generator, shells};
 
 use crate::cli::{Cli, Shell};
-use crate::state::{FileStore, Store};
 
 const BIN: &str = "rollout";
 
@@ -124,34 +121,4 @@ pub fn answer_shell_request() {
         .bin(BIN)
         .completer(BIN)
         .complete();
-}
-
-/// Run ids for `resume` and `status`, newest first, from the same state directories those
-/// commands search when `--state-dir` is not given: `$ROLLOUT_STATE_DIR`, else `./.rollout`
-/// and `./*/.rollout`.
-pub fn run_ids() -> Vec<CompletionCandidate> {
-    let mut ids: Vec<String> = state_dirs()
-        .into_iter()
-        .filter_map(|dir| FileStore::new(dir).list().ok())
-        .flatten()
-        .collect();
-    ids.sort_unstable_by(|a, b| b.cmp(a));
-    ids.dedup();
-    ids.into_iter().map(CompletionCandidate::new).collect()
-}
-
-fn state_dirs() -> Vec<PathBuf> {
-    if let Some(dir) = std::env::var_os("ROLLOUT_STATE_DIR").filter(|d| !d.is_empty()) {
-        return vec![PathBuf::from(dir)];
-    }
-    let mut dirs = vec![PathBuf::from(".rollout")];
-    if let Ok(entries) = std::fs::read_dir(".") {
-        dirs.extend(
-            entries
-                .filter_map(Result::ok)
-                .map(|e| e.path().join(".rollout")),
-        );
-    }
-    dirs.retain(|d| d.is_dir());
-    dirs
 }

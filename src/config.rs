@@ -1,26 +1,58 @@
-//! The operator's own settings, from `config.toml` in their config directory, merged with flags
-//! and environment variables into the [`Settings`] every command uses. Resolved once, before any
-//! work, so that a broken config file stops rollout with a located error instead of being half
-//! applied.
+//! The settings of one invocation, resolved once near `main` from the command line, the
+//! environment and the operator's own `config.toml`, into the one [`Settings`] value that is
+//! handed down to everything that needs it: the renderer (so `plan` and `run` provably render
+//! with the same inputs), the session and the views. Nothing else reads these from the
+//! environment, and there is no global copy.
 //!
 //! Precedence, for each setting: command-line flag > environment variable > user config >
 //! built-in default. The Prometheus URL is a fallback only: a URL the runbook names (on the
 //! step, the abort criterion or in `[defaults]`) always wins, because the runbook's author knows
-//! which Prometheus measures the service.
+//! which Prometheus measures the service. A broken config file stops rollout with a located
+//! error instead of being half applied.
 //!
 //! Adding a key: a field on [`UserConfig`], one line in [`read`], a line in the docs.
 
 use std::fmt::Write;
 use std::path::PathBuf;
-use std::sync::OnceLock;
 
 use toml::Spanned;
 use toml::de::DeTable;
 
-use crate::cli::{Cli, ColorChoice};
+use crate::runbook::model::{NotifyFormat, NotifyOn};
 use crate::runbook::reader::{Problems, Table};
 use crate::runbook::source::{MAX_RUNBOOK_BYTES, OpenError, read_regular, special_reason};
 use crate::runbook::{Diagnostic, Source};
+
+/// When to use colours.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, clap::ValueEnum)]
+pub enum ColorChoice {
+    Auto,
+    Always,
+    Never,
+}
+
+/// A webhook to notify, rendered: plain data, for the plan (which lists it) and the run (whose
+/// notifier posts to it).
+#[derive(Debug, Clone)]
+pub struct NotifyTarget {
+    pub url: String,
+    pub format: NotifyFormat,
+    pub on: Vec<NotifyOn>,
+}
+
+/// `https://hooks.example.com` of a webhook URL: enough to say which one it is, without the
+/// token in its path.
+pub fn webhook_label(url: &str) -> String {
+    match url::Url::parse(url) {
+        Ok(u) => format!(
+            "{}://{}{}",
+            u.scheme(),
+            u.host_str().unwrap_or("?"),
+            u.port().map(|p| format!(":{p}")).unwrap_or_default()
+        ),
+        Err(_) => "a webhook with an invalid URL".into(),
+    }
+}
 
 /// What the user config file says; every key optional.
 #[derive(Debug, Default, Clone)]
@@ -31,27 +63,60 @@ pub struct UserConfig {
     pub prometheus_url: Option<String>,
     pub color: Option<ColorChoice>,
     /// Webhooks told about every run, in addition to the runbook's own `[[notify]]`.
-    pub notify: Vec<crate::ui::notify::Target>,
+    pub notify: Vec<NotifyTarget>,
 }
 
-/// The settings in force for this process.
+/// The settings of the command line that the resolution needs (see `cli::Cli::flags`).
+#[derive(Debug, Clone, Default)]
+pub struct Flags {
+    pub color: Option<ColorChoice>,
+    pub prometheus_url: Option<String>,
+    /// `--state-dir` (or `ROLLOUT_STATE_DIR`) of the subcommand, if it has one.
+    pub state_dir: Option<PathBuf>,
+}
+
+/// The settings in force for this invocation, resolved once.
 #[derive(Debug, Clone)]
 pub struct Settings {
     pub color: ColorChoice,
-    /// From the user config (`ROLLOUT_OPERATOR` is read where the operator is needed).
-    pub operator: Option<String>,
+    /// The operator's name: `ROLLOUT_OPERATOR`, else `operator` in the user config, else the OS
+    /// user.
+    pub operator: String,
+    /// The OS account rollout runs as.
+    pub os_user: String,
+    /// Prometheus to ask when the runbook names none: `--prometheus-url`
+    /// (`ROLLOUT_PROMETHEUS_URL`), else `prometheus_url` in the user config.
     pub prometheus_url: Option<String>,
-    pub notify: Vec<crate::ui::notify::Target>,
+    /// The operator's own webhooks (user config), told about every run.
+    pub notify: Vec<NotifyTarget>,
+    /// The kubectl program: `KUBECTL`, else the runbook's `[defaults.kubectl] binary`, else
+    /// `kubectl` (the renderer decides between the last two).
+    pub kubectl: Option<String>,
+    /// `--state-dir` (or `ROLLOUT_STATE_DIR`).
+    pub state_dir: Option<PathBuf>,
+    /// `CI` is set (and not `false` or `0`): nobody is at the terminal.
+    pub ci: bool,
+    /// `ROLLOUT_NOW`: the time change windows are checked against (tests only; undocumented in
+    /// `--help`), as given.
+    pub now: Option<String>,
 }
 
-static DEFAULT: Settings = Settings {
-    color: ColorChoice::Auto,
-    operator: None,
-    prometheus_url: None,
-    notify: Vec::new(),
-};
-
-static ACTIVE: OnceLock<Settings> = OnceLock::new();
+impl Default for Settings {
+    /// Built-in defaults, as if no flag, variable or config file said anything.
+    fn default() -> Self {
+        Settings {
+            color: ColorChoice::Auto,
+            operator: String::new(),
+            os_user: String::new(),
+            prometheus_url: None,
+            notify: Vec::new(),
+            kubectl: None,
+            state_dir: None,
+            ci: false,
+            now: None,
+        }
+    }
+}
 
 #[derive(Debug)]
 pub enum ConfigError {
@@ -83,38 +148,46 @@ impl ConfigError {
     }
 }
 
-impl Settings {
-    /// Reads the user config and merges it with the command line.
-    pub fn resolve(cli: &Cli) -> Result<Settings, ConfigError> {
-        let user = load()?;
-        let no_color = std::env::var_os("NO_COLOR").is_some_and(|v| !v.is_empty());
-        let color = match (cli.color, no_color) {
-            (Some(flag), _) => flag,
-            (None, true) => ColorChoice::Never,
-            (None, false) => user.color.unwrap_or(ColorChoice::Auto),
-        };
-        Ok(Settings {
-            color,
-            operator: user.operator,
-            prometheus_url: cli.prometheus_url.clone().or(user.prometheus_url),
-            notify: user.notify,
-        })
-    }
+/// A variable of the environment, when it is set to something.
+fn env(name: &str) -> Option<String> {
+    std::env::var(name).ok().filter(|v| !v.is_empty())
+}
 
-    /// Makes these the settings [`active`] returns. The first call wins.
-    pub fn install(self) {
-        let _ = ACTIVE.set(self);
+/// The colour choice: the flag (or `ROLLOUT_COLOR`), else none when `NO_COLOR` is set, else
+/// the user config's, else auto. `NO_COLOR` also turns `auto` off.
+pub fn pick_color(flag: Option<ColorChoice>, user: Option<ColorChoice>) -> ColorChoice {
+    let no_color = std::env::var_os("NO_COLOR").is_some_and(|v| !v.is_empty());
+    let choice = match (flag, no_color) {
+        (Some(flag), _) => flag,
+        (None, true) => ColorChoice::Never,
+        (None, false) => user.unwrap_or(ColorChoice::Auto),
+    };
+    if choice == ColorChoice::Auto && no_color {
+        ColorChoice::Never
+    } else {
+        choice
     }
 }
 
-/// The settings in force: those installed by `main`, else built-in defaults.
-pub fn active() -> &'static Settings {
-    ACTIVE.get().unwrap_or(&DEFAULT)
-}
-
-/// The Prometheus URL to use when the runbook names none.
-pub fn fallback_prometheus() -> Option<String> {
-    active().prometheus_url.clone()
+/// Reads the user config and the environment, and merges them with the command line.
+pub fn resolve(flags: &Flags) -> Result<Settings, ConfigError> {
+    let user = load()?;
+    let os_user = crate::state::identity::os_user();
+    let operator = env("ROLLOUT_OPERATOR")
+        .filter(|name| !name.trim().is_empty())
+        .or(user.operator)
+        .unwrap_or_else(|| os_user.clone());
+    Ok(Settings {
+        color: pick_color(flags.color, user.color),
+        operator,
+        os_user,
+        prometheus_url: flags.prometheus_url.clone().or(user.prometheus_url),
+        notify: user.notify,
+        kubectl: std::env::var("KUBECTL").ok(),
+        state_dir: flags.state_dir.clone(),
+        ci: std::env::var_os("CI").is_some_and(|v| !v.is_empty() && v != "false" && v != "0"),
+        now: std::env::var("ROLLOUT_NOW").ok(),
+    })
 }
 
 /// Where the user config lives: `$ROLLOUT_CONFIG`, else `$XDG_CONFIG_HOME/rollout/config.toml`,
@@ -215,8 +288,7 @@ fn read(root: &Spanned<DeTable<'_>>, p: &mut Problems) -> UserConfig {
 
 /// One `[[notify]]` of the user config: `url` (or `url_env`, the environment variable holding
 /// it, for a URL that is a secret), `format`, `on`, as in a runbook.
-fn notify_target(mut t: Table<'_, '_>, p: &mut Problems) -> Option<crate::ui::notify::Target> {
-    use crate::runbook::model::{NotifyFormat, NotifyOn};
+fn notify_target(mut t: Table<'_, '_>, p: &mut Problems) -> Option<NotifyTarget> {
     let url = match (t.string("url", p), t.string("url_env", p)) {
         (Some(u), None) => Some(u.into_inner()),
         (None, Some(var)) => match std::env::var(var.get_ref()) {
@@ -278,7 +350,7 @@ fn notify_target(mut t: Table<'_, '_>, p: &mut Problems) -> Option<crate::ui::no
             .collect(),
     };
     t.finish(p);
-    Some(crate::ui::notify::Target {
+    Some(NotifyTarget {
         url: url?,
         format,
         on,

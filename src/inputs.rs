@@ -245,15 +245,18 @@ fn read_vars_file(path: &std::path::Path) -> Result<Vec<(String, String)>, Strin
         .collect()
 }
 
-/// Reads a secret from its source, for a run. The value is never printed or stored.
+/// Reads a secret from its source, for a run (`env` looks up the environment's variables).
+/// The value is never printed or stored.
 pub fn read_secret(
     name: &str,
     source: &SecretSource,
     base_dir: &std::path::Path,
+    env: &dyn Fn(&str) -> Option<String>,
 ) -> Result<String, String> {
     let value = match source {
-        SecretSource::Env(var) => std::env::var(var)
-            .map_err(|_| format!("secret `{name}`: the environment variable `{var}` is not set"))?,
+        SecretSource::Env(var) => env(var).ok_or_else(|| {
+            format!("secret `{name}`: the environment variable `{var}` is not set")
+        })?,
         SecretSource::File(path) => {
             let path = base_dir.join(path);
             let bytes = read_secret_file(&path)

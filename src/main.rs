@@ -20,19 +20,27 @@ fn main() -> std::process::ExitCode {
     rollout::ui::prompt::serve_if_asked();
     rollout::completion::answer_shell_request();
     let cli = Cli::parse();
-    let settings = match rollout::config::Settings::resolve(&cli) {
+    let settings = match rollout::config::resolve(&cli.flags()) {
         Ok(settings) => settings,
         Err(e) => {
-            let color = cli.color.unwrap_or(rollout::cli::ColorChoice::Auto);
+            let color = rollout::config::pick_color(cli.color, None);
             let color = rollout::ui::use_color(color, std::io::stderr().is_terminal());
             eprint!("{}", e.render(color));
             return rollout::exit::ExitCode::Usage.into();
         }
     };
-    let ctx = Ctx {
-        color: settings.color,
+    // The one async runtime of the process (see `app::Ctx`).
+    let runtime = match tokio::runtime::Builder::new_current_thread()
+        .enable_all()
+        .build()
+    {
+        Ok(runtime) => runtime,
+        Err(e) => {
+            eprintln!("error: cannot start the async runtime: {e}");
+            return rollout::exit::ExitCode::Internal.into();
+        }
     };
-    settings.install();
+    let ctx = Ctx { settings, runtime };
     let code = match &cli.command {
         Command::Validate { runbook, vars } => app::validate(&ctx, runbook, vars),
         // `run --dry-run` is `plan`: one rendering path, so the preview cannot differ from a run.
@@ -66,12 +74,8 @@ fn main() -> std::process::ExitCode {
             };
             app::resume(&ctx, run_id.as_deref(), *allow_changed, in_doubt, run)
         }
-        Command::Status {
-            run_id,
-            state_dir,
-            format,
-        } => app::status(&ctx, run_id.as_deref(), state_dir.as_ref(), *format),
-        Command::Runs { state_dir, format } => app::runs(&ctx, state_dir.as_ref(), *format),
+        Command::Status { run_id, format, .. } => app::status(&ctx, run_id.as_deref(), *format),
+        Command::Runs { format, .. } => app::runs(&ctx, *format),
         Command::Rollback {
             runbook,
             run_id,
@@ -100,40 +104,31 @@ fn main() -> std::process::ExitCode {
                     target,
                     digest,
                     strict,
-                    state_dir,
                     format,
+                    ..
                 },
         } => app::audit_verify(
+            &ctx,
             target,
             &app::VerifyArgs {
                 digest: digest.as_deref(),
                 strict: *strict,
             },
-            state_dir.as_ref(),
             *format,
         ),
-        Command::Log { run_id, state_dir } => app::log(run_id.as_deref(), state_dir.as_ref()),
-        Command::Locks { state_dir } => app::locks(state_dir.as_ref()),
-        Command::Unlock {
-            lock_id,
-            state_dir,
-            yes,
-        } => app::unlock(lock_id, state_dir.as_ref(), *yes),
-        Command::New(args) => tooling::new(args),
+        Command::Log { run_id, .. } => app::log(&ctx, run_id.as_deref()),
+        Command::Locks { .. } => app::locks(&ctx),
+        Command::Unlock { lock_id, yes, .. } => app::unlock(&ctx, lock_id, *yes),
+        Command::New(args) => tooling::new(&ctx.settings, args),
         Command::Completions { shell } => tooling::completions(*shell),
         Command::Man => tooling::man(),
         Command::Schema => tooling::schema(),
         Command::Report {
             run_id,
-            state_dir,
             format,
             output,
-        } => app::run_report(
-            run_id.as_deref(),
-            state_dir.as_ref(),
-            *format,
-            output.as_deref(),
-        ),
+            ..
+        } => app::run_report(&ctx, run_id.as_deref(), *format, output.as_deref()),
     };
     code.into()
 }

@@ -3,20 +3,19 @@
 //! value, each line of a multi-line value, and their base64 (also wrapped across lines),
 //! percent (also as the URL library writes them) and JSON-escaped encodings — and how a stream
 //! of output is masked when a secret may arrive split across two reads.
-//! It knows nothing of steps, terminals or files; the session wraps the run's listener and
-//! journal in [`MaskedListener`] and [`MaskedJournal`], and the engine masks process output
-//! with a [`Stream`] per pipe.
+//! It knows nothing of steps, events, terminals or files, and imports nothing of rollout but
+//! `escape`: the executor wraps the run's listener and journal in masking ones (`exec::masking`),
+//! and masks process output with a [`StreamMasker`] per pipe.
 
 use std::borrow::Cow;
 use std::collections::BTreeSet;
 use std::fmt::Write as _;
-use std::sync::Arc;
 
 use aho_corasick::{AhoCorasick, AhoCorasickKind, MatchKind};
 
-use crate::exec::event::{Event, Listener};
-use crate::plan::MASK;
-use crate::state::{Entry, Journal, Record, StoreError};
+/// What every masked secret reads as, wherever it is shown or recorded (and what a plan shows
+/// for a secret's value).
+pub const MASK: &str = "******";
 
 /// Lines of a multi-line secret, and encoded forms of a secret, shorter than this many bytes
 /// are not masked on their own: `}` or `ab` would mask half of every output and hide nothing.
@@ -181,7 +180,7 @@ impl Redactor {
         }
     }
 
-    fn mask_in_place(&self, s: &mut String) -> bool {
+    pub fn mask_in_place(&self, s: &mut String) -> bool {
         let masked = match self.text(s) {
             Cow::Owned(m) => Some(m),
             Cow::Borrowed(_) => None,
@@ -194,9 +193,9 @@ impl Redactor {
         }
     }
 
-    /// Masks one output stream read in pieces of any size; see [`Stream`].
-    pub fn stream(&self) -> Stream<'_> {
-        Stream {
+    /// Masks one output stream read in pieces of any size; see [`StreamMasker`].
+    pub fn stream(&self) -> StreamMasker<'_> {
+        StreamMasker {
             redactor: self,
             held: Vec::new(),
         }
@@ -215,18 +214,10 @@ impl Redactor {
         }
     }
 
-    /// A copy of `event` with its text masked.
-    pub fn event(&self, event: &Event) -> Event {
-        let mut e = event.clone();
-        e.texts_mut(&mut |s| {
-            self.mask_in_place(s);
-        });
-        e
-    }
-
-    /// `entry` with its text masked, except the fields that identify things (ids, statuses,
-    /// digests) and the non-secret variables, which resume reads back as they were given.
-    pub fn entry(&self, entry: Entry) -> Entry {
+    /// A journal entry (any record serialised as a JSON object) with its text masked, except
+    /// the fields that identify things (ids, statuses, digests) and the non-secret variables,
+    /// which resume reads back as they were given.
+    pub fn entry<T: serde::Serialize + serde::de::DeserializeOwned>(&self, entry: T) -> T {
         if self.is_empty() {
             return entry;
         }
@@ -284,14 +275,14 @@ impl Redactor {
 
 /// Masks one output stream. A secret may be split across reads, so the end of what has arrived
 /// is held back while it could be the start of a secret (never more than the longest pattern
-/// less one byte, plus an unfinished UTF-8 character); [`Stream::finish`] releases it when the
+/// less one byte, plus an unfinished UTF-8 character); [`StreamMasker::finish`] releases it when the
 /// stream ends. Text that cannot start a secret passes at once, so live output is not delayed.
-pub struct Stream<'r> {
+pub struct StreamMasker<'r> {
     redactor: &'r Redactor,
     held: Vec<u8>,
 }
 
-impl Stream<'_> {
+impl StreamMasker<'_> {
     /// Takes the next piece of the stream; returns what can be shown now, masked.
     pub fn push(&mut self, chunk: &[u8]) -> Vec<u8> {
         if self.redactor.is_empty() {
@@ -746,75 +737,11 @@ fn json_escaped(text: &str, ascii: bool, upper: bool, slash: bool) -> String {
     out
 }
 
-/// The run's listener, seeing events with their text masked.
-pub struct MaskedListener<'l> {
-    inner: &'l mut dyn Listener,
-    redactor: Arc<Redactor>,
-}
-
-impl<'l> MaskedListener<'l> {
-    pub fn new(inner: &'l mut dyn Listener, redactor: Arc<Redactor>) -> Self {
-        MaskedListener { inner, redactor }
-    }
-}
-
-impl Listener for MaskedListener<'_> {
-    fn on(&mut self, event: &Event) {
-        if self.redactor.is_empty() || matches!(event, Event::Output { .. }) {
-            self.inner.on(event);
-        } else {
-            let masked = self.redactor.event(event);
-            self.inner.on(&masked);
-        }
-    }
-    fn take_failures(&mut self) -> Vec<String> {
-        let failures = self.inner.take_failures();
-        failures
-            .iter()
-            .map(|f| self.redactor.text(f).into_owned())
-            .collect()
-    }
-    fn flush(&mut self, limit: std::time::Duration) -> Vec<String> {
-        let failures = self.inner.flush(limit);
-        failures
-            .iter()
-            .map(|f| self.redactor.text(f).into_owned())
-            .collect()
-    }
-}
-
-/// The run's journal, recording entries with their text masked: secrets are never at rest.
-pub struct MaskedJournal {
-    inner: Box<dyn Journal>,
-    redactor: Arc<Redactor>,
-}
-
-impl MaskedJournal {
-    pub fn new(inner: Box<dyn Journal>, redactor: Arc<Redactor>) -> Self {
-        MaskedJournal { inner, redactor }
-    }
-}
-
-impl Journal for MaskedJournal {
-    fn append(&mut self, entry: Entry) -> Result<Record, StoreError> {
-        self.inner.append(self.redactor.entry(entry))
-    }
-    fn seal(&mut self) -> Result<Record, StoreError> {
-        self.inner.seal()
-    }
-    fn set_envelope(&mut self, envelope: crate::state::record::Envelope) {
-        self.inner.set_envelope(envelope);
-    }
-    fn location(&self) -> String {
-        self.inner.location()
-    }
-}
-
 /// A writer that masks what goes through it, for output written in pieces (a streamed plan).
 /// `flush` ends the stream: call it once, at the end.
 pub struct MaskedWriter<'r, W: std::io::Write> {
     inner: W,
-    stream: Stream<'r>,
+    stream: StreamMasker<'r>,
 }
 
 impl<'r, W: std::io::Write> MaskedWriter<'r, W> {
@@ -1166,36 +1093,5 @@ mod tests {
         assert_eq!(s.push(&[0xC3]), [0xC3]);
         assert!(s.finish().is_empty());
         assert!(matches!(r.text("x"), Cow::Borrowed("x")));
-    }
-
-    #[test]
-    fn journal_entries_keep_their_identifiers() {
-        let r = Redactor::new(&["deploy"]).unwrap();
-        let entry = Entry::StepFinished {
-            phase: "deploy".into(),
-            step: "deploy".into(),
-            attempt: 1,
-            status: crate::state::record::StepStatus::Failed,
-            exit_code: Some(1),
-            duration_ms: 3,
-            reason: Some("deploy failed".into()),
-            output_tail: Some("no deploy\n".into()),
-            capture: Some(("out".into(), "deploy".into())),
-        };
-        let Entry::StepFinished {
-            phase,
-            step,
-            reason,
-            output_tail,
-            capture,
-            ..
-        } = r.entry(entry)
-        else {
-            panic!("the entry changed kind");
-        };
-        assert_eq!((phase.as_str(), step.as_str()), ("deploy", "deploy"));
-        assert_eq!(reason.as_deref(), Some("****** failed"));
-        assert_eq!(output_tail.as_deref(), Some("no ******\n"));
-        assert_eq!(capture, Some(("out".into(), MASK.into())));
     }
 }

@@ -5,6 +5,7 @@
 use std::io::Write;
 
 use crate::cli::{NewArgs, Shell, Template};
+use crate::config::Settings;
 use crate::exit::ExitCode;
 use crate::scaffold::{self, Field, Values};
 
@@ -33,7 +34,7 @@ pub fn schema() -> ExitCode {
     print(&crate::runbook::schema::json())
 }
 
-pub fn new(args: &NewArgs) -> ExitCode {
+pub fn new(settings: &Settings, args: &NewArgs) -> ExitCode {
     let file = &args.file;
     if file.exists() && !args.force {
         eprintln!(
@@ -57,14 +58,14 @@ pub fn new(args: &NewArgs) -> ExitCode {
         }
         return ExitCode::Usage;
     }
-    if crate::ui::prompt::can_prompt(args.no_input) {
+    if crate::ui::prompt::can_prompt(args.no_input || settings.ci) {
         if let Err(e) = ask(&mut values, args.template) {
             eprintln!("error: {e}");
             return ExitCode::Usage;
         }
     }
     if values.prometheus.is_none() && args.template == Template::Canary {
-        values.prometheus = crate::config::fallback_prometheus();
+        values.prometheus.clone_from(&settings.prometheus_url);
     }
     let missing = values.missing();
     if !missing.is_empty() {

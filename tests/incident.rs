@@ -232,6 +232,35 @@ fn rollout_rollback_undoes_a_finished_run_down_to_a_phase_and_records_it() {
 }
 
 #[test]
+fn rollback_to_a_phase_that_did_not_run_is_refused_before_anything_is_written() {
+    let t = Test::new()
+        .runbook(
+            &three_phases(Some("p2"))
+                .replace("on_failure = \"rollback\"", "on_failure = \"abort\""),
+        )
+        .args(["run", "runbook.toml"])
+        .status(5);
+    let dir = t.dir.clone();
+    let before = std::fs::read(journal_file(&dir)).unwrap();
+    for (to, says) in [
+        ("p3", "phase `p3` did not run in run `"),
+        ("p9", "the runbook has no phase `p9`"),
+    ] {
+        let out = Test::in_dir(&dir)
+            .args(["rollback", "runbook.toml", "--to", to, "--yes"])
+            .status(2);
+        out.stderr_has(says);
+        assert!(!out.stderr.contains("rolling back run"), "{}", out.stderr);
+        // Not a record more: the run's log is as it was, and still sealed.
+        assert_eq!(std::fs::read(journal_file(&dir)).unwrap(), before);
+    }
+    Test::in_dir(&dir)
+        .args(["audit", "verify", &run_id(&dir)])
+        .status(0);
+    assert_eq!(trace(&dir), ["do-p1", "do-p2"]);
+}
+
+#[test]
 fn rollout_rollback_without_run_state_runs_the_runbooks_own_rollback_section() {
     let t = Test::new().runbook(&three_phases(None));
     let dir = t.path().to_path_buf();

@@ -13,6 +13,8 @@ mod hangs;
 mod headers;
 mod incident;
 mod injection;
+mod layers;
+mod located;
 mod notify;
 mod operator;
 mod params;

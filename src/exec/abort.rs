@@ -7,7 +7,7 @@ use std::sync::{Arc, Mutex};
 use std::time::Instant;
 
 use crate::exec::checks::Prom;
-use crate::exec::engine::Interrupts;
+use crate::exec::interrupts::Interrupts;
 use crate::exec::probe::{Prober, Reading};
 use crate::plan::PlanAbort;
 use crate::runbook::model::FailureAction;
@@ -22,30 +22,10 @@ pub struct Trip {
     pub reason: String,
 }
 
-/// The watches' own runtime, on its own thread: it keeps polling while the run loop's thread
-/// blocks in a prompt, and the run loop keeps its single-threaded runtime (no cross-thread
-/// wake-ups on each step). Started the first time a phase has abort criteria.
-fn background() -> &'static tokio::runtime::Handle {
-    static RUNTIME: std::sync::OnceLock<Option<tokio::runtime::Runtime>> =
-        std::sync::OnceLock::new();
-    static FALLBACK: std::sync::OnceLock<tokio::runtime::Handle> = std::sync::OnceLock::new();
-    let built = RUNTIME.get_or_init(|| {
-        tokio::runtime::Builder::new_multi_thread()
-            .worker_threads(1)
-            .thread_name("abort-watch")
-            .enable_all()
-            .build()
-            .ok()
-    });
-    match built {
-        Some(rt) => rt.handle(),
-        None => FALLBACK.get_or_init(tokio::runtime::Handle::current),
-    }
-}
-
-/// The background watches of the criteria in force, each a task keyed by the criterion, so a
-/// criterion watched across steps and phases keeps how long its bad state has held. Every task
-/// stops when the watch is dropped.
+/// The background watches of the criteria in force, each a task of the runtime keyed by the
+/// criterion, so a criterion watched across steps and phases keeps how long its bad state has
+/// held. They go on while the run loop waits (on a step, a countdown or a question asked on a
+/// blocking thread). Every task stops when the watch is dropped.
 pub struct Watch {
     /// Each task with the name of what it watches.
     tasks: std::collections::HashMap<String, (tokio::task::JoinHandle<()>, String)>,
@@ -101,7 +81,7 @@ impl Watch {
         let name = criterion.name.clone();
         let tripped = Arc::clone(&self.tripped);
         let interrupts = self.interrupts.clone();
-        let task = background().spawn(async move {
+        let task = tokio::spawn(async move {
             if let Some(trip) = watch(&prober, &criterion).await {
                 let mut slot = tripped
                     .lock()
@@ -127,7 +107,7 @@ impl Watch {
     pub fn add_timer(&mut self, key: String, after: std::time::Duration, trip: Trip) {
         let tripped = Arc::clone(&self.tripped);
         let interrupts = self.interrupts.clone();
-        let task = background().spawn(async move {
+        let task = tokio::spawn(async move {
             tokio::time::sleep(after).await;
             let mut slot = tripped
                 .lock()

@@ -3,8 +3,8 @@
 
 use std::time::{Duration, Instant};
 
-use crate::exec::engine::Interrupts;
 use crate::exec::event::{Event, Level, Listener};
+use crate::exec::interrupts::Interrupts;
 use crate::plan::Action;
 use crate::runbook::source::{MAX_RUNBOOK_BYTES, OpenError, read_regular, special_reason};
 
@@ -155,7 +155,7 @@ fn url_error(e: reqwest::Error, real: &str, shown: &str) -> String {
         ];
         for f in parts {
             if let Some(real_part) = part(&r, f) {
-                let shown_part = part(&s, f).unwrap_or_else(|| crate::plan::MASK.to_string());
+                let shown_part = part(&s, f).unwrap_or_else(|| crate::redact::MASK.to_string());
                 if real_part != shown_part {
                     causes = causes.replace(&real_part, &shown_part);
                 }
@@ -411,6 +411,15 @@ pub enum Measured {
     Inconclusive(String),
 }
 
+/// Where each measurement of a metric check goes as it is taken (the run's journal).
+pub trait MeasurementSink {
+    /// Keeps one measurement; done when it is kept.
+    fn measured<'a>(
+        &'a mut self,
+        m: &'a Measured,
+    ) -> std::pin::Pin<Box<dyn std::future::Future<Output = ()> + 'a>>;
+}
+
 /// Runs a Prometheus metric check: measurements at the step's interval, judged together.
 pub async fn metric(
     action: &Action,
@@ -419,7 +428,7 @@ pub async fn metric(
     interrupts: &Interrupts,
     listener: &mut dyn Listener,
     step: &str,
-    record: &mut dyn FnMut(&Measured),
+    record: &mut dyn MeasurementSink,
 ) -> CheckOutcome {
     use crate::runbook::model::{ErrorPolicy, NoDataPolicy, Sampling};
     let Action::Metric {
@@ -518,7 +527,7 @@ pub async fn metric(
             }
             _ => m,
         };
-        record(&m);
+        record.measured(&m).await;
         if let Some(worst) = worst(&m, *condition) {
             if trend.len() == 20 {
                 trend.remove(0);

@@ -3,6 +3,7 @@
 
 use serde::Serialize;
 
+use crate::runbook::Location;
 use crate::state::record::StepStatus;
 
 #[derive(Debug, Clone, Serialize)]
@@ -47,6 +48,10 @@ pub enum Event {
         exit_code: Option<i32>,
         duration_ms: u64,
         reason: Option<String>,
+        /// Where the step is in the runbook, when it failed for good (its last attempt): what
+        /// it does (its command, query, URL, question), or the template that cannot render.
+        #[serde(skip_serializing_if = "Option::is_none")]
+        location: Option<Location>,
     },
     StepSkipped {
         phase: String,
@@ -257,11 +262,15 @@ pub trait Listener {
     fn take_failures(&mut self) -> Vec<String> {
         Vec::new()
     }
-    /// Waits up to `limit` for deliveries still under way; returns what failed or did not go.
-    fn flush(&mut self, _limit: std::time::Duration) -> Vec<String> {
-        Vec::new()
+    /// Waits up to `limit` for deliveries still under way (tasks of the runtime, which go on
+    /// while this waits); returns what failed or did not go.
+    fn flush(&mut self, _limit: std::time::Duration) -> Flushing<'_> {
+        Box::pin(std::future::ready(Vec::new()))
     }
 }
+
+/// What [`Listener::flush`] gives: the deliveries that failed, once those under way are done.
+pub type Flushing<'a> = std::pin::Pin<Box<dyn std::future::Future<Output = Vec<String>> + 'a>>;
 
 /// Two listeners as one: the view, and the notifications.
 pub struct Tee<'a> {
@@ -279,9 +288,11 @@ impl Listener for Tee<'_> {
         f.extend(self.second.take_failures());
         f
     }
-    fn flush(&mut self, limit: std::time::Duration) -> Vec<String> {
-        let mut f = self.first.flush(limit);
-        f.extend(self.second.flush(limit));
-        f
+    fn flush(&mut self, limit: std::time::Duration) -> Flushing<'_> {
+        Box::pin(async move {
+            let mut f = self.first.flush(limit).await;
+            f.extend(self.second.flush(limit).await);
+            f
+        })
     }
 }

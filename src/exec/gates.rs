@@ -6,7 +6,7 @@
 
 use std::time::{Duration, Instant};
 
-use crate::exec::engine::Interrupts;
+use crate::exec::interrupts::Interrupts;
 use crate::plan::{Action, RoleView};
 use crate::state::now;
 use crate::state::record::{GateAnswer, GateKind, How};
@@ -34,16 +34,6 @@ pub struct Who {
     pub os_user: String,
     /// The operator who started the run (another person may resume it).
     pub started_by: String,
-}
-
-/// The OS account this process runs as.
-pub fn os_user() -> String {
-    nix::unistd::User::from_uid(nix::unistd::getuid())
-        .ok()
-        .flatten()
-        .map(|u| u.name)
-        .or_else(|| std::env::var("USER").ok())
-        .unwrap_or_else(|| "unknown".into())
 }
 
 /// How a gate was answered, for the journal and the step's result.

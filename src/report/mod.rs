@@ -23,7 +23,7 @@ pub use crate::state::record::timeline::{
 };
 use crate::state::record::timeline::{between, millis};
 use crate::state::record::{GateKind, Record, RunState, Standing, timeline::name};
-use crate::ui::audit_view::VerifyReport;
+use crate::state::verify::VerifyReport;
 
 /// Bumped when a field changes meaning or goes away (adding fields does not bump it).
 pub const SCHEMA_VERSION: u32 = 1;
@@ -207,6 +207,8 @@ fn render(
 struct PhaseStep<'r> {
     phase: &'r str,
     rollback: bool,
+    /// `file:line:column` of a step that failed for good, else none.
+    at: Option<String>,
     #[serde(flatten)]
     step: &'r StepRun,
 }
@@ -216,6 +218,7 @@ impl<'r> PhaseStep<'r> {
         PhaseStep {
             phase: &p.phase,
             rollback: p.rollback,
+            at: step.location.as_ref().map(ToString::to_string),
             step,
         }
     }
@@ -281,7 +284,7 @@ mod tests {
     }
 
     fn audit() -> VerifyReport {
-        crate::ui::audit_view::verify_report(
+        crate::state::verify::verify_report(
             "journal.ndjson",
             &crate::state::audit::verify(b""),
             false,
@@ -300,6 +303,7 @@ mod tests {
             reason: None,
             output_tail: None,
             capture: None,
+            location: None,
         }
     }
 

@@ -22,7 +22,7 @@ use toml::de::DeTable;
 
 pub use diagnostic::Diagnostic;
 pub use model::Runbook;
-pub use source::{Source, SourceError};
+pub use source::{Location, Source, SourceError};
 pub use template::Templates;
 
 use parse::PhaseTables;

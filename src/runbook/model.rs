@@ -377,6 +377,32 @@ pub struct Step {
     pub span: Range<usize>,
 }
 
+impl Step {
+    /// Where what the step does is written: its command, question, query, URL or target (the
+    /// value of the key that gives the step its kind), else the step's table. Errors at run
+    /// time point here.
+    pub fn action_span(&self, templates: &super::Templates) -> Range<usize> {
+        let of = |t: &Tpl| Some(templates.span(*t));
+        let span = match &self.kind {
+            StepKind::Shell(s) => of(&s.command),
+            StepKind::Kubectl(k) => k.args.first().and_then(of),
+            StepKind::Confirm { question, .. } => of(question),
+            StepKind::Checklist { items } => items.first().and_then(of),
+            StepKind::Signoff(s) => of(&s.title),
+            StepKind::Metric(m) => of(&m.query),
+            StepKind::Http(h) => of(&h.url),
+            StepKind::Wait { duration } => match duration {
+                Param::Template(t) => of(t),
+                Param::Fixed(_) => None,
+            },
+            StepKind::Pause { message } => of(message),
+            StepKind::Repeat { target, .. } => Some(target.span()),
+        };
+        span.filter(|s| !s.is_empty())
+            .unwrap_or_else(|| self.span.clone())
+    }
+}
+
 #[derive(Debug)]
 pub enum StepKind {
     Shell(ShellStep),

@@ -8,7 +8,7 @@ use std::path::{Path, PathBuf};
 pub const MAX_RUNBOOK_BYTES: u64 = 8 * 1024 * 1024;
 
 /// A runbook's text, with the name errors show for it and the digest runs are bound to.
-#[derive(Debug)]
+#[derive(Debug, Clone)]
 pub struct Source {
     pub path: PathBuf,
     pub name: String,
@@ -141,6 +141,17 @@ impl Source {
         self.digest.get_or_init(|| digest_of(self.text.as_bytes()))
     }
 
+    /// Where `span` is, for an error at run time: the file as named, its line and column.
+    pub fn locate(&self, span: std::ops::Range<usize>) -> Location {
+        let (line, column) = self.line_col(span.start);
+        Location {
+            file: self.name.clone(),
+            line,
+            column,
+            span,
+        }
+    }
+
     /// The 1-based line of a byte offset (the line of [`Source::line_col`]).
     pub fn line(&self, offset: usize) -> usize {
         let at = |i: usize| u32::try_from(i).expect("a runbook is smaller than 4 GiB");
@@ -155,6 +166,27 @@ impl Source {
     /// 1-based line and column (in characters) of a byte offset.
     pub fn line_col(&self, offset: usize) -> (usize, usize) {
         line_col(&self.text, offset)
+    }
+}
+
+/// Where something is in a runbook, for what happens at run time: the failing step's events,
+/// its journal record and the report carry it, and the terminal draws the line with a caret.
+#[derive(Debug, Clone, PartialEq, Eq, serde::Serialize, serde::Deserialize)]
+pub struct Location {
+    /// The runbook as it was named (the path given on the command line).
+    pub file: String,
+    /// 1-based.
+    pub line: usize,
+    /// 1-based, in characters.
+    pub column: usize,
+    /// The bytes of the runbook it covers, for drawing it; not kept in records or events.
+    #[serde(skip)]
+    pub span: std::ops::Range<usize>,
+}
+
+impl std::fmt::Display for Location {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        write!(f, "{}:{}:{}", self.file, self.line, self.column)
     }
 }
 

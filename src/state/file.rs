@@ -10,7 +10,7 @@ use nix::fcntl::{Flock, FlockArg};
 
 use super::audit::{self, Fault};
 use super::record::Envelope;
-use super::{Entry, Journal, Loaded, Record, Recovery, Store, StoreError};
+use super::{Entry, Journal, Record, Recovery, RunLog, Store, StoreError, StoreFuture, ready};
 
 /// How long opening a run waits for another process to release it.
 const LOCK_WAIT: std::time::Duration = std::time::Duration::from_millis(1500);
@@ -142,8 +142,8 @@ fn parse(bytes: &[u8]) -> (Vec<Record>, usize, Option<String>, Option<Fault>, St
     (v.records, v.good_end, problem, v.fault, v.head)
 }
 
-impl Store for FileStore {
-    fn create(&self, run_id: &str, runbook_text: &str) -> Result<Box<dyn Journal>, StoreError> {
+impl FileStore {
+    fn create_run(&self, run_id: &str, runbook_text: &str) -> Result<Box<dyn Journal>, StoreError> {
         let dir = self.run_dir(run_id);
         super::ensure_root(&self.root)
             .map_err(io(format!("cannot create {}", self.root.display())))?;
@@ -170,7 +170,7 @@ impl Store for FileStore {
         }))
     }
 
-    fn open(&self, run_id: &str) -> Result<(Box<dyn Journal>, Loaded), StoreError> {
+    fn open_run(&self, run_id: &str) -> Result<(Box<dyn Journal>, RunLog), StoreError> {
         let path = self.journal_path(run_id);
         if !path.exists() {
             return Err(self.missing(run_id));
@@ -223,11 +223,11 @@ impl Store for FileStore {
                 envelope: Envelope::default(),
                 _lock: lock,
             }),
-            Loaded { records, recovery },
+            RunLog { records, recovery },
         ))
     }
 
-    fn read(&self, run_id: &str) -> Result<Loaded, StoreError> {
+    fn read_run(&self, run_id: &str) -> Result<RunLog, StoreError> {
         let path = self.journal_path(run_id);
         let bytes = std::fs::read(&path).map_err(|e| match e.kind() {
             std::io::ErrorKind::NotFound => self.missing(run_id),
@@ -247,14 +247,15 @@ impl Store for FileStore {
             detail,
             saved_as: String::new(),
         });
-        Ok(Loaded { records, recovery })
+        Ok(RunLog { records, recovery })
     }
 
-    fn runbook_snapshot(&self, run_id: &str) -> Option<String> {
+    fn snapshot(&self, run_id: &str) -> Option<String> {
         std::fs::read_to_string(self.run_dir(run_id).join("runbook.toml")).ok()
     }
 
-    fn list(&self) -> Result<Vec<String>, StoreError> {
+    /// Run ids, oldest first (see [`Store::list`]).
+    pub fn run_ids(&self) -> Result<Vec<String>, StoreError> {
         let dir = self.root.join("runs");
         let entries = match std::fs::read_dir(&dir) {
             Ok(e) => e,
@@ -277,7 +278,8 @@ impl Store for FileStore {
         Ok(ids)
     }
 
-    fn is_locked(&self, run_id: &str) -> bool {
+    /// Whether some process holds the run's lock right now (see [`Store::is_locked`]).
+    pub fn run_locked(&self, run_id: &str) -> bool {
         let path = self.run_dir(run_id).join("lock");
         let Ok(file) = OpenOptions::new().read(true).write(true).open(path) else {
             return false;
@@ -285,12 +287,48 @@ impl Store for FileStore {
         Flock::lock(file, FlockArg::LockSharedNonblock).is_err()
     }
 
-    fn root(&self) -> PathBuf {
+    /// The state directory.
+    pub fn root(&self) -> PathBuf {
         self.root.clone()
     }
 }
 
-/// Whether a record must be on disk before rollout goes on (see [`FileJournal::append`]).
+/// The file backend works synchronously: each future is ready when it is made.
+impl Store for FileStore {
+    fn create<'a>(
+        &'a self,
+        run_id: &'a str,
+        runbook_text: &'a str,
+    ) -> StoreFuture<'a, Box<dyn Journal>> {
+        ready(self.create_run(run_id, runbook_text))
+    }
+
+    fn open<'a>(&'a self, run_id: &'a str) -> StoreFuture<'a, (Box<dyn Journal>, RunLog)> {
+        ready(self.open_run(run_id))
+    }
+
+    fn read<'a>(&'a self, run_id: &'a str) -> StoreFuture<'a, RunLog> {
+        ready(self.read_run(run_id))
+    }
+
+    fn runbook_snapshot<'a>(&'a self, run_id: &'a str) -> StoreFuture<'a, Option<String>> {
+        ready(Ok(self.snapshot(run_id)))
+    }
+
+    fn list(&self) -> StoreFuture<'_, Vec<String>> {
+        ready(self.run_ids())
+    }
+
+    fn is_locked<'a>(&'a self, run_id: &'a str) -> StoreFuture<'a, bool> {
+        ready(Ok(self.run_locked(run_id)))
+    }
+
+    fn flags(&self) -> String {
+        format!("--state-dir {}", self.root.display())
+    }
+}
+
+/// Whether a record must be on disk before rollout goes on (see [`FileJournal::write`]).
 fn needs_sync(entry: &Entry) -> bool {
     !matches!(
         entry,
@@ -310,8 +348,8 @@ fn needs_sync(entry: &Entry) -> bool {
     )
 }
 
-impl Journal for FileJournal {
-    fn append(&mut self, entry: Entry) -> Result<Record, StoreError> {
+impl FileJournal {
+    fn write(&mut self, entry: Entry) -> Result<Record, StoreError> {
         let mut record = Record {
             seq: self.next_seq,
             at: super::now(),
@@ -347,10 +385,17 @@ impl Journal for FileJournal {
         self.head = hash;
         Ok(record)
     }
+}
 
-    fn seal(&mut self) -> Result<Record, StoreError> {
+/// Written synchronously: the future is ready when it is made.
+impl Journal for FileJournal {
+    fn append(&mut self, entry: Entry) -> StoreFuture<'_, Record> {
+        ready(self.write(entry))
+    }
+
+    fn seal(&mut self) -> StoreFuture<'_, Record> {
         let records = self.next_seq;
-        self.append(Entry::Sealed { records })
+        ready(self.write(Entry::Sealed { records }))
     }
 
     fn set_envelope(&mut self, envelope: Envelope) {
@@ -370,12 +415,16 @@ mod tests {
     fn recovers_from_a_cut_at_any_byte_of_the_last_record() {
         let dir = tempfile::tempdir().unwrap();
         let store = FileStore::new(dir.path().to_path_buf());
-        let mut j = store.create("r1", "x").unwrap();
-        for i in 0..3 {
-            j.append(Entry::PhaseStarted {
-                phase: format!("p{i}"),
-            })
+        let mut j = store.create_run("r1", "x").unwrap();
+        let runtime = tokio::runtime::Builder::new_current_thread()
+            .build()
             .unwrap();
+        for i in 0..3 {
+            runtime
+                .block_on(j.append(Entry::PhaseStarted {
+                    phase: format!("p{i}"),
+                }))
+                .unwrap();
         }
         drop(j);
         let path = store.journal_path("r1");
@@ -390,7 +439,7 @@ mod tests {
             + 1;
         for cut in second_end..full.len() {
             std::fs::write(&path, &full[..cut]).unwrap();
-            let (_, loaded) = store.open("r1").unwrap();
+            let (_, loaded) = store.open_run("r1").unwrap();
             assert_eq!(loaded.records.len(), 2, "cut at {cut}");
             assert_eq!(loaded.recovery.is_some(), cut != second_end, "cut at {cut}");
             assert_eq!(std::fs::read(&path).unwrap(), &full[..second_end]);
@@ -401,8 +450,8 @@ mod tests {
     fn a_locked_run_cannot_be_opened_twice() {
         let dir = tempfile::tempdir().unwrap();
         let store = FileStore::new(dir.path().to_path_buf());
-        let _j = store.create("r1", "x").unwrap();
-        assert!(store.is_locked("r1"));
-        assert!(matches!(store.open("r1"), Err(StoreError::Locked(..))));
+        let _j = store.create_run("r1", "x").unwrap();
+        assert!(store.run_locked("r1"));
+        assert!(matches!(store.open_run("r1"), Err(StoreError::Locked(..))));
     }
 }

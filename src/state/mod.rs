@@ -1,15 +1,25 @@
 //! Everything durable about runs: the journal of each run, run ids, locks, and the listing of
 //! runs. Behind the small [`Store`] / [`Journal`] interface so that a shared database backend
 //! can replace the files for teams whose operators work from different machines.
+//!
+//! The interface is asynchronous (boxed futures), so that a backend on the network waits as a
+//! task of the runtime instead of holding the run loop's thread; the file backend does its work
+//! synchronously inside and hands back a ready future. A backend that holds a run by a lease
+//! says through the journal's [`Fence`] when it lost it: the session then stops the running
+//! step's processes and ends without writing another record.
 
 pub mod audit;
 pub mod file;
+pub mod identity;
 pub mod lock;
 pub mod record;
+pub mod verify;
 
-use std::path::PathBuf;
+use std::future::Future;
+use std::pin::Pin;
 
 pub use file::FileStore;
+pub use identity::who;
 pub use record::{Entry, Record, RunState};
 
 #[derive(Debug, thiserror::Error)]
@@ -29,6 +39,24 @@ pub enum StoreError {
     NeverStarted { run: String, dir: String },
     #[error("{0}")]
     Io(String),
+    /// The store no longer lets this process write the run (its lease ran out, or another
+    /// holder took the run over): nothing more is written.
+    #[error(
+        "this rollout lost the right to write run `{run}`: {why}; it stopped the running step and wrote nothing more"
+    )]
+    LeaseLost { run: String, why: String },
+}
+
+/// What the store's methods give: the work, to be awaited.
+pub type StoreFuture<'a, T> = Pin<Box<dyn Future<Output = Result<T, StoreError>> + Send + 'a>>;
+
+/// Whether a journal may still write: `Some(why)` once its store no longer lets this process
+/// write the run (a lease lost). The file backend never loses a run: it has none.
+pub type Fence = tokio::sync::watch::Receiver<Option<String>>;
+
+/// A result computed already, as a [`StoreFuture`]: for backends that work synchronously.
+pub fn ready<'a, T: Send + 'a>(result: Result<T, StoreError>) -> StoreFuture<'a, T> {
+    Box::pin(std::future::ready(result))
 }
 
 /// A journal that was cut short or damaged and has been read up to its last good record.
@@ -42,38 +70,49 @@ pub struct Recovery {
 }
 
 /// A run's records as read back, with what had to be recovered.
-pub struct Loaded {
+pub struct RunLog {
     pub records: Vec<Record>,
     pub recovery: Option<Recovery>,
 }
 
-/// Appends records durably: when `append` returns, the record survives a crash.
-pub trait Journal {
-    fn append(&mut self, entry: Entry) -> Result<Record, StoreError>;
+/// Appends records durably: when `append` is done, the record survives a crash.
+pub trait Journal: Send {
+    fn append(&mut self, entry: Entry) -> StoreFuture<'_, Record>;
     /// Closes this session's stretch of the log with a `sealed` record; its hash is the
     /// digest to publish.
-    fn seal(&mut self) -> Result<Record, StoreError>;
+    fn seal(&mut self) -> StoreFuture<'_, Record>;
     /// Who, where and which run every following record names.
     fn set_envelope(&mut self, envelope: record::Envelope);
     /// Where the record lives, for messages ("the record is in ...").
     fn location(&self) -> String;
+    /// Tells when the store stops letting this process write the run; `None` for a store that
+    /// never does (files).
+    fn fence(&self) -> Option<Fence> {
+        None
+    }
 }
 
-pub trait Store {
+pub trait Store: Sync {
     /// Creates a new run and locks it for this process.
-    fn create(&self, run_id: &str, runbook_text: &str) -> Result<Box<dyn Journal>, StoreError>;
+    fn create<'a>(
+        &'a self,
+        run_id: &'a str,
+        runbook_text: &'a str,
+    ) -> StoreFuture<'a, Box<dyn Journal>>;
     /// Locks an existing run for appending; truncates a damaged tail to the last good record.
-    fn open(&self, run_id: &str) -> Result<(Box<dyn Journal>, Loaded), StoreError>;
+    fn open<'a>(&'a self, run_id: &'a str) -> StoreFuture<'a, (Box<dyn Journal>, RunLog)>;
     /// Reads a run without locking or changing it.
-    fn read(&self, run_id: &str) -> Result<Loaded, StoreError>;
+    fn read<'a>(&'a self, run_id: &'a str) -> StoreFuture<'a, RunLog>;
     /// The runbook text as it was when the run started.
-    fn runbook_snapshot(&self, run_id: &str) -> Option<String>;
+    fn runbook_snapshot<'a>(&'a self, run_id: &'a str) -> StoreFuture<'a, Option<String>>;
     /// Run ids, oldest first, including runs that never started (see
     /// [`StoreError::NeverStarted`]).
-    fn list(&self) -> Result<Vec<String>, StoreError>;
+    fn list(&self) -> StoreFuture<'_, Vec<String>>;
     /// Whether some process holds the run's lock right now.
-    fn is_locked(&self, run_id: &str) -> bool;
-    fn root(&self) -> PathBuf;
+    fn is_locked<'a>(&'a self, run_id: &'a str) -> StoreFuture<'a, bool>;
+    /// The command-line flags that point rollout at this store, for the commands it suggests
+    /// (`--state-dir DIR`).
+    fn flags(&self) -> String;
 }
 
 /// A new run id: sortable by start time (to the millisecond), unique enough for one state
@@ -91,19 +130,6 @@ pub fn new_run_id() -> String {
         .map_or(0, |d| d.subsec_nanos());
     let salt = (nanos ^ std::process::id().rotate_left(16)) & 0xffff;
     format!("{}-{}-{salt:04x}", &digits[..8], &digits[8..])
-}
-
-/// The person and machine a session's records name.
-pub fn who(operator: &str) -> record::Who {
-    record::Who {
-        operator: operator.to_string(),
-        os_user: crate::exec::gates::os_user(),
-        host: nix::unistd::gethostname()
-            .ok()
-            .and_then(|h| h.into_string().ok())
-            .unwrap_or_default(),
-        pid: std::process::id(),
-    }
 }
 
 pub fn now() -> String {

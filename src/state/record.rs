@@ -7,6 +7,8 @@ use std::collections::BTreeMap;
 
 use serde::{Deserialize, Serialize};
 
+use crate::runbook::Location;
+
 pub mod timeline;
 
 pub use timeline::Timeline;
@@ -178,6 +180,10 @@ pub enum Entry {
         reason: Option<String>,
         output_tail: Option<String>,
         capture: Option<(String, String)>,
+        /// Where the step is in the runbook, when it failed for good (absent in journals
+        /// written before rollout recorded it).
+        #[serde(default, skip_serializing_if = "Option::is_none")]
+        location: Option<Location>,
     },
     /// One measurement of a metric check, as it was taken.
     Measurement {
@@ -759,6 +765,7 @@ impl RunState {
                 reason,
                 output_tail,
                 capture,
+                location,
             } => {
                 self.in_doubt = None;
                 match status {
@@ -779,6 +786,7 @@ impl RunState {
                 s.exit_code = *exit_code;
                 s.reason.clone_from(reason);
                 s.output_tail.clone_from(output_tail);
+                s.location.clone_from(location);
                 if let Some(c) = t.checks.iter_mut().find(|c| c.step == *step) {
                     c.status = name(status);
                 }

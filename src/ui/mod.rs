@@ -9,13 +9,12 @@ pub mod prompt;
 pub mod status;
 pub mod terminal;
 
-/// Whether to colour output written to stderr/stdout.
-pub fn use_color(choice: crate::cli::ColorChoice, is_terminal: bool) -> bool {
+/// Whether to colour output written to stderr/stdout (`NO_COLOR` is part of the choice, see
+/// [`crate::config::pick_color`]).
+pub fn use_color(choice: crate::config::ColorChoice, is_terminal: bool) -> bool {
     match choice {
-        crate::cli::ColorChoice::Always => true,
-        crate::cli::ColorChoice::Never => false,
-        crate::cli::ColorChoice::Auto => {
-            is_terminal && std::env::var_os("NO_COLOR").is_none_or(|v| v.is_empty())
-        }
+        crate::config::ColorChoice::Always => true,
+        crate::config::ColorChoice::Never => false,
+        crate::config::ColorChoice::Auto => is_terminal,
     }
 }

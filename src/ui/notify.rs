@@ -1,31 +1,25 @@
 //! Notifications: a listener that turns run events into webhook messages (generic JSON, or
-//! Slack-compatible `{"text": ...}`) and posts them from a background thread, so a slow or dead
-//! endpoint never holds up the run. Failures come back through [`Listener::take_failures`] for
+//! Slack-compatible `{"text": ...}`) and posts them from a task of the runtime, one after the
+//! other, so a slow or dead endpoint never holds up the run. Failures come back through [`Listener::take_failures`] for
 //! the journal and the terminal; a notification that fails never stops the run.
 //!
 //! Messages are built from events, which carry secrets masked already. Webhook URLs often embed
 //! a token, so a failure names only the URL's scheme and host.
 
 use std::sync::atomic::{AtomicUsize, Ordering};
-use std::sync::mpsc::{Receiver, Sender, channel};
 use std::sync::{Arc, Mutex};
 use std::time::{Duration, Instant};
 
+use tokio::sync::mpsc::{UnboundedReceiver, UnboundedSender, unbounded_channel};
+
 use serde_json::json;
 
-use crate::exec::event::{Event, Listener};
+use crate::config::{NotifyTarget, webhook_label};
+use crate::exec::event::{Event, Flushing, Listener};
 use crate::runbook::model::{NotifyFormat, NotifyOn};
 
 /// How long one delivery may take.
 const TIMEOUT: Duration = Duration::from_secs(5);
-
-/// A webhook, rendered.
-#[derive(Debug, Clone)]
-pub struct Target {
-    pub url: String,
-    pub format: NotifyFormat,
-    pub on: Vec<NotifyOn>,
-}
 
 struct Job {
     url: String,
@@ -33,43 +27,24 @@ struct Job {
 }
 
 pub struct Notifier {
-    targets: Vec<Target>,
-    tx: Option<Sender<Job>>,
+    targets: Vec<NotifyTarget>,
+    tx: UnboundedSender<Job>,
     pending: Arc<AtomicUsize>,
     failures: Arc<Mutex<Vec<String>>>,
     run_id: String,
     runbook: String,
 }
 
-/// `https://hooks.example.com` of a webhook URL: enough to say which one failed, without the
-/// token in its path.
-pub fn label(url: &str) -> String {
-    match reqwest::Url::parse(url) {
-        Ok(u) => format!(
-            "{}://{}{}",
-            u.scheme(),
-            u.host_str().unwrap_or("?"),
-            u.port().map(|p| format!(":{p}")).unwrap_or_default()
-        ),
-        Err(_) => "a webhook with an invalid URL".into(),
-    }
-}
-
 impl Notifier {
-    pub fn new(targets: Vec<Target>) -> Self {
+    /// A notifier posting to `targets` from a task on `runtime`.
+    pub fn new(targets: Vec<NotifyTarget>, runtime: &tokio::runtime::Handle) -> Self {
         let pending = Arc::new(AtomicUsize::new(0));
         let failures = Arc::new(Mutex::new(Vec::new()));
-        let (tx, rx) = channel();
-        let worker = {
-            let pending = pending.clone();
-            let failures = failures.clone();
-            std::thread::Builder::new()
-                .name("notify".into())
-                .spawn(move || deliver(&rx, &pending, &failures))
-        };
+        let (tx, rx) = unbounded_channel();
+        runtime.spawn(deliver(rx, pending.clone(), failures.clone()));
         Notifier {
             targets,
-            tx: worker.is_ok().then_some(tx),
+            tx,
             pending,
             failures,
             run_id: String::new(),
@@ -92,15 +67,9 @@ impl Notifier {
                     "details": details,
                 }),
             };
-            let Some(tx) = &self.tx else {
-                self.fail(format!(
-                    "notification to {} not sent: the notifier could not start",
-                    label(&t.url)
-                ));
-                continue;
-            };
             self.pending.fetch_add(1, Ordering::SeqCst);
-            if tx
+            if self
+                .tx
                 .send(Job {
                     url: t.url.clone(),
                     body,
@@ -110,13 +79,6 @@ impl Notifier {
                 self.pending.fetch_sub(1, Ordering::SeqCst);
             }
         }
-    }
-
-    fn fail(&self, message: String) {
-        self.failures
-            .lock()
-            .unwrap_or_else(std::sync::PoisonError::into_inner)
-            .push(message);
     }
 }
 
@@ -229,48 +191,52 @@ impl Listener for Notifier {
         )
     }
 
-    fn flush(&mut self, limit: Duration) -> Vec<String> {
-        let deadline = Instant::now() + limit;
-        while self.pending.load(Ordering::SeqCst) > 0 && Instant::now() < deadline {
-            std::thread::sleep(Duration::from_millis(10));
-        }
-        let mut failed = self.take_failures();
-        let left = self.pending.load(Ordering::SeqCst);
-        if left > 0 {
-            failed.push(format!(
-                "{left} notification(s) still unsent after {}s; given up",
-                limit.as_secs()
-            ));
-        }
-        failed
+    fn flush(&mut self, limit: Duration) -> Flushing<'_> {
+        Box::pin(async move {
+            let deadline = Instant::now() + limit;
+            while self.pending.load(Ordering::SeqCst) > 0 && Instant::now() < deadline {
+                tokio::time::sleep(Duration::from_millis(10)).await;
+            }
+            let mut failed = self.take_failures();
+            let left = self.pending.load(Ordering::SeqCst);
+            if left > 0 {
+                failed.push(format!(
+                    "{left} notification(s) still unsent after {}s; given up",
+                    limit.as_secs()
+                ));
+            }
+            failed
+        })
     }
 }
 
-/// The delivery thread: posts each message in turn, with a timeout, and reports failures.
-fn deliver(rx: &Receiver<Job>, pending: &AtomicUsize, failures: &Mutex<Vec<String>>) {
-    let runtime = tokio::runtime::Builder::new_current_thread()
-        .enable_all()
-        .build();
+/// The delivery task: posts each message in turn, with a timeout, and reports failures.
+async fn deliver(
+    mut rx: UnboundedReceiver<Job>,
+    pending: Arc<AtomicUsize>,
+    failures: Arc<Mutex<Vec<String>>>,
+) {
     let client = reqwest::Client::builder()
         .timeout(TIMEOUT)
         .user_agent(concat!("rollout/", env!("CARGO_PKG_VERSION")))
         .build();
-    for job in rx {
-        let result = match (&runtime, &client) {
-            (Ok(rt), Ok(client)) => rt.block_on(async {
-                match client.post(&job.url).json(&job.body).send().await {
-                    Ok(r) if r.status().is_success() => Ok(()),
-                    Ok(r) => Err(format!("the endpoint answered {}", r.status())),
-                    Err(e) => Err(e.without_url().to_string()),
-                }
-            }),
-            _ => Err("cannot start an HTTP client".into()),
+    while let Some(job) = rx.recv().await {
+        let result = match &client {
+            Ok(client) => match client.post(&job.url).json(&job.body).send().await {
+                Ok(r) if r.status().is_success() => Ok(()),
+                Ok(r) => Err(format!("the endpoint answered {}", r.status())),
+                Err(e) => Err(e.without_url().to_string()),
+            },
+            Err(_) => Err("cannot start an HTTP client".to_string()),
         };
         if let Err(why) = result {
             failures
                 .lock()
                 .unwrap_or_else(std::sync::PoisonError::into_inner)
-                .push(format!("notification to {} failed: {why}", label(&job.url)));
+                .push(format!(
+                    "notification to {} failed: {why}",
+                    webhook_label(&job.url)
+                ));
         }
         pending.fetch_sub(1, Ordering::SeqCst);
     }

@@ -9,7 +9,7 @@ use std::fmt::Write;
 
 use console::Style;
 
-use crate::plan::{Action, LiveValue, NotifyFrom, Plan, PlanPhase, PlanStep};
+use crate::plan::{Action, LiveValue, NotifyFrom, Plan, PlanPhase, PlanStep, TextLayout};
 use crate::runbook::model::{NotifyFormat, NotifyOn, Sampling};
 use crate::runbook::template::shell_quote_into;
 
@@ -85,27 +85,40 @@ fn counted(phase: &PlanPhase) -> usize {
     phase.steps.len() + phase.gate.len()
 }
 
-/// What [`render`] writes before the phases of `plan` (whose own phases are not used).
-pub fn text_head(plan: &mut Plan, color: bool) -> String {
-    escape_plan(plan);
-    let mut o = String::new();
-    head(&mut o, &Styles::new(color), plan);
-    o
+/// The plan's text layout, for the plan's streaming writer and the sign-off's digest: what
+/// [`render`] writes, piece by piece.
+pub struct PlanText {
+    pub color: bool,
 }
 
-/// What [`render`] writes for phase `i` of `total`.
-pub fn text_phase(i: usize, total: usize, phase: &mut PlanPhase, color: bool) -> String {
-    escape_phase(phase);
-    let mut o = String::new();
-    phase_text(&mut o, &Styles::new(color), i, total, phase);
-    o
-}
+impl TextLayout for PlanText {
+    fn head(&self, plan: &mut Plan) -> String {
+        escape_plan(plan);
+        let mut o = String::new();
+        head(&mut o, &Styles::new(self.color), plan);
+        o
+    }
 
-/// What [`render`] writes after the phases: `total` phases with `count` steps.
-pub fn text_tail(plan: &Plan, total: usize, count: usize, color: bool) -> String {
-    let mut o = String::new();
-    tail(&mut o, &Styles::new(color), plan, total, count);
-    o
+    fn phase(&self, index: usize, total: usize, phase: &mut PlanPhase) -> String {
+        escape_phase(phase);
+        let mut o = String::new();
+        phase_text(&mut o, &Styles::new(self.color), index, total, phase);
+        o
+    }
+
+    fn tail(&self, plan: &Plan, total: usize, steps: usize) -> String {
+        let mut o = String::new();
+        tail(&mut o, &Styles::new(self.color), plan, total, steps);
+        o
+    }
+
+    fn signed_lines(
+        &self,
+        title: &str,
+        steps: Vec<Result<PlanStep, (String, String)>>,
+    ) -> Vec<String> {
+        signed_lines(title, steps)
+    }
 }
 
 fn head(o: &mut String, st: &Styles, plan: &Plan) {
@@ -140,7 +153,7 @@ fn head(o: &mut String, st: &Styles, plan: &Plan) {
             let value = v
                 .value
                 .as_ref()
-                .map_or_else(|| crate::plan::MASK.to_string(), ToString::to_string);
+                .map_or_else(|| crate::redact::MASK.to_string(), ToString::to_string);
             let _ = writeln!(
                 o,
                 "  {:width$} = {}  {}",
@@ -382,7 +395,7 @@ fn steps(o: &mut String, st: &Styles, steps: &[PlanStep], indent: &str) {
 /// control characters escaped. When some were, a last line says how they are shown: a
 /// backslash that a value wrote then reads differently from one that stands for a control
 /// character, and the digest differs too.
-pub fn signed_lines(title: &str, steps: Vec<Result<PlanStep, (String, String)>>) -> Vec<String> {
+fn signed_lines(title: &str, steps: Vec<Result<PlanStep, (String, String)>>) -> Vec<String> {
     let st = Styles::new(false);
     let mut o = String::new();
     let mut escaped = crate::escape::needed(title);
@@ -845,4 +858,159 @@ pub fn rollback_text(
         ))
     );
     o
+}
+
+#[cfg(test)]
+mod tests {
+    use std::fmt::Write as _;
+    use std::path::Path;
+
+    use super::*;
+    use crate::plan::{Layout, RunInfo, StepRenderError, build, write};
+
+    /// What `plan` writes, a phase at a time from two threads, is exactly what building the whole
+    /// plan and then laying it out gives, in both layouts, and for a failing step, nothing.
+    fn written_as_built(path: &Path) {
+        use crate::runbook::model::{VarType, VarValue};
+        let loaded = match crate::runbook::load(path) {
+            Ok(loaded) => loaded,
+            Err(crate::runbook::LoadError::Invalid(_, d)) => {
+                panic!("{}: {:?}", path.display(), d.first().map(|d| &d.message))
+            }
+            Err(e) => panic!("{}: {e:?}", path.display()),
+        };
+        // A value for every variable that must be given.
+        let assignments = loaded
+            .runbook
+            .vars
+            .iter()
+            .filter(|v| v.default.is_none() && v.secret.is_none())
+            .map(|v| {
+                let value = match (v.allowed.first(), v.ty) {
+                    (Some(VarValue::String(s)), _) => s.clone(),
+                    (Some(other), _) => other.to_string(),
+                    (None, VarType::Integer) => "1".into(),
+                    (None, VarType::Float) => "1.5".into(),
+                    (None, VarType::Boolean) => "true".into(),
+                    (None, VarType::Duration) => "1m".into(),
+                    (None, _) => "test".into(),
+                };
+                format!("{}={value}", v.name.get_ref())
+            })
+            .collect();
+        let inputs = crate::inputs::VarInputs {
+            assignments,
+            files: Vec::new(),
+        };
+        let resolved =
+            crate::inputs::resolve(&loaded.runbook, &inputs, &|_| None).expect("variables");
+        let run = RunInfo::preview("ops".into());
+        // The JSON layout comes first: the text layouts escape the built plan in place.
+        let settings = crate::config::Settings::default();
+        let mut built = build(&loaded, &resolved, &run, &settings);
+        for (color, name) in [
+            (None, "json"),
+            (Some(false), "text"),
+            (Some(true), "color text"),
+        ] {
+            let text = PlanText {
+                color: color == Some(true),
+            };
+            let layout = match color {
+                None => Layout::Json,
+                Some(_) => Layout::Text(&text),
+            };
+            let mut out = Vec::new();
+            let written = write(&mut out, &loaded, &resolved, &run, &settings, &layout);
+            match (&mut built, written) {
+                (Ok(plan), Ok(Ok(()))) => {
+                    let expected = match color {
+                        None => {
+                            let mut json = serde_json::to_vec_pretty(&*plan).expect("json");
+                            json.push(b'\n');
+                            json
+                        }
+                        Some(color) => render(plan, color).into_bytes(),
+                    };
+                    assert!(
+                        out == expected,
+                        "{name} plan of {} differs from the built plan",
+                        path.display()
+                    );
+                }
+                (Err(expected), Err(errors)) => {
+                    assert!(out.is_empty(), "nothing is written when a step fails");
+                    let steps = |e: &[StepRenderError]| -> Vec<String> {
+                        e.iter().map(|e| e.step.clone()).collect()
+                    };
+                    assert_eq!(steps(&errors), steps(expected));
+                }
+                (b, w) => panic!(
+                    "{}: built {:?}, written {:?}",
+                    path.display(),
+                    b.as_ref().map(|_| ()).map_err(Vec::len),
+                    w.map(|_| ()).map_err(|e| e.len())
+                ),
+            }
+        }
+    }
+
+    #[test]
+    fn streamed_plans_are_the_built_plans() {
+        let dir = concat!(env!("CARGO_MANIFEST_DIR"), "/runbooks");
+        let mut seen = 0;
+        for entry in std::fs::read_dir(dir).expect("runbooks/") {
+            let path = entry.expect("entry").path();
+            // `NAME.rehearsal.toml` is a vars file, not a runbook.
+            if path.to_string_lossy().ends_with(".rehearsal.toml") {
+                continue;
+            }
+            written_as_built(&path);
+            seen += 1;
+        }
+        assert!(seen >= 4);
+        // Captures flow from phase to phase (each thread renders every other phase), phases
+        // without steps, a big enough plan to spill past what is held in memory, and steps that
+        // cannot be rendered in several phases.
+        let dir = tempfile::tempdir().expect("temp dir");
+        let mut text = String::from(
+            "[runbook]\nname = \"t\"\n[vars]\nflag = \"-x\"\nok = \"fine\"\n[defaults]\nenv = { LAST = \"{{ ok }}\" }\n",
+        );
+        for p in 0..40 {
+            let _ = write!(text, "[[phases]]\nid = \"p{p}\"\ntitle = \"P{p}\"\n");
+            if p % 7 == 3 {
+                text.push_str("[[phases.steps]]\nwait = \"1s\"\n");
+                continue;
+            }
+            for s in 0..60 {
+                let _ = write!(
+                    text,
+                    "[[phases.steps]]\nid = \"p{p}s{s}\"\nrun = \"echo {{{{ ok }}}} {p} {s} and a long line of text to make the plan large enough\"\ncapture = \"c{p}_{s}\"\n"
+                );
+            }
+            if p > 0 && p % 7 != 4 {
+                let _ = write!(
+                    text,
+                    "[[phases.steps]]\nrun = \"echo {{{{ c{}_{} }}}}\"\n[[phases.rollback]]\nrun = \"undo {{{{ c{p}_1 }}}}\"\ncapture = \"r{p}\"\n[[phases.rollback]]\nrun = \"undo {{{{ r{p} }}}}\"\n",
+                    p - 1,
+                    if p % 7 == 0 { 0 } else { 59 }
+                );
+            }
+        }
+        let good = dir.path().join("good.toml");
+        std::fs::write(&good, &text).expect("write");
+        written_as_built(&good);
+        let bad = dir.path().join("bad.toml");
+        let failing = text
+            .replace(
+                "id = \"p5s7\"\nrun = \"echo",
+                "id = \"p5s7\"\nrun = \"ls {{ flag }} ; echo",
+            )
+            .replace(
+                "id = \"p30s2\"\nrun = \"echo",
+                "id = \"p30s2\"\nrun = \"ls {{ flag }} ; echo",
+            );
+        std::fs::write(&bad, failing).expect("write");
+        written_as_built(&bad);
+    }
 }

@@ -23,8 +23,8 @@ use dialoguer::{Confirm, Input, MultiSelect, Select};
 use nix::sys::termios::{self, SetArg, Termios};
 use serde::{Deserialize, Serialize};
 
-use crate::exec::engine::Interrupts;
 use crate::exec::gates::{NoAnswer, Prompter, Reply};
+use crate::exec::interrupts::Interrupts;
 
 /// The first argument that makes this binary ask one question (see [`serve_if_asked`]).
 const PROMPT_ARG: &str = "__prompt";
@@ -34,10 +34,10 @@ pub struct TerminalPrompter {
     deadline: Option<Instant>,
 }
 
-/// Whether a person can answer questions here.
+/// Whether a person can answer questions here: `no_input` says nobody may (`--no-input`, or
+/// `CI` set, as the settings have it), else stdin and stderr must be our terminal.
 pub fn can_prompt(no_input: bool) -> bool {
-    let ci = std::env::var_os("CI").is_some_and(|v| !v.is_empty() && v != "false" && v != "0");
-    if no_input || ci || !std::io::stdin().is_terminal() || !std::io::stderr().is_terminal() {
+    if no_input || !std::io::stdin().is_terminal() || !std::io::stderr().is_terminal() {
         return false;
     }
     // A terminal that is not ours to read (no controlling terminal after `setsid`, or a

@@ -16,6 +16,7 @@ use console::Style;
 use indicatif::{ProgressBar, ProgressStyle};
 
 use crate::exec::event::{Event, Level, Listener, OutputStream};
+use crate::runbook::{Diagnostic, Location, Source};
 use crate::state::record::StepStatus;
 
 pub struct TerminalView {
@@ -34,6 +35,9 @@ pub struct TerminalView {
     /// Per stream, a byte held back while output passes through escaped (see
     /// [`crate::escape::bytes`]).
     held: [Option<u8>; 2],
+    /// The runbook, to show where a failing step is written, as validation shows a problem,
+    /// and whether in colour.
+    runbook: Option<(Source, bool)>,
 }
 
 impl TerminalView {
@@ -52,6 +56,33 @@ impl TerminalView {
             out_tty: std::io::stdout().is_terminal(),
             err_tty: std::io::stderr().is_terminal(),
             held: [None, None],
+            runbook: None,
+        }
+    }
+
+    /// Shows a step that fails for good with its place in `runbook`: `file:line:column`, the
+    /// line, and a caret under what the step does.
+    #[must_use]
+    pub fn with_runbook(mut self, runbook: Source, color: bool) -> Self {
+        self.runbook = Some((runbook, color));
+        self
+    }
+
+    /// Where a step that failed for good is written, drawn as validation draws a problem.
+    fn locate(&self, step: &str, status: StepStatus, reason: Option<&str>, at: &Location) {
+        let Some((source, color)) = &self.runbook else {
+            return;
+        };
+        let what = match status {
+            StepStatus::Failed => "failed",
+            StepStatus::TimedOut => "timed out",
+            StepStatus::Ok | StepStatus::FailedIgnored | StepStatus::Interrupted => return,
+        };
+        let drawn = Diagnostic::new(at.span.clone(), format!("step `{step}` {what}"))
+            .label(reason.unwrap_or(what))
+            .render(source, *color);
+        for l in drawn.lines() {
+            self.line(l);
         }
     }
 
@@ -279,6 +310,7 @@ impl TerminalView {
                 status,
                 duration_ms,
                 reason,
+                location,
                 ..
             } => {
                 self.flush_pending();
@@ -300,6 +332,9 @@ impl TerminalView {
                     format!("<-- step {step} {word} in {}{why}", secs(*duration_ms))
                 };
                 self.line(&text);
+                if let Some(at) = location {
+                    self.locate(step, *status, reason.as_deref(), at);
+                }
             }
             Event::StepSkipped { step, reason, .. } => {
                 self.line(&format!(

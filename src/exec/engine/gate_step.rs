@@ -2,11 +2,11 @@
 //! the journal, stops the run where nobody can answer, and applies the gate's deadline. For
 //! sign-offs it also renders the phase the signers are shown and the digest that binds them.
 
-use std::time::Instant;
+use std::time::{Duration, Instant};
 
 use super::{Attempt, Engine, RunEnd};
-use crate::exec::gates::{self, Answered, Gate, GateOutcome, Needed, Who};
-use crate::plan::PlanStep;
+use crate::exec::gates::{self, Answered, Gate, GateOutcome, Needed, Prompter, Who};
+use crate::plan::{Action, PlanStep};
 use crate::runbook::model::{DeadlineAction, Phase, Step};
 use crate::state::record::{GateVerdict, StepStatus};
 use crate::state::{Entry, StoreError};
@@ -15,7 +15,7 @@ impl Engine<'_> {
     /// The lines that show signers the phase's steps as rendered for this run (secrets masked,
     /// control characters escaped), and the digest that binds a sign-off to them: the SHA-256
     /// of exactly those lines, so what is signed is what the screen showed. They are laid out
-    /// as `rollout plan` shows the phase (see [`crate::ui::plan_view::signed_lines`]).
+    /// as `rollout plan` shows the phase (see [`crate::plan::TextLayout::signed_lines`]).
     pub(super) fn phase_content(&self, phase: &Phase) -> PhaseContent {
         let steps = phase
             .steps
@@ -27,7 +27,7 @@ impl Engine<'_> {
                     .map_err(|e| (e.step, e.error.message))
             })
             .collect();
-        let mut lines = crate::ui::plan_view::signed_lines(&phase.title, steps);
+        let mut lines = self.layout.signed_lines(&phase.title, steps);
         let mut shown = lines.join("\n");
         shown.push('\n');
         let digest = crate::runbook::source::digest_of(shown.as_bytes());
@@ -42,7 +42,7 @@ impl Engine<'_> {
     }
 
     /// Asks a human gate, records the answer, and applies its deadline's outcome.
-    pub(super) fn gate(
+    pub(super) async fn gate(
         &mut self,
         phase: &Phase,
         step: &Step,
@@ -81,7 +81,8 @@ impl Engine<'_> {
                     GateVerdict::DeadlinePassed,
                     &answered,
                     digest,
-                )?;
+                )
+                .await?;
                 let (reason, end) = deadline_end(id, &why, then);
                 return Ok(Attempt {
                     status: StepStatus::Failed,
@@ -93,19 +94,9 @@ impl Engine<'_> {
             }
             deadline = Some(d.0.saturating_sub(waited));
         }
-        let gate = Gate {
-            id: &id,
-            action: &shown.action,
-            deadline,
-            digest,
-        };
-        let outcome = gates::evaluate(
-            &gate,
-            &self.options.approvals,
-            &who,
-            self.prompter.as_deref_mut(),
-            &self.interrupts,
-        );
+        let outcome = self
+            .evaluate_gate(&id, &shown.action, deadline, digest, who)
+            .await;
         let duration = started.elapsed();
         let mut a = Attempt {
             duration,
@@ -113,17 +104,19 @@ impl Engine<'_> {
         };
         match outcome {
             GateOutcome::Passed(answered) => {
-                self.record_answer(&phase_id, &id, GateVerdict::Passed, &answered, digest)?;
+                self.record_answer(&phase_id, &id, GateVerdict::Passed, &answered, digest)
+                    .await?;
                 a.reason = Some(answered.summary);
             }
             GateOutcome::Refused(answered) => {
-                self.record_answer(&phase_id, &id, GateVerdict::Refused, &answered, digest)?;
+                self.record_answer(&phase_id, &id, GateVerdict::Refused, &answered, digest)
+                    .await?;
                 a.status = StepStatus::Failed;
                 a.reason = Some(answered.summary);
             }
             GateOutcome::Waiting(needed) => {
                 let reason = needed.message.clone();
-                self.wait_at_gate(&phase_id, &id, needed, &reason)?;
+                self.wait_at_gate(&phase_id, &id, needed, &reason).await?;
                 a.end = Some(RunEnd::WaitingForApproval { reason });
             }
             GateOutcome::Stopped => {
@@ -147,7 +140,8 @@ impl Engine<'_> {
                     GateVerdict::DeadlinePassed,
                     &answered,
                     digest,
-                )?;
+                )
+                .await?;
                 let (after, then) = written
                     .map_or((String::new(), DeadlineAction::Hold), |(d, t)| {
                         (d.to_string(), t)
@@ -165,7 +159,7 @@ impl Engine<'_> {
                             "{why}; the gate holds (on_deadline = \"hold\"): {}",
                             needed.message
                         );
-                        self.wait_at_gate(&phase_id, &id, needed, &reason)?;
+                        self.wait_at_gate(&phase_id, &id, needed, &reason).await?;
                         a.end = Some(RunEnd::WaitingForApproval { reason });
                     }
                 }
@@ -174,7 +168,49 @@ impl Engine<'_> {
         Ok(a)
     }
 
-    fn record_answer(
+    /// Evaluates the gate: with the approvals given, and where a person can answer, with the
+    /// questions asked on a blocking thread (see [`Engine::ask`]).
+    async fn evaluate_gate(
+        &mut self,
+        id: &str,
+        action: &Action,
+        deadline: Option<Duration>,
+        digest: Option<&str>,
+        who: Who,
+    ) -> GateOutcome {
+        let approvals = self.options.approvals.clone();
+        let interrupts = self.interrupts.clone();
+        let evaluate = {
+            let (id, action) = (id.to_string(), action.clone());
+            let digest = digest.map(String::from);
+            let (approvals, who, interrupts) = (approvals.clone(), who.clone(), interrupts.clone());
+            move |prompter: Option<&mut dyn Prompter>| {
+                let gate = Gate {
+                    id: &id,
+                    action: &action,
+                    deadline,
+                    digest: digest.as_deref(),
+                };
+                gates::evaluate(&gate, &approvals, &who, prompter, &interrupts)
+            }
+        };
+        if self.prompter.is_none() {
+            return evaluate(None);
+        }
+        let asked = self.ask(move |p| evaluate(Some(p))).await;
+        asked.unwrap_or_else(|| {
+            // The prompter is gone (it failed): as where nobody can answer.
+            let gate = Gate {
+                id,
+                action,
+                deadline,
+                digest,
+            };
+            gates::evaluate(&gate, &approvals, &who, None, &interrupts)
+        })
+    }
+
+    async fn record_answer(
         &mut self,
         phase: &str,
         step: &str,
@@ -194,10 +230,11 @@ impl Engine<'_> {
             digest: digest.map(String::from),
             summary: self.redact(&answered.summary),
         })
+        .await
     }
 
     /// Records that the run stops at a gate, what would satisfy it, and that it waits.
-    fn wait_at_gate(
+    async fn wait_at_gate(
         &mut self,
         phase: &str,
         step: &str,
@@ -210,13 +247,15 @@ impl Engine<'_> {
             kind: needed.kind,
             message: self.redact(&needed.message),
             satisfy_with: needed.satisfy_with,
-        })?;
+        })
+        .await?;
         self.record(Entry::Paused {
             phase: Some(phase.to_string()),
             step: Some(step.to_string()),
             reason: self.redact(reason),
             waiting_for_approval: true,
         })
+        .await
     }
 }
 

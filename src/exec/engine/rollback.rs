@@ -34,9 +34,10 @@ fn runbook_phase() -> Phase {
 }
 
 impl<'a> Engine<'a> {
-    /// The phases a new rollback of this run undoes; see [`phases_to_roll_back`].
-    pub fn rollback_phases(&self, to: Option<&str>) -> Result<Vec<String>, String> {
-        phases_to_roll_back(&self.state, &self.loaded.runbook, to)
+    /// The phases a rollback after a failure undoes: every phase that started, the last first
+    /// (see [`phases_to_roll_back`]).
+    pub(super) fn rollback_phases(&self) -> Vec<String> {
+        phases_to_roll_back(&self.state, &self.loaded.runbook, None).unwrap_or_default()
     }
 
     fn rollback_steps(&self, phase: &str) -> Option<(Option<&'a Phase>, &'a [Step])> {
@@ -89,7 +90,7 @@ impl<'a> Engine<'a> {
     }
 
     /// Rolls back `phases` (or goes on with the rollback this run is already in).
-    pub async fn roll_back(
+    pub(super) async fn roll_back(
         &mut self,
         reason: &str,
         phases: Vec<String>,
@@ -103,7 +104,8 @@ impl<'a> Engine<'a> {
             self.record(Entry::RollbackRequested {
                 reason: self.redact(reason),
                 phases,
-            })?;
+            })
+            .await?;
         }
         let rb = self.state.rollback.clone().unwrap_or_default();
         let plan = self.rollback_plan(&rb.phases);
@@ -113,12 +115,13 @@ impl<'a> Engine<'a> {
             resumed: rb.started,
         });
         if !rb.started {
-            if let Some(end) = self.confirm_rollback(&rb.phases)? {
+            if let Some(end) = self.confirm_rollback(&rb.phases).await? {
                 return Ok(end);
             }
             self.record(Entry::RollbackStarted {
                 phases: rb.phases.clone(),
-            })?;
+            })
+            .await?;
         }
         self.rolling_back = true;
         let result = self.roll_back_phases(&rb.phases, &rb.phases_done).await;
@@ -132,7 +135,8 @@ impl<'a> Engine<'a> {
             complete,
             undone: undone.clone(),
             not_undone: not_undone.clone(),
-        })?;
+        })
+        .await?;
         self.emit(&Event::RollbackFinished {
             complete,
             undone,
@@ -195,7 +199,8 @@ impl<'a> Engine<'a> {
                     self.record(Entry::PhaseRolledBack {
                         phase: id.clone(),
                         complete,
-                    })?;
+                    })
+                    .await?;
                     self.emit(&Event::PhaseFinished {
                         phase: id.clone(),
                         succeeded: complete,
@@ -272,7 +277,7 @@ impl<'a> Engine<'a> {
 
     /// Asks before the rollback starts, unless the runbook or `--yes` says not to. `Some(end)`
     /// when it does not start.
-    fn confirm_rollback(&mut self, phases: &[String]) -> Result<Option<RunEnd>, StoreError> {
+    async fn confirm_rollback(&mut self, phases: &[String]) -> Result<Option<RunEnd>, StoreError> {
         if !self.loaded.runbook.meta.confirm_rollback {
             return Ok(None);
         }
@@ -287,20 +292,28 @@ impl<'a> Engine<'a> {
         );
         let answer = if self.options.approvals.yes {
             Some((true, "yes (--yes)".to_string(), How::PreApproved))
-        } else if let Some(p) = self.prompter.as_deref_mut() {
+        } else {
             // Not bound by the deadline of a gate that may have led here.
-            p.set_deadline(None);
-            match p.confirm(&question) {
-                Ok(yes) => Some((yes, if yes { "yes" } else { "no" }.into(), How::Interactive)),
-                Err(NoAnswer::Interrupted(signal)) => {
+            let asked = question.clone();
+            let reply = self
+                .ask(move |p| {
+                    p.set_deadline(None);
+                    p.confirm(&asked)
+                })
+                .await;
+            match reply {
+                Some(Ok(yes)) => {
+                    Some((yes, if yes { "yes" } else { "no" }.into(), How::Interactive))
+                }
+                Some(Err(NoAnswer::Interrupted(signal))) => {
                     return Ok(Some(RunEnd::Interrupted { signal }));
                 }
-                Err(NoAnswer::Dismissed) => Some((false, "dismissed".into(), How::Interactive)),
+                Some(Err(NoAnswer::Dismissed)) => {
+                    Some((false, "dismissed".into(), How::Interactive))
+                }
                 // The terminal cannot take an answer any more: like having no terminal.
-                Err(_) => None,
+                Some(Err(_)) | None => None,
             }
-        } else {
-            None
         };
         let Some((yes, said, how)) = answer else {
             let reason = "the rollback needs a confirmation and nobody here can give it: resume with `--yes` to roll back".to_string();
@@ -309,7 +322,8 @@ impl<'a> Engine<'a> {
                 step: None,
                 reason: reason.clone(),
                 waiting_for_approval: true,
-            })?;
+            })
+            .await?;
             return Ok(Some(RunEnd::RollbackNotDone {
                 reason,
                 finished: false,
@@ -337,7 +351,8 @@ impl<'a> Engine<'a> {
             }],
             digest: None,
             summary: format!("rollback of {}: {said} by {operator}", phases.join(", ")),
-        })?;
+        })
+        .await?;
         if yes {
             return Ok(None);
         }

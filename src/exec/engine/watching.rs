@@ -186,7 +186,7 @@ impl Engine<'_> {
     }
 
     /// Says (and records) that the phase ran past a `warn` budget, once.
-    pub(super) fn budget_warning(&mut self) -> Result<(), StoreError> {
+    pub(super) async fn budget_warning(&mut self) -> Result<(), StoreError> {
         let Some(b) = self.budget.as_mut() else {
             return Ok(());
         };
@@ -199,7 +199,8 @@ impl Engine<'_> {
             phase: phase.clone(),
             max_duration: after.to_string(),
             action: "warn".into(),
-        })?;
+        })
+        .await?;
         self.emit(&Event::Notice {
             level: Level::Warning,
             message: format!(

@@ -10,6 +10,7 @@ use std::time::SystemTime;
 use serde::Serialize;
 
 use super::{Envelope, GateAnswer, GateKind, GateVerdict, How, Record};
+use crate::runbook::Location;
 
 #[derive(Debug, Clone, Default)]
 pub struct Timeline {
@@ -99,6 +100,9 @@ pub struct StepRun {
     pub reason: Option<String>,
     /// The last 4 KiB of output.
     pub output_tail: Option<String>,
+    /// Where the step is in the runbook, when it failed for good.
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub location: Option<Location>,
 }
 
 impl StepRun {
@@ -114,6 +118,7 @@ impl StepRun {
             exit_code: None,
             reason: None,
             output_tail: None,
+            location: None,
         }
     }
 }
