@@ -353,17 +353,7 @@ fn gates<'a>(loaded: &'a Loaded, plan: Option<&'a Plan>) -> Vec<Gate<'a>> {
                     .collect(),
             },
             StepKind::Signoff(s) => Kind::Signoff {
-                roles: s
-                    .roles
-                    .iter()
-                    .map(|r| RoleView {
-                        role: r.name.get_ref().clone(),
-                        approvers: r
-                            .approvers
-                            .as_ref()
-                            .map(|a| a.iter().map(|x| x.get_ref().clone()).collect()),
-                    })
-                    .collect(),
+                roles: RoleView::all(&s.roles),
                 required: *s.required.get_ref(),
                 exclude_operator: s.exclude_operator,
             },

@@ -250,12 +250,7 @@ pub async fn seal_finished(
         .await?;
     if let Some(r) = loaded.recovery {
         journal
-            .append(Entry::JournalRecovered {
-                good_records: r.good_records,
-                dropped_bytes: r.dropped_bytes,
-                detail: r.detail,
-                saved_as: r.saved_as,
-            })
+            .append(Entry::recovered(r))
             .await?;
     }
     let seal = journal.seal().await?;
@@ -287,12 +282,7 @@ pub async fn resume<'a>(
         .await?;
     if let Some(r) = recovery {
         journal
-            .append(Entry::JournalRecovered {
-                good_records: r.good_records,
-                dropped_bytes: r.dropped_bytes,
-                detail: r.detail,
-                saved_as: r.saved_as,
-            })
+            .append(Entry::recovered(r))
             .await?;
     }
     run_engine(

@@ -514,21 +514,11 @@ impl<'l> Renderer<'l> {
         };
         let rendered = self.render(t, &Scope::of(&self.base))?;
         parse(&rendered).map_err(|why| {
-            let values: Vec<String> = self
-                .loaded
-                .templates
-                .reads(t)
-                .iter()
-                .map(|n| {
-                    let v = self.var_text.get(*n).map_or("?", String::as_str);
-                    format!("`{n}` = `{v}`")
-                })
-                .collect();
             RenderError {
                 message: format!(
                     "`{key}` = `{}` gives `{rendered}` with {}, which is not {what}: {why}",
                     self.loaded.templates.source(t),
-                    values.join(" and ")
+                    self.values_read(t)
                 ),
                 span: self.loaded.templates.span(t),
             }
@@ -611,23 +601,24 @@ impl<'l> Renderer<'l> {
         )
     }
 
+    /// The values template `t` reads, for an error: "`a` = `1` and `b` = `x`".
+    fn values_read(&self, t: Tpl) -> String {
+        let values: Vec<String> = self
+            .loaded
+            .templates
+            .reads(t)
+            .iter()
+            .map(|n| {
+                let v = self.var_text.get(*n).map_or("?", String::as_str);
+                format!("`{n}` = `{v}`")
+            })
+            .collect();
+        values.join(" and ")
+    }
+
     /// Values that do not fit together, pointed at the template that made them.
     fn misfit_at(&self, t: Option<Tpl>, m: &Misfit) -> RenderError {
-        let with = t.map_or_else(String::new, |t| {
-            let values: Vec<String> = self
-                .loaded
-                .templates
-                .reads(t)
-                .iter()
-                .map(|n| {
-                    format!(
-                        "`{n}` = `{}`",
-                        self.var_text.get(*n).map_or("?", String::as_str)
-                    )
-                })
-                .collect();
-            format!(" (with {})", values.join(" and "))
-        });
+        let with = t.map_or_else(String::new, |t| format!(" (with {})", self.values_read(t)));
         RenderError {
             message: format!("{}{with}", m.sentence()),
             span: t.map_or(0..0, |t| self.loaded.templates.span(t)),
@@ -733,17 +724,7 @@ impl<'l> Renderer<'l> {
             },
             StepKind::Signoff(s) => Action::Signoff {
                 title: self.render(s.title, &ctx)?,
-                roles: s
-                    .roles
-                    .iter()
-                    .map(|r| RoleView {
-                        role: r.name.get_ref().clone(),
-                        approvers: r
-                            .approvers
-                            .as_ref()
-                            .map(|a| a.iter().map(|x| x.get_ref().clone()).collect()),
-                    })
-                    .collect(),
+                roles: RoleView::all(&s.roles),
                 required: *s.required.get_ref(),
                 exclude_operator: s.exclude_operator,
             },

@@ -359,6 +359,22 @@ pub struct RoleView {
     pub approvers: Option<Vec<String>>,
 }
 
+impl RoleView {
+    /// A sign-off's roles as a plan (and the gate that checks them) shows them.
+    pub fn all(roles: &[crate::runbook::model::Role]) -> Vec<RoleView> {
+        roles
+            .iter()
+            .map(|r| RoleView {
+                role: r.name.get_ref().clone(),
+                approvers: r
+                    .approvers
+                    .as_ref()
+                    .map(|a| a.iter().map(|x| x.get_ref().clone()).collect()),
+            })
+            .collect()
+    }
+}
+
 #[derive(Debug, Clone, Serialize)]
 #[serde(tag = "kind", rename_all = "snake_case")]
 pub enum Action {

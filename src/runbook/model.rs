@@ -341,6 +341,17 @@ pub struct Phase {
     pub span: Range<usize>,
 }
 
+impl Phase {
+    /// The ids of the phase's steps, then its gate's, in the order they run.
+    pub fn step_ids(&self) -> Vec<&str> {
+        self.steps
+            .iter()
+            .chain(&self.gate)
+            .map(|s| s.id.get_ref().as_str())
+            .collect()
+    }
+}
+
 /// How often a failed step is tried again, with its delays resolved.
 #[derive(Debug, Clone, Copy, PartialEq, Serialize)]
 pub struct Retry {

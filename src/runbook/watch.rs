@@ -96,12 +96,7 @@ impl<'r> Scopes<'r> {
     /// How `owner` is watched in phase `p`, for the plan.
     pub fn in_phase(&self, owner: Owner, p: usize) -> InPhase {
         let phase = &self.runbook.phases[p];
-        let ids: Vec<&str> = phase
-            .steps
-            .iter()
-            .chain(&phase.gate)
-            .map(|s| s.id.get_ref().as_str())
-            .collect();
+        let ids = phase.step_ids();
         let on: Vec<usize> = (0..ids.len())
             .filter(|s| self.in_window(owner, (p, *s)))
             .collect();

@@ -74,6 +74,16 @@ pub enum Opening<'a> {
 }
 
 impl Entry {
+    /// The record of a journal read back up to its last good record.
+    pub fn recovered(r: super::Recovery) -> Entry {
+        Entry::JournalRecovered {
+            good_records: r.good_records,
+            dropped_bytes: r.dropped_bytes,
+            detail: r.detail,
+            saved_as: r.saved_as,
+        }
+    }
+
     /// For a record that begins a session after the first (`run_resumed`, `seal_recovered`):
     /// the seal it names.
     pub fn opens_session(&self) -> Option<Opening<'_>> {

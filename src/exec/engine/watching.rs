@@ -54,12 +54,7 @@ impl Engine<'_> {
     /// Watches exactly the criteria whose window holds step `at` (of steps and gate) of
     /// `phase`: starts those that begin here, stops those that ended.
     pub(super) fn watch_criteria_at(&mut self, phase: &Phase, at: usize) {
-        let ids: Vec<&str> = phase
-            .steps
-            .iter()
-            .chain(&phase.gate)
-            .map(|s| s.id.get_ref().as_str())
-            .collect();
+        let ids = phase.step_ids();
         let index_of =
             |id: &Option<String>| id.as_ref().and_then(|id| ids.iter().position(|s| s == id));
         let phase_id = phase.id.get_ref().clone();
