@@ -249,9 +249,7 @@ pub async fn seal_finished(
         })
         .await?;
     if let Some(r) = loaded.recovery {
-        journal
-            .append(Entry::recovered(r))
-            .await?;
+        journal.append(Entry::recovered(r)).await?;
     }
     let seal = journal.seal().await?;
     Ok(Some((seal, state)))
@@ -281,9 +279,7 @@ pub async fn resume<'a>(
         })
         .await?;
     if let Some(r) = recovery {
-        journal
-            .append(Entry::recovered(r))
-            .await?;
+        journal.append(Entry::recovered(r)).await?;
     }
     run_engine(
         loaded,

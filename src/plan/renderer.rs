@@ -513,15 +513,13 @@ impl<'l> Renderer<'l> {
             Param::Template(t) => t,
         };
         let rendered = self.render(t, &Scope::of(&self.base))?;
-        parse(&rendered).map_err(|why| {
-            RenderError {
-                message: format!(
-                    "`{key}` = `{}` gives `{rendered}` with {}, which is not {what}: {why}",
-                    self.loaded.templates.source(t),
-                    self.values_read(t)
-                ),
-                span: self.loaded.templates.span(t),
-            }
+        parse(&rendered).map_err(|why| RenderError {
+            message: format!(
+                "`{key}` = `{}` gives `{rendered}` with {}, which is not {what}: {why}",
+                self.loaded.templates.source(t),
+                self.values_read(t)
+            ),
+            span: self.loaded.templates.span(t),
         })
     }
 
