@@ -258,9 +258,14 @@ fn check_approvals(
     g: &GateArgs,
     vars: &[inputs::Resolved],
     who: &crate::exec::gates::Who,
+    run_id: Option<&str>,
 ) -> Result<(), ExitCode> {
     let given = approvals(g);
-    if given.approve.is_empty() && given.checks.is_empty() && given.signoffs.is_empty() {
+    if given.approve.is_empty()
+        && given.checks.is_empty()
+        && given.signoffs.is_empty()
+        && given.signoff_files.is_empty()
+    {
         return Ok(());
     }
     // Item texts and words are compared as the run renders them.
@@ -271,7 +276,7 @@ fn check_approvals(
         &ctx.settings,
     )
     .ok();
-    let problems = crate::exec::preapproval::check(loaded, preview.as_ref(), &given, who);
+    let problems = crate::exec::preapproval::check(loaded, preview.as_ref(), &given, who, run_id);
     if problems.is_empty() {
         return Ok(());
     }
@@ -289,6 +294,7 @@ fn approvals(g: &GateArgs) -> Approvals {
         approve: g.approve.clone(),
         checks: g.check.clone(),
         signoffs: g.signoff.clone(),
+        signoff_files: g.signoff_file.clone(),
     }
 }
 
@@ -597,18 +603,35 @@ fn run_session(
     begin: Session,
     outside_window: Option<session::OutsideWindow>,
 ) -> ExitCode {
-    let (vars, started_by) = match &begin {
-        Session::Start(_, vars, _) => (vars.as_slice(), ctx.operator()),
-        Session::Resume(r, _) => (r.vars.as_slice(), r.state.operator.clone()),
+    let (vars, started_by, run_id) = match &begin {
+        Session::Start(_, vars, _) => (vars.as_slice(), ctx.operator(), None),
+        Session::Resume(r, _) => (
+            r.vars.as_slice(),
+            r.state.operator.clone(),
+            Some(r.state.run_id.clone()),
+        ),
     };
     let who = crate::exec::gates::Who {
         operator: ctx.operator(),
         os_user: ctx.settings.os_user.clone(),
         started_by,
     };
-    if let Err(code) = check_approvals(ctx, loaded, &run.gates, vars, &who) {
+    if let Err(code) = check_approvals(ctx, loaded, &run.gates, vars, &who, run_id.as_deref()) {
         return code;
     }
+    let signatures = match crate::exec::signatures::policy(loaded, &ctx.settings) {
+        Ok(p) => p,
+        Err(why) => {
+            eprintln!("error: {why}\n  nothing was run");
+            return ExitCode::Usage;
+        }
+    };
+    let operator_keys = match &signatures.allowed_signers {
+        Some(file) if excludes_operator(loaded) => {
+            crate::exec::signatures::operator_keys(&ctx.settings, file)
+        }
+        _ => Vec::new(),
+    };
     let grace = match grace(run) {
         Ok(g) => g,
         Err(code) => return code,
@@ -619,6 +642,8 @@ fn run_session(
         approvals: approvals(&run.gates),
         operator: ctx.operator(),
         os_user: ctx.settings.os_user.clone(),
+        signatures,
+        operator_keys,
     };
     let layout = ui::plan_view::PlanText { color: false };
     let handle = ctx.runtime.handle().clone();
@@ -687,6 +712,16 @@ fn run_session(
         }
     });
     report(result)
+}
+
+/// Whether a sign-off of the runbook excludes the operator (then the operator's own keys are
+/// looked up, to refuse approvals made with them).
+fn excludes_operator(loaded: &Loaded) -> bool {
+    loaded.runbook.phases.iter().any(|p| {
+        p.steps.iter().chain(&p.gate).any(
+            |s| matches!(&s.kind, runbook::model::StepKind::Signoff(so) if so.exclude_operator),
+        )
+    })
 }
 
 /// State directories to look in when none is given: `./.rollout` and `./*/.rollout`.
@@ -1551,4 +1586,220 @@ pub fn run_report(
         );
     }
     ExitCode::Ok
+}
+
+/// What `rollout approve` was asked for.
+pub struct ApproveArgs<'a> {
+    pub run_id: &'a str,
+    pub gate: &'a str,
+    pub role: Option<&'a str>,
+    pub key: Option<&'a Path>,
+    /// Write the request to sign instead of signing it.
+    pub request: bool,
+    pub output: Option<&'a Path>,
+    pub yes: bool,
+    pub no_input: bool,
+}
+
+/// `rollout approve`: shows the phase of a sign-off as the run shows it at the gate (from the
+/// run's own record of it, so with the same digest), asks, signs it with the approver's SSH key
+/// (`ssh-keygen -Y sign -n rollout`) and delivers the approval to the run (or writes it to
+/// `--output`). `--request` writes the text to sign instead, for signing elsewhere.
+pub fn approve(ctx: &Ctx, args: &ApproveArgs<'_>) -> ExitCode {
+    use crate::state::approval::Request;
+    let (store, id, log) = match read_run(ctx, Some(args.run_id)) {
+        Ok(x) => x,
+        Err(code) => return code,
+    };
+    let state = RunState::fold(&log.records);
+    let gate = args.gate;
+    if state.is_finished() {
+        eprintln!("error: run `{id}` has finished; there is nothing left to approve");
+        return ExitCode::Usage;
+    }
+    let Some(shown) = state.signoffs_shown.get(gate) else {
+        let known: Vec<&str> = state.signoffs_shown.keys().map(String::as_str).collect();
+        eprintln!(
+            "error: run `{id}` has not reached a sign-off `{gate}` that takes signed approvals{}; approve it once the run waits there (`rollout status {id}`)",
+            if known.is_empty() {
+                String::new()
+            } else {
+                format!(" (it has reached: {})", known.join(", "))
+            }
+        );
+        return ExitCode::Usage;
+    };
+    let interrupts = Interrupts::default();
+    let mut prompter =
+        ui::prompt::TerminalPrompter::if_interactive(args.no_input || ctx.settings.ci, &interrupts);
+    let role = match (args.role, shown.roles.as_slice()) {
+        (Some(r), roles) if roles.iter().any(|x| x == r) => r.to_string(),
+        (Some(r), roles) => {
+            eprintln!(
+                "error: `{r}` is not a role of sign-off `{gate}`; its roles: {}",
+                roles
+                    .iter()
+                    .map(|x| format!("`{x}`"))
+                    .collect::<Vec<_>>()
+                    .join(", ")
+            );
+            return ExitCode::Usage;
+        }
+        (None, [only]) => only.clone(),
+        (None, roles) => {
+            let options: Vec<&str> = roles.iter().map(String::as_str).collect();
+            match prompter
+                .as_mut()
+                .filter(|_| !args.request)
+                .map(|p| p.choose(&format!("Sign `{gate}` as which role?"), &options))
+            {
+                Some(Ok(i)) => roles[i].clone(),
+                _ => {
+                    eprintln!(
+                        "error: sign-off `{gate}` has several roles: give `--role ROLE`, one of: {}",
+                        roles
+                            .iter()
+                            .map(|x| format!("`{x}`"))
+                            .collect::<Vec<_>>()
+                            .join(", ")
+                    );
+                    return ExitCode::Usage;
+                }
+            }
+        }
+    };
+    let request = Request {
+        run: id.clone(),
+        gate: gate.to_string(),
+        phase: shown.phase.clone(),
+        role,
+        phase_digest: shown.digest.clone(),
+        runbook_digest: state.digest.clone(),
+        time: jiff::Timestamp::now()
+            .round(jiff::Unit::Second)
+            .unwrap_or_else(|_| jiff::Timestamp::now())
+            .to_string(),
+        shown: shown.lines.clone(),
+    };
+    if args.request {
+        return write_out(args.output, &request.text());
+    }
+    eprintln!(
+        "signing sign-off `{gate}` of run `{id}` as `{}`: phase `{}` as the run shows it ({}):",
+        request.role, request.phase, request.phase_digest
+    );
+    for line in &request.shown {
+        eprintln!("  {line}");
+    }
+    if !args.yes {
+        let question = format!(
+            "Sign `{gate}` as {} for run {id} with your SSH key?",
+            request.role
+        );
+        match prompter.as_mut().map(|p| p.confirm(&question)) {
+            Some(Ok(true)) => {}
+            Some(_) => {
+                eprintln!("not signed: nothing was written");
+                return ExitCode::Usage;
+            }
+            None => {
+                eprintln!(
+                    "error: nobody can confirm here (no terminal, `CI` or `--no-input`); read what is shown above and give `--yes` to sign it"
+                );
+                return ExitCode::Usage;
+            }
+        }
+    }
+    let agent_key;
+    let key = match args.key.or(ctx.settings.signing_key.as_deref()) {
+        Some(file) => crate::sshsig::Key::File(file),
+        None => match crate::sshsig::agent_keys() {
+            Ok(keys) if !keys.is_empty() => {
+                agent_key = keys[0].clone();
+                crate::sshsig::Key::Agent(&agent_key)
+            }
+            Ok(_) => {
+                eprintln!(
+                    "error: the ssh-agent holds no keys; `ssh-add` yours, or give `--key FILE`"
+                );
+                return ExitCode::Usage;
+            }
+            Err(why) => {
+                eprintln!("error: {why}");
+                return ExitCode::Usage;
+            }
+        },
+    };
+    let text = request.text();
+    let signature = match crate::sshsig::sign(&key, crate::sshsig::NAMESPACE, text.as_bytes()) {
+        Ok(s) => s,
+        Err(why) => {
+            eprintln!("error: {why}");
+            return ExitCode::Usage;
+        }
+    };
+    let fingerprint = crate::sshsig::parse(&signature)
+        .map(|s| s.fingerprint)
+        .unwrap_or_default();
+    let approval = format!("{text}{signature}\n");
+    if let Some(out) = args.output {
+        let code = write_out(Some(out), &approval);
+        if code == ExitCode::Ok {
+            eprintln!(
+                "signed with key {fingerprint}; give it to the operator: `rollout resume {id} --signoff-file {}`",
+                out.display()
+            );
+        }
+        return code;
+    }
+    let name = format!(
+        "{}.{}.{}.approval",
+        slug(gate),
+        slug(&request.role),
+        slug(fingerprint.trim_start_matches("SHA256:"))
+    );
+    match ctx.wait(store.deliver_approval(&id, &name, &approval)) {
+        Ok(at) => {
+            eprintln!(
+                "signed with key {fingerprint} and delivered to run `{id}` ({at}); a run waiting at `{gate}` counts it now, a stopped one when it resumes"
+            );
+            ExitCode::Ok
+        }
+        Err(e) => {
+            eprintln!(
+                "error: {e}\n  the approval could not be delivered to the run; `--output FILE` writes it to a file for the operator's `--signoff-file`"
+            );
+            ExitCode::Internal
+        }
+    }
+}
+
+/// A file name part: letters, digits, `-` and `_`; anything else is `_`.
+fn slug(text: &str) -> String {
+    text.chars()
+        .map(|c| {
+            if c.is_ascii_alphanumeric() || c == '-' || c == '_' {
+                c
+            } else {
+                '_'
+            }
+        })
+        .collect()
+}
+
+/// Writes `text` to `out` (stdout for none or `-`).
+fn write_out(out: Option<&Path>, text: &str) -> ExitCode {
+    match out.filter(|p| p.as_os_str() != "-") {
+        None => {
+            print!("{text}");
+            ExitCode::Ok
+        }
+        Some(path) => match std::fs::write(path, text) {
+            Ok(()) => ExitCode::Ok,
+            Err(e) => {
+                eprintln!("error: cannot write `{}`: {e}", path.display());
+                ExitCode::Internal
+            }
+        },
+    }
 }

@@ -57,6 +57,7 @@ impl Command {
             | Command::Locks { state_dir }
             | Command::Unlock { state_dir, .. }
             | Command::Report { state_dir, .. }
+            | Command::Approve { state_dir, .. }
             | Command::Audit {
                 command: AuditCommand::Verify { state_dir, .. },
             } => state_dir.as_ref(),
@@ -184,6 +185,41 @@ pub enum Command {
         vars: VarArgs,
         #[command(flatten)]
         run: RunArgs,
+    },
+    /// Approve a sign-off of a run with your SSH key: shows the phase as the operator sees it
+    /// at the gate, asks, signs (`ssh-keygen -Y sign -n rollout`, with your ssh-agent or
+    /// `--key`) and delivers the approval to the run
+    Approve {
+        /// The run waiting for the approval
+        #[arg(add = ArgValueCandidates::new(run_ids))]
+        run_id: String,
+        /// The sign-off step's id
+        #[arg(long, value_name = "GATE")]
+        gate: String,
+        /// The role you sign as [default: the sign-off's only role; asked in a terminal]
+        #[arg(long, value_name = "ROLE")]
+        role: Option<String>,
+        /// Your SSH key: a private key file, or a public key file whose private key your
+        /// ssh-agent holds [default: `signing_key` in the user config, else the agent's first key]
+        #[arg(long, value_name = "FILE", value_hint = ValueHint::FilePath)]
+        key: Option<PathBuf>,
+        /// Write the text to sign instead of signing it (for `ssh-keygen -Y sign -n rollout`
+        /// elsewhere; the operator then gives `--signoff-file REQUEST.sig`)
+        #[arg(long)]
+        request: bool,
+        /// Write the signed approval (or the request) to this file (`-`: stdout) instead of
+        /// delivering it to the run
+        #[arg(long, short = 'o', value_name = "FILE", value_hint = ValueHint::FilePath)]
+        output: Option<PathBuf>,
+        /// Sign without asking (what is signed is still shown)
+        #[arg(long)]
+        yes: bool,
+        /// Never prompt, even in a terminal
+        #[arg(long, env = "ROLLOUT_NO_INPUT")]
+        no_input: bool,
+        /// Where runs are recorded [default: ./.rollout and ./*/.rollout]
+        #[arg(long, value_name = "DIR", value_hint = ValueHint::DirPath, env = "ROLLOUT_STATE_DIR")]
+        state_dir: Option<PathBuf>,
     },
     /// Check a run's audit log (its journal): hash chain, order, seal
     Audit {
@@ -348,6 +384,10 @@ pub struct GateArgs {
     /// Sign a sign-off in advance: `--signoff GATE=NAME:ROLE` (repeat for each signer)
     #[arg(long, value_name = "GATE=NAME:ROLE")]
     pub signoff: Vec<String>,
+    /// A signed approval (`rollout approve --output FILE`, or a request signed with `ssh-keygen
+    /// -Y sign -n rollout`, given as `REQUEST.sig` beside `REQUEST`); repeat for each signer
+    #[arg(long, value_name = "FILE", value_hint = ValueHint::FilePath)]
+    pub signoff_file: Vec<PathBuf>,
     /// Never prompt, even in a terminal (prompts are also off when CI is set or stdin is not a terminal)
     #[arg(long, env = "ROLLOUT_NO_INPUT")]
     pub no_input: bool,

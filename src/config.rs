@@ -64,6 +64,11 @@ pub struct UserConfig {
     pub color: Option<ColorChoice>,
     /// Webhooks told about every run, in addition to the runbook's own `[[notify]]`.
     pub notify: Vec<NotifyTarget>,
+    /// The allowed-signers file (OpenSSH's format) for runbooks that name none.
+    pub allowed_signers: Option<PathBuf>,
+    /// The operator's own SSH key (public or private key file): who the operator is when a
+    /// sign-off excludes the operator, and the key `rollout approve` signs with.
+    pub signing_key: Option<PathBuf>,
 }
 
 /// The settings of the command line that the resolution needs (see `cli::Cli::flags`).
@@ -99,6 +104,12 @@ pub struct Settings {
     /// `ROLLOUT_NOW`: the time change windows are checked against (tests only; undocumented in
     /// `--help`), as given.
     pub now: Option<String>,
+    /// The allowed-signers file for runbooks that name none: `ROLLOUT_ALLOWED_SIGNERS`, else
+    /// `allowed_signers` in the user config.
+    pub allowed_signers: Option<PathBuf>,
+    /// The operator's own SSH key file: `ROLLOUT_SIGNING_KEY`, else `signing_key` in the user
+    /// config. With the keys of the operator's ssh-agent, it tells who the operator is.
+    pub signing_key: Option<PathBuf>,
 }
 
 impl Default for Settings {
@@ -114,6 +125,8 @@ impl Default for Settings {
             state_dir: None,
             ci: false,
             now: None,
+            allowed_signers: None,
+            signing_key: None,
         }
     }
 }
@@ -187,6 +200,14 @@ pub fn resolve(flags: &Flags) -> Result<Settings, ConfigError> {
         state_dir: flags.state_dir.clone(),
         ci: std::env::var_os("CI").is_some_and(|v| !v.is_empty() && v != "false" && v != "0"),
         now: std::env::var("ROLLOUT_NOW").ok(),
+        allowed_signers: env("ROLLOUT_ALLOWED_SIGNERS")
+            .filter(|p| !p.trim().is_empty())
+            .map(PathBuf::from)
+            .or(user.allowed_signers),
+        signing_key: env("ROLLOUT_SIGNING_KEY")
+            .filter(|p| !p.trim().is_empty())
+            .map(PathBuf::from)
+            .or(user.signing_key),
     })
 }
 
@@ -281,9 +302,21 @@ fn read(root: &Spanned<DeTable<'_>>, p: &mut Problems) -> UserConfig {
         } else {
             Vec::new()
         },
+        allowed_signers: non_empty(t.string("allowed_signers", p), "allowed_signers", p)
+            .map(|f| expand_home(&f)),
+        signing_key: non_empty(t.string("signing_key", p), "signing_key", p)
+            .map(|f| expand_home(&f)),
     };
     t.finish(p);
     config
+}
+
+/// A path of the user config: `~/` is the home directory.
+fn expand_home(path: &str) -> PathBuf {
+    match (path.strip_prefix("~/"), std::env::var_os("HOME")) {
+        (Some(rest), Some(home)) => PathBuf::from(home).join(rest),
+        _ => PathBuf::from(path),
+    }
 }
 
 /// One `[[notify]]` of the user config: `url` (or `url_env`, the environment variable holding

@@ -11,7 +11,7 @@
 //! Imports flow one way: a module uses the modules of the layers below its own, never one of
 //! its own layer or above. Lowest first:
 //!
-//! 1. [`escape`], [`exit`]: leaves, importing nothing of rollout;
+//! 1. [`escape`], [`exit`], [`sshsig`]: leaves, importing nothing of rollout;
 //! 2. [`runbook`]: the file, parsed and validated; imports nothing of the crate above it;
 //! 3. [`inputs`] (variable values), [`redact`] (masking secrets);
 //! 4. [`state`]: journal, locks, audit chain, identity; nothing of `config`, `plan`, `exec`,
@@ -44,6 +44,7 @@ pub mod redact;
 pub mod report;
 pub mod runbook;
 pub mod scaffold;
+pub mod sshsig;
 pub mod state;
 pub mod tooling;
 pub mod ui;

@@ -258,6 +258,9 @@ impl Redactor {
             "broken",
             "saved_as",
             "version",
+            // A signed approval: its text, key and signature must stay byte for byte as signed
+            // (the text shows the phase as signers saw it, secrets already masked).
+            "signed",
         ];
         match value {
             Value::String(s) => self.mask_in_place(s),

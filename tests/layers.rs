@@ -9,7 +9,7 @@ use std::path::{Path, PathBuf};
 
 /// Lowest first. A module may import modules of lower layers only (and itself).
 const LAYERS: &[&[&str]] = &[
-    &["escape", "exit"],
+    &["escape", "exit", "sshsig"],
     &["runbook"],
     &["inputs", "redact"],
     &["state"],

@@ -113,6 +113,11 @@ pub struct Options {
     pub operator: String,
     /// The OS account rollout runs as, recorded with every gate answer.
     pub os_user: String,
+    /// How sign-offs take signed approvals.
+    pub signatures: crate::exec::signatures::Policy,
+    /// The operator's own SSH keys: approvals made with them do not count where a sign-off
+    /// excludes the operator.
+    pub operator_keys: Vec<crate::exec::signatures::OperatorKey>,
 }
 
 pub struct Engine<'a> {

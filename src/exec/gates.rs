@@ -22,6 +22,31 @@ pub struct Approvals {
     pub checks: Vec<String>,
     /// `--signoff GATE=NAME:ROLE`.
     pub signoffs: Vec<String>,
+    /// `--signoff-file FILE`: signed approvals, read where the gate they name is reached.
+    pub signoff_files: Vec<std::path::PathBuf>,
+}
+
+/// The signed approvals a sign-off has to hand, checked by the run (see `exec::signatures`).
+#[derive(Debug, Clone, Default)]
+pub struct SignedIntake {
+    /// Typed names are not enough (`signatures = "required"`): only signed approvals count,
+    /// and nobody is asked for a name.
+    pub required: bool,
+    /// Approvals whose signature verified for this run, this gate and this phase as shown.
+    pub verified: Vec<Verified>,
+    /// One line each: approvals that do not count, and why.
+    pub refused: Vec<String>,
+    /// How an approver signs this gate: `rollout approve RUN --gate GATE`.
+    pub how_to_sign: String,
+}
+
+/// A signed approval whose signature verified: who signed (the allowed-signers principal of
+/// their key) and as which role.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct Verified {
+    pub principal: String,
+    pub role: String,
+    pub signed: crate::state::approval::Signed,
 }
 
 /// Who is answering: for the record and for separation of duties.
@@ -61,6 +86,18 @@ impl Answered {
             name: name.to_string(),
             how,
             at: now(),
+            signed: None,
+        });
+    }
+
+    fn add_signed(&mut self, v: &Verified) {
+        self.answers.push(GateAnswer {
+            subject: v.role.clone(),
+            answer: "signed".into(),
+            name: v.principal.clone(),
+            how: How::Signed,
+            at: now(),
+            signed: Some(v.signed.clone()),
         });
     }
 
@@ -69,10 +106,13 @@ impl Answered {
         self
     }
 
-    /// `interactive` when anyone answered at the terminal.
+    /// `interactive` when anyone answered at the terminal; `signed` when every signer signed
+    /// with their key.
     pub fn how(&self) -> How {
         if self.answers.iter().any(|a| a.how == How::Interactive) {
             How::Interactive
+        } else if !self.answers.is_empty() && self.answers.iter().all(|a| a.how == How::Signed) {
+            How::Signed
         } else {
             How::PreApproved
         }
@@ -144,6 +184,8 @@ pub struct Gate<'a> {
     pub deadline: Option<Duration>,
     /// Sign-offs: the digest of the phase content shown to the signers.
     pub digest: Option<&'a str>,
+    /// Sign-offs: the signed approvals at hand, when the runbook takes them.
+    pub signed: Option<&'a SignedIntake>,
 }
 
 pub fn evaluate(
@@ -179,6 +221,7 @@ pub fn evaluate(
             roles,
             required,
             exclude_operator,
+            ..
         } => signoff(
             &Signoff {
                 id,
@@ -187,6 +230,7 @@ pub fn evaluate(
                 required: *required,
                 exclude_operator: *exclude_operator,
                 digest: gate.digest,
+                signed: gate.signed,
             },
             approvals,
             who,
@@ -434,6 +478,7 @@ pub(crate) struct Signoff<'a> {
     pub(crate) required: usize,
     pub(crate) exclude_operator: bool,
     pub(crate) digest: Option<&'a str>,
+    pub(crate) signed: Option<&'a SignedIntake>,
 }
 
 impl Signoff<'_> {
@@ -456,6 +501,25 @@ impl Signoff<'_> {
         } else {
             ""
         };
+        if let Some(intake) = self.signed.filter(|i| i.required) {
+            let refused = if intake.refused.is_empty() {
+                String::new()
+            } else {
+                format!("; not counted: {}", intake.refused.join("; "))
+            };
+            return Needed {
+                kind: GateKind::Signoff,
+                message: format!(
+                    "sign-off `{id}` needs {} signed approval(s) ({} given) for: {}; roles open: {}. The runbook requires signatures: each approver signs with their SSH key, `{}` (or signs the request of `rollout approve --request` with `ssh-keygen -Y sign -n rollout`, and the operator gives it with `--signoff-file FILE`){refused}{yes_note}",
+                    self.required,
+                    signed.len(),
+                    self.title,
+                    roles.join(", "),
+                    intake.how_to_sign
+                ),
+                satisfy_with: vec!["--signoff-file FILE".into()],
+            };
+        }
         Needed {
             kind: GateKind::Signoff,
             message: format!(
@@ -528,12 +592,41 @@ fn signoff(
     let mut answered = Answered::new(GateKind::Signoff);
     let mut signed: Vec<(String, String)> = Vec::new();
     let mut problems = Vec::new();
+    let mut by_key = 0;
+    if let Some(intake) = s.signed {
+        for v in &intake.verified {
+            match s.check(&v.principal, &v.role, &signed, who) {
+                Ok(()) => {
+                    answered.add_signed(v);
+                    signed.push((v.principal.clone(), v.role.clone()));
+                    by_key += 1;
+                }
+                Err(why) => {
+                    answered.add(
+                        &v.role,
+                        &format!("refused: {why}"),
+                        &v.principal,
+                        How::Signed,
+                    );
+                }
+            }
+        }
+    }
+    let typed_refused = s.signed.is_some_and(|i| i.required);
     let prefix = format!("{id}=");
     for given in approvals
         .signoffs
         .iter()
         .filter_map(|g| g.strip_prefix(&prefix))
     {
+        if typed_refused {
+            let why = format!(
+                "`--signoff {id}={given}` is a typed name, and this runbook requires signed approvals"
+            );
+            answered.add(given, &format!("refused: {why}"), given, How::PreApproved);
+            problems.push(why);
+            continue;
+        }
         let Some((name, role)) = given.split_once(':') else {
             problems.push(format!("`--signoff {id}={given}` is not NAME:ROLE"));
             answered.add(given, "refused: not NAME:ROLE", given, How::PreApproved);
@@ -557,7 +650,8 @@ fn signoff(
     }
     let mut interactive = false;
     if signed.len() < s.required {
-        let Some(p) = prompter else {
+        // Where signatures are required nobody is asked for a name: the run waits for them.
+        let Some(p) = prompter.filter(|_| !typed_refused) else {
             return GateOutcome::Waiting(s.needed(&signed, approvals));
         };
         interactive = true;
@@ -607,6 +701,8 @@ fn signoff(
     let names: Vec<String> = signed.iter().map(|(n, r)| format!("{n} ({r})")).collect();
     let how = if interactive {
         "interactive"
+    } else if by_key == signed.len() {
+        "signed with their SSH keys, verified"
     } else {
         "pre-approved with `--signoff`"
     };
@@ -683,6 +779,7 @@ mod tests {
             action,
             deadline: None,
             digest: Some("sha256:0123456789abcdef"),
+            signed: None,
         };
         evaluate(&gate, approvals, &who(), Some(p), &Interrupts::default())
     }
@@ -702,6 +799,7 @@ mod tests {
             ],
             required: 2,
             exclude_operator,
+            valid_for: None,
         }
     }
 

@@ -87,6 +87,9 @@ impl Journal for MaskedJournal {
     fn fence(&self) -> Option<Fence> {
         self.inner.fence()
     }
+    fn approvals(&self) -> StoreFuture<'_, Vec<Result<crate::state::approval::Delivered, String>>> {
+        self.inner.approvals()
+    }
 }
 
 #[cfg(test)]

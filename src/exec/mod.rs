@@ -13,3 +13,4 @@ pub mod preapproval;
 pub mod probe;
 pub mod process;
 pub mod session;
+pub mod signatures;

@@ -66,6 +66,7 @@ pub fn check(
     plan: Option<&Plan>,
     approvals: &Approvals,
     who: &Who,
+    run_id: Option<&str>,
 ) -> Vec<String> {
     let gates = gates(loaded, plan);
     let mut problems = Vec::new();
@@ -87,6 +88,11 @@ pub fn check(
             problems.push(p);
         }
     }
+    for f in &approvals.signoff_files {
+        if let Some(p) = signoff_file_problem(&gates, f, run_id) {
+            problems.push(p);
+        }
+    }
     let mut signers: HashMap<&str, Vec<(String, String)>> = HashMap::new();
     for s in &approvals.signoffs {
         let id = s.split_once('=').map_or(s.as_str(), |(id, _)| id);
@@ -98,6 +104,13 @@ pub fn check(
         else {
             continue;
         };
+        if loaded.runbook.meta.signatures_required() {
+            problems.push(format!(
+                "`--signoff {s}`: `{}` requires signed approvals, and a typed name does not count; each signer signs with their SSH key (`rollout approve RUN --gate {id}`), or the operator gives their signed file with `--signoff-file FILE`",
+                loaded.source.name
+            ));
+            continue;
+        }
         let gate = Signoff {
             id,
             title: "",
@@ -105,6 +118,7 @@ pub fn check(
             required: *required,
             exclude_operator: *exclude_operator,
             digest: None,
+            signed: None,
         };
         let so_far = signers.entry(id).or_default();
         match signoff_problem(&gate, s, so_far, who) {
@@ -113,6 +127,60 @@ pub fn check(
         }
     }
     problems
+}
+
+/// What is wrong with `--signoff-file FILE` before the run: a file that is no approval, names
+/// another run, or a gate that is no sign-off. The rest (its signature, its signer, the phase
+/// it signed) is checked by the gate.
+fn signoff_file_problem(
+    gates: &[Gate<'_>],
+    file: &std::path::Path,
+    run_id: Option<&str>,
+) -> Option<String> {
+    use crate::state::approval::{Request, read_file};
+    let shown = file.display();
+    let delivered = match read_file(file) {
+        Ok(Some(d)) => d,
+        Ok(None) => {
+            return Some(format!(
+                "`--signoff-file {shown}`: it is a request that nobody has signed yet; the approver signs it (`ssh-keygen -Y sign -n rollout -f KEY {shown}` writes `{shown}.sig`)"
+            ));
+        }
+        Err(e) => return Some(format!("`--signoff-file {shown}`: {e}")),
+    };
+    let request = match Request::parse(&delivered.message) {
+        Ok(r) => r,
+        Err(e) => return Some(format!("`--signoff-file {shown}`: not an approval: {e}")),
+    };
+    if let Err(e) = crate::sshsig::parse(&delivered.signature) {
+        return Some(format!("`--signoff-file {shown}`: {e}"));
+    }
+    match run_id {
+        None => {
+            return Some(format!(
+                "`--signoff-file {shown}`: it approves run `{}`, and `rollout run` starts a new run; signed approvals are given to the run they name: `rollout resume {} --signoff-file {shown}`",
+                request.run, request.run
+            ));
+        }
+        Some(id) if id != request.run => {
+            return Some(format!(
+                "`--signoff-file {shown}`: it approves run `{}`, not this run `{id}`: an approval cannot be used for another run",
+                request.run
+            ));
+        }
+        Some(_) => {}
+    }
+    let mut problems = Vec::new();
+    let flag = format!("--signoff-file {shown}");
+    find(
+        gates,
+        &flag,
+        &request.gate,
+        &request.gate,
+        "signoff",
+        &mut problems,
+    );
+    problems.pop()
 }
 
 /// The gate `id` when it is of kind `want`; otherwise the problem is added.

@@ -685,6 +685,14 @@ mod tests {
         fn flags(&self) -> String {
             "--state leased".into()
         }
+        fn deliver_approval<'a>(
+            &'a self,
+            _: &'a str,
+            _: &'a str,
+            _: &'a str,
+        ) -> StoreFuture<'a, String> {
+            ready(Err(StoreError::Io("not used".into())))
+        }
     }
 
     /// No text layout is needed: the runbook has no sign-off.

@@ -725,6 +725,7 @@ impl<'l> Renderer<'l> {
                 roles: RoleView::all(&s.roles),
                 required: *s.required.get_ref(),
                 exclude_operator: s.exclude_operator,
+                valid_for: s.valid_for.map(|d| d.to_string()),
             },
             StepKind::Metric(m) => Action::Metric {
                 query: self.render(m.query, &ctx)?,

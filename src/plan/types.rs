@@ -400,6 +400,9 @@ pub enum Action {
         roles: Vec<RoleView>,
         required: usize,
         exclude_operator: bool,
+        /// How long a signed approval counts after it was signed (`valid_for`), e.g. `4h`.
+        #[serde(skip_serializing_if = "Option::is_none")]
+        valid_for: Option<String>,
     },
     Metric {
         query: String,

@@ -103,6 +103,43 @@ pub struct Meta {
     pub confirm_rollback: bool,
     /// When `run` and `resume` may start: `[runbook.window]`.
     pub window: Option<WindowSpec>,
+    /// The allowed-signers file (OpenSSH's format) whose principals sign its sign-offs, as
+    /// written: relative to the runbook's directory.
+    pub allowed_signers: Option<Spanned<String>>,
+    /// `signatures`, as written; see [`Meta::signatures_required`].
+    pub signatures: Option<Signatures>,
+}
+
+impl Meta {
+    /// Whether every sign-off must be signed with an SSH key: `signatures = "required"`, and by
+    /// default for `risk = "high"` or `"critical"`.
+    pub fn signatures_required(&self) -> bool {
+        match self.signatures {
+            Some(s) => s == Signatures::Required,
+            None => matches!(self.risk, Some(Risk::High | Risk::Critical)),
+        }
+    }
+}
+
+/// Whether a sign-off may be a typed name or must be signed with the signer's SSH key.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize)]
+#[serde(rename_all = "lowercase")]
+pub enum Signatures {
+    /// Every signer signs with their key (`rollout approve`); typed names are refused.
+    Required,
+    /// Typed names and signed approvals both count.
+    Optional,
+}
+
+impl Signatures {
+    pub const NAMES: [&'static str; 2] = ["required", "optional"];
+    pub fn parse(s: &str) -> Option<Signatures> {
+        Some(match s {
+            "required" => Signatures::Required,
+            "optional" => Signatures::Optional,
+            _ => return None,
+        })
+    }
 }
 
 /// `[runbook.window]` as written: each part may be a template of variables.
@@ -498,6 +535,8 @@ pub struct Signoff {
     pub roles: Vec<Role>,
     pub required: Spanned<usize>,
     pub exclude_operator: bool,
+    /// How long a signed approval counts after it was signed.
+    pub valid_for: Option<Duration>,
 }
 
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize)]

@@ -15,8 +15,8 @@ use super::model::{
     Defaults, ErrorPolicy, FailureAction, FaultPolicies, HeaderExpectation, HttpCheck,
     JsonExpectation, KubectlDefaults, KubectlStep, Meta, MetricCheck, NoDataPolicy, NotifyFormat,
     NotifyOn, NotifyTarget, Phase, Probe, PrometheusClient, RetrySpec, Risk, Role, Runbook,
-    SamplingSpec, SecretSource, ShellStep, Signoff, Step, StepKind, VarDecl, VarType, VarValue,
-    WindowSpec,
+    SamplingSpec, SecretSource, ShellStep, Signatures, Signoff, Step, StepKind, VarDecl, VarType,
+    VarValue, WindowSpec,
 };
 use super::param::{self, Param, ParamKind, ParamUse};
 use super::reader::{Node, Problems, Table, as_string, type_name, wrong_type};
@@ -81,7 +81,13 @@ fn kind_keys(kind: &str) -> &'static [&'static str] {
         "kubectl" => &["env", "context", "namespace"],
         "confirm" => &["type_to_confirm", "on_deadline"],
         "checklist" => &["on_deadline"],
-        "signoff" => &["roles", "required", "exclude_operator", "on_deadline"],
+        "signoff" => &[
+            "roles",
+            "required",
+            "exclude_operator",
+            "on_deadline",
+            "valid_for",
+        ],
         "metric" => &[
             "condition",
             "for",
@@ -498,7 +504,12 @@ impl<'f> Parser<'f> {
                 Some(mut w) => self.window(&mut w),
                 None => None,
             },
+            allowed_signers: t.string("allowed_signers", &mut self.p),
+            signatures: self.choice(t, "signatures", &Signatures::NAMES, Signatures::parse),
         };
+        if let Some(a) = &meta.allowed_signers {
+            self.non_empty(a, "allowed_signers", "the runbook");
+        }
         t.finish(&mut self.p);
         meta
     }
@@ -1689,11 +1700,15 @@ impl<'f> Parser<'f> {
             }
         }
         let exclude_operator = t.boolean("exclude_operator", &mut self.p).unwrap_or(false);
+        let valid_for = t
+            .duration("valid_for", &mut self.p)
+            .map(Spanned::into_inner);
         Some(Signoff {
             title,
             roles,
             required,
             exclude_operator,
+            valid_for,
         })
     }
 

@@ -23,7 +23,8 @@ use schemars::{JsonSchema, Schema, SchemaGenerator, json_schema};
 use serde_json::Value;
 
 use super::model::{
-    BudgetAction, DeadlineAction, ErrorPolicy, FailureAction, NoDataPolicy, NotifyOn, Risk, VarType,
+    BudgetAction, DeadlineAction, ErrorPolicy, FailureAction, NoDataPolicy, NotifyOn, Risk,
+    Signatures, VarType,
 };
 
 /// The schema as pretty-printed JSON, ending in a newline.
@@ -55,6 +56,13 @@ fn without_null(schema: &mut Schema) {
 
 fn words(names: &[&str], description: &str) -> Schema {
     json_schema!({ "type": "string", "enum": names, "description": description })
+}
+
+fn signatures(_: &mut SchemaGenerator) -> Schema {
+    words(
+        &Signatures::NAMES,
+        "\"required\": sign-offs are signed with SSH keys; \"optional\": typed names count too",
+    )
 }
 
 fn risk(_: &mut SchemaGenerator) -> Schema {
@@ -204,6 +212,16 @@ struct Meta {
     /// Whether a rollback asks before it starts [default: true].
     confirm_rollback: Option<bool>,
     window: Option<Window>,
+    /// The allowed-signers file (OpenSSH's format, as git's `gpg.ssh.allowedSignersFile`)
+    /// whose principals sign the sign-offs, relative to the runbook [default: the user
+    /// config's `allowed_signers`].
+    allowed_signers: Option<String>,
+    /// "required": every sign-off must be signed with the signer's SSH key (`rollout
+    /// approve`); "optional": typed names count too [default: "required" for risk "high" or
+    /// "critical", else "optional"].
+    #[serde(default)]
+    #[schemars(schema_with = "signatures")]
+    signatures: Option<String>,
 }
 
 /// When `run` and `resume` may start; outside it they refuse (unless `--outside-window
@@ -602,6 +620,8 @@ struct SignoffStep {
     required: Option<u32>,
     /// The operator running the change cannot sign.
     exclude_operator: Option<bool>,
+    /// How long a signed approval counts after it was signed, e.g. "4h".
+    valid_for: Option<Dur>,
     #[serde(default)]
     #[schemars(schema_with = "deadline_action")]
     on_deadline: Option<String>,

@@ -323,6 +323,21 @@ impl Store for FileStore {
         ready(Ok(self.run_locked(run_id)))
     }
 
+    fn deliver_approval<'a>(
+        &'a self,
+        run_id: &'a str,
+        name: &'a str,
+        text: &'a str,
+    ) -> StoreFuture<'a, String> {
+        let dir = self.run_dir(run_id).join(APPROVALS);
+        let path = dir.join(name);
+        let result = std::fs::create_dir_all(&dir)
+            .map_err(io(format!("cannot create {}", dir.display())))
+            .and_then(|()| write_atomic(&path, text.as_bytes()))
+            .map(|()| path.display().to_string());
+        ready(result)
+    }
+
     fn flags(&self) -> String {
         format!("--state-dir {}", self.root.display())
     }
@@ -405,6 +420,35 @@ impl Journal for FileJournal {
     fn location(&self) -> String {
         self.path.display().to_string()
     }
+
+    fn approvals(&self) -> StoreFuture<'_, Vec<Result<super::approval::Delivered, String>>> {
+        let dir = self.path.parent().map(|d| d.join(APPROVALS));
+        ready(Ok(dir.map(|d| read_approvals(&d)).unwrap_or_default()))
+    }
+}
+
+/// The folder of a run's directory that approvals are delivered to.
+pub const APPROVALS: &str = "approvals";
+
+/// Every approval in `dir`, by file name; requests that wait for their signature are left out.
+fn read_approvals(dir: &Path) -> Vec<Result<super::approval::Delivered, String>> {
+    let Ok(entries) = std::fs::read_dir(dir) else {
+        return Vec::new();
+    };
+    let mut paths: Vec<PathBuf> = entries
+        .filter_map(Result::ok)
+        .map(|e| e.path())
+        .filter(|p| {
+            !p.file_name()
+                .and_then(|n| n.to_str())
+                .is_some_and(|n| n.starts_with('.'))
+        })
+        .collect();
+    paths.sort();
+    paths
+        .iter()
+        .filter_map(|p| super::approval::read_file(p).transpose())
+        .collect()
 }
 
 #[cfg(test)]

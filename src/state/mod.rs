@@ -8,6 +8,7 @@
 //! says through the journal's [`Fence`] when it lost it: the session then stops the running
 //! step's processes and ends without writing another record.
 
+pub mod approval;
 pub mod audit;
 pub mod file;
 pub mod identity;
@@ -90,6 +91,12 @@ pub trait Journal: Send {
     fn fence(&self) -> Option<Fence> {
         None
     }
+    /// The signed approvals delivered for this run so far (by `rollout approve`, or files
+    /// dropped into the run), each read or the reason it cannot be. The gate asks again while
+    /// it waits, so an approval delivered meanwhile is seen.
+    fn approvals(&self) -> StoreFuture<'_, Vec<Result<approval::Delivered, String>>> {
+        ready(Ok(Vec::new()))
+    }
 }
 
 pub trait Store: Sync {
@@ -113,6 +120,14 @@ pub trait Store: Sync {
     /// The command-line flags that point rollout at this store, for the commands it suggests
     /// (`--state-dir DIR`).
     fn flags(&self) -> String;
+    /// Delivers a signed approval to a run (`rollout approve`): a run waiting at the gate sees
+    /// it. Returns where it was put.
+    fn deliver_approval<'a>(
+        &'a self,
+        run_id: &'a str,
+        name: &'a str,
+        text: &'a str,
+    ) -> StoreFuture<'a, String>;
 }
 
 /// A new run id: sortable by start time (to the millisecond), unique enough for one state

@@ -346,6 +346,27 @@ pub enum Entry {
         /// Command-line flags that satisfy the gate on `rollout resume`, shell-quoted.
         satisfy_with: Vec<String>,
     },
+    /// A sign-off that takes signed approvals was reached: the phase as its signers are shown
+    /// it, with its digest, so that `rollout approve` shows and signs exactly that.
+    SignoffShown {
+        phase: String,
+        step: String,
+        /// `sha256:` of `lines`, each followed by a line feed.
+        digest: String,
+        /// The phase as shown (secrets masked, control characters escaped).
+        lines: Vec<String>,
+        /// The roles that may sign, as the runbook names them.
+        roles: Vec<String>,
+    },
+}
+
+/// The phase a sign-off showed its signers (see [`Entry::SignoffShown`]).
+#[derive(Debug, Clone, Default, PartialEq, Eq)]
+pub struct ShownSignoff {
+    pub phase: String,
+    pub digest: String,
+    pub lines: Vec<String>,
+    pub roles: Vec<String>,
 }
 
 /// A process a dead lock holder left running.
@@ -395,6 +416,8 @@ pub enum How {
     Interactive,
     /// Given in advance on the command line (`--yes`, `--approve`, `--check`, `--signoff`).
     PreApproved,
+    /// Signed with the signer's SSH key (`rollout approve`, `--signoff-file`).
+    Signed,
 }
 
 /// One answer to one question of a gate.
@@ -405,11 +428,15 @@ pub struct GateAnswer {
     /// `yes`, `no`, the word typed, `ticked`, `open`, `signed`, `refused: <why>`, or
     /// `dismissed` / `no answer` when nobody answered.
     pub answer: String,
-    /// The name given: the signer's for a sign-off, the operator's otherwise.
+    /// The name given: the signer's for a sign-off, the operator's otherwise; for a signed
+    /// approval, the principal its key belongs to.
     pub name: String,
     pub how: How,
     /// RFC 3339, UTC.
     pub at: String,
+    /// A signed approval: its signature, its key and whose it is.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub signed: Option<super::approval::Signed>,
 }
 
 #[derive(Debug, Clone, Copy, Default, PartialEq, Eq, Serialize, Deserialize)]
@@ -523,6 +550,8 @@ pub struct RunState {
     pub gate_first_waiting: BTreeMap<String, String>,
     /// Every gate answered so far, oldest first.
     pub gate_answers: Vec<AnsweredGate>,
+    /// What each sign-off that takes signed approvals last showed its signers, by step id.
+    pub signoffs_shown: BTreeMap<String, ShownSignoff>,
     pub last_at: String,
     /// The hash of the last `sealed` record, if any.
     pub last_seal: Option<String>,
@@ -924,6 +953,24 @@ impl RunState {
                     message: message.clone(),
                     satisfy_with: satisfy_with.clone(),
                 });
+            }
+            Entry::SignoffShown {
+                phase,
+                step,
+                digest,
+                lines,
+                roles,
+            } => {
+                self.current = Some((phase.clone(), step.clone()));
+                self.signoffs_shown.insert(
+                    step.clone(),
+                    ShownSignoff {
+                        phase: phase.clone(),
+                        digest: digest.clone(),
+                        lines: lines.clone(),
+                        roles: roles.clone(),
+                    },
+                );
             }
         }
     }

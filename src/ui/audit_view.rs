@@ -171,11 +171,17 @@ pub fn render_log(records: &[Record]) -> String {
                         "\n           {}: {} by {} ({how}) at {}",
                         a.subject, a.answer, a.name, a.at
                     );
+                    if let Some(signed) = &a.signed {
+                        let _ = write!(s, ", key {}", signed.fingerprint);
+                    }
                 }
                 s
             }
             Entry::GateWaiting { step, message, .. } => {
                 format!("  gate {step} waits: {message}")
+            }
+            Entry::SignoffShown { step, digest, .. } => {
+                format!("  sign-off {step} takes signed approvals of the phase as shown ({digest})")
             }
             Entry::LockAcquired {
                 lock_id,

@@ -589,6 +589,7 @@ fn action(o: &mut String, st: &Styles, a: &Action, indent: &str) {
             roles,
             required,
             exclude_operator,
+            ..
         } => {
             let _ = writeln!(
                 o,

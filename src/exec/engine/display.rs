@@ -21,6 +21,7 @@ pub fn display_lines(action: &Action) -> Vec<String> {
             roles,
             required,
             exclude_operator,
+            ..
         } => {
             let roles: Vec<String> = roles
                 .iter()

@@ -348,6 +348,7 @@ impl<'a> Engine<'a> {
                 name: operator.clone(),
                 how,
                 at: crate::state::now(),
+                signed: None,
             }],
             digest: None,
             summary: format!("rollback of {}: {said} by {operator}", phases.join(", ")),
