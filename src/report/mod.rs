@@ -61,6 +61,10 @@ pub struct Report {
     pub approvals: Vec<Approval>,
     /// Gates the run stopped at because nobody could answer them.
     pub waiting_gates: Vec<GateWait>,
+    /// Every signed approval: who signed (the allowed-signers principal), with which key, and
+    /// whether its signature verifies now (checked again, as `rollout audit verify` does).
+    #[serde(skip_serializing_if = "Vec::is_empty")]
+    pub signatures: Vec<crate::state::verify::SignatureCheck>,
     /// Every metric check, with each measurement.
     pub checks: Vec<MetricCheck>,
     pub aborts: Vec<AbortTrip>,
@@ -155,6 +159,7 @@ fn of_state(state: RunState, audit: &VerifyReport) -> Report {
         phases: t.phases,
         approvals: t.approvals,
         waiting_gates: t.waits,
+        signatures: audit.signatures.clone(),
         checks: t.checks,
         aborts: t.aborts,
         outside_window: t.outside_window,

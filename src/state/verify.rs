@@ -29,7 +29,146 @@ pub struct VerifyReport {
     pub digest_matches: Option<bool>,
     /// With `--digest`: what follows the published seal, session by session.
     pub after_digest: Option<AfterDigest>,
+    /// Every signed approval of the log, its signature checked again.
+    #[serde(skip_serializing_if = "Vec::is_empty")]
+    pub signatures: Vec<SignatureCheck>,
     pub message: String,
+}
+
+/// A signed approval of the log, checked again: its signature (`ssh-keygen -Y verify` against
+/// the allowed-signers file it was verified with, or, when that file is not at hand, against
+/// the key it carries, with a warning), its key against the one recorded, and its text
+/// against the record (run, gate, role, digest).
+#[derive(Debug, Clone, Serialize)]
+pub struct SignatureCheck {
+    /// The record number of the `gate_answered` record.
+    pub record: u64,
+    pub step: String,
+    pub role: String,
+    pub principal: String,
+    pub fingerprint: String,
+    /// The signature verifies and matches the record.
+    pub verified: bool,
+    /// `allowed_signers` (the principal's key in the file) or `recorded key` (only that the
+    /// key it carries signed the text).
+    pub against: &'static str,
+    /// What is wrong, or the warning about the recorded key.
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub problem: Option<String>,
+}
+
+/// Checks every signed approval of `records` again.
+pub fn signatures(records: &[Record]) -> Vec<SignatureCheck> {
+    let mut out = Vec::new();
+    for r in records {
+        let Entry::GateAnswered {
+            step,
+            answers,
+            digest,
+            ..
+        } = &r.event
+        else {
+            continue;
+        };
+        for a in answers {
+            let Some(signed) = &a.signed else {
+                continue;
+            };
+            let (against, problem) = match signature_problem(r, step, &a.subject, digest.as_deref(), signed) {
+                Ok(against) => (
+                    against,
+                    (against == "recorded key").then(|| format!(
+                        "the allowed-signers file `{}` is not at hand: only checked that the recorded key signed the text, not that it is `{}`'s",
+                        signed.allowed_signers, signed.principal
+                    )),
+                ),
+                Err((against, why)) => (against, Some(why)),
+            };
+            out.push(SignatureCheck {
+                record: r.seq,
+                step: step.clone(),
+                role: a.subject.clone(),
+                principal: signed.principal.clone(),
+                fingerprint: signed.fingerprint.clone(),
+                verified: problem
+                    .as_deref()
+                    .is_none_or(|p| p.starts_with("the allowed-signers file")),
+                against,
+                problem,
+            });
+        }
+    }
+    out
+}
+
+type Against = &'static str;
+
+fn signature_problem(
+    r: &Record,
+    step: &str,
+    role: &str,
+    digest: Option<&str>,
+    signed: &super::approval::Signed,
+) -> Result<Against, (Against, String)> {
+    use crate::sshsig;
+    let allowed = std::path::Path::new(&signed.allowed_signers);
+    let against = if allowed.is_file() {
+        "allowed_signers"
+    } else {
+        "recorded key"
+    };
+    let fail = |why: String| (against, why);
+    let sig =
+        sshsig::parse(&signed.signature).map_err(|e| fail(format!("forged or damaged: {e}")))?;
+    if sig.fingerprint != signed.fingerprint || sig.public_key != signed.key {
+        return Err(fail(format!(
+            "misattributed: the record names key {}, and the signature was made with {}",
+            signed.fingerprint, sig.fingerprint
+        )));
+    }
+    let request = super::approval::Request::parse(&signed.message)
+        .map_err(|e| fail(format!("altered: the signed text {e}")))?;
+    let mut differs = Vec::new();
+    if request.run != r.run {
+        differs.push(format!("run `{}` (the record: `{}`)", request.run, r.run));
+    }
+    if request.gate != step {
+        differs.push(format!("gate `{}` (the record: `{step}`)", request.gate));
+    }
+    if request.role != role {
+        differs.push(format!("role `{}` (the record: `{role}`)", request.role));
+    }
+    if Some(request.phase_digest.as_str()) != digest {
+        differs.push(format!(
+            "phase {} (the record: {})",
+            request.phase_digest,
+            digest.unwrap_or("none")
+        ));
+    }
+    if !differs.is_empty() {
+        return Err(fail(format!(
+            "altered or misattributed: the signed text names {}",
+            differs.join(", ")
+        )));
+    }
+    let checked = if allowed.is_file() {
+        sshsig::verify(
+            allowed,
+            &signed.principal,
+            sshsig::NAMESPACE,
+            signed.message.as_bytes(),
+            &sig.armored,
+        )
+    } else {
+        sshsig::check_novalidate(sshsig::NAMESPACE, signed.message.as_bytes(), &sig.armored)
+    };
+    checked.map_err(|e| {
+        fail(format!(
+            "the signature does not verify for `{}` (key {}): forged, altered or misattributed ({e})",
+            signed.principal, signed.fingerprint
+        ))
+    })?;
+    Ok(against)
 }
 
 #[derive(Debug, Serialize)]
@@ -241,6 +380,59 @@ pub fn check(file: &str, v: &Verified, c: &Check<'_>) -> VerifyReport {
         }
         (true, m)
     };
+    let signatures = signatures(&v.records);
+    let bad: Vec<String> = signatures
+        .iter()
+        .filter(|s| !s.verified)
+        .map(|s| {
+            format!(
+                "the signed approval of `{}` by `{}` ({}) at record {}: {}",
+                s.step,
+                s.principal,
+                s.role,
+                s.record,
+                s.problem.as_deref().unwrap_or_default()
+            )
+        })
+        .collect();
+    let warned: Vec<String> = signatures
+        .iter()
+        .filter(|s| s.verified && s.problem.is_some())
+        .map(|s| {
+            format!(
+                "the approval of `{}` by `{}` at record {}: {}",
+                s.step,
+                s.principal,
+                s.record,
+                s.problem.as_deref().unwrap_or_default()
+            )
+        })
+        .collect();
+    let (ok, mut message) = if ok && !bad.is_empty() {
+        (
+            false,
+            format!(
+                "FAILED: {} signed approval{} do{} not verify: {}",
+                bad.len(),
+                if bad.len() == 1 { "" } else { "s" },
+                if bad.len() == 1 { "es" } else { "" },
+                bad.join("; ")
+            ),
+        )
+    } else {
+        (ok, message)
+    };
+    if ok && !signatures.is_empty() {
+        let _ = write!(
+            message,
+            "; {} signed approval{} verified",
+            signatures.len(),
+            if signatures.len() == 1 { "" } else { "s" }
+        );
+    }
+    for w in &warned {
+        let _ = write!(message, "\nwarning: {w}");
+    }
     VerifyReport {
         file: file.to_string(),
         ok,
@@ -256,6 +448,7 @@ pub fn check(file: &str, v: &Verified, c: &Check<'_>) -> VerifyReport {
         final_digest: v.head.clone(),
         digest_matches,
         after_digest,
+        signatures,
         message,
     }
 }
