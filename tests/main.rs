@@ -29,6 +29,7 @@ mod scaffold;
 mod schema;
 mod secrets;
 mod seeds;
+mod signatures;
 mod terminal;
 mod time;
 mod validate;

@@ -301,9 +301,11 @@ impl Engine<'_> {
         else {
             return intake;
         };
+        // The runbook this session executes (a resume with `--allow-changed` runs a changed one).
+        let runbook_digest = self.loaded.source.digest();
         let at = AtGate {
             run_id: &self.run_id,
-            runbook_digest: &self.state.digest,
+            runbook_digest,
             gate: id,
             phase: phase.id.get_ref(),
             phase_digest: digest,
