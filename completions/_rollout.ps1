@@ -34,6 +34,7 @@ Register-ArgumentCompleter -Native -CommandName 'rollout' -ScriptBlock {
             [CompletionResult]::new('status', 'status', [CompletionResultType]::ParameterValue, 'Show where a run stands')
             [CompletionResult]::new('runs', 'runs', [CompletionResultType]::ParameterValue, 'List runs, newest last')
             [CompletionResult]::new('rollback', 'rollback', [CompletionResultType]::ParameterValue, 'Undo a run: the phases it ran, last first, through their rollback steps (or, with no run of this runbook, the runbook''s own [[rollback]] section). Shows the plan and asks first')
+            [CompletionResult]::new('approve', 'approve', [CompletionResultType]::ParameterValue, 'Approve a sign-off of a run with your SSH key: shows the phase as the operator sees it at the gate, asks, signs (`ssh-keygen -Y sign -n rollout`, with your ssh-agent or `--key`) and delivers the approval to the run')
             [CompletionResult]::new('audit', 'audit', [CompletionResultType]::ParameterValue, 'Check a run''s audit log (its journal): hash chain, order, seal')
             [CompletionResult]::new('log', 'log', [CompletionResultType]::ParameterValue, 'Show a run''s audit log as readable text, phase by phase')
             [CompletionResult]::new('locks', 'locks', [CompletionResultType]::ParameterValue, 'List target locks, who holds them, and what a killed holder left running')
@@ -81,6 +82,7 @@ Register-ArgumentCompleter -Native -CommandName 'rollout' -ScriptBlock {
             [CompletionResult]::new('--approve', '--approve', [CompletionResultType]::ParameterName, 'Approve a confirm in advance: `--approve GATE`, or `--approve GATE=WORD` for a severe one')
             [CompletionResult]::new('--check', '--check', [CompletionResultType]::ParameterName, 'Tick checklist items in advance: `--check GATE` (all), `--check GATE:N`, or the item''s text')
             [CompletionResult]::new('--signoff', '--signoff', [CompletionResultType]::ParameterName, 'Sign a sign-off in advance: `--signoff GATE=NAME:ROLE` (repeat for each signer)')
+            [CompletionResult]::new('--signoff-file', '--signoff-file', [CompletionResultType]::ParameterName, 'A signed approval (`rollout approve --output FILE`, or a request signed with `ssh-keygen -Y sign -n rollout`, given as `REQUEST.sig` beside `REQUEST`); repeat for each signer')
             [CompletionResult]::new('--color', '--color', [CompletionResultType]::ParameterName, 'When to use colours [default: `color` in the user config, else auto]. `NO_COLOR` (any value) turns them off unless this flag or `ROLLOUT_COLOR` asks for them')
             [CompletionResult]::new('--prometheus-url', '--prometheus-url', [CompletionResultType]::ParameterName, 'Prometheus to ask when the runbook names none (neither on the step nor in `[defaults]`) [default: `prometheus_url` in the user config]')
             [CompletionResult]::new('--dry-run', '--dry-run', [CompletionResultType]::ParameterName, 'Show the plan instead of running (exactly `rollout plan`)')
@@ -101,6 +103,7 @@ Register-ArgumentCompleter -Native -CommandName 'rollout' -ScriptBlock {
             [CompletionResult]::new('--approve', '--approve', [CompletionResultType]::ParameterName, 'Approve a confirm in advance: `--approve GATE`, or `--approve GATE=WORD` for a severe one')
             [CompletionResult]::new('--check', '--check', [CompletionResultType]::ParameterName, 'Tick checklist items in advance: `--check GATE` (all), `--check GATE:N`, or the item''s text')
             [CompletionResult]::new('--signoff', '--signoff', [CompletionResultType]::ParameterName, 'Sign a sign-off in advance: `--signoff GATE=NAME:ROLE` (repeat for each signer)')
+            [CompletionResult]::new('--signoff-file', '--signoff-file', [CompletionResultType]::ParameterName, 'A signed approval (`rollout approve --output FILE`, or a request signed with `ssh-keygen -Y sign -n rollout`, given as `REQUEST.sig` beside `REQUEST`); repeat for each signer')
             [CompletionResult]::new('--color', '--color', [CompletionResultType]::ParameterName, 'When to use colours [default: `color` in the user config, else auto]. `NO_COLOR` (any value) turns them off unless this flag or `ROLLOUT_COLOR` asks for them')
             [CompletionResult]::new('--prometheus-url', '--prometheus-url', [CompletionResultType]::ParameterName, 'Prometheus to ask when the runbook names none (neither on the step nor in `[defaults]`) [default: `prometheus_url` in the user config]')
             [CompletionResult]::new('--allow-changed', '--allow-changed', [CompletionResultType]::ParameterName, 'Resume even though the runbook file changed since the run started (shows the change)')
@@ -149,6 +152,7 @@ Register-ArgumentCompleter -Native -CommandName 'rollout' -ScriptBlock {
             [CompletionResult]::new('--approve', '--approve', [CompletionResultType]::ParameterName, 'Approve a confirm in advance: `--approve GATE`, or `--approve GATE=WORD` for a severe one')
             [CompletionResult]::new('--check', '--check', [CompletionResultType]::ParameterName, 'Tick checklist items in advance: `--check GATE` (all), `--check GATE:N`, or the item''s text')
             [CompletionResult]::new('--signoff', '--signoff', [CompletionResultType]::ParameterName, 'Sign a sign-off in advance: `--signoff GATE=NAME:ROLE` (repeat for each signer)')
+            [CompletionResult]::new('--signoff-file', '--signoff-file', [CompletionResultType]::ParameterName, 'A signed approval (`rollout approve --output FILE`, or a request signed with `ssh-keygen -Y sign -n rollout`, given as `REQUEST.sig` beside `REQUEST`); repeat for each signer')
             [CompletionResult]::new('--color', '--color', [CompletionResultType]::ParameterName, 'When to use colours [default: `color` in the user config, else auto]. `NO_COLOR` (any value) turns them off unless this flag or `ROLLOUT_COLOR` asks for them')
             [CompletionResult]::new('--prometheus-url', '--prometheus-url', [CompletionResultType]::ParameterName, 'Prometheus to ask when the runbook names none (neither on the step nor in `[defaults]`) [default: `prometheus_url` in the user config]')
             [CompletionResult]::new('--no-run', '--no-run', [CompletionResultType]::ParameterName, 'Ignore saved runs: run the runbook''s own [[rollback]] section')
@@ -159,6 +163,24 @@ Register-ArgumentCompleter -Native -CommandName 'rollout' -ScriptBlock {
             [CompletionResult]::new('--no-input', '--no-input', [CompletionResultType]::ParameterName, 'Never prompt, even in a terminal (prompts are also off when CI is set or stdin is not a terminal)')
             [CompletionResult]::new('-h', '-h', [CompletionResultType]::ParameterName, 'Print help (see more with ''--help'')')
             [CompletionResult]::new('--help', '--help', [CompletionResultType]::ParameterName, 'Print help (see more with ''--help'')')
+            [CompletionResult]::new('-V', '-V ', [CompletionResultType]::ParameterName, 'Print version')
+            [CompletionResult]::new('--version', '--version', [CompletionResultType]::ParameterName, 'Print version')
+            break
+        }
+        'rollout;approve' {
+            [CompletionResult]::new('--gate', '--gate', [CompletionResultType]::ParameterName, 'The sign-off step''s id')
+            [CompletionResult]::new('--role', '--role', [CompletionResultType]::ParameterName, 'The role you sign as [default: the sign-off''s only role; asked in a terminal]')
+            [CompletionResult]::new('--key', '--key', [CompletionResultType]::ParameterName, 'Your SSH key: a private key file, or a public key file whose private key your ssh-agent holds [default: `signing_key` in the user config, else the agent''s first key]')
+            [CompletionResult]::new('-o', '-o', [CompletionResultType]::ParameterName, 'Write the signed approval (or the request) to this file (`-`: stdout) instead of delivering it to the run')
+            [CompletionResult]::new('--output', '--output', [CompletionResultType]::ParameterName, 'Write the signed approval (or the request) to this file (`-`: stdout) instead of delivering it to the run')
+            [CompletionResult]::new('--state-dir', '--state-dir', [CompletionResultType]::ParameterName, 'Where runs are recorded [default: ./.rollout and ./*/.rollout]')
+            [CompletionResult]::new('--color', '--color', [CompletionResultType]::ParameterName, 'When to use colours [default: `color` in the user config, else auto]. `NO_COLOR` (any value) turns them off unless this flag or `ROLLOUT_COLOR` asks for them')
+            [CompletionResult]::new('--prometheus-url', '--prometheus-url', [CompletionResultType]::ParameterName, 'Prometheus to ask when the runbook names none (neither on the step nor in `[defaults]`) [default: `prometheus_url` in the user config]')
+            [CompletionResult]::new('--request', '--request', [CompletionResultType]::ParameterName, 'Write the text to sign instead of signing it (for `ssh-keygen -Y sign -n rollout` elsewhere; the operator then gives `--signoff-file REQUEST.sig`)')
+            [CompletionResult]::new('--yes', '--yes', [CompletionResultType]::ParameterName, 'Sign without asking (what is signed is still shown)')
+            [CompletionResult]::new('--no-input', '--no-input', [CompletionResultType]::ParameterName, 'Never prompt, even in a terminal')
+            [CompletionResult]::new('-h', '-h', [CompletionResultType]::ParameterName, 'Print help')
+            [CompletionResult]::new('--help', '--help', [CompletionResultType]::ParameterName, 'Print help')
             [CompletionResult]::new('-V', '-V ', [CompletionResultType]::ParameterName, 'Print version')
             [CompletionResult]::new('--version', '--version', [CompletionResultType]::ParameterName, 'Print version')
             break
@@ -295,6 +317,7 @@ Register-ArgumentCompleter -Native -CommandName 'rollout' -ScriptBlock {
             [CompletionResult]::new('status', 'status', [CompletionResultType]::ParameterValue, 'Show where a run stands')
             [CompletionResult]::new('runs', 'runs', [CompletionResultType]::ParameterValue, 'List runs, newest last')
             [CompletionResult]::new('rollback', 'rollback', [CompletionResultType]::ParameterValue, 'Undo a run: the phases it ran, last first, through their rollback steps (or, with no run of this runbook, the runbook''s own [[rollback]] section). Shows the plan and asks first')
+            [CompletionResult]::new('approve', 'approve', [CompletionResultType]::ParameterValue, 'Approve a sign-off of a run with your SSH key: shows the phase as the operator sees it at the gate, asks, signs (`ssh-keygen -Y sign -n rollout`, with your ssh-agent or `--key`) and delivers the approval to the run')
             [CompletionResult]::new('audit', 'audit', [CompletionResultType]::ParameterValue, 'Check a run''s audit log (its journal): hash chain, order, seal')
             [CompletionResult]::new('log', 'log', [CompletionResultType]::ParameterValue, 'Show a run''s audit log as readable text, phase by phase')
             [CompletionResult]::new('locks', 'locks', [CompletionResultType]::ParameterValue, 'List target locks, who holds them, and what a killed holder left running')
@@ -326,6 +349,9 @@ Register-ArgumentCompleter -Native -CommandName 'rollout' -ScriptBlock {
             break
         }
         'rollout;help;rollback' {
+            break
+        }
+        'rollout;help;approve' {
             break
         }
         'rollout;help;audit' {

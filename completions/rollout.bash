@@ -16,6 +16,9 @@ _rollout() {
             ",$1")
                 cmd="rollout"
                 ;;
+            rollout,approve)
+                cmd="rollout__subcmd__approve"
+                ;;
             rollout,audit)
                 cmd="rollout__subcmd__audit"
                 ;;
@@ -79,6 +82,9 @@ _rollout() {
             rollout__subcmd__audit__subcmd__help,verify)
                 cmd="rollout__subcmd__audit__subcmd__help__subcmd__verify"
                 ;;
+            rollout__subcmd__help,approve)
+                cmd="rollout__subcmd__help__subcmd__approve"
+                ;;
             rollout__subcmd__help,audit)
                 cmd="rollout__subcmd__help__subcmd__audit"
                 ;;
@@ -140,12 +146,94 @@ _rollout() {
 
     case "${cmd}" in
         rollout)
-            opts="-h -V --color --prometheus-url --help --version validate plan run resume status runs rollback audit log locks unlock new completions man schema report help"
+            opts="-h -V --color --prometheus-url --help --version validate plan run resume status runs rollback approve audit log locks unlock new completions man schema report help"
             if [[ ${cur} == -* || ${COMP_CWORD} -eq 1 ]] ; then
                 COMPREPLY=( $(compgen -W "${opts}" -- "${cur}") )
                 return 0
             fi
             case "${prev}" in
+                --color)
+                    COMPREPLY=($(compgen -W "auto always never" -- "${cur}"))
+                    return 0
+                    ;;
+                --prometheus-url)
+                    COMPREPLY=($(compgen -f "${cur}"))
+                    return 0
+                    ;;
+                *)
+                    COMPREPLY=()
+                    ;;
+            esac
+            COMPREPLY=( $(compgen -W "${opts}" -- "${cur}") )
+            return 0
+            ;;
+        rollout__subcmd__approve)
+            opts="-o -h -V --gate --role --key --request --output --yes --no-input --state-dir --color --prometheus-url --help --version"
+            if [[ ${cur} == -* || ${COMP_CWORD} -eq 2 ]] ; then
+                COMPREPLY=( $(compgen -W "${opts}" -- "${cur}") )
+                return 0
+            fi
+            case "${prev}" in
+                --gate)
+                    COMPREPLY=($(compgen -f "${cur}"))
+                    return 0
+                    ;;
+                --role)
+                    COMPREPLY=($(compgen -f "${cur}"))
+                    return 0
+                    ;;
+                --key)
+                    local oldifs
+                    if [ -n "${IFS+x}" ]; then
+                        oldifs="$IFS"
+                    fi
+                    IFS=$'\n'
+                    COMPREPLY=($(compgen -f "${cur}"))
+                    if [ -n "${oldifs+x}" ]; then
+                        IFS="$oldifs"
+                    fi
+                    if [[ "${BASH_VERSINFO[0]}" -ge 4 ]]; then
+                        compopt -o filenames
+                    fi
+                    return 0
+                    ;;
+                --output)
+                    local oldifs
+                    if [ -n "${IFS+x}" ]; then
+                        oldifs="$IFS"
+                    fi
+                    IFS=$'\n'
+                    COMPREPLY=($(compgen -f "${cur}"))
+                    if [ -n "${oldifs+x}" ]; then
+                        IFS="$oldifs"
+                    fi
+                    if [[ "${BASH_VERSINFO[0]}" -ge 4 ]]; then
+                        compopt -o filenames
+                    fi
+                    return 0
+                    ;;
+                -o)
+                    local oldifs
+                    if [ -n "${IFS+x}" ]; then
+                        oldifs="$IFS"
+                    fi
+                    IFS=$'\n'
+                    COMPREPLY=($(compgen -f "${cur}"))
+                    if [ -n "${oldifs+x}" ]; then
+                        IFS="$oldifs"
+                    fi
+                    if [[ "${BASH_VERSINFO[0]}" -ge 4 ]]; then
+                        compopt -o filenames
+                    fi
+                    return 0
+                    ;;
+                --state-dir)
+                    COMPREPLY=()
+                    if [[ "${BASH_VERSINFO[0]}" -ge 4 ]]; then
+                        compopt -o plusdirs
+                    fi
+                    return 0
+                    ;;
                 --color)
                     COMPREPLY=($(compgen -W "auto always never" -- "${cur}"))
                     return 0
@@ -285,8 +373,22 @@ _rollout() {
             return 0
             ;;
         rollout__subcmd__help)
-            opts="validate plan run resume status runs rollback audit log locks unlock new completions man schema report help"
+            opts="validate plan run resume status runs rollback approve audit log locks unlock new completions man schema report help"
             if [[ ${cur} == -* || ${COMP_CWORD} -eq 2 ]] ; then
+                COMPREPLY=( $(compgen -W "${opts}" -- "${cur}") )
+                return 0
+            fi
+            case "${prev}" in
+                *)
+                    COMPREPLY=()
+                    ;;
+            esac
+            COMPREPLY=( $(compgen -W "${opts}" -- "${cur}") )
+            return 0
+            ;;
+        rollout__subcmd__help__subcmd__approve)
+            opts=""
+            if [[ ${cur} == -* || ${COMP_CWORD} -eq 3 ]] ; then
                 COMPREPLY=( $(compgen -W "${opts}" -- "${cur}") )
                 return 0
             fi
@@ -789,7 +891,7 @@ _rollout() {
             return 0
             ;;
         rollout__subcmd__resume)
-            opts="-h -V --allow-changed --rerun-in-doubt --skip-in-doubt --state-dir --output --grace --outside-window --reason --yes --approve --check --signoff --no-input --color --prometheus-url --help --version"
+            opts="-h -V --allow-changed --rerun-in-doubt --skip-in-doubt --state-dir --output --grace --outside-window --reason --yes --approve --check --signoff --signoff-file --no-input --color --prometheus-url --help --version"
             if [[ ${cur} == -* || ${COMP_CWORD} -eq 2 ]] ; then
                 COMPREPLY=( $(compgen -W "${opts}" -- "${cur}") )
                 return 0
@@ -826,6 +928,21 @@ _rollout() {
                     COMPREPLY=($(compgen -f "${cur}"))
                     return 0
                     ;;
+                --signoff-file)
+                    local oldifs
+                    if [ -n "${IFS+x}" ]; then
+                        oldifs="$IFS"
+                    fi
+                    IFS=$'\n'
+                    COMPREPLY=($(compgen -f "${cur}"))
+                    if [ -n "${oldifs+x}" ]; then
+                        IFS="$oldifs"
+                    fi
+                    if [[ "${BASH_VERSINFO[0]}" -ge 4 ]]; then
+                        compopt -o filenames
+                    fi
+                    return 0
+                    ;;
                 --color)
                     COMPREPLY=($(compgen -W "auto always never" -- "${cur}"))
                     return 0
@@ -842,7 +959,7 @@ _rollout() {
             return 0
             ;;
         rollout__subcmd__rollback)
-            opts="-h -V --run --to --no-run --dry-run --allow-changed --var --vars-file --state-dir --output --grace --outside-window --reason --yes --approve --check --signoff --no-input --color --prometheus-url --help --version"
+            opts="-h -V --run --to --no-run --dry-run --allow-changed --var --vars-file --state-dir --output --grace --outside-window --reason --yes --approve --check --signoff --signoff-file --no-input --color --prometheus-url --help --version"
             if [[ ${cur} == -* || ${COMP_CWORD} -eq 2 ]] ; then
                 COMPREPLY=( $(compgen -W "${opts}" -- "${cur}") )
                 return 0
@@ -906,6 +1023,21 @@ _rollout() {
                     COMPREPLY=($(compgen -f "${cur}"))
                     return 0
                     ;;
+                --signoff-file)
+                    local oldifs
+                    if [ -n "${IFS+x}" ]; then
+                        oldifs="$IFS"
+                    fi
+                    IFS=$'\n'
+                    COMPREPLY=($(compgen -f "${cur}"))
+                    if [ -n "${oldifs+x}" ]; then
+                        IFS="$oldifs"
+                    fi
+                    if [[ "${BASH_VERSINFO[0]}" -ge 4 ]]; then
+                        compopt -o filenames
+                    fi
+                    return 0
+                    ;;
                 --color)
                     COMPREPLY=($(compgen -W "auto always never" -- "${cur}"))
                     return 0
@@ -922,7 +1054,7 @@ _rollout() {
             return 0
             ;;
         rollout__subcmd__run)
-            opts="-h -V --var --vars-file --dry-run --format --state-dir --output --grace --outside-window --reason --yes --approve --check --signoff --no-input --color --prometheus-url --help --version"
+            opts="-h -V --var --vars-file --dry-run --format --state-dir --output --grace --outside-window --reason --yes --approve --check --signoff --signoff-file --no-input --color --prometheus-url --help --version"
             if [[ ${cur} == -* || ${COMP_CWORD} -eq 2 ]] ; then
                 COMPREPLY=( $(compgen -W "${opts}" -- "${cur}") )
                 return 0
@@ -980,6 +1112,21 @@ _rollout() {
                     ;;
                 --signoff)
                     COMPREPLY=($(compgen -f "${cur}"))
+                    return 0
+                    ;;
+                --signoff-file)
+                    local oldifs
+                    if [ -n "${IFS+x}" ]; then
+                        oldifs="$IFS"
+                    fi
+                    IFS=$'\n'
+                    COMPREPLY=($(compgen -f "${cur}"))
+                    if [ -n "${oldifs+x}" ]; then
+                        IFS="$oldifs"
+                    fi
+                    if [[ "${BASH_VERSINFO[0]}" -ge 4 ]]; then
+                        compopt -o filenames
+                    fi
                     return 0
                     ;;
                 --color)

@@ -31,6 +31,7 @@ set edit:completion:arg-completer[rollout] = {|@words|
             cand status 'Show where a run stands'
             cand runs 'List runs, newest last'
             cand rollback 'Undo a run: the phases it ran, last first, through their rollback steps (or, with no run of this runbook, the runbook''s own [[rollback]] section). Shows the plan and asks first'
+            cand approve 'Approve a sign-off of a run with your SSH key: shows the phase as the operator sees it at the gate, asks, signs (`ssh-keygen -Y sign -n rollout`, with your ssh-agent or `--key`) and delivers the approval to the run'
             cand audit 'Check a run''s audit log (its journal): hash chain, order, seal'
             cand log 'Show a run''s audit log as readable text, phase by phase'
             cand locks 'List target locks, who holds them, and what a killed holder left running'
@@ -75,6 +76,7 @@ set edit:completion:arg-completer[rollout] = {|@words|
             cand --approve 'Approve a confirm in advance: `--approve GATE`, or `--approve GATE=WORD` for a severe one'
             cand --check 'Tick checklist items in advance: `--check GATE` (all), `--check GATE:N`, or the item''s text'
             cand --signoff 'Sign a sign-off in advance: `--signoff GATE=NAME:ROLE` (repeat for each signer)'
+            cand --signoff-file 'A signed approval (`rollout approve --output FILE`, or a request signed with `ssh-keygen -Y sign -n rollout`, given as `REQUEST.sig` beside `REQUEST`); repeat for each signer'
             cand --color 'When to use colours [default: `color` in the user config, else auto]. `NO_COLOR` (any value) turns them off unless this flag or `ROLLOUT_COLOR` asks for them'
             cand --prometheus-url 'Prometheus to ask when the runbook names none (neither on the step nor in `[defaults]`) [default: `prometheus_url` in the user config]'
             cand --dry-run 'Show the plan instead of running (exactly `rollout plan`)'
@@ -94,6 +96,7 @@ set edit:completion:arg-completer[rollout] = {|@words|
             cand --approve 'Approve a confirm in advance: `--approve GATE`, or `--approve GATE=WORD` for a severe one'
             cand --check 'Tick checklist items in advance: `--check GATE` (all), `--check GATE:N`, or the item''s text'
             cand --signoff 'Sign a sign-off in advance: `--signoff GATE=NAME:ROLE` (repeat for each signer)'
+            cand --signoff-file 'A signed approval (`rollout approve --output FILE`, or a request signed with `ssh-keygen -Y sign -n rollout`, given as `REQUEST.sig` beside `REQUEST`); repeat for each signer'
             cand --color 'When to use colours [default: `color` in the user config, else auto]. `NO_COLOR` (any value) turns them off unless this flag or `ROLLOUT_COLOR` asks for them'
             cand --prometheus-url 'Prometheus to ask when the runbook names none (neither on the step nor in `[defaults]`) [default: `prometheus_url` in the user config]'
             cand --allow-changed 'Resume even though the runbook file changed since the run started (shows the change)'
@@ -139,6 +142,7 @@ set edit:completion:arg-completer[rollout] = {|@words|
             cand --approve 'Approve a confirm in advance: `--approve GATE`, or `--approve GATE=WORD` for a severe one'
             cand --check 'Tick checklist items in advance: `--check GATE` (all), `--check GATE:N`, or the item''s text'
             cand --signoff 'Sign a sign-off in advance: `--signoff GATE=NAME:ROLE` (repeat for each signer)'
+            cand --signoff-file 'A signed approval (`rollout approve --output FILE`, or a request signed with `ssh-keygen -Y sign -n rollout`, given as `REQUEST.sig` beside `REQUEST`); repeat for each signer'
             cand --color 'When to use colours [default: `color` in the user config, else auto]. `NO_COLOR` (any value) turns them off unless this flag or `ROLLOUT_COLOR` asks for them'
             cand --prometheus-url 'Prometheus to ask when the runbook names none (neither on the step nor in `[defaults]`) [default: `prometheus_url` in the user config]'
             cand --no-run 'Ignore saved runs: run the runbook''s own [[rollback]] section'
@@ -149,6 +153,23 @@ set edit:completion:arg-completer[rollout] = {|@words|
             cand --no-input 'Never prompt, even in a terminal (prompts are also off when CI is set or stdin is not a terminal)'
             cand -h 'Print help (see more with ''--help'')'
             cand --help 'Print help (see more with ''--help'')'
+            cand -V 'Print version'
+            cand --version 'Print version'
+        }
+        &'rollout;approve'= {
+            cand --gate 'The sign-off step''s id'
+            cand --role 'The role you sign as [default: the sign-off''s only role; asked in a terminal]'
+            cand --key 'Your SSH key: a private key file, or a public key file whose private key your ssh-agent holds [default: `signing_key` in the user config, else the agent''s first key]'
+            cand -o 'Write the signed approval (or the request) to this file (`-`: stdout) instead of delivering it to the run'
+            cand --output 'Write the signed approval (or the request) to this file (`-`: stdout) instead of delivering it to the run'
+            cand --state-dir 'Where runs are recorded [default: ./.rollout and ./*/.rollout]'
+            cand --color 'When to use colours [default: `color` in the user config, else auto]. `NO_COLOR` (any value) turns them off unless this flag or `ROLLOUT_COLOR` asks for them'
+            cand --prometheus-url 'Prometheus to ask when the runbook names none (neither on the step nor in `[defaults]`) [default: `prometheus_url` in the user config]'
+            cand --request 'Write the text to sign instead of signing it (for `ssh-keygen -Y sign -n rollout` elsewhere; the operator then gives `--signoff-file REQUEST.sig`)'
+            cand --yes 'Sign without asking (what is signed is still shown)'
+            cand --no-input 'Never prompt, even in a terminal'
+            cand -h 'Print help'
+            cand --help 'Print help'
             cand -V 'Print version'
             cand --version 'Print version'
         }
@@ -271,6 +292,7 @@ set edit:completion:arg-completer[rollout] = {|@words|
             cand status 'Show where a run stands'
             cand runs 'List runs, newest last'
             cand rollback 'Undo a run: the phases it ran, last first, through their rollback steps (or, with no run of this runbook, the runbook''s own [[rollback]] section). Shows the plan and asks first'
+            cand approve 'Approve a sign-off of a run with your SSH key: shows the phase as the operator sees it at the gate, asks, signs (`ssh-keygen -Y sign -n rollout`, with your ssh-agent or `--key`) and delivers the approval to the run'
             cand audit 'Check a run''s audit log (its journal): hash chain, order, seal'
             cand log 'Show a run''s audit log as readable text, phase by phase'
             cand locks 'List target locks, who holds them, and what a killed holder left running'
@@ -295,6 +317,8 @@ set edit:completion:arg-completer[rollout] = {|@words|
         &'rollout;help;runs'= {
         }
         &'rollout;help;rollback'= {
+        }
+        &'rollout;help;approve'= {
         }
         &'rollout;help;audit'= {
             cand verify 'Verify a run''s audit log: every record''s hash, the chain, the order, and the final seal'

@@ -356,7 +356,7 @@ mod tests {
         // Every cut of the body is an error, never a panic.
         let body_start = good.find('\n').unwrap() + 1;
         let body_end = good.find(END).unwrap();
-        for cut in body_start..body_end {
+        for cut in (body_start..body_end).filter(|c| !good[*c..body_end].trim().is_empty()) {
             let text = format!("{}\n{END}\n", &good[..cut]);
             assert!(parse(&text).is_err(), "cut at {cut} parsed");
         }

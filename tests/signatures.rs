@@ -186,7 +186,12 @@ fn approvals_by_rollout_and_by_plain_ssh_keygen_with_ed25519_ecdsa_and_rsa_keys_
         ])
         .status(0);
     resume(&dir, &id)
-        .args(["--signoff-file", "req.sig", "--signoff-file", "carol.approval"])
+        .args([
+            "--signoff-file",
+            "req.sig",
+            "--signoff-file",
+            "carol.approval",
+        ])
         .status(0)
         .stderr_has("signed by alice (QA), bob (Dev), carol (Ops)");
     assert_eq!(trace(&dir), ["before", "after"]);
@@ -337,7 +342,9 @@ fn an_approval_cannot_be_replayed_on_another_run() {
     resume(&dir, &second)
         .args(["--signoff-file", "first.approval"])
         .status(2)
-        .stderr_has(&format!("it approves run `{first}`, not this run `{second}`"));
+        .stderr_has(&format!(
+            "it approves run `{first}`, not this run `{second}`"
+        ));
     // Dropped into the other run: not counted at the gate.
     let approvals = run_dirs(&dir).last().unwrap().join("approvals");
     std::fs::create_dir_all(&approvals).unwrap();
@@ -368,7 +375,12 @@ fn an_approval_moved_to_another_gate_does_not_verify() {
     )
     .unwrap();
     let out = resume(&dir, &id)
-        .args(["--signoff-file", "go.approval", "--signoff-file", "go2.approval"])
+        .args([
+            "--signoff-file",
+            "go.approval",
+            "--signoff-file",
+            "go2.approval",
+        ])
         .status(7);
     out.stderr_has("`go2.approval`: its signature does not verify for `alice`")
         .stderr_has("the text was altered after it was signed");
@@ -394,9 +406,10 @@ fn an_approval_of_a_runbook_changed_since_is_refused() {
 fn an_approval_of_the_phase_as_it_rendered_before_is_refused_when_it_would_run_otherwise() {
     // The phase reads who operates the run: a session under another operator would execute
     // other commands than the ones signed.
-    let t = with_keys(Test::new().runbook(
-        &runbook(1, "").replace("echo before >> trace", "echo before {{ run.operator }} >> trace"),
-    ));
+    let t = with_keys(Test::new().runbook(&runbook(1, "").replace(
+        "echo before >> trace",
+        "echo before {{ run.operator }} >> trace",
+    )));
     let dir = t.path().to_path_buf();
     Test::in_dir(&dir)
         .env("ROLLOUT_OPERATOR", "olga")
@@ -409,9 +422,7 @@ fn an_approval_of_the_phase_as_it_rendered_before_is_refused_when_it_would_run_o
         .status(7)
         .stderr_has("the run would now execute")
         .stderr_has("changed since it was signed; sign again");
-    resume(&dir, &id)
-        .env("ROLLOUT_OPERATOR", "olga")
-        .status(0);
+    resume(&dir, &id).env("ROLLOUT_OPERATOR", "olga").status(0);
     assert_eq!(trace(&dir), ["before olga", "after"]);
 }
 
@@ -459,10 +470,7 @@ fn bad_signature_files_get_one_clear_line_each() {
     let mut blob = base64::engine::general_purpose::STANDARD
         .decode(body)
         .unwrap();
-    let at = blob
-        .windows(11)
-        .position(|w| w == b"ssh-ed25519")
-        .unwrap();
+    let at = blob.windows(11).position(|w| w == b"ssh-ed25519").unwrap();
     blob[at..at + 11].copy_from_slice(b"ssh-ed99999");
     let unknown = format!(
         "{message}-----BEGIN SSH SIGNATURE-----\n{}\n-----END SSH SIGNATURE-----\n",
@@ -471,7 +479,11 @@ fn bad_signature_files_get_one_clear_line_each() {
     for (name, text, says) in [
         ("garbled", garbled, "its SSH signature is garbled"),
         ("truncated", truncated, "its SSH signature is cut short"),
-        ("nothing", "hello\n".to_string(), "it holds neither a request nor an SSH signature"),
+        (
+            "nothing",
+            "hello\n".to_string(),
+            "it holds neither a request nor an SSH signature",
+        ),
         ("unknown", unknown, "a key of unknown type `ssh-ed99999`"),
     ] {
         std::fs::write(dir.join(name), text).unwrap();
@@ -481,7 +493,10 @@ fn bad_signature_files_get_one_clear_line_each() {
             .lines()
             .find(|l| l.contains(says))
             .unwrap_or_else(|| panic!("{name}: no line saying {says:?}:\n{}", out.stderr));
-        assert!(line.starts_with(&format!("error: `--signoff-file {name}`")), "{line}");
+        assert!(
+            line.starts_with(&format!("error: `--signoff-file {name}`")),
+            "{line}"
+        );
         assert!(!out.stderr.contains("panicked"), "{}", out.stderr);
     }
     let said = resume(&dir, &id)
@@ -600,10 +615,18 @@ fn audit_verify_names_a_forged_altered_or_misattributed_approval() {
             .into_iter()
             .rfind(|r| r["type"] == "gate_answered")
             .unwrap();
-        let armored = r["answers"][0]["signed"]["signature"].as_str().unwrap().to_string();
-        let body: String = armored.lines().filter(|l| !l.starts_with("-----")).collect();
+        let armored = r["answers"][0]["signed"]["signature"]
+            .as_str()
+            .unwrap()
+            .to_string();
+        let body: String = armored
+            .lines()
+            .filter(|l| !l.starts_with("-----"))
+            .collect();
         use base64::Engine;
-        let mut blob = base64::engine::general_purpose::STANDARD.decode(body).unwrap();
+        let mut blob = base64::engine::general_purpose::STANDARD
+            .decode(body)
+            .unwrap();
         let last = blob.len() - 1;
         blob[last] ^= 0x55;
         format!(
@@ -625,8 +648,12 @@ fn audit_verify_names_a_forged_altered_or_misattributed_approval() {
             "altered or misattributed: the signed text names role `Ops`",
             Box::new(|r| {
                 if r["type"] == "gate_answered" {
-                    let m = r["answers"][0]["signed"]["message"].as_str().unwrap().to_string();
-                    r["answers"][0]["signed"]["message"] = m.replacen("role: QA", "role: Ops", 1).into();
+                    let m = r["answers"][0]["signed"]["message"]
+                        .as_str()
+                        .unwrap()
+                        .to_string();
+                    r["answers"][0]["signed"]["message"] =
+                        m.replacen("role: QA", "role: Ops", 1).into();
                 }
             }),
         ),
@@ -650,9 +677,7 @@ fn audit_verify_names_a_forged_altered_or_misattributed_approval() {
     for (kind, edit) in cases {
         std::fs::write(journal_file(&dir), &original).unwrap();
         rewrite_journal(&dir, edit);
-        let out = Test::in_dir(&dir)
-            .args(["audit", "verify", &id])
-            .status(13);
+        let out = Test::in_dir(&dir).args(["audit", "verify", &id]).status(13);
         out.stdout_has("FAILED: 1 signed approval does not verify")
             .stdout_has("the signed approval of `go` by");
         assert!(out.stdout.contains(kind), "{kind}: {}", out.stdout);
@@ -666,4 +691,88 @@ fn audit_verify_names_a_forged_altered_or_misattributed_approval() {
         .stdout_has("1 signed approval verified")
         .stdout_has("warning: the approval of `go` by `alice` at record")
         .stdout_has("is not at hand");
+}
+
+/// An ssh-agent of the test's own (`ssh-agent -D`, killed when dropped) holding `who`'s key.
+struct Agent {
+    child: std::process::Child,
+    socket: PathBuf,
+}
+
+impl Agent {
+    fn holding(dir: &Path, who: &str) -> Agent {
+        let socket = dir.join("agent.sock");
+        let child = Command::new("ssh-agent")
+            .args(["-D", "-a"])
+            .arg(&socket)
+            .stdout(std::process::Stdio::null())
+            .spawn()
+            .expect("ssh-agent (openssh-client)");
+        let agent = Agent { child, socket };
+        crate::harness::wait_for_path(&agent.socket);
+        let added = Command::new("ssh-add")
+            .env("SSH_AUTH_SOCK", &agent.socket)
+            .arg(key(dir, who))
+            .output()
+            .unwrap();
+        assert!(added.status.success(), "{}", String::from_utf8_lossy(&added.stderr));
+        agent
+    }
+
+    fn sock(&self) -> String {
+        self.socket.display().to_string()
+    }
+}
+
+impl Drop for Agent {
+    fn drop(&mut self) {
+        let _ = self.child.kill();
+        let _ = self.child.wait();
+    }
+}
+
+#[test]
+fn approve_signs_with_the_key_in_the_ssh_agent_and_the_operators_agent_keys_are_the_operators() {
+    let t = with_keys(Test::new().runbook(&runbook(1, "")));
+    let dir = t.path().to_path_buf();
+    let agent = Agent::holding(&dir, "alice");
+    // The operator holds alice's key in their agent: alice's approval is the operator's own.
+    Test::in_dir(&dir)
+        .env("SSH_AUTH_SOCK", &agent.sock())
+        .args(["run", "runbook.toml"])
+        .status(7);
+    let id = run_id(&dir);
+    Test::in_dir(&dir)
+        .env("SSH_AUTH_SOCK", &agent.sock())
+        .args(["approve", &id, "--gate", "go", "--role", "QA", "--yes"])
+        .status(0)
+        .stderr_has(&format!("signed with key {}", fingerprint(&dir, "alice")));
+    resume(&dir, &id)
+        .env("SSH_AUTH_SOCK", &agent.sock())
+        .status(7)
+        .stderr_has("the operator cannot approve their own run");
+    // An operator without that key goes on with it.
+    resume(&dir, &id)
+        .env("SSH_AUTH_SOCK", "")
+        .status(0)
+        .stderr_has("signed by alice (QA)");
+}
+
+#[test]
+fn where_signatures_are_optional_signed_approvals_and_typed_names_count_together() {
+    let text = runbook(2, "").replace("risk = \"high\"", "risk = \"low\"");
+    let t = with_keys(Test::new().runbook(&text));
+    let dir = t.path().to_path_buf();
+    Test::in_dir(&dir)
+        .args(["run", "runbook.toml"])
+        .status(7);
+    let id = run_id(&dir);
+    approve(&dir, &id, "alice", "QA").status(0);
+    resume(&dir, &id)
+        .args(["--signoff", "go=bob:Dev"])
+        .status(0)
+        .stderr_has("signed by alice (QA), bob (Dev)");
+    let r = gate_answered(&dir);
+    assert_eq!(r["answers"][0]["how"], "signed");
+    assert_eq!(r["answers"][1]["how"], "pre-approved");
 }

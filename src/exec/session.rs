@@ -800,6 +800,8 @@ run = "touch after"
                 approvals: Approvals::default(),
                 operator: "ops".into(),
                 os_user: "ops".into(),
+                signatures: crate::exec::signatures::Policy::default(),
+                operator_keys: Vec::new(),
             },
             outside_window: None,
             mode: Mode::Forward,
