@@ -4,9 +4,12 @@
 //! the phase and the runbook, by a principal allowed for the role who is not the operator, and
 //! within `valid_for`; `audit verify` checks every signature again. Every wait is bounded.
 
+use std::fmt::Write as _;
 use std::path::{Path, PathBuf};
 use std::process::Command;
 use std::time::Duration;
+
+use base64::Engine as _;
 
 use crate::gates::Tty;
 use crate::harness::{Test, journal, journal_file, run_dirs, trace};
@@ -67,7 +70,7 @@ fn with_keys(t: Test) -> Test {
         assert!(status.success());
         if who != "mallory" {
             let public = std::fs::read_to_string(keys.join(format!("{who}.pub"))).unwrap();
-            allowed.push_str(&format!("{who} {public}"));
+            let _ = write!(allowed, "{who} {public}");
         }
     }
     t.file("allowed_signers", allowed)
@@ -466,7 +469,6 @@ fn bad_signature_files_get_one_clear_line_each() {
         .lines()
         .filter(|l| !l.starts_with("-----"))
         .collect();
-    use base64::Engine;
     let mut blob = base64::engine::general_purpose::STANDARD
         .decode(body)
         .unwrap();
@@ -576,6 +578,9 @@ fn a_run_waiting_at_the_terminal_goes_on_once_the_approval_arrives() {
     assert_eq!(gate_answered(&dir)["answers"][0]["how"], "signed");
 }
 
+/// An edit of a journal record.
+type Edit = Box<dyn Fn(&mut serde_json::Value)>;
+
 /// Rewrites the journal of the latest run in `dir` with `edit` applied to its records, the hash
 /// chain made whole again: what someone with write access to the log could do.
 fn rewrite_journal(dir: &Path, edit: impl Fn(&mut serde_json::Value)) -> PathBuf {
@@ -623,7 +628,6 @@ fn audit_verify_names_a_forged_altered_or_misattributed_approval() {
             .lines()
             .filter(|l| !l.starts_with("-----"))
             .collect();
-        use base64::Engine;
         let mut blob = base64::engine::general_purpose::STANDARD
             .decode(body)
             .unwrap();
@@ -634,7 +638,7 @@ fn audit_verify_names_a_forged_altered_or_misattributed_approval() {
             base64::engine::general_purpose::STANDARD.encode(&blob)
         )
     };
-    let cases: Vec<(&str, Box<dyn Fn(&mut serde_json::Value)>)> = vec![
+    let cases: Vec<(&str, Edit)> = vec![
         (
             "does not verify for `carol`",
             Box::new(|r| {
@@ -715,7 +719,11 @@ impl Agent {
             .arg(key(dir, who))
             .output()
             .unwrap();
-        assert!(added.status.success(), "{}", String::from_utf8_lossy(&added.stderr));
+        assert!(
+            added.status.success(),
+            "{}",
+            String::from_utf8_lossy(&added.stderr)
+        );
         agent
     }
 
@@ -763,9 +771,7 @@ fn where_signatures_are_optional_signed_approvals_and_typed_names_count_together
     let text = runbook(2, "").replace("risk = \"high\"", "risk = \"low\"");
     let t = with_keys(Test::new().runbook(&text));
     let dir = t.path().to_path_buf();
-    Test::in_dir(&dir)
-        .args(["run", "runbook.toml"])
-        .status(7);
+    Test::in_dir(&dir).args(["run", "runbook.toml"]).status(7);
     let id = run_id(&dir);
     approve(&dir, &id, "alice", "QA").status(0);
     resume(&dir, &id)

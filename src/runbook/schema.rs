@@ -216,9 +216,9 @@ struct Meta {
     /// whose principals sign the sign-offs, relative to the runbook [default: the user
     /// config's `allowed_signers`].
     allowed_signers: Option<String>,
-    /// "required": every sign-off must be signed with the signer's SSH key (`rollout
-    /// approve`); "optional": typed names count too [default: "required" for risk "high" or
-    /// "critical", else "optional"].
+    /// `required`: every sign-off must be signed with the signer's SSH key (`rollout
+    /// approve`); `optional`: typed names count too [default: `required` when `risk` is high
+    /// or critical, else `optional`].
     #[serde(default)]
     #[schemars(schema_with = "signatures")]
     signatures: Option<String>,
