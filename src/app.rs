@@ -1629,6 +1629,14 @@ pub fn approve(ctx: &Ctx, args: &ApproveArgs<'_>) -> ExitCode {
         );
         return ExitCode::Usage;
     };
+    let passed = state.gate_answers.iter().rfind(|g| g.step == gate);
+    if let Some(g) = passed.filter(|g| g.outcome == crate::state::record::GateVerdict::Passed) {
+        eprintln!(
+            "error: sign-off `{gate}` of run `{id}` has passed already ({}); there is nothing to approve",
+            g.summary
+        );
+        return ExitCode::Usage;
+    }
     let interrupts = Interrupts::default();
     let mut prompter =
         ui::prompt::TerminalPrompter::if_interactive(args.no_input || ctx.settings.ci, &interrupts);

@@ -198,6 +198,9 @@ fn approvals_by_rollout_and_by_plain_ssh_keygen_with_ed25519_ecdsa_and_rsa_keys_
         .status(0)
         .stderr_has("signed by alice (QA), bob (Dev), carol (Ops)");
     assert_eq!(trace(&dir), ["before", "after"]);
+    approve(&dir, &id, "alice", "QA")
+        .status(2)
+        .stderr_has("has finished; there is nothing left to approve");
     let r = gate_answered(&dir);
     assert_eq!(r["how"], "signed");
     let answers = r["answers"].as_array().unwrap();
@@ -388,6 +391,11 @@ fn an_approval_moved_to_another_gate_does_not_verify() {
     out.stderr_has("`go2.approval`: its signature does not verify for `alice`")
         .stderr_has("the text was altered after it was signed");
     assert_eq!(trace(&dir), ["before"]);
+    // `go` passed; the run waits at `go2`.
+    approve(&dir, &id, "alice", "QA")
+        .status(2)
+        .stderr_has("sign-off `go` of run")
+        .stderr_has("has passed already");
 }
 
 #[test]
