@@ -790,3 +790,29 @@ fn where_signatures_are_optional_signed_approvals_and_typed_names_count_together
     assert_eq!(r["answers"][0]["how"], "signed");
     assert_eq!(r["answers"][1]["how"], "pre-approved");
 }
+
+#[test]
+fn ctrl_c_while_a_terminal_waits_for_signed_approvals_pauses_the_run() {
+    let t = with_keys(Test::new().runbook(&runbook(1, "")));
+    let dir = t.path().to_path_buf();
+    let mut tty = Tty::run(&Test::in_dir(&dir).args(["run", "runbook.toml"]));
+    tty.shows("Waiting for them here");
+    tty.keys("\x03").finishes_with(130);
+    let id = run_id(&dir);
+    approve(&dir, &id, "alice", "QA").status(0);
+    resume(&dir, &id).status(0);
+    assert_eq!(trace(&dir), ["before", "after"]);
+}
+
+#[test]
+fn a_deadline_ends_the_wait_for_signed_approvals_at_the_terminal() {
+    let extra = "deadline = \"1s\"\non_deadline = \"abort\"\n";
+    let t = with_keys(Test::new().runbook(&runbook(1, extra)));
+    let dir = t.path().to_path_buf();
+    let mut tty = Tty::run(&Test::in_dir(&dir).args(["run", "runbook.toml"]));
+    tty.shows("Waiting for them here")
+        .shows("within its deadline of 1s")
+        .finishes_with(5);
+    assert_eq!(trace(&dir), ["before"]);
+    assert_eq!(gate_answered(&dir)["outcome"], "deadline_passed");
+}
