@@ -693,6 +693,11 @@ fn audit_verify_names_a_forged_altered_or_misattributed_approval() {
         out.stdout_has("FAILED: 1 signed approval does not verify")
             .stdout_has("the signed approval of `go` by");
         assert!(out.stdout.contains(kind), "{kind}: {}", out.stdout);
+        Test::in_dir(&dir)
+            .args(["report", &id])
+            .status(0)
+            .stdout_has("| `go` | QA |")
+            .stdout_has("| NOT VERIFIED: ");
     }
     // Without the allowed-signers file, the recorded key is checked, with a warning.
     std::fs::write(journal_file(&dir), &original).unwrap();
