@@ -1272,13 +1272,14 @@ pub fn status(ctx: &Ctx, run_id: Option<&str>, format: Format) -> ExitCode {
         Ok(found) => found,
         Err(code) => return code,
     };
-    let view = match run_view(ctx, &store, &id) {
+    let mut view = match run_view(ctx, &store, &id) {
         Ok(view) => view,
         Err(e) => {
             eprintln!("error: {e}");
             return ExitCode::Usage;
         }
     };
+    view.approvals_delivered = approvals_delivered(ctx, &store, &id);
     match format {
         Format::Json => println!(
             "{}",
@@ -1599,6 +1600,46 @@ pub struct ApproveArgs<'a> {
     pub output: Option<&'a Path>,
     pub yes: bool,
     pub no_input: bool,
+}
+
+/// One line for each signed approval delivered to run `id` and not yet counted by a gate: its
+/// gate and role, who signed it (the principals of the allowed-signers file the runbook names,
+/// when it is at hand) and the key; an approval that cannot be read, why.
+fn approvals_delivered(ctx: &Ctx, store: &FileStore, id: &str) -> Vec<String> {
+    use crate::state::approval::Request;
+    let delivered = ctx.wait(store.approvals(id)).unwrap_or_default();
+    if delivered.is_empty() {
+        return Vec::new();
+    }
+    let allowed = ctx
+        .wait(store.read(id))
+        .ok()
+        .map(|log| RunState::fold(&log.records))
+        .and_then(|state| runbook::load(Path::new(&state.runbook)).ok())
+        .and_then(|loaded| crate::exec::signatures::policy(&loaded, &ctx.settings).ok())
+        .and_then(|p| p.allowed_signers);
+    delivered
+        .into_iter()
+        .map(|d| {
+            let d = d?;
+            let request = Request::parse(&d.message).map_err(|e| format!("`{}`: {e}", d.from))?;
+            let sig =
+                crate::sshsig::parse(&d.signature).map_err(|e| format!("`{}`: {e}", d.from))?;
+            let who = allowed
+                .as_deref()
+                .and_then(|a| crate::sshsig::principals(a, &sig.armored).ok())
+                .filter(|p| !p.is_empty())
+                .map_or_else(
+                    || "a key".to_string(),
+                    |p| format!("{} with key", p.join(", ")),
+                );
+            Ok(format!(
+                "`{}` as {}: by {who} {} at {} ({}; checked in full by the gate)",
+                request.gate, request.role, sig.fingerprint, request.time, d.from
+            ))
+        })
+        .map(|line: Result<String, String>| line.unwrap_or_else(|e| format!("cannot be used: {e}")))
+        .collect()
 }
 
 /// `rollout approve`: shows the phase of a sign-off as the run shows it at the gate (from the

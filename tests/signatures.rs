@@ -169,6 +169,14 @@ fn approvals_by_rollout_and_by_plain_ssh_keygen_with_ed25519_ecdsa_and_rsa_keys_
     approve(&dir, &id, "alice", "QA")
         .status(0)
         .stderr_has("delivered to run");
+    // `rollout status` shows who has signed so far.
+    Test::in_dir(&dir)
+        .args(["status", &id])
+        .status(0)
+        .stdout_has(&format!(
+            "signed    `go` as QA: by alice with key {}",
+            fingerprint(&dir, "alice")
+        ));
     // bob (ecdsa) with plain ssh-keygen on the request: `req.sig` beside `req`.
     request(&dir, &id, "Dev", "req");
     keygen_sign(&dir, "bob", "rollout", "req");

@@ -685,6 +685,12 @@ mod tests {
         fn flags(&self) -> String {
             "--state leased".into()
         }
+        fn approvals<'a>(
+            &'a self,
+            _: &'a str,
+        ) -> StoreFuture<'a, Vec<Result<crate::state::approval::Delivered, String>>> {
+            ready(Ok(Vec::new()))
+        }
         fn deliver_approval<'a>(
             &'a self,
             _: &'a str,

@@ -323,6 +323,13 @@ impl Store for FileStore {
         ready(Ok(self.run_locked(run_id)))
     }
 
+    fn approvals<'a>(
+        &'a self,
+        run_id: &'a str,
+    ) -> StoreFuture<'a, Vec<Result<super::approval::Delivered, String>>> {
+        ready(Ok(read_approvals(&self.run_dir(run_id).join(APPROVALS))))
+    }
+
     fn deliver_approval<'a>(
         &'a self,
         run_id: &'a str,

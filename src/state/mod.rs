@@ -120,6 +120,12 @@ pub trait Store: Sync {
     /// The command-line flags that point rollout at this store, for the commands it suggests
     /// (`--state-dir DIR`).
     fn flags(&self) -> String;
+    /// The signed approvals delivered to a run so far (what its journal's
+    /// [`Journal::approvals`] gives the run itself), for `rollout status`.
+    fn approvals<'a>(
+        &'a self,
+        run_id: &'a str,
+    ) -> StoreFuture<'a, Vec<Result<approval::Delivered, String>>>;
     /// Delivers a signed approval to a run (`rollout approve`): a run waiting at the gate sees
     /// it. Returns where it was put.
     fn deliver_approval<'a>(

@@ -47,6 +47,11 @@ pub struct RunView {
     /// Whether the audit log is closed as it should be: it ends with a seal, or a process is
     /// writing it right now.
     pub sealed: bool,
+    /// Signed approvals delivered to the run (`rollout approve`, files in its `approvals/`),
+    /// one line each: the gate and role, who (when the allowed-signers file is at hand) and the
+    /// key. The gate checks them in full when the run reaches or resumes it.
+    #[serde(skip_serializing_if = "Vec::is_empty")]
+    pub approvals_delivered: Vec<String>,
 }
 
 impl RunView {
@@ -104,6 +109,7 @@ impl RunView {
             journal_damaged: recovery
                 .map(|r| format!("{} ({} good records)", r.detail, r.good_records)),
             sealed: s.sealed || locked,
+            approvals_delivered: Vec::new(),
         }
     }
 
@@ -142,6 +148,7 @@ impl RunView {
             state_dir: dir.display().to_string(),
             journal_damaged: None,
             sealed: false,
+            approvals_delivered: Vec::new(),
         }
     }
 }
@@ -195,6 +202,10 @@ pub fn render(v: &RunView) -> String {
             g.message
         );
         let _ = writeln!(o, "approve   {}", g.resume_with);
+    }
+    for (i, a) in v.approvals_delivered.iter().enumerate() {
+        let label = if i == 0 { "signed" } else { "" };
+        let _ = writeln!(o, "{label:9} {a}");
     }
     let _ = writeln!(o, "done      {} step(s)", v.steps_done);
     for (i, a) in v.answers.iter().enumerate() {
