@@ -11,6 +11,7 @@ mod gate_step;
 mod in_doubt;
 mod repeat_step;
 mod rollback;
+mod signed_step;
 mod step;
 mod wait_step;
 mod watching;
