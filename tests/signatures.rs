@@ -829,3 +829,71 @@ fn a_deadline_ends_the_wait_for_signed_approvals_at_the_terminal() {
     assert_eq!(trace(&dir), ["before"]);
     assert_eq!(gate_answered(&dir)["outcome"], "deadline_passed");
 }
+
+#[test]
+fn the_allowed_signers_file_comes_from_the_runbook_or_the_user_and_must_exist() {
+    // Named by the runbook but missing: refused before anything runs.
+    let t = Test::new().runbook(&runbook(1, ""));
+    t.args(["run", "runbook.toml"])
+        .status(2)
+        .stderr_has("the allowed-signers file `")
+        .stderr_has("allowed_signers` does not exist or is not a file");
+    // Named by the user (`ROLLOUT_ALLOWED_SIGNERS`, or `allowed_signers` in the user config)
+    // for a runbook that names none.
+    let text = runbook(1, "").replace("allowed_signers = \"allowed_signers\"\n", "");
+    let t = with_keys(Test::new().runbook(&text));
+    let dir = t.path().to_path_buf();
+    let file = dir.join("allowed_signers").display().to_string();
+    Test::in_dir(&dir)
+        .env("ROLLOUT_ALLOWED_SIGNERS", &file)
+        .args(["run", "runbook.toml"])
+        .status(7);
+    let id = run_id(&dir);
+    approve(&dir, &id, "alice", "QA").status(0);
+    std::fs::write(
+        dir.join("config.toml"),
+        format!("allowed_signers = \"{file}\"\n"),
+    )
+    .unwrap();
+    resume(&dir, &id)
+        .env(
+            "ROLLOUT_CONFIG",
+            &dir.join("config.toml").display().to_string(),
+        )
+        .status(0)
+        .stderr_has("signed by alice (QA)");
+}
+
+#[test]
+fn signatures_takes_required_or_optional() {
+    Test::new()
+        .runbook(&runbook(1, "").replace("risk = \"high\"", "signatures = \"always\""))
+        .args(["validate", "runbook.toml"])
+        .status(3)
+        .stderr_has("`always` is not a valid `signatures`")
+        .stderr_has("expected one of: required, optional");
+}
+
+#[test]
+fn a_request_of_a_sign_off_with_several_roles_needs_the_role() {
+    let t = with_keys(Test::new().runbook(&runbook(1, "")));
+    let id = run_to_gate(&t);
+    Test::in_dir(t.path())
+        .args(["approve", "--request", &id, "--gate", "go"])
+        .status(2)
+        .stderr_has(
+            "sign-off `go` has several roles: give `--role ROLE`, one of: `QA`, `Dev`, `Ops`",
+        );
+    Test::in_dir(t.path())
+        .args([
+            "approve",
+            "--request",
+            &id,
+            "--gate",
+            "go",
+            "--role",
+            "Boss",
+        ])
+        .status(2)
+        .stderr_has("`Boss` is not a role of sign-off `go`");
+}
