@@ -897,3 +897,30 @@ fn a_request_of_a_sign_off_with_several_roles_needs_the_role() {
         .status(2)
         .stderr_has("`Boss` is not a role of sign-off `go`");
 }
+
+#[test]
+fn approve_at_a_terminal_asks_for_the_role_and_a_no_signs_nothing() {
+    let t = with_keys(Test::new().runbook(&runbook(1, "")));
+    let dir = t.path().to_path_buf();
+    let id = run_to_gate(&t);
+    let args = |t: Test| t.args(["approve", &id, "--gate", "go", "--key", &key(&dir, "bob")]);
+    // Declined: nothing is delivered.
+    let mut tty = Tty::run(&args(Test::in_dir(&dir)));
+    tty.shows("Sign `go` as which role?")
+        .keys("\x1b[B")
+        .keys("\r");
+    tty.shows("Sign `go` as Dev for run").line("n");
+    tty.shows("not signed: nothing was written")
+        .finishes_with(2);
+    assert!(!run_dirs(&dir).last().unwrap().join("approvals").exists());
+    // Dev, the second role, confirmed.
+    let mut tty = Tty::run(&args(Test::in_dir(&dir)));
+    tty.shows("Sign `go` as which role?")
+        .keys("\x1b[B")
+        .keys("\r");
+    tty.shows("Sign `go` as Dev for run").line("y");
+    tty.shows("delivered to run").finishes_with(0);
+    resume(&dir, &id)
+        .status(0)
+        .stderr_has("signed by bob (Dev)");
+}
