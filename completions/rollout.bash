@@ -891,7 +891,7 @@ _rollout() {
             return 0
             ;;
         rollout__subcmd__resume)
-            opts="-h -V --allow-changed --rerun-in-doubt --skip-in-doubt --state-dir --output --grace --outside-window --reason --yes --approve --check --signoff --signoff-file --no-input --color --prometheus-url --help --version"
+            opts="-h -V --allow-changed --rerun-in-doubt --skip-in-doubt --state-dir --output --grace --outside-window --reason --yes --approve --check --signoff --signoff-file --no-input --wait-for-approvals --color --prometheus-url --help --version"
             if [[ ${cur} == -* || ${COMP_CWORD} -eq 2 ]] ; then
                 COMPREPLY=( $(compgen -W "${opts}" -- "${cur}") )
                 return 0
@@ -943,6 +943,10 @@ _rollout() {
                     fi
                     return 0
                     ;;
+                --wait-for-approvals)
+                    COMPREPLY=($(compgen -f "${cur}"))
+                    return 0
+                    ;;
                 --color)
                     COMPREPLY=($(compgen -W "auto always never" -- "${cur}"))
                     return 0
@@ -959,7 +963,7 @@ _rollout() {
             return 0
             ;;
         rollout__subcmd__rollback)
-            opts="-h -V --run --to --no-run --dry-run --allow-changed --var --vars-file --state-dir --output --grace --outside-window --reason --yes --approve --check --signoff --signoff-file --no-input --color --prometheus-url --help --version"
+            opts="-h -V --run --to --no-run --dry-run --allow-changed --var --vars-file --state-dir --output --grace --outside-window --reason --yes --approve --check --signoff --signoff-file --no-input --wait-for-approvals --color --prometheus-url --help --version"
             if [[ ${cur} == -* || ${COMP_CWORD} -eq 2 ]] ; then
                 COMPREPLY=( $(compgen -W "${opts}" -- "${cur}") )
                 return 0
@@ -1038,6 +1042,10 @@ _rollout() {
                     fi
                     return 0
                     ;;
+                --wait-for-approvals)
+                    COMPREPLY=($(compgen -f "${cur}"))
+                    return 0
+                    ;;
                 --color)
                     COMPREPLY=($(compgen -W "auto always never" -- "${cur}"))
                     return 0
@@ -1054,7 +1062,7 @@ _rollout() {
             return 0
             ;;
         rollout__subcmd__run)
-            opts="-h -V --var --vars-file --dry-run --format --state-dir --output --grace --outside-window --reason --yes --approve --check --signoff --signoff-file --no-input --color --prometheus-url --help --version"
+            opts="-h -V --var --vars-file --dry-run --format --state-dir --output --grace --outside-window --reason --yes --approve --check --signoff --signoff-file --no-input --wait-for-approvals --color --prometheus-url --help --version"
             if [[ ${cur} == -* || ${COMP_CWORD} -eq 2 ]] ; then
                 COMPREPLY=( $(compgen -W "${opts}" -- "${cur}") )
                 return 0
@@ -1127,6 +1135,10 @@ _rollout() {
                     if [[ "${BASH_VERSINFO[0]}" -ge 4 ]]; then
                         compopt -o filenames
                     fi
+                    return 0
+                    ;;
+                --wait-for-approvals)
+                    COMPREPLY=($(compgen -f "${cur}"))
                     return 0
                     ;;
                 --color)

@@ -80,6 +80,7 @@ complete -c rollout -n "__fish_rollout_using_subcommand run" -l approve -d 'Appr
 complete -c rollout -n "__fish_rollout_using_subcommand run" -l check -d 'Tick checklist items in advance: `--check GATE` (all), `--check GATE:N`, or the item\'s text' -r
 complete -c rollout -n "__fish_rollout_using_subcommand run" -l signoff -d 'Sign a sign-off in advance: `--signoff GATE=NAME:ROLE` (repeat for each signer)' -r
 complete -c rollout -n "__fish_rollout_using_subcommand run" -l signoff-file -d 'A signed approval (`rollout approve --output FILE`, or a request signed with `ssh-keygen -Y sign -n rollout`, given as `REQUEST.sig` beside `REQUEST`); repeat for each signer' -r -F
+complete -c rollout -n "__fish_rollout_using_subcommand run" -l wait-for-approvals -d 'Where nobody can answer, wait this long at a sign-off for signed approvals to be delivered (`rollout approve` from elsewhere) before stopping to wait for approval' -r
 complete -c rollout -n "__fish_rollout_using_subcommand run" -l color -d 'When to use colours [default: `color` in the user config, else auto]. `NO_COLOR` (any value) turns them off unless this flag or `ROLLOUT_COLOR` asks for them' -r -f -a "auto\t''
 always\t''
 never\t''"
@@ -99,6 +100,7 @@ complete -c rollout -n "__fish_rollout_using_subcommand resume" -l approve -d 'A
 complete -c rollout -n "__fish_rollout_using_subcommand resume" -l check -d 'Tick checklist items in advance: `--check GATE` (all), `--check GATE:N`, or the item\'s text' -r
 complete -c rollout -n "__fish_rollout_using_subcommand resume" -l signoff -d 'Sign a sign-off in advance: `--signoff GATE=NAME:ROLE` (repeat for each signer)' -r
 complete -c rollout -n "__fish_rollout_using_subcommand resume" -l signoff-file -d 'A signed approval (`rollout approve --output FILE`, or a request signed with `ssh-keygen -Y sign -n rollout`, given as `REQUEST.sig` beside `REQUEST`); repeat for each signer' -r -F
+complete -c rollout -n "__fish_rollout_using_subcommand resume" -l wait-for-approvals -d 'Where nobody can answer, wait this long at a sign-off for signed approvals to be delivered (`rollout approve` from elsewhere) before stopping to wait for approval' -r
 complete -c rollout -n "__fish_rollout_using_subcommand resume" -l color -d 'When to use colours [default: `color` in the user config, else auto]. `NO_COLOR` (any value) turns them off unless this flag or `ROLLOUT_COLOR` asks for them' -r -f -a "auto\t''
 always\t''
 never\t''"
@@ -142,6 +144,7 @@ complete -c rollout -n "__fish_rollout_using_subcommand rollback" -l approve -d 
 complete -c rollout -n "__fish_rollout_using_subcommand rollback" -l check -d 'Tick checklist items in advance: `--check GATE` (all), `--check GATE:N`, or the item\'s text' -r
 complete -c rollout -n "__fish_rollout_using_subcommand rollback" -l signoff -d 'Sign a sign-off in advance: `--signoff GATE=NAME:ROLE` (repeat for each signer)' -r
 complete -c rollout -n "__fish_rollout_using_subcommand rollback" -l signoff-file -d 'A signed approval (`rollout approve --output FILE`, or a request signed with `ssh-keygen -Y sign -n rollout`, given as `REQUEST.sig` beside `REQUEST`); repeat for each signer' -r -F
+complete -c rollout -n "__fish_rollout_using_subcommand rollback" -l wait-for-approvals -d 'Where nobody can answer, wait this long at a sign-off for signed approvals to be delivered (`rollout approve` from elsewhere) before stopping to wait for approval' -r
 complete -c rollout -n "__fish_rollout_using_subcommand rollback" -l color -d 'When to use colours [default: `color` in the user config, else auto]. `NO_COLOR` (any value) turns them off unless this flag or `ROLLOUT_COLOR` asks for them' -r -f -a "auto\t''
 always\t''
 never\t''"

@@ -636,6 +636,18 @@ fn run_session(
         Ok(g) => g,
         Err(code) => return code,
     };
+    let wait_for_approvals = match run.gates.wait_for_approvals.as_deref().map(|w| {
+        runbook::duration::parse_duration(w)
+            .map(|d| d.0)
+            .map_err(|why| format!("bad `--wait-for-approvals {w}`: {why}"))
+    }) {
+        Some(Err(why)) => {
+            eprintln!("error: {why}");
+            return ExitCode::Usage;
+        }
+        Some(Ok(d)) => Some(d),
+        None => None,
+    };
     let options = Options {
         grace,
         in_doubt,
@@ -644,6 +656,7 @@ fn run_session(
         os_user: ctx.settings.os_user.clone(),
         signatures,
         operator_keys,
+        wait_for_approvals,
     };
     let layout = ui::plan_view::PlanText { color: false };
     let handle = ctx.runtime.handle().clone();

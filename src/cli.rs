@@ -391,6 +391,10 @@ pub struct GateArgs {
     /// Never prompt, even in a terminal (prompts are also off when CI is set or stdin is not a terminal)
     #[arg(long, env = "ROLLOUT_NO_INPUT")]
     pub no_input: bool,
+    /// Where nobody can answer, wait this long at a sign-off for signed approvals to be
+    /// delivered (`rollout approve` from elsewhere) before stopping to wait for approval
+    #[arg(long, value_name = "DURATION", env = "ROLLOUT_WAIT_FOR_APPROVALS")]
+    pub wait_for_approvals: Option<String>,
 }
 
 #[derive(Debug, Args, Clone)]

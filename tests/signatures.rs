@@ -924,3 +924,42 @@ fn approve_at_a_terminal_asks_for_the_role_and_a_no_signs_nothing() {
         .status(0)
         .stderr_has("signed by bob (Dev)");
 }
+
+#[test]
+fn where_nobody_can_answer_a_run_can_wait_for_approvals_delivered_from_elsewhere() {
+    let t = with_keys(Test::new().runbook(&runbook(1, "")));
+    let dir = t.path().to_path_buf();
+    // Nobody delivers: it stops waiting for approval after the time it was given.
+    Test::in_dir(&dir)
+        .args(["run", "runbook.toml", "--wait-for-approvals", "1s"])
+        .status(7)
+        .stderr_has("Waiting up to 1s for them (`--wait-for-approvals`)");
+    // An approver delivers while it waits: it goes on by itself.
+    let mut cmd = Test::in_dir(&dir)
+        .args(["run", "runbook.toml", "--wait-for-approvals", "50s"])
+        .command();
+    cmd.stdin(std::process::Stdio::null())
+        .stdout(std::process::Stdio::piped())
+        .stderr(std::process::Stdio::piped());
+    let child = cmd.spawn().unwrap();
+    let start = std::time::Instant::now();
+    let id = loop {
+        assert!(
+            start.elapsed() < Duration::from_secs(20),
+            "the run never reached the gate"
+        );
+        let reached = run_dirs(&dir).len() == 2
+            && std::fs::read_to_string(journal_file(&dir))
+                .is_ok_and(|j| j.contains("\"type\":\"signoff_shown\""));
+        if reached {
+            break run_id(&dir);
+        }
+        std::thread::sleep(Duration::from_millis(50));
+    };
+    approve(&dir, &id, "alice", "QA").status(0);
+    let out = crate::harness::wait_bounded(child, Duration::from_secs(40));
+    let stderr = String::from_utf8_lossy(&out.stderr);
+    assert_eq!(out.status.code(), Some(0), "{stderr}");
+    assert!(stderr.contains("signed by alice (QA)"), "{stderr}");
+    assert!(start.elapsed() < Duration::from_secs(40));
+}

@@ -119,6 +119,9 @@ pub struct Options {
     /// The operator's own SSH keys: approvals made with them do not count where a sign-off
     /// excludes the operator.
     pub operator_keys: Vec<crate::exec::signatures::OperatorKey>,
+    /// Where nobody can answer, how long a sign-off that takes signed approvals waits for them
+    /// to be delivered before the run stops waiting for approval (`--wait-for-approvals`).
+    pub wait_for_approvals: Option<Duration>,
 }
 
 pub struct Engine<'a> {

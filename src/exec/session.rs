@@ -808,6 +808,7 @@ run = "touch after"
                 os_user: "ops".into(),
                 signatures: crate::exec::signatures::Policy::default(),
                 operator_keys: Vec::new(),
+                wait_for_approvals: None,
             },
             outside_window: None,
             mode: Mode::Forward,

@@ -19,7 +19,8 @@ impl Engine<'_> {
     /// then evaluates it with the approvals at hand. Where signatures are required and a
     /// person is at the terminal, nobody is asked for a name: the run waits, looking for new
     /// approvals (`rollout approve` delivers them to the run) until enough count, the deadline
-    /// passes, an abort criterion trips or the operator interrupts.
+    /// passes, an abort criterion trips or the operator interrupts. Where nobody can answer it
+    /// waits so only with `--wait-for-approvals`, and stops waiting for approval after that long.
     pub(super) async fn signed_signoff(
         &mut self,
         phase: &Phase,
@@ -46,7 +47,13 @@ impl Engine<'_> {
         let mut told: Vec<String> = Vec::new();
         loop {
             let intake = self.signed_intake(phase, id, action, digest).await;
+            // At a terminal where typed names do not count; or where nobody can answer, for as
+            // long as `--wait-for-approvals` says.
             let waits_here = intake.required && self.prompter.is_some();
+            let unattended = self
+                .options
+                .wait_for_approvals
+                .filter(|_| self.prompter.is_none());
             let outcome = self
                 .evaluate_gate(
                     id,
@@ -60,16 +67,20 @@ impl Engine<'_> {
             let GateOutcome::Waiting(needed) = outcome else {
                 return Ok(outcome);
             };
-            if !waits_here {
+            if !waits_here && unattended.is_none_or(|w| began.elapsed() >= w) {
                 return Ok(GateOutcome::Waiting(needed));
             }
             if told.is_empty() {
+                let how = match unattended {
+                    Some(w) => format!(
+                        "Waiting up to {} for them (`--wait-for-approvals`).",
+                        humantime::format_duration(w)
+                    ),
+                    None => "Waiting for them here (Ctrl-C pauses the run).".into(),
+                };
                 self.emit(&Event::Notice {
                     level: Level::Info,
-                    message: format!(
-                        "{} Waiting for them here (Ctrl-C pauses the run).",
-                        needed.message
-                    ),
+                    message: format!("{} {how}", needed.message),
                 });
                 told.push(String::new());
             }
