@@ -963,3 +963,37 @@ fn where_nobody_can_answer_a_run_can_wait_for_approvals_delivered_from_elsewhere
     assert!(stderr.contains("signed by alice (QA)"), "{stderr}");
     assert!(start.elapsed() < Duration::from_secs(40));
 }
+
+#[test]
+fn one_person_signs_once_and_an_operator_named_like_the_principal_cannot_sign() {
+    let t = with_keys(Test::new().runbook(&runbook(2, "")));
+    let dir = t.path().to_path_buf();
+    let id = run_to_gate(&t);
+    approve(&dir, &id, "alice", "QA").status(0);
+    approve(&dir, &id, "carol", "QA")
+        .args(["--output", "carol-qa.approval"])
+        .status(0);
+    approve(&dir, &id, "alice", "QA")
+        .args(["--output", "again.approval"])
+        .status(0);
+    // alice twice, and QA twice: one of two signers counts.
+    resume(&dir, &id)
+        .args([
+            "--signoff-file",
+            "again.approval",
+            "--signoff-file",
+            "carol-qa.approval",
+        ])
+        .status(7)
+        .stderr_has("(1 given)")
+        .stderr_has(
+            "the approval of `alice` as QA: alice has already signed; one person signs once",
+        )
+        .stderr_has("the approval of `carol` as QA: the QA has already signed");
+    // The operator's name is alice's principal: her approval is the operator's own.
+    let out = resume(&dir, &id).env("ROLLOUT_OPERATOR", "alice").status(7);
+    out.stderr_has(
+        "the approval of `alice` as QA: alice is the operator of this run and cannot sign it",
+    );
+    assert_eq!(trace(&dir), ["before"]);
+}

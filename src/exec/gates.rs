@@ -4,6 +4,7 @@
 //! question that was dismissed, interrupted or cut off by a deadline is never taken as consent.
 //! Every answer comes back with who gave it, when and how, for the journal.
 
+use std::fmt::Write as _;
 use std::time::{Duration, Instant};
 
 use crate::exec::interrupts::Interrupts;
@@ -593,6 +594,7 @@ fn signoff(
     let mut signed: Vec<(String, String)> = Vec::new();
     let mut problems = Vec::new();
     let mut by_key = 0;
+    let mut not_counted: Vec<String> = Vec::new();
     if let Some(intake) = s.signed {
         for v in &intake.verified {
             match s.check(&v.principal, &v.role, &signed, who) {
@@ -608,6 +610,10 @@ fn signoff(
                         &v.principal,
                         How::Signed,
                     );
+                    not_counted.push(format!(
+                        "the approval of `{}` as {}: {why}",
+                        v.principal, v.role
+                    ));
                 }
             }
         }
@@ -652,7 +658,11 @@ fn signoff(
     if signed.len() < s.required {
         // Where signatures are required nobody is asked for a name: the run waits for them.
         let Some(p) = prompter.filter(|_| !typed_refused) else {
-            return GateOutcome::Waiting(s.needed(&signed, approvals));
+            let mut needed = s.needed(&signed, approvals);
+            if !not_counted.is_empty() {
+                let _ = write!(needed.message, "; not counted: {}", not_counted.join("; "));
+            }
+            return GateOutcome::Waiting(needed);
         };
         interactive = true;
         let shown = s
