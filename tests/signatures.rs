@@ -335,10 +335,23 @@ fn the_operator_cannot_approve_with_their_own_key() {
     out.stderr_has("the operator of this run holds that key")
         .stderr_has("separation of duties");
     assert_eq!(trace(&dir), ["before"]);
-    // Another operator may resume it with alice's approval.
+    // Another operator resuming it does not make it count: the key is recorded as a key of an
+    // operator of the run (and `rollout log` says so).
+    resume(&dir, &id)
+        .status(7)
+        .stderr_has("separation of duties");
+    Test::in_dir(&dir)
+        .args(["log", &id])
+        .status(0)
+        .stdout_has(&format!(
+            "holds the keys {} (alice)",
+            fingerprint(&dir, "alice")
+        ));
+    // Carol's approval counts.
+    approve(&dir, &id, "carol", "QA").status(0);
     resume(&dir, &id)
         .status(0)
-        .stderr_has("signed by alice (QA)");
+        .stderr_has("signed by carol (QA)");
 }
 
 #[test]
@@ -780,11 +793,11 @@ fn approve_signs_with_the_key_in_the_ssh_agent_and_the_operators_agent_keys_are_
         .env("SSH_AUTH_SOCK", &agent.sock())
         .status(7)
         .stderr_has("the operator cannot approve their own run");
-    // An operator without that key goes on with it.
+    // Nor does it count once another operator, without that key, resumes the run.
     resume(&dir, &id)
         .env("SSH_AUTH_SOCK", "")
-        .status(0)
-        .stderr_has("signed by alice (QA)");
+        .status(7)
+        .stderr_has("the operator cannot approve their own run");
 }
 
 #[test]

@@ -280,6 +280,22 @@ impl Engine<'_> {
         .await
     }
 
+    /// Records the keys of this session's operator, when sign-offs exclude the operator: later
+    /// sessions (another operator resuming) refuse approvals made with them too.
+    pub async fn record_operator_keys(&mut self) -> Result<(), StoreError> {
+        let keys: Vec<_> = self
+            .options
+            .operator_keys
+            .iter()
+            .filter(|k| !self.state.operator_keys.contains(k))
+            .cloned()
+            .collect();
+        if keys.is_empty() {
+            return Ok(());
+        }
+        self.record(Entry::OperatorKeys { keys }).await
+    }
+
     /// Records that this session holds the run's target lock (and whose lock it broke).
     pub async fn record_lock(
         &mut self,

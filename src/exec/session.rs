@@ -444,6 +444,7 @@ async fn conduct(
     closing: Closing,
 ) -> Result<Ended, SessionError> {
     engine.record_lock(&closing.lock).await?;
+    engine.record_operator_keys().await?;
     if let Some(o) = outside_window {
         engine.record_outside_window(o).await?;
     }

@@ -75,13 +75,7 @@ pub fn policy(loaded: &Loaded, settings: &Settings) -> Result<Policy, String> {
     }
 }
 
-/// A key of the operator's (their ssh-agent's, or `signing_key`) and the principals the
-/// allowed-signers file lists for it.
-#[derive(Debug, Clone)]
-pub struct OperatorKey {
-    pub fingerprint: String,
-    pub principals: Vec<String>,
-}
+pub use crate::state::record::OperatorKey;
 
 /// The operator's keys, from the key file of the settings and the keys the operator's ssh-agent
 /// holds: a sign-off that excludes the operator refuses approvals made with any of them, and

@@ -358,6 +358,21 @@ pub enum Entry {
         /// The roles that may sign, as the runbook names them.
         roles: Vec<String>,
     },
+    /// The SSH keys of the operator of this session (their ssh-agent's and `signing_key`) and
+    /// the principals the allowed-signers file lists for them: where a sign-off excludes the
+    /// operator, approvals made with the keys of anyone who operated the run do not count.
+    OperatorKeys {
+        keys: Vec<OperatorKey>,
+    },
+}
+
+/// A key of an operator of the run (see [`Entry::OperatorKeys`]).
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+pub struct OperatorKey {
+    /// `SHA256:...` of the public key.
+    pub fingerprint: String,
+    /// The principals the allowed-signers file lists for it.
+    pub principals: Vec<String>,
 }
 
 /// The phase a sign-off showed its signers (see [`Entry::SignoffShown`]).
@@ -552,6 +567,8 @@ pub struct RunState {
     pub gate_answers: Vec<AnsweredGate>,
     /// What each sign-off that takes signed approvals last showed its signers, by step id.
     pub signoffs_shown: BTreeMap<String, ShownSignoff>,
+    /// The keys of everyone who operated the run so far (see [`Entry::OperatorKeys`]).
+    pub operator_keys: Vec<OperatorKey>,
     pub last_at: String,
     /// The hash of the last `sealed` record, if any.
     pub last_seal: Option<String>,
@@ -953,6 +970,13 @@ impl RunState {
                     message: message.clone(),
                     satisfy_with: satisfy_with.clone(),
                 });
+            }
+            Entry::OperatorKeys { keys } => {
+                for k in keys {
+                    if !self.operator_keys.contains(k) {
+                        self.operator_keys.push(k.clone());
+                    }
+                }
             }
             Entry::SignoffShown {
                 phase,

@@ -180,6 +180,16 @@ pub fn render_log(records: &[Record]) -> String {
             Entry::GateWaiting { step, message, .. } => {
                 format!("  gate {step} waits: {message}")
             }
+            Entry::OperatorKeys { keys } => {
+                let keys: Vec<String> = keys
+                    .iter()
+                    .map(|k| match k.principals.as_slice() {
+                        [] => k.fingerprint.clone(),
+                        p => format!("{} ({})", k.fingerprint, p.join(", ")),
+                    })
+                    .collect();
+                format!("operator {who} holds the keys {}", keys.join(", "))
+            }
             Entry::SignoffShown { step, digest, .. } => {
                 format!("  sign-off {step} takes signed approvals of the phase as shown ({digest})")
             }

@@ -151,6 +151,9 @@ impl Engine<'_> {
         else {
             return intake;
         };
+        // This session's operator's keys, and those of everyone who operated the run before.
+        let mut operator_keys = self.state.operator_keys.clone();
+        operator_keys.extend(self.options.operator_keys.iter().cloned());
         // The runbook this session executes (a resume with `--allow-changed` runs a changed one).
         let runbook_digest = self.loaded.source.digest();
         let at = AtGate {
@@ -166,7 +169,7 @@ impl Engine<'_> {
             now: std::time::SystemTime::now(),
             allowed_signers: allowed,
             exclude_operator: *exclude_operator,
-            operator_keys: &self.options.operator_keys,
+            operator_keys: &operator_keys,
         };
         // Each check is a run or two of `ssh-keygen`, a few milliseconds.
         let judged: Vec<Judged> = delivered
