@@ -1683,6 +1683,12 @@ pub fn approve(ctx: &Ctx, args: &ApproveArgs<'_>) -> ExitCode {
         );
         return ExitCode::Usage;
     };
+    if crate::state::approval::digest_of_lines(&shown.lines) != shown.digest {
+        eprintln!(
+            "error: the phase of sign-off `{gate}` shows the value of a secret, and the run's journal keeps it masked, so what its signers were shown cannot be signed as recorded; change the runbook so the phase does not print the secret's value (a literal equal to it, or a captured value holding it), or have `{gate}` signed with typed names (`signatures = \"optional\"`)"
+        );
+        return ExitCode::Usage;
+    }
     let passed = state.gate_answers.iter().rfind(|g| g.step == gate);
     if let Some(g) = passed.filter(|g| g.outcome == crate::state::record::GateVerdict::Passed) {
         eprintln!(

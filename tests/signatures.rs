@@ -1010,3 +1010,22 @@ fn one_person_signs_once_and_an_operator_named_like_the_principal_cannot_sign() 
     );
     assert_eq!(trace(&dir), ["before"]);
 }
+
+#[test]
+fn a_phase_that_shows_a_secrets_value_cannot_be_signed_and_says_why() {
+    let text = runbook(1, "").replace(
+        "[[phases]]\nid = \"p\"",
+        "[vars.token]\nsecret = { env = \"TOKEN\" }\n\n[[phases]]\nid = \"p\"",
+    );
+    let t = with_keys(Test::new().runbook(&text));
+    let dir = t.path().to_path_buf();
+    // The secret's value is a word the phase shows: the journal masks it there.
+    Test::in_dir(&dir)
+        .env("TOKEN", "before")
+        .args(["run", "runbook.toml"])
+        .status(7);
+    let id = run_id(&dir);
+    approve(&dir, &id, "alice", "QA")
+        .status(2)
+        .stderr_has("shows the value of a secret, and the run's journal keeps it masked");
+}
