@@ -17,6 +17,8 @@ use crate::runbook::{self, LoadError, Loaded};
 use crate::state::{FileStore, RunState, Store};
 use crate::{plan, ui};
 
+mod team;
+
 /// What every subcommand is given: the invocation's settings, resolved once near `main`, and
 /// the one async runtime of the process (current-thread: the run loop, its steps' processes,
 /// abort criteria, checks, notifications and signals are its tasks; questions at the terminal
@@ -361,8 +363,19 @@ fn exit_for(end: &RunEnd) -> ExitCode {
     }
 }
 
-fn report(result: Result<session::Ended, session::SessionError>) -> ExitCode {
+fn report(result: Result<session::Ended, session::SessionError>, store: &dyn Store) -> ExitCode {
     match result {
+        Err(session::SessionError::Store(e @ crate::state::StoreError::Unreachable { .. })) => {
+            let run = match &e {
+                crate::state::StoreError::Unreachable { run, .. } => run.clone(),
+                _ => String::new(),
+            };
+            eprintln!(
+                "error: {e}\n  once the database is back, `rollout resume {run} {}` continues the run (after the lease has run out; the step that was running is in doubt)",
+                store.flags()
+            );
+            ExitCode::Paused
+        }
         Ok(r) => exit_for(&r.end),
         Err(session::SessionError::Secret(msg)) => {
             eprintln!("error: {msg}");
@@ -408,6 +421,9 @@ pub fn run(ctx: &Ctx, path: &Path, vars: &VarArgs, run: &RunArgs) -> ExitCode {
         Ok(o) => o,
         Err(code) => return code,
     };
+    if ctx.settings.state.is_some() {
+        return team::run(ctx, &loaded, resolved, run, outside);
+    }
     let store = FileStore::new(session::state_dir_for(
         &loaded.source.path,
         ctx.state_dir().cloned(),
@@ -521,6 +537,9 @@ struct Resumed {
     state: Box<RunState>,
     recovery: Option<crate::state::Recovery>,
     vars: Vec<inputs::Resolved>,
+    /// Team mode: where the runbook copy stored with the run was written, when its file is not
+    /// on this machine; kept as long as the session.
+    _snapshot: Option<tempfile::TempDir>,
 }
 
 /// Takes the run's target lock, or says who holds it (exit 12). Processes that a dead holder
@@ -596,7 +615,7 @@ fn take_lock(
 fn run_session(
     ctx: &Ctx,
     loaded: &Loaded,
-    store: &FileStore,
+    store: &dyn Store,
     run: &RunArgs,
     in_doubt: InDoubt,
     lock: crate::state::lock::TargetLock,
@@ -724,7 +743,18 @@ fn run_session(
             }
         }
     });
-    report(result)
+    // A store that could not be reached in time took the run away to keep the lease's
+    // promise: the run stops as paused, to be resumed once the store is back.
+    let result = match (result, store.lost_contact()) {
+        (
+            Err(session::SessionError::Store(crate::state::StoreError::LeaseLost { run, .. })),
+            Some(why),
+        ) => Err(session::SessionError::Store(
+            crate::state::StoreError::Unreachable { run, why },
+        )),
+        (result, _) => result,
+    };
+    report(result, store)
 }
 
 /// Whether a sign-off of the runbook excludes the operator (then the operator's own keys are
@@ -878,6 +908,9 @@ pub fn resume(
     in_doubt: InDoubt,
     run: &RunArgs,
 ) -> ExitCode {
+    if ctx.settings.state.is_some() {
+        return team::resume(ctx, run_id, allow_changed, in_doubt, run);
+    }
     let found = match run_id {
         Some(_) => find_run(ctx, run_id),
         None => find_unfinished(ctx),
@@ -1037,6 +1070,7 @@ fn open_run(
                 state: Box::new(state),
                 recovery: loaded_log.recovery,
                 vars,
+                _snapshot: None,
             },
         ),
     ))
@@ -1068,6 +1102,9 @@ pub fn rollback(
         dry_run,
         allow_changed,
     } = *args;
+    if ctx.settings.state.is_some() && !no_run && !dry_run {
+        return team::rollback(ctx, run_id, to, allow_changed, run);
+    }
     let loaded = match load(path, ctx.color_err()) {
         Ok(l) => l,
         Err(code) => return code,
@@ -1281,6 +1318,9 @@ fn rollback_preview(
 }
 
 pub fn status(ctx: &Ctx, run_id: Option<&str>, format: Format) -> ExitCode {
+    if ctx.settings.state.is_some() {
+        return team::status(ctx, run_id, format);
+    }
     let (store, id) = match find_run(ctx, run_id) {
         Ok(found) => found,
         Err(code) => return code,
@@ -1304,6 +1344,9 @@ pub fn status(ctx: &Ctx, run_id: Option<&str>, format: Format) -> ExitCode {
 }
 
 pub fn runs(ctx: &Ctx, format: Format) -> ExitCode {
+    if ctx.settings.state.is_some() {
+        return team::runs(ctx, format);
+    }
     let mut views = Vec::new();
     for dir in state_dirs(ctx.state_dir()) {
         let store = FileStore::new(dir.clone());
@@ -1361,6 +1404,9 @@ fn run_view(
 /// `rollout audit verify`: checks a run's journal (by run id, or a file) and says what it found.
 pub fn audit_verify(ctx: &Ctx, target: &str, args: &VerifyArgs<'_>, format: Format) -> ExitCode {
     let as_file = Path::new(target);
+    if ctx.settings.state.is_some() && !as_file.is_file() {
+        return team::audit_verify(ctx, target, args, format);
+    }
     let (path, in_progress) = if as_file.is_file() {
         (as_file.to_path_buf(), false)
     } else {
@@ -1422,6 +1468,9 @@ fn resume_command(journal: &Path, records: &[crate::state::Record]) -> Option<St
 
 /// `rollout log`: a run's audit log as readable text.
 pub fn log(ctx: &Ctx, run_id: Option<&str>) -> ExitCode {
+    if ctx.settings.state.is_some() {
+        return team::log(ctx, run_id);
+    }
     let (_, id, loaded) = match read_run(ctx, run_id) {
         Ok(found) => found,
         Err(code) => return code,
@@ -1439,6 +1488,9 @@ pub fn log(ctx: &Ctx, run_id: Option<&str>) -> ExitCode {
 /// `rollout locks`: every target lock in the state directories, who holds it, and what a
 /// holder that died left running.
 pub fn locks(ctx: &Ctx) -> ExitCode {
+    if ctx.settings.state.is_some() {
+        return team::locks(ctx);
+    }
     let mut any = false;
     for dir in state_dirs(ctx.state_dir()) {
         for listed in crate::state::lock::list(&dir) {
@@ -1473,6 +1525,9 @@ pub fn locks(ctx: &Ctx) -> ExitCode {
 
 /// `rollout unlock`: removes a lock whose holder is stuck, after saying whose it is.
 pub fn unlock(ctx: &Ctx, lock_id: &str, yes: bool) -> ExitCode {
+    if ctx.settings.state.is_some() {
+        return team::unlock(ctx, lock_id, yes);
+    }
     let Some((dir, listed)) = state_dirs(ctx.state_dir()).into_iter().find_map(|d| {
         crate::state::lock::list(&d)
             .into_iter()
@@ -1549,6 +1604,9 @@ pub fn run_report(
     output: Option<&Path>,
 ) -> ExitCode {
     use crate::cli::ReportFormat;
+    if ctx.settings.state.is_some() {
+        return team::report(ctx, run_id, format, output);
+    }
     let (store, id, loaded) = match read_run(ctx, run_id) {
         Ok(found) => found,
         Err(code) => return code,
@@ -1869,5 +1927,29 @@ fn write_out(out: Option<&Path>, text: &str) -> ExitCode {
                 ExitCode::Internal
             }
         },
+/// `rollout watch RUN` (team mode only).
+pub fn watch(ctx: &Ctx, run_id: &str) -> ExitCode {
+    if ctx.settings.state.is_none() {
+        eprintln!(
+            "error: `rollout watch` follows runs kept in a database: give `--state postgres://...` (or set `ROLLOUT_STATE`); for a run in files, `rollout status {run_id}` shows where it stands"
+        );
+        return ExitCode::Usage;
+    }
+    team::watch(ctx, run_id)
+}
+
+/// `rollout state export|import` (team mode only).
+pub fn state(ctx: &Ctx, command: &crate::cli::StateCommand) -> ExitCode {
+    if ctx.settings.state.is_none() {
+        eprintln!(
+            "error: `rollout state` moves runs to and from a database: give `--state postgres://...` (or set `ROLLOUT_STATE`)"
+        );
+        return ExitCode::Usage;
+    }
+    match command {
+        crate::cli::StateCommand::Export { run_id, output } => {
+            team::export(ctx, run_id, output.as_deref())
+        }
+        crate::cli::StateCommand::Import { dir } => team::import(ctx, dir),
     }
 }

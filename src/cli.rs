@@ -27,6 +27,19 @@ pub struct Cli {
     #[arg(long, global = true, value_name = "URL", value_hint = ValueHint::Url, env = "ROLLOUT_PROMETHEUS_URL")]
     pub prometheus_url: Option<String>,
 
+    /// Keep runs, journals and locks in a shared PostgreSQL database (team mode):
+    /// `postgres://user@host:port/db?sslmode=verify-full` (libpq's PGPASSWORD, ~/.pgpass,
+    /// PGSSLROOTCERT apply), or `file:DIR` for a state directory [default: `state` in the user
+    /// config, else files]
+    #[arg(long, global = true, value_name = "URL", env = "ROLLOUT_STATE")]
+    pub state: Option<String>,
+
+    /// Team mode: how long a target lock's lease lasts without a heartbeat (renewed every third
+    /// of it); a holder that cannot renew it stops its step before it runs out [default: `lease`
+    /// in the user config, else 30s]
+    #[arg(long, global = true, value_name = "DURATION", env = "ROLLOUT_LEASE")]
+    pub lease: Option<String>,
+
     #[command(subcommand)]
     pub command: Command,
 }
@@ -40,6 +53,8 @@ impl Cli {
             color: self.color,
             prometheus_url: self.prometheus_url.clone(),
             state_dir: self.command.state_dir().cloned(),
+            state: self.state.clone(),
+            lease: self.lease.clone(),
         }
     }
 }
@@ -66,7 +81,9 @@ impl Command {
             | Command::New(_)
             | Command::Completions { .. }
             | Command::Man
-            | Command::Schema => None,
+            | Command::Schema
+            | Command::Watch { .. }
+            | Command::State { .. } => None,
         }
     }
 }
@@ -253,6 +270,17 @@ pub enum Command {
         #[arg(long)]
         yes: bool,
     },
+    /// Team mode: follow a run as its records are committed to the database (from any
+    /// machine), with who holds it and where; ends when the run's session is over
+    Watch {
+        /// The run to follow
+        run_id: String,
+    },
+    /// Team mode: move runs between a state directory and the database
+    State {
+        #[command(subcommand)]
+        command: StateCommand,
+    },
     /// Write a new runbook from a template, asking for what is missing when in a terminal
     New(NewArgs),
     /// Print the completion script for a shell (see README, "Shell completions")
@@ -303,6 +331,25 @@ pub enum AuditCommand {
         /// Output format
         #[arg(long, value_enum, default_value_t = Format::Text)]
         format: Format,
+    },
+}
+
+#[derive(Debug, Subcommand)]
+pub enum StateCommand {
+    /// Write a run's journal as file mode writes it (`audit verify FILE` checks it offline)
+    Export {
+        /// The run
+        run_id: String,
+        /// Write it to this file instead of stdout
+        #[arg(long, short = 'o', value_name = "FILE", value_hint = ValueHint::FilePath)]
+        output: Option<PathBuf>,
+    },
+    /// Copy the runs of a state directory into the database, hashes intact (a run id the
+    /// database has already is refused)
+    Import {
+        /// The state directory (the one holding `runs/`)
+        #[arg(value_hint = ValueHint::DirPath)]
+        dir: PathBuf,
     },
 }
 

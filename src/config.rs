@@ -69,6 +69,10 @@ pub struct UserConfig {
     /// The operator's own SSH key (public or private key file): who the operator is when a
     /// sign-off excludes the operator, and the key `rollout approve` signs with.
     pub signing_key: Option<PathBuf>,
+    /// Where runs are kept: a `postgres://` URL (team mode).
+    pub state: Option<String>,
+    /// How long a lock's lease lasts in team mode.
+    pub lease: Option<String>,
 }
 
 /// The settings of the command line that the resolution needs (see `cli::Cli::flags`).
@@ -78,6 +82,10 @@ pub struct Flags {
     pub prometheus_url: Option<String>,
     /// `--state-dir` (or `ROLLOUT_STATE_DIR`) of the subcommand, if it has one.
     pub state_dir: Option<PathBuf>,
+    /// `--state` (or `ROLLOUT_STATE`).
+    pub state: Option<String>,
+    /// `--lease` (or `ROLLOUT_LEASE`).
+    pub lease: Option<String>,
 }
 
 /// The settings in force for this invocation, resolved once.
@@ -99,6 +107,12 @@ pub struct Settings {
     pub kubectl: Option<String>,
     /// `--state-dir` (or `ROLLOUT_STATE_DIR`).
     pub state_dir: Option<PathBuf>,
+    /// Team mode: the PostgreSQL URL runs are kept in (`--state`, `ROLLOUT_STATE`, `state` in
+    /// the user config); `None` keeps them in files.
+    pub state: Option<String>,
+    /// How long a lock's lease lasts in team mode (`--lease`, `ROLLOUT_LEASE`, `lease` in the
+    /// user config; 30 s by default).
+    pub lease: std::time::Duration,
     /// `CI` is set (and not `false` or `0`): nobody is at the terminal.
     pub ci: bool,
     /// `ROLLOUT_NOW`: the time change windows are checked against (tests only; undocumented in
@@ -123,6 +137,8 @@ impl Default for Settings {
             notify: Vec::new(),
             kubectl: None,
             state_dir: None,
+            state: None,
+            lease: DEFAULT_LEASE,
             ci: false,
             now: None,
             allowed_signers: None,
@@ -182,6 +198,53 @@ pub fn pick_color(flag: Option<ColorChoice>, user: Option<ColorChoice>) -> Color
     }
 }
 
+/// How long a lease lasts when nothing says otherwise.
+pub const DEFAULT_LEASE: std::time::Duration = std::time::Duration::from_secs(30);
+
+/// Where runs are kept: `--state` (a PostgreSQL URL, or `file:DIR`) wins over `--state-dir`'s
+/// absence, then the user config's `state`. A `--state` that is neither is refused.
+fn pick_state(
+    flags: &Flags,
+    user: Option<String>,
+) -> Result<(Option<String>, Option<PathBuf>), ConfigError> {
+    let given = flags.state.clone().filter(|s| !s.trim().is_empty());
+    if let Some(text) = &given {
+        if let Some(dir) = text.strip_prefix("file:") {
+            return Ok((None, Some(PathBuf::from(dir))));
+        }
+        if !crate::state::pg::is_url(text) {
+            return Err(ConfigError::Unreadable(format!(
+                "`--state {}` is not a PostgreSQL URL (postgres://user@host:port/db): for a directory, use `--state-dir {}` or `--state file:{}`",
+                crate::state::pg::redact(text),
+                text,
+                text
+            )));
+        }
+        if flags.state_dir.is_some() {
+            return Err(ConfigError::Unreadable(
+                "give `--state` or `--state-dir`, not both (also check `ROLLOUT_STATE` and `ROLLOUT_STATE_DIR`)".into(),
+            ));
+        }
+        return Ok((given, None));
+    }
+    if flags.state_dir.is_some() {
+        return Ok((None, flags.state_dir.clone()));
+    }
+    Ok((user, None))
+}
+
+fn pick_lease(
+    flag: Option<&String>,
+    user: Option<String>,
+) -> Result<std::time::Duration, ConfigError> {
+    let Some(text) = flag.cloned().or(user) else {
+        return Ok(DEFAULT_LEASE);
+    };
+    crate::runbook::duration::parse_duration(&text)
+        .map(|d| d.0)
+        .map_err(|why| ConfigError::Unreadable(format!("bad lease `{text}` (`--lease`, `ROLLOUT_LEASE` or `lease` in the user config): {why}")))
+}
+
 /// Reads the user config and the environment, and merges them with the command line.
 pub fn resolve(flags: &Flags) -> Result<Settings, ConfigError> {
     let user = load()?;
@@ -190,6 +253,8 @@ pub fn resolve(flags: &Flags) -> Result<Settings, ConfigError> {
         .filter(|name| !name.trim().is_empty())
         .or(user.operator)
         .unwrap_or_else(|| os_user.clone());
+    let (state, state_dir) = pick_state(flags, user.state.clone())?;
+    let lease = pick_lease(flags.lease.as_ref(), user.lease.clone())?;
     Ok(Settings {
         color: pick_color(flags.color, user.color),
         operator,
@@ -197,7 +262,9 @@ pub fn resolve(flags: &Flags) -> Result<Settings, ConfigError> {
         prometheus_url: flags.prometheus_url.clone().or(user.prometheus_url),
         notify: user.notify,
         kubectl: std::env::var("KUBECTL").ok(),
-        state_dir: flags.state_dir.clone(),
+        state_dir,
+        state,
+        lease,
         ci: std::env::var_os("CI").is_some_and(|v| !v.is_empty() && v != "false" && v != "0"),
         now: std::env::var("ROLLOUT_NOW").ok(),
         allowed_signers: env("ROLLOUT_ALLOWED_SIGNERS")
@@ -294,6 +361,8 @@ fn read(root: &Spanned<DeTable<'_>>, p: &mut Problems) -> UserConfig {
         operator: non_empty(t.string("operator", p), "operator", p),
         prometheus_url: url(t.string("prometheus_url", p), p),
         color: color(t.string("color", p), p),
+        state: state_url(t.string("state", p), p),
+        lease: t.string("lease", p).map(Spanned::into_inner),
         notify: if t.has("notify") {
             t.tables("notify", p)
                 .into_iter()
@@ -411,6 +480,21 @@ fn url(s: Option<Spanned<String>>, p: &mut Problems) -> Option<String> {
             "`prometheus_url` must start with http:// or https://",
         )
         .label("not an HTTP URL"),
+    );
+    None
+}
+
+fn state_url(s: Option<Spanned<String>>, p: &mut Problems) -> Option<String> {
+    let s = s?;
+    if crate::state::pg::is_url(s.get_ref()) {
+        return Some(s.into_inner());
+    }
+    p.push(
+        Diagnostic::new(
+            s.span(),
+            "`state` must be a PostgreSQL URL (postgres://user@host:port/db)",
+        )
+        .label("not a postgres:// URL"),
     );
     None
 }

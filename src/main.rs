@@ -142,6 +142,8 @@ fn main() -> std::process::ExitCode {
         ),
         Command::Locks { .. } => app::locks(&ctx),
         Command::Unlock { lock_id, yes, .. } => app::unlock(&ctx, lock_id, *yes),
+        Command::Watch { run_id } => app::watch(&ctx, run_id),
+        Command::State { command } => app::state(&ctx, command),
         Command::New(args) => tooling::new(&ctx.settings, args),
         Command::Completions { shell } => tooling::completions(*shell),
         Command::Man => tooling::man(),

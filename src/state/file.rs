@@ -351,7 +351,7 @@ impl Store for FileStore {
 }
 
 /// Whether a record must be on disk before rollout goes on (see [`FileJournal::write`]).
-fn needs_sync(entry: &Entry) -> bool {
+pub fn needs_sync(entry: &Entry) -> bool {
     !matches!(
         entry,
         Entry::RunStarted { .. }

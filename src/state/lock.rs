@@ -113,6 +113,18 @@ pub struct Stopped {
 }
 
 impl TargetLock {
+    /// A lock held as a lease in a database (team mode): no file; `broken` says whose expired
+    /// lease it took over.
+    pub fn leased(holder: Holder, broken: Option<String>) -> Self {
+        TargetLock {
+            file: None,
+            holder,
+            broken,
+            previous: None,
+            stopped: None,
+        }
+    }
+
     /// Notes in the lock file that the holder let go of it at the end of its session (its step
     /// processes swept), so the next holder need not look for processes it left behind.
     pub fn release(mut self) {
@@ -152,7 +164,7 @@ fn io(context: impl std::fmt::Display) -> impl FnOnce(std::io::Error) -> LockErr
     move |e| LockError::Io(format!("{context}: {e}"))
 }
 
-fn new_lock_id() -> String {
+pub fn new_lock_id() -> String {
     let now = std::time::SystemTime::now()
         .duration_since(std::time::UNIX_EPOCH)
         .unwrap_or_default();

@@ -13,6 +13,7 @@ pub mod audit;
 pub mod file;
 pub mod identity;
 pub mod lock;
+pub mod pg;
 pub mod record;
 pub mod verify;
 
@@ -46,6 +47,12 @@ pub enum StoreError {
         "this rollout lost the right to write run `{run}`: {why}; it stopped the running step and wrote nothing more"
     )]
     LeaseLost { run: String, why: String },
+    /// The store could not be reached for long enough that this process can no longer count
+    /// on holding the run: it stopped the running step and stops the run as paused.
+    #[error(
+        "run `{run}` stops as paused: {why}; nothing more was written, and the step that was running is in doubt"
+    )]
+    Unreachable { run: String, why: String },
 }
 
 /// What the store's methods give: the work, to be awaited.
@@ -134,6 +141,11 @@ pub trait Store: Sync {
         name: &'a str,
         text: &'a str,
     ) -> StoreFuture<'a, String>;
+    /// Why this process gave up its hold on the run because it could not reach the store in
+    /// time (then the run stops as paused, not as taken over); `None` for files.
+    fn lost_contact(&self) -> Option<String> {
+        None
+    }
 }
 
 /// A new run id: sortable by start time (to the millisecond), unique enough for one state

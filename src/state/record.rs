@@ -486,7 +486,7 @@ pub enum RunStatus {
 }
 
 /// Where a run stands, folded from its journal.
-#[derive(Debug, Clone, PartialEq, Eq, Serialize)]
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
 #[serde(rename_all = "snake_case", tag = "state")]
 pub enum Standing {
     Running,
@@ -502,7 +502,7 @@ pub enum Standing {
     },
 }
 
-#[derive(Debug, Clone, PartialEq, Eq, Serialize)]
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
 pub struct WaitingGate {
     pub step: String,
     pub kind: GateKind,
@@ -510,7 +510,7 @@ pub struct WaitingGate {
     pub satisfy_with: Vec<String>,
 }
 
-#[derive(Debug, Clone, PartialEq, Eq, Serialize)]
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
 pub struct AnsweredGate {
     pub step: String,
     pub kind: GateKind,

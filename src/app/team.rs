@@ -1,0 +1,871 @@
+//! Team mode: the subcommands when runs are kept in a shared PostgreSQL database
+//! (`--state postgres://...`, `ROLLOUT_STATE`, or `state` in the user config). The runs, their
+//! journals and the target locks are the database's; the session itself is the same as in file
+//! mode (see `app::run_session`).
+
+use std::io::Write;
+use std::path::Path;
+
+use super::{Ctx, Format, Loaded, Resumed, RunArgs, Session, env_var, grace};
+use crate::exec::engine::{InDoubt, Mode};
+use crate::exec::session;
+use crate::exit::ExitCode;
+use crate::inputs;
+use crate::state::lock::{Holder, TargetLock};
+use crate::state::pg::lease::AcquireError;
+use crate::state::pg::{PgStore, journal};
+use crate::state::{RunState, Store};
+use crate::ui;
+
+/// Connects to the database the settings name; one line and exit 2 when it cannot.
+pub fn store(ctx: &Ctx) -> Result<PgStore, ExitCode> {
+    let url = ctx.settings.state.as_deref().unwrap_or_default();
+    let target = crate::state::pg::conn::parse(url, &env_var).map_err(|e| {
+        eprintln!("error: {e}");
+        ExitCode::Usage
+    })?;
+    ctx.wait(PgStore::connect(target, ctx.settings.lease))
+        .map_err(|e| {
+            eprintln!("error: {e}");
+            ExitCode::Usage
+        })
+}
+
+/// Takes the run's target lock as a lease in the database, or says who holds it (exit 12).
+pub fn take_lock(
+    ctx: &Ctx,
+    pg: &PgStore,
+    loaded: &Loaded,
+    vars: &[inputs::Resolved],
+    command: &str,
+    run_id: &str,
+    run: &RunArgs,
+) -> Result<TargetLock, ExitCode> {
+    let grace = grace(run)?;
+    let target = session::lock_target(loaded, vars, &ctx.settings).map_err(|why| {
+        eprintln!("error: {why}");
+        ExitCode::Usage
+    })?;
+    let who = crate::state::who(&ctx.settings.operator, &ctx.settings.os_user);
+    let holder = Holder {
+        operator: who.operator,
+        os_user: who.os_user,
+        host: who.host,
+        pid: who.pid,
+        command: command.into(),
+        run: run_id.into(),
+        ..Holder::default()
+    };
+    match ctx.wait(pg.acquire(&target, holder, grace)) {
+        Ok(acquired) => Ok(TargetLock::leased(
+            acquired.lease.holder.clone(),
+            acquired.took_over,
+        )),
+        Err(AcquireError::Held(held)) => {
+            eprintln!(
+                "error: `{target}` is locked by {} on host `{}` (epoch {}, lease until {})\n  another rollout is working on this target; wait for it (`rollout watch {}` follows it), or if its holder is stuck, `rollout unlock {} {}`",
+                held.holder,
+                held.holder.host,
+                held.epoch,
+                held.lease_until,
+                held.holder.run,
+                held.holder.lock_id,
+                pg.flags()
+            );
+            Err(ExitCode::Locked)
+        }
+        Err(AcquireError::Db(why)) => {
+            eprintln!("error: {why}");
+            Err(ExitCode::Usage)
+        }
+    }
+}
+
+/// `rollout run` in team mode, from the point where the runbook and values are checked.
+pub fn run(
+    ctx: &Ctx,
+    loaded: &Loaded,
+    resolved: Vec<inputs::Resolved>,
+    run: &RunArgs,
+    outside: Option<session::OutsideWindow>,
+) -> ExitCode {
+    let pg = match store(ctx) {
+        Ok(pg) => pg,
+        Err(code) => return code,
+    };
+    let run_id = crate::state::new_run_id();
+    let lock = match take_lock(ctx, &pg, loaded, &resolved, "run", &run_id, run) {
+        Ok(l) => l,
+        Err(code) => return code,
+    };
+    let code = super::run_session(
+        ctx,
+        loaded,
+        &pg,
+        run,
+        InDoubt::Ask,
+        lock,
+        Session::Start(run_id, resolved, Mode::Forward),
+        outside,
+    );
+    ctx.wait(pg.release());
+    code
+}
+
+/// Finds `run_id` (or the newest unfinished run) in the database.
+fn find(
+    ctx: &Ctx,
+    pg: &PgStore,
+    run_id: Option<&str>,
+    unfinished: bool,
+) -> Result<String, ExitCode> {
+    let ids = ctx.wait(pg.list()).map_err(|e| {
+        eprintln!("error: {e}");
+        ExitCode::Usage
+    })?;
+    if let Some(id) = run_id {
+        if ids.iter().any(|i| i == id) {
+            return Ok(id.to_string());
+        }
+        eprintln!(
+            "error: no run `{id}` in {}; `rollout runs {}` lists them",
+            pg.target.shown,
+            pg.flags()
+        );
+        return Err(ExitCode::Usage);
+    }
+    let pick = if unfinished {
+        let summaries = ctx.wait(pg.summaries()).unwrap_or_default();
+        summaries
+            .into_iter()
+            .rev()
+            .find(|(_, s, _)| {
+                let (state, _) = journal::state_of(s);
+                !state.run_id.is_empty() && !state.is_finished()
+            })
+            .map(|(id, _, _)| id)
+    } else {
+        ids.last().cloned()
+    };
+    pick.ok_or_else(|| {
+        eprintln!(
+            "error: no {}runs in {}",
+            if unfinished { "unfinished " } else { "" },
+            pg.target.shown
+        );
+        ExitCode::Usage
+    })
+}
+
+/// Opens run `id` to continue it here: takes the target's lease (from a holder whose lease ran
+/// out, if need be), loads the runbook (the recorded file when it is here and unchanged, else the
+/// copy stored with the run), and opens the journal.
+fn open(
+    ctx: &Ctx,
+    pg: &PgStore,
+    id: &str,
+    allow_changed: bool,
+    command: &str,
+    run: &RunArgs,
+) -> Result<(Loaded, TargetLock, Resumed), ExitCode> {
+    let peek = ctx.wait(pg.read(id)).map_err(|e| {
+        eprintln!("error: {e}");
+        ExitCode::Usage
+    })?;
+    let state = RunState::fold(&peek.records);
+    if state.run_id.is_empty() {
+        eprintln!("error: run `{id}` has no start record; it cannot be resumed");
+        return Err(ExitCode::Usage);
+    }
+    let path = std::path::PathBuf::from(&state.runbook);
+    let mut snapshot_dir = None;
+    let loaded = if path.is_file() {
+        super::load(&path, ctx.color_err())?
+    } else {
+        let text = ctx
+            .wait(pg.runbook_snapshot(id))
+            .ok()
+            .flatten()
+            .unwrap_or_default();
+        let dir = tempfile::tempdir().map_err(|e| {
+            eprintln!("error: cannot write the run's runbook copy: {e}");
+            ExitCode::Internal
+        })?;
+        let name = path.file_name().map_or_else(
+            || std::ffi::OsString::from("runbook.toml"),
+            std::ffi::OsStr::to_os_string,
+        );
+        let copy = dir.path().join(name);
+        std::fs::write(&copy, &text).map_err(|e| {
+            eprintln!("error: cannot write the run's runbook copy: {e}");
+            ExitCode::Internal
+        })?;
+        eprintln!(
+            "note: the runbook `{}` is not on this machine; using the copy stored with run `{id}` when it started",
+            path.display()
+        );
+        let loaded = super::load(&copy, ctx.color_err())?;
+        snapshot_dir = Some(dir);
+        loaded
+    };
+    if loaded.source.digest() != state.digest {
+        let before = ctx
+            .wait(pg.runbook_snapshot(id))
+            .ok()
+            .flatten()
+            .unwrap_or_default();
+        let diff = similar::TextDiff::from_lines(&before, &loaded.source.text)
+            .unified_diff()
+            .context_radius(2)
+            .header("runbook when the run started", "runbook now")
+            .to_string();
+        eprintln!(
+            "the runbook `{}` changed since run `{id}` started:\n{diff}",
+            loaded.source.name
+        );
+        if !allow_changed {
+            eprintln!(
+                "error: refusing to {command} a run whose runbook changed; pass `--allow-changed` to {command} with the new runbook"
+            );
+            return Err(ExitCode::Usage);
+        }
+        eprintln!("warning: going on with the changed runbook (--allow-changed)");
+    }
+    let vars = session::vars_from_state(&loaded, &state).map_err(|why| {
+        eprintln!("error: {why}");
+        ExitCode::Usage
+    })?;
+    let lock = take_lock(ctx, pg, &loaded, &vars, command, id, run)?;
+    let (journal, log) = ctx.wait(pg.open(id)).map_err(|e| {
+        eprintln!("error: {e}");
+        ExitCode::Usage
+    })?;
+    let state = RunState::fold(&log.records);
+    Ok((
+        loaded,
+        lock,
+        Resumed {
+            journal,
+            state: Box::new(state),
+            recovery: None,
+            vars,
+            _snapshot: snapshot_dir,
+        },
+    ))
+}
+
+/// `rollout resume` in team mode: from any machine, also taking over a run whose holder is gone
+/// (its lease ran out); the step that was in flight is in doubt, as always.
+pub fn resume(
+    ctx: &Ctx,
+    run_id: Option<&str>,
+    allow_changed: bool,
+    in_doubt: InDoubt,
+    run: &RunArgs,
+) -> ExitCode {
+    let pg = match store(ctx) {
+        Ok(pg) => pg,
+        Err(code) => return code,
+    };
+    let id = match find(ctx, &pg, run_id, run_id.is_none()) {
+        Ok(id) => id,
+        Err(code) => return code,
+    };
+    let (loaded, lock, resumed) = match open(ctx, &pg, &id, allow_changed, "resume", run) {
+        Ok(x) => x,
+        Err(code) => return code,
+    };
+    if resumed.state.is_finished() {
+        eprintln!(
+            "error: run `{id}` has already finished; nothing to resume (see `rollout status {id} {}`)",
+            pg.flags()
+        );
+        ctx.wait(pg.release());
+        return ExitCode::Usage;
+    }
+    let outside = if resumed.state.rollback.is_some() {
+        None
+    } else {
+        match super::check_window(ctx, &loaded, &resumed.vars, run, "resume") {
+            Ok(o) => o,
+            Err(code) => {
+                ctx.wait(pg.release());
+                return code;
+            }
+        }
+    };
+    let code = super::run_session(
+        ctx,
+        &loaded,
+        &pg,
+        run,
+        in_doubt,
+        lock,
+        Session::Resume(resumed, Mode::Forward),
+        outside,
+    );
+    ctx.wait(pg.release());
+    code
+}
+
+/// `rollout rollback RUNBOOK --run RUN` in team mode: rolls back a run started anywhere.
+pub fn rollback(
+    ctx: &Ctx,
+    run_id: Option<&str>,
+    to: Option<&str>,
+    allow_changed: bool,
+    run: &RunArgs,
+) -> ExitCode {
+    let pg = match store(ctx) {
+        Ok(pg) => pg,
+        Err(code) => return code,
+    };
+    let Some(id) = run_id else {
+        eprintln!(
+            "error: in team mode, `rollout rollback` needs `--run RUN_ID` (`rollout runs {}` lists them)",
+            pg.flags()
+        );
+        return ExitCode::Usage;
+    };
+    let id = match find(ctx, &pg, Some(id), false) {
+        Ok(id) => id,
+        Err(code) => return code,
+    };
+    let (loaded, lock, resumed) = match open(ctx, &pg, &id, allow_changed, "rollback", run) {
+        Ok(x) => x,
+        Err(code) => return code,
+    };
+    if resumed
+        .state
+        .rollback
+        .as_ref()
+        .is_some_and(|rb| rb.finished == Some(true))
+    {
+        eprintln!("error: run `{id}` was already rolled back completely");
+        ctx.wait(pg.release());
+        return ExitCode::Usage;
+    }
+    let owed = resumed
+        .state
+        .rollback
+        .as_ref()
+        .is_some_and(|rb| rb.finished.is_none());
+    let phases = if owed {
+        Vec::new()
+    } else {
+        match crate::exec::engine::phases_to_roll_back(&resumed.state, &loaded.runbook, to) {
+            Ok(phases) => phases,
+            Err(why) => {
+                eprintln!("error: {why}");
+                ctx.wait(pg.release());
+                return ExitCode::Usage;
+            }
+        }
+    };
+    let reason = format!("rollback requested by {}", ctx.operator());
+    eprintln!("rolling back run `{id}`");
+    let code = super::run_session(
+        ctx,
+        &loaded,
+        &pg,
+        run,
+        InDoubt::Ask,
+        lock,
+        Session::Resume(resumed, Mode::Rollback { phases, reason }),
+        None,
+    );
+    ctx.wait(pg.release());
+    code
+}
+
+fn view(
+    pg: &PgStore,
+    state: &RunState,
+    locked: bool,
+    steps_done: Option<usize>,
+) -> ui::status::RunView {
+    let mut v = ui::status::RunView::new(state, locked, Path::new(&pg.target.shown), None);
+    if let Some(n) = steps_done {
+        v.steps_done = n;
+    }
+    if let Some(gate) = v.gate.as_mut() {
+        gate.resume_with = format!(
+            "rollout resume {} {} {}",
+            state.run_id,
+            pg.flags(),
+            gate.satisfy_with.join(" ")
+        );
+    }
+    v
+}
+
+/// `rollout runs`: one row per run, from the summaries the journals keep.
+pub fn runs(ctx: &Ctx, format: Format) -> ExitCode {
+    let pg = match store(ctx) {
+        Ok(pg) => pg,
+        Err(code) => return code,
+    };
+    let rows = match ctx.wait(pg.summaries()) {
+        Ok(rows) => rows,
+        Err(e) => {
+            eprintln!("error: {e}");
+            return ExitCode::Usage;
+        }
+    };
+    let views: Vec<ui::status::RunView> = rows
+        .iter()
+        .map(|(id, summary, locked)| {
+            let (state, done) = journal::state_of(summary);
+            if state.run_id.is_empty() {
+                ui::status::RunView::never_started(
+                    id,
+                    Path::new(&pg.target.shown),
+                    String::new(),
+                    *locked,
+                )
+            } else {
+                view(&pg, &state, *locked, Some(done))
+            }
+        })
+        .collect();
+    let mut out = std::io::stdout().lock();
+    let _ = match format {
+        Format::Json => writeln!(
+            out,
+            "{}",
+            serde_json::to_string_pretty(&views).unwrap_or_default()
+        ),
+        Format::Text => write!(out, "{}", ui::status::render_list(&views)),
+    };
+    ExitCode::Ok
+}
+
+/// `rollout status RUN`: where it stands, and who holds it (host, pid, lease end).
+pub fn status(ctx: &Ctx, run_id: Option<&str>, format: Format) -> ExitCode {
+    let pg = match store(ctx) {
+        Ok(pg) => pg,
+        Err(code) => return code,
+    };
+    let id = match find(ctx, &pg, run_id, false) {
+        Ok(id) => id,
+        Err(code) => return code,
+    };
+    let log = match ctx.wait(pg.read(&id)) {
+        Ok(log) => log,
+        Err(e) => {
+            eprintln!("error: {e}");
+            return ExitCode::Usage;
+        }
+    };
+    let holder = ctx.wait(pg.holder_of(&id)).ok().flatten();
+    let v = view(&pg, &RunState::fold(&log.records), holder.is_some(), None);
+    match format {
+        Format::Json => {
+            let mut json = serde_json::to_value(&v).unwrap_or_default();
+            if let (Some(h), Some(obj)) = (&holder, json.as_object_mut()) {
+                obj.insert(
+                    "holder".into(),
+                    serde_json::json!({
+                        "operator": h.holder.operator, "os_user": h.holder.os_user,
+                        "host": h.holder.host, "pid": h.holder.pid, "since": h.holder.since,
+                        "lock_id": h.holder.lock_id, "epoch": h.epoch, "lease_until": h.lease_until,
+                    }),
+                );
+            }
+            println!(
+                "{}",
+                serde_json::to_string_pretty(&json).unwrap_or_default()
+            );
+        }
+        Format::Text => {
+            print!("{}", ui::status::render(&v));
+            if let Some(h) = holder {
+                println!(
+                    "held by   {} (epoch {}, lease until {})",
+                    h.holder, h.epoch, h.lease_until
+                );
+            }
+        }
+    }
+    ExitCode::Ok
+}
+
+/// `rollout log RUN` from the database.
+pub fn log(ctx: &Ctx, run_id: Option<&str>) -> ExitCode {
+    let pg = match store(ctx) {
+        Ok(pg) => pg,
+        Err(code) => return code,
+    };
+    let id = match find(ctx, &pg, run_id, false) {
+        Ok(id) => id,
+        Err(code) => return code,
+    };
+    match ctx.wait(pg.read(&id)) {
+        Ok(log) => {
+            print!("{}", ui::audit_view::render_log(&log.records));
+            if let Some(r) = &log.recovery {
+                println!(
+                    "\n(the log stops here: {}; `rollout audit verify {id} {}` checks it)",
+                    r.detail,
+                    pg.flags()
+                );
+            }
+            ExitCode::Ok
+        }
+        Err(e) => {
+            eprintln!("error: {e}");
+            ExitCode::Usage
+        }
+    }
+}
+
+/// The verification of run `id`'s journal, as `audit verify` and reports show it.
+fn verified(
+    ctx: &Ctx,
+    pg: &PgStore,
+    id: &str,
+    published: Option<&str>,
+    strict: bool,
+) -> Result<
+    (
+        crate::state::audit::Verified,
+        crate::state::verify::VerifyReport,
+    ),
+    ExitCode,
+> {
+    let bytes = ctx.wait(pg.journal_bytes(id)).map_err(|e| {
+        eprintln!("error: {e}");
+        ExitCode::Usage
+    })?;
+    let v = crate::state::audit::verify(&bytes);
+    let in_progress = ctx.wait(pg.is_locked(id)).unwrap_or(false);
+    let report = crate::state::verify::check(
+        &format!("{} run {id}", pg.target.shown),
+        &v,
+        &crate::state::verify::Check {
+            in_progress,
+            published,
+            strict,
+            resume_with: Some(format!("rollout resume {id} {}", pg.flags())),
+        },
+    );
+    Ok((v, report))
+}
+
+/// `rollout audit verify RUN` against the database (a file is checked as in file mode).
+pub fn audit_verify(ctx: &Ctx, id: &str, args: &super::VerifyArgs<'_>, format: Format) -> ExitCode {
+    let pg = match store(ctx) {
+        Ok(pg) => pg,
+        Err(code) => return code,
+    };
+    let id = match find(ctx, &pg, Some(id), false) {
+        Ok(id) => id,
+        Err(code) => return code,
+    };
+    let (_, report) = match verified(ctx, &pg, &id, args.digest, args.strict) {
+        Ok(x) => x,
+        Err(code) => return code,
+    };
+    match format {
+        Format::Json => println!(
+            "{}",
+            serde_json::to_string_pretty(&report).unwrap_or_default()
+        ),
+        Format::Text => println!("{}: {}", report.file, report.message),
+    }
+    if report.ok {
+        ExitCode::Ok
+    } else {
+        ExitCode::AuditFailed
+    }
+}
+
+/// `rollout report RUN` from the database.
+pub fn report(
+    ctx: &Ctx,
+    run_id: Option<&str>,
+    format: crate::cli::ReportFormat,
+    output: Option<&Path>,
+) -> ExitCode {
+    use crate::cli::ReportFormat;
+    let pg = match store(ctx) {
+        Ok(pg) => pg,
+        Err(code) => return code,
+    };
+    let id = match find(ctx, &pg, run_id, false) {
+        Ok(id) => id,
+        Err(code) => return code,
+    };
+    let (v, audit) = match verified(ctx, &pg, &id, None, false) {
+        Ok(x) => x,
+        Err(code) => return code,
+    };
+    let report = crate::report::build(&v.records, &audit);
+    let text = match format {
+        ReportFormat::Md => crate::report::md::render(&report),
+        ReportFormat::Html => crate::report::html::render(&report),
+        ReportFormat::Json => Ok(serde_json::to_string_pretty(&report).unwrap_or_default() + "\n"),
+    };
+    let text = match text {
+        Ok(text) => text,
+        Err(e) => {
+            eprintln!("error: {e}");
+            return ExitCode::Internal;
+        }
+    };
+    match output {
+        Some(file) => {
+            if let Err(e) = std::fs::write(file, text) {
+                eprintln!("error: cannot write the report to {}: {e}", file.display());
+                return ExitCode::Usage;
+            }
+            eprintln!("report of run {id} written to {}", file.display());
+        }
+        None => print!("{text}"),
+    }
+    if !audit.ok {
+        eprintln!(
+            "warning: the run's audit log does not verify: {}",
+            audit.message
+        );
+    }
+    ExitCode::Ok
+}
+
+/// `rollout locks` in team mode: every lock in the database.
+pub fn locks(ctx: &Ctx) -> ExitCode {
+    let pg = match store(ctx) {
+        Ok(pg) => pg,
+        Err(code) => return code,
+    };
+    let list = match ctx.wait(pg.locks()) {
+        Ok(l) => l,
+        Err(e) => {
+            eprintln!("error: {e}");
+            return ExitCode::Usage;
+        }
+    };
+    if list.is_empty() {
+        println!("no locks");
+    }
+    for l in list {
+        println!(
+            "{}  {}  {} (epoch {}, lease until {})",
+            l.holder.lock_id,
+            if l.held { "HELD" } else { "free" },
+            l.holder,
+            l.epoch,
+            l.lease_until
+        );
+    }
+    ExitCode::Ok
+}
+
+/// `rollout unlock LOCK` in team mode: ends the lease (its epoch moves on, so its holder can
+/// write nothing more), recorded in the database.
+pub fn unlock(ctx: &Ctx, lock_id: &str, yes: bool) -> ExitCode {
+    let pg = match store(ctx) {
+        Ok(pg) => pg,
+        Err(code) => return code,
+    };
+    let list = ctx.wait(pg.locks()).unwrap_or_default();
+    let Some(found) = list.iter().find(|l| l.holder.lock_id == lock_id) else {
+        eprintln!(
+            "error: no lock `{lock_id}` in {} (see `rollout locks {}`)",
+            pg.target.shown,
+            pg.flags()
+        );
+        return ExitCode::Usage;
+    };
+    if found.held {
+        eprintln!(
+            "lock {lock_id} is held by {} (lease until {})",
+            found.holder, found.lease_until
+        );
+        eprintln!(
+            "ending it stops that rollout from writing anything more (it stops its step when it notices), and lets another run start on `{}`",
+            found.holder.target
+        );
+        if !yes {
+            let mut prompter = ui::prompt::TerminalPrompter::if_interactive(
+                ctx.settings.ci,
+                &crate::exec::interrupts::Interrupts::default(),
+            );
+            use crate::exec::gates::Prompter;
+            match prompter.as_mut().map(|p| p.confirm("End this lock?")) {
+                Some(Ok(true)) => {}
+                Some(_) => {
+                    eprintln!("not removed");
+                    return ExitCode::Usage;
+                }
+                None => {
+                    eprintln!("error: pass `--yes` to end a held lock without a terminal");
+                    return ExitCode::Usage;
+                }
+            }
+        }
+    } else {
+        eprintln!("lock {lock_id} is not held by anyone (its holder is gone): it is free already");
+    }
+    match ctx.wait(pg.unlock(lock_id, &ctx.operator())) {
+        Ok(Some(l)) => {
+            eprintln!(
+                "ended lock {lock_id} on `{}` (epoch {} -> {}); recorded in rollout_unlocks",
+                l.holder.target,
+                l.epoch,
+                l.epoch + 1
+            );
+            ExitCode::Ok
+        }
+        Ok(None) => {
+            eprintln!("error: no lock `{lock_id}`");
+            ExitCode::Usage
+        }
+        Err(e) => {
+            eprintln!("error: {e}");
+            ExitCode::Internal
+        }
+    }
+}
+
+/// `rollout state export RUN`: the journal file file mode would have written.
+pub fn export(ctx: &Ctx, run_id: &str, output: Option<&Path>) -> ExitCode {
+    let pg = match store(ctx) {
+        Ok(pg) => pg,
+        Err(code) => return code,
+    };
+    let bytes = match ctx.wait(pg.journal_bytes(run_id)) {
+        Ok(b) => b,
+        Err(e) => {
+            eprintln!("error: {e}");
+            return ExitCode::Usage;
+        }
+    };
+    match output {
+        Some(file) => {
+            if let Err(e) = std::fs::write(file, &bytes) {
+                eprintln!("error: cannot write {}: {e}", file.display());
+                return ExitCode::Usage;
+            }
+            eprintln!(
+                "journal of run {run_id} written to {} (`rollout audit verify {}` checks it)",
+                file.display(),
+                file.display()
+            );
+        }
+        None => {
+            let mut out = std::io::stdout().lock();
+            if out.write_all(&bytes).and_then(|()| out.flush()).is_err() {
+                return ExitCode::Internal;
+            }
+        }
+    }
+    ExitCode::Ok
+}
+
+/// `rollout state import DIR`: every run of a state directory into the database, hashes
+/// intact. A run whose journal does not verify, or whose id is taken, is refused (the others
+/// are imported).
+pub fn import(ctx: &Ctx, dir: &Path) -> ExitCode {
+    let pg = match store(ctx) {
+        Ok(pg) => pg,
+        Err(code) => return code,
+    };
+    let files = crate::state::FileStore::new(dir.to_path_buf());
+    let ids = match files.run_ids() {
+        Ok(ids) if !ids.is_empty() => ids,
+        Ok(_) => {
+            eprintln!(
+                "error: no runs in {} (give the directory that holds `runs/`)",
+                dir.display()
+            );
+            return ExitCode::Usage;
+        }
+        Err(e) => {
+            eprintln!("error: {e}");
+            return ExitCode::Usage;
+        }
+    };
+    let mut failed = false;
+    for id in ids {
+        let path = files.journal_path(&id);
+        let Ok(bytes) = std::fs::read(&path) else {
+            eprintln!("skipped run `{id}`: it has no journal");
+            continue;
+        };
+        let v = crate::state::audit::verify(&bytes);
+        if let Some(fault) = &v.fault {
+            eprintln!(
+                "error: run `{id}` was not imported: its journal fails its audit check: {fault}"
+            );
+            failed = true;
+            continue;
+        }
+        if files.run_locked(&id) {
+            eprintln!("error: run `{id}` was not imported: a rollout process is running it now");
+            failed = true;
+            continue;
+        }
+        let lines: Vec<(u64, String, String)> = bytes[..v.good_end]
+            .split_inclusive(|&b| b == b'\n')
+            .zip(&v.records)
+            .map(|(line, r)| {
+                (
+                    r.seq,
+                    String::from_utf8_lossy(line).into_owned(),
+                    r.hash.clone(),
+                )
+            })
+            .collect();
+        let snapshot = ctx
+            .wait(files.runbook_snapshot(&id))
+            .ok()
+            .flatten()
+            .unwrap_or_default();
+        let summary = journal::summary(&RunState::fold(&v.records));
+        match ctx.wait(pg.import(&id, &snapshot, &lines, &summary)) {
+            Ok(()) => eprintln!("imported run `{id}` ({} records)", lines.len()),
+            Err(e) => {
+                eprintln!("error: {e}");
+                failed = true;
+            }
+        }
+    }
+    if failed {
+        ExitCode::Usage
+    } else {
+        ExitCode::Ok
+    }
+}
+
+/// `rollout watch RUN`: the run's records as they are committed, and who holds it where.
+pub fn watch(ctx: &Ctx, run_id: &str) -> ExitCode {
+    use crate::state::pg::watch::{Seen, follow};
+    let pg = match store(ctx) {
+        Ok(pg) => pg,
+        Err(code) => return code,
+    };
+    let id = match find(ctx, &pg, Some(run_id), false) {
+        Ok(id) => id,
+        Err(code) => return code,
+    };
+    let mut out = std::io::stdout();
+    let mut on = |seen: Seen<'_>| {
+        let text = match seen {
+            Seen::Record(r) => ui::audit_view::render_log(std::slice::from_ref(r)),
+            Seen::Holder(Some(h)) => format!(
+                "-- held by {} (epoch {}, lease until {})\n",
+                h.holder, h.epoch, h.lease_until
+            ),
+            Seen::Holder(None) => "-- nobody holds the run now\n".to_string(),
+        };
+        let _ = out.write_all(text.as_bytes()).and_then(|()| out.flush());
+    };
+    match ctx.wait(follow(&pg, &id, ctx.settings.lease, &mut on)) {
+        Ok(()) => ExitCode::Ok,
+        Err(e) => {
+            eprintln!("error: {e}");
+            ExitCode::Usage
+        }
+    }
+}

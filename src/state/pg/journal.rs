@@ -1,0 +1,358 @@
+//! A run's journal in the database: each append is ONE statement that inserts the record only
+//! while this holder's lease is current (compared with the database's `now()`), updates the
+//! run's summary (what `rollout runs` reads, one row per run) and notifies `watch`ers, all in
+//! the same transaction. Records that no side effect follows directly are committed with
+//! `synchronous_commit` off, as the file journal leaves them unsynced: the next synchronous
+//! commit flushes the WAL in order, so the cost per step is one synchronous commit.
+//!
+//! When the database cannot be reached, the append is retried (a fresh connection each time)
+//! until the stop rule's moment (see [`super::lease`]); a retry first looks whether the earlier
+//! attempt committed after all. Then the run stops as paused ([`StoreError::Unreachable`]).
+
+use std::sync::Arc;
+use std::time::{Duration, Instant};
+
+use tokio_postgres::types::Type;
+
+use super::{Lease, Loss, PgStore};
+use crate::state::audit;
+use crate::state::record::Envelope;
+use crate::state::{Entry, Fence, Journal, Record, RunState, StoreError, StoreFuture};
+
+pub struct PgJournal {
+    target: super::Target,
+    client: Arc<tokio_postgres::Client>,
+    lease: Arc<Lease>,
+    run_id: String,
+    next_seq: u64,
+    head: String,
+    envelope: Envelope,
+    /// Where the run stands, folded record by record: the summary kept with the run.
+    state: RunState,
+    sealed_once: bool,
+}
+
+const APPEND: &str = "WITH ok AS (
+    SELECT 1 FROM rollout_locks
+     WHERE target = $1 AND lock_id = $2 AND epoch = $3 AND released_at IS NULL AND lease_until > now()
+     FOR SHARE
+), ins AS (
+    INSERT INTO rollout_records (run_id, seq, line, hash) SELECT $4, $5, $6, $7 FROM ok RETURNING seq
+), upd AS (
+    UPDATE rollout_runs SET summary = $8, updated_at = now(), runbook_name = $10, runbook_path = $11, digest = $12
+     WHERE run_id = $4 AND EXISTS (SELECT 1 FROM ins) RETURNING 1
+), note AS (
+    SELECT pg_notify('rollout', $4 || ':' || $5::text) FROM ins
+)
+SELECT (SELECT count(*) FROM ins), (SELECT count(*) FROM upd), (SELECT count(*) FROM note), set_config('synchronous_commit', $9, true)";
+
+const TYPES: &[Type] = &[
+    Type::TEXT,
+    Type::TEXT,
+    Type::INT8,
+    Type::TEXT,
+    Type::INT8,
+    Type::TEXT,
+    Type::TEXT,
+    Type::JSONB,
+    Type::TEXT,
+    Type::TEXT,
+    Type::TEXT,
+    Type::TEXT,
+];
+
+/// What `rollout runs` and `status` need of a run, kept in `rollout_runs.summary`.
+pub fn summary(s: &RunState) -> serde_json::Value {
+    serde_json::json!({
+        "run_id": s.run_id,
+        "runbook": s.runbook,
+        "runbook_name": s.runbook_name,
+        "digest": s.digest,
+        "operator": s.operator,
+        "started_at": s.started_at,
+        "standing": s.standing,
+        "current": s.current,
+        "in_doubt": s.in_doubt,
+        "steps_done": s.done.len(),
+        "waiting_gate": s.waiting_gate,
+        "gate_answers": s.gate_answers,
+        "last_at": s.last_at,
+        "sealed": s.sealed,
+    })
+}
+
+/// A run state with what a summary holds (the rest left empty), and its count of steps done.
+pub fn state_of(summary: &serde_json::Value) -> (RunState, usize) {
+    let text = |k: &str| {
+        summary
+            .get(k)
+            .and_then(serde_json::Value::as_str)
+            .unwrap_or_default()
+            .to_string()
+    };
+    fn parse<T: serde::de::DeserializeOwned>(summary: &serde_json::Value, k: &str) -> Option<T> {
+        summary
+            .get(k)
+            .cloned()
+            .and_then(|v| serde_json::from_value(v).ok())
+    }
+    let state = RunState {
+        run_id: text("run_id"),
+        runbook: text("runbook"),
+        runbook_name: text("runbook_name"),
+        digest: text("digest"),
+        operator: text("operator"),
+        started_at: text("started_at"),
+        standing: parse(summary, "standing").flatten(),
+        current: parse(summary, "current").flatten(),
+        in_doubt: parse(summary, "in_doubt").flatten(),
+        waiting_gate: parse(summary, "waiting_gate").flatten(),
+        gate_answers: parse(summary, "gate_answers").unwrap_or_default(),
+        last_at: text("last_at"),
+        sealed: summary
+            .get("sealed")
+            .and_then(serde_json::Value::as_bool)
+            .unwrap_or(false),
+        ..RunState::default()
+    };
+    let done = summary
+        .get("steps_done")
+        .and_then(serde_json::Value::as_u64)
+        .unwrap_or(0);
+    (state, usize::try_from(done).unwrap_or(usize::MAX))
+}
+
+/// Whether a record must be durable before rollout goes on: the file journal's rule.
+fn needs_sync(entry: &Entry) -> bool {
+    crate::state::file::needs_sync(entry)
+}
+
+impl PgJournal {
+    pub fn new(
+        store: &PgStore,
+        lease: Arc<Lease>,
+        run_id: &str,
+        next_seq: u64,
+        head: &str,
+        state: Option<RunState>,
+    ) -> Self {
+        let client = store
+            .client
+            .lock()
+            .unwrap_or_else(std::sync::PoisonError::into_inner)
+            .clone();
+        PgJournal {
+            target: store.target.clone(),
+            client,
+            lease,
+            run_id: run_id.to_string(),
+            next_seq,
+            head: head.to_string(),
+            envelope: Envelope::default(),
+            state: state.unwrap_or_default(),
+            sealed_once: false,
+        }
+    }
+
+    fn refused(&self) -> Option<StoreError> {
+        match self.lease.loss()? {
+            Loss::Lost(why) => Some(StoreError::LeaseLost {
+                run: self.run_id.clone(),
+                why,
+            }),
+            Loss::Unreachable(why) => Some(StoreError::Unreachable {
+                run: self.run_id.clone(),
+                why,
+            }),
+        }
+    }
+
+    async fn write(&mut self, entry: Entry) -> Result<Record, StoreError> {
+        if let Some(e) = self.refused() {
+            return Err(e);
+        }
+        let sync = needs_sync(&entry);
+        let mut record = Record {
+            seq: self.next_seq,
+            at: crate::state::now(),
+            event: entry,
+            run: self.envelope.run.clone(),
+            who: self.envelope.who.clone(),
+            runbook_digest: self.envelope.runbook_digest.clone(),
+            prev: self.head.clone(),
+            hash: String::new(),
+        };
+        let (line, hash) = audit::encode(&record)
+            .map_err(|e| StoreError::Io(format!("cannot encode a record: {e}")))?;
+        let line = String::from_utf8(line)
+            .map_err(|e| StoreError::Io(format!("cannot encode a record: {e}")))?;
+        record.hash.clone_from(&hash);
+        let mut next = self.state.clone();
+        next.apply(&record);
+        let summary = summary(&next);
+        self.insert(&record, &line, &hash, &summary, sync).await?;
+        self.state = next;
+        self.next_seq += 1;
+        self.head = hash;
+        Ok(record)
+    }
+
+    /// Inserts one record under the lease, retrying on a broken connection until the stop
+    /// rule's moment.
+    async fn insert(
+        &mut self,
+        record: &Record,
+        line: &str,
+        hash: &str,
+        summary: &serde_json::Value,
+        sync: bool,
+    ) -> Result<(), StoreError> {
+        let seq = i64::try_from(record.seq).unwrap_or(i64::MAX);
+        let mut last_error = String::new();
+        let mut retried = false;
+        loop {
+            let deadline = self.lease.stop_at();
+            let now = Instant::now();
+            if now >= deadline || self.lease.loss().is_some() {
+                if let Some(e) = self.refused() {
+                    return Err(e);
+                }
+                let why = format!(
+                    "the state database `{}` could not be reached to write record {} ({last_error}); rollout retried until its lease could no longer be counted on",
+                    self.target.shown, record.seq
+                );
+                self.lease.lose(Loss::Unreachable(why.clone()));
+                return Err(StoreError::Unreachable {
+                    run: self.run_id.clone(),
+                    why,
+                });
+            }
+            let wait = (deadline - now).min(super::STATEMENT_WAIT);
+            let attempt = tokio::time::timeout(wait, async {
+                if self.client.is_closed() {
+                    self.client = Arc::new(super::conn::connect(&self.target).await.map_err(Err)?);
+                }
+                if retried {
+                    // The earlier attempt may have committed before the connection broke.
+                    let row = self
+                        .client
+                        .query_opt(
+                            "SELECT hash FROM rollout_records WHERE run_id = $1 AND seq = $2",
+                            &[&self.run_id, &seq],
+                        )
+                        .await
+                        .map_err(Ok)?;
+                    if let Some(row) = row {
+                        let found: String = row.get(0);
+                        return Ok(found == hash);
+                    }
+                }
+                let stmt = self.client.prepare_typed(APPEND, TYPES).await.map_err(Ok)?;
+                let row = self
+                    .client
+                    .query_one(
+                        &stmt,
+                        &[
+                            &self.lease.target,
+                            &self.lease.lock_id,
+                            &self.lease.epoch,
+                            &self.run_id,
+                            &seq,
+                            &line,
+                            &hash,
+                            summary,
+                            &if sync { "on" } else { "off" },
+                            &self.state_field(summary, "runbook_name"),
+                            &self.state_field(summary, "runbook"),
+                            &self.state_field(summary, "digest"),
+                        ],
+                    )
+                    .await
+                    .map_err(Ok)?;
+                Ok(row.get::<_, i64>(0) == 1)
+            })
+            .await;
+            match attempt {
+                Ok(Ok(true)) => return Ok(()),
+                Ok(Ok(false)) => {
+                    let why = format!(
+                        "its lease of lock {} (epoch {}) is no longer current in the state database (it ran out, another rollout took the run over, or `rollout unlock` ended it)",
+                        self.lease.lock_id, self.lease.epoch
+                    );
+                    self.lease.lose(Loss::Lost(why.clone()));
+                    return Err(StoreError::LeaseLost {
+                        run: self.run_id.clone(),
+                        why,
+                    });
+                }
+                // The statement's own error: not a matter of the connection.
+                Ok(Err(Ok(e))) if !super::is_connection_error(&e) => {
+                    return Err(StoreError::Io(format!(
+                        "the state database refused record {} of run `{}`: {}",
+                        record.seq,
+                        self.run_id,
+                        super::conn::describe(&self.target, &e)
+                    )));
+                }
+                Ok(Err(Ok(e))) => last_error = super::conn::describe(&self.target, &e),
+                Ok(Err(Err(why))) => last_error = why,
+                Err(_) => last_error = format!("no answer within {} ms", wait.as_millis()),
+            }
+            retried = true;
+            // A broken connection is replaced on the next attempt.
+            if !self.client.is_closed() && last_error.starts_with("no answer") {
+                if let Ok(Ok(c)) =
+                    tokio::time::timeout(wait, super::conn::connect(&self.target)).await
+                {
+                    self.client = Arc::new(c);
+                }
+            }
+            tokio::time::sleep(Duration::from_millis(200)).await;
+        }
+    }
+
+    fn state_field(&self, summary: &serde_json::Value, key: &str) -> String {
+        summary
+            .get(key)
+            .and_then(serde_json::Value::as_str)
+            .unwrap_or_default()
+            .to_string()
+    }
+}
+
+impl Journal for PgJournal {
+    fn append(&mut self, entry: Entry) -> StoreFuture<'_, Record> {
+        Box::pin(self.write(entry))
+    }
+
+    fn seal(&mut self) -> StoreFuture<'_, Record> {
+        Box::pin(async move {
+            let records = self.next_seq;
+            let seal = self.write(Entry::Sealed { records }).await?;
+            self.sealed_once = true;
+            // The session is over: the lock is free for the next holder.
+            self.lease.mark_released();
+            let _ = tokio::time::timeout(
+                super::STATEMENT_WAIT,
+                self.client.execute(
+                    "UPDATE rollout_locks SET released_at = now(), lease_until = now() WHERE target = $1 AND lock_id = $2 AND epoch = $3",
+                    &[&self.lease.target, &self.lease.lock_id, &self.lease.epoch],
+                ),
+            )
+            .await;
+            Ok(seal)
+        })
+    }
+
+    fn set_envelope(&mut self, envelope: Envelope) {
+        self.envelope = envelope;
+    }
+
+    fn location(&self) -> String {
+        format!("{} (run {})", self.target.shown, self.run_id)
+    }
+
+    fn fence(&self) -> Option<Fence> {
+        Some(self.lease.fence())
+    }
+}
