@@ -650,9 +650,10 @@ pub fn locks(ctx: &Ctx) -> ExitCode {
     }
     for l in list {
         println!(
-            "{}  {}  {} (epoch {}, lease until {})",
+            "{}  {}  `{}`  {} (epoch {}, lease until {})",
             l.holder.lock_id,
             if l.held { "HELD" } else { "free" },
+            l.holder.target,
             l.holder,
             l.epoch,
             l.lease_until

@@ -84,9 +84,15 @@ impl RunView {
                 message: g.message.clone(),
                 satisfy_with: g.satisfy_with.clone(),
                 resume_with: format!(
-                    "rollout resume {} --state-dir {} {}",
+                    "rollout resume {} {} {}",
                     s.run_id,
-                    crate::runbook::template::shell_quote(&dir.display().to_string()),
+                    if crate::state::pg::is_url(&dir.display().to_string()) {
+                        store_flags(&dir.display().to_string())
+                    } else {
+                        store_flags(&crate::runbook::template::shell_quote(
+                            &dir.display().to_string(),
+                        ))
+                    },
                     g.satisfy_with.join(" ")
                 ),
             });
@@ -150,6 +156,16 @@ impl RunView {
             sealed: false,
             approvals_delivered: Vec::new(),
         }
+    }
+}
+
+/// The flags that point at where a run is kept: `--state-dir DIR`, or `--state URL` for a
+/// database (team mode).
+fn store_flags(where_: &str) -> String {
+    if crate::state::pg::is_url(where_) {
+        format!("--state {where_}")
+    } else {
+        format!("--state-dir {where_}")
     }
 }
 
@@ -233,8 +249,9 @@ pub fn render(v: &RunView) -> String {
     if finished && !v.sealed {
         let _ = writeln!(
             o,
-            "audit     the log is not sealed: rollout stopped after the run finished, before it sealed the log; `rollout resume {} --state-dir {}` seals it",
-            v.run_id, v.state_dir
+            "audit     the log is not sealed: rollout stopped after the run finished, before it sealed the log; `rollout resume {} {}` seals it",
+            v.run_id,
+            store_flags(&v.state_dir)
         );
     }
     if v.gate.is_none()
@@ -245,8 +262,9 @@ pub fn render(v: &RunView) -> String {
     {
         let _ = writeln!(
             o,
-            "resume    rollout resume {} --state-dir {}",
-            v.run_id, v.state_dir
+            "resume    rollout resume {} {}",
+            v.run_id,
+            store_flags(&v.state_dir)
         );
     }
     crate::escape::owned(o)

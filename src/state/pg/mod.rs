@@ -209,7 +209,7 @@ impl PgStore {
         let result = async {
             let inserted = client
                 .execute(
-                    "INSERT INTO rollout_runs (run_id, snapshot, summary, runbook_name, runbook_path, digest) VALUES ($1, $2, $3, $3->>'runbook_name', $3->>'runbook', $3->>'digest') ON CONFLICT (run_id) DO NOTHING",
+                    "INSERT INTO rollout_runs (run_id, snapshot, summary, runbook_name, runbook_path, digest) VALUES ($1, $2, $3::jsonb, coalesce($3::jsonb->>'runbook_name', ''), coalesce($3::jsonb->>'runbook', ''), coalesce($3::jsonb->>'digest', '')) ON CONFLICT (run_id) DO NOTHING",
                     &[&run_id, &snapshot, summary],
                 )
                 .await

@@ -7,7 +7,6 @@ use std::time::Duration;
 
 use super::conn::{self, Target};
 use crate::state::Record;
-use crate::state::record::Entry;
 
 /// What following a run told the caller.
 pub enum Seen<'a> {
@@ -31,43 +30,26 @@ pub async fn follow(
     let (listener, mut notes) = listen(target).await?;
     let mut last: i64 = 0;
     let mut holder_id: Option<(String, i64)> = None;
-    let mut sealed = false;
     let mut first = true;
     loop {
         // Every record committed so far, a page at a time.
-        loop {
-            let rows = listener
-                .query(
-                    "SELECT seq, line FROM rollout_records WHERE run_id = $1 AND seq > $2 ORDER BY seq LIMIT $3",
-                    &[&run_id, &last, &PAGE],
-                )
-                .await
-                .map_err(|e| conn::describe(target, &e))?;
-            let n = rows.len();
-            for row in rows {
-                last = row.get(0);
-                let line: &str = row.get(1);
-                if let Ok(record) = serde_json::from_str::<Record>(line) {
-                    sealed = matches!(record.event, Entry::Sealed { .. });
-                    on(Seen::Record(&record));
-                }
-            }
-            if i64::try_from(n).unwrap_or(0) < PAGE {
-                break;
-            }
-        }
+        fetch(&listener, target, run_id, &mut last, on).await?;
         let holder = store.holder_of(run_id).await?;
         let id = holder.as_ref().map(|h| (h.holder.lock_id.clone(), h.epoch));
         if first || id != holder_id {
+            if holder.is_none() {
+                // What the last holder wrote before it let go.
+                fetch(&listener, target, run_id, &mut last, on).await?;
+            }
             on(Seen::Holder(holder.clone()));
             holder_id = id;
             first = false;
         }
-        if holder.is_none() && (sealed || last > 0) {
+        if holder.is_none() {
+            if last == 0 {
+                return Err(format!("run `{run_id}` has no record and nobody holds it"));
+            }
             return Ok(());
-        }
-        if holder.is_none() && last == 0 {
-            return Err(format!("run `{run_id}` has no record and nobody holds it"));
         }
         // Wait for this run's next record, or a lease length to look at the holder again.
         let deadline = tokio::time::Instant::now() + lease;
@@ -80,6 +62,36 @@ pub async fn follow(
                 Ok(None) => return Err(format!("lost the connection to `{}`", target.shown)),
                 Err(_) => break,
             }
+        }
+    }
+}
+
+/// Tells `on` every record of the run after `last`, a page at a time.
+async fn fetch(
+    client: &tokio_postgres::Client,
+    target: &Target,
+    run_id: &str,
+    last: &mut i64,
+    on: &mut dyn FnMut(Seen<'_>),
+) -> Result<(), String> {
+    loop {
+        let rows = client
+            .query(
+                "SELECT seq, line FROM rollout_records WHERE run_id = $1 AND seq > $2 ORDER BY seq LIMIT $3",
+                &[&run_id, &*last, &PAGE],
+            )
+            .await
+            .map_err(|e| conn::describe(target, &e))?;
+        let n = rows.len();
+        for row in rows {
+            *last = row.get(0);
+            let line: &str = row.get(1);
+            if let Ok(record) = serde_json::from_str::<Record>(line) {
+                on(Seen::Record(&record));
+            }
+        }
+        if i64::try_from(n).unwrap_or(0) < PAGE {
+            return Ok(());
         }
     }
 }
