@@ -465,3 +465,297 @@ fn connection_failures_are_one_line_and_exit_2_without_the_password() {
         .stderr_has("schema version 99")
         .stderr_has("(version 1)");
 }
+
+/// Two operators on two hosts (network namespaces, see `pg::Net`), one database.
+mod hosts {
+    use super::*;
+    use crate::pg::Net;
+
+    /// The database in the `db` namespace, listening on both links; the URL each host uses.
+    fn setup() -> (Net, Postgres, [String; 2]) {
+        let net = Net::new();
+        let pg = Postgres::start_in(
+            Some(&net.db()),
+            &format!("{},{}", net.db_addr(1), net.db_addr(2)),
+        );
+        let urls = [1, 2].map(|h| {
+            format!(
+                "postgres://postgres@{}:{}/rollout?sslmode=disable",
+                net.db_addr(h),
+                pg.port
+            )
+        });
+        (net, pg, urls)
+    }
+
+    /// rollout on host `h` (its own host name), in `dir`, with the test environment and `env`.
+    fn on_host(
+        net: &Net,
+        h: u32,
+        dir: &Path,
+        env: &[(&str, &str)],
+        args: &[&str],
+    ) -> std::process::Command {
+        let mut t = Test::in_dir(dir);
+        for (k, v) in env {
+            t = t.env(k, v);
+        }
+        let base = t.command();
+        let quoted: Vec<String> = std::iter::once(crate::harness::bin().display().to_string())
+            .chain(args.iter().map(|a| (*a).to_string()))
+            .map(|a| format!("'{}'", a.replace('\'', "'\\''")))
+            .collect();
+        let mut cmd = net.on_host(h, &format!("exec {}", quoted.join(" ")));
+        cmd.current_dir(dir);
+        for (k, v) in base.get_envs() {
+            match v {
+                Some(v) => cmd.env(k, v),
+                None => cmd.env_remove(k),
+            };
+        }
+        cmd.stdin(Stdio::null())
+            .stdout(Stdio::piped())
+            .stderr(Stdio::piped());
+        cmd
+    }
+
+    fn run_on(
+        net: &Net,
+        h: u32,
+        dir: &Path,
+        env: &[(&str, &str)],
+        args: &[&str],
+    ) -> (i32, String, String) {
+        let child = on_host(net, h, dir, env, args).spawn().expect("spawn");
+        let out = wait_bounded(child, Duration::from_secs(60));
+        (
+            out.status.code().unwrap_or(-1),
+            String::from_utf8_lossy(&out.stdout).into_owned(),
+            String::from_utf8_lossy(&out.stderr).into_owned(),
+        )
+    }
+
+    /// Each step's (host, step, start, end) from `effects`; a step without an end ends at
+    /// `default_end` (when its rollout had exited).
+    fn intervals(dir: &Path, default_end: f64) -> Vec<(String, String, f64, f64)> {
+        let mut out: Vec<(String, String, f64, f64)> = Vec::new();
+        for line in effects(dir) {
+            let parts: Vec<&str> = line.split_whitespace().collect();
+            let [host, step, what, at] = parts[..] else {
+                continue;
+            };
+            let at: f64 = at.parse().unwrap();
+            if what == "start" {
+                out.push((host.into(), step.into(), at, default_end));
+            } else if let Some(i) = out.iter().rposition(|(h, s, ..)| h == host && s == step) {
+                out[i].3 = at;
+            }
+        }
+        out
+    }
+
+    fn wall() -> f64 {
+        std::time::SystemTime::now()
+            .duration_since(std::time::UNIX_EPOCH)
+            .unwrap()
+            .as_secs_f64()
+    }
+
+    fn assert_no_overlap(list: &[(String, String, f64, f64)]) {
+        let mut sorted = list.to_vec();
+        sorted.sort_by(|a, b| a.2.total_cmp(&b.2));
+        for pair in sorted.windows(2) {
+            assert!(
+                pair[0].3 <= pair[1].2,
+                "steps overlap: {:?} and {:?} (all: {sorted:?})",
+                pair[0],
+                pair[1]
+            );
+        }
+    }
+
+    #[test]
+    fn one_host_runs_the_other_sees_it_is_refused_naming_the_host_and_rolls_it_back() {
+        let (net, pg, urls) = setup();
+        let rb = effects_runbook("orders", &[("a", "1"), ("b", "1"), ("c", "1")])
+            + "\n[[phases.rollback]]\nid = \"undo\"\nrun = 'echo \"$(hostname) undo start $(date +%s.%N)\" >> effects'\n";
+        let t = Test::new().runbook(&rb);
+        let dir = t.path().to_path_buf();
+        let env1 = [
+            ("ROLLOUT_STATE", urls[0].as_str()),
+            ("ROLLOUT_OPERATOR", "alice"),
+        ];
+        let env2 = [
+            ("ROLLOUT_STATE", urls[1].as_str()),
+            ("ROLLOUT_OPERATOR", "bob"),
+        ];
+        let first = on_host(&net, 1, &dir, &env1, &["run", "runbook.toml"])
+            .spawn()
+            .unwrap();
+        wait_for_effect(&dir, "host1 a start", Duration::from_secs(20));
+        let run = pg.sql("SELECT run_id FROM rollout_runs");
+        // Host 2 sees it running, held from host 1.
+        let (code, runs, _) = run_on(&net, 2, &dir, &env2, &["runs"]);
+        assert_eq!(code, 0);
+        assert!(runs.contains(&run) && runs.contains("running"), "{runs}");
+        let (code, status, _) = run_on(&net, 2, &dir, &env2, &["status", &run]);
+        assert_eq!(code, 0);
+        assert!(status.contains("alice (root@host1"), "{status}");
+        // Its own run of the target is refused, naming the holder's host.
+        let (code, _, err) = run_on(&net, 2, &dir, &env2, &["run", "runbook.toml"]);
+        assert_eq!(code, 12, "{err}");
+        assert!(
+            err.contains("locked by alice") && err.contains("on host `host1`"),
+            "{err}"
+        );
+        // watch follows it to its end from host 2.
+        let (code, watched, err) = run_on(&net, 2, &dir, &env2, &["watch", &run]);
+        assert_eq!(code, 0, "{err}");
+        assert!(
+            watched.contains("host1") && watched.contains("step c ok"),
+            "{watched}"
+        );
+        assert!(watched.contains("log sealed"), "{watched}");
+        let out = wait_bounded(first, Duration::from_secs(30));
+        assert_eq!(out.status.code(), Some(0));
+        // Host 2 rolls back the run host 1 started.
+        let (code, _, err) = run_on(
+            &net,
+            2,
+            &dir,
+            &env2,
+            &["rollback", "runbook.toml", "--run", &run, "--yes"],
+        );
+        assert_eq!(code, 10, "{err}");
+        assert!(
+            effects(&dir)
+                .iter()
+                .any(|l| l.starts_with("host2 undo start"))
+        );
+        let hosts = pg.sql(&format!(
+            "SELECT line::jsonb->'who'->>'host' FROM rollout_records WHERE run_id = '{run}' AND line::jsonb->>'type' = 'lock_acquired' ORDER BY seq"
+        ));
+        assert_eq!(hosts.lines().collect::<Vec<_>>(), ["host1", "host2"]);
+        let (code, verified, _) = run_on(&net, 2, &dir, &env2, &["audit", "verify", &run]);
+        assert_eq!(code, 0, "{verified}");
+    }
+
+    #[test]
+    fn a_host_cut_off_runs_no_further_step_and_the_other_takes_over_only_after_the_lease() {
+        let (net, pg, urls) = setup();
+        let steps: Vec<(String, &str)> = (1..=6).map(|i| (format!("s{i}"), "1")).collect();
+        let steps: Vec<(&str, &str)> = steps.iter().map(|(s, d)| (s.as_str(), *d)).collect();
+        let t = Test::new().runbook(&effects_runbook("ledger", &steps));
+        let dir = t.path().to_path_buf();
+        let lease = 3.0;
+        let env1 = [("ROLLOUT_STATE", urls[0].as_str()), ("ROLLOUT_LEASE", "3s")];
+        let env2 = [("ROLLOUT_STATE", urls[1].as_str()), ("ROLLOUT_LEASE", "3s")];
+        let first = on_host(
+            &net,
+            1,
+            &dir,
+            &env1,
+            &["run", "runbook.toml", "--grace", "200ms"],
+        )
+        .spawn()
+        .unwrap();
+        wait_for_effect(&dir, "host1 s2 start", Duration::from_secs(20));
+        let run = pg.sql("SELECT run_id FROM rollout_runs");
+        let lease_end_at_cut: f64 = pg
+            .sql("SELECT extract(epoch FROM lease_until) FROM rollout_locks")
+            .parse()
+            .unwrap();
+        net.cut(1);
+        let cut = wall();
+        // Host 2 tries again and again (bounded): refused while host 1's lease lasts.
+        let deadline = Instant::now() + Duration::from_secs(40);
+        let mut refusals = 0;
+        let took_over = loop {
+            assert!(Instant::now() < deadline, "host 2 never took over");
+            let at = wall();
+            let (code, _, err) = run_on(
+                &net,
+                2,
+                &dir,
+                &env2,
+                &["resume", &run, "--rerun-in-doubt", "--grace", "200ms"],
+            );
+            match code {
+                12 => {
+                    assert!(err.contains("on host `host1`"), "{err}");
+                    refusals += 1;
+                    std::thread::sleep(Duration::from_millis(300));
+                }
+                0 => break at,
+                other => panic!("resume on host 2 ended with {other}: {err}"),
+            }
+        };
+        let out = wait_bounded(first, Duration::from_secs(30));
+        let first_end = wall();
+        let err1 = String::from_utf8_lossy(&out.stderr);
+        assert_eq!(out.status.code(), Some(8), "{err1}");
+        assert!(refusals > 0, "host 2 was never refused");
+        // Not before the lease ran out in the database's clock.
+        assert!(
+            took_over + 0.5 >= lease_end_at_cut.min(cut + lease),
+            "taken over at {took_over}, the lease ended at {lease_end_at_cut}"
+        );
+        let list = intervals(&dir, first_end);
+        // Host 1 started no step after it was cut off.
+        assert!(
+            !list
+                .iter()
+                .any(|(h, _, start, _)| h == "host1" && *start > cut),
+            "{list:?}"
+        );
+        assert!(
+            list.iter().any(|(h, s, ..)| h == "host2" && s == "s6"),
+            "{list:?}"
+        );
+        assert_no_overlap(&list);
+        let (code, verified, _) = run_on(&net, 2, &dir, &env2, &["audit", "verify", &run]);
+        assert_eq!(code, 0, "{verified}");
+    }
+
+    #[test]
+    fn eight_concurrent_runs_over_both_hosts_exactly_one_proceeds() {
+        let (net, _pg, urls) = setup();
+        let t = Test::new().runbook(&effects_runbook("race", &[("only", "2")]));
+        let dir = t.path().to_path_buf();
+        let children: Vec<Child> = (0..8)
+            .map(|i| {
+                let h = 1 + (i % 2);
+                let env = [("ROLLOUT_STATE", urls[(h - 1) as usize].as_str())];
+                on_host(&net, h, &dir, &env, &["run", "runbook.toml"])
+                    .spawn()
+                    .unwrap()
+            })
+            .collect();
+        let results: Vec<(Option<i32>, String)> = children
+            .into_iter()
+            .map(|c| {
+                let out = wait_bounded(c, Duration::from_secs(60));
+                (
+                    out.status.code(),
+                    String::from_utf8_lossy(&out.stderr).into_owned(),
+                )
+            })
+            .collect();
+        let ok = results.iter().filter(|(c, _)| *c == Some(0)).count();
+        let refused: Vec<&String> = results
+            .iter()
+            .filter(|(c, _)| *c == Some(12))
+            .map(|(_, e)| e)
+            .collect();
+        assert_eq!(ok, 1, "{results:?}");
+        assert_eq!(refused.len(), 7, "{results:?}");
+        assert!(
+            refused.iter().all(|e| e.contains("on host `host")),
+            "{refused:?}"
+        );
+        assert_eq!(
+            effects(&dir).iter().filter(|l| l.contains("start")).count(),
+            1
+        );
+    }
+}
