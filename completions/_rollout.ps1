@@ -23,6 +23,8 @@ Register-ArgumentCompleter -Native -CommandName 'rollout' -ScriptBlock {
         'rollout' {
             [CompletionResult]::new('--color', '--color', [CompletionResultType]::ParameterName, 'When to use colours [default: `color` in the user config, else auto]. `NO_COLOR` (any value) turns them off unless this flag or `ROLLOUT_COLOR` asks for them')
             [CompletionResult]::new('--prometheus-url', '--prometheus-url', [CompletionResultType]::ParameterName, 'Prometheus to ask when the runbook names none (neither on the step nor in `[defaults]`) [default: `prometheus_url` in the user config]')
+            [CompletionResult]::new('--state', '--state', [CompletionResultType]::ParameterName, 'Keep runs, journals and locks in a shared PostgreSQL database (team mode): `postgres://user@host:port/db?sslmode=verify-full` (libpq''s PGPASSWORD, ~/.pgpass, PGSSLROOTCERT apply), or `file:DIR` for a state directory [default: `state` in the user config, else files]')
+            [CompletionResult]::new('--lease', '--lease', [CompletionResultType]::ParameterName, 'Team mode: how long a target lock''s lease lasts without a heartbeat (renewed every third of it); a holder that cannot renew it stops its step before it runs out [default: `lease` in the user config, else 30s]')
             [CompletionResult]::new('-h', '-h', [CompletionResultType]::ParameterName, 'Print help')
             [CompletionResult]::new('--help', '--help', [CompletionResultType]::ParameterName, 'Print help')
             [CompletionResult]::new('-V', '-V ', [CompletionResultType]::ParameterName, 'Print version')
@@ -39,6 +41,8 @@ Register-ArgumentCompleter -Native -CommandName 'rollout' -ScriptBlock {
             [CompletionResult]::new('log', 'log', [CompletionResultType]::ParameterValue, 'Show a run''s audit log as readable text, phase by phase')
             [CompletionResult]::new('locks', 'locks', [CompletionResultType]::ParameterValue, 'List target locks, who holds them, and what a killed holder left running')
             [CompletionResult]::new('unlock', 'unlock', [CompletionResultType]::ParameterValue, 'Remove a target lock whose holder is stuck (recorded; a killed holder''s lock needs none: the next run stops what it left running)')
+            [CompletionResult]::new('watch', 'watch', [CompletionResultType]::ParameterValue, 'Team mode: follow a run as its records are committed to the database (from any machine), with who holds it and where; ends when the run''s session is over')
+            [CompletionResult]::new('state', 'state', [CompletionResultType]::ParameterValue, 'Team mode: move runs between a state directory and the database')
             [CompletionResult]::new('new', 'new', [CompletionResultType]::ParameterValue, 'Write a new runbook from a template, asking for what is missing when in a terminal')
             [CompletionResult]::new('completions', 'completions', [CompletionResultType]::ParameterValue, 'Print the completion script for a shell (see README, "Shell completions")')
             [CompletionResult]::new('man', 'man', [CompletionResultType]::ParameterValue, 'Print the man page (roff)')
@@ -52,6 +56,8 @@ Register-ArgumentCompleter -Native -CommandName 'rollout' -ScriptBlock {
             [CompletionResult]::new('--vars-file', '--vars-file', [CompletionResultType]::ParameterName, 'Read variables from a TOML file of `name = value` lines (repeatable; later files win)')
             [CompletionResult]::new('--color', '--color', [CompletionResultType]::ParameterName, 'When to use colours [default: `color` in the user config, else auto]. `NO_COLOR` (any value) turns them off unless this flag or `ROLLOUT_COLOR` asks for them')
             [CompletionResult]::new('--prometheus-url', '--prometheus-url', [CompletionResultType]::ParameterName, 'Prometheus to ask when the runbook names none (neither on the step nor in `[defaults]`) [default: `prometheus_url` in the user config]')
+            [CompletionResult]::new('--state', '--state', [CompletionResultType]::ParameterName, 'Keep runs, journals and locks in a shared PostgreSQL database (team mode): `postgres://user@host:port/db?sslmode=verify-full` (libpq''s PGPASSWORD, ~/.pgpass, PGSSLROOTCERT apply), or `file:DIR` for a state directory [default: `state` in the user config, else files]')
+            [CompletionResult]::new('--lease', '--lease', [CompletionResultType]::ParameterName, 'Team mode: how long a target lock''s lease lasts without a heartbeat (renewed every third of it); a holder that cannot renew it stops its step before it runs out [default: `lease` in the user config, else 30s]')
             [CompletionResult]::new('-h', '-h', [CompletionResultType]::ParameterName, 'Print help')
             [CompletionResult]::new('--help', '--help', [CompletionResultType]::ParameterName, 'Print help')
             [CompletionResult]::new('-V', '-V ', [CompletionResultType]::ParameterName, 'Print version')
@@ -64,6 +70,8 @@ Register-ArgumentCompleter -Native -CommandName 'rollout' -ScriptBlock {
             [CompletionResult]::new('--format', '--format', [CompletionResultType]::ParameterName, 'Output format')
             [CompletionResult]::new('--color', '--color', [CompletionResultType]::ParameterName, 'When to use colours [default: `color` in the user config, else auto]. `NO_COLOR` (any value) turns them off unless this flag or `ROLLOUT_COLOR` asks for them')
             [CompletionResult]::new('--prometheus-url', '--prometheus-url', [CompletionResultType]::ParameterName, 'Prometheus to ask when the runbook names none (neither on the step nor in `[defaults]`) [default: `prometheus_url` in the user config]')
+            [CompletionResult]::new('--state', '--state', [CompletionResultType]::ParameterName, 'Keep runs, journals and locks in a shared PostgreSQL database (team mode): `postgres://user@host:port/db?sslmode=verify-full` (libpq''s PGPASSWORD, ~/.pgpass, PGSSLROOTCERT apply), or `file:DIR` for a state directory [default: `state` in the user config, else files]')
+            [CompletionResult]::new('--lease', '--lease', [CompletionResultType]::ParameterName, 'Team mode: how long a target lock''s lease lasts without a heartbeat (renewed every third of it); a holder that cannot renew it stops its step before it runs out [default: `lease` in the user config, else 30s]')
             [CompletionResult]::new('--live-checks', '--live-checks', [CompletionResultType]::ParameterName, 'Also run each metric query once (read-only) and show its current value against the threshold')
             [CompletionResult]::new('-h', '-h', [CompletionResultType]::ParameterName, 'Print help (see more with ''--help'')')
             [CompletionResult]::new('--help', '--help', [CompletionResultType]::ParameterName, 'Print help (see more with ''--help'')')
@@ -86,6 +94,8 @@ Register-ArgumentCompleter -Native -CommandName 'rollout' -ScriptBlock {
             [CompletionResult]::new('--wait-for-approvals', '--wait-for-approvals', [CompletionResultType]::ParameterName, 'Where nobody can answer, wait this long at a sign-off for signed approvals to be delivered (`rollout approve` from elsewhere) before stopping to wait for approval')
             [CompletionResult]::new('--color', '--color', [CompletionResultType]::ParameterName, 'When to use colours [default: `color` in the user config, else auto]. `NO_COLOR` (any value) turns them off unless this flag or `ROLLOUT_COLOR` asks for them')
             [CompletionResult]::new('--prometheus-url', '--prometheus-url', [CompletionResultType]::ParameterName, 'Prometheus to ask when the runbook names none (neither on the step nor in `[defaults]`) [default: `prometheus_url` in the user config]')
+            [CompletionResult]::new('--state', '--state', [CompletionResultType]::ParameterName, 'Keep runs, journals and locks in a shared PostgreSQL database (team mode): `postgres://user@host:port/db?sslmode=verify-full` (libpq''s PGPASSWORD, ~/.pgpass, PGSSLROOTCERT apply), or `file:DIR` for a state directory [default: `state` in the user config, else files]')
+            [CompletionResult]::new('--lease', '--lease', [CompletionResultType]::ParameterName, 'Team mode: how long a target lock''s lease lasts without a heartbeat (renewed every third of it); a holder that cannot renew it stops its step before it runs out [default: `lease` in the user config, else 30s]')
             [CompletionResult]::new('--dry-run', '--dry-run', [CompletionResultType]::ParameterName, 'Show the plan instead of running (exactly `rollout plan`)')
             [CompletionResult]::new('--outside-window', '--outside-window', [CompletionResultType]::ParameterName, 'Start even though it is outside the runbook''s change window (`[runbook.window]`); needs `--reason`, recorded in the audit log')
             [CompletionResult]::new('--yes', '--yes', [CompletionResultType]::ParameterName, 'Answer "yes" to plain confirms. Never satisfies a sign-off or a severe confirm')
@@ -108,6 +118,8 @@ Register-ArgumentCompleter -Native -CommandName 'rollout' -ScriptBlock {
             [CompletionResult]::new('--wait-for-approvals', '--wait-for-approvals', [CompletionResultType]::ParameterName, 'Where nobody can answer, wait this long at a sign-off for signed approvals to be delivered (`rollout approve` from elsewhere) before stopping to wait for approval')
             [CompletionResult]::new('--color', '--color', [CompletionResultType]::ParameterName, 'When to use colours [default: `color` in the user config, else auto]. `NO_COLOR` (any value) turns them off unless this flag or `ROLLOUT_COLOR` asks for them')
             [CompletionResult]::new('--prometheus-url', '--prometheus-url', [CompletionResultType]::ParameterName, 'Prometheus to ask when the runbook names none (neither on the step nor in `[defaults]`) [default: `prometheus_url` in the user config]')
+            [CompletionResult]::new('--state', '--state', [CompletionResultType]::ParameterName, 'Keep runs, journals and locks in a shared PostgreSQL database (team mode): `postgres://user@host:port/db?sslmode=verify-full` (libpq''s PGPASSWORD, ~/.pgpass, PGSSLROOTCERT apply), or `file:DIR` for a state directory [default: `state` in the user config, else files]')
+            [CompletionResult]::new('--lease', '--lease', [CompletionResultType]::ParameterName, 'Team mode: how long a target lock''s lease lasts without a heartbeat (renewed every third of it); a holder that cannot renew it stops its step before it runs out [default: `lease` in the user config, else 30s]')
             [CompletionResult]::new('--allow-changed', '--allow-changed', [CompletionResultType]::ParameterName, 'Resume even though the runbook file changed since the run started (shows the change)')
             [CompletionResult]::new('--rerun-in-doubt', '--rerun-in-doubt', [CompletionResultType]::ParameterName, 'Run again the step that was in flight when rollout stopped')
             [CompletionResult]::new('--skip-in-doubt', '--skip-in-doubt', [CompletionResultType]::ParameterName, 'Treat the step that was in flight when rollout stopped as done')
@@ -125,6 +137,8 @@ Register-ArgumentCompleter -Native -CommandName 'rollout' -ScriptBlock {
             [CompletionResult]::new('--format', '--format', [CompletionResultType]::ParameterName, 'Output format')
             [CompletionResult]::new('--color', '--color', [CompletionResultType]::ParameterName, 'When to use colours [default: `color` in the user config, else auto]. `NO_COLOR` (any value) turns them off unless this flag or `ROLLOUT_COLOR` asks for them')
             [CompletionResult]::new('--prometheus-url', '--prometheus-url', [CompletionResultType]::ParameterName, 'Prometheus to ask when the runbook names none (neither on the step nor in `[defaults]`) [default: `prometheus_url` in the user config]')
+            [CompletionResult]::new('--state', '--state', [CompletionResultType]::ParameterName, 'Keep runs, journals and locks in a shared PostgreSQL database (team mode): `postgres://user@host:port/db?sslmode=verify-full` (libpq''s PGPASSWORD, ~/.pgpass, PGSSLROOTCERT apply), or `file:DIR` for a state directory [default: `state` in the user config, else files]')
+            [CompletionResult]::new('--lease', '--lease', [CompletionResultType]::ParameterName, 'Team mode: how long a target lock''s lease lasts without a heartbeat (renewed every third of it); a holder that cannot renew it stops its step before it runs out [default: `lease` in the user config, else 30s]')
             [CompletionResult]::new('-h', '-h', [CompletionResultType]::ParameterName, 'Print help (see more with ''--help'')')
             [CompletionResult]::new('--help', '--help', [CompletionResultType]::ParameterName, 'Print help (see more with ''--help'')')
             [CompletionResult]::new('-V', '-V ', [CompletionResultType]::ParameterName, 'Print version')
@@ -136,6 +150,8 @@ Register-ArgumentCompleter -Native -CommandName 'rollout' -ScriptBlock {
             [CompletionResult]::new('--format', '--format', [CompletionResultType]::ParameterName, 'Output format')
             [CompletionResult]::new('--color', '--color', [CompletionResultType]::ParameterName, 'When to use colours [default: `color` in the user config, else auto]. `NO_COLOR` (any value) turns them off unless this flag or `ROLLOUT_COLOR` asks for them')
             [CompletionResult]::new('--prometheus-url', '--prometheus-url', [CompletionResultType]::ParameterName, 'Prometheus to ask when the runbook names none (neither on the step nor in `[defaults]`) [default: `prometheus_url` in the user config]')
+            [CompletionResult]::new('--state', '--state', [CompletionResultType]::ParameterName, 'Keep runs, journals and locks in a shared PostgreSQL database (team mode): `postgres://user@host:port/db?sslmode=verify-full` (libpq''s PGPASSWORD, ~/.pgpass, PGSSLROOTCERT apply), or `file:DIR` for a state directory [default: `state` in the user config, else files]')
+            [CompletionResult]::new('--lease', '--lease', [CompletionResultType]::ParameterName, 'Team mode: how long a target lock''s lease lasts without a heartbeat (renewed every third of it); a holder that cannot renew it stops its step before it runs out [default: `lease` in the user config, else 30s]')
             [CompletionResult]::new('-h', '-h', [CompletionResultType]::ParameterName, 'Print help (see more with ''--help'')')
             [CompletionResult]::new('--help', '--help', [CompletionResultType]::ParameterName, 'Print help (see more with ''--help'')')
             [CompletionResult]::new('-V', '-V ', [CompletionResultType]::ParameterName, 'Print version')
@@ -158,6 +174,8 @@ Register-ArgumentCompleter -Native -CommandName 'rollout' -ScriptBlock {
             [CompletionResult]::new('--wait-for-approvals', '--wait-for-approvals', [CompletionResultType]::ParameterName, 'Where nobody can answer, wait this long at a sign-off for signed approvals to be delivered (`rollout approve` from elsewhere) before stopping to wait for approval')
             [CompletionResult]::new('--color', '--color', [CompletionResultType]::ParameterName, 'When to use colours [default: `color` in the user config, else auto]. `NO_COLOR` (any value) turns them off unless this flag or `ROLLOUT_COLOR` asks for them')
             [CompletionResult]::new('--prometheus-url', '--prometheus-url', [CompletionResultType]::ParameterName, 'Prometheus to ask when the runbook names none (neither on the step nor in `[defaults]`) [default: `prometheus_url` in the user config]')
+            [CompletionResult]::new('--state', '--state', [CompletionResultType]::ParameterName, 'Keep runs, journals and locks in a shared PostgreSQL database (team mode): `postgres://user@host:port/db?sslmode=verify-full` (libpq''s PGPASSWORD, ~/.pgpass, PGSSLROOTCERT apply), or `file:DIR` for a state directory [default: `state` in the user config, else files]')
+            [CompletionResult]::new('--lease', '--lease', [CompletionResultType]::ParameterName, 'Team mode: how long a target lock''s lease lasts without a heartbeat (renewed every third of it); a holder that cannot renew it stops its step before it runs out [default: `lease` in the user config, else 30s]')
             [CompletionResult]::new('--no-run', '--no-run', [CompletionResultType]::ParameterName, 'Ignore saved runs: run the runbook''s own [[rollback]] section')
             [CompletionResult]::new('--dry-run', '--dry-run', [CompletionResultType]::ParameterName, 'Show the rollback plan, rendered, and do nothing')
             [CompletionResult]::new('--allow-changed', '--allow-changed', [CompletionResultType]::ParameterName, 'Roll back even though the runbook changed since the run started (e.g. a fixed rollback step; the change is shown)')
@@ -191,6 +209,8 @@ Register-ArgumentCompleter -Native -CommandName 'rollout' -ScriptBlock {
         'rollout;audit' {
             [CompletionResult]::new('--color', '--color', [CompletionResultType]::ParameterName, 'When to use colours [default: `color` in the user config, else auto]. `NO_COLOR` (any value) turns them off unless this flag or `ROLLOUT_COLOR` asks for them')
             [CompletionResult]::new('--prometheus-url', '--prometheus-url', [CompletionResultType]::ParameterName, 'Prometheus to ask when the runbook names none (neither on the step nor in `[defaults]`) [default: `prometheus_url` in the user config]')
+            [CompletionResult]::new('--state', '--state', [CompletionResultType]::ParameterName, 'Keep runs, journals and locks in a shared PostgreSQL database (team mode): `postgres://user@host:port/db?sslmode=verify-full` (libpq''s PGPASSWORD, ~/.pgpass, PGSSLROOTCERT apply), or `file:DIR` for a state directory [default: `state` in the user config, else files]')
+            [CompletionResult]::new('--lease', '--lease', [CompletionResultType]::ParameterName, 'Team mode: how long a target lock''s lease lasts without a heartbeat (renewed every third of it); a holder that cannot renew it stops its step before it runs out [default: `lease` in the user config, else 30s]')
             [CompletionResult]::new('-h', '-h', [CompletionResultType]::ParameterName, 'Print help')
             [CompletionResult]::new('--help', '--help', [CompletionResultType]::ParameterName, 'Print help')
             [CompletionResult]::new('-V', '-V ', [CompletionResultType]::ParameterName, 'Print version')
@@ -205,6 +225,8 @@ Register-ArgumentCompleter -Native -CommandName 'rollout' -ScriptBlock {
             [CompletionResult]::new('--format', '--format', [CompletionResultType]::ParameterName, 'Output format')
             [CompletionResult]::new('--color', '--color', [CompletionResultType]::ParameterName, 'When to use colours [default: `color` in the user config, else auto]. `NO_COLOR` (any value) turns them off unless this flag or `ROLLOUT_COLOR` asks for them')
             [CompletionResult]::new('--prometheus-url', '--prometheus-url', [CompletionResultType]::ParameterName, 'Prometheus to ask when the runbook names none (neither on the step nor in `[defaults]`) [default: `prometheus_url` in the user config]')
+            [CompletionResult]::new('--state', '--state', [CompletionResultType]::ParameterName, 'Keep runs, journals and locks in a shared PostgreSQL database (team mode): `postgres://user@host:port/db?sslmode=verify-full` (libpq''s PGPASSWORD, ~/.pgpass, PGSSLROOTCERT apply), or `file:DIR` for a state directory [default: `state` in the user config, else files]')
+            [CompletionResult]::new('--lease', '--lease', [CompletionResultType]::ParameterName, 'Team mode: how long a target lock''s lease lasts without a heartbeat (renewed every third of it); a holder that cannot renew it stops its step before it runs out [default: `lease` in the user config, else 30s]')
             [CompletionResult]::new('--strict', '--strict', [CompletionResultType]::ParameterName, 'With --digest: fail when anything follows the published digest')
             [CompletionResult]::new('-h', '-h', [CompletionResultType]::ParameterName, 'Print help (see more with ''--help'')')
             [CompletionResult]::new('--help', '--help', [CompletionResultType]::ParameterName, 'Print help (see more with ''--help'')')
@@ -227,6 +249,8 @@ Register-ArgumentCompleter -Native -CommandName 'rollout' -ScriptBlock {
             [CompletionResult]::new('--state-dir', '--state-dir', [CompletionResultType]::ParameterName, 'Where runs are recorded [default: ./.rollout and ./*/.rollout]')
             [CompletionResult]::new('--color', '--color', [CompletionResultType]::ParameterName, 'When to use colours [default: `color` in the user config, else auto]. `NO_COLOR` (any value) turns them off unless this flag or `ROLLOUT_COLOR` asks for them')
             [CompletionResult]::new('--prometheus-url', '--prometheus-url', [CompletionResultType]::ParameterName, 'Prometheus to ask when the runbook names none (neither on the step nor in `[defaults]`) [default: `prometheus_url` in the user config]')
+            [CompletionResult]::new('--state', '--state', [CompletionResultType]::ParameterName, 'Keep runs, journals and locks in a shared PostgreSQL database (team mode): `postgres://user@host:port/db?sslmode=verify-full` (libpq''s PGPASSWORD, ~/.pgpass, PGSSLROOTCERT apply), or `file:DIR` for a state directory [default: `state` in the user config, else files]')
+            [CompletionResult]::new('--lease', '--lease', [CompletionResultType]::ParameterName, 'Team mode: how long a target lock''s lease lasts without a heartbeat (renewed every third of it); a holder that cannot renew it stops its step before it runs out [default: `lease` in the user config, else 30s]')
             [CompletionResult]::new('-h', '-h', [CompletionResultType]::ParameterName, 'Print help')
             [CompletionResult]::new('--help', '--help', [CompletionResultType]::ParameterName, 'Print help')
             [CompletionResult]::new('-V', '-V ', [CompletionResultType]::ParameterName, 'Print version')
@@ -237,6 +261,8 @@ Register-ArgumentCompleter -Native -CommandName 'rollout' -ScriptBlock {
             [CompletionResult]::new('--state-dir', '--state-dir', [CompletionResultType]::ParameterName, 'Where runs are recorded [default: ./.rollout and ./*/.rollout]')
             [CompletionResult]::new('--color', '--color', [CompletionResultType]::ParameterName, 'When to use colours [default: `color` in the user config, else auto]. `NO_COLOR` (any value) turns them off unless this flag or `ROLLOUT_COLOR` asks for them')
             [CompletionResult]::new('--prometheus-url', '--prometheus-url', [CompletionResultType]::ParameterName, 'Prometheus to ask when the runbook names none (neither on the step nor in `[defaults]`) [default: `prometheus_url` in the user config]')
+            [CompletionResult]::new('--state', '--state', [CompletionResultType]::ParameterName, 'Keep runs, journals and locks in a shared PostgreSQL database (team mode): `postgres://user@host:port/db?sslmode=verify-full` (libpq''s PGPASSWORD, ~/.pgpass, PGSSLROOTCERT apply), or `file:DIR` for a state directory [default: `state` in the user config, else files]')
+            [CompletionResult]::new('--lease', '--lease', [CompletionResultType]::ParameterName, 'Team mode: how long a target lock''s lease lasts without a heartbeat (renewed every third of it); a holder that cannot renew it stops its step before it runs out [default: `lease` in the user config, else 30s]')
             [CompletionResult]::new('-h', '-h', [CompletionResultType]::ParameterName, 'Print help')
             [CompletionResult]::new('--help', '--help', [CompletionResultType]::ParameterName, 'Print help')
             [CompletionResult]::new('-V', '-V ', [CompletionResultType]::ParameterName, 'Print version')
@@ -247,11 +273,77 @@ Register-ArgumentCompleter -Native -CommandName 'rollout' -ScriptBlock {
             [CompletionResult]::new('--state-dir', '--state-dir', [CompletionResultType]::ParameterName, 'Where runs are recorded [default: ./.rollout and ./*/.rollout]')
             [CompletionResult]::new('--color', '--color', [CompletionResultType]::ParameterName, 'When to use colours [default: `color` in the user config, else auto]. `NO_COLOR` (any value) turns them off unless this flag or `ROLLOUT_COLOR` asks for them')
             [CompletionResult]::new('--prometheus-url', '--prometheus-url', [CompletionResultType]::ParameterName, 'Prometheus to ask when the runbook names none (neither on the step nor in `[defaults]`) [default: `prometheus_url` in the user config]')
+            [CompletionResult]::new('--state', '--state', [CompletionResultType]::ParameterName, 'Keep runs, journals and locks in a shared PostgreSQL database (team mode): `postgres://user@host:port/db?sslmode=verify-full` (libpq''s PGPASSWORD, ~/.pgpass, PGSSLROOTCERT apply), or `file:DIR` for a state directory [default: `state` in the user config, else files]')
+            [CompletionResult]::new('--lease', '--lease', [CompletionResultType]::ParameterName, 'Team mode: how long a target lock''s lease lasts without a heartbeat (renewed every third of it); a holder that cannot renew it stops its step before it runs out [default: `lease` in the user config, else 30s]')
             [CompletionResult]::new('--yes', '--yes', [CompletionResultType]::ParameterName, 'Do not ask for confirmation')
             [CompletionResult]::new('-h', '-h', [CompletionResultType]::ParameterName, 'Print help')
             [CompletionResult]::new('--help', '--help', [CompletionResultType]::ParameterName, 'Print help')
             [CompletionResult]::new('-V', '-V ', [CompletionResultType]::ParameterName, 'Print version')
             [CompletionResult]::new('--version', '--version', [CompletionResultType]::ParameterName, 'Print version')
+            break
+        }
+        'rollout;watch' {
+            [CompletionResult]::new('--color', '--color', [CompletionResultType]::ParameterName, 'When to use colours [default: `color` in the user config, else auto]. `NO_COLOR` (any value) turns them off unless this flag or `ROLLOUT_COLOR` asks for them')
+            [CompletionResult]::new('--prometheus-url', '--prometheus-url', [CompletionResultType]::ParameterName, 'Prometheus to ask when the runbook names none (neither on the step nor in `[defaults]`) [default: `prometheus_url` in the user config]')
+            [CompletionResult]::new('--state', '--state', [CompletionResultType]::ParameterName, 'Keep runs, journals and locks in a shared PostgreSQL database (team mode): `postgres://user@host:port/db?sslmode=verify-full` (libpq''s PGPASSWORD, ~/.pgpass, PGSSLROOTCERT apply), or `file:DIR` for a state directory [default: `state` in the user config, else files]')
+            [CompletionResult]::new('--lease', '--lease', [CompletionResultType]::ParameterName, 'Team mode: how long a target lock''s lease lasts without a heartbeat (renewed every third of it); a holder that cannot renew it stops its step before it runs out [default: `lease` in the user config, else 30s]')
+            [CompletionResult]::new('-h', '-h', [CompletionResultType]::ParameterName, 'Print help')
+            [CompletionResult]::new('--help', '--help', [CompletionResultType]::ParameterName, 'Print help')
+            [CompletionResult]::new('-V', '-V ', [CompletionResultType]::ParameterName, 'Print version')
+            [CompletionResult]::new('--version', '--version', [CompletionResultType]::ParameterName, 'Print version')
+            break
+        }
+        'rollout;state' {
+            [CompletionResult]::new('--color', '--color', [CompletionResultType]::ParameterName, 'When to use colours [default: `color` in the user config, else auto]. `NO_COLOR` (any value) turns them off unless this flag or `ROLLOUT_COLOR` asks for them')
+            [CompletionResult]::new('--prometheus-url', '--prometheus-url', [CompletionResultType]::ParameterName, 'Prometheus to ask when the runbook names none (neither on the step nor in `[defaults]`) [default: `prometheus_url` in the user config]')
+            [CompletionResult]::new('--state', '--state', [CompletionResultType]::ParameterName, 'Keep runs, journals and locks in a shared PostgreSQL database (team mode): `postgres://user@host:port/db?sslmode=verify-full` (libpq''s PGPASSWORD, ~/.pgpass, PGSSLROOTCERT apply), or `file:DIR` for a state directory [default: `state` in the user config, else files]')
+            [CompletionResult]::new('--lease', '--lease', [CompletionResultType]::ParameterName, 'Team mode: how long a target lock''s lease lasts without a heartbeat (renewed every third of it); a holder that cannot renew it stops its step before it runs out [default: `lease` in the user config, else 30s]')
+            [CompletionResult]::new('-h', '-h', [CompletionResultType]::ParameterName, 'Print help')
+            [CompletionResult]::new('--help', '--help', [CompletionResultType]::ParameterName, 'Print help')
+            [CompletionResult]::new('-V', '-V ', [CompletionResultType]::ParameterName, 'Print version')
+            [CompletionResult]::new('--version', '--version', [CompletionResultType]::ParameterName, 'Print version')
+            [CompletionResult]::new('export', 'export', [CompletionResultType]::ParameterValue, 'Write a run''s journal as file mode writes it (`audit verify FILE` checks it offline)')
+            [CompletionResult]::new('import', 'import', [CompletionResultType]::ParameterValue, 'Copy the runs of a state directory into the database, hashes intact (a run id the database has already is refused)')
+            [CompletionResult]::new('help', 'help', [CompletionResultType]::ParameterValue, 'Print this message or the help of the given subcommand(s)')
+            break
+        }
+        'rollout;state;export' {
+            [CompletionResult]::new('-o', '-o', [CompletionResultType]::ParameterName, 'Write it to this file instead of stdout')
+            [CompletionResult]::new('--output', '--output', [CompletionResultType]::ParameterName, 'Write it to this file instead of stdout')
+            [CompletionResult]::new('--color', '--color', [CompletionResultType]::ParameterName, 'When to use colours [default: `color` in the user config, else auto]. `NO_COLOR` (any value) turns them off unless this flag or `ROLLOUT_COLOR` asks for them')
+            [CompletionResult]::new('--prometheus-url', '--prometheus-url', [CompletionResultType]::ParameterName, 'Prometheus to ask when the runbook names none (neither on the step nor in `[defaults]`) [default: `prometheus_url` in the user config]')
+            [CompletionResult]::new('--state', '--state', [CompletionResultType]::ParameterName, 'Keep runs, journals and locks in a shared PostgreSQL database (team mode): `postgres://user@host:port/db?sslmode=verify-full` (libpq''s PGPASSWORD, ~/.pgpass, PGSSLROOTCERT apply), or `file:DIR` for a state directory [default: `state` in the user config, else files]')
+            [CompletionResult]::new('--lease', '--lease', [CompletionResultType]::ParameterName, 'Team mode: how long a target lock''s lease lasts without a heartbeat (renewed every third of it); a holder that cannot renew it stops its step before it runs out [default: `lease` in the user config, else 30s]')
+            [CompletionResult]::new('-h', '-h', [CompletionResultType]::ParameterName, 'Print help')
+            [CompletionResult]::new('--help', '--help', [CompletionResultType]::ParameterName, 'Print help')
+            [CompletionResult]::new('-V', '-V ', [CompletionResultType]::ParameterName, 'Print version')
+            [CompletionResult]::new('--version', '--version', [CompletionResultType]::ParameterName, 'Print version')
+            break
+        }
+        'rollout;state;import' {
+            [CompletionResult]::new('--color', '--color', [CompletionResultType]::ParameterName, 'When to use colours [default: `color` in the user config, else auto]. `NO_COLOR` (any value) turns them off unless this flag or `ROLLOUT_COLOR` asks for them')
+            [CompletionResult]::new('--prometheus-url', '--prometheus-url', [CompletionResultType]::ParameterName, 'Prometheus to ask when the runbook names none (neither on the step nor in `[defaults]`) [default: `prometheus_url` in the user config]')
+            [CompletionResult]::new('--state', '--state', [CompletionResultType]::ParameterName, 'Keep runs, journals and locks in a shared PostgreSQL database (team mode): `postgres://user@host:port/db?sslmode=verify-full` (libpq''s PGPASSWORD, ~/.pgpass, PGSSLROOTCERT apply), or `file:DIR` for a state directory [default: `state` in the user config, else files]')
+            [CompletionResult]::new('--lease', '--lease', [CompletionResultType]::ParameterName, 'Team mode: how long a target lock''s lease lasts without a heartbeat (renewed every third of it); a holder that cannot renew it stops its step before it runs out [default: `lease` in the user config, else 30s]')
+            [CompletionResult]::new('-h', '-h', [CompletionResultType]::ParameterName, 'Print help')
+            [CompletionResult]::new('--help', '--help', [CompletionResultType]::ParameterName, 'Print help')
+            [CompletionResult]::new('-V', '-V ', [CompletionResultType]::ParameterName, 'Print version')
+            [CompletionResult]::new('--version', '--version', [CompletionResultType]::ParameterName, 'Print version')
+            break
+        }
+        'rollout;state;help' {
+            [CompletionResult]::new('export', 'export', [CompletionResultType]::ParameterValue, 'Write a run''s journal as file mode writes it (`audit verify FILE` checks it offline)')
+            [CompletionResult]::new('import', 'import', [CompletionResultType]::ParameterValue, 'Copy the runs of a state directory into the database, hashes intact (a run id the database has already is refused)')
+            [CompletionResult]::new('help', 'help', [CompletionResultType]::ParameterValue, 'Print this message or the help of the given subcommand(s)')
+            break
+        }
+        'rollout;state;help;export' {
+            break
+        }
+        'rollout;state;help;import' {
+            break
+        }
+        'rollout;state;help;help' {
             break
         }
         'rollout;new' {
@@ -264,6 +356,8 @@ Register-ArgumentCompleter -Native -CommandName 'rollout' -ScriptBlock {
             [CompletionResult]::new('--owner', '--owner', [CompletionResultType]::ParameterName, 'Who owns the runbook (team or person)')
             [CompletionResult]::new('--color', '--color', [CompletionResultType]::ParameterName, 'When to use colours [default: `color` in the user config, else auto]. `NO_COLOR` (any value) turns them off unless this flag or `ROLLOUT_COLOR` asks for them')
             [CompletionResult]::new('--prometheus-url', '--prometheus-url', [CompletionResultType]::ParameterName, 'Prometheus to ask when the runbook names none (neither on the step nor in `[defaults]`) [default: `prometheus_url` in the user config]')
+            [CompletionResult]::new('--state', '--state', [CompletionResultType]::ParameterName, 'Keep runs, journals and locks in a shared PostgreSQL database (team mode): `postgres://user@host:port/db?sslmode=verify-full` (libpq''s PGPASSWORD, ~/.pgpass, PGSSLROOTCERT apply), or `file:DIR` for a state directory [default: `state` in the user config, else files]')
+            [CompletionResult]::new('--lease', '--lease', [CompletionResultType]::ParameterName, 'Team mode: how long a target lock''s lease lasts without a heartbeat (renewed every third of it); a holder that cannot renew it stops its step before it runs out [default: `lease` in the user config, else 30s]')
             [CompletionResult]::new('--force', '--force', [CompletionResultType]::ParameterName, 'Overwrite FILE if it exists')
             [CompletionResult]::new('--no-input', '--no-input', [CompletionResultType]::ParameterName, 'Never prompt, even in a terminal (prompts are also off when CI is set or stdin is not a terminal)')
             [CompletionResult]::new('-h', '-h', [CompletionResultType]::ParameterName, 'Print help (see more with ''--help'')')
@@ -275,6 +369,8 @@ Register-ArgumentCompleter -Native -CommandName 'rollout' -ScriptBlock {
         'rollout;completions' {
             [CompletionResult]::new('--color', '--color', [CompletionResultType]::ParameterName, 'When to use colours [default: `color` in the user config, else auto]. `NO_COLOR` (any value) turns them off unless this flag or `ROLLOUT_COLOR` asks for them')
             [CompletionResult]::new('--prometheus-url', '--prometheus-url', [CompletionResultType]::ParameterName, 'Prometheus to ask when the runbook names none (neither on the step nor in `[defaults]`) [default: `prometheus_url` in the user config]')
+            [CompletionResult]::new('--state', '--state', [CompletionResultType]::ParameterName, 'Keep runs, journals and locks in a shared PostgreSQL database (team mode): `postgres://user@host:port/db?sslmode=verify-full` (libpq''s PGPASSWORD, ~/.pgpass, PGSSLROOTCERT apply), or `file:DIR` for a state directory [default: `state` in the user config, else files]')
+            [CompletionResult]::new('--lease', '--lease', [CompletionResultType]::ParameterName, 'Team mode: how long a target lock''s lease lasts without a heartbeat (renewed every third of it); a holder that cannot renew it stops its step before it runs out [default: `lease` in the user config, else 30s]')
             [CompletionResult]::new('-h', '-h', [CompletionResultType]::ParameterName, 'Print help')
             [CompletionResult]::new('--help', '--help', [CompletionResultType]::ParameterName, 'Print help')
             [CompletionResult]::new('-V', '-V ', [CompletionResultType]::ParameterName, 'Print version')
@@ -284,6 +380,8 @@ Register-ArgumentCompleter -Native -CommandName 'rollout' -ScriptBlock {
         'rollout;man' {
             [CompletionResult]::new('--color', '--color', [CompletionResultType]::ParameterName, 'When to use colours [default: `color` in the user config, else auto]. `NO_COLOR` (any value) turns them off unless this flag or `ROLLOUT_COLOR` asks for them')
             [CompletionResult]::new('--prometheus-url', '--prometheus-url', [CompletionResultType]::ParameterName, 'Prometheus to ask when the runbook names none (neither on the step nor in `[defaults]`) [default: `prometheus_url` in the user config]')
+            [CompletionResult]::new('--state', '--state', [CompletionResultType]::ParameterName, 'Keep runs, journals and locks in a shared PostgreSQL database (team mode): `postgres://user@host:port/db?sslmode=verify-full` (libpq''s PGPASSWORD, ~/.pgpass, PGSSLROOTCERT apply), or `file:DIR` for a state directory [default: `state` in the user config, else files]')
+            [CompletionResult]::new('--lease', '--lease', [CompletionResultType]::ParameterName, 'Team mode: how long a target lock''s lease lasts without a heartbeat (renewed every third of it); a holder that cannot renew it stops its step before it runs out [default: `lease` in the user config, else 30s]')
             [CompletionResult]::new('-h', '-h', [CompletionResultType]::ParameterName, 'Print help')
             [CompletionResult]::new('--help', '--help', [CompletionResultType]::ParameterName, 'Print help')
             [CompletionResult]::new('-V', '-V ', [CompletionResultType]::ParameterName, 'Print version')
@@ -293,6 +391,8 @@ Register-ArgumentCompleter -Native -CommandName 'rollout' -ScriptBlock {
         'rollout;schema' {
             [CompletionResult]::new('--color', '--color', [CompletionResultType]::ParameterName, 'When to use colours [default: `color` in the user config, else auto]. `NO_COLOR` (any value) turns them off unless this flag or `ROLLOUT_COLOR` asks for them')
             [CompletionResult]::new('--prometheus-url', '--prometheus-url', [CompletionResultType]::ParameterName, 'Prometheus to ask when the runbook names none (neither on the step nor in `[defaults]`) [default: `prometheus_url` in the user config]')
+            [CompletionResult]::new('--state', '--state', [CompletionResultType]::ParameterName, 'Keep runs, journals and locks in a shared PostgreSQL database (team mode): `postgres://user@host:port/db?sslmode=verify-full` (libpq''s PGPASSWORD, ~/.pgpass, PGSSLROOTCERT apply), or `file:DIR` for a state directory [default: `state` in the user config, else files]')
+            [CompletionResult]::new('--lease', '--lease', [CompletionResultType]::ParameterName, 'Team mode: how long a target lock''s lease lasts without a heartbeat (renewed every third of it); a holder that cannot renew it stops its step before it runs out [default: `lease` in the user config, else 30s]')
             [CompletionResult]::new('-h', '-h', [CompletionResultType]::ParameterName, 'Print help')
             [CompletionResult]::new('--help', '--help', [CompletionResultType]::ParameterName, 'Print help')
             [CompletionResult]::new('-V', '-V ', [CompletionResultType]::ParameterName, 'Print version')
@@ -306,6 +406,8 @@ Register-ArgumentCompleter -Native -CommandName 'rollout' -ScriptBlock {
             [CompletionResult]::new('--output', '--output', [CompletionResultType]::ParameterName, 'Write the report to this file instead of stdout')
             [CompletionResult]::new('--color', '--color', [CompletionResultType]::ParameterName, 'When to use colours [default: `color` in the user config, else auto]. `NO_COLOR` (any value) turns them off unless this flag or `ROLLOUT_COLOR` asks for them')
             [CompletionResult]::new('--prometheus-url', '--prometheus-url', [CompletionResultType]::ParameterName, 'Prometheus to ask when the runbook names none (neither on the step nor in `[defaults]`) [default: `prometheus_url` in the user config]')
+            [CompletionResult]::new('--state', '--state', [CompletionResultType]::ParameterName, 'Keep runs, journals and locks in a shared PostgreSQL database (team mode): `postgres://user@host:port/db?sslmode=verify-full` (libpq''s PGPASSWORD, ~/.pgpass, PGSSLROOTCERT apply), or `file:DIR` for a state directory [default: `state` in the user config, else files]')
+            [CompletionResult]::new('--lease', '--lease', [CompletionResultType]::ParameterName, 'Team mode: how long a target lock''s lease lasts without a heartbeat (renewed every third of it); a holder that cannot renew it stops its step before it runs out [default: `lease` in the user config, else 30s]')
             [CompletionResult]::new('-h', '-h', [CompletionResultType]::ParameterName, 'Print help (see more with ''--help'')')
             [CompletionResult]::new('--help', '--help', [CompletionResultType]::ParameterName, 'Print help (see more with ''--help'')')
             [CompletionResult]::new('-V', '-V ', [CompletionResultType]::ParameterName, 'Print version')
@@ -325,6 +427,8 @@ Register-ArgumentCompleter -Native -CommandName 'rollout' -ScriptBlock {
             [CompletionResult]::new('log', 'log', [CompletionResultType]::ParameterValue, 'Show a run''s audit log as readable text, phase by phase')
             [CompletionResult]::new('locks', 'locks', [CompletionResultType]::ParameterValue, 'List target locks, who holds them, and what a killed holder left running')
             [CompletionResult]::new('unlock', 'unlock', [CompletionResultType]::ParameterValue, 'Remove a target lock whose holder is stuck (recorded; a killed holder''s lock needs none: the next run stops what it left running)')
+            [CompletionResult]::new('watch', 'watch', [CompletionResultType]::ParameterValue, 'Team mode: follow a run as its records are committed to the database (from any machine), with who holds it and where; ends when the run''s session is over')
+            [CompletionResult]::new('state', 'state', [CompletionResultType]::ParameterValue, 'Team mode: move runs between a state directory and the database')
             [CompletionResult]::new('new', 'new', [CompletionResultType]::ParameterValue, 'Write a new runbook from a template, asking for what is missing when in a terminal')
             [CompletionResult]::new('completions', 'completions', [CompletionResultType]::ParameterValue, 'Print the completion script for a shell (see README, "Shell completions")')
             [CompletionResult]::new('man', 'man', [CompletionResultType]::ParameterValue, 'Print the man page (roff)')
@@ -371,6 +475,20 @@ Register-ArgumentCompleter -Native -CommandName 'rollout' -ScriptBlock {
             break
         }
         'rollout;help;unlock' {
+            break
+        }
+        'rollout;help;watch' {
+            break
+        }
+        'rollout;help;state' {
+            [CompletionResult]::new('export', 'export', [CompletionResultType]::ParameterValue, 'Write a run''s journal as file mode writes it (`audit verify FILE` checks it offline)')
+            [CompletionResult]::new('import', 'import', [CompletionResultType]::ParameterValue, 'Copy the runs of a state directory into the database, hashes intact (a run id the database has already is refused)')
+            break
+        }
+        'rollout;help;state;export' {
+            break
+        }
+        'rollout;help;state;import' {
             break
         }
         'rollout;help;new' {

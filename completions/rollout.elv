@@ -20,6 +20,8 @@ set edit:completion:arg-completer[rollout] = {|@words|
         &'rollout'= {
             cand --color 'When to use colours [default: `color` in the user config, else auto]. `NO_COLOR` (any value) turns them off unless this flag or `ROLLOUT_COLOR` asks for them'
             cand --prometheus-url 'Prometheus to ask when the runbook names none (neither on the step nor in `[defaults]`) [default: `prometheus_url` in the user config]'
+            cand --state 'Keep runs, journals and locks in a shared PostgreSQL database (team mode): `postgres://user@host:port/db?sslmode=verify-full` (libpq''s PGPASSWORD, ~/.pgpass, PGSSLROOTCERT apply), or `file:DIR` for a state directory [default: `state` in the user config, else files]'
+            cand --lease 'Team mode: how long a target lock''s lease lasts without a heartbeat (renewed every third of it); a holder that cannot renew it stops its step before it runs out [default: `lease` in the user config, else 30s]'
             cand -h 'Print help'
             cand --help 'Print help'
             cand -V 'Print version'
@@ -36,6 +38,8 @@ set edit:completion:arg-completer[rollout] = {|@words|
             cand log 'Show a run''s audit log as readable text, phase by phase'
             cand locks 'List target locks, who holds them, and what a killed holder left running'
             cand unlock 'Remove a target lock whose holder is stuck (recorded; a killed holder''s lock needs none: the next run stops what it left running)'
+            cand watch 'Team mode: follow a run as its records are committed to the database (from any machine), with who holds it and where; ends when the run''s session is over'
+            cand state 'Team mode: move runs between a state directory and the database'
             cand new 'Write a new runbook from a template, asking for what is missing when in a terminal'
             cand completions 'Print the completion script for a shell (see README, "Shell completions")'
             cand man 'Print the man page (roff)'
@@ -48,6 +52,8 @@ set edit:completion:arg-completer[rollout] = {|@words|
             cand --vars-file 'Read variables from a TOML file of `name = value` lines (repeatable; later files win)'
             cand --color 'When to use colours [default: `color` in the user config, else auto]. `NO_COLOR` (any value) turns them off unless this flag or `ROLLOUT_COLOR` asks for them'
             cand --prometheus-url 'Prometheus to ask when the runbook names none (neither on the step nor in `[defaults]`) [default: `prometheus_url` in the user config]'
+            cand --state 'Keep runs, journals and locks in a shared PostgreSQL database (team mode): `postgres://user@host:port/db?sslmode=verify-full` (libpq''s PGPASSWORD, ~/.pgpass, PGSSLROOTCERT apply), or `file:DIR` for a state directory [default: `state` in the user config, else files]'
+            cand --lease 'Team mode: how long a target lock''s lease lasts without a heartbeat (renewed every third of it); a holder that cannot renew it stops its step before it runs out [default: `lease` in the user config, else 30s]'
             cand -h 'Print help'
             cand --help 'Print help'
             cand -V 'Print version'
@@ -59,6 +65,8 @@ set edit:completion:arg-completer[rollout] = {|@words|
             cand --format 'Output format'
             cand --color 'When to use colours [default: `color` in the user config, else auto]. `NO_COLOR` (any value) turns them off unless this flag or `ROLLOUT_COLOR` asks for them'
             cand --prometheus-url 'Prometheus to ask when the runbook names none (neither on the step nor in `[defaults]`) [default: `prometheus_url` in the user config]'
+            cand --state 'Keep runs, journals and locks in a shared PostgreSQL database (team mode): `postgres://user@host:port/db?sslmode=verify-full` (libpq''s PGPASSWORD, ~/.pgpass, PGSSLROOTCERT apply), or `file:DIR` for a state directory [default: `state` in the user config, else files]'
+            cand --lease 'Team mode: how long a target lock''s lease lasts without a heartbeat (renewed every third of it); a holder that cannot renew it stops its step before it runs out [default: `lease` in the user config, else 30s]'
             cand --live-checks 'Also run each metric query once (read-only) and show its current value against the threshold'
             cand -h 'Print help (see more with ''--help'')'
             cand --help 'Print help (see more with ''--help'')'
@@ -80,6 +88,8 @@ set edit:completion:arg-completer[rollout] = {|@words|
             cand --wait-for-approvals 'Where nobody can answer, wait this long at a sign-off for signed approvals to be delivered (`rollout approve` from elsewhere) before stopping to wait for approval'
             cand --color 'When to use colours [default: `color` in the user config, else auto]. `NO_COLOR` (any value) turns them off unless this flag or `ROLLOUT_COLOR` asks for them'
             cand --prometheus-url 'Prometheus to ask when the runbook names none (neither on the step nor in `[defaults]`) [default: `prometheus_url` in the user config]'
+            cand --state 'Keep runs, journals and locks in a shared PostgreSQL database (team mode): `postgres://user@host:port/db?sslmode=verify-full` (libpq''s PGPASSWORD, ~/.pgpass, PGSSLROOTCERT apply), or `file:DIR` for a state directory [default: `state` in the user config, else files]'
+            cand --lease 'Team mode: how long a target lock''s lease lasts without a heartbeat (renewed every third of it); a holder that cannot renew it stops its step before it runs out [default: `lease` in the user config, else 30s]'
             cand --dry-run 'Show the plan instead of running (exactly `rollout plan`)'
             cand --outside-window 'Start even though it is outside the runbook''s change window (`[runbook.window]`); needs `--reason`, recorded in the audit log'
             cand --yes 'Answer "yes" to plain confirms. Never satisfies a sign-off or a severe confirm'
@@ -101,6 +111,8 @@ set edit:completion:arg-completer[rollout] = {|@words|
             cand --wait-for-approvals 'Where nobody can answer, wait this long at a sign-off for signed approvals to be delivered (`rollout approve` from elsewhere) before stopping to wait for approval'
             cand --color 'When to use colours [default: `color` in the user config, else auto]. `NO_COLOR` (any value) turns them off unless this flag or `ROLLOUT_COLOR` asks for them'
             cand --prometheus-url 'Prometheus to ask when the runbook names none (neither on the step nor in `[defaults]`) [default: `prometheus_url` in the user config]'
+            cand --state 'Keep runs, journals and locks in a shared PostgreSQL database (team mode): `postgres://user@host:port/db?sslmode=verify-full` (libpq''s PGPASSWORD, ~/.pgpass, PGSSLROOTCERT apply), or `file:DIR` for a state directory [default: `state` in the user config, else files]'
+            cand --lease 'Team mode: how long a target lock''s lease lasts without a heartbeat (renewed every third of it); a holder that cannot renew it stops its step before it runs out [default: `lease` in the user config, else 30s]'
             cand --allow-changed 'Resume even though the runbook file changed since the run started (shows the change)'
             cand --rerun-in-doubt 'Run again the step that was in flight when rollout stopped'
             cand --skip-in-doubt 'Treat the step that was in flight when rollout stopped as done'
@@ -117,6 +129,8 @@ set edit:completion:arg-completer[rollout] = {|@words|
             cand --format 'Output format'
             cand --color 'When to use colours [default: `color` in the user config, else auto]. `NO_COLOR` (any value) turns them off unless this flag or `ROLLOUT_COLOR` asks for them'
             cand --prometheus-url 'Prometheus to ask when the runbook names none (neither on the step nor in `[defaults]`) [default: `prometheus_url` in the user config]'
+            cand --state 'Keep runs, journals and locks in a shared PostgreSQL database (team mode): `postgres://user@host:port/db?sslmode=verify-full` (libpq''s PGPASSWORD, ~/.pgpass, PGSSLROOTCERT apply), or `file:DIR` for a state directory [default: `state` in the user config, else files]'
+            cand --lease 'Team mode: how long a target lock''s lease lasts without a heartbeat (renewed every third of it); a holder that cannot renew it stops its step before it runs out [default: `lease` in the user config, else 30s]'
             cand -h 'Print help (see more with ''--help'')'
             cand --help 'Print help (see more with ''--help'')'
             cand -V 'Print version'
@@ -127,6 +141,8 @@ set edit:completion:arg-completer[rollout] = {|@words|
             cand --format 'Output format'
             cand --color 'When to use colours [default: `color` in the user config, else auto]. `NO_COLOR` (any value) turns them off unless this flag or `ROLLOUT_COLOR` asks for them'
             cand --prometheus-url 'Prometheus to ask when the runbook names none (neither on the step nor in `[defaults]`) [default: `prometheus_url` in the user config]'
+            cand --state 'Keep runs, journals and locks in a shared PostgreSQL database (team mode): `postgres://user@host:port/db?sslmode=verify-full` (libpq''s PGPASSWORD, ~/.pgpass, PGSSLROOTCERT apply), or `file:DIR` for a state directory [default: `state` in the user config, else files]'
+            cand --lease 'Team mode: how long a target lock''s lease lasts without a heartbeat (renewed every third of it); a holder that cannot renew it stops its step before it runs out [default: `lease` in the user config, else 30s]'
             cand -h 'Print help (see more with ''--help'')'
             cand --help 'Print help (see more with ''--help'')'
             cand -V 'Print version'
@@ -148,6 +164,8 @@ set edit:completion:arg-completer[rollout] = {|@words|
             cand --wait-for-approvals 'Where nobody can answer, wait this long at a sign-off for signed approvals to be delivered (`rollout approve` from elsewhere) before stopping to wait for approval'
             cand --color 'When to use colours [default: `color` in the user config, else auto]. `NO_COLOR` (any value) turns them off unless this flag or `ROLLOUT_COLOR` asks for them'
             cand --prometheus-url 'Prometheus to ask when the runbook names none (neither on the step nor in `[defaults]`) [default: `prometheus_url` in the user config]'
+            cand --state 'Keep runs, journals and locks in a shared PostgreSQL database (team mode): `postgres://user@host:port/db?sslmode=verify-full` (libpq''s PGPASSWORD, ~/.pgpass, PGSSLROOTCERT apply), or `file:DIR` for a state directory [default: `state` in the user config, else files]'
+            cand --lease 'Team mode: how long a target lock''s lease lasts without a heartbeat (renewed every third of it); a holder that cannot renew it stops its step before it runs out [default: `lease` in the user config, else 30s]'
             cand --no-run 'Ignore saved runs: run the runbook''s own [[rollback]] section'
             cand --dry-run 'Show the rollback plan, rendered, and do nothing'
             cand --allow-changed 'Roll back even though the runbook changed since the run started (e.g. a fixed rollback step; the change is shown)'
@@ -179,6 +197,8 @@ set edit:completion:arg-completer[rollout] = {|@words|
         &'rollout;audit'= {
             cand --color 'When to use colours [default: `color` in the user config, else auto]. `NO_COLOR` (any value) turns them off unless this flag or `ROLLOUT_COLOR` asks for them'
             cand --prometheus-url 'Prometheus to ask when the runbook names none (neither on the step nor in `[defaults]`) [default: `prometheus_url` in the user config]'
+            cand --state 'Keep runs, journals and locks in a shared PostgreSQL database (team mode): `postgres://user@host:port/db?sslmode=verify-full` (libpq''s PGPASSWORD, ~/.pgpass, PGSSLROOTCERT apply), or `file:DIR` for a state directory [default: `state` in the user config, else files]'
+            cand --lease 'Team mode: how long a target lock''s lease lasts without a heartbeat (renewed every third of it); a holder that cannot renew it stops its step before it runs out [default: `lease` in the user config, else 30s]'
             cand -h 'Print help'
             cand --help 'Print help'
             cand -V 'Print version'
@@ -192,6 +212,8 @@ set edit:completion:arg-completer[rollout] = {|@words|
             cand --format 'Output format'
             cand --color 'When to use colours [default: `color` in the user config, else auto]. `NO_COLOR` (any value) turns them off unless this flag or `ROLLOUT_COLOR` asks for them'
             cand --prometheus-url 'Prometheus to ask when the runbook names none (neither on the step nor in `[defaults]`) [default: `prometheus_url` in the user config]'
+            cand --state 'Keep runs, journals and locks in a shared PostgreSQL database (team mode): `postgres://user@host:port/db?sslmode=verify-full` (libpq''s PGPASSWORD, ~/.pgpass, PGSSLROOTCERT apply), or `file:DIR` for a state directory [default: `state` in the user config, else files]'
+            cand --lease 'Team mode: how long a target lock''s lease lasts without a heartbeat (renewed every third of it); a holder that cannot renew it stops its step before it runs out [default: `lease` in the user config, else 30s]'
             cand --strict 'With --digest: fail when anything follows the published digest'
             cand -h 'Print help (see more with ''--help'')'
             cand --help 'Print help (see more with ''--help'')'
@@ -210,6 +232,8 @@ set edit:completion:arg-completer[rollout] = {|@words|
             cand --state-dir 'Where runs are recorded [default: ./.rollout and ./*/.rollout]'
             cand --color 'When to use colours [default: `color` in the user config, else auto]. `NO_COLOR` (any value) turns them off unless this flag or `ROLLOUT_COLOR` asks for them'
             cand --prometheus-url 'Prometheus to ask when the runbook names none (neither on the step nor in `[defaults]`) [default: `prometheus_url` in the user config]'
+            cand --state 'Keep runs, journals and locks in a shared PostgreSQL database (team mode): `postgres://user@host:port/db?sslmode=verify-full` (libpq''s PGPASSWORD, ~/.pgpass, PGSSLROOTCERT apply), or `file:DIR` for a state directory [default: `state` in the user config, else files]'
+            cand --lease 'Team mode: how long a target lock''s lease lasts without a heartbeat (renewed every third of it); a holder that cannot renew it stops its step before it runs out [default: `lease` in the user config, else 30s]'
             cand -h 'Print help'
             cand --help 'Print help'
             cand -V 'Print version'
@@ -219,6 +243,8 @@ set edit:completion:arg-completer[rollout] = {|@words|
             cand --state-dir 'Where runs are recorded [default: ./.rollout and ./*/.rollout]'
             cand --color 'When to use colours [default: `color` in the user config, else auto]. `NO_COLOR` (any value) turns them off unless this flag or `ROLLOUT_COLOR` asks for them'
             cand --prometheus-url 'Prometheus to ask when the runbook names none (neither on the step nor in `[defaults]`) [default: `prometheus_url` in the user config]'
+            cand --state 'Keep runs, journals and locks in a shared PostgreSQL database (team mode): `postgres://user@host:port/db?sslmode=verify-full` (libpq''s PGPASSWORD, ~/.pgpass, PGSSLROOTCERT apply), or `file:DIR` for a state directory [default: `state` in the user config, else files]'
+            cand --lease 'Team mode: how long a target lock''s lease lasts without a heartbeat (renewed every third of it); a holder that cannot renew it stops its step before it runs out [default: `lease` in the user config, else 30s]'
             cand -h 'Print help'
             cand --help 'Print help'
             cand -V 'Print version'
@@ -228,11 +254,69 @@ set edit:completion:arg-completer[rollout] = {|@words|
             cand --state-dir 'Where runs are recorded [default: ./.rollout and ./*/.rollout]'
             cand --color 'When to use colours [default: `color` in the user config, else auto]. `NO_COLOR` (any value) turns them off unless this flag or `ROLLOUT_COLOR` asks for them'
             cand --prometheus-url 'Prometheus to ask when the runbook names none (neither on the step nor in `[defaults]`) [default: `prometheus_url` in the user config]'
+            cand --state 'Keep runs, journals and locks in a shared PostgreSQL database (team mode): `postgres://user@host:port/db?sslmode=verify-full` (libpq''s PGPASSWORD, ~/.pgpass, PGSSLROOTCERT apply), or `file:DIR` for a state directory [default: `state` in the user config, else files]'
+            cand --lease 'Team mode: how long a target lock''s lease lasts without a heartbeat (renewed every third of it); a holder that cannot renew it stops its step before it runs out [default: `lease` in the user config, else 30s]'
             cand --yes 'Do not ask for confirmation'
             cand -h 'Print help'
             cand --help 'Print help'
             cand -V 'Print version'
             cand --version 'Print version'
+        }
+        &'rollout;watch'= {
+            cand --color 'When to use colours [default: `color` in the user config, else auto]. `NO_COLOR` (any value) turns them off unless this flag or `ROLLOUT_COLOR` asks for them'
+            cand --prometheus-url 'Prometheus to ask when the runbook names none (neither on the step nor in `[defaults]`) [default: `prometheus_url` in the user config]'
+            cand --state 'Keep runs, journals and locks in a shared PostgreSQL database (team mode): `postgres://user@host:port/db?sslmode=verify-full` (libpq''s PGPASSWORD, ~/.pgpass, PGSSLROOTCERT apply), or `file:DIR` for a state directory [default: `state` in the user config, else files]'
+            cand --lease 'Team mode: how long a target lock''s lease lasts without a heartbeat (renewed every third of it); a holder that cannot renew it stops its step before it runs out [default: `lease` in the user config, else 30s]'
+            cand -h 'Print help'
+            cand --help 'Print help'
+            cand -V 'Print version'
+            cand --version 'Print version'
+        }
+        &'rollout;state'= {
+            cand --color 'When to use colours [default: `color` in the user config, else auto]. `NO_COLOR` (any value) turns them off unless this flag or `ROLLOUT_COLOR` asks for them'
+            cand --prometheus-url 'Prometheus to ask when the runbook names none (neither on the step nor in `[defaults]`) [default: `prometheus_url` in the user config]'
+            cand --state 'Keep runs, journals and locks in a shared PostgreSQL database (team mode): `postgres://user@host:port/db?sslmode=verify-full` (libpq''s PGPASSWORD, ~/.pgpass, PGSSLROOTCERT apply), or `file:DIR` for a state directory [default: `state` in the user config, else files]'
+            cand --lease 'Team mode: how long a target lock''s lease lasts without a heartbeat (renewed every third of it); a holder that cannot renew it stops its step before it runs out [default: `lease` in the user config, else 30s]'
+            cand -h 'Print help'
+            cand --help 'Print help'
+            cand -V 'Print version'
+            cand --version 'Print version'
+            cand export 'Write a run''s journal as file mode writes it (`audit verify FILE` checks it offline)'
+            cand import 'Copy the runs of a state directory into the database, hashes intact (a run id the database has already is refused)'
+            cand help 'Print this message or the help of the given subcommand(s)'
+        }
+        &'rollout;state;export'= {
+            cand -o 'Write it to this file instead of stdout'
+            cand --output 'Write it to this file instead of stdout'
+            cand --color 'When to use colours [default: `color` in the user config, else auto]. `NO_COLOR` (any value) turns them off unless this flag or `ROLLOUT_COLOR` asks for them'
+            cand --prometheus-url 'Prometheus to ask when the runbook names none (neither on the step nor in `[defaults]`) [default: `prometheus_url` in the user config]'
+            cand --state 'Keep runs, journals and locks in a shared PostgreSQL database (team mode): `postgres://user@host:port/db?sslmode=verify-full` (libpq''s PGPASSWORD, ~/.pgpass, PGSSLROOTCERT apply), or `file:DIR` for a state directory [default: `state` in the user config, else files]'
+            cand --lease 'Team mode: how long a target lock''s lease lasts without a heartbeat (renewed every third of it); a holder that cannot renew it stops its step before it runs out [default: `lease` in the user config, else 30s]'
+            cand -h 'Print help'
+            cand --help 'Print help'
+            cand -V 'Print version'
+            cand --version 'Print version'
+        }
+        &'rollout;state;import'= {
+            cand --color 'When to use colours [default: `color` in the user config, else auto]. `NO_COLOR` (any value) turns them off unless this flag or `ROLLOUT_COLOR` asks for them'
+            cand --prometheus-url 'Prometheus to ask when the runbook names none (neither on the step nor in `[defaults]`) [default: `prometheus_url` in the user config]'
+            cand --state 'Keep runs, journals and locks in a shared PostgreSQL database (team mode): `postgres://user@host:port/db?sslmode=verify-full` (libpq''s PGPASSWORD, ~/.pgpass, PGSSLROOTCERT apply), or `file:DIR` for a state directory [default: `state` in the user config, else files]'
+            cand --lease 'Team mode: how long a target lock''s lease lasts without a heartbeat (renewed every third of it); a holder that cannot renew it stops its step before it runs out [default: `lease` in the user config, else 30s]'
+            cand -h 'Print help'
+            cand --help 'Print help'
+            cand -V 'Print version'
+            cand --version 'Print version'
+        }
+        &'rollout;state;help'= {
+            cand export 'Write a run''s journal as file mode writes it (`audit verify FILE` checks it offline)'
+            cand import 'Copy the runs of a state directory into the database, hashes intact (a run id the database has already is refused)'
+            cand help 'Print this message or the help of the given subcommand(s)'
+        }
+        &'rollout;state;help;export'= {
+        }
+        &'rollout;state;help;import'= {
+        }
+        &'rollout;state;help;help'= {
         }
         &'rollout;new'= {
             cand --template 'The kind of rollout the runbook walks through'
@@ -244,6 +328,8 @@ set edit:completion:arg-completer[rollout] = {|@words|
             cand --owner 'Who owns the runbook (team or person)'
             cand --color 'When to use colours [default: `color` in the user config, else auto]. `NO_COLOR` (any value) turns them off unless this flag or `ROLLOUT_COLOR` asks for them'
             cand --prometheus-url 'Prometheus to ask when the runbook names none (neither on the step nor in `[defaults]`) [default: `prometheus_url` in the user config]'
+            cand --state 'Keep runs, journals and locks in a shared PostgreSQL database (team mode): `postgres://user@host:port/db?sslmode=verify-full` (libpq''s PGPASSWORD, ~/.pgpass, PGSSLROOTCERT apply), or `file:DIR` for a state directory [default: `state` in the user config, else files]'
+            cand --lease 'Team mode: how long a target lock''s lease lasts without a heartbeat (renewed every third of it); a holder that cannot renew it stops its step before it runs out [default: `lease` in the user config, else 30s]'
             cand --force 'Overwrite FILE if it exists'
             cand --no-input 'Never prompt, even in a terminal (prompts are also off when CI is set or stdin is not a terminal)'
             cand -h 'Print help (see more with ''--help'')'
@@ -254,6 +340,8 @@ set edit:completion:arg-completer[rollout] = {|@words|
         &'rollout;completions'= {
             cand --color 'When to use colours [default: `color` in the user config, else auto]. `NO_COLOR` (any value) turns them off unless this flag or `ROLLOUT_COLOR` asks for them'
             cand --prometheus-url 'Prometheus to ask when the runbook names none (neither on the step nor in `[defaults]`) [default: `prometheus_url` in the user config]'
+            cand --state 'Keep runs, journals and locks in a shared PostgreSQL database (team mode): `postgres://user@host:port/db?sslmode=verify-full` (libpq''s PGPASSWORD, ~/.pgpass, PGSSLROOTCERT apply), or `file:DIR` for a state directory [default: `state` in the user config, else files]'
+            cand --lease 'Team mode: how long a target lock''s lease lasts without a heartbeat (renewed every third of it); a holder that cannot renew it stops its step before it runs out [default: `lease` in the user config, else 30s]'
             cand -h 'Print help'
             cand --help 'Print help'
             cand -V 'Print version'
@@ -262,6 +350,8 @@ set edit:completion:arg-completer[rollout] = {|@words|
         &'rollout;man'= {
             cand --color 'When to use colours [default: `color` in the user config, else auto]. `NO_COLOR` (any value) turns them off unless this flag or `ROLLOUT_COLOR` asks for them'
             cand --prometheus-url 'Prometheus to ask when the runbook names none (neither on the step nor in `[defaults]`) [default: `prometheus_url` in the user config]'
+            cand --state 'Keep runs, journals and locks in a shared PostgreSQL database (team mode): `postgres://user@host:port/db?sslmode=verify-full` (libpq''s PGPASSWORD, ~/.pgpass, PGSSLROOTCERT apply), or `file:DIR` for a state directory [default: `state` in the user config, else files]'
+            cand --lease 'Team mode: how long a target lock''s lease lasts without a heartbeat (renewed every third of it); a holder that cannot renew it stops its step before it runs out [default: `lease` in the user config, else 30s]'
             cand -h 'Print help'
             cand --help 'Print help'
             cand -V 'Print version'
@@ -270,6 +360,8 @@ set edit:completion:arg-completer[rollout] = {|@words|
         &'rollout;schema'= {
             cand --color 'When to use colours [default: `color` in the user config, else auto]. `NO_COLOR` (any value) turns them off unless this flag or `ROLLOUT_COLOR` asks for them'
             cand --prometheus-url 'Prometheus to ask when the runbook names none (neither on the step nor in `[defaults]`) [default: `prometheus_url` in the user config]'
+            cand --state 'Keep runs, journals and locks in a shared PostgreSQL database (team mode): `postgres://user@host:port/db?sslmode=verify-full` (libpq''s PGPASSWORD, ~/.pgpass, PGSSLROOTCERT apply), or `file:DIR` for a state directory [default: `state` in the user config, else files]'
+            cand --lease 'Team mode: how long a target lock''s lease lasts without a heartbeat (renewed every third of it); a holder that cannot renew it stops its step before it runs out [default: `lease` in the user config, else 30s]'
             cand -h 'Print help'
             cand --help 'Print help'
             cand -V 'Print version'
@@ -282,6 +374,8 @@ set edit:completion:arg-completer[rollout] = {|@words|
             cand --output 'Write the report to this file instead of stdout'
             cand --color 'When to use colours [default: `color` in the user config, else auto]. `NO_COLOR` (any value) turns them off unless this flag or `ROLLOUT_COLOR` asks for them'
             cand --prometheus-url 'Prometheus to ask when the runbook names none (neither on the step nor in `[defaults]`) [default: `prometheus_url` in the user config]'
+            cand --state 'Keep runs, journals and locks in a shared PostgreSQL database (team mode): `postgres://user@host:port/db?sslmode=verify-full` (libpq''s PGPASSWORD, ~/.pgpass, PGSSLROOTCERT apply), or `file:DIR` for a state directory [default: `state` in the user config, else files]'
+            cand --lease 'Team mode: how long a target lock''s lease lasts without a heartbeat (renewed every third of it); a holder that cannot renew it stops its step before it runs out [default: `lease` in the user config, else 30s]'
             cand -h 'Print help (see more with ''--help'')'
             cand --help 'Print help (see more with ''--help'')'
             cand -V 'Print version'
@@ -300,6 +394,8 @@ set edit:completion:arg-completer[rollout] = {|@words|
             cand log 'Show a run''s audit log as readable text, phase by phase'
             cand locks 'List target locks, who holds them, and what a killed holder left running'
             cand unlock 'Remove a target lock whose holder is stuck (recorded; a killed holder''s lock needs none: the next run stops what it left running)'
+            cand watch 'Team mode: follow a run as its records are committed to the database (from any machine), with who holds it and where; ends when the run''s session is over'
+            cand state 'Team mode: move runs between a state directory and the database'
             cand new 'Write a new runbook from a template, asking for what is missing when in a terminal'
             cand completions 'Print the completion script for a shell (see README, "Shell completions")'
             cand man 'Print the man page (roff)'
@@ -333,6 +429,16 @@ set edit:completion:arg-completer[rollout] = {|@words|
         &'rollout;help;locks'= {
         }
         &'rollout;help;unlock'= {
+        }
+        &'rollout;help;watch'= {
+        }
+        &'rollout;help;state'= {
+            cand export 'Write a run''s journal as file mode writes it (`audit verify FILE` checks it offline)'
+            cand import 'Copy the runs of a state directory into the database, hashes intact (a run id the database has already is refused)'
+        }
+        &'rollout;help;state;export'= {
+        }
+        &'rollout;help;state;import'= {
         }
         &'rollout;help;new'= {
         }

@@ -1102,8 +1102,8 @@ pub fn rollback(
         dry_run,
         allow_changed,
     } = *args;
-    if ctx.settings.state.is_some() && !no_run && !dry_run {
-        return team::rollback(ctx, run_id, to, allow_changed, run);
+    if ctx.settings.state.is_some() {
+        return team::rollback(ctx, path, vars, args, run);
     }
     let loaded = match load(path, ctx.color_err()) {
         Ok(l) => l,

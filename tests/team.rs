@@ -759,3 +759,29 @@ mod hosts {
         );
     }
 }
+
+#[test]
+fn resume_seals_a_finished_run_whose_holder_died_before_its_seal() {
+    let pg = Postgres::start();
+    let url = pg.url();
+    let out = Test::new()
+        .runbook(&effects_runbook("seal", &[("a", "0")]))
+        .env("ROLLOUT_STATE", &url)
+        .args(["run", "runbook.toml"])
+        .status(0);
+    let run = newest_run(&out.dir, &url);
+    // As if rollout died right after the run's last record: what followed never committed.
+    pg.sql(&format!(
+        "DELETE FROM rollout_records WHERE run_id = '{run}' AND seq > (SELECT seq FROM rollout_records WHERE run_id = '{run}' AND line::jsonb->>'type' = 'run_finished')"
+    ));
+    Test::in_dir(&out.dir)
+        .env("ROLLOUT_STATE", &url)
+        .args(["resume", &run])
+        .status(0)
+        .stderr_has("sealed it now");
+    Test::in_dir(&out.dir)
+        .env("ROLLOUT_STATE", &url)
+        .args(["audit", "verify", &run])
+        .status(0)
+        .stdout_has("OK");
+}

@@ -271,6 +271,12 @@ pub fn resume(
         Ok(id) => id,
         Err(code) => return code,
     };
+    if let Ok(log) = ctx.wait(pg.read(&id)) {
+        let state = RunState::fold(&log.records);
+        if state.is_finished() {
+            return seal_finished(ctx, &pg, &id, &state, run);
+        }
+    }
     let (loaded, lock, resumed) = match open(ctx, &pg, &id, allow_changed, "resume", run) {
         Ok(x) => x,
         Err(code) => return code,
@@ -308,21 +314,134 @@ pub fn resume(
     code
 }
 
-/// `rollout rollback RUNBOOK --run RUN` in team mode: rolls back a run started anywhere.
+/// `rollout resume` of a finished run: seals its log when its last session died between the
+/// run's last record and the seal, under the run's lock; else there is nothing to resume.
+fn seal_finished(ctx: &Ctx, pg: &PgStore, id: &str, state: &RunState, run: &RunArgs) -> ExitCode {
+    if state.sealed {
+        eprintln!(
+            "error: run `{id}` has already finished and its log is sealed; nothing to resume (see `rollout status {id} {}`)",
+            pg.flags()
+        );
+        return ExitCode::Usage;
+    }
+    let target = match ctx.wait(pg.run_target(id)) {
+        Ok(Some(t)) => t,
+        _ => state.runbook_name.clone(),
+    };
+    let grace = match grace(run) {
+        Ok(g) => g,
+        Err(code) => return code,
+    };
+    let who = crate::state::who(&ctx.settings.operator, &ctx.settings.os_user);
+    let holder = Holder {
+        operator: who.operator,
+        os_user: who.os_user,
+        host: who.host,
+        pid: who.pid,
+        command: "resume".into(),
+        run: id.into(),
+        ..Holder::default()
+    };
+    if let Err(e) = ctx.wait(pg.acquire(&target, holder, grace)) {
+        match e {
+            AcquireError::Held(h) => eprintln!(
+                "error: `{target}` is locked by {} on host `{}`; try again when it is free",
+                h.holder, h.holder.host
+            ),
+            AcquireError::Db(why) => eprintln!("error: {why}"),
+        }
+        return ExitCode::Locked;
+    }
+    let code = match ctx.wait(session::seal_finished(pg, id, &ctx.settings)) {
+        Ok(Some((seal, _))) => {
+            eprintln!(
+                "run `{id}` had finished, but rollout stopped before it sealed the run's audit log; sealed it now, recorded as a recovery (`seal_recovered`)"
+            );
+            eprintln!("audit digest: {}", seal.hash);
+            ExitCode::Ok
+        }
+        Ok(None) => {
+            eprintln!(
+                "error: run `{id}` has already finished and its log is sealed; nothing to resume"
+            );
+            ExitCode::Usage
+        }
+        Err(e) => {
+            eprintln!("error: {e}");
+            ExitCode::Usage
+        }
+    };
+    ctx.wait(pg.release());
+    code
+}
+
+/// `rollout rollback RUNBOOK --run RUN` in team mode: rolls back a run started anywhere;
+/// `--no-run` runs the runbook's own rollback section as a run of its own, in the database.
 pub fn rollback(
     ctx: &Ctx,
-    run_id: Option<&str>,
-    to: Option<&str>,
-    allow_changed: bool,
+    path: &Path,
+    vars: &crate::cli::VarArgs,
+    args: &super::RollbackArgs<'_>,
     run: &RunArgs,
 ) -> ExitCode {
+    let super::RollbackArgs {
+        run_id,
+        to,
+        no_run,
+        dry_run,
+        allow_changed,
+    } = *args;
     let pg = match store(ctx) {
         Ok(pg) => pg,
         Err(code) => return code,
     };
+    if no_run {
+        let loaded = match super::load(path, ctx.color_err()) {
+            Ok(l) => l,
+            Err(code) => return code,
+        };
+        if loaded.runbook.rollback.is_empty() {
+            eprintln!(
+                "error: the runbook `{}` has no `[[rollback]]` section: nothing to roll back",
+                loaded.source.name
+            );
+            return ExitCode::Usage;
+        }
+        let resolved = match super::resolve_vars(&loaded, vars) {
+            Ok(v) => v,
+            Err(code) => return code,
+        };
+        if dry_run {
+            return super::rollback_preview(ctx, &loaded, &resolved, None);
+        }
+        let run_id = crate::state::new_run_id();
+        let lock = match take_lock(ctx, &pg, &loaded, &resolved, "rollback", &run_id, run) {
+            Ok(l) => l,
+            Err(code) => return code,
+        };
+        let code = super::run_session(
+            ctx,
+            &loaded,
+            &pg,
+            run,
+            InDoubt::Ask,
+            lock,
+            Session::Start(
+                run_id,
+                resolved,
+                Mode::Rollback {
+                    phases: vec![crate::exec::engine::RUNBOOK_ROLLBACK.to_string()],
+                    reason: format!("rollback requested by {}", ctx.operator()),
+                },
+            ),
+            None,
+        );
+        ctx.wait(pg.release());
+        return code;
+    }
     let Some(id) = run_id else {
         eprintln!(
-            "error: in team mode, `rollout rollback` needs `--run RUN_ID` (`rollout runs {}` lists them)",
+            "error: in team mode, `rollout rollback` needs `--run RUN_ID` (`rollout runs {}` lists them), or `--no-run` for the runbook's own rollback section",
             pg.flags()
         );
         return ExitCode::Usage;
@@ -331,6 +450,25 @@ pub fn rollback(
         Ok(id) => id,
         Err(code) => return code,
     };
+    if dry_run {
+        let loaded = match super::load(path, ctx.color_err()) {
+            Ok(l) => l,
+            Err(code) => return code,
+        };
+        let Ok(log) = ctx.wait(pg.read(&id)) else {
+            eprintln!("error: cannot read run `{id}`");
+            return ExitCode::Internal;
+        };
+        let state = RunState::fold(&log.records);
+        let resolved = match session::vars_from_state(&loaded, &state) {
+            Ok(v) => v,
+            Err(why) => {
+                eprintln!("error: {why}");
+                return ExitCode::Usage;
+            }
+        };
+        return super::rollback_preview(ctx, &loaded, &resolved, Some((&state, to)));
+    }
     let (loaded, lock, resumed) = match open(ctx, &pg, &id, allow_changed, "rollback", run) {
         Ok(x) => x,
         Err(code) => return code,
