@@ -27,7 +27,7 @@ pub struct Cli {
     #[arg(long, global = true, value_name = "URL", value_hint = ValueHint::Url, env = "ROLLOUT_PROMETHEUS_URL")]
     pub prometheus_url: Option<String>,
 
-    /// Keep runs, journals and locks in a shared PostgreSQL database (team mode):
+    /// Keep runs, journals and locks in a shared `PostgreSQL` database (team mode):
     /// `postgres://user@host:port/db?sslmode=verify-full` (libpq's PGPASSWORD, ~/.pgpass,
     /// PGSSLROOTCERT apply), or `file:DIR` for a state directory [default: `state` in the user
     /// config, else files]

@@ -107,7 +107,7 @@ pub struct Settings {
     pub kubectl: Option<String>,
     /// `--state-dir` (or `ROLLOUT_STATE_DIR`).
     pub state_dir: Option<PathBuf>,
-    /// Team mode: the PostgreSQL URL runs are kept in (`--state`, `ROLLOUT_STATE`, `state` in
+    /// Team mode: the `PostgreSQL` URL runs are kept in (`--state`, `ROLLOUT_STATE`, `state` in
     /// the user config); `None` keeps them in files.
     pub state: Option<String>,
     /// How long a lock's lease lasts in team mode (`--lease`, `ROLLOUT_LEASE`, `lease` in the
@@ -201,7 +201,7 @@ pub fn pick_color(flag: Option<ColorChoice>, user: Option<ColorChoice>) -> Color
 /// How long a lease lasts when nothing says otherwise.
 pub const DEFAULT_LEASE: std::time::Duration = std::time::Duration::from_secs(30);
 
-/// Where runs are kept: `--state` (a PostgreSQL URL, or `file:DIR`) wins over `--state-dir`'s
+/// Where runs are kept: `--state` (a `PostgreSQL` URL, or `file:DIR`) wins over `--state-dir`'s
 /// absence, then the user config's `state`. A `--state` that is neither is refused.
 fn pick_state(
     flags: &Flags,

@@ -1,4 +1,4 @@
-//! A real PostgreSQL for the team-mode tests: Debian's server binaries (found under
+//! A real `PostgreSQL` for the team-mode tests: Debian's server binaries (found under
 //! /usr/lib/postgresql/*/bin, or on PATH), a cluster made with `initdb` in a temp dir owned by
 //! the `postgres` user (the server refuses to run as root), started on a free port, stopped in
 //! `Drop`. Optionally inside a network namespace (see `Net`), to give two "hosts" a database
@@ -46,7 +46,7 @@ fn as_postgres(bin: &Path, program: &str) -> Command {
     cmd
 }
 
-/// A PostgreSQL server of a test's own.
+/// A `PostgreSQL` server of a test's own.
 pub struct Postgres {
     dir: Option<tempfile::TempDir>,
     bin: PathBuf,

@@ -1,8 +1,9 @@
-//! Team mode against a real PostgreSQL (tests/pg.rs starts one per test): the run, its journal
+//! Team mode against a real `PostgreSQL` (tests/pg.rs starts one per test): the run, its journal
 //! and its lock in the database; every reader reading it; the lease; the database going away
 //! mid-run; a killed holder taken over after its lease; watch; rollback from elsewhere; export
 //! and import; the connection's failures. The two-host tests are in `team_hosts`.
 
+use std::fmt::Write;
 use std::path::Path;
 use std::process::{Child, Stdio};
 use std::time::{Duration, Instant};
@@ -15,9 +16,10 @@ pub fn effects_runbook(name: &str, steps: &[(&str, &str)]) -> String {
     let mut text =
         format!("[runbook]\nname = \"{name}\"\n\n[[phases]]\nid = \"p1\"\ntitle = \"Phase one\"\n");
     for (id, secs) in steps {
-        text.push_str(&format!(
+        let _ = write!(
+            text,
             "\n[[phases.steps]]\nid = \"{id}\"\nrun = 'echo \"$(hostname) {id} start $(date +%s.%N)\" >> effects; sleep {secs}; echo \"$(hostname) {id} end $(date +%s.%N)\" >> effects'\n"
-        ));
+        );
     }
     text
 }

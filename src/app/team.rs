@@ -1,4 +1,4 @@
-//! Team mode: the subcommands when runs are kept in a shared PostgreSQL database
+//! Team mode: the subcommands when runs are kept in a shared `PostgreSQL` database
 //! (`--state postgres://...`, `ROLLOUT_STATE`, or `state` in the user config). The runs, their
 //! journals and the target locks are the database's; the session itself is the same as in file
 //! mode (see `app::run_session`).
@@ -8,6 +8,7 @@ use std::path::Path;
 
 use super::{Ctx, Format, Loaded, Resumed, RunArgs, Session, env_var, grace};
 use crate::exec::engine::{InDoubt, Mode};
+use crate::exec::gates::Prompter;
 use crate::exec::session;
 use crate::exit::ExitCode;
 use crate::inputs;
@@ -830,7 +831,6 @@ pub fn unlock(ctx: &Ctx, lock_id: &str, yes: bool) -> ExitCode {
                 ctx.settings.ci,
                 &crate::exec::interrupts::Interrupts::default(),
             );
-            use crate::exec::gates::Prompter;
             match prompter.as_mut().map(|p| p.confirm("End this lock?")) {
                 Some(Ok(true)) => {}
                 Some(_) => {

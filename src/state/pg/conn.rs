@@ -37,7 +37,7 @@ impl std::fmt::Debug for Target {
     }
 }
 
-/// Whether `text` names a PostgreSQL database (rather than a directory).
+/// Whether `text` names a `PostgreSQL` database (rather than a directory).
 pub fn is_url(text: &str) -> bool {
     text.starts_with("postgres://") || text.starts_with("postgresql://")
 }
@@ -105,7 +105,7 @@ pub fn parse(url: &str, env: &dyn Fn(&str) -> Option<String>) -> Result<Target, 
         Tls::Require | Tls::VerifyCa | Tls::VerifyFull => SslMode::Require,
     });
     if config.get_hosts().is_empty() {
-        config.host(&env("PGHOST").unwrap_or_else(|| "localhost".into()));
+        config.host(env("PGHOST").unwrap_or_else(|| "localhost".into()));
     }
     if config.get_ports().is_empty() {
         if let Some(port) = env("PGPORT") {
@@ -293,9 +293,9 @@ impl ServerCertVerifier for ChainOnly {
             .0
             .verify_server_cert(end_entity, intermediates, server_name, ocsp_response, now)
         {
-            Err(rustls::Error::InvalidCertificate(rustls::CertificateError::NotValidForName))
-            | Err(rustls::Error::InvalidCertificate(
-                rustls::CertificateError::NotValidForNameContext { .. },
+            Err(rustls::Error::InvalidCertificate(
+                rustls::CertificateError::NotValidForName
+                | rustls::CertificateError::NotValidForNameContext { .. },
             )) => Ok(ServerCertVerified::assertion()),
             other => other,
         }

@@ -81,6 +81,13 @@ pub fn summary(s: &RunState) -> serde_json::Value {
     })
 }
 
+fn parse<T: serde::de::DeserializeOwned>(summary: &serde_json::Value, k: &str) -> Option<T> {
+    summary
+        .get(k)
+        .cloned()
+        .and_then(|v| serde_json::from_value(v).ok())
+}
+
 /// A run state with what a summary holds (the rest left empty), and its count of steps done.
 pub fn state_of(summary: &serde_json::Value) -> (RunState, usize) {
     let text = |k: &str| {
@@ -90,12 +97,6 @@ pub fn state_of(summary: &serde_json::Value) -> (RunState, usize) {
             .unwrap_or_default()
             .to_string()
     };
-    fn parse<T: serde::de::DeserializeOwned>(summary: &serde_json::Value, k: &str) -> Option<T> {
-        summary
-            .get(k)
-            .cloned()
-            .and_then(|v| serde_json::from_value(v).ok())
-    }
     let state = RunState {
         run_id: text("run_id"),
         runbook: text("runbook"),
@@ -262,9 +263,9 @@ impl PgJournal {
                             &hash,
                             summary,
                             &if sync { "on" } else { "off" },
-                            &self.state_field(summary, "runbook_name"),
-                            &self.state_field(summary, "runbook"),
-                            &self.state_field(summary, "digest"),
+                            &Self::state_field(summary, "runbook_name"),
+                            &Self::state_field(summary, "runbook"),
+                            &Self::state_field(summary, "digest"),
                         ],
                     )
                     .await
@@ -311,7 +312,7 @@ impl PgJournal {
         }
     }
 
-    fn state_field(&self, summary: &serde_json::Value, key: &str) -> String {
+    fn state_field(summary: &serde_json::Value, key: &str) -> String {
         summary
             .get(key)
             .and_then(serde_json::Value::as_str)

@@ -1,4 +1,4 @@
-//! The PostgreSQL backend (team mode): runs, their journals, runbook snapshots and target locks
+//! The `PostgreSQL` backend (team mode): runs, their journals, runbook snapshots and target locks
 //! in one database that operators on different machines share (`--state postgres://...`).
 //!
 //! Each journal record is one row holding the exact line the file backend would write (same

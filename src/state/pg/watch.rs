@@ -12,7 +12,7 @@ use crate::state::Record;
 pub enum Seen<'a> {
     Record(&'a Record),
     /// Who holds the run now (`None`: nobody).
-    Holder(Option<super::lease::Listed>),
+    Holder(Option<Box<super::lease::Listed>>),
 }
 
 const PAGE: i64 = 1000;
@@ -41,7 +41,7 @@ pub async fn follow(
                 // What the last holder wrote before it let go.
                 fetch(&listener, target, run_id, &mut last, on).await?;
             }
-            on(Seen::Holder(holder.clone()));
+            on(Seen::Holder(holder.clone().map(Box::new)));
             holder_id = id;
             first = false;
         }
