@@ -30,6 +30,8 @@ pub struct PgJournal {
     /// Where the run stands, folded record by record: the summary kept with the run.
     state: RunState,
     sealed_once: bool,
+    /// The append statement, prepared once per connection.
+    prepared: Option<tokio_postgres::Statement>,
 }
 
 const APPEND: &str = "WITH ok AS (
@@ -152,6 +154,7 @@ impl PgJournal {
             envelope: Envelope::default(),
             state: state.unwrap_or_default(),
             sealed_once: false,
+            prepared: None,
         }
     }
 
@@ -232,6 +235,7 @@ impl PgJournal {
             let attempt = tokio::time::timeout(wait, async {
                 if self.client.is_closed() {
                     self.client = Arc::new(super::conn::connect(&self.target).await.map_err(Err)?);
+                    self.prepared = None;
                 }
                 if retried {
                     // The earlier attempt may have committed before the connection broke.
@@ -306,6 +310,7 @@ impl PgJournal {
                     tokio::time::timeout(wait, super::conn::connect(&self.target)).await
                 {
                     self.client = Arc::new(c);
+                    self.prepared = None;
                 }
             }
             tokio::time::sleep(Duration::from_millis(200)).await;

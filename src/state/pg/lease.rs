@@ -280,6 +280,11 @@ impl PgStore {
         let Some(lease) = self.held() else {
             return;
         };
+        // Sealed (released then), lost, or unreachable: nothing to give back.
+        if lease.is_released() || lease.loss().is_some() {
+            lease.stop_heartbeat();
+            return;
+        }
         lease.mark_released();
         if let Ok(client) = self.client().await {
             let _ = tokio::time::timeout(
