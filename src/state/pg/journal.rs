@@ -83,46 +83,47 @@ pub fn summary(s: &RunState) -> serde_json::Value {
     })
 }
 
-fn parse<T: serde::de::DeserializeOwned>(summary: &serde_json::Value, k: &str) -> Option<T> {
-    summary
-        .get(k)
-        .cloned()
-        .and_then(|v| serde_json::from_value(v).ok())
+/// A summary as read back: typed, so that 10,000 of them parse without an intermediate tree.
+#[derive(serde::Deserialize, Default)]
+#[serde(default)]
+struct Summary {
+    run_id: String,
+    runbook: String,
+    runbook_name: String,
+    digest: String,
+    operator: String,
+    started_at: String,
+    standing: Option<crate::state::record::Standing>,
+    current: Option<(String, String)>,
+    in_doubt: Option<(String, String)>,
+    steps_done: usize,
+    waiting_gate: Option<crate::state::record::WaitingGate>,
+    gate_answers: Vec<crate::state::record::AnsweredGate>,
+    last_at: String,
+    sealed: bool,
 }
 
-/// A run state with what a summary holds (the rest left empty), and its count of steps done.
-pub fn state_of(summary: &serde_json::Value) -> (RunState, usize) {
-    let text = |k: &str| {
-        summary
-            .get(k)
-            .and_then(serde_json::Value::as_str)
-            .unwrap_or_default()
-            .to_string()
-    };
+/// A run state with what a summary (its JSON text) holds, the rest left empty, and its count
+/// of steps done.
+pub fn state_of(summary: &str) -> (RunState, usize) {
+    let s: Summary = serde_json::from_str(summary).unwrap_or_default();
     let state = RunState {
-        run_id: text("run_id"),
-        runbook: text("runbook"),
-        runbook_name: text("runbook_name"),
-        digest: text("digest"),
-        operator: text("operator"),
-        started_at: text("started_at"),
-        standing: parse(summary, "standing").flatten(),
-        current: parse(summary, "current").flatten(),
-        in_doubt: parse(summary, "in_doubt").flatten(),
-        waiting_gate: parse(summary, "waiting_gate").flatten(),
-        gate_answers: parse(summary, "gate_answers").unwrap_or_default(),
-        last_at: text("last_at"),
-        sealed: summary
-            .get("sealed")
-            .and_then(serde_json::Value::as_bool)
-            .unwrap_or(false),
+        run_id: s.run_id,
+        runbook: s.runbook,
+        runbook_name: s.runbook_name,
+        digest: s.digest,
+        operator: s.operator,
+        started_at: s.started_at,
+        standing: s.standing,
+        current: s.current,
+        in_doubt: s.in_doubt,
+        waiting_gate: s.waiting_gate,
+        gate_answers: s.gate_answers,
+        last_at: s.last_at,
+        sealed: s.sealed,
         ..RunState::default()
     };
-    let done = summary
-        .get("steps_done")
-        .and_then(serde_json::Value::as_u64)
-        .unwrap_or(0);
-    (state, usize::try_from(done).unwrap_or(usize::MAX))
+    (state, s.steps_done)
 }
 
 /// Whether a record must be durable before rollout goes on: the file journal's rule.
@@ -252,7 +253,14 @@ impl PgJournal {
                         return Ok(found == hash);
                     }
                 }
-                let stmt = self.client.prepare_typed(APPEND, TYPES).await.map_err(Ok)?;
+                let stmt = match &self.prepared {
+                    Some(stmt) => stmt.clone(),
+                    None => {
+                        let stmt = self.client.prepare_typed(APPEND, TYPES).await.map_err(Ok)?;
+                        self.prepared = Some(stmt.clone());
+                        stmt
+                    }
+                };
                 let row = self
                     .client
                     .query_one(

@@ -170,11 +170,11 @@ impl PgStore {
     }
 
     /// One row per run: its id and the summary its journal keeps (see [`journal::summary`]).
-    pub async fn summaries(&self) -> Result<Vec<(String, serde_json::Value, bool)>, StoreError> {
+    pub async fn summaries(&self) -> Result<Vec<(String, String, bool)>, StoreError> {
         let client = self.client_or_io().await?;
         let rows = client
             .query(
-                "SELECT r.run_id, r.summary, EXISTS (SELECT 1 FROM rollout_locks l WHERE l.run_id = r.run_id AND l.released_at IS NULL AND l.lease_until > now()) FROM rollout_runs r ORDER BY r.run_id",
+                "SELECT r.run_id, r.summary::text, l.run_id IS NOT NULL FROM rollout_runs r LEFT JOIN (SELECT DISTINCT run_id FROM rollout_locks WHERE released_at IS NULL AND lease_until > now()) l ON l.run_id = r.run_id ORDER BY r.run_id",
                 &[],
             )
             .await
