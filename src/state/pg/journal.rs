@@ -1,9 +1,9 @@
-//! A run's journal in the database: each append is ONE statement that inserts the record only
+//! A run's journal in the database: each append is ONE statement that inserts the records only
 //! while this holder's lease is current (compared with the database's `now()`), updates the
 //! run's summary (what `rollout runs` reads, one row per run) and notifies `watch`ers, all in
-//! the same transaction. Records that no side effect follows directly are committed with
-//! `synchronous_commit` off, as the file journal leaves them unsynced: the next synchronous
-//! commit flushes the WAL in order, so the cost per step is one synchronous commit.
+//! the same transaction. Records that no side effect follows directly are held back and sent
+//! with the next record that one does follow, in the same statement, as the file journal leaves
+//! them to the next fsync: a step costs one round trip and one synchronous commit.
 //!
 //! When the database cannot be reached, the append is retried (a fresh connection each time)
 //! until the stop rule's moment (see [`super::lease`]); a retry first looks whether the earlier
@@ -32,6 +32,10 @@ pub struct PgJournal {
     sealed_once: bool,
     /// The append statement, prepared once per connection.
     prepared: Option<tokio_postgres::Statement>,
+    /// Records that no side effect follows directly, not sent yet: they go with the next record
+    /// that one does follow (as the file journal leaves them to the next fsync), in the same
+    /// statement, so a step costs one round trip and one synchronous commit.
+    pending: Vec<(i64, String, String)>,
 }
 
 const APPEND: &str = "WITH ok AS (
@@ -39,12 +43,14 @@ const APPEND: &str = "WITH ok AS (
      WHERE target = $1 AND lock_id = $2 AND epoch = $3 AND released_at IS NULL AND lease_until > now()
      FOR SHARE
 ), ins AS (
-    INSERT INTO rollout_records (run_id, seq, line, hash) SELECT $4, $5, $6, $7 FROM ok RETURNING seq
+    INSERT INTO rollout_records (run_id, seq, line, hash)
+    SELECT $4, b.seq, b.line, b.hash FROM ok, unnest($5::int8[], $6::text[], $7::text[]) AS b (seq, line, hash)
+    RETURNING seq
 ), upd AS (
     UPDATE rollout_runs SET summary = $8, updated_at = now(), runbook_name = $10, runbook_path = $11, digest = $12
      WHERE run_id = $4 AND EXISTS (SELECT 1 FROM ins) RETURNING 1
 ), note AS (
-    SELECT pg_notify('rollout', $4 || ':' || $5::text) FROM ins
+    SELECT pg_notify('rollout', $4 || ':' || m::text) FROM (SELECT max(seq) AS m FROM ins) AS last WHERE m IS NOT NULL
 )
 SELECT (SELECT count(*) FROM ins), (SELECT count(*) FROM upd), (SELECT count(*) FROM note), set_config('synchronous_commit', $9, true)";
 
@@ -53,9 +59,9 @@ const TYPES: &[Type] = &[
     Type::TEXT,
     Type::INT8,
     Type::TEXT,
-    Type::INT8,
-    Type::TEXT,
-    Type::TEXT,
+    Type::INT8_ARRAY,
+    Type::TEXT_ARRAY,
+    Type::TEXT_ARRAY,
     Type::JSONB,
     Type::TEXT,
     Type::TEXT,
@@ -156,6 +162,7 @@ impl PgJournal {
             state: state.unwrap_or_default(),
             sealed_once: false,
             prepared: None,
+            pending: Vec::new(),
         }
     }
 
@@ -194,8 +201,13 @@ impl PgJournal {
         record.hash.clone_from(&hash);
         let mut next = self.state.clone();
         next.apply(&record);
-        let summary = summary(&next);
-        self.insert(&record, &line, &hash, &summary, sync).await?;
+        let seq = i64::try_from(record.seq).unwrap_or(i64::MAX);
+        self.pending.push((seq, line, hash.clone()));
+        if sync {
+            let summary = summary(&next);
+            let batch = std::mem::take(&mut self.pending);
+            self.insert(&batch, &summary).await?;
+        }
         self.state = next;
         self.next_seq += 1;
         self.head = hash;
@@ -206,13 +218,16 @@ impl PgJournal {
     /// rule's moment.
     async fn insert(
         &mut self,
-        record: &Record,
-        line: &str,
-        hash: &str,
+        batch: &[(i64, String, String)],
         summary: &serde_json::Value,
-        sync: bool,
     ) -> Result<(), StoreError> {
-        let seq = i64::try_from(record.seq).unwrap_or(i64::MAX);
+        let Some((seq, _, hash)) = batch.last() else {
+            return Ok(());
+        };
+        let (seq, hash) = (*seq, hash.as_str());
+        let seqs: Vec<i64> = batch.iter().map(|(s, ..)| *s).collect();
+        let lines: Vec<&str> = batch.iter().map(|(_, l, _)| l.as_str()).collect();
+        let hashes: Vec<&str> = batch.iter().map(|(.., h)| h.as_str()).collect();
         let mut last_error = String::new();
         let mut retried = false;
         loop {
@@ -224,7 +239,7 @@ impl PgJournal {
                 }
                 let why = format!(
                     "the state database `{}` could not be reached to write record {} ({last_error}); rollout retried until its lease could no longer be counted on",
-                    self.target.shown, record.seq
+                    self.target.shown, seq
                 );
                 self.lease.lose(Loss::Unreachable(why.clone()));
                 return Err(StoreError::Unreachable {
@@ -270,11 +285,11 @@ impl PgJournal {
                             &self.lease.lock_id,
                             &self.lease.epoch,
                             &self.run_id,
-                            &seq,
-                            &line,
-                            &hash,
+                            &seqs,
+                            &lines,
+                            &hashes,
                             summary,
-                            &if sync { "on" } else { "off" },
+                            &"on",
                             &Self::state_field(summary, "runbook_name"),
                             &Self::state_field(summary, "runbook"),
                             &Self::state_field(summary, "digest"),
@@ -282,7 +297,7 @@ impl PgJournal {
                     )
                     .await
                     .map_err(Ok)?;
-                Ok(row.get::<_, i64>(0) == 1)
+                Ok(row.get::<_, i64>(0) == i64::try_from(batch.len()).unwrap_or(0))
             })
             .await;
             match attempt {
@@ -302,7 +317,7 @@ impl PgJournal {
                 Ok(Err(Ok(e))) if !super::is_connection_error(&e) => {
                     return Err(StoreError::Io(format!(
                         "the state database refused record {} of run `{}`: {}",
-                        record.seq,
+                        seq,
                         self.run_id,
                         super::conn::describe(&self.target, &e)
                     )));
