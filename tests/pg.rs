@@ -55,6 +55,8 @@ pub struct Postgres {
     pub addr: String,
     netns: Option<String>,
     child: Option<Child>,
+    /// More `-c name=value` settings for the server.
+    extra: Vec<String>,
 }
 
 impl Postgres {
@@ -65,6 +67,15 @@ impl Postgres {
 
     /// A server listening on `addr`, inside network namespace `netns` if given.
     pub fn start_in(netns: Option<&str>, addr: &str) -> Self {
+        Self::start_with(netns, addr, |_| Vec::new())
+    }
+
+    /// A server whose extra settings `extra` makes from its directory (owned by `postgres`).
+    pub fn start_with(
+        netns: Option<&str>,
+        addr: &str,
+        extra: impl FnOnce(&Path) -> Vec<String>,
+    ) -> Self {
         let bin = bin_dir();
         let dir = tempfile::Builder::new()
             .prefix("rollout-pg-")
@@ -95,7 +106,9 @@ impl Postgres {
             "local all all trust\nhost all secret 0.0.0.0/0 scram-sha-256\nhost all all 0.0.0.0/0 trust\n",
         )
         .unwrap();
+        let extra = extra(dir.path());
         let mut pg = Postgres {
+            extra,
             dir: Some(dir),
             bin,
             port: free_port(),
@@ -134,6 +147,7 @@ impl Postgres {
             .arg(&dir)
             .args(["-c", &format!("listen_addresses={}", self.addr)])
             .args(["-c", "fsync=off", "-c", "max_connections=100"])
+            .args(self.extra.iter().flat_map(|e| ["-c", e.as_str()]))
             .stdin(Stdio::null())
             .stdout(log.try_clone().unwrap())
             .stderr(log);

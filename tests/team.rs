@@ -787,3 +787,141 @@ fn resume_seals_a_finished_run_whose_holder_died_before_its_seal() {
         .status(0)
         .stdout_has("OK");
 }
+
+/// Makes a throwaway CA and a server certificate for `db.test` (not for 127.0.0.1) in `dir`,
+/// owned by `postgres`; returns the server's TLS settings. A second CA (`other-ca.pem`) signs
+/// nothing of the server's.
+fn tls_files(dir: &Path) -> Vec<String> {
+    let openssl = |args: &[&str]| {
+        let out = std::process::Command::new("openssl")
+            .args(args)
+            .current_dir(dir)
+            .output()
+            .expect("run openssl (Debian package `openssl`)");
+        assert!(
+            out.status.success(),
+            "openssl {args:?}: {}",
+            String::from_utf8_lossy(&out.stderr)
+        );
+    };
+    for ca in ["ca", "other-ca"] {
+        openssl(&[
+            "req",
+            "-x509",
+            "-newkey",
+            "rsa:2048",
+            "-nodes",
+            "-keyout",
+            &format!("{ca}.key"),
+            "-out",
+            &format!("{ca}.pem"),
+            "-days",
+            "1",
+            "-subj",
+            "/CN=rollout test CA",
+        ]);
+    }
+    openssl(&[
+        "req",
+        "-newkey",
+        "rsa:2048",
+        "-nodes",
+        "-keyout",
+        "server.key",
+        "-out",
+        "server.csr",
+        "-subj",
+        "/CN=db.test",
+    ]);
+    std::fs::write(
+        dir.join("ext.cnf"),
+        "subjectAltName=DNS:db.test\nbasicConstraints=CA:FALSE\n",
+    )
+    .unwrap();
+    openssl(&[
+        "x509",
+        "-req",
+        "-in",
+        "server.csr",
+        "-CA",
+        "ca.pem",
+        "-CAkey",
+        "ca.key",
+        "-CAcreateserial",
+        "-out",
+        "server.pem",
+        "-days",
+        "1",
+        "-extfile",
+        "ext.cnf",
+    ]);
+    for f in ["server.key", "server.pem"] {
+        let status = std::process::Command::new("chown")
+            .arg("postgres")
+            .arg(dir.join(f))
+            .status()
+            .unwrap();
+        assert!(status.success());
+        use std::os::unix::fs::PermissionsExt;
+        std::fs::set_permissions(dir.join(f), std::fs::Permissions::from_mode(0o600)).unwrap();
+    }
+    vec![
+        "ssl=on".into(),
+        format!("ssl_cert_file={}", dir.join("server.pem").display()),
+        format!("ssl_key_file={}", dir.join("server.key").display()),
+    ]
+}
+
+#[test]
+fn tls_modes_check_the_server_as_libpq_does() {
+    let mut ca_dir = std::path::PathBuf::new();
+    let pg = Postgres::start_with(None, "127.0.0.1", |dir| {
+        ca_dir = dir.to_path_buf();
+        tls_files(dir)
+    });
+    let t = Test::new();
+    let dir = t.path().to_path_buf();
+    let url = |mode: &str, root: &str| {
+        format!(
+            "postgres://postgres@127.0.0.1:{}/rollout?sslmode={mode}{root}",
+            pg.port
+        )
+    };
+    let ca = format!("&sslrootcert={}", ca_dir.join("ca.pem").display());
+    let other = format!("&sslrootcert={}", ca_dir.join("other-ca.pem").display());
+    let runs = |url: String| {
+        Test::in_dir(&dir)
+            .env("ROLLOUT_STATE", &url)
+            .args(["runs"])
+            .run()
+    };
+    // Encrypted without checking the certificate, as libpq's `require` without a root.
+    assert_eq!(runs(url("require", "")).status, 0);
+    // The chain checked, the name not: the certificate is for db.test.
+    assert_eq!(runs(url("verify-ca", &ca)).status, 0);
+    // The name checked too: 127.0.0.1 is not db.test.
+    let name = runs(url("verify-full", &ca));
+    assert_eq!(name.status, 2, "{}", name.stderr);
+    assert_eq!(name.stderr.trim_end().lines().count(), 1, "{}", name.stderr);
+    assert!(name.stderr.contains("certificate"), "{}", name.stderr);
+    // Another authority: refused even without the name check.
+    let wrong = runs(url("verify-ca", &other));
+    assert_eq!(wrong.status, 2, "{}", wrong.stderr);
+    assert!(wrong.stderr.contains("certificate"), "{}", wrong.stderr);
+    // PGSSLROOTCERT names the root when the URL does not.
+    let via_env = Test::in_dir(&dir)
+        .env("ROLLOUT_STATE", &url("verify-ca", ""))
+        .env(
+            "PGSSLROOTCERT",
+            &ca_dir.join("ca.pem").display().to_string(),
+        )
+        .args(["runs"])
+        .run();
+    assert_eq!(via_env.status, 0, "{}", via_env.stderr);
+    // verify-full without any root certificate says what to give.
+    Test::in_dir(&dir)
+        .env("ROLLOUT_STATE", &url("verify-full", ""))
+        .args(["runs"])
+        .status(2)
+        .stderr_has("PGSSLROOTCERT");
+}
