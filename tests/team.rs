@@ -4,6 +4,7 @@
 //! and import; the connection's failures. The two-host tests are in `team_hosts`.
 
 use std::fmt::Write;
+use std::os::unix::fs::PermissionsExt;
 use std::path::Path;
 use std::process::{Child, Stdio};
 use std::time::{Duration, Instant};
@@ -449,7 +450,6 @@ fn connection_failures_are_one_line_and_exit_2_without_the_password() {
     )
     .unwrap();
     {
-        use std::os::unix::fs::PermissionsExt;
         std::fs::set_permissions(dir.join(".pgpass"), std::fs::Permissions::from_mode(0o600))
             .unwrap();
     }
@@ -862,7 +862,6 @@ fn tls_files(dir: &Path) -> Vec<String> {
             .status()
             .unwrap();
         assert!(status.success());
-        use std::os::unix::fs::PermissionsExt;
         std::fs::set_permissions(dir.join(f), std::fs::Permissions::from_mode(0o600)).unwrap();
     }
     vec![
