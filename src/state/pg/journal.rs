@@ -363,8 +363,8 @@ impl Journal for PgJournal {
             self.lease.mark_released();
             let _ = tokio::time::timeout(
                 super::STATEMENT_WAIT,
-                self.client.execute(
-                    "UPDATE rollout_locks SET released_at = now(), lease_until = now() WHERE target = $1 AND lock_id = $2 AND epoch = $3",
+                self.client.query(
+                    super::lease::RELEASE,
                     &[&self.lease.target, &self.lease.lock_id, &self.lease.epoch],
                 ),
             )

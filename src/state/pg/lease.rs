@@ -21,6 +21,13 @@ use tokio::sync::watch;
 use super::PgStore;
 use crate::state::lock::Holder;
 
+/// Frees a lock at the end of its holder's session, and tells `watch`ers (who wait for a
+/// notification to look again at who holds the run).
+pub const RELEASE: &str = "WITH freed AS (
+    UPDATE rollout_locks SET released_at = now(), lease_until = now()
+     WHERE target = $1 AND lock_id = $2 AND epoch = $3 RETURNING run_id
+) SELECT pg_notify('rollout', run_id || ':released') FROM freed WHERE run_id IS NOT NULL";
+
 /// The margin the stop rule keeps beyond the two `--grace` waits.
 pub const MARGIN: Duration = Duration::from_secs(1);
 
@@ -289,8 +296,8 @@ impl PgStore {
         if let Ok(client) = self.client().await {
             let _ = tokio::time::timeout(
                 super::STATEMENT_WAIT,
-                client.execute(
-                    "UPDATE rollout_locks SET released_at = now(), lease_until = now() WHERE target = $1 AND lock_id = $2 AND epoch = $3",
+                client.query(
+                    super::lease::RELEASE,
                     &[&lease.target, &lease.lock_id, &lease.epoch],
                 ),
             )
@@ -327,8 +334,9 @@ impl PgStore {
         let sql = format!(
             "WITH old AS (SELECT target, epoch, holder, released_at IS NULL AND lease_until > now() AS held, {} AS lease_until FROM rollout_locks WHERE lock_id = $1),
                   upd AS (UPDATE rollout_locks SET epoch = epoch + 1, released_at = now(), lease_until = now() WHERE lock_id = $1 RETURNING target),
-                  log AS (INSERT INTO rollout_unlocks (by_operator, target, lock_id, epoch, holder, was_held) SELECT $2, target, $1, epoch, holder, held FROM old)
-             SELECT holder, epoch, lease_until, held FROM old",
+                  log AS (INSERT INTO rollout_unlocks (by_operator, target, lock_id, epoch, holder, was_held) SELECT $2, target, $1, epoch, holder, held FROM old),
+                  note AS (SELECT pg_notify('rollout', run_id || ':unlocked') FROM rollout_locks WHERE lock_id = $1 AND run_id IS NOT NULL)
+             SELECT holder, epoch, lease_until, held, (SELECT count(*) FROM note) FROM old",
             ts("lease_until")
         );
         let row = client
