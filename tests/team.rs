@@ -741,6 +741,83 @@ mod hosts {
     }
 
     #[test]
+    fn a_holder_killed_on_one_host_is_taken_over_from_the_other_after_its_lease() {
+        let (net, pg, urls) = setup();
+        let t = Test::new().runbook(&effects_runbook(
+            "stock",
+            &[("a", "0"), ("b", "1"), ("c", "0")],
+        ));
+        let dir = t.path().to_path_buf();
+        let env1 = [("ROLLOUT_STATE", urls[0].as_str()), ("ROLLOUT_LEASE", "6s")];
+        let env2 = [("ROLLOUT_STATE", urls[1].as_str()), ("ROLLOUT_LEASE", "6s")];
+        let mut first = on_host(
+            &net,
+            1,
+            &dir,
+            &env1,
+            &["run", "runbook.toml", "--grace", "200ms"],
+        )
+        .spawn()
+        .unwrap();
+        wait_for_effect(&dir, "host1 b start", Duration::from_secs(20));
+        // `ip netns exec`, `unshare` and `sh -c '... && exec'` all exec: this is rollout.
+        first.kill().unwrap();
+        let _ = first.wait();
+        let run = pg.sql("SELECT run_id FROM rollout_runs");
+        let lease_end: f64 = pg
+            .sql("SELECT extract(epoch FROM lease_until) FROM rollout_locks")
+            .parse()
+            .unwrap();
+        let args = [
+            "resume",
+            run.as_str(),
+            "--rerun-in-doubt",
+            "--grace",
+            "200ms",
+        ];
+        let (code, _, err) = run_on(&net, 2, &dir, &env2, &args);
+        assert_eq!(code, 12, "{err}");
+        assert!(err.contains("on host `host1`"), "{err}");
+        let deadline = Instant::now() + Duration::from_secs(40);
+        loop {
+            let (code, _, err) = run_on(&net, 2, &dir, &env2, &args);
+            match code {
+                0 => break,
+                12 => assert!(Instant::now() < deadline, "never taken over: {err}"),
+                other => panic!("resume on host 2 ended with {other}: {err}"),
+            }
+            std::thread::sleep(Duration::from_millis(300));
+        }
+        let taken_at: f64 = pg
+            .sql("SELECT extract(epoch FROM acquired_at) FROM rollout_locks")
+            .parse()
+            .unwrap();
+        assert!(
+            taken_at >= lease_end,
+            "taken at {taken_at}, the lease ended at {lease_end}"
+        );
+        let list = intervals(&dir, wall());
+        assert!(
+            list.iter().any(|(h, s, ..)| h == "host2" && s == "b"),
+            "{list:?}"
+        );
+        assert!(
+            list.iter().any(|(h, s, ..)| h == "host2" && s == "c"),
+            "{list:?}"
+        );
+        assert_no_overlap(&list);
+        let hosts = pg.sql(&format!(
+            "SELECT line::jsonb->'who'->>'host' FROM rollout_records WHERE run_id = '{run}' AND line::jsonb->>'type' IN ('lock_acquired', 'in_doubt_resolved') ORDER BY seq"
+        ));
+        assert_eq!(
+            hosts.lines().collect::<Vec<_>>(),
+            ["host1", "host2", "host2"]
+        );
+        let (code, verified, _) = run_on(&net, 2, &dir, &env2, &["audit", "verify", &run]);
+        assert_eq!(code, 0, "{verified}");
+    }
+
+    #[test]
     fn eight_concurrent_runs_over_both_hosts_exactly_one_proceeds() {
         let (net, _pg, urls) = setup();
         let t = Test::new().runbook(&effects_runbook("race", &[("only", "5")]));

@@ -313,6 +313,14 @@ impl PgJournal {
                         why,
                     });
                 }
+                // An attempt given up on (no answer in time) committed after all, while this
+                // one waited for its rows: the look at the record on the next round decides.
+                Ok(Err(Ok(e)))
+                    if retried
+                        && e.code() == Some(&tokio_postgres::error::SqlState::UNIQUE_VIOLATION) =>
+                {
+                    last_error = super::conn::describe(&self.target, &e);
+                }
                 // The statement's own error: not a matter of the connection.
                 Ok(Err(Ok(e))) if !super::is_connection_error(&e) => {
                     return Err(StoreError::Io(format!(
