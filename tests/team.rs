@@ -474,6 +474,30 @@ fn connection_failures_are_one_line_and_exit_2_without_the_password() {
         .env("ROLLOUT_STATE", &url)
         .args(["run", "runbook.toml"])
         .status(0);
+    // A password in the URL is never shown nor recorded.
+    let with_password = format!(
+        "postgres://secret:hunter2@127.0.0.1:{}/rollout?sslmode=disable",
+        pg.port
+    );
+    let ran = Test::in_dir(&dir)
+        .env("ROLLOUT_STATE", &with_password)
+        .args(["run", "runbook.toml", "--output", "json"])
+        .status(0);
+    assert!(
+        ran.stdout.contains("postgres://secret:********@127.0.0.1"),
+        "{}",
+        ran.stdout
+    );
+    assert!(!ran.stdout.contains("hunter2") && !ran.stderr.contains("hunter2"));
+    let status = Test::in_dir(&dir)
+        .env("ROLLOUT_STATE", &with_password)
+        .args(["status"])
+        .status(0);
+    assert!(!status.stdout.contains("hunter2"), "{}", status.stdout);
+    assert_eq!(
+        pg.sql("SELECT count(*) FROM rollout_records WHERE line LIKE '%hunter2%'"),
+        "0"
+    );
     // A schema newer than this rollout knows is refused, naming both versions.
     pg.sql("UPDATE rollout_meta SET value = '99' WHERE key = 'schema_version'");
     let newer = Test::in_dir(&dir)
