@@ -1046,3 +1046,25 @@ fn tls_modes_check_the_server_as_libpq_does() {
         .status(2)
         .stderr_has("PGSSLROOTCERT");
 }
+
+#[test]
+fn a_run_refused_before_it_began_gives_the_lock_back() {
+    let pg = Postgres::start();
+    let url = pg.url();
+    let t = Test::new().runbook(&effects_runbook("flags", &[("a", "0")]));
+    let dir = t.path().to_path_buf();
+    Test::in_dir(&dir)
+        .env("ROLLOUT_STATE", &url)
+        .args(["run", "runbook.toml", "--approve", "no-such-gate"])
+        .status(2)
+        .stderr_has("no-such-gate");
+    // At once, not a lease (30 s) later.
+    Test::in_dir(&dir)
+        .env("ROLLOUT_STATE", &url)
+        .args(["run", "runbook.toml"])
+        .status(0);
+    assert_eq!(
+        pg.sql("SELECT count(*) FROM rollout_locks WHERE released_at IS NULL"),
+        "0"
+    );
+}

@@ -109,7 +109,10 @@ pub fn run(
         Session::Start(run_id, resolved, Mode::Forward),
         outside,
     );
-    ctx.wait(pg.release());
+    // A session that ended normally released the lock with its seal; one that ended on an
+    // error leaves it to run out, so that nothing it may have left running overlaps the next;
+    // one refused before it began (bad approval flags) gives it back.
+    ctx.wait(pg.release_unused());
     code
 }
 
@@ -311,7 +314,10 @@ pub fn resume(
         Session::Resume(resumed, Mode::Forward),
         outside,
     );
-    ctx.wait(pg.release());
+    // A session that ended normally released the lock with its seal; one that ended on an
+    // error leaves it to run out, so that nothing it may have left running overlaps the next;
+    // one refused before it began (bad approval flags) gives it back.
+    ctx.wait(pg.release_unused());
     code
 }
 
@@ -437,7 +443,8 @@ pub fn rollback(
             ),
             None,
         );
-        ctx.wait(pg.release());
+        // See `run`.
+        ctx.wait(pg.release_unused());
         return code;
     }
     let Some(id) = run_id else {
@@ -513,7 +520,10 @@ pub fn rollback(
         Session::Resume(resumed, Mode::Rollback { phases, reason }),
         None,
     );
-    ctx.wait(pg.release());
+    // A session that ended normally released the lock with its seal; one that ended on an
+    // error leaves it to run out, so that nothing it may have left running overlaps the next;
+    // one refused before it began (bad approval flags) gives it back.
+    ctx.wait(pg.release_unused());
     code
 }
 

@@ -301,7 +301,10 @@ impl PgJournal {
             })
             .await;
             match attempt {
-                Ok(Ok(true)) => return Ok(()),
+                Ok(Ok(true)) => {
+                    self.lease.mark_used();
+                    return Ok(());
+                }
                 Ok(Ok(false)) => {
                     let why = format!(
                         "its lease of lock {} (epoch {}) is no longer current in the state database (it ran out, another rollout took the run over, or `rollout unlock` ended it)",

@@ -63,6 +63,8 @@ pub struct Lease {
     loss: Mutex<Option<Loss>>,
     heartbeat: Mutex<Option<tokio::task::JoinHandle<()>>>,
     released: Mutex<bool>,
+    /// Whether a journal wrote under this lease (then a step may have run).
+    used: std::sync::atomic::AtomicBool,
 }
 
 impl Lease {
@@ -127,6 +129,11 @@ impl Lease {
             .lock()
             .unwrap_or_else(std::sync::PoisonError::into_inner) = true;
         self.stop_heartbeat();
+    }
+
+    /// A journal wrote under this lease.
+    pub fn mark_used(&self) {
+        self.used.store(true, std::sync::atomic::Ordering::SeqCst);
     }
 
     fn is_released(&self) -> bool {
@@ -250,6 +257,7 @@ impl PgStore {
             loss: Mutex::new(None),
             heartbeat: Mutex::new(None),
             released: Mutex::new(false),
+            used: std::sync::atomic::AtomicBool::new(false),
         });
         self.set_held(lease.clone());
         let task = tokio::spawn(heartbeat(
@@ -302,6 +310,19 @@ impl PgStore {
                 ),
             )
             .await;
+        }
+    }
+
+    /// Releases this process's lease if nothing was written under it (the session never
+    /// started: a refusal after the lock was taken). A session that wrote released it with its
+    /// seal, or, ended by an error, leaves it to run out, so that nothing it may have left
+    /// running overlaps the next holder's steps.
+    pub async fn release_unused(&self) {
+        if self
+            .held()
+            .is_some_and(|l| !l.used.load(std::sync::atomic::Ordering::SeqCst))
+        {
+            self.release().await;
         }
     }
 
