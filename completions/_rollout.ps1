@@ -107,6 +107,7 @@ Register-ArgumentCompleter -Native -CommandName 'rollout' -ScriptBlock {
             break
         }
         'rollout;resume' {
+            [CompletionResult]::new('--runbook', '--runbook', [CompletionResultType]::ParameterName, 'Team mode: the runbook to resume with when the run''s own file is not on this machine [default: the copy stored with the run]')
             [CompletionResult]::new('--state-dir', '--state-dir', [CompletionResultType]::ParameterName, 'Where runs are recorded [default: .rollout/ beside the runbook]')
             [CompletionResult]::new('--output', '--output', [CompletionResultType]::ParameterName, 'How to report progress')
             [CompletionResult]::new('--grace', '--grace', [CompletionResultType]::ParameterName, 'Time between interrupt, terminate and kill when stopping a step (or processes a killed earlier run of the target left running)')

@@ -100,6 +100,7 @@ set edit:completion:arg-completer[rollout] = {|@words|
             cand --version 'Print version'
         }
         &'rollout;resume'= {
+            cand --runbook 'Team mode: the runbook to resume with when the run''s own file is not on this machine [default: the copy stored with the run]'
             cand --state-dir 'Where runs are recorded [default: .rollout/ beside the runbook]'
             cand --output 'How to report progress'
             cand --grace 'Time between interrupt, terminate and kill when stopping a step (or processes a killed earlier run of the target left running)'

@@ -91,6 +91,7 @@ complete -c rollout -n "__fish_rollout_using_subcommand run" -l yes -d 'Answer "
 complete -c rollout -n "__fish_rollout_using_subcommand run" -l no-input -d 'Never prompt, even in a terminal (prompts are also off when CI is set or stdin is not a terminal)'
 complete -c rollout -n "__fish_rollout_using_subcommand run" -s h -l help -d 'Print help (see more with \'--help\')'
 complete -c rollout -n "__fish_rollout_using_subcommand run" -s V -l version -d 'Print version'
+complete -c rollout -n "__fish_rollout_using_subcommand resume" -l runbook -d 'Team mode: the runbook to resume with when the run\'s own file is not on this machine [default: the copy stored with the run]' -r -F
 complete -c rollout -n "__fish_rollout_using_subcommand resume" -l state-dir -d 'Where runs are recorded [default: .rollout/ beside the runbook]' -r -f -a "(__fish_complete_directories)"
 complete -c rollout -n "__fish_rollout_using_subcommand resume" -l output -d 'How to report progress' -r -f -a "text\t'Live terminal view (plain lines when not a terminal)'
 json\t'One JSON event per line (NDJSON) on stdout; see docs/events.md'"

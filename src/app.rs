@@ -539,7 +539,7 @@ struct Resumed {
     vars: Vec<inputs::Resolved>,
     /// Team mode: where the runbook copy stored with the run was written, when its file is not
     /// on this machine; kept as long as the session.
-    _snapshot: Option<tempfile::TempDir>,
+    _snapshot: Option<tempfile::NamedTempFile>,
 }
 
 /// Takes the run's target lock, or says who holds it (exit 12). Processes that a dead holder
@@ -901,15 +901,29 @@ fn find_unfinished(ctx: &Ctx) -> Result<(FileStore, String), ExitCode> {
     Ok((FileStore::new(dir), id))
 }
 
-pub fn resume(
-    ctx: &Ctx,
-    run_id: Option<&str>,
-    allow_changed: bool,
-    in_doubt: InDoubt,
-    run: &RunArgs,
-) -> ExitCode {
+/// How `rollout resume` goes on.
+#[derive(Clone, Copy)]
+pub struct ResumeArgs<'a> {
+    pub allow_changed: bool,
+    pub in_doubt: InDoubt,
+    /// Team mode: the runbook to use when the run's own file is not on this machine.
+    pub runbook: Option<&'a Path>,
+}
+
+pub fn resume(ctx: &Ctx, run_id: Option<&str>, how: &ResumeArgs<'_>, run: &RunArgs) -> ExitCode {
+    let ResumeArgs {
+        allow_changed,
+        in_doubt,
+        runbook,
+    } = *how;
     if ctx.settings.state.is_some() {
-        return team::resume(ctx, run_id, allow_changed, in_doubt, run);
+        return team::resume(ctx, run_id, how, run);
+    }
+    if runbook.is_some() {
+        eprintln!(
+            "error: `--runbook` is for team mode (`--state postgres://...`), where a run may have started on another machine; here the run resumes with its own runbook file"
+        );
+        return ExitCode::Usage;
     }
     let found = match run_id {
         Some(_) => find_run(ctx, run_id),

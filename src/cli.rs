@@ -151,6 +151,10 @@ pub enum Command {
         /// Treat the step that was in flight when rollout stopped as done
         #[arg(long)]
         skip_in_doubt: bool,
+        /// Team mode: the runbook to resume with when the run's own file is not on this machine
+        /// [default: the copy stored with the run]
+        #[arg(long, value_name = "FILE", value_hint = ValueHint::FilePath)]
+        runbook: Option<PathBuf>,
         #[command(flatten)]
         run: RunArgs,
     },

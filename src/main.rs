@@ -65,6 +65,7 @@ fn main() -> std::process::ExitCode {
             allow_changed,
             rerun_in_doubt,
             skip_in_doubt,
+            runbook,
             run,
         } => {
             let in_doubt = match (rerun_in_doubt, skip_in_doubt) {
@@ -72,7 +73,12 @@ fn main() -> std::process::ExitCode {
                 (_, true) => InDoubt::Skip,
                 _ => InDoubt::Ask,
             };
-            app::resume(&ctx, run_id.as_deref(), *allow_changed, in_doubt, run)
+            let how = app::ResumeArgs {
+                allow_changed: *allow_changed,
+                in_doubt,
+                runbook: runbook.as_deref(),
+            };
+            app::resume(&ctx, run_id.as_deref(), &how, run)
         }
         Command::Status { run_id, format, .. } => app::status(&ctx, run_id.as_deref(), *format),
         Command::Runs { format, .. } => app::runs(&ctx, *format),

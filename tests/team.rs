@@ -1068,3 +1068,50 @@ fn a_run_refused_before_it_began_gives_the_lock_back() {
         "0"
     );
 }
+
+#[test]
+fn resume_where_the_runbook_is_not_uses_the_stored_copy_or_the_one_given() {
+    let pg = Postgres::start();
+    let url = pg.url();
+    let rb = "[runbook]\nname = \"away\"\n\n[[phases]]\nid = \"p1\"\ntitle = \"One\"\n\n[[phases.steps]]\nid = \"a\"\nrun = \"echo a >> trace\"\n\n[[phases.steps]]\nid = \"hold\"\npause = \"look at the dashboards\"\n\n[[phases.steps]]\nid = \"b\"\nrun = \"echo b >> trace\"\n";
+    let first = Test::new()
+        .runbook(rb)
+        .env("ROLLOUT_STATE", &url)
+        .args(["run", "runbook.toml"])
+        .status(8);
+    let run = newest_run(&first.dir, &url);
+    // Another machine: the run's file is not there.
+    let elsewhere = Test::new();
+    let dir = elsewhere.path().to_path_buf();
+    std::fs::remove_file(first.dir.join("runbook.toml")).unwrap();
+    // A different runbook given is refused as changed.
+    std::fs::write(dir.join("mine.toml"), rb.replace("echo b", "echo c")).unwrap();
+    Test::in_dir(&dir)
+        .env("ROLLOUT_STATE", &url)
+        .args(["resume", &run, "--runbook", "mine.toml"])
+        .status(2)
+        .stderr_has("changed since run");
+    // Without one, the copy stored with the run; its steps run here.
+    Test::in_dir(&dir)
+        .env("ROLLOUT_STATE", &url)
+        .args(["resume", &run])
+        .status(0)
+        .stderr_has("using the copy stored with run");
+    assert_eq!(std::fs::read_to_string(dir.join("trace")).unwrap(), "b\n");
+    // The copy is gone afterwards.
+    let left: Vec<_> = std::fs::read_dir(&dir)
+        .unwrap()
+        .filter_map(Result::ok)
+        .filter(|e| {
+            e.file_name()
+                .to_string_lossy()
+                .starts_with(".rollout-runbook-")
+        })
+        .collect();
+    assert!(left.is_empty());
+    // In file mode, --runbook is refused.
+    Test::in_dir(&dir)
+        .args(["resume", "--runbook", "mine.toml"])
+        .status(2)
+        .stderr_has("team mode");
+}

@@ -162,13 +162,15 @@ fn find(
 }
 
 /// Opens run `id` to continue it here: takes the target's lease (from a holder whose lease ran
-/// out, if need be), loads the runbook (the recorded file when it is here and unchanged, else the
-/// copy stored with the run), and opens the journal.
+/// out, if need be), loads the runbook (`--runbook FILE` when given, else the recorded file when
+/// it is on this machine, else the copy stored with the run; a changed one needs
+/// `--allow-changed`), and opens the journal.
 fn open(
     ctx: &Ctx,
     pg: &PgStore,
     id: &str,
     allow_changed: bool,
+    runbook: Option<&Path>,
     command: &str,
     run: &RunArgs,
 ) -> Result<(Loaded, TargetLock, Resumed), ExitCode> {
@@ -183,7 +185,9 @@ fn open(
     }
     let path = std::path::PathBuf::from(&state.runbook);
     let mut snapshot_dir = None;
-    let loaded = if path.is_file() {
+    let loaded = if let Some(given) = runbook {
+        super::load(given, ctx.color_err())?
+    } else if path.is_file() {
         super::load(&path, ctx.color_err())?
     } else {
         let text = ctx
@@ -191,25 +195,28 @@ fn open(
             .ok()
             .flatten()
             .unwrap_or_default();
-        let dir = tempfile::tempdir().map_err(|e| {
-            eprintln!("error: cannot write the run's runbook copy: {e}");
-            ExitCode::Internal
-        })?;
-        let name = path.file_name().map_or_else(
-            || std::ffi::OsString::from("runbook.toml"),
-            std::ffi::OsStr::to_os_string,
-        );
-        let copy = dir.path().join(name);
-        std::fs::write(&copy, &text).map_err(|e| {
+        // In the current directory, where its steps then run (the run's own directory is on
+        // another machine); removed when the session ends.
+        let mut copy = tempfile::Builder::new()
+            .prefix(".rollout-runbook-")
+            .suffix(".toml")
+            .tempfile_in(".")
+            .map_err(|e| {
+                eprintln!(
+                    "error: cannot write the run's runbook copy in the current directory: {e}"
+                );
+                ExitCode::Internal
+            })?;
+        copy.write_all(text.as_bytes()).map_err(|e| {
             eprintln!("error: cannot write the run's runbook copy: {e}");
             ExitCode::Internal
         })?;
         eprintln!(
-            "note: the runbook `{}` is not on this machine; using the copy stored with run `{id}` when it started",
+            "note: the runbook `{}` is not on this machine; using the copy stored with run `{id}` when it started (its steps run in the current directory)",
             path.display()
         );
-        let loaded = super::load(&copy, ctx.color_err())?;
-        snapshot_dir = Some(dir);
+        let loaded = super::load(copy.path(), ctx.color_err())?;
+        snapshot_dir = Some(copy);
         loaded
     };
     if loaded.source.digest() != state.digest {
@@ -263,10 +270,14 @@ fn open(
 pub fn resume(
     ctx: &Ctx,
     run_id: Option<&str>,
-    allow_changed: bool,
-    in_doubt: InDoubt,
+    how: &super::ResumeArgs<'_>,
     run: &RunArgs,
 ) -> ExitCode {
+    let super::ResumeArgs {
+        allow_changed,
+        in_doubt,
+        runbook,
+    } = *how;
     let pg = match store(ctx) {
         Ok(pg) => pg,
         Err(code) => return code,
@@ -281,7 +292,7 @@ pub fn resume(
             return seal_finished(ctx, &pg, &id, &state, run);
         }
     }
-    let (loaded, lock, resumed) = match open(ctx, &pg, &id, allow_changed, "resume", run) {
+    let (loaded, lock, resumed) = match open(ctx, &pg, &id, allow_changed, runbook, "resume", run) {
         Ok(x) => x,
         Err(code) => return code,
     };
@@ -477,7 +488,7 @@ pub fn rollback(
         };
         return super::rollback_preview(ctx, &loaded, &resolved, Some((&state, to)));
     }
-    let (loaded, lock, resumed) = match open(ctx, &pg, &id, allow_changed, "rollback", run) {
+    let (loaded, lock, resumed) = match open(ctx, &pg, &id, allow_changed, None, "rollback", run) {
         Ok(x) => x,
         Err(code) => return code,
     };
