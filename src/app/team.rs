@@ -577,12 +577,18 @@ pub fn runs(ctx: &Ctx, format: Format) -> ExitCode {
         .map(|(id, summary, locked)| {
             let (state, done) = journal::state_of(summary);
             if state.run_id.is_empty() {
-                ui::status::RunView::never_started(
+                let mut v = ui::status::RunView::never_started(
                     id,
                     Path::new(&pg.target.shown),
                     String::new(),
                     *locked,
-                )
+                );
+                if !*locked {
+                    v.reason = Some(
+                        "rollout stopped before the run's first record, so no step ran; there is nothing to resume: start a new run with `rollout run RUNBOOK`".into(),
+                    );
+                }
+                v
             } else {
                 view(&pg, &state, *locked, Some(done))
             }
