@@ -1115,3 +1115,35 @@ fn resume_where_the_runbook_is_not_uses_the_stored_copy_or_the_one_given() {
         .status(2)
         .stderr_has("team mode");
 }
+
+#[test]
+fn the_user_config_names_the_database_and_the_flag_wins() {
+    let pg = Postgres::start();
+    let t = Test::new()
+        .runbook(&effects_runbook("conf", &[("a", "0")]))
+        .file(
+            ".config/rollout/config.toml",
+            format!("state = \"{}\"\nlease = \"20s\"\n", pg.url()),
+        );
+    let dir = t.path().to_path_buf();
+    // HOME is the test directory: the config puts the run in the database.
+    Test::in_dir(&dir).args(["run", "runbook.toml"]).status(0);
+    assert!(!dir.join(".rollout").exists());
+    assert_eq!(pg.sql("SELECT count(*) FROM rollout_runs"), "1");
+    // `--state file:DIR` keeps a run in files instead.
+    Test::in_dir(&dir)
+        .args(["run", "runbook.toml", "--state", "file:local"])
+        .status(0);
+    assert!(dir.join("local/runs").is_dir());
+    assert_eq!(pg.sql("SELECT count(*) FROM rollout_runs"), "1");
+    // A `state` that is not a PostgreSQL URL is located in the config.
+    std::fs::write(
+        dir.join(".config/rollout/config.toml"),
+        "state = \"/srv/runs\"\n",
+    )
+    .unwrap();
+    Test::in_dir(&dir)
+        .args(["runs"])
+        .status(2)
+        .stderr_has("config.toml:1:9");
+}
