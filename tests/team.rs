@@ -1147,3 +1147,53 @@ fn the_user_config_names_the_database_and_the_flag_wins() {
         .status(2)
         .stderr_has("config.toml:1:9");
 }
+
+#[test]
+fn taking_over_on_the_same_machine_stops_what_the_killed_holder_left_running() {
+    let pg = Postgres::start();
+    let url = pg.url();
+    let t = Test::new().runbook(&effects_runbook(
+        "long",
+        &[("a", "0"), ("b", "60"), ("c", "0")],
+    ));
+    let dir = t.path().to_path_buf();
+    let env = [("ROLLOUT_STATE", url.as_str()), ("ROLLOUT_LEASE", "4s")];
+    let mut child = spawn(&dir, &env, &["run", "runbook.toml", "--grace", "200ms"]);
+    wait_for_effect(&dir, "b start", Duration::from_secs(20));
+    child.kill().unwrap();
+    let _ = child.wait();
+    let run = newest_run(&dir, &url);
+    // Step b's `sleep 60` runs on without its rollout.
+    let deadline = Instant::now() + Duration::from_secs(40);
+    let resumed = loop {
+        let out = Test::in_dir(&dir)
+            .env("ROLLOUT_STATE", &url)
+            .env("ROLLOUT_LEASE", "4s")
+            .args(["resume", &run, "--skip-in-doubt", "--grace", "200ms"])
+            .run();
+        match out.status {
+            0 => break out,
+            12 => assert!(
+                Instant::now() < deadline,
+                "never taken over: {}",
+                out.stderr
+            ),
+            other => panic!("resume ended with {other}: {}", out.stderr),
+        }
+        std::thread::sleep(Duration::from_millis(300));
+    };
+    resumed.stderr_has("died while processes of its steps ran");
+    let types = journal_types(&pg, &run);
+    assert!(
+        types.contains(&"leftovers_stopped".to_string()),
+        "{types:?}"
+    );
+    // The old step was stopped before the new holder's first step: c starts after b's
+    // processes are gone, and b never ended on its own.
+    assert!(effects(&dir).iter().any(|l| l.contains("c end")));
+    assert!(
+        !effects(&dir).iter().any(|l| l.contains("b end")),
+        "{:?}",
+        effects(&dir)
+    );
+}

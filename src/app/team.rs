@@ -48,6 +48,9 @@ pub fn take_lock(
         ExitCode::Usage
     })?;
     let who = crate::state::who(&ctx.settings.operator, &ctx.settings.os_user);
+    // As in file mode: who this process is, and the tag its steps' processes carry, so that a
+    // holder taking over on this machine after it died can find what it left running.
+    let (started, pid_scope) = crate::exec::leftovers::own_identity();
     let holder = Holder {
         operator: who.operator,
         os_user: who.os_user,
@@ -55,13 +58,51 @@ pub fn take_lock(
         pid: who.pid,
         command: command.into(),
         run: run_id.into(),
+        started,
+        pid_scope,
+        tree_tag: crate::exec::process::tree_tag().to_string(),
         ..Holder::default()
     };
     match ctx.wait(pg.acquire(&target, holder, grace)) {
-        Ok(acquired) => Ok(TargetLock::leased(
-            acquired.lease.holder.clone(),
-            acquired.took_over,
-        )),
+        Ok(acquired) => {
+            let mut lock = TargetLock::leased(acquired.lease.holder.clone(), acquired.took_over);
+            if let Some(previous) = acquired.previous.clone() {
+                // On a blocking thread: the heartbeat goes on while the stopping waits.
+                let (prev, name) = (previous.clone(), target.clone());
+                let swept = ctx.wait(ctx.runtime.spawn_blocking(move || {
+                    let mut tell = |message: String| eprintln!("{message}");
+                    crate::exec::leftovers::sweep_dead(&prev, &name, grace, &mut tell)
+                }));
+                match swept {
+                    Ok(Ok(stopped)) => lock.stopped = stopped,
+                    Ok(Err(crate::exec::leftovers::TakeError::Stuck { left, .. })) => {
+                        let pids: Vec<String> = left
+                            .iter()
+                            .map(|p| format!("pid {} ({}, sent {})", p.pid, p.name, p.signal))
+                            .collect();
+                        eprintln!(
+                            "error: `{target}`: processes left by run {} (rollout pid {}, dead) survived SIGKILL: {}\n  they are stuck in the kernel or belong to another user; once they are gone, try again",
+                            previous.run,
+                            previous.pid,
+                            pids.join(", ")
+                        );
+                        return Err(ExitCode::Locked);
+                    }
+                    Ok(Err(crate::exec::leftovers::TakeError::Lock(e))) => {
+                        eprintln!("error: {e}");
+                        return Err(ExitCode::Internal);
+                    }
+                    Err(e) => {
+                        eprintln!(
+                            "error: cannot stop what run {} left running: {e}",
+                            previous.run
+                        );
+                        return Err(ExitCode::Internal);
+                    }
+                }
+            }
+            Ok(lock)
+        }
         Err(AcquireError::Held(held)) => {
             eprintln!(
                 "error: `{target}` is locked by {} on host `{}` (epoch {}, lease until {})\n  another rollout is working on this target; wait for it (`rollout watch {}` follows it), or if its holder is stuck, `rollout unlock {} {}`",

@@ -106,6 +106,22 @@ pub fn take_lock(
     }
 }
 
+/// For a lock that is not a file (team mode's database lease): stops what `previous`, a holder
+/// of this machine that died (its lease ran out), left running, found by its tree tag. `None`
+/// when nothing of it runs here (it lives, ran elsewhere, or left nothing).
+pub fn sweep_dead(
+    previous: &Holder,
+    target: &str,
+    grace: Duration,
+    tell: &mut dyn FnMut(String),
+) -> Result<Option<Stopped>, TakeError> {
+    if left_running(previous).is_empty() {
+        return Ok(None);
+    }
+    tell(announce(previous, target, false, grace));
+    stop(previous, grace, || left_running(previous)).map(Some)
+}
+
 fn announce(holder: &Holder, target: &str, holding: bool, grace: Duration) -> String {
     format!(
         "rollout pid {} (`{}` of run {}) died while processes of its steps ran; they {}: stopping them first (SIGINT, then SIGTERM and SIGKILL {} apart)",

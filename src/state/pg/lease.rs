@@ -172,6 +172,8 @@ fn millis(d: Duration) -> f64 {
 /// What taking a lock over from an expired holder says, for the journal's `lock_acquired`.
 pub struct Acquired {
     pub lease: Arc<Lease>,
+    /// The holder whose lease ran out, when this one took it over.
+    pub previous: Option<Holder>,
     /// The holder whose lease ran out and was taken over, with when it ran out.
     pub took_over: Option<String>,
 }
@@ -232,18 +234,18 @@ impl PgStore {
         let old: Option<serde_json::Value> = row.get(1);
         let live: Option<bool> = row.get(2);
         let old_until: Option<String> = row.get(3);
-        let took_over = match (old, live) {
-            (Some(old), Some(true)) => {
-                let old: Holder = serde_json::from_value(old).unwrap_or_default();
-                Some(format!(
-                    "the lease of lock {} held by {} ran out at {} and was taken over (epoch {epoch})",
-                    old.lock_id,
-                    old,
-                    old_until.unwrap_or_default()
-                ))
-            }
+        let previous: Option<Holder> = match (old, live) {
+            (Some(old), Some(true)) => Some(serde_json::from_value(old).unwrap_or_default()),
             _ => None,
         };
+        let took_over = previous.as_ref().map(|old| {
+            format!(
+                "the lease of lock {} held by {} ran out at {} and was taken over (epoch {epoch})",
+                old.lock_id,
+                old,
+                old_until.clone().unwrap_or_default()
+            )
+        });
         let (fence, _) = watch::channel(None);
         let lease = Arc::new(Lease {
             target: target.to_string(),
@@ -269,7 +271,11 @@ impl PgStore {
             .heartbeat
             .lock()
             .unwrap_or_else(std::sync::PoisonError::into_inner) = Some(task);
-        Ok(Acquired { lease, took_over })
+        Ok(Acquired {
+            lease,
+            previous,
+            took_over,
+        })
     }
 
     async fn refusal(&self, client: &tokio_postgres::Client, target: &str) -> AcquireError {
