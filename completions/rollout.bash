@@ -61,6 +61,9 @@ _rollout() {
             rollout,schema)
                 cmd="rollout__subcmd__schema"
                 ;;
+            rollout,state)
+                cmd="rollout__subcmd__state"
+                ;;
             rollout,status)
                 cmd="rollout__subcmd__status"
                 ;;
@@ -69,6 +72,9 @@ _rollout() {
                 ;;
             rollout,validate)
                 cmd="rollout__subcmd__validate"
+                ;;
+            rollout,watch)
+                cmd="rollout__subcmd__watch"
                 ;;
             rollout__subcmd__audit,help)
                 cmd="rollout__subcmd__audit__subcmd__help"
@@ -127,6 +133,9 @@ _rollout() {
             rollout__subcmd__help,schema)
                 cmd="rollout__subcmd__help__subcmd__schema"
                 ;;
+            rollout__subcmd__help,state)
+                cmd="rollout__subcmd__help__subcmd__state"
+                ;;
             rollout__subcmd__help,status)
                 cmd="rollout__subcmd__help__subcmd__status"
                 ;;
@@ -136,8 +145,35 @@ _rollout() {
             rollout__subcmd__help,validate)
                 cmd="rollout__subcmd__help__subcmd__validate"
                 ;;
+            rollout__subcmd__help,watch)
+                cmd="rollout__subcmd__help__subcmd__watch"
+                ;;
             rollout__subcmd__help__subcmd__audit,verify)
                 cmd="rollout__subcmd__help__subcmd__audit__subcmd__verify"
+                ;;
+            rollout__subcmd__help__subcmd__state,export)
+                cmd="rollout__subcmd__help__subcmd__state__subcmd__export"
+                ;;
+            rollout__subcmd__help__subcmd__state,import)
+                cmd="rollout__subcmd__help__subcmd__state__subcmd__import"
+                ;;
+            rollout__subcmd__state,export)
+                cmd="rollout__subcmd__state__subcmd__export"
+                ;;
+            rollout__subcmd__state,help)
+                cmd="rollout__subcmd__state__subcmd__help"
+                ;;
+            rollout__subcmd__state,import)
+                cmd="rollout__subcmd__state__subcmd__import"
+                ;;
+            rollout__subcmd__state__subcmd__help,export)
+                cmd="rollout__subcmd__state__subcmd__help__subcmd__export"
+                ;;
+            rollout__subcmd__state__subcmd__help,help)
+                cmd="rollout__subcmd__state__subcmd__help__subcmd__help"
+                ;;
+            rollout__subcmd__state__subcmd__help,import)
+                cmd="rollout__subcmd__state__subcmd__help__subcmd__import"
                 ;;
             *)
                 ;;
@@ -146,7 +182,7 @@ _rollout() {
 
     case "${cmd}" in
         rollout)
-            opts="-h -V --color --prometheus-url --help --version validate plan run resume status runs rollback approve audit log locks unlock new completions man schema report help"
+            opts="-h -V --color --prometheus-url --state --lease --help --version validate plan run resume status runs rollback approve audit log locks unlock watch state new completions man schema report help"
             if [[ ${cur} == -* || ${COMP_CWORD} -eq 1 ]] ; then
                 COMPREPLY=( $(compgen -W "${opts}" -- "${cur}") )
                 return 0
@@ -160,6 +196,14 @@ _rollout() {
                     COMPREPLY=($(compgen -f "${cur}"))
                     return 0
                     ;;
+                --state)
+                    COMPREPLY=($(compgen -f "${cur}"))
+                    return 0
+                    ;;
+                --lease)
+                    COMPREPLY=($(compgen -f "${cur}"))
+                    return 0
+                    ;;
                 *)
                     COMPREPLY=()
                     ;;
@@ -168,7 +212,7 @@ _rollout() {
             return 0
             ;;
         rollout__subcmd__approve)
-            opts="-o -h -V --gate --role --key --request --output --yes --no-input --state-dir --color --prometheus-url --help --version"
+            opts="-o -h -V --gate --role --key --request --output --yes --no-input --state-dir --color --prometheus-url --state --lease --help --version"
             if [[ ${cur} == -* || ${COMP_CWORD} -eq 2 ]] ; then
                 COMPREPLY=( $(compgen -W "${opts}" -- "${cur}") )
                 return 0
@@ -242,6 +286,14 @@ _rollout() {
                     COMPREPLY=($(compgen -f "${cur}"))
                     return 0
                     ;;
+                --state)
+                    COMPREPLY=($(compgen -f "${cur}"))
+                    return 0
+                    ;;
+                --lease)
+                    COMPREPLY=($(compgen -f "${cur}"))
+                    return 0
+                    ;;
                 *)
                     COMPREPLY=()
                     ;;
@@ -250,7 +302,7 @@ _rollout() {
             return 0
             ;;
         rollout__subcmd__audit)
-            opts="-h -V --color --prometheus-url --help --version verify help"
+            opts="-h -V --color --prometheus-url --state --lease --help --version verify help"
             if [[ ${cur} == -* || ${COMP_CWORD} -eq 2 ]] ; then
                 COMPREPLY=( $(compgen -W "${opts}" -- "${cur}") )
                 return 0
@@ -261,6 +313,14 @@ _rollout() {
                     return 0
                     ;;
                 --prometheus-url)
+                    COMPREPLY=($(compgen -f "${cur}"))
+                    return 0
+                    ;;
+                --state)
+                    COMPREPLY=($(compgen -f "${cur}"))
+                    return 0
+                    ;;
+                --lease)
                     COMPREPLY=($(compgen -f "${cur}"))
                     return 0
                     ;;
@@ -314,7 +374,7 @@ _rollout() {
             return 0
             ;;
         rollout__subcmd__audit__subcmd__verify)
-            opts="-h -V --digest --strict --state-dir --format --color --prometheus-url --help --version"
+            opts="-h -V --digest --strict --state-dir --format --color --prometheus-url --state --lease --help --version"
             if [[ ${cur} == -* || ${COMP_CWORD} -eq 3 ]] ; then
                 COMPREPLY=( $(compgen -W "${opts}" -- "${cur}") )
                 return 0
@@ -343,6 +403,14 @@ _rollout() {
                     COMPREPLY=($(compgen -f "${cur}"))
                     return 0
                     ;;
+                --state)
+                    COMPREPLY=($(compgen -f "${cur}"))
+                    return 0
+                    ;;
+                --lease)
+                    COMPREPLY=($(compgen -f "${cur}"))
+                    return 0
+                    ;;
                 *)
                     COMPREPLY=()
                     ;;
@@ -351,7 +419,7 @@ _rollout() {
             return 0
             ;;
         rollout__subcmd__completions)
-            opts="-h -V --color --prometheus-url --help --version bash zsh fish powershell elvish"
+            opts="-h -V --color --prometheus-url --state --lease --help --version bash zsh fish powershell elvish"
             if [[ ${cur} == -* || ${COMP_CWORD} -eq 2 ]] ; then
                 COMPREPLY=( $(compgen -W "${opts}" -- "${cur}") )
                 return 0
@@ -365,6 +433,14 @@ _rollout() {
                     COMPREPLY=($(compgen -f "${cur}"))
                     return 0
                     ;;
+                --state)
+                    COMPREPLY=($(compgen -f "${cur}"))
+                    return 0
+                    ;;
+                --lease)
+                    COMPREPLY=($(compgen -f "${cur}"))
+                    return 0
+                    ;;
                 *)
                     COMPREPLY=()
                     ;;
@@ -373,7 +449,7 @@ _rollout() {
             return 0
             ;;
         rollout__subcmd__help)
-            opts="validate plan run resume status runs rollback approve audit log locks unlock new completions man schema report help"
+            opts="validate plan run resume status runs rollback approve audit log locks unlock watch state new completions man schema report help"
             if [[ ${cur} == -* || ${COMP_CWORD} -eq 2 ]] ; then
                 COMPREPLY=( $(compgen -W "${opts}" -- "${cur}") )
                 return 0
@@ -610,6 +686,48 @@ _rollout() {
             COMPREPLY=( $(compgen -W "${opts}" -- "${cur}") )
             return 0
             ;;
+        rollout__subcmd__help__subcmd__state)
+            opts="export import"
+            if [[ ${cur} == -* || ${COMP_CWORD} -eq 3 ]] ; then
+                COMPREPLY=( $(compgen -W "${opts}" -- "${cur}") )
+                return 0
+            fi
+            case "${prev}" in
+                *)
+                    COMPREPLY=()
+                    ;;
+            esac
+            COMPREPLY=( $(compgen -W "${opts}" -- "${cur}") )
+            return 0
+            ;;
+        rollout__subcmd__help__subcmd__state__subcmd__export)
+            opts=""
+            if [[ ${cur} == -* || ${COMP_CWORD} -eq 4 ]] ; then
+                COMPREPLY=( $(compgen -W "${opts}" -- "${cur}") )
+                return 0
+            fi
+            case "${prev}" in
+                *)
+                    COMPREPLY=()
+                    ;;
+            esac
+            COMPREPLY=( $(compgen -W "${opts}" -- "${cur}") )
+            return 0
+            ;;
+        rollout__subcmd__help__subcmd__state__subcmd__import)
+            opts=""
+            if [[ ${cur} == -* || ${COMP_CWORD} -eq 4 ]] ; then
+                COMPREPLY=( $(compgen -W "${opts}" -- "${cur}") )
+                return 0
+            fi
+            case "${prev}" in
+                *)
+                    COMPREPLY=()
+                    ;;
+            esac
+            COMPREPLY=( $(compgen -W "${opts}" -- "${cur}") )
+            return 0
+            ;;
         rollout__subcmd__help__subcmd__status)
             opts=""
             if [[ ${cur} == -* || ${COMP_CWORD} -eq 3 ]] ; then
@@ -652,8 +770,22 @@ _rollout() {
             COMPREPLY=( $(compgen -W "${opts}" -- "${cur}") )
             return 0
             ;;
+        rollout__subcmd__help__subcmd__watch)
+            opts=""
+            if [[ ${cur} == -* || ${COMP_CWORD} -eq 3 ]] ; then
+                COMPREPLY=( $(compgen -W "${opts}" -- "${cur}") )
+                return 0
+            fi
+            case "${prev}" in
+                *)
+                    COMPREPLY=()
+                    ;;
+            esac
+            COMPREPLY=( $(compgen -W "${opts}" -- "${cur}") )
+            return 0
+            ;;
         rollout__subcmd__locks)
-            opts="-h -V --state-dir --color --prometheus-url --help --version"
+            opts="-h -V --state-dir --color --prometheus-url --state --lease --help --version"
             if [[ ${cur} == -* || ${COMP_CWORD} -eq 2 ]] ; then
                 COMPREPLY=( $(compgen -W "${opts}" -- "${cur}") )
                 return 0
@@ -671,6 +803,14 @@ _rollout() {
                     return 0
                     ;;
                 --prometheus-url)
+                    COMPREPLY=($(compgen -f "${cur}"))
+                    return 0
+                    ;;
+                --state)
+                    COMPREPLY=($(compgen -f "${cur}"))
+                    return 0
+                    ;;
+                --lease)
                     COMPREPLY=($(compgen -f "${cur}"))
                     return 0
                     ;;
@@ -682,7 +822,7 @@ _rollout() {
             return 0
             ;;
         rollout__subcmd__log)
-            opts="-h -V --state-dir --color --prometheus-url --help --version"
+            opts="-h -V --state-dir --color --prometheus-url --state --lease --help --version"
             if [[ ${cur} == -* || ${COMP_CWORD} -eq 2 ]] ; then
                 COMPREPLY=( $(compgen -W "${opts}" -- "${cur}") )
                 return 0
@@ -703,6 +843,14 @@ _rollout() {
                     COMPREPLY=($(compgen -f "${cur}"))
                     return 0
                     ;;
+                --state)
+                    COMPREPLY=($(compgen -f "${cur}"))
+                    return 0
+                    ;;
+                --lease)
+                    COMPREPLY=($(compgen -f "${cur}"))
+                    return 0
+                    ;;
                 *)
                     COMPREPLY=()
                     ;;
@@ -711,7 +859,7 @@ _rollout() {
             return 0
             ;;
         rollout__subcmd__man)
-            opts="-h -V --color --prometheus-url --help --version"
+            opts="-h -V --color --prometheus-url --state --lease --help --version"
             if [[ ${cur} == -* || ${COMP_CWORD} -eq 2 ]] ; then
                 COMPREPLY=( $(compgen -W "${opts}" -- "${cur}") )
                 return 0
@@ -725,6 +873,14 @@ _rollout() {
                     COMPREPLY=($(compgen -f "${cur}"))
                     return 0
                     ;;
+                --state)
+                    COMPREPLY=($(compgen -f "${cur}"))
+                    return 0
+                    ;;
+                --lease)
+                    COMPREPLY=($(compgen -f "${cur}"))
+                    return 0
+                    ;;
                 *)
                     COMPREPLY=()
                     ;;
@@ -733,7 +889,7 @@ _rollout() {
             return 0
             ;;
         rollout__subcmd__new)
-            opts="-h -V --template --service --namespace --image --context --prometheus --owner --force --no-input --color --prometheus-url --help --version"
+            opts="-h -V --template --service --namespace --image --context --prometheus --owner --force --no-input --color --prometheus-url --state --lease --help --version"
             if [[ ${cur} == -* || ${COMP_CWORD} -eq 2 ]] ; then
                 COMPREPLY=( $(compgen -W "${opts}" -- "${cur}") )
                 return 0
@@ -775,6 +931,14 @@ _rollout() {
                     COMPREPLY=($(compgen -f "${cur}"))
                     return 0
                     ;;
+                --state)
+                    COMPREPLY=($(compgen -f "${cur}"))
+                    return 0
+                    ;;
+                --lease)
+                    COMPREPLY=($(compgen -f "${cur}"))
+                    return 0
+                    ;;
                 *)
                     COMPREPLY=()
                     ;;
@@ -783,7 +947,7 @@ _rollout() {
             return 0
             ;;
         rollout__subcmd__plan)
-            opts="-h -V --var --vars-file --format --live-checks --color --prometheus-url --help --version"
+            opts="-h -V --var --vars-file --format --live-checks --color --prometheus-url --state --lease --help --version"
             if [[ ${cur} == -* || ${COMP_CWORD} -eq 2 ]] ; then
                 COMPREPLY=( $(compgen -W "${opts}" -- "${cur}") )
                 return 0
@@ -820,6 +984,14 @@ _rollout() {
                     COMPREPLY=($(compgen -f "${cur}"))
                     return 0
                     ;;
+                --state)
+                    COMPREPLY=($(compgen -f "${cur}"))
+                    return 0
+                    ;;
+                --lease)
+                    COMPREPLY=($(compgen -f "${cur}"))
+                    return 0
+                    ;;
                 *)
                     COMPREPLY=()
                     ;;
@@ -828,7 +1000,7 @@ _rollout() {
             return 0
             ;;
         rollout__subcmd__report)
-            opts="-o -h -V --state-dir --format --output --color --prometheus-url --help --version"
+            opts="-o -h -V --state-dir --format --output --color --prometheus-url --state --lease --help --version"
             if [[ ${cur} == -* || ${COMP_CWORD} -eq 2 ]] ; then
                 COMPREPLY=( $(compgen -W "${opts}" -- "${cur}") )
                 return 0
@@ -883,6 +1055,14 @@ _rollout() {
                     COMPREPLY=($(compgen -f "${cur}"))
                     return 0
                     ;;
+                --state)
+                    COMPREPLY=($(compgen -f "${cur}"))
+                    return 0
+                    ;;
+                --lease)
+                    COMPREPLY=($(compgen -f "${cur}"))
+                    return 0
+                    ;;
                 *)
                     COMPREPLY=()
                     ;;
@@ -891,12 +1071,27 @@ _rollout() {
             return 0
             ;;
         rollout__subcmd__resume)
-            opts="-h -V --allow-changed --rerun-in-doubt --skip-in-doubt --state-dir --output --grace --outside-window --reason --yes --approve --check --signoff --signoff-file --no-input --wait-for-approvals --color --prometheus-url --help --version"
+            opts="-h -V --allow-changed --rerun-in-doubt --skip-in-doubt --runbook --state-dir --output --grace --outside-window --reason --yes --approve --check --signoff --signoff-file --no-input --wait-for-approvals --color --prometheus-url --state --lease --help --version"
             if [[ ${cur} == -* || ${COMP_CWORD} -eq 2 ]] ; then
                 COMPREPLY=( $(compgen -W "${opts}" -- "${cur}") )
                 return 0
             fi
             case "${prev}" in
+                --runbook)
+                    local oldifs
+                    if [ -n "${IFS+x}" ]; then
+                        oldifs="$IFS"
+                    fi
+                    IFS=$'\n'
+                    COMPREPLY=($(compgen -f "${cur}"))
+                    if [ -n "${oldifs+x}" ]; then
+                        IFS="$oldifs"
+                    fi
+                    if [[ "${BASH_VERSINFO[0]}" -ge 4 ]]; then
+                        compopt -o filenames
+                    fi
+                    return 0
+                    ;;
                 --state-dir)
                     COMPREPLY=()
                     if [[ "${BASH_VERSINFO[0]}" -ge 4 ]]; then
@@ -955,6 +1150,14 @@ _rollout() {
                     COMPREPLY=($(compgen -f "${cur}"))
                     return 0
                     ;;
+                --state)
+                    COMPREPLY=($(compgen -f "${cur}"))
+                    return 0
+                    ;;
+                --lease)
+                    COMPREPLY=($(compgen -f "${cur}"))
+                    return 0
+                    ;;
                 *)
                     COMPREPLY=()
                     ;;
@@ -963,7 +1166,7 @@ _rollout() {
             return 0
             ;;
         rollout__subcmd__rollback)
-            opts="-h -V --run --to --no-run --dry-run --allow-changed --var --vars-file --state-dir --output --grace --outside-window --reason --yes --approve --check --signoff --signoff-file --no-input --wait-for-approvals --color --prometheus-url --help --version"
+            opts="-h -V --run --to --no-run --dry-run --allow-changed --var --vars-file --state-dir --output --grace --outside-window --reason --yes --approve --check --signoff --signoff-file --no-input --wait-for-approvals --color --prometheus-url --state --lease --help --version"
             if [[ ${cur} == -* || ${COMP_CWORD} -eq 2 ]] ; then
                 COMPREPLY=( $(compgen -W "${opts}" -- "${cur}") )
                 return 0
@@ -1054,6 +1257,14 @@ _rollout() {
                     COMPREPLY=($(compgen -f "${cur}"))
                     return 0
                     ;;
+                --state)
+                    COMPREPLY=($(compgen -f "${cur}"))
+                    return 0
+                    ;;
+                --lease)
+                    COMPREPLY=($(compgen -f "${cur}"))
+                    return 0
+                    ;;
                 *)
                     COMPREPLY=()
                     ;;
@@ -1062,7 +1273,7 @@ _rollout() {
             return 0
             ;;
         rollout__subcmd__run)
-            opts="-h -V --var --vars-file --dry-run --format --state-dir --output --grace --outside-window --reason --yes --approve --check --signoff --signoff-file --no-input --wait-for-approvals --color --prometheus-url --help --version"
+            opts="-h -V --var --vars-file --dry-run --format --state-dir --output --grace --outside-window --reason --yes --approve --check --signoff --signoff-file --no-input --wait-for-approvals --color --prometheus-url --state --lease --help --version"
             if [[ ${cur} == -* || ${COMP_CWORD} -eq 2 ]] ; then
                 COMPREPLY=( $(compgen -W "${opts}" -- "${cur}") )
                 return 0
@@ -1149,6 +1360,14 @@ _rollout() {
                     COMPREPLY=($(compgen -f "${cur}"))
                     return 0
                     ;;
+                --state)
+                    COMPREPLY=($(compgen -f "${cur}"))
+                    return 0
+                    ;;
+                --lease)
+                    COMPREPLY=($(compgen -f "${cur}"))
+                    return 0
+                    ;;
                 *)
                     COMPREPLY=()
                     ;;
@@ -1157,7 +1376,7 @@ _rollout() {
             return 0
             ;;
         rollout__subcmd__runs)
-            opts="-h -V --state-dir --format --color --prometheus-url --help --version"
+            opts="-h -V --state-dir --format --color --prometheus-url --state --lease --help --version"
             if [[ ${cur} == -* || ${COMP_CWORD} -eq 2 ]] ; then
                 COMPREPLY=( $(compgen -W "${opts}" -- "${cur}") )
                 return 0
@@ -1179,6 +1398,14 @@ _rollout() {
                     return 0
                     ;;
                 --prometheus-url)
+                    COMPREPLY=($(compgen -f "${cur}"))
+                    return 0
+                    ;;
+                --state)
+                    COMPREPLY=($(compgen -f "${cur}"))
+                    return 0
+                    ;;
+                --lease)
                     COMPREPLY=($(compgen -f "${cur}"))
                     return 0
                     ;;
@@ -1190,7 +1417,7 @@ _rollout() {
             return 0
             ;;
         rollout__subcmd__schema)
-            opts="-h -V --color --prometheus-url --help --version"
+            opts="-h -V --color --prometheus-url --state --lease --help --version"
             if [[ ${cur} == -* || ${COMP_CWORD} -eq 2 ]] ; then
                 COMPREPLY=( $(compgen -W "${opts}" -- "${cur}") )
                 return 0
@@ -1204,6 +1431,190 @@ _rollout() {
                     COMPREPLY=($(compgen -f "${cur}"))
                     return 0
                     ;;
+                --state)
+                    COMPREPLY=($(compgen -f "${cur}"))
+                    return 0
+                    ;;
+                --lease)
+                    COMPREPLY=($(compgen -f "${cur}"))
+                    return 0
+                    ;;
+                *)
+                    COMPREPLY=()
+                    ;;
+            esac
+            COMPREPLY=( $(compgen -W "${opts}" -- "${cur}") )
+            return 0
+            ;;
+        rollout__subcmd__state)
+            opts="-h -V --color --prometheus-url --state --lease --help --version export import help"
+            if [[ ${cur} == -* || ${COMP_CWORD} -eq 2 ]] ; then
+                COMPREPLY=( $(compgen -W "${opts}" -- "${cur}") )
+                return 0
+            fi
+            case "${prev}" in
+                --color)
+                    COMPREPLY=($(compgen -W "auto always never" -- "${cur}"))
+                    return 0
+                    ;;
+                --prometheus-url)
+                    COMPREPLY=($(compgen -f "${cur}"))
+                    return 0
+                    ;;
+                --state)
+                    COMPREPLY=($(compgen -f "${cur}"))
+                    return 0
+                    ;;
+                --lease)
+                    COMPREPLY=($(compgen -f "${cur}"))
+                    return 0
+                    ;;
+                *)
+                    COMPREPLY=()
+                    ;;
+            esac
+            COMPREPLY=( $(compgen -W "${opts}" -- "${cur}") )
+            return 0
+            ;;
+        rollout__subcmd__state__subcmd__export)
+            opts="-o -h -V --output --color --prometheus-url --state --lease --help --version"
+            if [[ ${cur} == -* || ${COMP_CWORD} -eq 3 ]] ; then
+                COMPREPLY=( $(compgen -W "${opts}" -- "${cur}") )
+                return 0
+            fi
+            case "${prev}" in
+                --output)
+                    local oldifs
+                    if [ -n "${IFS+x}" ]; then
+                        oldifs="$IFS"
+                    fi
+                    IFS=$'\n'
+                    COMPREPLY=($(compgen -f "${cur}"))
+                    if [ -n "${oldifs+x}" ]; then
+                        IFS="$oldifs"
+                    fi
+                    if [[ "${BASH_VERSINFO[0]}" -ge 4 ]]; then
+                        compopt -o filenames
+                    fi
+                    return 0
+                    ;;
+                -o)
+                    local oldifs
+                    if [ -n "${IFS+x}" ]; then
+                        oldifs="$IFS"
+                    fi
+                    IFS=$'\n'
+                    COMPREPLY=($(compgen -f "${cur}"))
+                    if [ -n "${oldifs+x}" ]; then
+                        IFS="$oldifs"
+                    fi
+                    if [[ "${BASH_VERSINFO[0]}" -ge 4 ]]; then
+                        compopt -o filenames
+                    fi
+                    return 0
+                    ;;
+                --color)
+                    COMPREPLY=($(compgen -W "auto always never" -- "${cur}"))
+                    return 0
+                    ;;
+                --prometheus-url)
+                    COMPREPLY=($(compgen -f "${cur}"))
+                    return 0
+                    ;;
+                --state)
+                    COMPREPLY=($(compgen -f "${cur}"))
+                    return 0
+                    ;;
+                --lease)
+                    COMPREPLY=($(compgen -f "${cur}"))
+                    return 0
+                    ;;
+                *)
+                    COMPREPLY=()
+                    ;;
+            esac
+            COMPREPLY=( $(compgen -W "${opts}" -- "${cur}") )
+            return 0
+            ;;
+        rollout__subcmd__state__subcmd__help)
+            opts="export import help"
+            if [[ ${cur} == -* || ${COMP_CWORD} -eq 3 ]] ; then
+                COMPREPLY=( $(compgen -W "${opts}" -- "${cur}") )
+                return 0
+            fi
+            case "${prev}" in
+                *)
+                    COMPREPLY=()
+                    ;;
+            esac
+            COMPREPLY=( $(compgen -W "${opts}" -- "${cur}") )
+            return 0
+            ;;
+        rollout__subcmd__state__subcmd__help__subcmd__export)
+            opts=""
+            if [[ ${cur} == -* || ${COMP_CWORD} -eq 4 ]] ; then
+                COMPREPLY=( $(compgen -W "${opts}" -- "${cur}") )
+                return 0
+            fi
+            case "${prev}" in
+                *)
+                    COMPREPLY=()
+                    ;;
+            esac
+            COMPREPLY=( $(compgen -W "${opts}" -- "${cur}") )
+            return 0
+            ;;
+        rollout__subcmd__state__subcmd__help__subcmd__help)
+            opts=""
+            if [[ ${cur} == -* || ${COMP_CWORD} -eq 4 ]] ; then
+                COMPREPLY=( $(compgen -W "${opts}" -- "${cur}") )
+                return 0
+            fi
+            case "${prev}" in
+                *)
+                    COMPREPLY=()
+                    ;;
+            esac
+            COMPREPLY=( $(compgen -W "${opts}" -- "${cur}") )
+            return 0
+            ;;
+        rollout__subcmd__state__subcmd__help__subcmd__import)
+            opts=""
+            if [[ ${cur} == -* || ${COMP_CWORD} -eq 4 ]] ; then
+                COMPREPLY=( $(compgen -W "${opts}" -- "${cur}") )
+                return 0
+            fi
+            case "${prev}" in
+                *)
+                    COMPREPLY=()
+                    ;;
+            esac
+            COMPREPLY=( $(compgen -W "${opts}" -- "${cur}") )
+            return 0
+            ;;
+        rollout__subcmd__state__subcmd__import)
+            opts="-h -V --color --prometheus-url --state --lease --help --version"
+            if [[ ${cur} == -* || ${COMP_CWORD} -eq 3 ]] ; then
+                COMPREPLY=( $(compgen -W "${opts}" -- "${cur}") )
+                return 0
+            fi
+            case "${prev}" in
+                --color)
+                    COMPREPLY=($(compgen -W "auto always never" -- "${cur}"))
+                    return 0
+                    ;;
+                --prometheus-url)
+                    COMPREPLY=($(compgen -f "${cur}"))
+                    return 0
+                    ;;
+                --state)
+                    COMPREPLY=($(compgen -f "${cur}"))
+                    return 0
+                    ;;
+                --lease)
+                    COMPREPLY=($(compgen -f "${cur}"))
+                    return 0
+                    ;;
                 *)
                     COMPREPLY=()
                     ;;
@@ -1212,7 +1623,7 @@ _rollout() {
             return 0
             ;;
         rollout__subcmd__status)
-            opts="-h -V --state-dir --format --color --prometheus-url --help --version"
+            opts="-h -V --state-dir --format --color --prometheus-url --state --lease --help --version"
             if [[ ${cur} == -* || ${COMP_CWORD} -eq 2 ]] ; then
                 COMPREPLY=( $(compgen -W "${opts}" -- "${cur}") )
                 return 0
@@ -1237,6 +1648,14 @@ _rollout() {
                     COMPREPLY=($(compgen -f "${cur}"))
                     return 0
                     ;;
+                --state)
+                    COMPREPLY=($(compgen -f "${cur}"))
+                    return 0
+                    ;;
+                --lease)
+                    COMPREPLY=($(compgen -f "${cur}"))
+                    return 0
+                    ;;
                 *)
                     COMPREPLY=()
                     ;;
@@ -1245,7 +1664,7 @@ _rollout() {
             return 0
             ;;
         rollout__subcmd__unlock)
-            opts="-h -V --state-dir --yes --color --prometheus-url --help --version"
+            opts="-h -V --state-dir --yes --color --prometheus-url --state --lease --help --version"
             if [[ ${cur} == -* || ${COMP_CWORD} -eq 2 ]] ; then
                 COMPREPLY=( $(compgen -W "${opts}" -- "${cur}") )
                 return 0
@@ -1266,6 +1685,14 @@ _rollout() {
                     COMPREPLY=($(compgen -f "${cur}"))
                     return 0
                     ;;
+                --state)
+                    COMPREPLY=($(compgen -f "${cur}"))
+                    return 0
+                    ;;
+                --lease)
+                    COMPREPLY=($(compgen -f "${cur}"))
+                    return 0
+                    ;;
                 *)
                     COMPREPLY=()
                     ;;
@@ -1274,7 +1701,7 @@ _rollout() {
             return 0
             ;;
         rollout__subcmd__validate)
-            opts="-h -V --var --vars-file --color --prometheus-url --help --version"
+            opts="-h -V --var --vars-file --color --prometheus-url --state --lease --help --version"
             if [[ ${cur} == -* || ${COMP_CWORD} -eq 2 ]] ; then
                 COMPREPLY=( $(compgen -W "${opts}" -- "${cur}") )
                 return 0
@@ -1304,6 +1731,44 @@ _rollout() {
                     return 0
                     ;;
                 --prometheus-url)
+                    COMPREPLY=($(compgen -f "${cur}"))
+                    return 0
+                    ;;
+                --state)
+                    COMPREPLY=($(compgen -f "${cur}"))
+                    return 0
+                    ;;
+                --lease)
+                    COMPREPLY=($(compgen -f "${cur}"))
+                    return 0
+                    ;;
+                *)
+                    COMPREPLY=()
+                    ;;
+            esac
+            COMPREPLY=( $(compgen -W "${opts}" -- "${cur}") )
+            return 0
+            ;;
+        rollout__subcmd__watch)
+            opts="-h -V --color --prometheus-url --state --lease --help --version"
+            if [[ ${cur} == -* || ${COMP_CWORD} -eq 2 ]] ; then
+                COMPREPLY=( $(compgen -W "${opts}" -- "${cur}") )
+                return 0
+            fi
+            case "${prev}" in
+                --color)
+                    COMPREPLY=($(compgen -W "auto always never" -- "${cur}"))
+                    return 0
+                    ;;
+                --prometheus-url)
+                    COMPREPLY=($(compgen -f "${cur}"))
+                    return 0
+                    ;;
+                --state)
+                    COMPREPLY=($(compgen -f "${cur}"))
+                    return 0
+                    ;;
+                --lease)
                     COMPREPLY=($(compgen -f "${cur}"))
                     return 0
                     ;;

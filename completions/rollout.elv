@@ -187,6 +187,8 @@ set edit:completion:arg-completer[rollout] = {|@words|
             cand --state-dir 'Where runs are recorded [default: ./.rollout and ./*/.rollout]'
             cand --color 'When to use colours [default: `color` in the user config, else auto]. `NO_COLOR` (any value) turns them off unless this flag or `ROLLOUT_COLOR` asks for them'
             cand --prometheus-url 'Prometheus to ask when the runbook names none (neither on the step nor in `[defaults]`) [default: `prometheus_url` in the user config]'
+            cand --state 'Keep runs, journals and locks in a shared `PostgreSQL` database (team mode): `postgres://user@host:port/db?sslmode=verify-full` (libpq''s PGPASSWORD, ~/.pgpass, PGSSLROOTCERT apply), or `file:DIR` for a state directory [default: `state` in the user config, else files]'
+            cand --lease 'Team mode: how long a target lock''s lease lasts without a heartbeat (renewed every third of it); a holder that cannot renew it stops its step before it runs out [default: `lease` in the user config, else 30s]'
             cand --request 'Write the text to sign instead of signing it (for `ssh-keygen -Y sign -n rollout` elsewhere; the operator then gives `--signoff-file REQUEST.sig`)'
             cand --yes 'Sign without asking (what is signed is still shown)'
             cand --no-input 'Never prompt, even in a terminal'

@@ -1,6 +1,6 @@
 # Print an optspec for argparse to handle cmd's options that are independent of any subcommand.
 function __fish_rollout_global_optspecs
-    string join \n color= prometheus-url= h/help V/version
+    string join \n color= prometheus-url= state= lease= h/help V/version
 end
 
 function __fish_rollout_needs_command
@@ -28,6 +28,8 @@ complete -c rollout -n "__fish_rollout_needs_command" -l color -d 'When to use c
 always\t''
 never\t''"
 complete -c rollout -n "__fish_rollout_needs_command" -l prometheus-url -d 'Prometheus to ask when the runbook names none (neither on the step nor in `[defaults]`) [default: `prometheus_url` in the user config]' -r -f
+complete -c rollout -n "__fish_rollout_needs_command" -l state -d 'Keep runs, journals and locks in a shared `PostgreSQL` database (team mode): `postgres://user@host:port/db?sslmode=verify-full` (libpq\'s PGPASSWORD, ~/.pgpass, PGSSLROOTCERT apply), or `file:DIR` for a state directory [default: `state` in the user config, else files]' -r
+complete -c rollout -n "__fish_rollout_needs_command" -l lease -d 'Team mode: how long a target lock\'s lease lasts without a heartbeat (renewed every third of it); a holder that cannot renew it stops its step before it runs out [default: `lease` in the user config, else 30s]' -r
 complete -c rollout -n "__fish_rollout_needs_command" -s h -l help -d 'Print help'
 complete -c rollout -n "__fish_rollout_needs_command" -s V -l version -d 'Print version'
 complete -c rollout -n "__fish_rollout_needs_command" -f -a "validate" -d 'Check a runbook and report every problem at once, with its location'
@@ -42,6 +44,8 @@ complete -c rollout -n "__fish_rollout_needs_command" -f -a "audit" -d 'Check a 
 complete -c rollout -n "__fish_rollout_needs_command" -f -a "log" -d 'Show a run\'s audit log as readable text, phase by phase'
 complete -c rollout -n "__fish_rollout_needs_command" -f -a "locks" -d 'List target locks, who holds them, and what a killed holder left running'
 complete -c rollout -n "__fish_rollout_needs_command" -f -a "unlock" -d 'Remove a target lock whose holder is stuck (recorded; a killed holder\'s lock needs none: the next run stops what it left running)'
+complete -c rollout -n "__fish_rollout_needs_command" -f -a "watch" -d 'Team mode: follow a run as its records are committed to the database (from any machine), with who holds it and where; ends when the run\'s session is over'
+complete -c rollout -n "__fish_rollout_needs_command" -f -a "state" -d 'Team mode: move runs between a state directory and the database'
 complete -c rollout -n "__fish_rollout_needs_command" -f -a "new" -d 'Write a new runbook from a template, asking for what is missing when in a terminal'
 complete -c rollout -n "__fish_rollout_needs_command" -f -a "completions" -d 'Print the completion script for a shell (see README, "Shell completions")'
 complete -c rollout -n "__fish_rollout_needs_command" -f -a "man" -d 'Print the man page (roff)'
@@ -54,6 +58,8 @@ complete -c rollout -n "__fish_rollout_using_subcommand validate" -l color -d 'W
 always\t''
 never\t''"
 complete -c rollout -n "__fish_rollout_using_subcommand validate" -l prometheus-url -d 'Prometheus to ask when the runbook names none (neither on the step nor in `[defaults]`) [default: `prometheus_url` in the user config]' -r -f
+complete -c rollout -n "__fish_rollout_using_subcommand validate" -l state -d 'Keep runs, journals and locks in a shared `PostgreSQL` database (team mode): `postgres://user@host:port/db?sslmode=verify-full` (libpq\'s PGPASSWORD, ~/.pgpass, PGSSLROOTCERT apply), or `file:DIR` for a state directory [default: `state` in the user config, else files]' -r
+complete -c rollout -n "__fish_rollout_using_subcommand validate" -l lease -d 'Team mode: how long a target lock\'s lease lasts without a heartbeat (renewed every third of it); a holder that cannot renew it stops its step before it runs out [default: `lease` in the user config, else 30s]' -r
 complete -c rollout -n "__fish_rollout_using_subcommand validate" -s h -l help -d 'Print help'
 complete -c rollout -n "__fish_rollout_using_subcommand validate" -s V -l version -d 'Print version'
 complete -c rollout -n "__fish_rollout_using_subcommand plan" -l var -d 'Set a variable: `--var name=value` (repeatable; wins over `--vars-file` and `ROLLOUT_VAR_*`)' -r
@@ -64,6 +70,8 @@ complete -c rollout -n "__fish_rollout_using_subcommand plan" -l color -d 'When 
 always\t''
 never\t''"
 complete -c rollout -n "__fish_rollout_using_subcommand plan" -l prometheus-url -d 'Prometheus to ask when the runbook names none (neither on the step nor in `[defaults]`) [default: `prometheus_url` in the user config]' -r -f
+complete -c rollout -n "__fish_rollout_using_subcommand plan" -l state -d 'Keep runs, journals and locks in a shared `PostgreSQL` database (team mode): `postgres://user@host:port/db?sslmode=verify-full` (libpq\'s PGPASSWORD, ~/.pgpass, PGSSLROOTCERT apply), or `file:DIR` for a state directory [default: `state` in the user config, else files]' -r
+complete -c rollout -n "__fish_rollout_using_subcommand plan" -l lease -d 'Team mode: how long a target lock\'s lease lasts without a heartbeat (renewed every third of it); a holder that cannot renew it stops its step before it runs out [default: `lease` in the user config, else 30s]' -r
 complete -c rollout -n "__fish_rollout_using_subcommand plan" -l live-checks -d 'Also run each metric query once (read-only) and show its current value against the threshold'
 complete -c rollout -n "__fish_rollout_using_subcommand plan" -s h -l help -d 'Print help (see more with \'--help\')'
 complete -c rollout -n "__fish_rollout_using_subcommand plan" -s V -l version -d 'Print version'
@@ -85,6 +93,8 @@ complete -c rollout -n "__fish_rollout_using_subcommand run" -l color -d 'When t
 always\t''
 never\t''"
 complete -c rollout -n "__fish_rollout_using_subcommand run" -l prometheus-url -d 'Prometheus to ask when the runbook names none (neither on the step nor in `[defaults]`) [default: `prometheus_url` in the user config]' -r -f
+complete -c rollout -n "__fish_rollout_using_subcommand run" -l state -d 'Keep runs, journals and locks in a shared `PostgreSQL` database (team mode): `postgres://user@host:port/db?sslmode=verify-full` (libpq\'s PGPASSWORD, ~/.pgpass, PGSSLROOTCERT apply), or `file:DIR` for a state directory [default: `state` in the user config, else files]' -r
+complete -c rollout -n "__fish_rollout_using_subcommand run" -l lease -d 'Team mode: how long a target lock\'s lease lasts without a heartbeat (renewed every third of it); a holder that cannot renew it stops its step before it runs out [default: `lease` in the user config, else 30s]' -r
 complete -c rollout -n "__fish_rollout_using_subcommand run" -l dry-run -d 'Show the plan instead of running (exactly `rollout plan`)'
 complete -c rollout -n "__fish_rollout_using_subcommand run" -l outside-window -d 'Start even though it is outside the runbook\'s change window (`[runbook.window]`); needs `--reason`, recorded in the audit log'
 complete -c rollout -n "__fish_rollout_using_subcommand run" -l yes -d 'Answer "yes" to plain confirms. Never satisfies a sign-off or a severe confirm'
@@ -106,6 +116,8 @@ complete -c rollout -n "__fish_rollout_using_subcommand resume" -l color -d 'Whe
 always\t''
 never\t''"
 complete -c rollout -n "__fish_rollout_using_subcommand resume" -l prometheus-url -d 'Prometheus to ask when the runbook names none (neither on the step nor in `[defaults]`) [default: `prometheus_url` in the user config]' -r -f
+complete -c rollout -n "__fish_rollout_using_subcommand resume" -l state -d 'Keep runs, journals and locks in a shared `PostgreSQL` database (team mode): `postgres://user@host:port/db?sslmode=verify-full` (libpq\'s PGPASSWORD, ~/.pgpass, PGSSLROOTCERT apply), or `file:DIR` for a state directory [default: `state` in the user config, else files]' -r
+complete -c rollout -n "__fish_rollout_using_subcommand resume" -l lease -d 'Team mode: how long a target lock\'s lease lasts without a heartbeat (renewed every third of it); a holder that cannot renew it stops its step before it runs out [default: `lease` in the user config, else 30s]' -r
 complete -c rollout -n "__fish_rollout_using_subcommand resume" -l allow-changed -d 'Resume even though the runbook file changed since the run started (shows the change)'
 complete -c rollout -n "__fish_rollout_using_subcommand resume" -l rerun-in-doubt -d 'Run again the step that was in flight when rollout stopped'
 complete -c rollout -n "__fish_rollout_using_subcommand resume" -l skip-in-doubt -d 'Treat the step that was in flight when rollout stopped as done'
@@ -121,6 +133,8 @@ complete -c rollout -n "__fish_rollout_using_subcommand status" -l color -d 'Whe
 always\t''
 never\t''"
 complete -c rollout -n "__fish_rollout_using_subcommand status" -l prometheus-url -d 'Prometheus to ask when the runbook names none (neither on the step nor in `[defaults]`) [default: `prometheus_url` in the user config]' -r -f
+complete -c rollout -n "__fish_rollout_using_subcommand status" -l state -d 'Keep runs, journals and locks in a shared `PostgreSQL` database (team mode): `postgres://user@host:port/db?sslmode=verify-full` (libpq\'s PGPASSWORD, ~/.pgpass, PGSSLROOTCERT apply), or `file:DIR` for a state directory [default: `state` in the user config, else files]' -r
+complete -c rollout -n "__fish_rollout_using_subcommand status" -l lease -d 'Team mode: how long a target lock\'s lease lasts without a heartbeat (renewed every third of it); a holder that cannot renew it stops its step before it runs out [default: `lease` in the user config, else 30s]' -r
 complete -c rollout -n "__fish_rollout_using_subcommand status" -s h -l help -d 'Print help (see more with \'--help\')'
 complete -c rollout -n "__fish_rollout_using_subcommand status" -s V -l version -d 'Print version'
 complete -c rollout -n "__fish_rollout_using_subcommand runs" -l state-dir -d 'Where runs are recorded [default: ./.rollout and ./*/.rollout]' -r -f -a "(__fish_complete_directories)"
@@ -130,6 +144,8 @@ complete -c rollout -n "__fish_rollout_using_subcommand runs" -l color -d 'When 
 always\t''
 never\t''"
 complete -c rollout -n "__fish_rollout_using_subcommand runs" -l prometheus-url -d 'Prometheus to ask when the runbook names none (neither on the step nor in `[defaults]`) [default: `prometheus_url` in the user config]' -r -f
+complete -c rollout -n "__fish_rollout_using_subcommand runs" -l state -d 'Keep runs, journals and locks in a shared `PostgreSQL` database (team mode): `postgres://user@host:port/db?sslmode=verify-full` (libpq\'s PGPASSWORD, ~/.pgpass, PGSSLROOTCERT apply), or `file:DIR` for a state directory [default: `state` in the user config, else files]' -r
+complete -c rollout -n "__fish_rollout_using_subcommand runs" -l lease -d 'Team mode: how long a target lock\'s lease lasts without a heartbeat (renewed every third of it); a holder that cannot renew it stops its step before it runs out [default: `lease` in the user config, else 30s]' -r
 complete -c rollout -n "__fish_rollout_using_subcommand runs" -s h -l help -d 'Print help (see more with \'--help\')'
 complete -c rollout -n "__fish_rollout_using_subcommand runs" -s V -l version -d 'Print version'
 complete -c rollout -n "__fish_rollout_using_subcommand rollback" -l run -d 'The run to undo [default: the latest run of this runbook not rolled back yet]' -r
@@ -150,6 +166,8 @@ complete -c rollout -n "__fish_rollout_using_subcommand rollback" -l color -d 'W
 always\t''
 never\t''"
 complete -c rollout -n "__fish_rollout_using_subcommand rollback" -l prometheus-url -d 'Prometheus to ask when the runbook names none (neither on the step nor in `[defaults]`) [default: `prometheus_url` in the user config]' -r -f
+complete -c rollout -n "__fish_rollout_using_subcommand rollback" -l state -d 'Keep runs, journals and locks in a shared `PostgreSQL` database (team mode): `postgres://user@host:port/db?sslmode=verify-full` (libpq\'s PGPASSWORD, ~/.pgpass, PGSSLROOTCERT apply), or `file:DIR` for a state directory [default: `state` in the user config, else files]' -r
+complete -c rollout -n "__fish_rollout_using_subcommand rollback" -l lease -d 'Team mode: how long a target lock\'s lease lasts without a heartbeat (renewed every third of it); a holder that cannot renew it stops its step before it runs out [default: `lease` in the user config, else 30s]' -r
 complete -c rollout -n "__fish_rollout_using_subcommand rollback" -l no-run -d 'Ignore saved runs: run the runbook\'s own [[rollback]] section'
 complete -c rollout -n "__fish_rollout_using_subcommand rollback" -l dry-run -d 'Show the rollback plan, rendered, and do nothing'
 complete -c rollout -n "__fish_rollout_using_subcommand rollback" -l allow-changed -d 'Roll back even though the runbook changed since the run started (e.g. a fixed rollback step; the change is shown)'
@@ -167,6 +185,8 @@ complete -c rollout -n "__fish_rollout_using_subcommand approve" -l color -d 'Wh
 always\t''
 never\t''"
 complete -c rollout -n "__fish_rollout_using_subcommand approve" -l prometheus-url -d 'Prometheus to ask when the runbook names none (neither on the step nor in `[defaults]`) [default: `prometheus_url` in the user config]' -r -f
+complete -c rollout -n "__fish_rollout_using_subcommand approve" -l state -d 'Keep runs, journals and locks in a shared `PostgreSQL` database (team mode): `postgres://user@host:port/db?sslmode=verify-full` (libpq\'s PGPASSWORD, ~/.pgpass, PGSSLROOTCERT apply), or `file:DIR` for a state directory [default: `state` in the user config, else files]' -r
+complete -c rollout -n "__fish_rollout_using_subcommand approve" -l lease -d 'Team mode: how long a target lock\'s lease lasts without a heartbeat (renewed every third of it); a holder that cannot renew it stops its step before it runs out [default: `lease` in the user config, else 30s]' -r
 complete -c rollout -n "__fish_rollout_using_subcommand approve" -l request -d 'Write the text to sign instead of signing it (for `ssh-keygen -Y sign -n rollout` elsewhere; the operator then gives `--signoff-file REQUEST.sig`)'
 complete -c rollout -n "__fish_rollout_using_subcommand approve" -l yes -d 'Sign without asking (what is signed is still shown)'
 complete -c rollout -n "__fish_rollout_using_subcommand approve" -l no-input -d 'Never prompt, even in a terminal'
@@ -176,6 +196,8 @@ complete -c rollout -n "__fish_rollout_using_subcommand audit; and not __fish_se
 always\t''
 never\t''"
 complete -c rollout -n "__fish_rollout_using_subcommand audit; and not __fish_seen_subcommand_from verify help" -l prometheus-url -d 'Prometheus to ask when the runbook names none (neither on the step nor in `[defaults]`) [default: `prometheus_url` in the user config]' -r -f
+complete -c rollout -n "__fish_rollout_using_subcommand audit; and not __fish_seen_subcommand_from verify help" -l state -d 'Keep runs, journals and locks in a shared `PostgreSQL` database (team mode): `postgres://user@host:port/db?sslmode=verify-full` (libpq\'s PGPASSWORD, ~/.pgpass, PGSSLROOTCERT apply), or `file:DIR` for a state directory [default: `state` in the user config, else files]' -r
+complete -c rollout -n "__fish_rollout_using_subcommand audit; and not __fish_seen_subcommand_from verify help" -l lease -d 'Team mode: how long a target lock\'s lease lasts without a heartbeat (renewed every third of it); a holder that cannot renew it stops its step before it runs out [default: `lease` in the user config, else 30s]' -r
 complete -c rollout -n "__fish_rollout_using_subcommand audit; and not __fish_seen_subcommand_from verify help" -s h -l help -d 'Print help'
 complete -c rollout -n "__fish_rollout_using_subcommand audit; and not __fish_seen_subcommand_from verify help" -s V -l version -d 'Print version'
 complete -c rollout -n "__fish_rollout_using_subcommand audit; and not __fish_seen_subcommand_from verify help" -f -a "verify" -d 'Verify a run\'s audit log: every record\'s hash, the chain, the order, and the final seal'
@@ -188,6 +210,8 @@ complete -c rollout -n "__fish_rollout_using_subcommand audit; and __fish_seen_s
 always\t''
 never\t''"
 complete -c rollout -n "__fish_rollout_using_subcommand audit; and __fish_seen_subcommand_from verify" -l prometheus-url -d 'Prometheus to ask when the runbook names none (neither on the step nor in `[defaults]`) [default: `prometheus_url` in the user config]' -r -f
+complete -c rollout -n "__fish_rollout_using_subcommand audit; and __fish_seen_subcommand_from verify" -l state -d 'Keep runs, journals and locks in a shared `PostgreSQL` database (team mode): `postgres://user@host:port/db?sslmode=verify-full` (libpq\'s PGPASSWORD, ~/.pgpass, PGSSLROOTCERT apply), or `file:DIR` for a state directory [default: `state` in the user config, else files]' -r
+complete -c rollout -n "__fish_rollout_using_subcommand audit; and __fish_seen_subcommand_from verify" -l lease -d 'Team mode: how long a target lock\'s lease lasts without a heartbeat (renewed every third of it); a holder that cannot renew it stops its step before it runs out [default: `lease` in the user config, else 30s]' -r
 complete -c rollout -n "__fish_rollout_using_subcommand audit; and __fish_seen_subcommand_from verify" -l strict -d 'With --digest: fail when anything follows the published digest'
 complete -c rollout -n "__fish_rollout_using_subcommand audit; and __fish_seen_subcommand_from verify" -s h -l help -d 'Print help (see more with \'--help\')'
 complete -c rollout -n "__fish_rollout_using_subcommand audit; and __fish_seen_subcommand_from verify" -s V -l version -d 'Print version'
@@ -198,6 +222,8 @@ complete -c rollout -n "__fish_rollout_using_subcommand log" -l color -d 'When t
 always\t''
 never\t''"
 complete -c rollout -n "__fish_rollout_using_subcommand log" -l prometheus-url -d 'Prometheus to ask when the runbook names none (neither on the step nor in `[defaults]`) [default: `prometheus_url` in the user config]' -r -f
+complete -c rollout -n "__fish_rollout_using_subcommand log" -l state -d 'Keep runs, journals and locks in a shared `PostgreSQL` database (team mode): `postgres://user@host:port/db?sslmode=verify-full` (libpq\'s PGPASSWORD, ~/.pgpass, PGSSLROOTCERT apply), or `file:DIR` for a state directory [default: `state` in the user config, else files]' -r
+complete -c rollout -n "__fish_rollout_using_subcommand log" -l lease -d 'Team mode: how long a target lock\'s lease lasts without a heartbeat (renewed every third of it); a holder that cannot renew it stops its step before it runs out [default: `lease` in the user config, else 30s]' -r
 complete -c rollout -n "__fish_rollout_using_subcommand log" -s h -l help -d 'Print help'
 complete -c rollout -n "__fish_rollout_using_subcommand log" -s V -l version -d 'Print version'
 complete -c rollout -n "__fish_rollout_using_subcommand locks" -l state-dir -d 'Where runs are recorded [default: ./.rollout and ./*/.rollout]' -r -f -a "(__fish_complete_directories)"
@@ -205,6 +231,8 @@ complete -c rollout -n "__fish_rollout_using_subcommand locks" -l color -d 'When
 always\t''
 never\t''"
 complete -c rollout -n "__fish_rollout_using_subcommand locks" -l prometheus-url -d 'Prometheus to ask when the runbook names none (neither on the step nor in `[defaults]`) [default: `prometheus_url` in the user config]' -r -f
+complete -c rollout -n "__fish_rollout_using_subcommand locks" -l state -d 'Keep runs, journals and locks in a shared `PostgreSQL` database (team mode): `postgres://user@host:port/db?sslmode=verify-full` (libpq\'s PGPASSWORD, ~/.pgpass, PGSSLROOTCERT apply), or `file:DIR` for a state directory [default: `state` in the user config, else files]' -r
+complete -c rollout -n "__fish_rollout_using_subcommand locks" -l lease -d 'Team mode: how long a target lock\'s lease lasts without a heartbeat (renewed every third of it); a holder that cannot renew it stops its step before it runs out [default: `lease` in the user config, else 30s]' -r
 complete -c rollout -n "__fish_rollout_using_subcommand locks" -s h -l help -d 'Print help'
 complete -c rollout -n "__fish_rollout_using_subcommand locks" -s V -l version -d 'Print version'
 complete -c rollout -n "__fish_rollout_using_subcommand unlock" -l state-dir -d 'Where runs are recorded [default: ./.rollout and ./*/.rollout]' -r -f -a "(__fish_complete_directories)"
@@ -212,9 +240,50 @@ complete -c rollout -n "__fish_rollout_using_subcommand unlock" -l color -d 'Whe
 always\t''
 never\t''"
 complete -c rollout -n "__fish_rollout_using_subcommand unlock" -l prometheus-url -d 'Prometheus to ask when the runbook names none (neither on the step nor in `[defaults]`) [default: `prometheus_url` in the user config]' -r -f
+complete -c rollout -n "__fish_rollout_using_subcommand unlock" -l state -d 'Keep runs, journals and locks in a shared `PostgreSQL` database (team mode): `postgres://user@host:port/db?sslmode=verify-full` (libpq\'s PGPASSWORD, ~/.pgpass, PGSSLROOTCERT apply), or `file:DIR` for a state directory [default: `state` in the user config, else files]' -r
+complete -c rollout -n "__fish_rollout_using_subcommand unlock" -l lease -d 'Team mode: how long a target lock\'s lease lasts without a heartbeat (renewed every third of it); a holder that cannot renew it stops its step before it runs out [default: `lease` in the user config, else 30s]' -r
 complete -c rollout -n "__fish_rollout_using_subcommand unlock" -l yes -d 'Do not ask for confirmation'
 complete -c rollout -n "__fish_rollout_using_subcommand unlock" -s h -l help -d 'Print help'
 complete -c rollout -n "__fish_rollout_using_subcommand unlock" -s V -l version -d 'Print version'
+complete -c rollout -n "__fish_rollout_using_subcommand watch" -l color -d 'When to use colours [default: `color` in the user config, else auto]. `NO_COLOR` (any value) turns them off unless this flag or `ROLLOUT_COLOR` asks for them' -r -f -a "auto\t''
+always\t''
+never\t''"
+complete -c rollout -n "__fish_rollout_using_subcommand watch" -l prometheus-url -d 'Prometheus to ask when the runbook names none (neither on the step nor in `[defaults]`) [default: `prometheus_url` in the user config]' -r -f
+complete -c rollout -n "__fish_rollout_using_subcommand watch" -l state -d 'Keep runs, journals and locks in a shared `PostgreSQL` database (team mode): `postgres://user@host:port/db?sslmode=verify-full` (libpq\'s PGPASSWORD, ~/.pgpass, PGSSLROOTCERT apply), or `file:DIR` for a state directory [default: `state` in the user config, else files]' -r
+complete -c rollout -n "__fish_rollout_using_subcommand watch" -l lease -d 'Team mode: how long a target lock\'s lease lasts without a heartbeat (renewed every third of it); a holder that cannot renew it stops its step before it runs out [default: `lease` in the user config, else 30s]' -r
+complete -c rollout -n "__fish_rollout_using_subcommand watch" -s h -l help -d 'Print help'
+complete -c rollout -n "__fish_rollout_using_subcommand watch" -s V -l version -d 'Print version'
+complete -c rollout -n "__fish_rollout_using_subcommand state; and not __fish_seen_subcommand_from export import help" -l color -d 'When to use colours [default: `color` in the user config, else auto]. `NO_COLOR` (any value) turns them off unless this flag or `ROLLOUT_COLOR` asks for them' -r -f -a "auto\t''
+always\t''
+never\t''"
+complete -c rollout -n "__fish_rollout_using_subcommand state; and not __fish_seen_subcommand_from export import help" -l prometheus-url -d 'Prometheus to ask when the runbook names none (neither on the step nor in `[defaults]`) [default: `prometheus_url` in the user config]' -r -f
+complete -c rollout -n "__fish_rollout_using_subcommand state; and not __fish_seen_subcommand_from export import help" -l state -d 'Keep runs, journals and locks in a shared `PostgreSQL` database (team mode): `postgres://user@host:port/db?sslmode=verify-full` (libpq\'s PGPASSWORD, ~/.pgpass, PGSSLROOTCERT apply), or `file:DIR` for a state directory [default: `state` in the user config, else files]' -r
+complete -c rollout -n "__fish_rollout_using_subcommand state; and not __fish_seen_subcommand_from export import help" -l lease -d 'Team mode: how long a target lock\'s lease lasts without a heartbeat (renewed every third of it); a holder that cannot renew it stops its step before it runs out [default: `lease` in the user config, else 30s]' -r
+complete -c rollout -n "__fish_rollout_using_subcommand state; and not __fish_seen_subcommand_from export import help" -s h -l help -d 'Print help'
+complete -c rollout -n "__fish_rollout_using_subcommand state; and not __fish_seen_subcommand_from export import help" -s V -l version -d 'Print version'
+complete -c rollout -n "__fish_rollout_using_subcommand state; and not __fish_seen_subcommand_from export import help" -f -a "export" -d 'Write a run\'s journal as file mode writes it (`audit verify FILE` checks it offline)'
+complete -c rollout -n "__fish_rollout_using_subcommand state; and not __fish_seen_subcommand_from export import help" -f -a "import" -d 'Copy the runs of a state directory into the database, hashes intact (a run id the database has already is refused)'
+complete -c rollout -n "__fish_rollout_using_subcommand state; and not __fish_seen_subcommand_from export import help" -f -a "help" -d 'Print this message or the help of the given subcommand(s)'
+complete -c rollout -n "__fish_rollout_using_subcommand state; and __fish_seen_subcommand_from export" -s o -l output -d 'Write it to this file instead of stdout' -r -F
+complete -c rollout -n "__fish_rollout_using_subcommand state; and __fish_seen_subcommand_from export" -l color -d 'When to use colours [default: `color` in the user config, else auto]. `NO_COLOR` (any value) turns them off unless this flag or `ROLLOUT_COLOR` asks for them' -r -f -a "auto\t''
+always\t''
+never\t''"
+complete -c rollout -n "__fish_rollout_using_subcommand state; and __fish_seen_subcommand_from export" -l prometheus-url -d 'Prometheus to ask when the runbook names none (neither on the step nor in `[defaults]`) [default: `prometheus_url` in the user config]' -r -f
+complete -c rollout -n "__fish_rollout_using_subcommand state; and __fish_seen_subcommand_from export" -l state -d 'Keep runs, journals and locks in a shared `PostgreSQL` database (team mode): `postgres://user@host:port/db?sslmode=verify-full` (libpq\'s PGPASSWORD, ~/.pgpass, PGSSLROOTCERT apply), or `file:DIR` for a state directory [default: `state` in the user config, else files]' -r
+complete -c rollout -n "__fish_rollout_using_subcommand state; and __fish_seen_subcommand_from export" -l lease -d 'Team mode: how long a target lock\'s lease lasts without a heartbeat (renewed every third of it); a holder that cannot renew it stops its step before it runs out [default: `lease` in the user config, else 30s]' -r
+complete -c rollout -n "__fish_rollout_using_subcommand state; and __fish_seen_subcommand_from export" -s h -l help -d 'Print help'
+complete -c rollout -n "__fish_rollout_using_subcommand state; and __fish_seen_subcommand_from export" -s V -l version -d 'Print version'
+complete -c rollout -n "__fish_rollout_using_subcommand state; and __fish_seen_subcommand_from import" -l color -d 'When to use colours [default: `color` in the user config, else auto]. `NO_COLOR` (any value) turns them off unless this flag or `ROLLOUT_COLOR` asks for them' -r -f -a "auto\t''
+always\t''
+never\t''"
+complete -c rollout -n "__fish_rollout_using_subcommand state; and __fish_seen_subcommand_from import" -l prometheus-url -d 'Prometheus to ask when the runbook names none (neither on the step nor in `[defaults]`) [default: `prometheus_url` in the user config]' -r -f
+complete -c rollout -n "__fish_rollout_using_subcommand state; and __fish_seen_subcommand_from import" -l state -d 'Keep runs, journals and locks in a shared `PostgreSQL` database (team mode): `postgres://user@host:port/db?sslmode=verify-full` (libpq\'s PGPASSWORD, ~/.pgpass, PGSSLROOTCERT apply), or `file:DIR` for a state directory [default: `state` in the user config, else files]' -r
+complete -c rollout -n "__fish_rollout_using_subcommand state; and __fish_seen_subcommand_from import" -l lease -d 'Team mode: how long a target lock\'s lease lasts without a heartbeat (renewed every third of it); a holder that cannot renew it stops its step before it runs out [default: `lease` in the user config, else 30s]' -r
+complete -c rollout -n "__fish_rollout_using_subcommand state; and __fish_seen_subcommand_from import" -s h -l help -d 'Print help'
+complete -c rollout -n "__fish_rollout_using_subcommand state; and __fish_seen_subcommand_from import" -s V -l version -d 'Print version'
+complete -c rollout -n "__fish_rollout_using_subcommand state; and __fish_seen_subcommand_from help" -f -a "export" -d 'Write a run\'s journal as file mode writes it (`audit verify FILE` checks it offline)'
+complete -c rollout -n "__fish_rollout_using_subcommand state; and __fish_seen_subcommand_from help" -f -a "import" -d 'Copy the runs of a state directory into the database, hashes intact (a run id the database has already is refused)'
+complete -c rollout -n "__fish_rollout_using_subcommand state; and __fish_seen_subcommand_from help" -f -a "help" -d 'Print this message or the help of the given subcommand(s)'
 complete -c rollout -n "__fish_rollout_using_subcommand new" -l template -d 'The kind of rollout the runbook walks through' -r -f -a "canary\t'Shift traffic in weighted steps, each held behind metric gates, with abort criteria'
 blue-green\t'Deploy beside the live version, then switch the Service selector over'
 rolling\t'Rolling update of a Deployment, watched with `kubectl rollout status`'
@@ -229,6 +298,8 @@ complete -c rollout -n "__fish_rollout_using_subcommand new" -l color -d 'When t
 always\t''
 never\t''"
 complete -c rollout -n "__fish_rollout_using_subcommand new" -l prometheus-url -d 'Prometheus to ask when the runbook names none (neither on the step nor in `[defaults]`) [default: `prometheus_url` in the user config]' -r -f
+complete -c rollout -n "__fish_rollout_using_subcommand new" -l state -d 'Keep runs, journals and locks in a shared `PostgreSQL` database (team mode): `postgres://user@host:port/db?sslmode=verify-full` (libpq\'s PGPASSWORD, ~/.pgpass, PGSSLROOTCERT apply), or `file:DIR` for a state directory [default: `state` in the user config, else files]' -r
+complete -c rollout -n "__fish_rollout_using_subcommand new" -l lease -d 'Team mode: how long a target lock\'s lease lasts without a heartbeat (renewed every third of it); a holder that cannot renew it stops its step before it runs out [default: `lease` in the user config, else 30s]' -r
 complete -c rollout -n "__fish_rollout_using_subcommand new" -l force -d 'Overwrite FILE if it exists'
 complete -c rollout -n "__fish_rollout_using_subcommand new" -l no-input -d 'Never prompt, even in a terminal (prompts are also off when CI is set or stdin is not a terminal)'
 complete -c rollout -n "__fish_rollout_using_subcommand new" -s h -l help -d 'Print help (see more with \'--help\')'
@@ -237,18 +308,24 @@ complete -c rollout -n "__fish_rollout_using_subcommand completions" -l color -d
 always\t''
 never\t''"
 complete -c rollout -n "__fish_rollout_using_subcommand completions" -l prometheus-url -d 'Prometheus to ask when the runbook names none (neither on the step nor in `[defaults]`) [default: `prometheus_url` in the user config]' -r -f
+complete -c rollout -n "__fish_rollout_using_subcommand completions" -l state -d 'Keep runs, journals and locks in a shared `PostgreSQL` database (team mode): `postgres://user@host:port/db?sslmode=verify-full` (libpq\'s PGPASSWORD, ~/.pgpass, PGSSLROOTCERT apply), or `file:DIR` for a state directory [default: `state` in the user config, else files]' -r
+complete -c rollout -n "__fish_rollout_using_subcommand completions" -l lease -d 'Team mode: how long a target lock\'s lease lasts without a heartbeat (renewed every third of it); a holder that cannot renew it stops its step before it runs out [default: `lease` in the user config, else 30s]' -r
 complete -c rollout -n "__fish_rollout_using_subcommand completions" -s h -l help -d 'Print help'
 complete -c rollout -n "__fish_rollout_using_subcommand completions" -s V -l version -d 'Print version'
 complete -c rollout -n "__fish_rollout_using_subcommand man" -l color -d 'When to use colours [default: `color` in the user config, else auto]. `NO_COLOR` (any value) turns them off unless this flag or `ROLLOUT_COLOR` asks for them' -r -f -a "auto\t''
 always\t''
 never\t''"
 complete -c rollout -n "__fish_rollout_using_subcommand man" -l prometheus-url -d 'Prometheus to ask when the runbook names none (neither on the step nor in `[defaults]`) [default: `prometheus_url` in the user config]' -r -f
+complete -c rollout -n "__fish_rollout_using_subcommand man" -l state -d 'Keep runs, journals and locks in a shared `PostgreSQL` database (team mode): `postgres://user@host:port/db?sslmode=verify-full` (libpq\'s PGPASSWORD, ~/.pgpass, PGSSLROOTCERT apply), or `file:DIR` for a state directory [default: `state` in the user config, else files]' -r
+complete -c rollout -n "__fish_rollout_using_subcommand man" -l lease -d 'Team mode: how long a target lock\'s lease lasts without a heartbeat (renewed every third of it); a holder that cannot renew it stops its step before it runs out [default: `lease` in the user config, else 30s]' -r
 complete -c rollout -n "__fish_rollout_using_subcommand man" -s h -l help -d 'Print help'
 complete -c rollout -n "__fish_rollout_using_subcommand man" -s V -l version -d 'Print version'
 complete -c rollout -n "__fish_rollout_using_subcommand schema" -l color -d 'When to use colours [default: `color` in the user config, else auto]. `NO_COLOR` (any value) turns them off unless this flag or `ROLLOUT_COLOR` asks for them' -r -f -a "auto\t''
 always\t''
 never\t''"
 complete -c rollout -n "__fish_rollout_using_subcommand schema" -l prometheus-url -d 'Prometheus to ask when the runbook names none (neither on the step nor in `[defaults]`) [default: `prometheus_url` in the user config]' -r -f
+complete -c rollout -n "__fish_rollout_using_subcommand schema" -l state -d 'Keep runs, journals and locks in a shared `PostgreSQL` database (team mode): `postgres://user@host:port/db?sslmode=verify-full` (libpq\'s PGPASSWORD, ~/.pgpass, PGSSLROOTCERT apply), or `file:DIR` for a state directory [default: `state` in the user config, else files]' -r
+complete -c rollout -n "__fish_rollout_using_subcommand schema" -l lease -d 'Team mode: how long a target lock\'s lease lasts without a heartbeat (renewed every third of it); a holder that cannot renew it stops its step before it runs out [default: `lease` in the user config, else 30s]' -r
 complete -c rollout -n "__fish_rollout_using_subcommand schema" -s h -l help -d 'Print help'
 complete -c rollout -n "__fish_rollout_using_subcommand schema" -s V -l version -d 'Print version'
 complete -c rollout -n "__fish_rollout_using_subcommand report" -l state-dir -d 'Where runs are recorded [default: ./.rollout and ./*/.rollout]' -r -f -a "(__fish_complete_directories)"
@@ -260,24 +337,30 @@ complete -c rollout -n "__fish_rollout_using_subcommand report" -l color -d 'Whe
 always\t''
 never\t''"
 complete -c rollout -n "__fish_rollout_using_subcommand report" -l prometheus-url -d 'Prometheus to ask when the runbook names none (neither on the step nor in `[defaults]`) [default: `prometheus_url` in the user config]' -r -f
+complete -c rollout -n "__fish_rollout_using_subcommand report" -l state -d 'Keep runs, journals and locks in a shared `PostgreSQL` database (team mode): `postgres://user@host:port/db?sslmode=verify-full` (libpq\'s PGPASSWORD, ~/.pgpass, PGSSLROOTCERT apply), or `file:DIR` for a state directory [default: `state` in the user config, else files]' -r
+complete -c rollout -n "__fish_rollout_using_subcommand report" -l lease -d 'Team mode: how long a target lock\'s lease lasts without a heartbeat (renewed every third of it); a holder that cannot renew it stops its step before it runs out [default: `lease` in the user config, else 30s]' -r
 complete -c rollout -n "__fish_rollout_using_subcommand report" -s h -l help -d 'Print help (see more with \'--help\')'
 complete -c rollout -n "__fish_rollout_using_subcommand report" -s V -l version -d 'Print version'
-complete -c rollout -n "__fish_rollout_using_subcommand help; and not __fish_seen_subcommand_from validate plan run resume status runs rollback approve audit log locks unlock new completions man schema report help" -f -a "validate" -d 'Check a runbook and report every problem at once, with its location'
-complete -c rollout -n "__fish_rollout_using_subcommand help; and not __fish_seen_subcommand_from validate plan run resume status runs rollback approve audit log locks unlock new completions man schema report help" -f -a "plan" -d 'Show exactly what a run would do, fully rendered, without executing anything'
-complete -c rollout -n "__fish_rollout_using_subcommand help; and not __fish_seen_subcommand_from validate plan run resume status runs rollback approve audit log locks unlock new completions man schema report help" -f -a "run" -d 'Run a runbook: execute its steps in order, stop at gates, record every step'
-complete -c rollout -n "__fish_rollout_using_subcommand help; and not __fish_seen_subcommand_from validate plan run resume status runs rollback approve audit log locks unlock new completions man schema report help" -f -a "resume" -d 'Continue a paused, waiting or interrupted run from its first unfinished step'
-complete -c rollout -n "__fish_rollout_using_subcommand help; and not __fish_seen_subcommand_from validate plan run resume status runs rollback approve audit log locks unlock new completions man schema report help" -f -a "status" -d 'Show where a run stands'
-complete -c rollout -n "__fish_rollout_using_subcommand help; and not __fish_seen_subcommand_from validate plan run resume status runs rollback approve audit log locks unlock new completions man schema report help" -f -a "runs" -d 'List runs, newest last'
-complete -c rollout -n "__fish_rollout_using_subcommand help; and not __fish_seen_subcommand_from validate plan run resume status runs rollback approve audit log locks unlock new completions man schema report help" -f -a "rollback" -d 'Undo a run: the phases it ran, last first, through their rollback steps (or, with no run of this runbook, the runbook\'s own [[rollback]] section). Shows the plan and asks first'
-complete -c rollout -n "__fish_rollout_using_subcommand help; and not __fish_seen_subcommand_from validate plan run resume status runs rollback approve audit log locks unlock new completions man schema report help" -f -a "approve" -d 'Approve a sign-off of a run with your SSH key: shows the phase as the operator sees it at the gate, asks, signs (`ssh-keygen -Y sign -n rollout`, with your ssh-agent or `--key`) and delivers the approval to the run'
-complete -c rollout -n "__fish_rollout_using_subcommand help; and not __fish_seen_subcommand_from validate plan run resume status runs rollback approve audit log locks unlock new completions man schema report help" -f -a "audit" -d 'Check a run\'s audit log (its journal): hash chain, order, seal'
-complete -c rollout -n "__fish_rollout_using_subcommand help; and not __fish_seen_subcommand_from validate plan run resume status runs rollback approve audit log locks unlock new completions man schema report help" -f -a "log" -d 'Show a run\'s audit log as readable text, phase by phase'
-complete -c rollout -n "__fish_rollout_using_subcommand help; and not __fish_seen_subcommand_from validate plan run resume status runs rollback approve audit log locks unlock new completions man schema report help" -f -a "locks" -d 'List target locks, who holds them, and what a killed holder left running'
-complete -c rollout -n "__fish_rollout_using_subcommand help; and not __fish_seen_subcommand_from validate plan run resume status runs rollback approve audit log locks unlock new completions man schema report help" -f -a "unlock" -d 'Remove a target lock whose holder is stuck (recorded; a killed holder\'s lock needs none: the next run stops what it left running)'
-complete -c rollout -n "__fish_rollout_using_subcommand help; and not __fish_seen_subcommand_from validate plan run resume status runs rollback approve audit log locks unlock new completions man schema report help" -f -a "new" -d 'Write a new runbook from a template, asking for what is missing when in a terminal'
-complete -c rollout -n "__fish_rollout_using_subcommand help; and not __fish_seen_subcommand_from validate plan run resume status runs rollback approve audit log locks unlock new completions man schema report help" -f -a "completions" -d 'Print the completion script for a shell (see README, "Shell completions")'
-complete -c rollout -n "__fish_rollout_using_subcommand help; and not __fish_seen_subcommand_from validate plan run resume status runs rollback approve audit log locks unlock new completions man schema report help" -f -a "man" -d 'Print the man page (roff)'
-complete -c rollout -n "__fish_rollout_using_subcommand help; and not __fish_seen_subcommand_from validate plan run resume status runs rollback approve audit log locks unlock new completions man schema report help" -f -a "schema" -d 'Print the JSON Schema of the runbook format, for editors (see docs/runbook-format.md)'
-complete -c rollout -n "__fish_rollout_using_subcommand help; and not __fish_seen_subcommand_from validate plan run resume status runs rollback approve audit log locks unlock new completions man schema report help" -f -a "report" -d 'Write a run\'s report (timeline, approvals, commands, checks, rollback, audit) from its audit log'
-complete -c rollout -n "__fish_rollout_using_subcommand help; and not __fish_seen_subcommand_from validate plan run resume status runs rollback approve audit log locks unlock new completions man schema report help" -f -a "help" -d 'Print this message or the help of the given subcommand(s)'
+complete -c rollout -n "__fish_rollout_using_subcommand help; and not __fish_seen_subcommand_from validate plan run resume status runs rollback approve audit log locks unlock watch state new completions man schema report help" -f -a "validate" -d 'Check a runbook and report every problem at once, with its location'
+complete -c rollout -n "__fish_rollout_using_subcommand help; and not __fish_seen_subcommand_from validate plan run resume status runs rollback approve audit log locks unlock watch state new completions man schema report help" -f -a "plan" -d 'Show exactly what a run would do, fully rendered, without executing anything'
+complete -c rollout -n "__fish_rollout_using_subcommand help; and not __fish_seen_subcommand_from validate plan run resume status runs rollback approve audit log locks unlock watch state new completions man schema report help" -f -a "run" -d 'Run a runbook: execute its steps in order, stop at gates, record every step'
+complete -c rollout -n "__fish_rollout_using_subcommand help; and not __fish_seen_subcommand_from validate plan run resume status runs rollback approve audit log locks unlock watch state new completions man schema report help" -f -a "resume" -d 'Continue a paused, waiting or interrupted run from its first unfinished step'
+complete -c rollout -n "__fish_rollout_using_subcommand help; and not __fish_seen_subcommand_from validate plan run resume status runs rollback approve audit log locks unlock watch state new completions man schema report help" -f -a "status" -d 'Show where a run stands'
+complete -c rollout -n "__fish_rollout_using_subcommand help; and not __fish_seen_subcommand_from validate plan run resume status runs rollback approve audit log locks unlock watch state new completions man schema report help" -f -a "runs" -d 'List runs, newest last'
+complete -c rollout -n "__fish_rollout_using_subcommand help; and not __fish_seen_subcommand_from validate plan run resume status runs rollback approve audit log locks unlock watch state new completions man schema report help" -f -a "rollback" -d 'Undo a run: the phases it ran, last first, through their rollback steps (or, with no run of this runbook, the runbook\'s own [[rollback]] section). Shows the plan and asks first'
+complete -c rollout -n "__fish_rollout_using_subcommand help; and not __fish_seen_subcommand_from validate plan run resume status runs rollback approve audit log locks unlock watch state new completions man schema report help" -f -a "approve" -d 'Approve a sign-off of a run with your SSH key: shows the phase as the operator sees it at the gate, asks, signs (`ssh-keygen -Y sign -n rollout`, with your ssh-agent or `--key`) and delivers the approval to the run'
+complete -c rollout -n "__fish_rollout_using_subcommand help; and not __fish_seen_subcommand_from validate plan run resume status runs rollback approve audit log locks unlock watch state new completions man schema report help" -f -a "audit" -d 'Check a run\'s audit log (its journal): hash chain, order, seal'
+complete -c rollout -n "__fish_rollout_using_subcommand help; and not __fish_seen_subcommand_from validate plan run resume status runs rollback approve audit log locks unlock watch state new completions man schema report help" -f -a "log" -d 'Show a run\'s audit log as readable text, phase by phase'
+complete -c rollout -n "__fish_rollout_using_subcommand help; and not __fish_seen_subcommand_from validate plan run resume status runs rollback approve audit log locks unlock watch state new completions man schema report help" -f -a "locks" -d 'List target locks, who holds them, and what a killed holder left running'
+complete -c rollout -n "__fish_rollout_using_subcommand help; and not __fish_seen_subcommand_from validate plan run resume status runs rollback approve audit log locks unlock watch state new completions man schema report help" -f -a "unlock" -d 'Remove a target lock whose holder is stuck (recorded; a killed holder\'s lock needs none: the next run stops what it left running)'
+complete -c rollout -n "__fish_rollout_using_subcommand help; and not __fish_seen_subcommand_from validate plan run resume status runs rollback approve audit log locks unlock watch state new completions man schema report help" -f -a "watch" -d 'Team mode: follow a run as its records are committed to the database (from any machine), with who holds it and where; ends when the run\'s session is over'
+complete -c rollout -n "__fish_rollout_using_subcommand help; and not __fish_seen_subcommand_from validate plan run resume status runs rollback approve audit log locks unlock watch state new completions man schema report help" -f -a "state" -d 'Team mode: move runs between a state directory and the database'
+complete -c rollout -n "__fish_rollout_using_subcommand help; and not __fish_seen_subcommand_from validate plan run resume status runs rollback approve audit log locks unlock watch state new completions man schema report help" -f -a "new" -d 'Write a new runbook from a template, asking for what is missing when in a terminal'
+complete -c rollout -n "__fish_rollout_using_subcommand help; and not __fish_seen_subcommand_from validate plan run resume status runs rollback approve audit log locks unlock watch state new completions man schema report help" -f -a "completions" -d 'Print the completion script for a shell (see README, "Shell completions")'
+complete -c rollout -n "__fish_rollout_using_subcommand help; and not __fish_seen_subcommand_from validate plan run resume status runs rollback approve audit log locks unlock watch state new completions man schema report help" -f -a "man" -d 'Print the man page (roff)'
+complete -c rollout -n "__fish_rollout_using_subcommand help; and not __fish_seen_subcommand_from validate plan run resume status runs rollback approve audit log locks unlock watch state new completions man schema report help" -f -a "schema" -d 'Print the JSON Schema of the runbook format, for editors (see docs/runbook-format.md)'
+complete -c rollout -n "__fish_rollout_using_subcommand help; and not __fish_seen_subcommand_from validate plan run resume status runs rollback approve audit log locks unlock watch state new completions man schema report help" -f -a "report" -d 'Write a run\'s report (timeline, approvals, commands, checks, rollback, audit) from its audit log'
+complete -c rollout -n "__fish_rollout_using_subcommand help; and not __fish_seen_subcommand_from validate plan run resume status runs rollback approve audit log locks unlock watch state new completions man schema report help" -f -a "help" -d 'Print this message or the help of the given subcommand(s)'
 complete -c rollout -n "__fish_rollout_using_subcommand help; and __fish_seen_subcommand_from audit" -f -a "verify" -d 'Verify a run\'s audit log: every record\'s hash, the chain, the order, and the final seal'
+complete -c rollout -n "__fish_rollout_using_subcommand help; and __fish_seen_subcommand_from state" -f -a "export" -d 'Write a run\'s journal as file mode writes it (`audit verify FILE` checks it offline)'
+complete -c rollout -n "__fish_rollout_using_subcommand help; and __fish_seen_subcommand_from state" -f -a "import" -d 'Copy the runs of a state directory into the database, hashes intact (a run id the database has already is refused)'

@@ -1941,6 +1941,9 @@ fn write_out(out: Option<&Path>, text: &str) -> ExitCode {
                 ExitCode::Internal
             }
         },
+    }
+}
+
 /// `rollout watch RUN` (team mode only).
 pub fn watch(ctx: &Ctx, run_id: &str) -> ExitCode {
     if ctx.settings.state.is_none() {

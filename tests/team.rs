@@ -113,7 +113,7 @@ fn team_mode_keeps_the_run_in_the_database_and_every_reader_reads_it() {
     assert_eq!(types.last().map(String::as_str), Some("sealed"));
     assert_eq!(
         pg.sql("SELECT value FROM rollout_meta WHERE key = 'schema_version'"),
-        "1"
+        "2"
     );
     let with = |args: &[&str]| {
         Test::in_dir(&dir)
@@ -506,7 +506,7 @@ fn connection_failures_are_one_line_and_exit_2_without_the_password() {
         .status(2);
     newer
         .stderr_has("schema version 99")
-        .stderr_has("(version 1)");
+        .stderr_has("(version 2)");
 }
 
 /// Two operators on two hosts (network namespaces, see `pg::Net`), one database.

@@ -395,4 +395,12 @@ impl Journal for PgJournal {
     fn fence(&self) -> Option<Fence> {
         Some(self.lease.fence())
     }
+
+    fn approvals(&self) -> StoreFuture<'_, Vec<Result<crate::state::approval::Delivered, String>>> {
+        Box::pin(super::approvals_of(
+            &self.client,
+            &self.target.shown,
+            &self.run_id,
+        ))
+    }
 }

@@ -242,7 +242,81 @@ impl PgStore {
     }
 }
 
+/// The approvals delivered to a run, by name: each the request followed by its signature (what
+/// `rollout approve` writes); a request still waiting for its signature is left out.
+async fn approvals_of(
+    client: &tokio_postgres::Client,
+    shown: &str,
+    run_id: &str,
+) -> Result<Vec<Result<super::approval::Delivered, String>>, StoreError> {
+    const BEGIN: &str = "-----BEGIN SSH SIGNATURE-----";
+    let rows = client
+        .query(
+            "SELECT name, text FROM rollout_approvals WHERE run_id = $1 ORDER BY name",
+            &[&run_id],
+        )
+        .await
+        .map_err(|e| db(&e))?;
+    Ok(rows
+        .into_iter()
+        .filter_map(|row| {
+            let name: String = row.get(0);
+            let text: String = row.get(1);
+            let from = format!("{shown} (run {run_id}, approval {name})");
+            match text.find(BEGIN) {
+                Some(at) if !text[..at].trim().is_empty() => {
+                    Some(Ok(super::approval::Delivered {
+                        from,
+                        message: text[..at].to_string(),
+                        signature: text[at..].to_string(),
+                    }))
+                }
+                Some(_) => Some(Err(format!(
+                    "`{from}` is a bare signature: in the database an approval is its request followed by its signature, as `rollout approve` delivers it"
+                ))),
+                None => None,
+            }
+        })
+        .collect())
+}
+
 impl Store for PgStore {
+    fn approvals<'a>(
+        &'a self,
+        run_id: &'a str,
+    ) -> StoreFuture<'a, Vec<Result<super::approval::Delivered, String>>> {
+        Box::pin(async move {
+            let client = self.client_or_io().await?;
+            approvals_of(&client, &self.target.shown, run_id).await
+        })
+    }
+
+    fn deliver_approval<'a>(
+        &'a self,
+        run_id: &'a str,
+        name: &'a str,
+        text: &'a str,
+    ) -> StoreFuture<'a, String> {
+        Box::pin(async move {
+            let client = self.client_or_io().await?;
+            client
+                .execute(
+                    "INSERT INTO rollout_approvals (run_id, name, text) VALUES ($1, $2, $3) ON CONFLICT (run_id, name) DO UPDATE SET text = EXCLUDED.text, delivered_at = now()",
+                    &[&run_id, &name, &text],
+                )
+                .await
+                .map_err(|e| db(&e))?;
+            // Tell watchers (and a run waiting at the gate may look sooner).
+            let _ = client
+                .execute("SELECT pg_notify('rollout', $1 || ':approval')", &[&run_id])
+                .await;
+            Ok(format!(
+                "{} (run {run_id}, approval {name})",
+                self.target.shown
+            ))
+        })
+    }
+
     fn create<'a>(
         &'a self,
         run_id: &'a str,

@@ -5,7 +5,7 @@
 use super::conn::Target;
 
 /// The schema this binary writes.
-pub const VERSION: i64 = 1;
+pub const VERSION: i64 = 2;
 
 /// Migration `n` brings the schema from version `n` to `n + 1`.
 const MIGRATIONS: &[&str] = &[
@@ -46,6 +46,14 @@ const MIGRATIONS: &[&str] = &[
         epoch bigint NOT NULL,
         holder jsonb NOT NULL,
         was_held boolean NOT NULL
+    );",
+    // 1 -> 2: signed approvals delivered to runs (`rollout approve`), one row each.
+    "CREATE TABLE rollout_approvals (
+        run_id text NOT NULL REFERENCES rollout_runs (run_id),
+        name text NOT NULL,
+        text text NOT NULL,
+        delivered_at timestamptz NOT NULL DEFAULT now(),
+        PRIMARY KEY (run_id, name)
     );",
 ];
 
