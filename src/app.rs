@@ -1690,7 +1690,7 @@ pub struct ApproveArgs<'a> {
 /// One line for each signed approval delivered to run `id` and not yet counted by a gate: its
 /// gate and role, who signed it (the principals of the allowed-signers file the runbook names,
 /// when it is at hand) and the key; an approval that cannot be read, why.
-fn approvals_delivered(ctx: &Ctx, store: &FileStore, id: &str) -> Vec<String> {
+fn approvals_delivered(ctx: &Ctx, store: &dyn Store, id: &str) -> Vec<String> {
     use crate::state::approval::Request;
     let delivered = ctx.wait(store.approvals(id)).unwrap_or_default();
     if delivered.is_empty() {
@@ -1733,10 +1733,31 @@ fn approvals_delivered(ctx: &Ctx, store: &FileStore, id: &str) -> Vec<String> {
 /// `--output`). `--request` writes the text to sign instead, for signing elsewhere.
 pub fn approve(ctx: &Ctx, args: &ApproveArgs<'_>) -> ExitCode {
     use crate::state::approval::Request;
-    let (store, id, log) = match read_run(ctx, Some(args.run_id)) {
-        Ok(x) => x,
-        Err(code) => return code,
-    };
+    // Team mode: the run and its approvals are the database's.
+    let team_store;
+    let file_store;
+    let (store, id, log): (&dyn Store, String, crate::state::RunLog) =
+        if ctx.settings.state.is_some() {
+            team_store = match team::store(ctx) {
+                Ok(pg) => pg,
+                Err(code) => return code,
+            };
+            match ctx.wait(team_store.read(args.run_id)) {
+                Ok(log) => (&team_store, args.run_id.to_string(), log),
+                Err(e) => {
+                    eprintln!("error: {e}");
+                    return ExitCode::Usage;
+                }
+            }
+        } else {
+            match read_run(ctx, Some(args.run_id)) {
+                Ok((s, id, log)) => {
+                    file_store = s;
+                    (&file_store, id, log)
+                }
+                Err(code) => return code,
+            }
+        };
     let state = RunState::fold(&log.records);
     let gate = args.gate;
     if state.is_finished() {

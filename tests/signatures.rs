@@ -16,7 +16,7 @@ use crate::harness::{Test, journal, journal_file, run_dirs, trace};
 
 /// A runbook that requires signed sign-offs (`risk = "high"`), with a sign-off `go` of three
 /// roles: QA (alice or carol), Dev (bob), Ops (carol).
-fn runbook(required: usize, extra: &str) -> String {
+pub fn runbook(required: usize, extra: &str) -> String {
     format!(
         r#"[runbook]
 name = "signed"
@@ -52,7 +52,7 @@ run = "echo after >> trace"
 
 /// Keys of alice (ed25519), bob (ecdsa), carol (rsa) and mallory (ed25519, listed nowhere), and
 /// the allowed-signers file naming the first three.
-fn with_keys(t: Test) -> Test {
+pub fn with_keys(t: Test) -> Test {
     let keys = t.path().join("keys");
     std::fs::create_dir_all(&keys).unwrap();
     let mut allowed = String::new();
@@ -76,7 +76,7 @@ fn with_keys(t: Test) -> Test {
     t.file("allowed_signers", allowed)
 }
 
-fn key(dir: &Path, who: &str) -> String {
+pub fn key(dir: &Path, who: &str) -> String {
     dir.join("keys").join(who).display().to_string()
 }
 

@@ -1197,3 +1197,54 @@ fn taking_over_on_the_same_machine_stops_what_the_killed_holder_left_running() {
         effects(&dir)
     );
 }
+
+#[test]
+fn signed_approvals_are_delivered_to_a_run_in_the_database() {
+    use crate::signatures::{key, runbook, with_keys};
+    let pg = Postgres::start();
+    let url = pg.url();
+    let t = with_keys(Test::new().runbook(&runbook(1, "")));
+    let dir = t.path().to_path_buf();
+    Test::in_dir(&dir)
+        .env("ROLLOUT_STATE", &url)
+        .args(["run", "runbook.toml"])
+        .status(7)
+        .stderr_has("--gate go");
+    let run = newest_run(&dir, &url);
+    // Approved from anywhere with the same --state: into the database, not a run directory.
+    Test::in_dir(&dir)
+        .env("ROLLOUT_STATE", &url)
+        .args([
+            "approve",
+            &run,
+            "--gate",
+            "go",
+            "--role",
+            "QA",
+            "--key",
+            &key(&dir, "alice"),
+            "--yes",
+        ])
+        .status(0)
+        .stderr_has("delivered to run");
+    assert_eq!(pg.sql("SELECT count(*) FROM rollout_approvals"), "1");
+    assert!(!dir.join(".rollout").exists());
+    Test::in_dir(&dir)
+        .env("ROLLOUT_STATE", &url)
+        .args(["status", &run])
+        .status(0)
+        .stdout_has("signed    `go` as QA: by alice");
+    // The gate counts it.
+    Test::in_dir(&dir)
+        .env("ROLLOUT_STATE", &url)
+        .args(["resume", &run])
+        .status(0);
+    assert_eq!(
+        std::fs::read_to_string(dir.join("trace")).unwrap(),
+        "before\nafter\n"
+    );
+    Test::in_dir(&dir)
+        .env("ROLLOUT_STATE", &url)
+        .args(["audit", "verify", &run])
+        .status(0);
+}

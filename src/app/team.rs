@@ -665,7 +665,8 @@ pub fn status(ctx: &Ctx, run_id: Option<&str>, format: Format) -> ExitCode {
         }
     };
     let holder = ctx.wait(pg.holder_of(&id)).ok().flatten();
-    let v = view(&pg, &RunState::fold(&log.records), holder.is_some(), None);
+    let mut v = view(&pg, &RunState::fold(&log.records), holder.is_some(), None);
+    v.approvals_delivered = super::approvals_delivered(ctx, &pg, &id);
     match format {
         Format::Json => {
             let mut json = serde_json::to_value(&v).unwrap_or_default();
