@@ -81,7 +81,7 @@ pub fn key(dir: &Path, who: &str) -> String {
 }
 
 /// `SHA256:...` of a key, as `ssh-keygen -l` prints it.
-fn fingerprint(dir: &Path, who: &str) -> String {
+pub fn fingerprint(dir: &Path, who: &str) -> String {
     let out = Command::new("ssh-keygen")
         .arg("-lf")
         .arg(dir.join("keys").join(format!("{who}.pub")))

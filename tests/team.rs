@@ -842,6 +842,129 @@ mod hosts {
     }
 
     #[test]
+    fn a_run_waiting_on_one_host_goes_on_when_another_host_delivers_a_signed_approval() {
+        use crate::signatures::{fingerprint, key, runbook, with_keys};
+        use std::io::Read;
+        use std::sync::{Arc, Mutex};
+        let (net, pg, urls) = setup();
+        let t = with_keys(Test::new().runbook(&runbook(1, "")));
+        let dir = t.path().to_path_buf();
+        // The operator on host 1 holds alice's key; bob approves from host 2 with others' keys.
+        let alice_pub = format!("{}.pub", key(&dir, "alice"));
+        let env1 = [
+            ("ROLLOUT_STATE", urls[0].as_str()),
+            ("ROLLOUT_OPERATOR", "ops"),
+            ("ROLLOUT_SIGNING_KEY", alice_pub.as_str()),
+        ];
+        let env2 = [("ROLLOUT_STATE", urls[1].as_str())];
+        let mut first = on_host(
+            &net,
+            1,
+            &dir,
+            &env1,
+            &["run", "runbook.toml", "--wait-for-approvals", "90s"],
+        )
+        .spawn()
+        .unwrap();
+        // Its stderr, read as it comes: what the waiting run says about each approval.
+        let said = Arc::new(Mutex::new(String::new()));
+        let mut pipe = first.stderr.take().unwrap();
+        let sink = Arc::clone(&said);
+        let reader = std::thread::spawn(move || {
+            let mut chunk = [0u8; 4096];
+            while let Ok(n) = pipe.read(&mut chunk) {
+                if n == 0 {
+                    break;
+                }
+                sink.lock()
+                    .unwrap()
+                    .push_str(&String::from_utf8_lossy(&chunk[..n]));
+            }
+        });
+        let wait_for_said = |needle: &str| {
+            let deadline = Instant::now() + Duration::from_secs(30);
+            while !said.lock().unwrap().contains(needle) {
+                assert!(
+                    Instant::now() < deadline,
+                    "host 1 never said `{needle}`: {}",
+                    said.lock().unwrap()
+                );
+                std::thread::sleep(Duration::from_millis(50));
+            }
+        };
+        wait_for_said("(`--wait-for-approvals`)");
+        let run = pg.sql("SELECT run_id FROM rollout_runs");
+        let approve = |who: &str| {
+            run_on(
+                &net,
+                2,
+                &dir,
+                &env2,
+                &[
+                    "approve",
+                    &run,
+                    "--gate",
+                    "go",
+                    "--role",
+                    "QA",
+                    "--key",
+                    &key(&dir, who),
+                    "--yes",
+                ],
+            )
+        };
+        // Signed from host 2 with the operator's own key: delivered, and refused at the gate.
+        let (code, _, err) = approve("alice");
+        assert_eq!(code, 0, "{err}");
+        assert!(err.contains("delivered to run"), "{err}");
+        wait_for_said("the operator of this run holds that key");
+        assert!(
+            first.try_wait().unwrap().is_none(),
+            "{}",
+            said.lock().unwrap()
+        );
+        assert_eq!(crate::harness::trace(&dir), ["before"]);
+        // Signed from host 2 by carol: the run on host 1 goes on by itself.
+        let (code, _, err) = approve("carol");
+        assert_eq!(code, 0, "{err}");
+        let out = wait_bounded(first, Duration::from_secs(60));
+        let deadline = Instant::now() + Duration::from_secs(10);
+        while !reader.is_finished() && Instant::now() < deadline {
+            std::thread::sleep(Duration::from_millis(20));
+        }
+        let said = said.lock().unwrap().clone();
+        assert_eq!(out.status.code(), Some(0), "{said}");
+        assert!(said.contains("signed by carol (QA)"), "{said}");
+        assert_eq!(crate::harness::trace(&dir), ["before", "after"]);
+        // Host 2 sees who signed, with the key.
+        let (code, status, err) = run_on(&net, 2, &dir, &env2, &["status", &run]);
+        assert_eq!(code, 0, "{err}");
+        assert!(
+            status.contains(&format!(
+                "`go` as QA: by carol with key {}",
+                fingerprint(&dir, "carol")
+            )) && status.contains("passed at")
+                && status.contains("signed by carol (QA) (signed with their SSH keys, verified"),
+            "{status}"
+        );
+        // The journal names carol's principal and key; the audit re-verifies it.
+        let answered: serde_json::Value = serde_json::from_str(&pg.sql(&format!(
+            "SELECT line FROM rollout_records WHERE run_id = '{run}' AND line::jsonb->>'type' = 'gate_answered' ORDER BY seq DESC LIMIT 1"
+        )))
+        .unwrap();
+        let answers = answered["answers"].as_array().unwrap();
+        assert_eq!(answers.len(), 1, "{answered}");
+        assert_eq!(answers[0]["how"], "signed");
+        assert_eq!(answers[0]["signed"]["principal"], "carol");
+        assert_eq!(
+            answers[0]["signed"]["fingerprint"],
+            fingerprint(&dir, "carol").as_str()
+        );
+        let (code, verified, err) = run_on(&net, 2, &dir, &env2, &["audit", "verify", &run]);
+        assert_eq!(code, 0, "{verified}{err}");
+    }
+
+    #[test]
     fn eight_concurrent_runs_over_both_hosts_exactly_one_proceeds() {
         let (net, _pg, urls) = setup();
         let t = Test::new().runbook(&effects_runbook("race", &[("only", "5")]));
