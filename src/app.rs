@@ -1696,11 +1696,30 @@ fn approvals_delivered(ctx: &Ctx, store: &dyn Store, id: &str) -> Vec<String> {
     if delivered.is_empty() {
         return Vec::new();
     }
-    let allowed = ctx
+    let state = ctx
         .wait(store.read(id))
         .ok()
-        .map(|log| RunState::fold(&log.records))
-        .and_then(|state| runbook::load(Path::new(&state.runbook)).ok())
+        .map(|log| RunState::fold(&log.records));
+    let operator_keys: Vec<String> = state.as_ref().map_or_else(Vec::new, |s| {
+        s.operator_keys
+            .iter()
+            .map(|k| k.fingerprint.clone())
+            .collect()
+    });
+    let loaded = state.and_then(|state| runbook::load(Path::new(&state.runbook)).ok());
+    // The sign-offs that exclude the operator, whose gate refuses an operator's own key.
+    let excluding: Vec<String> = loaded.as_ref().map_or_else(Vec::new, |l| {
+        l.runbook
+            .phases
+            .iter()
+            .flat_map(|p| p.steps.iter().chain(&p.gate))
+            .filter(
+                |s| matches!(&s.kind, runbook::model::StepKind::Signoff(o) if o.exclude_operator),
+            )
+            .map(|s| s.id.get_ref().clone())
+            .collect()
+    });
+    let allowed = loaded
         .and_then(|loaded| crate::exec::signatures::policy(&loaded, &ctx.settings).ok())
         .and_then(|p| p.allowed_signers);
     delivered
@@ -1718,8 +1737,15 @@ fn approvals_delivered(ctx: &Ctx, store: &dyn Store, id: &str) -> Vec<String> {
                     || "a key".to_string(),
                     |p| format!("{} with key", p.join(", ")),
                 );
+            // Say so of one the gate will refuse rather than list it like one that may count.
+            let verdict =
+                if excluding.contains(&request.gate) && operator_keys.contains(&sig.fingerprint) {
+                    "does not count: the key of an operator of this run"
+                } else {
+                    "counts once the gate has checked it in full"
+                };
             Ok(format!(
-                "`{}` as {}: by {who} {} at {} ({}; checked in full by the gate)",
+                "`{}` as {}: by {who} {} at {} ({}; {verdict})",
                 request.gate, request.role, sig.fingerprint, request.time, d.from
             ))
         })

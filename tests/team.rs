@@ -947,6 +947,23 @@ mod hosts {
                 && status.contains("signed by carol (QA) (signed with their SSH keys, verified"),
             "{status}"
         );
+        // The operator's own approval is listed as one that does not count, not like carol's.
+        let alice_line = status
+            .lines()
+            .find(|l| l.contains(&format!("by alice with key {}", fingerprint(&dir, "alice"))))
+            .unwrap_or_else(|| panic!("no line for alice's approval: {status}"));
+        assert!(
+            alice_line.contains("does not count: the key of an operator of this run"),
+            "{status}"
+        );
+        let carol_line = status
+            .lines()
+            .find(|l| l.contains("by carol with key"))
+            .unwrap();
+        assert!(
+            carol_line.contains("counts once the gate has checked it in full"),
+            "{status}"
+        );
         // The journal names carol's principal and key; the audit re-verifies it.
         let answered: serde_json::Value = serde_json::from_str(&pg.sql(&format!(
             "SELECT line FROM rollout_records WHERE run_id = '{run}' AND line::jsonb->>'type' = 'gate_answered' ORDER BY seq DESC LIMIT 1"
