@@ -1033,29 +1033,15 @@ fn open_run(
     }
     let path = PathBuf::from(&state.runbook);
     let loaded = load(&path, ctx.color_err())?;
-    if loaded.source.digest() != state.digest {
-        let before = ctx
-            .wait(store.runbook_snapshot(id))
-            .ok()
-            .flatten()
-            .unwrap_or_default();
-        let diff = similar::TextDiff::from_lines(&before, &loaded.source.text)
-            .unified_diff()
-            .context_radius(2)
-            .header("runbook when the run started", "runbook now")
-            .to_string();
-        eprintln!(
-            "the runbook `{}` changed since run `{id}` started:\n{diff}",
-            loaded.source.name
-        );
-        if !allow_changed {
-            eprintln!(
-                "error: refusing to {command} a run whose runbook changed; pass `--allow-changed` to {command} with the new runbook"
-            );
-            return Err(ExitCode::Usage);
-        }
-        eprintln!("warning: going on with the changed runbook (--allow-changed)");
-    }
+    refuse_changed(
+        ctx,
+        store,
+        id,
+        &loaded,
+        &state.digest,
+        command,
+        allow_changed,
+    )?;
     let vars = session::vars_from_state(&loaded, &state).map_err(|why| {
         eprintln!("error: {why}");
         ExitCode::Usage
@@ -2016,4 +2002,41 @@ pub fn state(ctx: &Ctx, command: &crate::cli::StateCommand) -> ExitCode {
         }
         crate::cli::StateCommand::Import { dir } => team::import(ctx, dir),
     }
+}
+
+/// A run resumed (or rolled back) with a runbook other than the one it started with: shows the
+/// difference from the copy stored with the run, and refuses unless `--allow-changed`.
+pub(crate) fn refuse_changed(
+    ctx: &Ctx,
+    store: &dyn Store,
+    id: &str,
+    loaded: &Loaded,
+    started_with: &str,
+    command: &str,
+    allow_changed: bool,
+) -> Result<(), ExitCode> {
+    if loaded.source.digest() != started_with {
+        let before = ctx
+            .wait(store.runbook_snapshot(id))
+            .ok()
+            .flatten()
+            .unwrap_or_default();
+        let diff = similar::TextDiff::from_lines(&before, &loaded.source.text)
+            .unified_diff()
+            .context_radius(2)
+            .header("runbook when the run started", "runbook now")
+            .to_string();
+        eprintln!(
+            "the runbook `{}` changed since run `{id}` started:\n{diff}",
+            loaded.source.name
+        );
+        if !allow_changed {
+            eprintln!(
+                "error: refusing to {command} a run whose runbook changed; pass `--allow-changed` to {command} with the new runbook"
+            );
+            return Err(ExitCode::Usage);
+        }
+        eprintln!("warning: going on with the changed runbook (--allow-changed)");
+    }
+    Ok(())
 }

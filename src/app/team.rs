@@ -260,29 +260,7 @@ fn open(
         snapshot_dir = Some(copy);
         loaded
     };
-    if loaded.source.digest() != state.digest {
-        let before = ctx
-            .wait(pg.runbook_snapshot(id))
-            .ok()
-            .flatten()
-            .unwrap_or_default();
-        let diff = similar::TextDiff::from_lines(&before, &loaded.source.text)
-            .unified_diff()
-            .context_radius(2)
-            .header("runbook when the run started", "runbook now")
-            .to_string();
-        eprintln!(
-            "the runbook `{}` changed since run `{id}` started:\n{diff}",
-            loaded.source.name
-        );
-        if !allow_changed {
-            eprintln!(
-                "error: refusing to {command} a run whose runbook changed; pass `--allow-changed` to {command} with the new runbook"
-            );
-            return Err(ExitCode::Usage);
-        }
-        eprintln!("warning: going on with the changed runbook (--allow-changed)");
-    }
+    super::refuse_changed(ctx, pg, id, &loaded, &state.digest, command, allow_changed)?;
     let vars = session::vars_from_state(&loaded, &state).map_err(|why| {
         eprintln!("error: {why}");
         ExitCode::Usage
