@@ -1603,7 +1603,6 @@ pub fn run_report(
     format: crate::cli::ReportFormat,
     output: Option<&Path>,
 ) -> ExitCode {
-    use crate::cli::ReportFormat;
     if ctx.settings.state.is_some() {
         return team::report(ctx, run_id, format, output);
     }
@@ -1628,36 +1627,7 @@ pub fn run_report(
             ..crate::state::verify::Check::default()
         },
     );
-    let report = crate::report::build(&loaded.records, &audit);
-    let text = match format {
-        ReportFormat::Md => crate::report::md::render(&report),
-        ReportFormat::Html => crate::report::html::render(&report),
-        ReportFormat::Json => Ok(serde_json::to_string_pretty(&report).unwrap_or_default() + "\n"),
-    };
-    let text = match text {
-        Ok(text) => text,
-        Err(e) => {
-            eprintln!("error: {e}");
-            return ExitCode::Internal;
-        }
-    };
-    match output {
-        Some(file) => {
-            if let Err(e) = std::fs::write(file, text) {
-                eprintln!("error: cannot write the report to {}: {e}", file.display());
-                return ExitCode::Usage;
-            }
-            eprintln!("report of run {id} written to {}", file.display());
-        }
-        None => print!("{text}"),
-    }
-    if !audit.ok {
-        eprintln!(
-            "warning: the run's audit log does not verify: {}",
-            audit.message
-        );
-    }
-    ExitCode::Ok
+    write_report(&loaded.records, &audit, format, output, &id)
 }
 
 /// What `rollout approve` was asked for.
@@ -2039,4 +2009,46 @@ pub(crate) fn refuse_changed(
         eprintln!("warning: going on with the changed runbook (--allow-changed)");
     }
     Ok(())
+}
+
+/// Writes run `id`'s report (from its records and what `audit verify` concluded) in `format`,
+/// to `output` or standard output, warning when the audit log does not verify.
+pub(crate) fn write_report(
+    records: &[crate::state::Record],
+    audit: &crate::state::verify::VerifyReport,
+    format: crate::cli::ReportFormat,
+    output: Option<&Path>,
+    id: &str,
+) -> ExitCode {
+    use crate::cli::ReportFormat;
+    let report = crate::report::build(records, audit);
+    let text = match format {
+        ReportFormat::Md => crate::report::md::render(&report),
+        ReportFormat::Html => crate::report::html::render(&report),
+        ReportFormat::Json => Ok(serde_json::to_string_pretty(&report).unwrap_or_default() + "\n"),
+    };
+    let text = match text {
+        Ok(text) => text,
+        Err(e) => {
+            eprintln!("error: {e}");
+            return ExitCode::Internal;
+        }
+    };
+    match output {
+        Some(file) => {
+            if let Err(e) = std::fs::write(file, text) {
+                eprintln!("error: cannot write the report to {}: {e}", file.display());
+                return ExitCode::Usage;
+            }
+            eprintln!("report of run {id} written to {}", file.display());
+        }
+        None => print!("{text}"),
+    }
+    if !audit.ok {
+        eprintln!(
+            "warning: the run's audit log does not verify: {}",
+            audit.message
+        );
+    }
+    ExitCode::Ok
 }

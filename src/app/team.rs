@@ -773,7 +773,6 @@ pub fn report(
     format: crate::cli::ReportFormat,
     output: Option<&Path>,
 ) -> ExitCode {
-    use crate::cli::ReportFormat;
     let pg = match store(ctx) {
         Ok(pg) => pg,
         Err(code) => return code,
@@ -786,36 +785,7 @@ pub fn report(
         Ok(x) => x,
         Err(code) => return code,
     };
-    let report = crate::report::build(&v.records, &audit);
-    let text = match format {
-        ReportFormat::Md => crate::report::md::render(&report),
-        ReportFormat::Html => crate::report::html::render(&report),
-        ReportFormat::Json => Ok(serde_json::to_string_pretty(&report).unwrap_or_default() + "\n"),
-    };
-    let text = match text {
-        Ok(text) => text,
-        Err(e) => {
-            eprintln!("error: {e}");
-            return ExitCode::Internal;
-        }
-    };
-    match output {
-        Some(file) => {
-            if let Err(e) = std::fs::write(file, text) {
-                eprintln!("error: cannot write the report to {}: {e}", file.display());
-                return ExitCode::Usage;
-            }
-            eprintln!("report of run {id} written to {}", file.display());
-        }
-        None => print!("{text}"),
-    }
-    if !audit.ok {
-        eprintln!(
-            "warning: the run's audit log does not verify: {}",
-            audit.message
-        );
-    }
-    ExitCode::Ok
+    super::write_report(&v.records, &audit, format, output, &id)
 }
 
 /// `rollout locks` in team mode: every lock in the database.
