@@ -7,6 +7,7 @@ use std::path::Path;
 use std::process::Stdio;
 use std::time::{Duration, Instant};
 
+use crate::gates::Tty;
 use crate::harness::{Test, journal, journal_file, run_dirs, trace, wait_bounded, wait_for_path};
 
 /// Three phases, each with a step and two rollback steps; `fail_in` names the phase whose step
@@ -1131,6 +1132,44 @@ fn unlock_removes_a_stuck_holders_lock_and_is_recorded() {
     let acquired = &of_type(&dir, "lock_acquired")[0];
     assert!(acquired["broken"].as_str().unwrap().contains(&lock_id));
     let mut holder = holder;
+    holder.kill().unwrap();
+    let _ = wait_bounded(holder, Duration::from_secs(10));
+}
+
+#[test]
+fn unlock_of_a_held_lock_asks_at_a_terminal_and_needs_yes_without_one() {
+    let t = Test::new().runbook(&SLOW.replace("sleep 1.5", "touch started; sleep 30"));
+    let dir = t.path().to_path_buf();
+    let mut cmd = t.command();
+    cmd.args(["run", "runbook.toml"])
+        .stdin(Stdio::null())
+        .stdout(Stdio::null())
+        .stderr(Stdio::null());
+    let mut holder = cmd.spawn().unwrap();
+    wait_for_path(&dir.join("started"));
+    let locks = Test::in_dir(&dir).args(["locks"]).status(0);
+    let lock_id = locks
+        .stdout
+        .split_whitespace()
+        .next()
+        .expect("a lock id")
+        .to_string();
+    Test::in_dir(&dir)
+        .args(["unlock", &lock_id])
+        .status(2)
+        .stderr_has("error: pass `--yes` to remove a held lock without a terminal");
+    // At a terminal: a no keeps the lock, a yes removes it.
+    let mut tty = Tty::run(&Test::in_dir(&dir).args(["unlock", &lock_id]));
+    tty.shows("Remove this lock?").line("n");
+    tty.shows("not removed").finishes_with(2);
+    Test::in_dir(&dir)
+        .args(["locks"])
+        .status(0)
+        .stdout_has("HELD");
+    let mut tty = Tty::run(&Test::in_dir(&dir).args(["unlock", &lock_id]));
+    tty.shows("Remove this lock?").line("y");
+    tty.shows(&format!("removed lock {lock_id}"))
+        .finishes_with(0);
     holder.kill().unwrap();
     let _ = wait_bounded(holder, Duration::from_secs(10));
 }

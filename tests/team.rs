@@ -351,6 +351,38 @@ fn rollback_of_a_run_started_elsewhere_and_locks_and_unlock() {
 }
 
 #[test]
+fn unlock_of_a_held_lease_asks_at_a_terminal_and_needs_yes_without_one() {
+    use crate::gates::Tty;
+    let pg = Postgres::start();
+    let url = pg.url();
+    let t = Test::new().runbook(&effects_runbook("held", &[("a", "20")]));
+    let dir = t.path().to_path_buf();
+    let env = [("ROLLOUT_STATE", url.as_str()), ("ROLLOUT_LEASE", "3s")];
+    let holder = spawn(&dir, &env, &["run", "runbook.toml", "--grace", "200ms"]);
+    wait_for_effect(&dir, "a start", Duration::from_secs(20));
+    let lock_id = pg.sql("SELECT lock_id FROM rollout_locks");
+    let unlock = || {
+        Test::in_dir(&dir)
+            .env("ROLLOUT_STATE", &url)
+            .args(["unlock", &lock_id])
+    };
+    unlock()
+        .status(2)
+        .stderr_has("error: pass `--yes` to end a held lock without a terminal");
+    // At a terminal: a no keeps the lease, a yes ends it.
+    let mut tty = Tty::run(&unlock());
+    tty.shows("End this lock?").line("n");
+    tty.shows("not removed").finishes_with(2);
+    assert_eq!(pg.sql("SELECT count(*) FROM rollout_unlocks"), "0");
+    let mut tty = Tty::run(&unlock());
+    tty.shows("End this lock?").line("y");
+    tty.shows(&format!("ended lock {lock_id}")).finishes_with(0);
+    assert_eq!(pg.sql("SELECT count(*) FROM rollout_unlocks"), "1");
+    // The holder notices it lost the lease and stops (bounded).
+    let _ = wait_bounded(holder, Duration::from_secs(30));
+}
+
+#[test]
 fn import_moves_local_runs_into_the_database_with_their_hashes() {
     let pg = Postgres::start();
     let url = pg.url();
