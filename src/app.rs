@@ -1560,22 +1560,8 @@ pub fn unlock(ctx: &Ctx, lock_id: &str, yes: bool) -> ExitCode {
         );
     }
     if held {
-        if !yes {
-            let mut prompter = ui::prompt::TerminalPrompter::if_interactive(
-                ctx.settings.ci,
-                &Interrupts::default(),
-            );
-            match prompter.as_mut().map(|p| p.confirm("Remove this lock?")) {
-                Some(Ok(true)) => {}
-                Some(_) => {
-                    eprintln!("not removed");
-                    return ExitCode::Usage;
-                }
-                None => {
-                    eprintln!("error: pass `--yes` to remove a held lock without a terminal");
-                    return ExitCode::Usage;
-                }
-            }
+        if let Err(code) = confirm_unlock(ctx, yes, "Remove this lock?", "remove") {
+            return code;
         }
     } else {
         eprintln!("lock {lock_id} is not held by anyone (its holder is gone): it is free already");
@@ -1592,6 +1578,33 @@ pub fn unlock(ctx: &Ctx, lock_id: &str, yes: bool) -> ExitCode {
         Err(e) => {
             eprintln!("error: {e}");
             ExitCode::Internal
+        }
+    }
+}
+
+/// Asks before a held lock goes (`question`; `verb` is what the refusal calls it): `--yes`
+/// asks nothing, a no keeps the lock, and where nobody can answer (no terminal, `CI`) only
+/// `--yes` will do. The same for a lock file and a lease in the database.
+pub(crate) fn confirm_unlock(
+    ctx: &Ctx,
+    yes: bool,
+    question: &str,
+    verb: &str,
+) -> Result<(), ExitCode> {
+    if yes {
+        return Ok(());
+    }
+    let mut prompter =
+        ui::prompt::TerminalPrompter::if_interactive(ctx.settings.ci, &Interrupts::default());
+    match prompter.as_mut().map(|p| p.confirm(question)) {
+        Some(Ok(true)) => Ok(()),
+        Some(_) => {
+            eprintln!("not removed");
+            Err(ExitCode::Usage)
+        }
+        None => {
+            eprintln!("error: pass `--yes` to {verb} a held lock without a terminal");
+            Err(ExitCode::Usage)
         }
     }
 }

@@ -8,7 +8,6 @@ use std::path::Path;
 
 use super::{Ctx, Format, Loaded, Resumed, RunArgs, Session, env_var, grace};
 use crate::exec::engine::{InDoubt, Mode};
-use crate::exec::gates::Prompter;
 use crate::exec::session;
 use crate::exit::ExitCode;
 use crate::inputs;
@@ -843,22 +842,8 @@ pub fn unlock(ctx: &Ctx, lock_id: &str, yes: bool) -> ExitCode {
             "ending it stops that rollout from writing anything more (it stops its step when it notices), and lets another run start on `{}`",
             found.holder.target
         );
-        if !yes {
-            let mut prompter = ui::prompt::TerminalPrompter::if_interactive(
-                ctx.settings.ci,
-                &crate::exec::interrupts::Interrupts::default(),
-            );
-            match prompter.as_mut().map(|p| p.confirm("End this lock?")) {
-                Some(Ok(true)) => {}
-                Some(_) => {
-                    eprintln!("not removed");
-                    return ExitCode::Usage;
-                }
-                None => {
-                    eprintln!("error: pass `--yes` to end a held lock without a terminal");
-                    return ExitCode::Usage;
-                }
-            }
+        if let Err(code) = super::confirm_unlock(ctx, yes, "End this lock?", "end") {
+            return code;
         }
     } else {
         eprintln!("lock {lock_id} is not held by anyone (its holder is gone): it is free already");
