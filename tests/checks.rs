@@ -258,10 +258,9 @@ fn metric_measurements_are_events_with_a_trend() {
         .args(["run", "runbook.toml", "--output", "json"])
         .status(0);
     let events: Vec<serde_json::Value> = out
-        .stdout
-        .lines()
-        .map(|l| serde_json::from_str(l).unwrap())
-        .filter(|e: &serde_json::Value| e["event"] == "measurement")
+        .events()
+        .into_iter()
+        .filter(|e| e["event"] == "measurement")
         .collect();
     assert_eq!(events.len(), 3, "{}", out.stdout);
     assert_eq!(events[2]["index"], 3);

@@ -229,14 +229,7 @@ fn dynamic_bash_completion_offers_run_ids_in_bash() {
         .runbook(MINIMAL)
         .args(["run", "runbook.toml"])
         .status(0);
-    let run_id = std::fs::read_dir(first.dir.join(".rollout/runs"))
-        .unwrap()
-        .next()
-        .unwrap()
-        .unwrap()
-        .file_name()
-        .to_string_lossy()
-        .into_owned();
+    let run_id = crate::harness::run_id(&first.dir);
     let bin_dir = crate::harness::bin().parent().unwrap().to_path_buf();
     let path = format!(
         "{}:{}",

@@ -278,6 +278,17 @@ impl Outcome {
         serde_json::from_str(&self.stdout)
             .unwrap_or_else(|e| panic!("stdout is not JSON ({e}):\n{}", self.stdout))
     }
+
+    /// Standard output as JSON lines, one event each (`--output json`).
+    pub fn events(&self) -> Vec<serde_json::Value> {
+        self.stdout
+            .lines()
+            .map(|l| {
+                serde_json::from_str(l)
+                    .unwrap_or_else(|e| panic!("not a JSON line ({e}): {l}\n{}", self.stdout))
+            })
+            .collect()
+    }
 }
 
 /// A small valid runbook to start tests from.
@@ -293,13 +304,18 @@ id = "hello"
 run = "echo hello"
 "#;
 
-/// The lines of `trace` in a test directory: what the steps of a test runbook did, in order.
-pub fn trace(dir: &Path) -> Vec<String> {
-    std::fs::read_to_string(dir.join("trace"))
+/// The lines of file `name` in a test directory (none when there is no such file).
+pub fn lines_of(dir: &Path, name: &str) -> Vec<String> {
+    std::fs::read_to_string(dir.join(name))
         .unwrap_or_default()
         .lines()
         .map(String::from)
         .collect()
+}
+
+/// The lines of `trace` in a test directory: what the steps of a test runbook did, in order.
+pub fn trace(dir: &Path) -> Vec<String> {
+    lines_of(dir, "trace")
 }
 
 /// The run directories under `dir/.rollout/runs`, oldest first.
@@ -309,6 +325,15 @@ pub fn run_dirs(dir: &Path) -> Vec<PathBuf> {
         .unwrap_or_default();
     runs.sort();
     runs
+}
+
+/// The id of the latest run in `dir`.
+pub fn run_id(dir: &Path) -> String {
+    run_dirs(dir)
+        .last()
+        .and_then(|d| d.file_name())
+        .map(|n| n.to_string_lossy().into_owned())
+        .expect("a run")
 }
 
 /// The journal of the latest run in `dir`.
@@ -322,6 +347,14 @@ pub fn journal(dir: &Path) -> Vec<serde_json::Value> {
         .expect("a journal")
         .lines()
         .map(|l| serde_json::from_str(l).expect("a JSON record"))
+        .collect()
+}
+
+/// The records of type `ty` in the latest run's journal in `dir`.
+pub fn of_type(dir: &Path, ty: &str) -> Vec<serde_json::Value> {
+    journal(dir)
+        .into_iter()
+        .filter(|r| r["type"] == ty)
         .collect()
 }
 

@@ -8,7 +8,9 @@ use std::process::Stdio;
 use std::time::{Duration, Instant};
 
 use crate::gates::Tty;
-use crate::harness::{Test, journal, journal_file, run_dirs, trace, wait_bounded, wait_for_path};
+use crate::harness::{
+    Test, journal, journal_file, of_type, run_dirs, run_id, trace, wait_bounded, wait_for_path,
+};
 
 /// Three phases, each with a step and two rollback steps; `fail_in` names the phase whose step
 /// fails (asking for a rollback), if any.
@@ -44,13 +46,6 @@ run = "echo undo-{p}-b >> trace"
         );
     }
     rb
-}
-
-fn of_type(dir: &Path, ty: &str) -> Vec<serde_json::Value> {
-    journal(dir)
-        .into_iter()
-        .filter(|r| r["type"] == ty)
-        .collect()
 }
 
 // ---- rollback --------------------------------------------------------------------------------
@@ -348,16 +343,6 @@ fn an_interrupted_rollback_resumes_where_it_stopped() {
     Test::in_dir(&dir)
         .args(["audit", "verify", &run_id(&dir)])
         .status(0);
-}
-
-fn run_id(dir: &Path) -> String {
-    run_dirs(dir)
-        .last()
-        .unwrap()
-        .file_name()
-        .unwrap()
-        .to_string_lossy()
-        .into_owned()
 }
 
 // ---- the audit log ---------------------------------------------------------------------------

@@ -6,7 +6,7 @@ use std::net::TcpListener;
 use std::sync::{Arc, Mutex};
 use std::time::{Duration, Instant};
 
-use crate::harness::Test;
+use crate::harness::{Test, journal_file, run_id};
 
 /// A webhook endpoint that records each request (path, body) and answers `status`.
 struct Hook {
@@ -207,14 +207,7 @@ on = ["run_started"]"#,
         "notification to http://127.0.0.1:{} failed: the endpoint answered 500",
         broken.port
     ));
-    let journal = std::fs::read_dir(out.dir.join(".rollout/runs"))
-        .unwrap()
-        .next()
-        .unwrap()
-        .unwrap()
-        .path()
-        .join("journal.ndjson");
-    let text = std::fs::read_to_string(journal).unwrap();
+    let text = std::fs::read_to_string(journal_file(&out.dir)).unwrap();
     let failed = text
         .lines()
         .filter(|l| l.contains("\"type\":\"notification_failed\""))
@@ -226,14 +219,7 @@ on = ["run_started"]"#,
     assert!(files_contain(&out.dir, TOKEN).is_empty());
     Test::in_dir(&out.dir)
         .args(["audit", "verify", "--format", "json"])
-        .args([std::fs::read_dir(out.dir.join(".rollout/runs"))
-            .unwrap()
-            .next()
-            .unwrap()
-            .unwrap()
-            .file_name()
-            .to_string_lossy()
-            .into_owned()])
+        .args([run_id(&out.dir)])
         .status(0);
 }
 

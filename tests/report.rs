@@ -8,7 +8,7 @@ use std::sync::Arc;
 use std::time::Duration;
 
 use crate::checks::{Exporter, Prometheus, abort_runbook};
-use crate::harness::{Outcome, Test, repo, wait_bounded};
+use crate::harness::{Outcome, Test, journal_file, repo, wait_bounded};
 
 /// A confirm, a command whose output needs escaping, and a phase that fails when `fail` is
 /// set; every phase rolls back on failure.
@@ -432,14 +432,7 @@ fn report_of_a_tampered_log_says_the_chain_does_not_verify() {
         .runbook(&deploy(false))
         .args(["run", "runbook.toml", "--approve", "go"])
         .status(0);
-    let runs = run.dir.join(".rollout/runs");
-    let journal = std::fs::read_dir(&runs)
-        .unwrap()
-        .next()
-        .unwrap()
-        .unwrap()
-        .path()
-        .join("journal.ndjson");
+    let journal = journal_file(&run.dir);
     let text = std::fs::read_to_string(&journal).unwrap();
     std::fs::write(
         &journal,

@@ -2,7 +2,7 @@
 //! covers earlier phases (`rollback_covers`), and previews (`rollback --dry-run`, `plan`, the
 //! plan a rollback shows when it starts) that never guess a value captured during the rollback.
 
-use crate::harness::{Test, journal, trace};
+use crate::harness::{Test, journal, of_type, trace};
 
 /// One phase whose rollback checks whether the flag took effect, then runs the full rollback
 /// only if it did not: the shape of the batch-patches rollback.
@@ -137,13 +137,6 @@ const COVERING: [&str; 3] = [
     "rollback_covers = [\"p1\"]",
     "rollback_covers = [\"p1\", \"p2\"]",
 ];
-
-fn of_type(dir: &std::path::Path, ty: &str) -> Vec<serde_json::Value> {
-    journal(dir)
-        .into_iter()
-        .filter(|r| r["type"] == ty)
-        .collect()
-}
 
 #[test]
 fn a_phase_whose_rollback_covers_earlier_phases_undoes_them_once() {

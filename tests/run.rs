@@ -7,7 +7,7 @@ use std::path::Path;
 use std::process::Stdio;
 use std::time::{Duration, Instant};
 
-use crate::harness::{Test, journal, trace, wait_bounded, wait_for_path};
+use crate::harness::{Test, journal, journal_file, trace, wait_bounded, wait_for_path};
 
 /// A runbook whose every step appends its id to `trace` in the test directory.
 fn tracing_runbook(steps: &str) -> String {
@@ -440,11 +440,7 @@ run = "echo hi"
         .runbook(&rb)
         .args(["run", "runbook.toml", "--output", "json"])
         .status(0);
-    let events: Vec<serde_json::Value> = out
-        .stdout
-        .lines()
-        .map(|l| serde_json::from_str(l).unwrap())
-        .collect();
+    let events = out.events();
     let kinds: Vec<&str> = events
         .iter()
         .map(|e| e["event"].as_str().unwrap())
@@ -517,16 +513,7 @@ run = "echo token={{ token }}; echo env=$ROLLOUT_VAR_TOKEN >&2; test {{ token }}
         out.stderr
     );
     out.stdout_has("token=******");
-    let journal = std::fs::read_to_string(
-        std::fs::read_dir(out.dir.join(".rollout/runs"))
-            .unwrap()
-            .next()
-            .unwrap()
-            .unwrap()
-            .path()
-            .join("journal.ndjson"),
-    )
-    .unwrap();
+    let journal = std::fs::read_to_string(journal_file(&out.dir)).unwrap();
     assert!(!journal.contains("hunter2"));
 }
 
@@ -907,13 +894,7 @@ run = "echo two >> trace"
         .runbook(&rb)
         .args(["run", "runbook.toml"])
         .status(8);
-    let run_dir = std::fs::read_dir(out.dir.join(".rollout/runs"))
-        .unwrap()
-        .next()
-        .unwrap()
-        .unwrap()
-        .path();
-    let journal = run_dir.join("journal.ndjson");
+    let journal = journal_file(&out.dir);
     let mut bytes = std::fs::read(&journal).unwrap();
     // Cut the last record (the pause) in the middle.
     let last_start = bytes[..bytes.len() - 1]

@@ -353,11 +353,7 @@ fn secrets_and_their_encodings_never_leak_in_output_journal_plans_or_resume() {
     let run = t
         .args(["run", "runbook.toml", "--output", "json"])
         .status(8);
-    let events: Vec<serde_json::Value> = run
-        .stdout
-        .lines()
-        .map(|l| serde_json::from_str(l).unwrap())
-        .collect();
+    let events = run.events();
     for (id, _, masks) in printing_steps() {
         let output = step_output(&events, id);
         let shown = output.matches(MASK).count();

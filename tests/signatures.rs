@@ -12,7 +12,7 @@ use std::time::Duration;
 use base64::Engine as _;
 
 use crate::gates::Tty;
-use crate::harness::{Test, journal, journal_file, run_dirs, trace};
+use crate::harness::{Test, journal, journal_file, run_dirs, run_id, trace};
 
 /// A runbook that requires signed sign-offs (`risk = "high"`), with a sign-off `go` of three
 /// roles: QA (alice or carol), Dev (bob), Ops (carol).
@@ -102,14 +102,6 @@ fn run_to_gate(t: &Test) -> String {
         .stderr_has("needs")
         .stderr_has("--gate go");
     run_id(t.path())
-}
-
-fn run_id(dir: &Path) -> String {
-    run_dirs(dir)
-        .last()
-        .and_then(|d| d.file_name())
-        .map(|n| n.to_string_lossy().into_owned())
-        .expect("a run")
 }
 
 fn approve(dir: &Path, id: &str, who: &str, role: &str) -> Test {

@@ -25,12 +25,9 @@ pub fn effects_runbook(name: &str, steps: &[(&str, &str)]) -> String {
     text
 }
 
+/// The lines of `effects`: what the steps of an `effects_runbook` did, on which host, when.
 pub fn effects(dir: &Path) -> Vec<String> {
-    std::fs::read_to_string(dir.join("effects"))
-        .unwrap_or_default()
-        .lines()
-        .map(str::to_string)
-        .collect()
+    crate::harness::lines_of(dir, "effects")
 }
 
 /// Waits (bounded) until `effects` has a line containing `needle`.
