@@ -14,7 +14,7 @@ use crate::harness::{Test, journal};
 /// Serves `/metrics` in the Prometheus text format with whatever the test last set.
 pub(crate) struct Exporter {
     port: u16,
-    pub(crate) body: Arc<Mutex<String>>,
+    body: Arc<Mutex<String>>,
 }
 
 impl Exporter {
@@ -32,8 +32,18 @@ impl Exporter {
         Exporter { port, body }
     }
 
-    fn set(&self, body: &str) {
+    pub(crate) fn set(&self, body: &str) {
         *self.body.lock().unwrap() = body.to_string();
+    }
+
+    /// Serves `body` from `after` on, set by a thread of its own (joined, it is set).
+    pub(crate) fn set_after(&self, after: Duration, body: &str) -> std::thread::JoinHandle<()> {
+        let served = Arc::clone(&self.body);
+        let body = body.to_string();
+        std::thread::spawn(move || {
+            std::thread::sleep(after);
+            *served.lock().unwrap() = body;
+        })
     }
 }
 
@@ -292,11 +302,7 @@ fn metric_window_needs_consecutive_successes_at_the_end() {
     // although the failure limit tolerates them the check cannot pass.
     let exporter = Exporter::new("app_error_ratio 0.001\n");
     let prom = Prometheus::start(&exporter);
-    let body = Arc::clone(&exporter.body);
-    let flip = std::thread::spawn(move || {
-        std::thread::sleep(Duration::from_millis(2500));
-        *body.lock().unwrap() = "app_error_ratio 0.9\n".into();
-    });
+    let flip = exporter.set_after(Duration::from_millis(2500), "app_error_ratio 0.9\n");
     let out = Test::new()
         .runbook(&metric_runbook(
             &prom.url,
@@ -316,11 +322,7 @@ fn metric_window_needs_consecutive_successes_at_the_end() {
 fn metric_window_passes_once_values_recover() {
     let exporter = Exporter::new("app_error_ratio 0.9\n");
     let prom = Prometheus::start(&exporter);
-    let body = Arc::clone(&exporter.body);
-    let flip = std::thread::spawn(move || {
-        std::thread::sleep(Duration::from_millis(1200));
-        *body.lock().unwrap() = "app_error_ratio 0.001\n".into();
-    });
+    let flip = exporter.set_after(Duration::from_millis(1200), "app_error_ratio 0.001\n");
     let out = Test::new()
         .runbook(&metric_runbook(
             &prom.url,
@@ -522,11 +524,7 @@ fn trip_with(
 ) -> (crate::harness::Outcome, Duration) {
     let exporter = Exporter::new("app_error_ratio 0.01\n");
     let prom = Prometheus::start(&exporter);
-    let body = Arc::clone(&exporter.body);
-    let flip = std::thread::spawn(move || {
-        std::thread::sleep(Duration::from_millis(1500));
-        *body.lock().unwrap() = "app_error_ratio 0.9\n".into();
-    });
+    let flip = exporter.set_after(Duration::from_millis(1500), "app_error_ratio 0.9\n");
     let start = Instant::now();
     let out = Test::new()
         .runbook(&(abort_runbook(&prom.url, action) + extra))
@@ -916,11 +914,10 @@ fn prometheus_client_trusts_a_custom_ca_file() {
 fn abort_criterion_stops_a_running_metric_check() {
     let exporter = Exporter::new("app_error_ratio 0.01\napp_up 1\n");
     let prom = Prometheus::start(&exporter);
-    let body = Arc::clone(&exporter.body);
-    let flip = std::thread::spawn(move || {
-        std::thread::sleep(Duration::from_millis(1500));
-        *body.lock().unwrap() = "app_error_ratio 0.9\napp_up 1\n".into();
-    });
+    let flip = exporter.set_after(
+        Duration::from_millis(1500),
+        "app_error_ratio 0.9\napp_up 1\n",
+    );
     let rb = abort_runbook(&prom.url, "abort").replace(
         "run = \"sleep 30 & echo $! > sleep.pid; wait\"",
         "metric = 'app_up'\ncondition = \">= 1\"\nfor = \"30s\"\nevery = \"500ms\"",
@@ -1040,7 +1037,6 @@ fn each_fault_has_its_own_policy() {
 fn abort_criterion_ends_an_open_prompt() {
     let exporter = Exporter::new("app_error_ratio 0.01\n");
     let prom = Prometheus::start(&exporter);
-    let body = Arc::clone(&exporter.body);
     let rb = abort_runbook(&prom.url, "abort").replace(
         "run = \"sleep 30 & echo $! > sleep.pid; wait\"",
         "confirm = \"Promote the canary?\"",
@@ -1049,7 +1045,7 @@ fn abort_criterion_ends_an_open_prompt() {
     let mut tty = crate::gates::Tty::run(&test);
     tty.shows("Promote the canary?");
     let start = Instant::now();
-    *body.lock().unwrap() = "app_error_ratio 0.9\n".into();
+    exporter.set("app_error_ratio 0.9\n");
     tty.finishes_with(6);
     assert!(
         start.elapsed() < Duration::from_secs(10),
@@ -1071,14 +1067,13 @@ fn abort_criterion_ends_an_open_prompt() {
 fn abort_rollback_is_confirmed_at_the_terminal(step: &str, waiting_shows: &str, cut_shows: &str) {
     let exporter = Exporter::new("app_error_ratio 0.01\n");
     let prom = Prometheus::start(&exporter);
-    let body = Arc::clone(&exporter.body);
     let rb = abort_runbook(&prom.url, "rollback")
         .replace("run = \"sleep 30 & echo $! > sleep.pid; wait\"", step)
         + "\n[[phases.rollback]]\nid = \"undo\"\nrun = \"touch undone\"\n";
     let test = Test::new().runbook(&rb).args(["run", "runbook.toml"]);
     let mut tty = crate::gates::Tty::run(&test);
     tty.shows(waiting_shows);
-    *body.lock().unwrap() = "app_error_ratio 0.9\n".into();
+    exporter.set("app_error_ratio 0.9\n");
     tty.shows(cut_shows)
         .shows("abort criterion `error rate above 50%` tripped")
         .shows("Roll back 1 phase now (canary)?")
@@ -1116,11 +1111,7 @@ fn abort_trip_during_a_countdown_asks_to_confirm_the_rollback() {
 fn a_wait_cut_short_by_an_abort_criterion_is_recorded_as_interrupted() {
     let exporter = Exporter::new("app_error_ratio 0.01\n");
     let prom = Prometheus::start(&exporter);
-    let body = Arc::clone(&exporter.body);
-    let flip = std::thread::spawn(move || {
-        std::thread::sleep(Duration::from_millis(1500));
-        *body.lock().unwrap() = "app_error_ratio 0.9\n".into();
-    });
+    let flip = exporter.set_after(Duration::from_millis(1500), "app_error_ratio 0.9\n");
     let rb = abort_runbook(&prom.url, "pause").replace(
         "run = \"sleep 30 & echo $! > sleep.pid; wait\"",
         "wait = \"60s\"",

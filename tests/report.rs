@@ -4,7 +4,6 @@
 
 use std::path::Path;
 use std::process::{Command, Stdio};
-use std::sync::Arc;
 use std::time::Duration;
 
 use crate::checks::{Exporter, Prometheus, abort_runbook};
@@ -283,12 +282,10 @@ fn metric_run(extra: &str) -> (Outcome, Prometheus) {
     let exporter =
         Exporter::new("app_error_ratio{route=\"/a\"} 0.9\napp_error_ratio{route=\"/b\"} 0.5\n");
     let prom = Prometheus::start(&exporter);
-    let body = Arc::clone(&exporter.body);
-    let flip = std::thread::spawn(move || {
-        std::thread::sleep(Duration::from_millis(1200));
-        *body.lock().unwrap() =
-            "app_error_ratio{route=\"/a\"} 0.001\napp_error_ratio{route=\"/b\"} 0.004\n".into();
-    });
+    let flip = exporter.set_after(
+        Duration::from_millis(1200),
+        "app_error_ratio{route=\"/a\"} 0.001\napp_error_ratio{route=\"/b\"} 0.004\n",
+    );
     let runbook = format!(
         r#"[runbook]
 name = "canary"
@@ -563,11 +560,7 @@ fn html_report_renders_in_headless_chromium() {
 fn report_lists_tripped_abort_criteria_and_pauses_with_who_resumed() {
     let exporter = Exporter::new("app_error_ratio 0.01\n");
     let prom = Prometheus::start(&exporter);
-    let body = Arc::clone(&exporter.body);
-    let flip = std::thread::spawn(move || {
-        std::thread::sleep(Duration::from_secs(1));
-        *body.lock().unwrap() = "app_error_ratio 0.9\n".into();
-    });
+    let flip = exporter.set_after(Duration::from_secs(1), "app_error_ratio 0.9\n");
     // The soak step stopped by the criterion reruns on resume: short, so the test is.
     let runbook = abort_runbook(&prom.url, "pause")
         .replace("sleep 30 & echo $! > sleep.pid; wait", "sleep 5");
@@ -576,7 +569,7 @@ fn report_lists_tripped_abort_criteria_and_pauses_with_who_resumed() {
         .args(["run", "runbook.toml", "--grace", "1s"])
         .status(8);
     flip.join().unwrap();
-    *exporter.body.lock().unwrap() = "app_error_ratio 0.01\n".into();
+    exporter.set("app_error_ratio 0.01\n");
     std::thread::sleep(Duration::from_secs(3));
     Test::in_dir(&run.dir)
         .env("ROLLOUT_OPERATOR", "rita")
