@@ -34,4 +34,5 @@ mod signatures;
 mod team;
 mod terminal;
 mod time;
+mod tls;
 mod validate;

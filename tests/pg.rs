@@ -40,6 +40,20 @@ fn free_port() -> u16 {
         .expect("a free port")
 }
 
+/// Makes `path` the `postgres` user's, for the server (which refuses to run as root) to use.
+pub fn give_to_postgres(path: &Path) {
+    let status = Command::new("chown")
+        .arg("postgres")
+        .arg(path)
+        .status()
+        .expect("chown");
+    assert!(
+        status.success(),
+        "cannot chown {} to `postgres`",
+        path.display()
+    );
+}
+
 fn as_postgres(bin: &Path, program: &str) -> Command {
     let mut cmd = Command::new("runuser");
     cmd.args(["-u", "postgres", "--"]).arg(bin.join(program));
@@ -81,15 +95,7 @@ impl Postgres {
             .prefix("rollout-pg-")
             .tempdir()
             .expect("temp dir");
-        let status = Command::new("chown")
-            .arg("postgres")
-            .arg(dir.path())
-            .status()
-            .expect("chown");
-        assert!(
-            status.success(),
-            "cannot chown the cluster's directory to `postgres`"
-        );
+        give_to_postgres(dir.path());
         let out = as_postgres(&bin, "initdb")
             .args(["-A", "trust", "-U", "postgres", "--no-sync", "-D"])
             .arg(dir.path().join("data"))

@@ -1083,76 +1083,12 @@ fn resume_seals_a_finished_run_whose_holder_died_before_its_seal() {
 /// owned by `postgres`; returns the server's TLS settings. A second CA (`other-ca.pem`) signs
 /// nothing of the server's.
 fn tls_files(dir: &Path) -> Vec<String> {
-    let openssl = |args: &[&str]| {
-        let out = std::process::Command::new("openssl")
-            .args(args)
-            .current_dir(dir)
-            .output()
-            .expect("run openssl (Debian package `openssl`)");
-        assert!(
-            out.status.success(),
-            "openssl {args:?}: {}",
-            String::from_utf8_lossy(&out.stderr)
-        );
-    };
     for ca in ["ca", "other-ca"] {
-        openssl(&[
-            "req",
-            "-x509",
-            "-newkey",
-            "rsa:2048",
-            "-nodes",
-            "-keyout",
-            &format!("{ca}.key"),
-            "-out",
-            &format!("{ca}.pem"),
-            "-days",
-            "1",
-            "-subj",
-            "/CN=rollout test CA",
-        ]);
+        crate::tls::authority(dir, ca);
     }
-    openssl(&[
-        "req",
-        "-newkey",
-        "rsa:2048",
-        "-nodes",
-        "-keyout",
-        "server.key",
-        "-out",
-        "server.csr",
-        "-subj",
-        "/CN=db.test",
-    ]);
-    std::fs::write(
-        dir.join("ext.cnf"),
-        "subjectAltName=DNS:db.test\nbasicConstraints=CA:FALSE\n",
-    )
-    .unwrap();
-    openssl(&[
-        "x509",
-        "-req",
-        "-in",
-        "server.csr",
-        "-CA",
-        "ca.pem",
-        "-CAkey",
-        "ca.key",
-        "-CAcreateserial",
-        "-out",
-        "server.pem",
-        "-days",
-        "1",
-        "-extfile",
-        "ext.cnf",
-    ]);
+    crate::tls::server_certificate(dir, "db.test", "DNS:db.test");
     for f in ["server.key", "server.pem"] {
-        let status = std::process::Command::new("chown")
-            .arg("postgres")
-            .arg(dir.join(f))
-            .status()
-            .unwrap();
-        assert!(status.success());
+        crate::pg::give_to_postgres(&dir.join(f));
         std::fs::set_permissions(dir.join(f), std::fs::Permissions::from_mode(0o600)).unwrap();
     }
     vec![
