@@ -57,6 +57,28 @@ pub fn spawn(dir: &Path, env: &[(&str, &str)], args: &[&str]) -> Child {
         .expect("spawn rollout")
 }
 
+/// Tries `attempt` (its exit code, stderr, and what it gives) again and again, 300 ms apart
+/// and for at most 40 s, while a lock refuses it (exit 12), showing each refusal's stderr to
+/// `refused`; returns what the first attempt that got through gave. Another exit fails.
+pub fn until_taken_over<T>(
+    mut attempt: impl FnMut() -> (i32, String, T),
+    mut refused: impl FnMut(&str),
+) -> T {
+    let deadline = Instant::now() + Duration::from_secs(40);
+    loop {
+        let (code, stderr, got) = attempt();
+        match code {
+            0 => return got,
+            12 => {
+                refused(&stderr);
+                assert!(Instant::now() < deadline, "never taken over: {stderr}");
+            }
+            other => panic!("resume ended with {other}: {stderr}"),
+        }
+        std::thread::sleep(Duration::from_millis(300));
+    }
+}
+
 /// The newest run id in the database (waiting, bounded, for one to exist).
 pub fn newest_run(dir: &Path, url: &str) -> String {
     let deadline = Instant::now() + Duration::from_secs(20);
@@ -225,20 +247,17 @@ fn a_killed_holder_is_taken_over_only_after_its_lease_and_its_step_is_in_doubt()
         .stderr_has("on host");
     // Once it ran out, bob takes the run over (tried again and again, bounded): the step in
     // flight is in doubt, and rerun.
-    let deadline = Instant::now() + Duration::from_secs(40);
-    let resumed = loop {
-        let out = Test::in_dir(&dir)
-            .env("ROLLOUT_STATE", &url)
-            .env("ROLLOUT_OPERATOR", "bob")
-            .args(["resume", &run, "--rerun-in-doubt", "--grace", "200ms"])
-            .run();
-        match out.status {
-            12 => assert!(Instant::now() < deadline, "never taken over"),
-            0 => break out,
-            other => panic!("resume ended with {other}: {}", out.stderr),
-        }
-        std::thread::sleep(Duration::from_millis(300));
-    };
+    let resumed = until_taken_over(
+        || {
+            let out = Test::in_dir(&dir)
+                .env("ROLLOUT_STATE", &url)
+                .env("ROLLOUT_OPERATOR", "bob")
+                .args(["resume", &run, "--rerun-in-doubt", "--grace", "200ms"])
+                .run();
+            (out.status, out.stderr.clone(), out)
+        },
+        |_| {},
+    );
     // Not before the lease ran out, by the database's clock.
     let taken_at: f64 = pg
         .sql("SELECT extract(epoch FROM acquired_at) FROM rollout_locks")
@@ -739,28 +758,24 @@ mod hosts {
         net.cut(1);
         let cut = wall();
         // Host 2 tries again and again (bounded): refused while host 1's lease lasts.
-        let deadline = Instant::now() + Duration::from_secs(40);
         let mut refusals = 0;
-        let took_over = loop {
-            assert!(Instant::now() < deadline, "host 2 never took over");
-            let at = wall();
-            let (code, _, err) = run_on(
-                &net,
-                2,
-                &dir,
-                &env2,
-                &["resume", &run, "--rerun-in-doubt", "--grace", "200ms"],
-            );
-            match code {
-                12 => {
-                    assert!(err.contains("on host `host1`"), "{err}");
-                    refusals += 1;
-                    std::thread::sleep(Duration::from_millis(300));
-                }
-                0 => break at,
-                other => panic!("resume on host 2 ended with {other}: {err}"),
-            }
-        };
+        let took_over = until_taken_over(
+            || {
+                let at = wall();
+                let (code, _, err) = run_on(
+                    &net,
+                    2,
+                    &dir,
+                    &env2,
+                    &["resume", &run, "--rerun-in-doubt", "--grace", "200ms"],
+                );
+                (code, err, at)
+            },
+            |err| {
+                assert!(err.contains("on host `host1`"), "{err}");
+                refusals += 1;
+            },
+        );
         let out = wait_bounded(first, Duration::from_secs(30));
         let first_end = wall();
         let err1 = String::from_utf8_lossy(&out.stderr);
