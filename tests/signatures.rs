@@ -76,6 +76,14 @@ pub fn with_keys(t: Test) -> Test {
     t.file("allowed_signers", allowed)
 }
 
+/// A test directory with everyone's keys and the allowed-signers file (see `with_keys`) and
+/// `text` as its runbook; and the directory's path.
+fn keyed(text: &str) -> (Test, PathBuf) {
+    let t = with_keys(Test::new().runbook(text));
+    let dir = t.path().to_path_buf();
+    (t, dir)
+}
+
 pub fn key(dir: &Path, who: &str) -> String {
     dir.join("keys").join(who).display().to_string()
 }
@@ -104,8 +112,10 @@ fn run_to_gate(t: &Test) -> String {
     run_id(t.path())
 }
 
-fn approve(dir: &Path, id: &str, who: &str, role: &str) -> Test {
-    Test::in_dir(dir).args([
+/// `rollout approve` of run `id`'s sign-off `go` as `role`, signed with `who`'s key, asking
+/// nothing.
+pub fn approve_args(dir: &Path, id: &str, who: &str, role: &str) -> Vec<String> {
+    [
         "approve",
         id,
         "--gate",
@@ -115,7 +125,13 @@ fn approve(dir: &Path, id: &str, who: &str, role: &str) -> Test {
         "--key",
         &key(dir, who),
         "--yes",
-    ])
+    ]
+    .map(String::from)
+    .to_vec()
+}
+
+fn approve(dir: &Path, id: &str, who: &str, role: &str) -> Test {
+    Test::in_dir(dir).args(approve_args(dir, id, who, role))
 }
 
 /// Writes the request for `role` to `file` (`rollout approve --request`).
@@ -152,10 +168,28 @@ fn resume(dir: &Path, id: &str) -> Test {
     Test::in_dir(dir).args(["resume", id])
 }
 
+/// The bytes of an armored SSH signature.
+fn unarmor(armored: &str) -> Vec<u8> {
+    let body: String = armored
+        .lines()
+        .filter(|l| !l.starts_with("-----"))
+        .collect();
+    base64::engine::general_purpose::STANDARD
+        .decode(body)
+        .unwrap()
+}
+
+/// `blob` armored as an SSH signature (no newline after its last line).
+fn armor(blob: &[u8]) -> String {
+    format!(
+        "-----BEGIN SSH SIGNATURE-----\n{}\n-----END SSH SIGNATURE-----",
+        base64::engine::general_purpose::STANDARD.encode(blob)
+    )
+}
+
 #[test]
 fn approvals_by_rollout_and_by_plain_ssh_keygen_with_ed25519_ecdsa_and_rsa_keys_pass_the_gate() {
-    let t = with_keys(Test::new().runbook(&runbook(3, "")));
-    let dir = t.path().to_path_buf();
+    let (t, dir) = keyed(&runbook(3, ""));
     let id = run_to_gate(&t);
     // alice (ed25519) with rollout: delivered to the run.
     approve(&dir, &id, "alice", "QA")
@@ -173,20 +207,8 @@ fn approvals_by_rollout_and_by_plain_ssh_keygen_with_ed25519_ecdsa_and_rsa_keys_
     request(&dir, &id, "Dev", "req");
     keygen_sign(&dir, "bob", "rollout", "req");
     // carol (rsa) with rollout, into a file the operator passes on.
-    Test::in_dir(&dir)
-        .args([
-            "approve",
-            &id,
-            "--gate",
-            "go",
-            "--role",
-            "Ops",
-            "--key",
-            &key(&dir, "carol"),
-            "--yes",
-            "--output",
-            "carol.approval",
-        ])
+    approve(&dir, &id, "carol", "Ops")
+        .args(["--output", "carol.approval"])
         .status(0);
     resume(&dir, &id)
         .args([
@@ -270,8 +292,7 @@ fn approvals_by_rollout_and_by_plain_ssh_keygen_with_ed25519_ecdsa_and_rsa_keys_
 /// Runs to the gate, hands in one approval made by `make`, resumes, and returns what the run
 /// said: an approval that does not count leaves the gate waiting (exit 7), never passed.
 fn refused(extra: &str, make: impl FnOnce(&Path, &str) -> Vec<String>) -> String {
-    let t = with_keys(Test::new().runbook(&runbook(1, extra)));
-    let dir = t.path().to_path_buf();
+    let (t, dir) = keyed(&runbook(1, extra));
     let id = run_to_gate(&t);
     let flags = make(&dir, &id);
     let out = resume(&dir, &id).args(flags).status(7);
@@ -312,8 +333,7 @@ fn an_approval_by_a_principal_not_allowed_for_the_role_is_refused() {
 
 #[test]
 fn the_operator_cannot_approve_with_their_own_key() {
-    let t = with_keys(Test::new().runbook(&runbook(1, "")));
-    let dir = t.path().to_path_buf();
+    let (_t, dir) = keyed(&runbook(1, ""));
     let alice_pub = format!("{}.pub", key(&dir, "alice"));
     Test::in_dir(&dir)
         .env("ROLLOUT_SIGNING_KEY", &alice_pub)
@@ -348,8 +368,7 @@ fn the_operator_cannot_approve_with_their_own_key() {
 
 #[test]
 fn an_approval_cannot_be_replayed_on_another_run() {
-    let t = with_keys(Test::new().runbook(&runbook(1, "")));
-    let dir = t.path().to_path_buf();
+    let (t, dir) = keyed(&runbook(1, ""));
     let first = run_to_gate(&t);
     approve(&dir, &first, "alice", "QA")
         .args(["--output", "first.approval"])
@@ -381,8 +400,7 @@ fn an_approval_cannot_be_replayed_on_another_run() {
 #[test]
 fn an_approval_moved_to_another_gate_does_not_verify() {
     let extra = "\n[[phases.gate]]\nid = \"go2\"\nsignoff = \"Second look\"\nroles = [{ role = \"QA\", approvers = [\"alice\"] }]\n";
-    let t = with_keys(Test::new().runbook(&runbook(1, extra)));
-    let dir = t.path().to_path_buf();
+    let (t, dir) = keyed(&runbook(1, extra));
     let id = run_to_gate(&t);
     approve(&dir, &id, "alice", "QA")
         .args(["--output", "go.approval"])
@@ -430,11 +448,10 @@ fn an_approval_of_a_runbook_changed_since_is_refused() {
 fn an_approval_of_the_phase_as_it_rendered_before_is_refused_when_it_would_run_otherwise() {
     // The phase reads who operates the run: a session under another operator would execute
     // other commands than the ones signed.
-    let t = with_keys(Test::new().runbook(&runbook(1, "").replace(
+    let (_t, dir) = keyed(&runbook(1, "").replace(
         "echo before >> trace",
         "echo before {{ run.operator }} >> trace",
-    )));
-    let dir = t.path().to_path_buf();
+    ));
     Test::in_dir(&dir)
         .env("ROLLOUT_OPERATOR", "olga")
         .args(["run", "runbook.toml"])
@@ -470,8 +487,7 @@ fn an_expired_approval_is_refused() {
 
 #[test]
 fn bad_signature_files_get_one_clear_line_each() {
-    let t = with_keys(Test::new().runbook(&runbook(1, "")));
-    let dir = t.path().to_path_buf();
+    let (t, dir) = keyed(&runbook(1, ""));
     let id = run_to_gate(&t);
     approve(&dir, &id, "alice", "QA")
         .args(["--output", "good.approval"])
@@ -486,19 +502,10 @@ fn bad_signature_files_get_one_clear_line_each() {
     // A signature of another namespace (git's), and one with a key type nobody knows.
     request(&dir, &id, "QA", "req");
     keygen_sign(&dir, "alice", "git", "req");
-    let body: String = signature
-        .lines()
-        .filter(|l| !l.starts_with("-----"))
-        .collect();
-    let mut blob = base64::engine::general_purpose::STANDARD
-        .decode(body)
-        .unwrap();
+    let mut blob = unarmor(signature);
     let at = blob.windows(11).position(|w| w == b"ssh-ed25519").unwrap();
     blob[at..at + 11].copy_from_slice(b"ssh-ed99999");
-    let unknown = format!(
-        "{message}-----BEGIN SSH SIGNATURE-----\n{}\n-----END SSH SIGNATURE-----\n",
-        base64::engine::general_purpose::STANDARD.encode(&blob)
-    );
+    let unknown = format!("{message}{}\n", armor(&blob));
     for (name, text, says) in [
         ("garbled", garbled, "its SSH signature is garbled"),
         ("truncated", truncated, "its SSH signature is cut short"),
@@ -572,8 +579,7 @@ fn approve_without_an_agent_or_key_says_so() {
 
 #[test]
 fn a_run_waiting_at_the_terminal_goes_on_once_the_approval_arrives() {
-    let t = with_keys(Test::new().runbook(&runbook(1, "")));
-    let dir = t.path().to_path_buf();
+    let (_t, dir) = keyed(&runbook(1, ""));
     let mut tty = Tty::run(&Test::in_dir(&dir).args(["run", "runbook.toml"]));
     tty.shows("Waiting for them here");
     let id = run_id(&dir);
@@ -625,8 +631,7 @@ fn rewrite_journal(dir: &Path, edit: impl Fn(&mut serde_json::Value)) -> PathBuf
 
 #[test]
 fn audit_verify_names_a_forged_altered_or_misattributed_approval() {
-    let t = with_keys(Test::new().runbook(&runbook(1, "")));
-    let dir = t.path().to_path_buf();
+    let (t, dir) = keyed(&runbook(1, ""));
     let id = run_to_gate(&t);
     approve(&dir, &id, "alice", "QA").status(0);
     resume(&dir, &id).status(0);
@@ -637,27 +642,11 @@ fn audit_verify_names_a_forged_altered_or_misattributed_approval() {
         std::fs::read_to_string(dir.join("x.sig")).unwrap()
     };
     let forged_sig = {
-        let r = journal(&dir)
-            .into_iter()
-            .rfind(|r| r["type"] == "gate_answered")
-            .unwrap();
-        let armored = r["answers"][0]["signed"]["signature"]
-            .as_str()
-            .unwrap()
-            .to_string();
-        let body: String = armored
-            .lines()
-            .filter(|l| !l.starts_with("-----"))
-            .collect();
-        let mut blob = base64::engine::general_purpose::STANDARD
-            .decode(body)
-            .unwrap();
+        let r = gate_answered(&dir);
+        let mut blob = unarmor(r["answers"][0]["signed"]["signature"].as_str().unwrap());
         let last = blob.len() - 1;
         blob[last] ^= 0x55;
-        format!(
-            "-----BEGIN SSH SIGNATURE-----\n{}\n-----END SSH SIGNATURE-----",
-            base64::engine::general_purpose::STANDARD.encode(&blob)
-        )
+        armor(&blob)
     };
     let cases: Vec<(&str, Edit)> = vec![
         (
@@ -767,8 +756,7 @@ impl Drop for Agent {
 
 #[test]
 fn approve_signs_with_the_key_in_the_ssh_agent_and_the_operators_agent_keys_are_the_operators() {
-    let t = with_keys(Test::new().runbook(&runbook(1, "")));
-    let dir = t.path().to_path_buf();
+    let (_t, dir) = keyed(&runbook(1, ""));
     let agent = Agent::holding(&dir, "alice");
     // The operator holds alice's key in their agent: alice's approval is the operator's own.
     Test::in_dir(&dir)
@@ -795,8 +783,7 @@ fn approve_signs_with_the_key_in_the_ssh_agent_and_the_operators_agent_keys_are_
 #[test]
 fn where_signatures_are_optional_signed_approvals_and_typed_names_count_together() {
     let text = runbook(2, "").replace("risk = \"high\"", "risk = \"low\"");
-    let t = with_keys(Test::new().runbook(&text));
-    let dir = t.path().to_path_buf();
+    let (_t, dir) = keyed(&text);
     Test::in_dir(&dir).args(["run", "runbook.toml"]).status(7);
     let id = run_id(&dir);
     approve(&dir, &id, "alice", "QA").status(0);
@@ -811,8 +798,7 @@ fn where_signatures_are_optional_signed_approvals_and_typed_names_count_together
 
 #[test]
 fn ctrl_c_while_a_terminal_waits_for_signed_approvals_pauses_the_run() {
-    let t = with_keys(Test::new().runbook(&runbook(1, "")));
-    let dir = t.path().to_path_buf();
+    let (_t, dir) = keyed(&runbook(1, ""));
     let mut tty = Tty::run(&Test::in_dir(&dir).args(["run", "runbook.toml"]));
     tty.shows("Waiting for them here");
     tty.keys("\x03").finishes_with(130);
@@ -825,8 +811,7 @@ fn ctrl_c_while_a_terminal_waits_for_signed_approvals_pauses_the_run() {
 #[test]
 fn a_deadline_ends_the_wait_for_signed_approvals_at_the_terminal() {
     let extra = "deadline = \"1s\"\non_deadline = \"abort\"\n";
-    let t = with_keys(Test::new().runbook(&runbook(1, extra)));
-    let dir = t.path().to_path_buf();
+    let (_t, dir) = keyed(&runbook(1, extra));
     let mut tty = Tty::run(&Test::in_dir(&dir).args(["run", "runbook.toml"]));
     tty.shows("Waiting for them here")
         .shows("within its deadline of 1s")
@@ -846,8 +831,7 @@ fn the_allowed_signers_file_comes_from_the_runbook_or_the_user_and_must_exist() 
     // Named by the user (`ROLLOUT_ALLOWED_SIGNERS`, or `allowed_signers` in the user config)
     // for a runbook that names none.
     let text = runbook(1, "").replace("allowed_signers = \"allowed_signers\"\n", "");
-    let t = with_keys(Test::new().runbook(&text));
-    let dir = t.path().to_path_buf();
+    let (_t, dir) = keyed(&text);
     let file = dir.join("allowed_signers").display().to_string();
     Test::in_dir(&dir)
         .env("ROLLOUT_ALLOWED_SIGNERS", &file)
@@ -905,8 +889,7 @@ fn a_request_of_a_sign_off_with_several_roles_needs_the_role() {
 
 #[test]
 fn approve_at_a_terminal_asks_for_the_role_and_a_no_signs_nothing() {
-    let t = with_keys(Test::new().runbook(&runbook(1, "")));
-    let dir = t.path().to_path_buf();
+    let (t, dir) = keyed(&runbook(1, ""));
     let id = run_to_gate(&t);
     let args = |t: Test| t.args(["approve", &id, "--gate", "go", "--key", &key(&dir, "bob")]);
     // Declined: nothing is delivered.
@@ -932,8 +915,7 @@ fn approve_at_a_terminal_asks_for_the_role_and_a_no_signs_nothing() {
 
 #[test]
 fn where_nobody_can_answer_a_run_can_wait_for_approvals_delivered_from_elsewhere() {
-    let t = with_keys(Test::new().runbook(&runbook(1, "")));
-    let dir = t.path().to_path_buf();
+    let (_t, dir) = keyed(&runbook(1, ""));
     // Nobody delivers: it stops waiting for approval after the time it was given.
     Test::in_dir(&dir)
         .args(["run", "runbook.toml", "--wait-for-approvals", "1s"])
@@ -971,8 +953,7 @@ fn where_nobody_can_answer_a_run_can_wait_for_approvals_delivered_from_elsewhere
 
 #[test]
 fn one_person_signs_once_and_an_operator_named_like_the_principal_cannot_sign() {
-    let t = with_keys(Test::new().runbook(&runbook(2, "")));
-    let dir = t.path().to_path_buf();
+    let (t, dir) = keyed(&runbook(2, ""));
     let id = run_to_gate(&t);
     approve(&dir, &id, "alice", "QA").status(0);
     approve(&dir, &id, "carol", "QA")
@@ -1009,8 +990,7 @@ fn a_phase_that_shows_a_secrets_value_cannot_be_signed_and_says_why() {
         "[[phases]]\nid = \"p\"",
         "[vars.token]\nsecret = { env = \"TOKEN\" }\n\n[[phases]]\nid = \"p\"",
     );
-    let t = with_keys(Test::new().runbook(&text));
-    let dir = t.path().to_path_buf();
+    let (_t, dir) = keyed(&text);
     // The secret's value is a word the phase shows: the journal masks it there.
     Test::in_dir(&dir)
         .env("TOKEN", "before")

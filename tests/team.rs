@@ -887,7 +887,7 @@ mod hosts {
 
     #[test]
     fn a_run_waiting_on_one_host_goes_on_when_another_host_delivers_a_signed_approval() {
-        use crate::signatures::{fingerprint, key, runbook, with_keys};
+        use crate::signatures::{approve_args, fingerprint, key, runbook, with_keys};
         use std::io::Read;
         use std::sync::{Arc, Mutex};
         let (net, pg, urls) = setup();
@@ -939,23 +939,9 @@ mod hosts {
         wait_for_said("(`--wait-for-approvals`)");
         let run = pg.sql("SELECT run_id FROM rollout_runs");
         let approve = |who: &str| {
-            run_on(
-                &net,
-                2,
-                &dir,
-                &env2,
-                &[
-                    "approve",
-                    &run,
-                    "--gate",
-                    "go",
-                    "--role",
-                    "QA",
-                    "--key",
-                    &key(&dir, who),
-                    "--yes",
-                ],
-            )
+            let args = approve_args(&dir, &run, who, "QA");
+            let args: Vec<&str> = args.iter().map(String::as_str).collect();
+            run_on(&net, 2, &dir, &env2, &args)
         };
         // Signed from host 2 with the operator's own key: delivered, and refused at the gate.
         let (code, _, err) = approve("alice");
@@ -1320,7 +1306,7 @@ fn taking_over_on_the_same_machine_stops_what_the_killed_holder_left_running() {
 
 #[test]
 fn signed_approvals_are_delivered_to_a_run_in_the_database() {
-    use crate::signatures::{key, runbook, with_keys};
+    use crate::signatures::{approve_args, runbook, with_keys};
     let pg = Postgres::start();
     let url = pg.url();
     let t = with_keys(Test::new().runbook(&runbook(1, "")));
@@ -1334,17 +1320,7 @@ fn signed_approvals_are_delivered_to_a_run_in_the_database() {
     // Approved from anywhere with the same --state: into the database, not a run directory.
     Test::in_dir(&dir)
         .env("ROLLOUT_STATE", &url)
-        .args([
-            "approve",
-            &run,
-            "--gate",
-            "go",
-            "--role",
-            "QA",
-            "--key",
-            &key(&dir, "alice"),
-            "--yes",
-        ])
+        .args(approve_args(&dir, &run, "alice", "QA"))
         .status(0)
         .stderr_has("delivered to run");
     assert_eq!(pg.sql("SELECT count(*) FROM rollout_approvals"), "1");
