@@ -156,7 +156,19 @@ pub fn run(
     code
 }
 
-/// Finds `run_id` (or the newest unfinished run) in the database.
+/// Connects to the database and finds `run_id` (or the newest run, or the newest unfinished
+/// one) in it.
+fn find_run(
+    ctx: &Ctx,
+    run_id: Option<&str>,
+    unfinished: bool,
+) -> Result<(PgStore, String), ExitCode> {
+    let pg = store(ctx)?;
+    let id = find(ctx, &pg, run_id, unfinished)?;
+    Ok((pg, id))
+}
+
+/// Finds `run_id` (or the newest run, or the newest unfinished one) in the database.
 fn find(
     ctx: &Ctx,
     pg: &PgStore,
@@ -296,12 +308,8 @@ pub fn resume(
         in_doubt,
         runbook,
     } = *how;
-    let pg = match store(ctx) {
-        Ok(pg) => pg,
-        Err(code) => return code,
-    };
-    let id = match find(ctx, &pg, run_id, run_id.is_none()) {
-        Ok(id) => id,
+    let (pg, id) = match find_run(ctx, run_id, run_id.is_none()) {
+        Ok(found) => found,
         Err(code) => return code,
     };
     if let Ok(log) = ctx.wait(pg.read(&id)) {
@@ -626,12 +634,8 @@ pub fn runs(ctx: &Ctx, format: Format) -> ExitCode {
 
 /// `rollout status RUN`: where it stands, and who holds it (host, pid, lease end).
 pub fn status(ctx: &Ctx, run_id: Option<&str>, format: Format) -> ExitCode {
-    let pg = match store(ctx) {
-        Ok(pg) => pg,
-        Err(code) => return code,
-    };
-    let id = match find(ctx, &pg, run_id, false) {
-        Ok(id) => id,
+    let (pg, id) = match find_run(ctx, run_id, false) {
+        Ok(found) => found,
         Err(code) => return code,
     };
     let log = match ctx.wait(pg.read(&id)) {
@@ -677,12 +681,8 @@ pub fn status(ctx: &Ctx, run_id: Option<&str>, format: Format) -> ExitCode {
 
 /// `rollout log RUN` from the database.
 pub fn log(ctx: &Ctx, run_id: Option<&str>) -> ExitCode {
-    let pg = match store(ctx) {
-        Ok(pg) => pg,
-        Err(code) => return code,
-    };
-    let id = match find(ctx, &pg, run_id, false) {
-        Ok(id) => id,
+    let (pg, id) = match find_run(ctx, run_id, false) {
+        Ok(found) => found,
         Err(code) => return code,
     };
     match ctx.wait(pg.read(&id)) {
@@ -739,12 +739,8 @@ fn verified(
 
 /// `rollout audit verify RUN` against the database (a file is checked as in file mode).
 pub fn audit_verify(ctx: &Ctx, id: &str, args: &super::VerifyArgs<'_>, format: Format) -> ExitCode {
-    let pg = match store(ctx) {
-        Ok(pg) => pg,
-        Err(code) => return code,
-    };
-    let id = match find(ctx, &pg, Some(id), false) {
-        Ok(id) => id,
+    let (pg, id) = match find_run(ctx, Some(id), false) {
+        Ok(found) => found,
         Err(code) => return code,
     };
     let (_, report) = match verified(ctx, &pg, &id, args.digest, args.strict) {
@@ -772,12 +768,8 @@ pub fn report(
     format: crate::cli::ReportFormat,
     output: Option<&Path>,
 ) -> ExitCode {
-    let pg = match store(ctx) {
-        Ok(pg) => pg,
-        Err(code) => return code,
-    };
-    let id = match find(ctx, &pg, run_id, false) {
-        Ok(id) => id,
+    let (pg, id) = match find_run(ctx, run_id, false) {
+        Ok(found) => found,
         Err(code) => return code,
     };
     let (v, audit) = match verified(ctx, &pg, &id, None, false) {
@@ -982,12 +974,8 @@ pub fn import(ctx: &Ctx, dir: &Path) -> ExitCode {
 /// `rollout watch RUN`: the run's records as they are committed, and who holds it where.
 pub fn watch(ctx: &Ctx, run_id: &str) -> ExitCode {
     use crate::state::pg::watch::{Seen, follow};
-    let pg = match store(ctx) {
-        Ok(pg) => pg,
-        Err(code) => return code,
-    };
-    let id = match find(ctx, &pg, Some(run_id), false) {
-        Ok(id) => id,
+    let (pg, id) = match find_run(ctx, Some(run_id), false) {
+        Ok(found) => found,
         Err(code) => return code,
     };
     let mut out = std::io::stdout();
