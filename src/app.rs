@@ -556,24 +556,11 @@ fn take_lock(
     use crate::exec::leftovers::{self, TakeError};
     use crate::state::lock::LockError;
     let grace = grace(run)?;
-    let who = crate::state::who(&ctx.settings.operator, &ctx.settings.os_user);
     let target = session::lock_target(loaded, vars, &ctx.settings).map_err(|why| {
         eprintln!("error: {why}");
         ExitCode::Usage
     })?;
-    let (started, pid_scope) = leftovers::own_identity();
-    let holder = crate::state::lock::Holder {
-        operator: who.operator,
-        os_user: who.os_user,
-        host: who.host,
-        pid: who.pid,
-        command: command.into(),
-        run: run_id.into(),
-        started,
-        pid_scope,
-        tree_tag: crate::exec::process::tree_tag().to_string(),
-        ..Default::default()
-    };
+    let holder = lock_holder(ctx, command, run_id);
     let mut tell = |message: String| eprintln!("{message}");
     leftovers::take_lock(&store.root(), &target, &holder, grace, &mut tell).map_err(|e| match e {
         TakeError::Lock(LockError::Held { holder, .. }) => {
@@ -607,6 +594,26 @@ fn take_lock(
             ExitCode::Internal
         }
     })
+}
+
+/// Who takes a target lock for `command` of run `run_id`: the operator, and this process as a
+/// holder that takes over after it died can find what it left running (its start and the tag
+/// its steps' processes carry). The same for a lock file and a lease in the database.
+pub(crate) fn lock_holder(ctx: &Ctx, command: &str, run_id: &str) -> crate::state::lock::Holder {
+    let who = crate::state::who(&ctx.settings.operator, &ctx.settings.os_user);
+    let (started, pid_scope) = crate::exec::leftovers::own_identity();
+    crate::state::lock::Holder {
+        operator: who.operator,
+        os_user: who.os_user,
+        host: who.host,
+        pid: who.pid,
+        command: command.into(),
+        run: run_id.into(),
+        started,
+        pid_scope,
+        tree_tag: crate::exec::process::tree_tag().to_string(),
+        ..Default::default()
+    }
 }
 
 /// The part `run`, `resume` and `rollback` share: approvals, options, signals, the view, the

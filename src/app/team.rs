@@ -46,22 +46,7 @@ pub fn take_lock(
         eprintln!("error: {why}");
         ExitCode::Usage
     })?;
-    let who = crate::state::who(&ctx.settings.operator, &ctx.settings.os_user);
-    // As in file mode: who this process is, and the tag its steps' processes carry, so that a
-    // holder taking over on this machine after it died can find what it left running.
-    let (started, pid_scope) = crate::exec::leftovers::own_identity();
-    let holder = Holder {
-        operator: who.operator,
-        os_user: who.os_user,
-        host: who.host,
-        pid: who.pid,
-        command: command.into(),
-        run: run_id.into(),
-        started,
-        pid_scope,
-        tree_tag: crate::exec::process::tree_tag().to_string(),
-        ..Holder::default()
-    };
+    let holder = super::lock_holder(ctx, command, run_id);
     match ctx.wait(pg.acquire(&target, holder, grace)) {
         Ok(acquired) => {
             let mut lock = TargetLock::leased(acquired.lease.holder.clone(), acquired.took_over);
