@@ -1443,10 +1443,19 @@ pub fn audit_verify(ctx: &Ctx, target: &str, args: &VerifyArgs<'_>, format: Form
         resume_with: resume_command(&path, &verified.records),
     };
     let report = crate::state::verify::check(&path.display().to_string(), &verified, &check);
+    show_verification(&report, format)
+}
+
+/// What `rollout audit verify` concluded, in `format`, and its exit code. The same for a file
+/// and a run in the database.
+pub(crate) fn show_verification(
+    report: &crate::state::verify::VerifyReport,
+    format: Format,
+) -> ExitCode {
     match format {
         Format::Json => println!(
             "{}",
-            serde_json::to_string_pretty(&report).unwrap_or_default()
+            serde_json::to_string_pretty(report).unwrap_or_default()
         ),
         Format::Text => println!("{}: {}", report.file, report.message),
     }

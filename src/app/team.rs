@@ -728,21 +728,9 @@ pub fn audit_verify(ctx: &Ctx, id: &str, args: &super::VerifyArgs<'_>, format: F
         Ok(found) => found,
         Err(code) => return code,
     };
-    let (_, report) = match verified(ctx, &pg, &id, args.digest, args.strict) {
-        Ok(x) => x,
-        Err(code) => return code,
-    };
-    match format {
-        Format::Json => println!(
-            "{}",
-            serde_json::to_string_pretty(&report).unwrap_or_default()
-        ),
-        Format::Text => println!("{}: {}", report.file, report.message),
-    }
-    if report.ok {
-        ExitCode::Ok
-    } else {
-        ExitCode::AuditFailed
+    match verified(ctx, &pg, &id, args.digest, args.strict) {
+        Ok((_, report)) => super::show_verification(&report, format),
+        Err(code) => code,
     }
 }
 
