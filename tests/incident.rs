@@ -228,6 +228,29 @@ fn rollout_rollback_undoes_a_finished_run_down_to_a_phase_and_records_it() {
 }
 
 #[test]
+fn a_run_rolled_back_completely_is_not_rolled_back_again() {
+    let t = Test::new()
+        .runbook(&three_phases(None))
+        .args(["run", "runbook.toml"])
+        .status(0);
+    let dir = t.dir.clone();
+    Test::in_dir(&dir)
+        .args(["rollback", "runbook.toml", "--yes"])
+        .status(10);
+    let undone = trace(&dir);
+    let before = std::fs::read(journal_file(&dir)).unwrap();
+    Test::in_dir(&dir)
+        .args(["rollback", "runbook.toml", "--run", &run_id(&dir), "--yes"])
+        .status(2)
+        .stderr_has(&format!(
+            "error: run `{}` was already rolled back completely",
+            run_id(&dir)
+        ));
+    assert_eq!(trace(&dir), undone);
+    assert_eq!(std::fs::read(journal_file(&dir)).unwrap(), before);
+}
+
+#[test]
 fn rollback_to_a_phase_that_did_not_run_is_refused_before_anything_is_written() {
     let t = Test::new()
         .runbook(

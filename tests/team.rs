@@ -399,6 +399,42 @@ fn unlock_of_a_held_lease_asks_at_a_terminal_and_needs_yes_without_one() {
 }
 
 #[test]
+fn rollback_of_a_run_in_the_database_previews_checks_its_to_and_runs_once() {
+    let pg = Postgres::start();
+    let url = pg.url();
+    let rb = "[runbook]\nname = \"inv\"\n\n[[phases]]\nid = \"p1\"\ntitle = \"One\"\n\n[[phases.steps]]\nid = \"deploy\"\nrun = \"echo deployed >> trace\"\n\n[[phases.rollback]]\nid = \"undo\"\nrun = \"echo undone >> trace\"\n";
+    let first = Test::new()
+        .runbook(rb)
+        .env("ROLLOUT_STATE", &url)
+        .args(["run", "runbook.toml"])
+        .status(0);
+    let dir = first.dir.clone();
+    let run = newest_run(&dir, &url);
+    let rollback = |extra: &[&str]| {
+        Test::in_dir(&dir)
+            .env("ROLLOUT_STATE", &url)
+            .args(["rollback", "runbook.toml", "--run", &run])
+            .args(extra.iter().copied())
+    };
+    rollback(&["--dry-run"])
+        .status(0)
+        .stdout_has("1. roll back p1")
+        .stdout_has("echo undone >> trace")
+        .stdout_has("nothing was executed");
+    rollback(&["--to", "p2", "--yes"])
+        .status(2)
+        .stderr_has("the runbook has no phase `p2`");
+    assert_eq!(crate::harness::trace(&dir), ["deployed"]);
+    rollback(&["--yes"]).status(10);
+    // Refused at once, its lease given back: nothing runs, the next command is not locked out.
+    rollback(&["--yes"]).status(2).stderr_has(&format!(
+        "error: run `{run}` was already rolled back completely"
+    ));
+    rollback(&["--yes"]).status(2);
+    assert_eq!(crate::harness::trace(&dir), ["deployed", "undone"]);
+}
+
+#[test]
 fn import_moves_local_runs_into_the_database_with_their_hashes() {
     let pg = Postgres::start();
     let url = pg.url();
