@@ -1201,47 +1201,18 @@ pub fn rollback(
         );
     }
     if dry_run {
-        let Ok(log) = ctx.wait(store.read(&id)) else {
-            eprintln!("error: cannot read run `{id}`");
-            return ExitCode::Internal;
-        };
-        let state = RunState::fold(&log.records);
-        let resolved = match session::vars_from_state(&loaded, &state) {
-            Ok(v) => v,
-            Err(why) => {
-                eprintln!("error: {why}");
-                return ExitCode::Usage;
-            }
-        };
-        return rollback_preview(ctx, &loaded, &resolved, Some((&state, to)));
+        return run_rollback_preview(ctx, &store, &loaded, &id, to);
     }
     let (loaded, (lock, resumed)) = match open_run(ctx, &store, &id, allow_changed, "rollback", run)
     {
         Ok(x) => x,
         Err(code) => return code,
     };
-    if let Some(rb) = &resumed.state.rollback {
-        if rb.finished == Some(true) {
-            eprintln!("error: run `{id}` was already rolled back completely");
+    let phases = match phases_to_undo(&id, &resumed.state, &loaded.runbook, to) {
+        Ok(phases) => phases,
+        Err(why) => {
+            eprintln!("error: {why}");
             return ExitCode::Usage;
-        }
-    }
-    // A rollback under way goes on as it was planned; a new one undoes the phases that ran,
-    // down to `--to`, which must be one of them.
-    let owed = resumed
-        .state
-        .rollback
-        .as_ref()
-        .is_some_and(|rb| rb.finished.is_none());
-    let phases = if owed {
-        Vec::new()
-    } else {
-        match crate::exec::engine::phases_to_roll_back(&resumed.state, &loaded.runbook, to) {
-            Ok(phases) => phases,
-            Err(why) => {
-                eprintln!("error: {why}");
-                return ExitCode::Usage;
-            }
         }
     };
     eprintln!("rolling back run `{id}`");
@@ -1255,6 +1226,49 @@ pub fn rollback(
         Session::Resume(resumed, Mode::Rollback { phases, reason }),
         None,
     )
+}
+
+/// `rollout rollback --dry-run` of run `id`: what would be undone, rendered with the values the
+/// run ran with. The same for files and the database.
+pub(crate) fn run_rollback_preview(
+    ctx: &Ctx,
+    store: &dyn Store,
+    loaded: &Loaded,
+    id: &str,
+    to: Option<&str>,
+) -> ExitCode {
+    let Ok(log) = ctx.wait(store.read(id)) else {
+        eprintln!("error: cannot read run `{id}`");
+        return ExitCode::Internal;
+    };
+    let state = RunState::fold(&log.records);
+    let resolved = match session::vars_from_state(loaded, &state) {
+        Ok(v) => v,
+        Err(why) => {
+            eprintln!("error: {why}");
+            return ExitCode::Usage;
+        }
+    };
+    rollback_preview(ctx, loaded, &resolved, Some((&state, to)))
+}
+
+/// The phases a rollback of run `id` undoes: a rollback under way goes on as it was planned
+/// (none given); a new one undoes the phases that ran, down to `--to`, which must be one of
+/// them. Refused, with why, for a run rolled back completely already. The same for files and
+/// the database.
+pub(crate) fn phases_to_undo(
+    id: &str,
+    state: &RunState,
+    runbook: &runbook::model::Runbook,
+    to: Option<&str>,
+) -> Result<Vec<String>, String> {
+    match &state.rollback {
+        Some(rb) if rb.finished == Some(true) => {
+            Err(format!("run `{id}` was already rolled back completely"))
+        }
+        Some(rb) if rb.finished.is_none() => Ok(Vec::new()),
+        _ => crate::exec::engine::phases_to_roll_back(state, runbook, to),
+    }
 }
 
 /// The latest run of this runbook (same file) in the store that has not been rolled back.

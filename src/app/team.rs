@@ -481,53 +481,21 @@ pub fn rollback(
         Err(code) => return code,
     };
     if dry_run {
-        let loaded = match super::load(path, ctx.color_err()) {
-            Ok(l) => l,
-            Err(code) => return code,
+        return match super::load(path, ctx.color_err()) {
+            Ok(loaded) => super::run_rollback_preview(ctx, &pg, &loaded, &id, to),
+            Err(code) => code,
         };
-        let Ok(log) = ctx.wait(pg.read(&id)) else {
-            eprintln!("error: cannot read run `{id}`");
-            return ExitCode::Internal;
-        };
-        let state = RunState::fold(&log.records);
-        let resolved = match session::vars_from_state(&loaded, &state) {
-            Ok(v) => v,
-            Err(why) => {
-                eprintln!("error: {why}");
-                return ExitCode::Usage;
-            }
-        };
-        return super::rollback_preview(ctx, &loaded, &resolved, Some((&state, to)));
     }
     let (loaded, lock, resumed) = match open(ctx, &pg, &id, allow_changed, None, "rollback", run) {
         Ok(x) => x,
         Err(code) => return code,
     };
-    if resumed
-        .state
-        .rollback
-        .as_ref()
-        .is_some_and(|rb| rb.finished == Some(true))
-    {
-        eprintln!("error: run `{id}` was already rolled back completely");
-        ctx.wait(pg.release());
-        return ExitCode::Usage;
-    }
-    let owed = resumed
-        .state
-        .rollback
-        .as_ref()
-        .is_some_and(|rb| rb.finished.is_none());
-    let phases = if owed {
-        Vec::new()
-    } else {
-        match crate::exec::engine::phases_to_roll_back(&resumed.state, &loaded.runbook, to) {
-            Ok(phases) => phases,
-            Err(why) => {
-                eprintln!("error: {why}");
-                ctx.wait(pg.release());
-                return ExitCode::Usage;
-            }
+    let phases = match super::phases_to_undo(&id, &resumed.state, &loaded.runbook, to) {
+        Ok(phases) => phases,
+        Err(why) => {
+            eprintln!("error: {why}");
+            ctx.wait(pg.release());
+            return ExitCode::Usage;
         }
     };
     let reason = format!("rollback requested by {}", ctx.operator());
