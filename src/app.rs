@@ -1019,6 +1019,21 @@ fn seal_finished(ctx: &Ctx, store: &FileStore, id: &str) -> ExitCode {
     }
 }
 
+/// Run `id` as its journal has it, to go on with it; refused when the run has no start record.
+/// The same for files and the database.
+pub(crate) fn started_state(ctx: &Ctx, store: &dyn Store, id: &str) -> Result<RunState, ExitCode> {
+    let peek = ctx.wait(store.read(id)).map_err(|e| {
+        eprintln!("error: {e}");
+        ExitCode::Usage
+    })?;
+    let state = RunState::fold(&peek.records);
+    if state.run_id.is_empty() {
+        eprintln!("error: run `{id}` has no start record; it cannot be resumed");
+        return Err(ExitCode::Usage);
+    }
+    Ok(state)
+}
+
 /// Opens an existing run for appending: reads its state, loads its runbook (refusing a changed
 /// one unless allowed), takes the target lock, then the run's own lock.
 fn open_run(
@@ -1029,15 +1044,7 @@ fn open_run(
     command: &str,
     run: &RunArgs,
 ) -> Result<(Loaded, (crate::state::lock::TargetLock, Resumed)), ExitCode> {
-    let peek = ctx.wait(store.read(id)).map_err(|e| {
-        eprintln!("error: {e}");
-        ExitCode::Usage
-    })?;
-    let state = RunState::fold(&peek.records);
-    if state.run_id.is_empty() {
-        eprintln!("error: run `{id}` has no start record; it cannot be resumed");
-        return Err(ExitCode::Usage);
-    }
+    let state = started_state(ctx, store, id)?;
     let path = PathBuf::from(&state.runbook);
     let loaded = load(&path, ctx.color_err())?;
     refuse_changed(

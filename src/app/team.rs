@@ -211,15 +211,7 @@ fn open(
     command: &str,
     run: &RunArgs,
 ) -> Result<(Loaded, TargetLock, Resumed), ExitCode> {
-    let peek = ctx.wait(pg.read(id)).map_err(|e| {
-        eprintln!("error: {e}");
-        ExitCode::Usage
-    })?;
-    let state = RunState::fold(&peek.records);
-    if state.run_id.is_empty() {
-        eprintln!("error: run `{id}` has no start record; it cannot be resumed");
-        return Err(ExitCode::Usage);
-    }
+    let state = super::started_state(ctx, pg, id)?;
     let path = std::path::PathBuf::from(&state.runbook);
     let mut snapshot_dir = None;
     let loaded = if let Some(given) = runbook {
