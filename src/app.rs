@@ -1825,17 +1825,16 @@ pub fn approve(ctx: &Ctx, args: &ApproveArgs<'_>) -> ExitCode {
     let interrupts = Interrupts::default();
     let mut prompter =
         ui::prompt::TerminalPrompter::if_interactive(args.no_input || ctx.settings.ci, &interrupts);
+    let listed = shown
+        .roles
+        .iter()
+        .map(|x| format!("`{x}`"))
+        .collect::<Vec<_>>()
+        .join(", ");
     let role = match (args.role, shown.roles.as_slice()) {
         (Some(r), roles) if roles.iter().any(|x| x == r) => r.to_string(),
-        (Some(r), roles) => {
-            eprintln!(
-                "error: `{r}` is not a role of sign-off `{gate}`; its roles: {}",
-                roles
-                    .iter()
-                    .map(|x| format!("`{x}`"))
-                    .collect::<Vec<_>>()
-                    .join(", ")
-            );
+        (Some(r), _) => {
+            eprintln!("error: `{r}` is not a role of sign-off `{gate}`; its roles: {listed}");
             return ExitCode::Usage;
         }
         (None, [only]) => only.clone(),
@@ -1849,12 +1848,7 @@ pub fn approve(ctx: &Ctx, args: &ApproveArgs<'_>) -> ExitCode {
                 Some(Ok(i)) => roles[i].clone(),
                 _ => {
                     eprintln!(
-                        "error: sign-off `{gate}` has several roles: give `--role ROLE`, one of: {}",
-                        roles
-                            .iter()
-                            .map(|x| format!("`{x}`"))
-                            .collect::<Vec<_>>()
-                            .join(", ")
+                        "error: sign-off `{gate}` has several roles: give `--role ROLE`, one of: {listed}"
                     );
                     return ExitCode::Usage;
                 }
