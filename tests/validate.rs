@@ -726,6 +726,22 @@ image_tag = "v1"
 }
 
 #[test]
+fn env_names_that_are_not_environment_variable_names() {
+    let out = invalid(&runbook_with(
+        r#"
+[[phases.steps]]
+run = "make deploy"
+env = { "1TOKEN" = "x", "A-B" = "y", GOOD_ONE = "z" }
+"#,
+    ));
+    assert_eq!(problem_count(&out), 2);
+    out.stderr_has("error: `1TOKEN` is not a valid environment variable name")
+        .stderr_has("error: `A-B` is not a valid environment variable name")
+        .stderr_has("use letters, digits and `_`, not starting with a digit")
+        .stderr_has("runbook.toml:10:");
+}
+
+#[test]
 fn bad_durations() {
     let out = invalid(&runbook_with(
         r#"
