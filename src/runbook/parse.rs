@@ -280,19 +280,35 @@ impl<'f> Parser<'f> {
     }
 
     fn env_table(&mut self, t: &mut Table<'_, '_>, key: &'static str) -> Vec<(String, Tpl)> {
-        let Some(env) = t.table(key, format!("`{key}`"), &mut self.p) else {
+        self.named_templates(
+            t,
+            key,
+            is_env_name,
+            "environment variable name",
+            "use letters, digits and `_`, not starting with a digit",
+        )
+    }
+
+    /// A table of names to templates (`env`, `headers`): a name that `valid` refuses is located
+    /// as not a valid `what`, with `hint` under it.
+    fn named_templates(
+        &mut self,
+        t: &mut Table<'_, '_>,
+        key: &'static str,
+        valid: fn(&str) -> bool,
+        what: &str,
+        hint: &str,
+    ) -> Vec<(String, Tpl)> {
+        let Some(table) = t.table(key, format!("`{key}`"), &mut self.p) else {
             return Vec::new();
         };
         let mut out = Vec::new();
-        for (k, v) in env.entries() {
+        for (k, v) in table.entries() {
             let name = k.get_ref().to_string();
-            if !is_env_name(&name) {
+            if !valid(&name) {
                 self.p.push(
-                    Diagnostic::new(
-                        k.span(),
-                        format!("`{name}` is not a valid environment variable name"),
-                    )
-                    .label("use letters, digits and `_`, not starting with a digit"),
+                    Diagnostic::new(k.span(), format!("`{name}` is not a valid {what}"))
+                        .label(hint),
                 );
             }
             if let Some(s) = as_string(v, &name, &mut self.p) {
@@ -671,27 +687,13 @@ impl<'f> Parser<'f> {
 
     /// `headers = { X-Scope-OrgID = "tenant" }`: names must be valid HTTP header names.
     fn header_table(&mut self, t: &mut Table<'_, '_>) -> Vec<(String, Tpl)> {
-        let Some(table) = t.table("headers", "`headers`", &mut self.p) else {
-            return Vec::new();
-        };
-        let mut out = Vec::new();
-        for (k, v) in table.entries() {
-            let name = k.get_ref().to_string();
-            if reqwest::header::HeaderName::from_bytes(name.as_bytes()).is_err() {
-                self.p.push(
-                    Diagnostic::new(
-                        k.span(),
-                        format!("`{name}` is not a valid HTTP header name"),
-                    )
-                    .label("letters, digits and `-`"),
-                );
-            }
-            if let Some(s) = as_string(v, &name, &mut self.p) {
-                let tpl = self.tpl(&s, Flavor::Text);
-                out.push((name, tpl));
-            }
-        }
-        out
+        self.named_templates(
+            t,
+            "headers",
+            |name| reqwest::header::HeaderName::from_bytes(name.as_bytes()).is_ok(),
+            "HTTP header name",
+            "letters, digits and `-`",
+        )
     }
 
     fn shell(&mut self, t: &mut Table<'_, '_>) -> Option<Vec<String>> {
