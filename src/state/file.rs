@@ -372,16 +372,7 @@ pub fn needs_sync(entry: &Entry) -> bool {
 
 impl FileJournal {
     fn write(&mut self, entry: Entry) -> Result<Record, StoreError> {
-        let mut record = Record {
-            seq: self.next_seq,
-            at: super::now(),
-            event: entry,
-            run: self.envelope.run.clone(),
-            who: self.envelope.who.clone(),
-            runbook_digest: self.envelope.runbook_digest.clone(),
-            prev: self.head.clone(),
-            hash: String::new(),
-        };
+        let mut record = Record::chained(&self.envelope, self.next_seq, &self.head, entry);
         let (line, hash) = audit::encode(&record)
             .map_err(|e| StoreError::Io(format!("cannot encode a record: {e}")))?;
         let written = self.file.write_all(&line);

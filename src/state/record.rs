@@ -125,6 +125,22 @@ impl Record {
             hash: String::new(),
         }
     }
+
+    /// Record `seq` of a session with `envelope`, stamped now and chained to `prev`: what a
+    /// journal appends (its hash is [`super::audit::encode`]'s to make). The same for files and
+    /// the database.
+    pub fn chained(envelope: &Envelope, seq: u64, prev: &str, event: Entry) -> Record {
+        Record {
+            seq,
+            at: super::now(),
+            event,
+            run: envelope.run.clone(),
+            who: envelope.who.clone(),
+            runbook_digest: envelope.runbook_digest.clone(),
+            prev: prev.to_string(),
+            hash: String::new(),
+        }
+    }
 }
 
 #[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]

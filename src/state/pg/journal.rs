@@ -184,16 +184,7 @@ impl PgJournal {
             return Err(e);
         }
         let sync = needs_sync(&entry);
-        let mut record = Record {
-            seq: self.next_seq,
-            at: crate::state::now(),
-            event: entry,
-            run: self.envelope.run.clone(),
-            who: self.envelope.who.clone(),
-            runbook_digest: self.envelope.runbook_digest.clone(),
-            prev: self.head.clone(),
-            hash: String::new(),
-        };
+        let mut record = Record::chained(&self.envelope, self.next_seq, &self.head, entry);
         let (line, hash) = audit::encode(&record)
             .map_err(|e| StoreError::Io(format!("cannot encode a record: {e}")))?;
         let line = String::from_utf8(line)
