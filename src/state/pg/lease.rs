@@ -343,15 +343,7 @@ impl PgStore {
             .query(&sql, &[])
             .await
             .map_err(|e| super::conn::describe(&self.target, &e))?;
-        Ok(rows
-            .into_iter()
-            .map(|r| Listed {
-                holder: serde_json::from_value(r.get(0)).unwrap_or_default(),
-                epoch: r.get(1),
-                lease_until: r.get(2),
-                held: r.get(3),
-            })
-            .collect())
+        Ok(rows.into_iter().map(|r| Listed::of(&r)).collect())
     }
 
     /// Ends lock `lock_id` whoever holds it: its epoch moves on, so its holder can write
@@ -370,12 +362,7 @@ impl PgStore {
             .query_opt(&sql, &[&lock_id, &by])
             .await
             .map_err(|e| super::conn::describe(&self.target, &e))?;
-        Ok(row.map(|r| Listed {
-            holder: serde_json::from_value(r.get(0)).unwrap_or_default(),
-            epoch: r.get(1),
-            lease_until: r.get(2),
-            held: r.get(3),
-        }))
+        Ok(row.map(|r| Listed::of(&r)))
     }
 
     /// Who holds run `run_id`'s lock now, if anyone.
@@ -389,12 +376,7 @@ impl PgStore {
             .query_opt(&sql, &[&run_id])
             .await
             .map_err(|e| super::conn::describe(&self.target, &e))?;
-        Ok(row.map(|r| Listed {
-            holder: serde_json::from_value(r.get(0)).unwrap_or_default(),
-            epoch: r.get(1),
-            lease_until: r.get(2),
-            held: r.get(3),
-        }))
+        Ok(row.map(|r| Listed::of(&r)))
     }
 }
 
@@ -405,6 +387,18 @@ pub struct Listed {
     pub epoch: i64,
     pub lease_until: String,
     pub held: bool,
+}
+
+impl Listed {
+    /// From a row of holder, epoch, lease end (text) and whether it is held, in that order.
+    fn of(row: &tokio_postgres::Row) -> Listed {
+        Listed {
+            holder: serde_json::from_value(row.get(0)).unwrap_or_default(),
+            epoch: row.get(1),
+            lease_until: row.get(2),
+            held: row.get(3),
+        }
+    }
 }
 
 /// Renews the lease every third of its length until it is released or lost; applies the stop
