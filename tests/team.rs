@@ -323,20 +323,22 @@ fn watch_follows_a_live_run_and_ends_with_it() {
     assert!(n > 8);
 }
 
+/// One step and its rollback, each writing to `trace`.
+const DEPLOY_AND_UNDO: &str = "[runbook]\nname = \"inv\"\n\n[[phases]]\nid = \"p1\"\ntitle = \"One\"\n\n[[phases.steps]]\nid = \"deploy\"\nrun = \"echo deployed >> trace\"\n\n[[phases.rollback]]\nid = \"undo\"\nrun = \"echo undone >> trace\"\n";
+
 #[test]
 fn rollback_of_a_run_started_elsewhere_and_locks_and_unlock() {
     let pg = Postgres::start();
     let url = pg.url();
-    let rb = "[runbook]\nname = \"inv\"\n\n[[phases]]\nid = \"p1\"\ntitle = \"One\"\n\n[[phases.steps]]\nid = \"deploy\"\nrun = \"echo deployed >> trace\"\n\n[[phases.rollback]]\nid = \"undo\"\nrun = \"echo undone >> trace\"\n";
     let first = Test::new()
-        .runbook(rb)
+        .runbook(DEPLOY_AND_UNDO)
         .env("ROLLOUT_STATE", &url)
         .args(["run", "runbook.toml"])
         .status(0);
     let run = newest_run(&first.dir, &url);
     // Another operator, another directory (the runbook's own copy).
     let other = Test::new()
-        .runbook(rb)
+        .runbook(DEPLOY_AND_UNDO)
         .env("ROLLOUT_STATE", &url)
         .env("ROLLOUT_OPERATOR", "bob")
         .args(["rollback", "runbook.toml", "--run", &run, "--yes"])
@@ -402,9 +404,8 @@ fn unlock_of_a_held_lease_asks_at_a_terminal_and_needs_yes_without_one() {
 fn rollback_of_a_run_in_the_database_previews_checks_its_to_and_runs_once() {
     let pg = Postgres::start();
     let url = pg.url();
-    let rb = "[runbook]\nname = \"inv\"\n\n[[phases]]\nid = \"p1\"\ntitle = \"One\"\n\n[[phases.steps]]\nid = \"deploy\"\nrun = \"echo deployed >> trace\"\n\n[[phases.rollback]]\nid = \"undo\"\nrun = \"echo undone >> trace\"\n";
     let first = Test::new()
-        .runbook(rb)
+        .runbook(DEPLOY_AND_UNDO)
         .env("ROLLOUT_STATE", &url)
         .args(["run", "runbook.toml"])
         .status(0);
