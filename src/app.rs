@@ -26,6 +26,8 @@ mod team;
 pub struct Ctx {
     pub settings: Settings,
     pub runtime: tokio::runtime::Runtime,
+    /// This binary serves `rollout __warden` (see [`crate::exec::warden`]).
+    pub wardens: bool,
 }
 
 impl Ctx {
@@ -694,6 +696,7 @@ fn run_session(
         env: &env_var,
         layout: &layout,
         notifier: &notifier,
+        wardens: ctx.wardens,
     };
     crate::exec::process::become_subreaper();
     let mut view = listener(ctx, run.output, &loaded.source);

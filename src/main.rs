@@ -18,6 +18,7 @@ static GLOBAL: tikv_jemallocator::Jemalloc = tikv_jemallocator::Jemalloc;
 
 fn main() -> std::process::ExitCode {
     rollout::ui::prompt::serve_if_asked();
+    rollout::exec::warden::serve_if_asked();
     rollout::completion::answer_shell_request();
     let cli = Cli::parse();
     let settings = match rollout::config::resolve(&cli.flags()) {
@@ -40,7 +41,11 @@ fn main() -> std::process::ExitCode {
             return rollout::exit::ExitCode::Internal.into();
         }
     };
-    let ctx = Ctx { settings, runtime };
+    let ctx = Ctx {
+        settings,
+        runtime,
+        wardens: true,
+    };
     let code = match &cli.command {
         Command::Validate { runbook, vars } => app::validate(&ctx, runbook, vars),
         // `run --dry-run` is `plan`: one rendering path, so the preview cannot differ from a run.

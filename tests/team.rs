@@ -848,9 +848,14 @@ mod hosts {
     #[test]
     fn a_holder_killed_on_one_host_is_taken_over_from_the_other_after_its_lease() {
         let (net, pg, urls) = setup();
+        // On host 1, step b would run far longer than the lease: only its warden stops it.
         let t = Test::new().runbook(&effects_runbook(
             "stock",
-            &[("a", "0"), ("b", "1"), ("c", "0")],
+            &[
+                ("a", "0"),
+                ("b", r#"$(test "$(hostname)" = host1 && echo 60 || echo 1)"#),
+                ("c", "0"),
+            ],
         ));
         let dir = t.path().to_path_buf();
         let env1 = [("ROLLOUT_STATE", urls[0].as_str()), ("ROLLOUT_LEASE", "6s")];
@@ -869,6 +874,18 @@ mod hosts {
         first.kill().unwrap();
         let _ = first.wait();
         let run = pg.sql("SELECT run_id FROM rollout_runs");
+        // Its warden stops the step, far within the lease: a step without an end line ended by
+        // then.
+        let deadline = Instant::now() + Duration::from_secs(10);
+        while !processes_of_run(&run).is_empty() {
+            assert!(
+                Instant::now() < deadline,
+                "host1's step outlived its rollout: {:?}",
+                processes_of_run(&run)
+            );
+            std::thread::sleep(Duration::from_millis(50));
+        }
+        let host1_gone = wall();
         let lease_end: f64 = pg
             .sql("SELECT extract(epoch FROM lease_until) FROM rollout_locks")
             .parse()
@@ -901,7 +918,7 @@ mod hosts {
             taken_at >= lease_end,
             "taken at {taken_at}, the lease ended at {lease_end}"
         );
-        let list = intervals(&dir, wall());
+        let list = intervals(&dir, host1_gone);
         assert!(
             list.iter().any(|(h, s, ..)| h == "host2" && s == "b"),
             "{list:?}"
@@ -1303,7 +1320,11 @@ fn taking_over_on_the_same_machine_stops_what_the_killed_holder_left_running() {
     let env = [("ROLLOUT_STATE", url.as_str()), ("ROLLOUT_LEASE", "4s")];
     let mut child = spawn(&dir, &env, &["run", "runbook.toml", "--grace", "200ms"]);
     wait_for_effect(&dir, "b start", Duration::from_secs(20));
+    // Its warden is killed with it (`pkill -9 rollout`), so that nothing stops step b but the
+    // next holder.
+    let warden = wardens_of(child.id())[0];
     child.kill().unwrap();
+    kill_9(warden);
     let _ = child.wait();
     let run = newest_run(&dir, &url);
     // Step b's `sleep 60` runs on without its rollout.
@@ -1380,4 +1401,174 @@ fn signed_approvals_are_delivered_to_a_run_in_the_database() {
         .env("ROLLOUT_STATE", &url)
         .args(["audit", "verify", &run])
         .status(0);
+}
+
+/// `/proc/<pid>/stat` as (name, state, parent, process group); `None` once it is gone.
+fn stat_of(pid: i32) -> Option<(String, String, i32, i32)> {
+    let stat = std::fs::read_to_string(format!("/proc/{pid}/stat")).ok()?;
+    // The name is in parentheses, and may hold anything.
+    let name = stat[stat.find('(')? + 1..stat.rfind(')')?].to_string();
+    let fields: Vec<&str> = stat[stat.rfind(')')? + 2..].split_whitespace().collect();
+    Some((
+        name,
+        (*fields.first()?).to_string(),
+        fields.get(1)?.parse().ok()?,
+        fields.get(2)?.parse().ok()?,
+    ))
+}
+
+fn all_pids() -> Vec<i32> {
+    std::fs::read_dir("/proc")
+        .into_iter()
+        .flatten()
+        .flatten()
+        .filter_map(|e| e.file_name().to_str()?.parse::<i32>().ok())
+        .collect()
+}
+
+/// Whether process `pid` runs (is neither gone nor a zombie).
+fn alive(pid: i32) -> bool {
+    stat_of(pid).is_some_and(|(_, state, ..)| state != "Z")
+}
+
+/// The live processes of process group `group`.
+fn members_of(group: i32) -> Vec<i32> {
+    all_pids()
+        .into_iter()
+        .filter(|&pid| alive(pid) && stat_of(pid).is_some_and(|s| s.3 == group))
+        .collect()
+}
+
+/// The wardens rollout process `pid` started (its children named `rollout-warden`).
+fn wardens_of(pid: u32) -> Vec<i32> {
+    let pid = i32::try_from(pid).unwrap();
+    all_pids()
+        .into_iter()
+        .filter(|&p| {
+            stat_of(p).is_some_and(|(name, _, parent, _)| parent == pid && name == "rollout-warden")
+        })
+        .collect()
+}
+
+fn kill_9(pid: i32) {
+    let _ = std::process::Command::new("kill")
+        .args(["-9", &pid.to_string()])
+        .status();
+}
+
+/// Reads a pid a step wrote to `file` in `dir`, waiting for it (bounded).
+fn pid_in(dir: &Path, file: &str) -> i32 {
+    let deadline = Instant::now() + Duration::from_secs(20);
+    loop {
+        if let Some(pid) = std::fs::read_to_string(dir.join(file))
+            .ok()
+            .and_then(|p| p.trim().parse().ok())
+        {
+            return pid;
+        }
+        assert!(Instant::now() < deadline, "no pid in `{file}`");
+        std::thread::sleep(Duration::from_millis(50));
+    }
+}
+
+/// The live processes whose environment names run `run` (a step's, under any holder).
+fn processes_of_run(run: &str) -> Vec<i32> {
+    let needle = format!("ROLLOUT_RUN_ID={run}\0");
+    all_pids()
+        .into_iter()
+        .filter(|&pid| {
+            alive(pid)
+                && std::fs::read(format!("/proc/{pid}/environ"))
+                    .is_ok_and(|env| env.windows(needle.len()).any(|w| w == needle.as_bytes()))
+        })
+        .collect()
+}
+
+/// A step that leaves, besides its shell's `sleep`, a process in its group that cleared its
+/// environment (found by its group), and one moved out of its group (found by its tag).
+const SCATTERED_STEP: &str = "[runbook]\nname = \"long\"\n\n[[phases]]\nid = \"p1\"\ntitle = \"One\"\n\n\
+     [[phases.steps]]\nid = \"long\"\nrun = 'env -i sleep 300 & echo $! > bare.pid; setsid sleep 300 & echo $! > escaped.pid; echo $$ > step.pid; sleep 300; echo done > ended'\n";
+
+#[test]
+fn a_holder_killed_with_sigkill_has_its_steps_stopped_by_its_warden() {
+    let pg = Postgres::start();
+    let url = pg.url();
+    let t = Test::new().runbook(SCATTERED_STEP);
+    let dir = t.path().to_path_buf();
+    let env = [("ROLLOUT_STATE", url.as_str()), ("ROLLOUT_LEASE", "30s")];
+    let mut child = spawn(&dir, &env, &["run", "runbook.toml", "--grace", "200ms"]);
+    let shell = pid_in(&dir, "step.pid");
+    let (bare, escaped) = (pid_in(&dir, "bare.pid"), pid_in(&dir, "escaped.pid"));
+    let group = stat_of(shell).unwrap().3;
+    // The shell's own `sleep` is started: the group holds the shell, it and the bare sleep.
+    let deadline = Instant::now() + Duration::from_secs(20);
+    while members_of(group).len() < 3 {
+        assert!(
+            Instant::now() < deadline,
+            "the step never started its sleep"
+        );
+        std::thread::sleep(Duration::from_millis(50));
+    }
+    assert_ne!(stat_of(escaped).unwrap().3, group);
+    let wardens = wardens_of(child.id());
+    assert_eq!(wardens.len(), 1, "one warden per session: {wardens:?}");
+    child.kill().unwrap();
+    let _ = child.wait();
+    // Far within the lease (30s), nothing of the step is left, and the warden is gone too.
+    let left = || {
+        let mut left = members_of(group);
+        left.extend(
+            [bare, escaped, wardens[0]]
+                .into_iter()
+                .filter(|&p| alive(p)),
+        );
+        left
+    };
+    let deadline = Instant::now() + Duration::from_secs(10);
+    while !left().is_empty() {
+        assert!(
+            Instant::now() < deadline,
+            "the step (group {group}) outlived its killed rollout: {:?}",
+            left()
+        );
+        std::thread::sleep(Duration::from_millis(50));
+    }
+    assert!(!dir.join("ended").exists());
+}
+
+#[test]
+fn a_session_has_a_warden_in_team_mode_only_and_it_ends_with_the_session() {
+    let pg = Postgres::start();
+    let url = pg.url();
+    let runbook = "[runbook]\nname = \"short\"\n\n[[phases]]\nid = \"p1\"\ntitle = \"One\"\n\n\
+         [[phases.steps]]\nid = \"short\"\nrun = 'echo $$ > step.pid; while ! test -e go; do sleep 0.05; done'\n";
+    for team in [false, true] {
+        let t = Test::new().runbook(runbook);
+        let dir = t.path().to_path_buf();
+        let env: &[(&str, &str)] = if team {
+            &[("ROLLOUT_STATE", url.as_str())]
+        } else {
+            &[]
+        };
+        let child = spawn(&dir, env, &["run", "runbook.toml"]);
+        pid_in(&dir, "step.pid");
+        let wardens = wardens_of(child.id());
+        assert_eq!(
+            wardens.len(),
+            usize::from(team),
+            "team mode {team}: {wardens:?}"
+        );
+        std::fs::write(dir.join("go"), "").unwrap();
+        let out = crate::harness::wait_bounded(child, Duration::from_secs(30));
+        assert_eq!(
+            out.status.code(),
+            Some(0),
+            "{}",
+            String::from_utf8_lossy(&out.stderr)
+        );
+        // Told the session ended, it went without stopping anything, and rollout reaped it.
+        for warden in wardens {
+            assert!(stat_of(warden).is_none_or(|(name, ..)| name != "rollout-warden"));
+        }
+    }
 }

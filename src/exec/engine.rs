@@ -158,6 +158,9 @@ pub struct Engine<'a> {
     pub rolling_back: bool,
     /// Notifications that failed and are not in the journal yet.
     pub notify_failures: Vec<String>,
+    /// Stops the steps' processes if rollout dies outright (team mode; see
+    /// [`crate::exec::warden`]).
+    pub warden: Option<Arc<crate::exec::warden::Warden>>,
 }
 
 type StepOutcome = Result<Flow, StoreError>;

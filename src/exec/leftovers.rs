@@ -19,7 +19,9 @@ use std::time::{Duration, Instant};
 use nix::sys::signal::{Signal, kill};
 use nix::unistd::Pid;
 
-use super::process::{KILL_WAIT, POLL, Proc, TREE_VAR, own_pid, proc_table, read_proc};
+use super::process::{
+    KILL_WAIT, POLL, Proc, TREE_VAR, carries_prefix, own_pid, proc_table, read_proc,
+};
 use crate::state::lock::{self, Holder, LockError, Stopped, TargetLock};
 use crate::state::record::LeftoverProcess;
 
@@ -264,13 +266,7 @@ fn tag_carriers(holder: &Holder) -> Vec<Proc> {
     proc_table()
         .into_iter()
         .filter(|p| !p.zombie && p.pid != me && p.start >= holder.started)
-        .filter(|p| {
-            std::fs::read(format!("/proc/{}/environ", p.pid)).is_ok_and(|environ| {
-                environ
-                    .split(|&b| b == 0)
-                    .any(|e| e.starts_with(needle.as_bytes()))
-            })
-        })
+        .filter(|p| carries_prefix(p.pid, needle.as_bytes()))
         .collect()
 }
 
@@ -279,15 +275,40 @@ fn name_of(pid: i32) -> String {
         .map_or_else(|_| "?".into(), |n| n.trim_end().to_string())
 }
 
-/// Stops what `found` finds, asked again (at most every [`POLL`]): SIGINT, then SIGTERM after `grace`,
-/// then SIGKILL after `grace` more, resent to newcomers, for at most [`KILL_WAIT`].
+/// Stops what `found` finds (see [`escalate`]) for a holder that died: what was stopped, or the
+/// processes that survived SIGKILL.
 fn stop(
     holder: &Holder,
     grace: Duration,
     found: impl Fn() -> Vec<Proc>,
 ) -> Result<Stopped, TakeError> {
-    const STAGES: [Signal; 3] = [Signal::SIGINT, Signal::SIGTERM, Signal::SIGKILL];
     let began = Instant::now();
+    let escalated = escalate(grace, found);
+    if !escalated.stuck.is_empty() {
+        return Err(TakeError::Stuck {
+            holder: Box::new(holder.clone()),
+            left: escalated.stuck,
+        });
+    }
+    Ok(Stopped {
+        holder: holder.clone(),
+        processes: escalated.signalled,
+        duration: began.elapsed(),
+    })
+}
+
+/// What [`escalate`] did.
+pub(super) struct Escalated {
+    /// Every process signalled, with the last signal it got.
+    pub(super) signalled: Vec<LeftoverProcess>,
+    /// The ones still there [`KILL_WAIT`] after the first SIGKILL.
+    pub(super) stuck: Vec<LeftoverProcess>,
+}
+
+/// Stops what `found` finds, asked again (at most every [`POLL`]): SIGINT, then SIGTERM after
+/// `grace`, then SIGKILL after `grace` more, resent to newcomers, for at most [`KILL_WAIT`].
+pub(super) fn escalate(grace: Duration, found: impl Fn() -> Vec<Proc>) -> Escalated {
+    const STAGES: [Signal; 3] = [Signal::SIGINT, Signal::SIGTERM, Signal::SIGKILL];
     let mut seen: BTreeMap<i32, (u64, LeftoverProcess, usize)> = BTreeMap::new();
     let mut stage = 0;
     let mut since = Instant::now();
@@ -325,25 +346,22 @@ fn stop(
         };
         if !left.is_empty() && since.elapsed() >= limit {
             if stage + 1 == STAGES.len() {
-                let stuck: Vec<i32> = left.iter().map(|p| p.pid).collect();
-                return Err(TakeError::Stuck {
-                    holder: Box::new(holder.clone()),
-                    left: seen
-                        .into_values()
-                        .map(|(_, p, _)| p)
-                        .filter(|p| stuck.contains(&p.pid))
-                        .collect(),
-                });
+                break;
             }
             stage += 1;
             since = Instant::now();
         }
     }
-    Ok(Stopped {
-        holder: holder.clone(),
-        processes: seen.into_values().map(|(_, p, _)| p).collect(),
-        duration: began.elapsed(),
-    })
+    let stuck: Vec<i32> = left.iter().map(|p| p.pid).collect();
+    let signalled: Vec<LeftoverProcess> = seen.into_values().map(|(_, p, _)| p).collect();
+    Escalated {
+        stuck: signalled
+            .iter()
+            .filter(|p| stuck.contains(&p.pid))
+            .cloned()
+            .collect(),
+        signalled,
+    }
 }
 
 #[cfg(test)]

@@ -14,3 +14,4 @@ pub mod probe;
 pub mod process;
 pub mod session;
 pub mod signatures;
+pub mod warden;

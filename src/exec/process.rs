@@ -64,6 +64,9 @@ pub struct ProcessSpec {
     pub capture_stdout: bool,
     /// Give the process `/dev/null` as stdin instead of rollout's own.
     pub stdin_null: bool,
+    /// The session's warden, told of the step's process group while its main process runs
+    /// (team mode; see [`super::warden`]).
+    pub warden: Option<std::sync::Arc<super::warden::Warden>>,
 }
 
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
@@ -290,6 +293,7 @@ fn sweep(grace: Duration, chosen: impl Fn(&Proc) -> bool) {
     }
     let targets = || {
         let live = live_pids().clone();
+        let spared = spared().clone();
         let me = own_pid();
         let table = proc_table();
         let ours = descendants(&table, me);
@@ -300,6 +304,7 @@ fn sweep(grace: Duration, chosen: impl Fn(&Proc) -> bool) {
                     && !p.zombie
                     && !live.contains(&p.pid)
                     && !live.contains(&p.pgrp)
+                    && !spared.contains(&p.pid)
                     && chosen(p)
             })
             .map(|p| p.pid)
@@ -385,7 +390,17 @@ fn spawn(spec: &ProcessSpec, tag: &str) -> Result<(Child, Registration), String>
         .and_then(|id| i32::try_from(id).ok())
         .ok_or_else(|| format!("`{program}` exited before it could be watched"))?;
     live.insert(pid);
-    Ok((child, Registration { pid, reaped: false }))
+    if let Some(warden) = &spec.warden {
+        warden.watch(pid);
+    }
+    Ok((
+        child,
+        Registration {
+            pid,
+            reaped: false,
+            warden: spec.warden.clone(),
+        },
+    ))
 }
 
 fn command(
@@ -586,6 +601,7 @@ fn live_pids() -> MutexGuard<'static, BTreeSet<i32>> {
 struct Registration {
     pid: i32,
     reaped: bool,
+    warden: Option<std::sync::Arc<super::warden::Warden>>,
 }
 
 impl Drop for Registration {
@@ -594,6 +610,24 @@ impl Drop for Registration {
             let _ = killpg(Pid::from_raw(self.pid), Signal::SIGKILL);
         }
         live_pids().remove(&self.pid);
+        if let Some(warden) = &self.warden {
+            warden.forget(self.pid);
+        }
+    }
+}
+
+/// Children of rollout that are not its steps' and that no sweep may stop (the warden).
+fn spared() -> MutexGuard<'static, BTreeSet<i32>> {
+    static SPARED: Mutex<BTreeSet<i32>> = Mutex::new(BTreeSet::new());
+    SPARED.lock().unwrap_or_else(PoisonError::into_inner)
+}
+
+/// Marks child `pid` as one the sweeps leave alone (`true`), or no longer (`false`).
+pub(super) fn spare(pid: i32, spare: bool) {
+    if spare {
+        spared().insert(pid);
+    } else {
+        spared().remove(&pid);
     }
 }
 
@@ -955,6 +989,12 @@ pub(super) fn carries(pid: i32, entry: &[u8]) -> bool {
         .is_ok_and(|environ| environ.split(|&b| b == 0).any(|e| e == entry))
 }
 
+/// Whether process `pid`'s environment has an entry that begins with `prefix`.
+pub(super) fn carries_prefix(pid: i32, prefix: &[u8]) -> bool {
+    std::fs::read(format!("/proc/{pid}/environ"))
+        .is_ok_and(|environ| environ.split(|&b| b == 0).any(|e| e.starts_with(prefix)))
+}
+
 // ---------------------------------------------------------------------------------------------
 // /proc
 
@@ -1047,6 +1087,7 @@ mod tests {
             capture_stdout: false,
             stdin_null: true,
             lookup_once: false,
+            warden: None,
         }
     }
 

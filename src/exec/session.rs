@@ -83,6 +83,9 @@ pub struct Setup<'s> {
     pub layout: &'s dyn TextLayout,
     /// Makes the listener that posts to these webhooks (called only when there are some).
     pub notifier: &'s dyn Fn(Vec<NotifyTarget>) -> Box<dyn Listener>,
+    /// Whether this binary can be a session's warden (`rollout __warden`, see
+    /// [`crate::exec::warden`]); a store that can take the run away (team mode) then has one.
+    pub wardens: bool,
 }
 
 /// Everything a session needs besides the runbook: where it records, and how it was started.
@@ -385,6 +388,24 @@ async fn run_engine<'a>(
     // The view and the notifications see every event masked.
     let mut masked = crate::exec::masking::MaskedListener::new(listener, redactor.clone());
     let listener: &mut dyn Listener = &mut masked;
+    // A holder elsewhere takes the run over when the lease runs out: the steps must end with
+    // this process however it ends (see `warden`).
+    let warden = if setup.wardens && journal.fence().is_some() {
+        match crate::exec::warden::Warden::start(options.grace) {
+            Ok(warden) => Some(std::sync::Arc::new(warden)),
+            Err(e) => {
+                listener.on(&Event::Notice {
+                    level: Level::Warning,
+                    message: format!(
+                        "cannot start the warden that stops this run's steps if rollout is killed outright: {e}; a holder that takes the run over on another machine could then find a step of this one still running"
+                    ),
+                });
+                None
+            }
+        }
+    } else {
+        None
+    };
     let location = journal.location();
     listener.on(&Event::RunStarted {
         run_id: run_id.clone(),
@@ -413,6 +434,7 @@ async fn run_engine<'a>(
         budget: None,
         rolling_back: false,
         notify_failures: Vec::new(),
+        warden,
     };
     // A store that can take the run away (a lease) stops everything the moment it does.
     let _fence = engine
@@ -818,6 +840,7 @@ run = "touch after"
                 env: &|_| None,
                 layout: &NoLayout,
                 notifier: &no_notifier,
+                wardens: false,
             },
         };
         let mut events = Events(Vec::new());

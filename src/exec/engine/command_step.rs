@@ -46,6 +46,7 @@ impl Engine<'_> {
             grace: self.options.grace,
             capture_stdout: step.capture.is_some(),
             stdin_null: true,
+            warden: self.warden.clone(),
         };
         let command = display_lines(&shown.action)
             .iter()
