@@ -6,8 +6,11 @@
 #      N trivial steps, the two modes alternately, ROUNDS pairs; the median of the paired
 #      per-step differences and of the paired ratios;
 #   2. `rollout runs` over 10,000 runs in the database (median of 7);
-#   3. peak RSS of `rollout watch` following a live run of 1,000 and of 10,000 steps.
-# Usage: benches/team.sh            (N=300 ROUNDS=7 WATCH_STEPS="1000 10000" to change them)
+#   3. peak RSS of `rollout watch` following a live run of 1,000 and of 10,000 steps;
+#   4. with BASE=/path/to/another/rollout: team mode's per-step cost of this binary against that
+#      one (say, a build without a change), both with the journal in PostgreSQL, alternately, the
+#      order turned each round; the median of the paired per-step differences and ratios.
+# Usage: benches/team.sh   (N=300 ROUNDS=7 WATCH_STEPS="1000 10000" PARTS="1 2 3 4" BASE=...)
 set -euo pipefail
 cd "$(dirname "$0")/.."
 cargo build --release --locked -q
@@ -15,6 +18,8 @@ bin=$PWD/target/release/rollout
 n=${N:-300}
 rounds=${ROUNDS:-7}
 watch_steps=${WATCH_STEPS:-"1000 10000"}
+parts=" ${PARTS:-1 2 3 4} "
+base=${BASE:-}
 
 pgbin=$(ls -d /usr/lib/postgresql/*/bin | sort -V | tail -1)
 work=$(mktemp -d "${TMPDIR:-/tmp}/rollout-team-bench.XXXXXX")
@@ -39,6 +44,8 @@ runbook() { # runbook NAME STEPS > file
 runbook bench "$n" > "$work/many.toml"
 now() { date +%s%N; }
 
+median() { printf '%s\n' "$@" | sort -g | awk '{a[NR]=$1} END {print (NR%2 ? a[(NR+1)/2] : (a[NR/2]+a[NR/2+1])/2)}'; }
+if [[ $parts == *" 1 "* ]]; then
 echo "1. per-step cost, $n steps, $rounds rounds, file and PostgreSQL alternately"
 diffs=(); ratios=()
 for r in $(seq 1 "$rounds"); do
@@ -51,10 +58,30 @@ for r in $(seq 1 "$rounds"); do
   printf '   round %d: file %7.1f ms, PostgreSQL %7.1f ms, %+7.1f us/step, ratio %.3f\n' \
     "$r" "$(echo "$file_ns/1000000" | bc -l)" "$(echo "$pg_ns/1000000" | bc -l)" "$d" "$q"
 done
-median() { printf '%s\n' "$@" | sort -g | awk '{a[NR]=$1} END {print (NR%2 ? a[(NR+1)/2] : (a[NR/2]+a[NR/2+1])/2)}'; }
 printf '   median of paired differences: %+.1f us per step; median of paired ratios: %.3f\n' \
   "$(median "${diffs[@]}")" "$(median "${ratios[@]}")"
+fi
 
+if [[ $parts == *" 4 "* && -n $base ]]; then
+echo "4. team mode per-step cost, $n steps, $rounds rounds, this binary against $base, alternately"
+diffs=(); ratios=()
+for r in $(seq 1 "$rounds"); do
+  for which in $( ((r % 2)) && echo "base this" || echo "this base"); do
+    if [ "$which" = base ]; then b=$base; else b=$bin; fi
+    t0=$(now); "$b" run "$work/many.toml" --state "$url" --output json >/dev/null
+    eval "${which}_ns=\$(( \$(now) - t0 ))"
+  done
+  d=$(echo "($this_ns - $base_ns) / $n / 1000" | bc -l)
+  q=$(echo "$this_ns / $base_ns" | bc -l)
+  diffs+=("$d"); ratios+=("$q")
+  printf '   round %d: base %7.1f ms, this %7.1f ms, %+7.1f us/step, ratio %.3f\n' \
+    "$r" "$(echo "$base_ns/1000000" | bc -l)" "$(echo "$this_ns/1000000" | bc -l)" "$d" "$q"
+done
+printf '   median of paired differences: %+.1f us per step; median of paired ratios: %.3f\n' \
+  "$(median "${diffs[@]}")" "$(median "${ratios[@]}")"
+fi
+
+if [[ $parts == *" 2 "* ]]; then
 echo "2. rollout runs over 10,000 runs"
 summary=$(psql "SELECT summary FROM rollout_runs LIMIT 1")
 psql "INSERT INTO rollout_runs (run_id, snapshot, summary, runbook_name)
@@ -66,7 +93,9 @@ for _ in $(seq 1 7); do
   t0=$(now); "$bin" runs --state "$url" >/dev/null; times+=("$(( ($(now) - t0) / 1000000 ))")
 done
 printf '   rollout runs: median %s ms (each: %s)\n' "$(median "${times[@]}")" "${times[*]}"
+fi
 
+if [[ $parts == *" 3 "* ]]; then
 echo "3. peak RSS of rollout watch over a live run"
 for steps in $watch_steps; do
   runbook "watch$steps" "$steps" > "$work/w$steps.toml"
@@ -83,3 +112,4 @@ for steps in $watch_steps; do
   records=$(psql "SELECT count(*) FROM rollout_records WHERE run_id = '$run'")
   printf '   %6d steps (%d records): peak RSS of watch %s KiB\n' "$steps" "$records" "$kib"
 done
+fi
