@@ -6,24 +6,29 @@
 //! what the dead holder left, see [`super::leftovers`]).
 //!
 //! Rollout keeps the only writing end of a pipe whose reading end is the warden's stdin, and
-//! writes on it the process group of each step while its main process runs (`+<group>`, then
-//! `-<group>`), and `bye` when its session ends. However rollout dies, the kernel closes that end:
-//! the warden reads the end of the pipe without a `bye`, and stops every process in a step group it
-//! was told of, and every process that carries rollout's `ROLLOUT_TREE_ID` prefix in its
+//! writes `bye` on it when its session ends. However rollout dies, the kernel closes that end:
+//! the warden reads the end of the pipe without a `bye`, and stops every process in the group of a
+//! step that was running, and every process that carries rollout's `ROLLOUT_TREE_ID` prefix in its
 //! environment (what steps moved out of their group, and what finished steps left running):
 //! SIGINT, SIGTERM, SIGKILL, the run's `--grace` apart, as a stop at Ctrl-C does. Then it exits.
 //!
-//! A step costs two writes of a few bytes on the pipe, not a process: the warden is started once.
-//! It runs in a process group of its own, so that Ctrl-C at the terminal, and rollout's own stops,
-//! do not reach it.
+//! The groups of the running steps are kept in a memory file the two share (the warden's stdout),
+//! which rollout rewrites when a step starts and when its main process is reaped, and the warden
+//! reads only once rollout is gone: a step costs two writes to memory and wakes nobody. The warden
+//! runs in a process group of its own, so that Ctrl-C at the terminal, and rollout's own stops, do
+//! not reach it.
 
 use std::collections::BTreeSet;
+use std::fs::File;
 use std::io::{BufRead, Write};
+use std::os::fd::AsFd;
+use std::os::unix::fs::FileExt;
+use std::os::unix::process::CommandExt;
 use std::process::{Child, ChildStdin, Command, Stdio};
 use std::sync::{Mutex, PoisonError};
 use std::time::{Duration, Instant};
 
-use std::os::unix::process::CommandExt;
+use nix::sys::memfd::{MFdFlags, memfd_create};
 
 use super::leftovers;
 use super::process::{self, Proc, TREE_VAR};
@@ -39,6 +44,8 @@ const EXIT_WAIT: Duration = Duration::from_secs(1);
 #[derive(Debug)]
 pub struct Warden {
     pipe: Mutex<Option<ChildStdin>>,
+    /// The process groups of the running steps, and the memory file the warden reads them from.
+    groups: Mutex<(BTreeSet<i32>, File)>,
     child: Mutex<Child>,
     pid: i32,
 }
@@ -51,6 +58,7 @@ impl Warden {
     /// When the warden cannot be started.
     pub fn start(grace: Duration) -> std::io::Result<Self> {
         let (started, _) = leftovers::own_identity();
+        let shared = File::from(memfd_create(c"rollout-steps", MFdFlags::MFD_CLOEXEC)?);
         // `/proc/self/exe` is this very binary, even if its file was replaced meanwhile.
         let mut child = Command::new("/proc/self/exe")
             .arg(WARDEN_ARG)
@@ -58,7 +66,7 @@ impl Warden {
             .arg(process::tree_tag())
             .arg(started.to_string())
             .stdin(Stdio::piped())
-            .stdout(Stdio::null())
+            .stdout(shared.try_clone()?)
             .stderr(Stdio::null())
             .process_group(0)
             .spawn()?;
@@ -67,6 +75,7 @@ impl Warden {
         process::spare(pid, true);
         Ok(Self {
             pipe: Mutex::new(child.stdin.take()),
+            groups: Mutex::new((BTreeSet::new(), shared)),
             child: Mutex::new(child),
             pid,
         })
@@ -74,23 +83,50 @@ impl Warden {
 
     /// Tells the warden of a step whose process group is `group` (its main process's pid).
     pub fn watch(&self, group: i32) {
-        self.send(&format!("+{group}"));
+        self.note(|groups| groups.insert(group));
     }
 
     /// Tells the warden that the main process of step group `group` has been reaped: its pid
     /// may be reused, and what the group still holds is found by its tag.
     pub fn forget(&self, group: i32) {
-        self.send(&format!("-{group}"));
+        self.note(|groups| groups.remove(&group));
+    }
+
+    fn note(&self, change: impl FnOnce(&mut BTreeSet<i32>) -> bool) {
+        let mut guard = self.groups.lock().unwrap_or_else(PoisonError::into_inner);
+        let (groups, shared) = &mut *guard;
+        if change(groups) {
+            // One write, which the warden reads up to the first newline: what a longer list
+            // left after it does not count.
+            let _ = shared.write_all_at(listed(groups).as_bytes(), 0);
+        }
     }
 
     fn send(&self, line: &str) {
         let mut pipe = self.pipe.lock().unwrap_or_else(PoisonError::into_inner);
-        // A warden that is gone (killed by someone) cannot be told: the step runs as in file
-        // mode, and a takeover on this machine still stops what it leaves.
         if let Some(p) = pipe.as_mut() {
             let _ = p.write_all(format!("{line}\n").as_bytes());
         }
     }
+}
+
+/// Groups as the shared memory file holds them.
+fn listed(groups: &BTreeSet<i32>) -> String {
+    let mut text: Vec<String> = groups.iter().map(i32::to_string).collect();
+    text.push("\n".into());
+    text.join(" ")
+}
+
+/// The groups a shared memory file lists (see [`listed`]).
+fn read_listed(text: &[u8]) -> BTreeSet<i32> {
+    let text = String::from_utf8_lossy(text);
+    text.split('\n')
+        .next()
+        .unwrap_or_default()
+        .split_whitespace()
+        .filter_map(|g| g.parse().ok())
+        .filter(|&g| g > 1)
+        .collect()
 }
 
 impl Drop for Warden {
@@ -127,34 +163,38 @@ pub fn serve_if_asked() {
     };
     // Named apart from rollout in `ps`/`top`.
     let _ = nix::sys::prctl::set_name(c"rollout-warden");
-    let groups = listen(std::io::stdin().lock());
-    if let Some(groups) = groups {
-        stop(&groups, &tag, started, Duration::from_millis(grace));
+    if rollout_died(std::io::stdin().lock()) {
+        stop(
+            &running_groups(),
+            &tag,
+            started,
+            Duration::from_millis(grace),
+        );
     }
     std::process::exit(0);
 }
 
-/// Reads rollout's lines until `bye` (`None`: nothing to stop) or the end of the pipe (the
-/// groups of the steps that were running then).
-fn listen(input: impl BufRead) -> Option<BTreeSet<i32>> {
-    let mut groups = BTreeSet::new();
+/// Reads rollout's pipe to its end: whether it ended without a `bye`.
+fn rollout_died(input: impl BufRead) -> bool {
     for line in input.lines() {
-        let Ok(line) = line else { break };
-        if line == BYE {
-            return None;
-        }
-        let (sign, group) = line.split_at(line.len().min(1));
-        match (sign, group.parse::<i32>()) {
-            ("+", Ok(group)) if group > 1 => {
-                groups.insert(group);
-            }
-            ("-", Ok(group)) => {
-                groups.remove(&group);
-            }
-            _ => {}
+        match line {
+            Ok(line) if line == BYE => return false,
+            Ok(_) => {}
+            Err(_) => break,
         }
     }
-    Some(groups)
+    true
+}
+
+/// The groups of the steps that were running, from the memory file that is this process's
+/// stdout.
+fn running_groups() -> BTreeSet<i32> {
+    let Ok(shared) = std::io::stdout().as_fd().try_clone_to_owned() else {
+        return BTreeSet::new();
+    };
+    let mut text = vec![0; 64 * 1024];
+    let read = File::from(shared).read_at(&mut text, 0).unwrap_or(0);
+    read_listed(&text[..read])
 }
 
 /// Stops every process in `groups` and every one started since `started` that carries `tag`.
@@ -179,16 +219,26 @@ mod tests {
     use super::*;
 
     #[test]
-    fn listens_until_bye_or_the_end_of_the_pipe() {
-        assert_eq!(listen("+12\n+13\n-12\nbye\n".as_bytes()), None);
+    fn rollout_died_when_its_pipe_ends_without_bye() {
+        assert!(!rollout_died("bye\n".as_bytes()));
+        assert!(!rollout_died("hello\nbye\nmore\n".as_bytes()));
+        assert!(rollout_died("".as_bytes()));
+        assert!(rollout_died("by".as_bytes()));
+    }
+
+    #[test]
+    fn the_groups_are_read_back_up_to_the_newline() {
+        let groups = BTreeSet::from([12, 345]);
+        assert_eq!(read_listed(listed(&groups).as_bytes()), groups);
+        // A shorter list written over a longer one.
+        let over = format!("{}{}", listed(&BTreeSet::from([7])), "8 9 10\n");
+        assert_eq!(read_listed(over.as_bytes()), BTreeSet::from([7]));
         assert_eq!(
-            listen("+12\n+13\n-12\n".as_bytes()),
-            Some(BTreeSet::from([13]))
+            read_listed(listed(&BTreeSet::new()).as_bytes()),
+            BTreeSet::new()
         );
-        // Nonsense, and groups that are not a step's (0, 1, negative), are ignored.
-        assert_eq!(
-            listen("+1\n+0\n+-4\nhello\n+\n+7".as_bytes()),
-            Some(BTreeSet::from([7]))
-        );
+        // Nothing written yet, and groups that are not a step's (0, 1, negative).
+        assert_eq!(read_listed(b""), BTreeSet::new());
+        assert_eq!(read_listed(b"0 1 -4 x 9\n"), BTreeSet::from([9]));
     }
 }
