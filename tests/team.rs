@@ -1541,7 +1541,7 @@ fn a_session_has_a_warden_in_team_mode_only_and_it_ends_with_the_session() {
     let pg = Postgres::start();
     let url = pg.url();
     let runbook = "[runbook]\nname = \"short\"\n\n[[phases]]\nid = \"p1\"\ntitle = \"One\"\n\n\
-         [[phases.steps]]\nid = \"short\"\nrun = 'echo $$ > step.pid; while ! test -e go; do sleep 0.05; done'\n";
+         [[phases.steps]]\nid = \"short\"\nrun = 'sleep 300 & echo $! > left.pid; echo $$ > step.pid; while ! test -e go; do sleep 0.05; done'\n";
     for team in [false, true] {
         let t = Test::new().runbook(runbook);
         let dir = t.path().to_path_buf();
@@ -1565,6 +1565,12 @@ fn a_session_has_a_warden_in_team_mode_only_and_it_ends_with_the_session() {
             Some(0),
             "{}",
             String::from_utf8_lossy(&out.stderr)
+        );
+        // What the step left running was stopped at the end of the session, as ever.
+        let left = pid_in(&dir, "left.pid");
+        assert!(
+            !alive(left),
+            "team mode {team}: the step's `sleep` {left} outlived the run"
         );
         // Told the session ended, it went without stopping anything, and rollout reaped it.
         for warden in wardens {

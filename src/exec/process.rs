@@ -288,7 +288,7 @@ fn sweep(grace: Duration, chosen: impl Fn(&Proc) -> bool) {
     // No child at all means no descendant (orphans are reparented to rollout, their
     // subreaper): skip reading /proc, the common case at the end of a run.
     let peek = WaitPidFlag::WEXITED | WaitPidFlag::WNOHANG | WaitPidFlag::WNOWAIT;
-    if waitid(Id::All, peek) == Err(nix::errno::Errno::ECHILD) {
+    if waitid(Id::All, peek) == Err(nix::errno::Errno::ECHILD) || only_spared_children() {
         return;
     }
     let targets = || {
@@ -620,6 +620,30 @@ impl Drop for Registration {
 fn spared() -> MutexGuard<'static, BTreeSet<i32>> {
     static SPARED: Mutex<BTreeSet<i32>> = Mutex::new(BTreeSet::new());
     SPARED.lock().unwrap_or_else(PoisonError::into_inner)
+}
+
+/// Whether every child of rollout is a spared one (and there is one): then it has no other
+/// descendant either. Read from `/proc/self/task/*/children`, much less than all of `/proc`.
+fn only_spared_children() -> bool {
+    let spared = spared().clone();
+    if spared.is_empty() {
+        return false;
+    }
+    let Ok(tasks) = std::fs::read_dir("/proc/self/task") else {
+        return false;
+    };
+    let mut children = BTreeSet::new();
+    for task in tasks {
+        let Ok(task) = task else { return false };
+        let Ok(list) = std::fs::read_to_string(task.path().join("children")) else {
+            return false;
+        };
+        children.extend(
+            list.split_whitespace()
+                .filter_map(|c| c.parse::<i32>().ok()),
+        );
+    }
+    children.iter().all(|c| spared.contains(c))
 }
 
 /// Marks child `pid` as one the sweeps leave alone (`true`), or no longer (`false`).

@@ -140,8 +140,9 @@ impl Drop for Warden {
         );
         let mut child = self.child.lock().unwrap_or_else(PoisonError::into_inner);
         let until = Instant::now() + EXIT_WAIT;
+        // It exits as soon as it reads `bye`.
         while matches!(child.try_wait(), Ok(None)) && Instant::now() < until {
-            std::thread::sleep(Duration::from_millis(2));
+            std::thread::sleep(Duration::from_micros(200));
         }
         process::spare(self.pid, false);
     }
