@@ -9,12 +9,13 @@
 #   3. peak RSS of `rollout watch` following a live run of 1,000 and of 10,000 steps;
 #   4. with BASE=/path/to/another/rollout: team mode's per-step cost of this binary against that
 #      one (say, a build without a change), both with the journal in PostgreSQL, alternately, the
-#      order turned each round; the median of the paired per-step differences and ratios.
-# Usage: benches/team.sh   (N=300 ROUNDS=7 WATCH_STEPS="1000 10000" PARTS="1 2 3 4" BASE=...)
+#      order turned each round; the median of the paired per-step differences and ratios (N4
+#      steps, N by default: N4=1 gives what a run costs once).
+# Usage: benches/team.sh   (BIN=another/rollout N=300 ROUNDS=7 WATCH_STEPS="1000 10000" PARTS="1 2 3 4" BASE=... N4=...)
 set -euo pipefail
 cd "$(dirname "$0")/.."
 cargo build --release --locked -q
-bin=$PWD/target/release/rollout
+bin=${BIN:-$PWD/target/release/rollout}
 n=${N:-300}
 rounds=${ROUNDS:-7}
 watch_steps=${WATCH_STEPS:-"1000 10000"}
@@ -63,15 +64,17 @@ printf '   median of paired differences: %+.1f us per step; median of paired rat
 fi
 
 if [[ $parts == *" 4 "* && -n $base ]]; then
-echo "4. team mode per-step cost, $n steps, $rounds rounds, this binary against $base, alternately"
+n4=${N4:-$n}
+runbook bench4 "$n4" > "$work/four.toml"
+echo "4. team mode per-step cost, $n4 steps, $rounds rounds, this binary against $base, alternately"
 diffs=(); ratios=()
 for r in $(seq 1 "$rounds"); do
   for which in $( ((r % 2)) && echo "base this" || echo "this base"); do
     if [ "$which" = base ]; then b=$base; else b=$bin; fi
-    t0=$(now); "$b" run "$work/many.toml" --state "$url" --output json >/dev/null
+    t0=$(now); "$b" run "$work/four.toml" --state "$url" --output json >/dev/null
     eval "${which}_ns=\$(( \$(now) - t0 ))"
   done
-  d=$(echo "($this_ns - $base_ns) / $n / 1000" | bc -l)
+  d=$(echo "($this_ns - $base_ns) / $n4 / 1000" | bc -l)
   q=$(echo "$this_ns / $base_ns" | bc -l)
   diffs+=("$d"); ratios+=("$q")
   printf '   round %d: base %7.1f ms, this %7.1f ms, %+7.1f us/step, ratio %.3f\n' \

@@ -26,7 +26,7 @@ use std::os::unix::fs::FileExt;
 use std::os::unix::process::CommandExt;
 use std::process::{Child, ChildStdin, Command, Stdio};
 use std::sync::{Mutex, PoisonError};
-use std::time::{Duration, Instant};
+use std::time::Duration;
 
 use nix::sys::memfd::{MFdFlags, memfd_create};
 
@@ -37,8 +37,6 @@ use super::process::{self, Proc, TREE_VAR};
 const WARDEN_ARG: &str = "__warden";
 /// What rollout writes when its session ends as it should: nothing is to be stopped.
 const BYE: &str = "bye";
-/// How long rollout waits for its warden to exit after `bye`.
-const EXIT_WAIT: Duration = Duration::from_secs(1);
 
 /// Rollout's end of a running warden. Dropping it ends the warden without it stopping anything.
 #[derive(Debug)]
@@ -138,13 +136,12 @@ impl Drop for Warden {
                 .unwrap_or_else(PoisonError::into_inner)
                 .take(),
         );
+        // It exits as soon as it reads `bye`, which may be after its own start if the session
+        // was short: not waited for (rollout's end reaps it, or the sweeps of a later step).
         let mut child = self.child.lock().unwrap_or_else(PoisonError::into_inner);
-        let until = Instant::now() + EXIT_WAIT;
-        // It exits as soon as it reads `bye`.
-        while matches!(child.try_wait(), Ok(None)) && Instant::now() < until {
-            std::thread::sleep(Duration::from_micros(200));
+        if matches!(child.try_wait(), Ok(Some(_))) {
+            process::spare(self.pid, false);
         }
-        process::spare(self.pid, false);
     }
 }
 
