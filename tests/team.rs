@@ -1587,3 +1587,22 @@ fn a_session_has_a_warden_in_team_mode_only_and_it_ends_with_the_session() {
         }
     }
 }
+
+#[test]
+fn a_holder_with_a_long_grace_keeps_its_lease_while_the_database_answers() {
+    let pg = Postgres::start();
+    let url = pg.url();
+    let t = Test::new().runbook(&effects_runbook("graceful", &[("a", "5")]));
+    // The stop rule leaves 3 s after each renewal (10 s - 2 × 3 s - 1 s): a renewal every third
+    // of the lease (3.3 s) would come too late, and the holder would stop its own step.
+    Test::in_dir(t.path())
+        .env("ROLLOUT_STATE", &url)
+        .env("ROLLOUT_LEASE", "10s")
+        .args(["run", "runbook.toml", "--grace", "3s"])
+        .status(0);
+    assert!(
+        effects(t.path()).iter().any(|l| l.contains("a end")),
+        "{:?}",
+        effects(t.path())
+    );
+}
