@@ -3,8 +3,8 @@
 # (Debian's `postgresql` package; run as root, the server runs as the `postgres` user; fsync and
 # synchronous_commit on, as a real server has them):
 #   1. per-step cost of `rollout run` with the journal in PostgreSQL against the file journal:
-#      N trivial steps, the two modes alternately, ROUNDS pairs; the median of the paired
-#      per-step differences and of the paired ratios;
+#      N trivial steps, the two modes alternately (the order turned each round), ROUNDS pairs;
+#      the median of the paired per-step differences and of the paired ratios;
 #   2. `rollout runs` over 10,000 runs in the database (median of 7);
 #   3. peak RSS of `rollout watch` following a live run of 1,000 and of 10,000 steps;
 #   4. with BASE=/path/to/another/rollout: team mode's per-step cost of this binary against that
@@ -46,42 +46,50 @@ runbook bench "$n" > "$work/many.toml"
 now() { date +%s%N; }
 
 median() { printf '%s\n' "$@" | sort -g | awk '{a[NR]=$1} END {print (NR%2 ? a[(NR+1)/2] : (a[NR/2]+a[NR/2+1])/2)}'; }
+diffs=(); ratios=()
+pair() { # pair ROUND STEPS BASE_NAME BASE_NS NAME NS: one round's figures, kept for medians
+  local d q
+  d=$(echo "($6 - $4) / $2 / 1000" | bc -l)
+  q=$(echo "$6 / $4" | bc -l)
+  diffs+=("$d"); ratios+=("$q")
+  printf '   round %d: %s %7.1f ms, %s %7.1f ms, %+7.1f us/step, ratio %.3f\n' \
+    "$1" "$3" "$(echo "$4/1000000" | bc -l)" "$5" "$(echo "$6/1000000" | bc -l)" "$d" "$q"
+}
+medians() {
+  printf '   median of paired differences: %+.1f us per step; median of paired ratios: %.3f\n' \
+    "$(median "${diffs[@]}")" "$(median "${ratios[@]}")"
+  diffs=(); ratios=()
+}
+# Each round runs the two in turn, the order turned every round.
+order() { if (( $1 % 2 )); then echo "$2 $3"; else echo "$3 $2"; fi; }
+
 if [[ $parts == *" 1 "* ]]; then
 echo "1. per-step cost, $n steps, $rounds rounds, file and PostgreSQL alternately"
-diffs=(); ratios=()
 for r in $(seq 1 "$rounds"); do
-  rm -rf "$work/state"
-  t0=$(now); "$bin" run "$work/many.toml" --state-dir "$work/state" --output json >/dev/null; file_ns=$(( $(now) - t0 ))
-  t0=$(now); "$bin" run "$work/many.toml" --state "$url" --output json >/dev/null; pg_ns=$(( $(now) - t0 ))
-  d=$(echo "($pg_ns - $file_ns) / $n / 1000" | bc -l)
-  q=$(echo "$pg_ns / $file_ns" | bc -l)
-  diffs+=("$d"); ratios+=("$q")
-  printf '   round %d: file %7.1f ms, PostgreSQL %7.1f ms, %+7.1f us/step, ratio %.3f\n' \
-    "$r" "$(echo "$file_ns/1000000" | bc -l)" "$(echo "$pg_ns/1000000" | bc -l)" "$d" "$q"
+  for mode in $(order "$r" file pg); do
+    rm -rf "$work/state"
+    if [ "$mode" = file ]; then where=(--state-dir "$work/state"); else where=(--state "$url"); fi
+    t0=$(now); "$bin" run "$work/many.toml" "${where[@]}" --output json >/dev/null
+    eval "${mode}_ns=\$(( \$(now) - t0 ))"
+  done
+  pair "$r" "$n" file "$file_ns" PostgreSQL "$pg_ns"
 done
-printf '   median of paired differences: %+.1f us per step; median of paired ratios: %.3f\n' \
-  "$(median "${diffs[@]}")" "$(median "${ratios[@]}")"
+medians
 fi
 
 if [[ $parts == *" 4 "* && -n $base ]]; then
 n4=${N4:-$n}
 runbook bench4 "$n4" > "$work/four.toml"
 echo "4. team mode per-step cost, $n4 steps, $rounds rounds, this binary against $base, alternately"
-diffs=(); ratios=()
 for r in $(seq 1 "$rounds"); do
-  for which in $( ((r % 2)) && echo "base this" || echo "this base"); do
+  for which in $(order "$r" base this); do
     if [ "$which" = base ]; then b=$base; else b=$bin; fi
     t0=$(now); "$b" run "$work/four.toml" --state "$url" --output json >/dev/null
     eval "${which}_ns=\$(( \$(now) - t0 ))"
   done
-  d=$(echo "($this_ns - $base_ns) / $n4 / 1000" | bc -l)
-  q=$(echo "$this_ns / $base_ns" | bc -l)
-  diffs+=("$d"); ratios+=("$q")
-  printf '   round %d: base %7.1f ms, this %7.1f ms, %+7.1f us/step, ratio %.3f\n' \
-    "$r" "$(echo "$base_ns/1000000" | bc -l)" "$(echo "$this_ns/1000000" | bc -l)" "$d" "$q"
+  pair "$r" "$n4" base "$base_ns" this "$this_ns"
 done
-printf '   median of paired differences: %+.1f us per step; median of paired ratios: %.3f\n' \
-  "$(median "${diffs[@]}")" "$(median "${ratios[@]}")"
+medians
 fi
 
 if [[ $parts == *" 2 "* ]]; then
