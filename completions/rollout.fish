@@ -29,7 +29,7 @@ always\t''
 never\t''"
 complete -c rollout -n "__fish_rollout_needs_command" -l prometheus-url -d 'Prometheus to ask when the runbook names none (neither on the step nor in `[defaults]`) [default: `prometheus_url` in the user config]' -r -f
 complete -c rollout -n "__fish_rollout_needs_command" -l state -d 'Keep runs, journals and locks in a shared `PostgreSQL` database (team mode): `postgres://user@host:port/db?sslmode=verify-full` (libpq\'s PGPASSWORD, ~/.pgpass, PGSSLROOTCERT apply), or `file:DIR` for a state directory [default: `state` in the user config, else files]' -r
-complete -c rollout -n "__fish_rollout_needs_command" -l lease -d 'Team mode: how long a target lock\'s lease lasts without a heartbeat (renewed every third of it); a holder that cannot renew it stops its step before it runs out [default: `lease` in the user config, else 30s]' -r
+complete -c rollout -n "__fish_rollout_needs_command" -l lease -d 'Team mode: how long a target lock\'s lease lasts without a heartbeat (renewed every third of it, more often for a long `--grace`); a holder that cannot renew it stops its step before it runs out [default: `lease` in the user config, else 30s]' -r
 complete -c rollout -n "__fish_rollout_needs_command" -s h -l help -d 'Print help'
 complete -c rollout -n "__fish_rollout_needs_command" -s V -l version -d 'Print version'
 complete -c rollout -n "__fish_rollout_needs_command" -f -a "validate" -d 'Check a runbook and report every problem at once, with its location'
@@ -59,7 +59,7 @@ always\t''
 never\t''"
 complete -c rollout -n "__fish_rollout_using_subcommand validate" -l prometheus-url -d 'Prometheus to ask when the runbook names none (neither on the step nor in `[defaults]`) [default: `prometheus_url` in the user config]' -r -f
 complete -c rollout -n "__fish_rollout_using_subcommand validate" -l state -d 'Keep runs, journals and locks in a shared `PostgreSQL` database (team mode): `postgres://user@host:port/db?sslmode=verify-full` (libpq\'s PGPASSWORD, ~/.pgpass, PGSSLROOTCERT apply), or `file:DIR` for a state directory [default: `state` in the user config, else files]' -r
-complete -c rollout -n "__fish_rollout_using_subcommand validate" -l lease -d 'Team mode: how long a target lock\'s lease lasts without a heartbeat (renewed every third of it); a holder that cannot renew it stops its step before it runs out [default: `lease` in the user config, else 30s]' -r
+complete -c rollout -n "__fish_rollout_using_subcommand validate" -l lease -d 'Team mode: how long a target lock\'s lease lasts without a heartbeat (renewed every third of it, more often for a long `--grace`); a holder that cannot renew it stops its step before it runs out [default: `lease` in the user config, else 30s]' -r
 complete -c rollout -n "__fish_rollout_using_subcommand validate" -s h -l help -d 'Print help'
 complete -c rollout -n "__fish_rollout_using_subcommand validate" -s V -l version -d 'Print version'
 complete -c rollout -n "__fish_rollout_using_subcommand plan" -l var -d 'Set a variable: `--var name=value` (repeatable; wins over `--vars-file` and `ROLLOUT_VAR_*`)' -r
@@ -71,7 +71,7 @@ always\t''
 never\t''"
 complete -c rollout -n "__fish_rollout_using_subcommand plan" -l prometheus-url -d 'Prometheus to ask when the runbook names none (neither on the step nor in `[defaults]`) [default: `prometheus_url` in the user config]' -r -f
 complete -c rollout -n "__fish_rollout_using_subcommand plan" -l state -d 'Keep runs, journals and locks in a shared `PostgreSQL` database (team mode): `postgres://user@host:port/db?sslmode=verify-full` (libpq\'s PGPASSWORD, ~/.pgpass, PGSSLROOTCERT apply), or `file:DIR` for a state directory [default: `state` in the user config, else files]' -r
-complete -c rollout -n "__fish_rollout_using_subcommand plan" -l lease -d 'Team mode: how long a target lock\'s lease lasts without a heartbeat (renewed every third of it); a holder that cannot renew it stops its step before it runs out [default: `lease` in the user config, else 30s]' -r
+complete -c rollout -n "__fish_rollout_using_subcommand plan" -l lease -d 'Team mode: how long a target lock\'s lease lasts without a heartbeat (renewed every third of it, more often for a long `--grace`); a holder that cannot renew it stops its step before it runs out [default: `lease` in the user config, else 30s]' -r
 complete -c rollout -n "__fish_rollout_using_subcommand plan" -l live-checks -d 'Also run each metric query once (read-only) and show its current value against the threshold'
 complete -c rollout -n "__fish_rollout_using_subcommand plan" -s h -l help -d 'Print help (see more with \'--help\')'
 complete -c rollout -n "__fish_rollout_using_subcommand plan" -s V -l version -d 'Print version'
@@ -94,7 +94,7 @@ always\t''
 never\t''"
 complete -c rollout -n "__fish_rollout_using_subcommand run" -l prometheus-url -d 'Prometheus to ask when the runbook names none (neither on the step nor in `[defaults]`) [default: `prometheus_url` in the user config]' -r -f
 complete -c rollout -n "__fish_rollout_using_subcommand run" -l state -d 'Keep runs, journals and locks in a shared `PostgreSQL` database (team mode): `postgres://user@host:port/db?sslmode=verify-full` (libpq\'s PGPASSWORD, ~/.pgpass, PGSSLROOTCERT apply), or `file:DIR` for a state directory [default: `state` in the user config, else files]' -r
-complete -c rollout -n "__fish_rollout_using_subcommand run" -l lease -d 'Team mode: how long a target lock\'s lease lasts without a heartbeat (renewed every third of it); a holder that cannot renew it stops its step before it runs out [default: `lease` in the user config, else 30s]' -r
+complete -c rollout -n "__fish_rollout_using_subcommand run" -l lease -d 'Team mode: how long a target lock\'s lease lasts without a heartbeat (renewed every third of it, more often for a long `--grace`); a holder that cannot renew it stops its step before it runs out [default: `lease` in the user config, else 30s]' -r
 complete -c rollout -n "__fish_rollout_using_subcommand run" -l dry-run -d 'Show the plan instead of running (exactly `rollout plan`)'
 complete -c rollout -n "__fish_rollout_using_subcommand run" -l outside-window -d 'Start even though it is outside the runbook\'s change window (`[runbook.window]`); needs `--reason`, recorded in the audit log'
 complete -c rollout -n "__fish_rollout_using_subcommand run" -l yes -d 'Answer "yes" to plain confirms. Never satisfies a sign-off or a severe confirm'
@@ -117,7 +117,7 @@ always\t''
 never\t''"
 complete -c rollout -n "__fish_rollout_using_subcommand resume" -l prometheus-url -d 'Prometheus to ask when the runbook names none (neither on the step nor in `[defaults]`) [default: `prometheus_url` in the user config]' -r -f
 complete -c rollout -n "__fish_rollout_using_subcommand resume" -l state -d 'Keep runs, journals and locks in a shared `PostgreSQL` database (team mode): `postgres://user@host:port/db?sslmode=verify-full` (libpq\'s PGPASSWORD, ~/.pgpass, PGSSLROOTCERT apply), or `file:DIR` for a state directory [default: `state` in the user config, else files]' -r
-complete -c rollout -n "__fish_rollout_using_subcommand resume" -l lease -d 'Team mode: how long a target lock\'s lease lasts without a heartbeat (renewed every third of it); a holder that cannot renew it stops its step before it runs out [default: `lease` in the user config, else 30s]' -r
+complete -c rollout -n "__fish_rollout_using_subcommand resume" -l lease -d 'Team mode: how long a target lock\'s lease lasts without a heartbeat (renewed every third of it, more often for a long `--grace`); a holder that cannot renew it stops its step before it runs out [default: `lease` in the user config, else 30s]' -r
 complete -c rollout -n "__fish_rollout_using_subcommand resume" -l allow-changed -d 'Resume even though the runbook file changed since the run started (shows the change)'
 complete -c rollout -n "__fish_rollout_using_subcommand resume" -l rerun-in-doubt -d 'Run again the step that was in flight when rollout stopped'
 complete -c rollout -n "__fish_rollout_using_subcommand resume" -l skip-in-doubt -d 'Treat the step that was in flight when rollout stopped as done'
@@ -134,7 +134,7 @@ always\t''
 never\t''"
 complete -c rollout -n "__fish_rollout_using_subcommand status" -l prometheus-url -d 'Prometheus to ask when the runbook names none (neither on the step nor in `[defaults]`) [default: `prometheus_url` in the user config]' -r -f
 complete -c rollout -n "__fish_rollout_using_subcommand status" -l state -d 'Keep runs, journals and locks in a shared `PostgreSQL` database (team mode): `postgres://user@host:port/db?sslmode=verify-full` (libpq\'s PGPASSWORD, ~/.pgpass, PGSSLROOTCERT apply), or `file:DIR` for a state directory [default: `state` in the user config, else files]' -r
-complete -c rollout -n "__fish_rollout_using_subcommand status" -l lease -d 'Team mode: how long a target lock\'s lease lasts without a heartbeat (renewed every third of it); a holder that cannot renew it stops its step before it runs out [default: `lease` in the user config, else 30s]' -r
+complete -c rollout -n "__fish_rollout_using_subcommand status" -l lease -d 'Team mode: how long a target lock\'s lease lasts without a heartbeat (renewed every third of it, more often for a long `--grace`); a holder that cannot renew it stops its step before it runs out [default: `lease` in the user config, else 30s]' -r
 complete -c rollout -n "__fish_rollout_using_subcommand status" -s h -l help -d 'Print help (see more with \'--help\')'
 complete -c rollout -n "__fish_rollout_using_subcommand status" -s V -l version -d 'Print version'
 complete -c rollout -n "__fish_rollout_using_subcommand runs" -l state-dir -d 'Where runs are recorded [default: ./.rollout and ./*/.rollout]' -r -f -a "(__fish_complete_directories)"
@@ -145,7 +145,7 @@ always\t''
 never\t''"
 complete -c rollout -n "__fish_rollout_using_subcommand runs" -l prometheus-url -d 'Prometheus to ask when the runbook names none (neither on the step nor in `[defaults]`) [default: `prometheus_url` in the user config]' -r -f
 complete -c rollout -n "__fish_rollout_using_subcommand runs" -l state -d 'Keep runs, journals and locks in a shared `PostgreSQL` database (team mode): `postgres://user@host:port/db?sslmode=verify-full` (libpq\'s PGPASSWORD, ~/.pgpass, PGSSLROOTCERT apply), or `file:DIR` for a state directory [default: `state` in the user config, else files]' -r
-complete -c rollout -n "__fish_rollout_using_subcommand runs" -l lease -d 'Team mode: how long a target lock\'s lease lasts without a heartbeat (renewed every third of it); a holder that cannot renew it stops its step before it runs out [default: `lease` in the user config, else 30s]' -r
+complete -c rollout -n "__fish_rollout_using_subcommand runs" -l lease -d 'Team mode: how long a target lock\'s lease lasts without a heartbeat (renewed every third of it, more often for a long `--grace`); a holder that cannot renew it stops its step before it runs out [default: `lease` in the user config, else 30s]' -r
 complete -c rollout -n "__fish_rollout_using_subcommand runs" -s h -l help -d 'Print help (see more with \'--help\')'
 complete -c rollout -n "__fish_rollout_using_subcommand runs" -s V -l version -d 'Print version'
 complete -c rollout -n "__fish_rollout_using_subcommand rollback" -l run -d 'The run to undo [default: the latest run of this runbook not rolled back yet]' -r
@@ -167,7 +167,7 @@ always\t''
 never\t''"
 complete -c rollout -n "__fish_rollout_using_subcommand rollback" -l prometheus-url -d 'Prometheus to ask when the runbook names none (neither on the step nor in `[defaults]`) [default: `prometheus_url` in the user config]' -r -f
 complete -c rollout -n "__fish_rollout_using_subcommand rollback" -l state -d 'Keep runs, journals and locks in a shared `PostgreSQL` database (team mode): `postgres://user@host:port/db?sslmode=verify-full` (libpq\'s PGPASSWORD, ~/.pgpass, PGSSLROOTCERT apply), or `file:DIR` for a state directory [default: `state` in the user config, else files]' -r
-complete -c rollout -n "__fish_rollout_using_subcommand rollback" -l lease -d 'Team mode: how long a target lock\'s lease lasts without a heartbeat (renewed every third of it); a holder that cannot renew it stops its step before it runs out [default: `lease` in the user config, else 30s]' -r
+complete -c rollout -n "__fish_rollout_using_subcommand rollback" -l lease -d 'Team mode: how long a target lock\'s lease lasts without a heartbeat (renewed every third of it, more often for a long `--grace`); a holder that cannot renew it stops its step before it runs out [default: `lease` in the user config, else 30s]' -r
 complete -c rollout -n "__fish_rollout_using_subcommand rollback" -l no-run -d 'Ignore saved runs: run the runbook\'s own [[rollback]] section'
 complete -c rollout -n "__fish_rollout_using_subcommand rollback" -l dry-run -d 'Show the rollback plan, rendered, and do nothing'
 complete -c rollout -n "__fish_rollout_using_subcommand rollback" -l allow-changed -d 'Roll back even though the runbook changed since the run started (e.g. a fixed rollback step; the change is shown)'
@@ -186,7 +186,7 @@ always\t''
 never\t''"
 complete -c rollout -n "__fish_rollout_using_subcommand approve" -l prometheus-url -d 'Prometheus to ask when the runbook names none (neither on the step nor in `[defaults]`) [default: `prometheus_url` in the user config]' -r -f
 complete -c rollout -n "__fish_rollout_using_subcommand approve" -l state -d 'Keep runs, journals and locks in a shared `PostgreSQL` database (team mode): `postgres://user@host:port/db?sslmode=verify-full` (libpq\'s PGPASSWORD, ~/.pgpass, PGSSLROOTCERT apply), or `file:DIR` for a state directory [default: `state` in the user config, else files]' -r
-complete -c rollout -n "__fish_rollout_using_subcommand approve" -l lease -d 'Team mode: how long a target lock\'s lease lasts without a heartbeat (renewed every third of it); a holder that cannot renew it stops its step before it runs out [default: `lease` in the user config, else 30s]' -r
+complete -c rollout -n "__fish_rollout_using_subcommand approve" -l lease -d 'Team mode: how long a target lock\'s lease lasts without a heartbeat (renewed every third of it, more often for a long `--grace`); a holder that cannot renew it stops its step before it runs out [default: `lease` in the user config, else 30s]' -r
 complete -c rollout -n "__fish_rollout_using_subcommand approve" -l request -d 'Write the text to sign instead of signing it (for `ssh-keygen -Y sign -n rollout` elsewhere; the operator then gives `--signoff-file REQUEST.sig`)'
 complete -c rollout -n "__fish_rollout_using_subcommand approve" -l yes -d 'Sign without asking (what is signed is still shown)'
 complete -c rollout -n "__fish_rollout_using_subcommand approve" -l no-input -d 'Never prompt, even in a terminal'
@@ -197,7 +197,7 @@ always\t''
 never\t''"
 complete -c rollout -n "__fish_rollout_using_subcommand audit; and not __fish_seen_subcommand_from verify help" -l prometheus-url -d 'Prometheus to ask when the runbook names none (neither on the step nor in `[defaults]`) [default: `prometheus_url` in the user config]' -r -f
 complete -c rollout -n "__fish_rollout_using_subcommand audit; and not __fish_seen_subcommand_from verify help" -l state -d 'Keep runs, journals and locks in a shared `PostgreSQL` database (team mode): `postgres://user@host:port/db?sslmode=verify-full` (libpq\'s PGPASSWORD, ~/.pgpass, PGSSLROOTCERT apply), or `file:DIR` for a state directory [default: `state` in the user config, else files]' -r
-complete -c rollout -n "__fish_rollout_using_subcommand audit; and not __fish_seen_subcommand_from verify help" -l lease -d 'Team mode: how long a target lock\'s lease lasts without a heartbeat (renewed every third of it); a holder that cannot renew it stops its step before it runs out [default: `lease` in the user config, else 30s]' -r
+complete -c rollout -n "__fish_rollout_using_subcommand audit; and not __fish_seen_subcommand_from verify help" -l lease -d 'Team mode: how long a target lock\'s lease lasts without a heartbeat (renewed every third of it, more often for a long `--grace`); a holder that cannot renew it stops its step before it runs out [default: `lease` in the user config, else 30s]' -r
 complete -c rollout -n "__fish_rollout_using_subcommand audit; and not __fish_seen_subcommand_from verify help" -s h -l help -d 'Print help'
 complete -c rollout -n "__fish_rollout_using_subcommand audit; and not __fish_seen_subcommand_from verify help" -s V -l version -d 'Print version'
 complete -c rollout -n "__fish_rollout_using_subcommand audit; and not __fish_seen_subcommand_from verify help" -f -a "verify" -d 'Verify a run\'s audit log: every record\'s hash, the chain, the order, and the final seal'
@@ -211,7 +211,7 @@ always\t''
 never\t''"
 complete -c rollout -n "__fish_rollout_using_subcommand audit; and __fish_seen_subcommand_from verify" -l prometheus-url -d 'Prometheus to ask when the runbook names none (neither on the step nor in `[defaults]`) [default: `prometheus_url` in the user config]' -r -f
 complete -c rollout -n "__fish_rollout_using_subcommand audit; and __fish_seen_subcommand_from verify" -l state -d 'Keep runs, journals and locks in a shared `PostgreSQL` database (team mode): `postgres://user@host:port/db?sslmode=verify-full` (libpq\'s PGPASSWORD, ~/.pgpass, PGSSLROOTCERT apply), or `file:DIR` for a state directory [default: `state` in the user config, else files]' -r
-complete -c rollout -n "__fish_rollout_using_subcommand audit; and __fish_seen_subcommand_from verify" -l lease -d 'Team mode: how long a target lock\'s lease lasts without a heartbeat (renewed every third of it); a holder that cannot renew it stops its step before it runs out [default: `lease` in the user config, else 30s]' -r
+complete -c rollout -n "__fish_rollout_using_subcommand audit; and __fish_seen_subcommand_from verify" -l lease -d 'Team mode: how long a target lock\'s lease lasts without a heartbeat (renewed every third of it, more often for a long `--grace`); a holder that cannot renew it stops its step before it runs out [default: `lease` in the user config, else 30s]' -r
 complete -c rollout -n "__fish_rollout_using_subcommand audit; and __fish_seen_subcommand_from verify" -l strict -d 'With --digest: fail when anything follows the published digest'
 complete -c rollout -n "__fish_rollout_using_subcommand audit; and __fish_seen_subcommand_from verify" -s h -l help -d 'Print help (see more with \'--help\')'
 complete -c rollout -n "__fish_rollout_using_subcommand audit; and __fish_seen_subcommand_from verify" -s V -l version -d 'Print version'
@@ -223,7 +223,7 @@ always\t''
 never\t''"
 complete -c rollout -n "__fish_rollout_using_subcommand log" -l prometheus-url -d 'Prometheus to ask when the runbook names none (neither on the step nor in `[defaults]`) [default: `prometheus_url` in the user config]' -r -f
 complete -c rollout -n "__fish_rollout_using_subcommand log" -l state -d 'Keep runs, journals and locks in a shared `PostgreSQL` database (team mode): `postgres://user@host:port/db?sslmode=verify-full` (libpq\'s PGPASSWORD, ~/.pgpass, PGSSLROOTCERT apply), or `file:DIR` for a state directory [default: `state` in the user config, else files]' -r
-complete -c rollout -n "__fish_rollout_using_subcommand log" -l lease -d 'Team mode: how long a target lock\'s lease lasts without a heartbeat (renewed every third of it); a holder that cannot renew it stops its step before it runs out [default: `lease` in the user config, else 30s]' -r
+complete -c rollout -n "__fish_rollout_using_subcommand log" -l lease -d 'Team mode: how long a target lock\'s lease lasts without a heartbeat (renewed every third of it, more often for a long `--grace`); a holder that cannot renew it stops its step before it runs out [default: `lease` in the user config, else 30s]' -r
 complete -c rollout -n "__fish_rollout_using_subcommand log" -s h -l help -d 'Print help'
 complete -c rollout -n "__fish_rollout_using_subcommand log" -s V -l version -d 'Print version'
 complete -c rollout -n "__fish_rollout_using_subcommand locks" -l state-dir -d 'Where runs are recorded [default: ./.rollout and ./*/.rollout]' -r -f -a "(__fish_complete_directories)"
@@ -232,7 +232,7 @@ always\t''
 never\t''"
 complete -c rollout -n "__fish_rollout_using_subcommand locks" -l prometheus-url -d 'Prometheus to ask when the runbook names none (neither on the step nor in `[defaults]`) [default: `prometheus_url` in the user config]' -r -f
 complete -c rollout -n "__fish_rollout_using_subcommand locks" -l state -d 'Keep runs, journals and locks in a shared `PostgreSQL` database (team mode): `postgres://user@host:port/db?sslmode=verify-full` (libpq\'s PGPASSWORD, ~/.pgpass, PGSSLROOTCERT apply), or `file:DIR` for a state directory [default: `state` in the user config, else files]' -r
-complete -c rollout -n "__fish_rollout_using_subcommand locks" -l lease -d 'Team mode: how long a target lock\'s lease lasts without a heartbeat (renewed every third of it); a holder that cannot renew it stops its step before it runs out [default: `lease` in the user config, else 30s]' -r
+complete -c rollout -n "__fish_rollout_using_subcommand locks" -l lease -d 'Team mode: how long a target lock\'s lease lasts without a heartbeat (renewed every third of it, more often for a long `--grace`); a holder that cannot renew it stops its step before it runs out [default: `lease` in the user config, else 30s]' -r
 complete -c rollout -n "__fish_rollout_using_subcommand locks" -s h -l help -d 'Print help'
 complete -c rollout -n "__fish_rollout_using_subcommand locks" -s V -l version -d 'Print version'
 complete -c rollout -n "__fish_rollout_using_subcommand unlock" -l state-dir -d 'Where runs are recorded [default: ./.rollout and ./*/.rollout]' -r -f -a "(__fish_complete_directories)"
@@ -241,7 +241,7 @@ always\t''
 never\t''"
 complete -c rollout -n "__fish_rollout_using_subcommand unlock" -l prometheus-url -d 'Prometheus to ask when the runbook names none (neither on the step nor in `[defaults]`) [default: `prometheus_url` in the user config]' -r -f
 complete -c rollout -n "__fish_rollout_using_subcommand unlock" -l state -d 'Keep runs, journals and locks in a shared `PostgreSQL` database (team mode): `postgres://user@host:port/db?sslmode=verify-full` (libpq\'s PGPASSWORD, ~/.pgpass, PGSSLROOTCERT apply), or `file:DIR` for a state directory [default: `state` in the user config, else files]' -r
-complete -c rollout -n "__fish_rollout_using_subcommand unlock" -l lease -d 'Team mode: how long a target lock\'s lease lasts without a heartbeat (renewed every third of it); a holder that cannot renew it stops its step before it runs out [default: `lease` in the user config, else 30s]' -r
+complete -c rollout -n "__fish_rollout_using_subcommand unlock" -l lease -d 'Team mode: how long a target lock\'s lease lasts without a heartbeat (renewed every third of it, more often for a long `--grace`); a holder that cannot renew it stops its step before it runs out [default: `lease` in the user config, else 30s]' -r
 complete -c rollout -n "__fish_rollout_using_subcommand unlock" -l yes -d 'Do not ask for confirmation'
 complete -c rollout -n "__fish_rollout_using_subcommand unlock" -s h -l help -d 'Print help'
 complete -c rollout -n "__fish_rollout_using_subcommand unlock" -s V -l version -d 'Print version'
@@ -250,7 +250,7 @@ always\t''
 never\t''"
 complete -c rollout -n "__fish_rollout_using_subcommand watch" -l prometheus-url -d 'Prometheus to ask when the runbook names none (neither on the step nor in `[defaults]`) [default: `prometheus_url` in the user config]' -r -f
 complete -c rollout -n "__fish_rollout_using_subcommand watch" -l state -d 'Keep runs, journals and locks in a shared `PostgreSQL` database (team mode): `postgres://user@host:port/db?sslmode=verify-full` (libpq\'s PGPASSWORD, ~/.pgpass, PGSSLROOTCERT apply), or `file:DIR` for a state directory [default: `state` in the user config, else files]' -r
-complete -c rollout -n "__fish_rollout_using_subcommand watch" -l lease -d 'Team mode: how long a target lock\'s lease lasts without a heartbeat (renewed every third of it); a holder that cannot renew it stops its step before it runs out [default: `lease` in the user config, else 30s]' -r
+complete -c rollout -n "__fish_rollout_using_subcommand watch" -l lease -d 'Team mode: how long a target lock\'s lease lasts without a heartbeat (renewed every third of it, more often for a long `--grace`); a holder that cannot renew it stops its step before it runs out [default: `lease` in the user config, else 30s]' -r
 complete -c rollout -n "__fish_rollout_using_subcommand watch" -s h -l help -d 'Print help'
 complete -c rollout -n "__fish_rollout_using_subcommand watch" -s V -l version -d 'Print version'
 complete -c rollout -n "__fish_rollout_using_subcommand state; and not __fish_seen_subcommand_from export import help" -l color -d 'When to use colours [default: `color` in the user config, else auto]. `NO_COLOR` (any value) turns them off unless this flag or `ROLLOUT_COLOR` asks for them' -r -f -a "auto\t''
@@ -258,7 +258,7 @@ always\t''
 never\t''"
 complete -c rollout -n "__fish_rollout_using_subcommand state; and not __fish_seen_subcommand_from export import help" -l prometheus-url -d 'Prometheus to ask when the runbook names none (neither on the step nor in `[defaults]`) [default: `prometheus_url` in the user config]' -r -f
 complete -c rollout -n "__fish_rollout_using_subcommand state; and not __fish_seen_subcommand_from export import help" -l state -d 'Keep runs, journals and locks in a shared `PostgreSQL` database (team mode): `postgres://user@host:port/db?sslmode=verify-full` (libpq\'s PGPASSWORD, ~/.pgpass, PGSSLROOTCERT apply), or `file:DIR` for a state directory [default: `state` in the user config, else files]' -r
-complete -c rollout -n "__fish_rollout_using_subcommand state; and not __fish_seen_subcommand_from export import help" -l lease -d 'Team mode: how long a target lock\'s lease lasts without a heartbeat (renewed every third of it); a holder that cannot renew it stops its step before it runs out [default: `lease` in the user config, else 30s]' -r
+complete -c rollout -n "__fish_rollout_using_subcommand state; and not __fish_seen_subcommand_from export import help" -l lease -d 'Team mode: how long a target lock\'s lease lasts without a heartbeat (renewed every third of it, more often for a long `--grace`); a holder that cannot renew it stops its step before it runs out [default: `lease` in the user config, else 30s]' -r
 complete -c rollout -n "__fish_rollout_using_subcommand state; and not __fish_seen_subcommand_from export import help" -s h -l help -d 'Print help'
 complete -c rollout -n "__fish_rollout_using_subcommand state; and not __fish_seen_subcommand_from export import help" -s V -l version -d 'Print version'
 complete -c rollout -n "__fish_rollout_using_subcommand state; and not __fish_seen_subcommand_from export import help" -f -a "export" -d 'Write a run\'s journal as file mode writes it (`audit verify FILE` checks it offline)'
@@ -270,7 +270,7 @@ always\t''
 never\t''"
 complete -c rollout -n "__fish_rollout_using_subcommand state; and __fish_seen_subcommand_from export" -l prometheus-url -d 'Prometheus to ask when the runbook names none (neither on the step nor in `[defaults]`) [default: `prometheus_url` in the user config]' -r -f
 complete -c rollout -n "__fish_rollout_using_subcommand state; and __fish_seen_subcommand_from export" -l state -d 'Keep runs, journals and locks in a shared `PostgreSQL` database (team mode): `postgres://user@host:port/db?sslmode=verify-full` (libpq\'s PGPASSWORD, ~/.pgpass, PGSSLROOTCERT apply), or `file:DIR` for a state directory [default: `state` in the user config, else files]' -r
-complete -c rollout -n "__fish_rollout_using_subcommand state; and __fish_seen_subcommand_from export" -l lease -d 'Team mode: how long a target lock\'s lease lasts without a heartbeat (renewed every third of it); a holder that cannot renew it stops its step before it runs out [default: `lease` in the user config, else 30s]' -r
+complete -c rollout -n "__fish_rollout_using_subcommand state; and __fish_seen_subcommand_from export" -l lease -d 'Team mode: how long a target lock\'s lease lasts without a heartbeat (renewed every third of it, more often for a long `--grace`); a holder that cannot renew it stops its step before it runs out [default: `lease` in the user config, else 30s]' -r
 complete -c rollout -n "__fish_rollout_using_subcommand state; and __fish_seen_subcommand_from export" -s h -l help -d 'Print help'
 complete -c rollout -n "__fish_rollout_using_subcommand state; and __fish_seen_subcommand_from export" -s V -l version -d 'Print version'
 complete -c rollout -n "__fish_rollout_using_subcommand state; and __fish_seen_subcommand_from import" -l color -d 'When to use colours [default: `color` in the user config, else auto]. `NO_COLOR` (any value) turns them off unless this flag or `ROLLOUT_COLOR` asks for them' -r -f -a "auto\t''
@@ -278,7 +278,7 @@ always\t''
 never\t''"
 complete -c rollout -n "__fish_rollout_using_subcommand state; and __fish_seen_subcommand_from import" -l prometheus-url -d 'Prometheus to ask when the runbook names none (neither on the step nor in `[defaults]`) [default: `prometheus_url` in the user config]' -r -f
 complete -c rollout -n "__fish_rollout_using_subcommand state; and __fish_seen_subcommand_from import" -l state -d 'Keep runs, journals and locks in a shared `PostgreSQL` database (team mode): `postgres://user@host:port/db?sslmode=verify-full` (libpq\'s PGPASSWORD, ~/.pgpass, PGSSLROOTCERT apply), or `file:DIR` for a state directory [default: `state` in the user config, else files]' -r
-complete -c rollout -n "__fish_rollout_using_subcommand state; and __fish_seen_subcommand_from import" -l lease -d 'Team mode: how long a target lock\'s lease lasts without a heartbeat (renewed every third of it); a holder that cannot renew it stops its step before it runs out [default: `lease` in the user config, else 30s]' -r
+complete -c rollout -n "__fish_rollout_using_subcommand state; and __fish_seen_subcommand_from import" -l lease -d 'Team mode: how long a target lock\'s lease lasts without a heartbeat (renewed every third of it, more often for a long `--grace`); a holder that cannot renew it stops its step before it runs out [default: `lease` in the user config, else 30s]' -r
 complete -c rollout -n "__fish_rollout_using_subcommand state; and __fish_seen_subcommand_from import" -s h -l help -d 'Print help'
 complete -c rollout -n "__fish_rollout_using_subcommand state; and __fish_seen_subcommand_from import" -s V -l version -d 'Print version'
 complete -c rollout -n "__fish_rollout_using_subcommand state; and __fish_seen_subcommand_from help" -f -a "export" -d 'Write a run\'s journal as file mode writes it (`audit verify FILE` checks it offline)'
@@ -299,7 +299,7 @@ always\t''
 never\t''"
 complete -c rollout -n "__fish_rollout_using_subcommand new" -l prometheus-url -d 'Prometheus to ask when the runbook names none (neither on the step nor in `[defaults]`) [default: `prometheus_url` in the user config]' -r -f
 complete -c rollout -n "__fish_rollout_using_subcommand new" -l state -d 'Keep runs, journals and locks in a shared `PostgreSQL` database (team mode): `postgres://user@host:port/db?sslmode=verify-full` (libpq\'s PGPASSWORD, ~/.pgpass, PGSSLROOTCERT apply), or `file:DIR` for a state directory [default: `state` in the user config, else files]' -r
-complete -c rollout -n "__fish_rollout_using_subcommand new" -l lease -d 'Team mode: how long a target lock\'s lease lasts without a heartbeat (renewed every third of it); a holder that cannot renew it stops its step before it runs out [default: `lease` in the user config, else 30s]' -r
+complete -c rollout -n "__fish_rollout_using_subcommand new" -l lease -d 'Team mode: how long a target lock\'s lease lasts without a heartbeat (renewed every third of it, more often for a long `--grace`); a holder that cannot renew it stops its step before it runs out [default: `lease` in the user config, else 30s]' -r
 complete -c rollout -n "__fish_rollout_using_subcommand new" -l force -d 'Overwrite FILE if it exists'
 complete -c rollout -n "__fish_rollout_using_subcommand new" -l no-input -d 'Never prompt, even in a terminal (prompts are also off when CI is set or stdin is not a terminal)'
 complete -c rollout -n "__fish_rollout_using_subcommand new" -s h -l help -d 'Print help (see more with \'--help\')'
@@ -309,7 +309,7 @@ always\t''
 never\t''"
 complete -c rollout -n "__fish_rollout_using_subcommand completions" -l prometheus-url -d 'Prometheus to ask when the runbook names none (neither on the step nor in `[defaults]`) [default: `prometheus_url` in the user config]' -r -f
 complete -c rollout -n "__fish_rollout_using_subcommand completions" -l state -d 'Keep runs, journals and locks in a shared `PostgreSQL` database (team mode): `postgres://user@host:port/db?sslmode=verify-full` (libpq\'s PGPASSWORD, ~/.pgpass, PGSSLROOTCERT apply), or `file:DIR` for a state directory [default: `state` in the user config, else files]' -r
-complete -c rollout -n "__fish_rollout_using_subcommand completions" -l lease -d 'Team mode: how long a target lock\'s lease lasts without a heartbeat (renewed every third of it); a holder that cannot renew it stops its step before it runs out [default: `lease` in the user config, else 30s]' -r
+complete -c rollout -n "__fish_rollout_using_subcommand completions" -l lease -d 'Team mode: how long a target lock\'s lease lasts without a heartbeat (renewed every third of it, more often for a long `--grace`); a holder that cannot renew it stops its step before it runs out [default: `lease` in the user config, else 30s]' -r
 complete -c rollout -n "__fish_rollout_using_subcommand completions" -s h -l help -d 'Print help'
 complete -c rollout -n "__fish_rollout_using_subcommand completions" -s V -l version -d 'Print version'
 complete -c rollout -n "__fish_rollout_using_subcommand man" -l color -d 'When to use colours [default: `color` in the user config, else auto]. `NO_COLOR` (any value) turns them off unless this flag or `ROLLOUT_COLOR` asks for them' -r -f -a "auto\t''
@@ -317,7 +317,7 @@ always\t''
 never\t''"
 complete -c rollout -n "__fish_rollout_using_subcommand man" -l prometheus-url -d 'Prometheus to ask when the runbook names none (neither on the step nor in `[defaults]`) [default: `prometheus_url` in the user config]' -r -f
 complete -c rollout -n "__fish_rollout_using_subcommand man" -l state -d 'Keep runs, journals and locks in a shared `PostgreSQL` database (team mode): `postgres://user@host:port/db?sslmode=verify-full` (libpq\'s PGPASSWORD, ~/.pgpass, PGSSLROOTCERT apply), or `file:DIR` for a state directory [default: `state` in the user config, else files]' -r
-complete -c rollout -n "__fish_rollout_using_subcommand man" -l lease -d 'Team mode: how long a target lock\'s lease lasts without a heartbeat (renewed every third of it); a holder that cannot renew it stops its step before it runs out [default: `lease` in the user config, else 30s]' -r
+complete -c rollout -n "__fish_rollout_using_subcommand man" -l lease -d 'Team mode: how long a target lock\'s lease lasts without a heartbeat (renewed every third of it, more often for a long `--grace`); a holder that cannot renew it stops its step before it runs out [default: `lease` in the user config, else 30s]' -r
 complete -c rollout -n "__fish_rollout_using_subcommand man" -s h -l help -d 'Print help'
 complete -c rollout -n "__fish_rollout_using_subcommand man" -s V -l version -d 'Print version'
 complete -c rollout -n "__fish_rollout_using_subcommand schema" -l color -d 'When to use colours [default: `color` in the user config, else auto]. `NO_COLOR` (any value) turns them off unless this flag or `ROLLOUT_COLOR` asks for them' -r -f -a "auto\t''
@@ -325,7 +325,7 @@ always\t''
 never\t''"
 complete -c rollout -n "__fish_rollout_using_subcommand schema" -l prometheus-url -d 'Prometheus to ask when the runbook names none (neither on the step nor in `[defaults]`) [default: `prometheus_url` in the user config]' -r -f
 complete -c rollout -n "__fish_rollout_using_subcommand schema" -l state -d 'Keep runs, journals and locks in a shared `PostgreSQL` database (team mode): `postgres://user@host:port/db?sslmode=verify-full` (libpq\'s PGPASSWORD, ~/.pgpass, PGSSLROOTCERT apply), or `file:DIR` for a state directory [default: `state` in the user config, else files]' -r
-complete -c rollout -n "__fish_rollout_using_subcommand schema" -l lease -d 'Team mode: how long a target lock\'s lease lasts without a heartbeat (renewed every third of it); a holder that cannot renew it stops its step before it runs out [default: `lease` in the user config, else 30s]' -r
+complete -c rollout -n "__fish_rollout_using_subcommand schema" -l lease -d 'Team mode: how long a target lock\'s lease lasts without a heartbeat (renewed every third of it, more often for a long `--grace`); a holder that cannot renew it stops its step before it runs out [default: `lease` in the user config, else 30s]' -r
 complete -c rollout -n "__fish_rollout_using_subcommand schema" -s h -l help -d 'Print help'
 complete -c rollout -n "__fish_rollout_using_subcommand schema" -s V -l version -d 'Print version'
 complete -c rollout -n "__fish_rollout_using_subcommand report" -l state-dir -d 'Where runs are recorded [default: ./.rollout and ./*/.rollout]' -r -f -a "(__fish_complete_directories)"
@@ -338,7 +338,7 @@ always\t''
 never\t''"
 complete -c rollout -n "__fish_rollout_using_subcommand report" -l prometheus-url -d 'Prometheus to ask when the runbook names none (neither on the step nor in `[defaults]`) [default: `prometheus_url` in the user config]' -r -f
 complete -c rollout -n "__fish_rollout_using_subcommand report" -l state -d 'Keep runs, journals and locks in a shared `PostgreSQL` database (team mode): `postgres://user@host:port/db?sslmode=verify-full` (libpq\'s PGPASSWORD, ~/.pgpass, PGSSLROOTCERT apply), or `file:DIR` for a state directory [default: `state` in the user config, else files]' -r
-complete -c rollout -n "__fish_rollout_using_subcommand report" -l lease -d 'Team mode: how long a target lock\'s lease lasts without a heartbeat (renewed every third of it); a holder that cannot renew it stops its step before it runs out [default: `lease` in the user config, else 30s]' -r
+complete -c rollout -n "__fish_rollout_using_subcommand report" -l lease -d 'Team mode: how long a target lock\'s lease lasts without a heartbeat (renewed every third of it, more often for a long `--grace`); a holder that cannot renew it stops its step before it runs out [default: `lease` in the user config, else 30s]' -r
 complete -c rollout -n "__fish_rollout_using_subcommand report" -s h -l help -d 'Print help (see more with \'--help\')'
 complete -c rollout -n "__fish_rollout_using_subcommand report" -s V -l version -d 'Print version'
 complete -c rollout -n "__fish_rollout_using_subcommand help; and not __fish_seen_subcommand_from validate plan run resume status runs rollback approve audit log locks unlock watch state new completions man schema report help" -f -a "validate" -d 'Check a runbook and report every problem at once, with its location'

@@ -35,8 +35,8 @@ pub struct Cli {
     pub state: Option<String>,
 
     /// Team mode: how long a target lock's lease lasts without a heartbeat (renewed every third
-    /// of it); a holder that cannot renew it stops its step before it runs out [default: `lease`
-    /// in the user config, else 30s]
+    /// of it, more often for a long `--grace`); a holder that cannot renew it stops its step
+    /// before it runs out [default: `lease` in the user config, else 30s]
     #[arg(long, global = true, value_name = "DURATION", env = "ROLLOUT_LEASE")]
     pub lease: Option<String>,
 
