@@ -324,8 +324,24 @@ fn listener(ctx: &Ctx, output: Output, runbook: &runbook::Source) -> Box<dyn Lis
 /// Ctrl-C once: stop the step gracefully and pause. Twice: kill it now. SIGTERM: stop and pause.
 /// A task of the runtime, seen even while a question waits at the terminal (questions are asked
 /// on a blocking thread); the handlers are in place when this returns. Called on the runtime.
-fn watch_signals(interrupts: &Interrupts) {
+/// Turns SIGINT and SIGTERM into the run's interrupts. Holding a lease (team mode), rollout is
+/// not suspended by Ctrl-Z (SIGTSTP): its lease would run out while its step runs on, and a holder
+/// elsewhere could take the run over and run steps at the same time.
+fn watch_signals(interrupts: &Interrupts, leased: bool) {
     use tokio::signal::unix::{SignalKind, signal};
+    if leased {
+        if let Ok(mut tstp) = signal(SignalKind::from_raw(
+            nix::sys::signal::Signal::SIGTSTP as i32,
+        )) {
+            tokio::spawn(async move {
+                while tstp.recv().await.is_some() {
+                    eprintln!(
+                        "\nrollout: not suspended: in team mode its lease would run out while the step runs on, and another holder could take the run over; Ctrl-C stops the run"
+                    );
+                }
+            });
+        }
+    }
     let (Ok(mut int), Ok(mut term)) = (
         signal(SignalKind::interrupt()),
         signal(SignalKind::terminate()),
@@ -706,8 +722,9 @@ fn run_session(
         &interrupts,
     )
     .map(|p| Box::new(p) as Box<dyn Prompter + Send>);
+    let leased = lock.is_lease();
     let result = ctx.runtime.block_on(async {
-        watch_signals(&interrupts);
+        watch_signals(&interrupts, leased);
         match begin {
             Session::Start(run_id, vars, mode) => {
                 let begin = session::Begin {

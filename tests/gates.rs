@@ -34,7 +34,7 @@ pub(crate) struct Tty {
 }
 
 impl Tty {
-    fn spawn(mut cmd: Command) -> Tty {
+    pub(crate) fn spawn(mut cmd: Command) -> Tty {
         cmd.env("TERM", "xterm").env("NO_COLOR", "1");
         let mut session = Session::spawn(cmd).expect("spawn rollout in a pseudo-terminal");
         session.set_expect_timeout(Some(LIMIT));

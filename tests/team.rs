@@ -1606,3 +1606,37 @@ fn a_holder_with_a_long_grace_keeps_its_lease_while_the_database_answers() {
         effects(t.path())
     );
 }
+
+#[test]
+fn ctrl_z_does_not_suspend_a_holder_whose_lease_would_run_out() {
+    use crate::gates::Tty;
+    let pg = Postgres::start();
+    let url = pg.url();
+    let t = Test::new().runbook(&effects_runbook("held", &[("a", "3")]));
+    let dir = t.path().to_path_buf();
+    // An operator's interactive shell, with job control: Ctrl-Z would stop its foreground job.
+    let rollout = Test::in_dir(&dir).env("ROLLOUT_STATE", &url).command();
+    let mut shell = std::process::Command::new("bash");
+    shell
+        .args(["--norc", "--noprofile", "-i"])
+        .current_dir(&dir)
+        .env("PS1", "ready$ ");
+    for (name, value) in rollout.get_envs() {
+        match value {
+            Some(value) => shell.env(name, value),
+            None => shell.env_remove(name),
+        };
+    }
+    let mut tty = Tty::spawn(shell);
+    tty.shows("ready$ ");
+    tty.line(&format!(
+        "{} run runbook.toml --grace 200ms; echo exit=$?",
+        rollout.get_program().to_string_lossy()
+    ));
+    wait_for_effect(&dir, "a start", Duration::from_secs(20));
+    tty.keys("\x1a");
+    tty.shows("not suspended").shows("exit=0");
+    assert!(!tty.screen.contains("Stopped"), "{}", tty.screen);
+    assert!(effects(&dir).iter().any(|l| l.contains("a end")));
+    tty.line("exit");
+}

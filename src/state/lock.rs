@@ -125,6 +125,11 @@ impl TargetLock {
         }
     }
 
+    /// Whether this lock is a lease in a database (team mode), which runs out unless renewed.
+    pub fn is_lease(&self) -> bool {
+        self.file.is_none()
+    }
+
     /// Notes in the lock file that the holder let go of it at the end of its session (its step
     /// processes swept), so the next holder need not look for processes it left behind.
     pub fn release(mut self) {
