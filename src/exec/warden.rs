@@ -24,7 +24,7 @@ use std::io::{BufRead, Write};
 use std::os::fd::AsFd;
 use std::os::unix::fs::FileExt;
 use std::os::unix::process::CommandExt;
-use std::process::{Child, ChildStdin, Command, Stdio};
+use std::process::{Child, Command, Stdio};
 use std::sync::{Mutex, PoisonError};
 use std::time::Duration;
 
@@ -41,11 +41,10 @@ const BYE: &str = "bye";
 /// Rollout's end of a running warden. Dropping it ends the warden without it stopping anything.
 #[derive(Debug)]
 pub struct Warden {
-    pipe: Mutex<Option<ChildStdin>>,
     /// The process groups of the running steps, and the memory file the warden reads them from.
     groups: Mutex<(BTreeSet<i32>, File)>,
-    child: Mutex<Child>,
-    pid: i32,
+    /// The warden, with the writing end of its pipe as its stdin.
+    child: Child,
 }
 
 impl Warden {
@@ -58,7 +57,7 @@ impl Warden {
         let (started, _) = leftovers::own_identity();
         let shared = File::from(memfd_create(c"rollout-steps", MFdFlags::MFD_CLOEXEC)?);
         // `/proc/self/exe` is this very binary, even if its file was replaced meanwhile.
-        let mut child = Command::new("/proc/self/exe")
+        let child = Command::new("/proc/self/exe")
             .arg(WARDEN_ARG)
             .arg(grace.as_millis().to_string())
             .arg(process::tree_tag())
@@ -68,14 +67,11 @@ impl Warden {
             .stderr(Stdio::null())
             .process_group(0)
             .spawn()?;
-        let pid = i32::try_from(child.id()).unwrap_or(i32::MAX);
         // The end of a session stops what the steps left, but not their warden.
-        process::spare(pid, true);
+        process::spare(pid_of(&child), true);
         Ok(Self {
-            pipe: Mutex::new(child.stdin.take()),
             groups: Mutex::new((BTreeSet::new(), shared)),
-            child: Mutex::new(child),
-            pid,
+            child,
         })
     }
 
@@ -99,13 +95,10 @@ impl Warden {
             let _ = shared.write_all_at(listed(groups).as_bytes(), 0);
         }
     }
+}
 
-    fn send(&self, line: &str) {
-        let mut pipe = self.pipe.lock().unwrap_or_else(PoisonError::into_inner);
-        if let Some(p) = pipe.as_mut() {
-            let _ = p.write_all(format!("{line}\n").as_bytes());
-        }
-    }
+fn pid_of(child: &Child) -> i32 {
+    i32::try_from(child.id()).unwrap_or(i32::MAX)
 }
 
 /// Groups as the shared memory file holds them.
@@ -129,18 +122,14 @@ fn read_listed(text: &[u8]) -> BTreeSet<i32> {
 
 impl Drop for Warden {
     fn drop(&mut self) {
-        self.send(BYE);
-        drop(
-            self.pipe
-                .lock()
-                .unwrap_or_else(PoisonError::into_inner)
-                .take(),
-        );
+        // Written, then the pipe closed. A warden that is gone (killed by someone) is not told.
+        if let Some(mut pipe) = self.child.stdin.take() {
+            let _ = pipe.write_all(format!("{BYE}\n").as_bytes());
+        }
         // It exits as soon as it reads `bye`, which may be after its own start if the session
         // was short: not waited for (rollout's end reaps it, or the sweeps of a later step).
-        let mut child = self.child.lock().unwrap_or_else(PoisonError::into_inner);
-        if matches!(child.try_wait(), Ok(Some(_))) {
-            process::spare(self.pid, false);
+        if matches!(self.child.try_wait(), Ok(Some(_))) {
+            process::spare(pid_of(&self.child), false);
         }
     }
 }
